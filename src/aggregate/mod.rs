@@ -1,0 +1,607 @@
+//! Incremental aggregation: events in, a plain [`Summary`] out.
+//!
+//! Strings (users, client addresses, endpoints, reasons, digests) are interned to small codes
+//! so that the polars fact table ([`frame`]) holds integers only. Besides the table, the
+//! aggregator keeps bounded samples: the earliest evidence lines per cause and per kind, a few
+//! unparsed lines and the shapes of unparsed lines, and the context values the remediation
+//! needs (ARNs, regions, engine, ports). Memory therefore follows the variety of the input,
+//! not its size. Nothing here does I/O.
+
+pub mod frame;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Serialize;
+
+use crate::classify::Classifier;
+use crate::model::{Event, EventKind, Millis, field};
+use frame::{FactBuffer, FactRow, FrameError, Group, SessionBuffer};
+
+/// Evidence lines kept per cause and per kind.
+pub const EVIDENCE_PER_KEY: usize = 3;
+/// Unparsed lines kept verbatim.
+pub const UNPARSED_SAMPLES: usize = 5;
+/// Distinct unparsed shapes counted; later new shapes are counted as "other".
+const MAX_SHAPES: usize = 512;
+/// Values kept per context set (ARNs, hosts, ...).
+const MAX_CONTEXT_VALUES: usize = 16;
+
+/// A line kept as evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    pub ts: Option<Millis>,
+    pub text: String,
+    #[serde(skip)]
+    seq: u64,
+}
+
+impl Evidence {
+    pub fn new(ts: Option<Millis>, text: String) -> Evidence {
+        Evidence { ts, text, seq: 0 }
+    }
+}
+
+/// Values seen in the logs that remediation steps fill in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Context {
+    pub regions: BTreeSet<String>,
+    pub accounts: BTreeSet<String>,
+    pub role_arns: BTreeSet<String>,
+    pub secret_arns: BTreeSet<String>,
+    pub proxy_hosts: BTreeSet<String>,
+    pub engines: BTreeSet<String>,
+    pub db_addresses: BTreeSet<String>,
+    pub db_ports: BTreeSet<String>,
+    pub databases: BTreeSet<String>,
+}
+
+/// One value of a dimension with its event and failure counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DimCount {
+    pub value: String,
+    pub events: u64,
+    pub failures: u64,
+}
+
+/// A (kind, reason-or-digest) pair with its count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DetailCount {
+    pub kind: EventKind,
+    pub detail: String,
+    pub events: u64,
+}
+
+/// Per-minute counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bucket {
+    pub minute: Millis,
+    pub counts: BTreeMap<EventKind, u64>,
+    pub failures: u64,
+}
+
+/// Everything known about one pattern-level cause.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CauseStats {
+    pub cause: String,
+    pub events: u64,
+    pub first: Option<Millis>,
+    pub last: Option<Millis>,
+    pub users: Vec<(String, u64)>,
+    pub clients: Vec<(String, u64)>,
+    pub endpoints: Vec<(String, u64)>,
+    pub details: Vec<(String, u64)>,
+    /// (pattern index, events) for the patterns that produced this cause.
+    pub patterns: Vec<(u32, u64)>,
+    pub evidence: Vec<Evidence>,
+}
+
+/// Totals for a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct KindStats {
+    pub events: u64,
+    pub first: Option<Millis>,
+    pub last: Option<Millis>,
+}
+
+/// Counts of the input lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LineCounts {
+    pub lines: u64,
+    pub events: u64,
+    pub unparsed: u64,
+    /// Lines outside `--since`/`--until`.
+    pub filtered: u64,
+    /// Events without any timestamp.
+    pub untimed: u64,
+}
+
+/// Sessions joined on `clientConnection`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Sessions {
+    pub sessions: u64,
+    pub connected: u64,
+    pub authenticated: u64,
+    pub auth_failed: u64,
+    pub failed: u64,
+    pub pinned: u64,
+    pub closed: u64,
+    pub closed_without_auth: u64,
+    /// Whether a database connection was opened between the first and the last client
+    /// connection (`None` when either is absent).
+    pub db_opened_while_clients_arrived: Option<bool>,
+}
+
+/// The aggregated view of a run; plain data, no polars types.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub lines: LineCounts,
+    pub window: Option<(Millis, Millis)>,
+    pub kinds: BTreeMap<EventKind, KindStats>,
+    pub users: Vec<DimCount>,
+    pub clients: Vec<DimCount>,
+    pub endpoints: Vec<DimCount>,
+    pub details: Vec<DetailCount>,
+    pub timeline: Vec<Bucket>,
+    pub causes: Vec<CauseStats>,
+    pub kind_evidence: BTreeMap<EventKind, Vec<Evidence>>,
+    pub sessions: Sessions,
+    pub unparsed_samples: Vec<String>,
+    pub unparsed_shapes: Vec<(String, u64)>,
+    pub context: Context,
+    /// Lines seen per side (`proxy`, `client`) of the patterns that matched them.
+    pub proxy_lines: u64,
+    pub client_lines: u64,
+}
+
+impl Summary {
+    pub fn count(&self, kind: EventKind) -> u64 {
+        self.kinds.get(&kind).map_or(0, |k| k.events)
+    }
+
+    pub fn cause(&self, cause: &str) -> Option<&CauseStats> {
+        self.causes.iter().find(|c| c.cause == cause)
+    }
+}
+
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<String, u32>,
+    values: Vec<String>,
+}
+
+impl Interner {
+    /// Code for `value`; 0 is reserved for "none".
+    fn intern(&mut self, value: Option<&str>) -> u32 {
+        let Some(value) = value else { return 0 };
+        if let Some(&id) = self.ids.get(value) {
+            return id;
+        }
+        self.values.push(value.to_string());
+        let id = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
+        self.ids.insert(value.to_string(), id);
+        id
+    }
+
+    fn get(&self, id: i64) -> Option<&str> {
+        let index = usize::try_from(id).ok()?.checked_sub(1)?;
+        self.values.get(index).map(String::as_str)
+    }
+}
+
+/// Accumulates events; see the module docs.
+pub struct Aggregator<'c> {
+    classifier: &'c Classifier,
+    /// Cause code per pattern (0 = none); codes index `cause_names` + 1.
+    pattern_cause: Vec<u32>,
+    cause_names: Vec<String>,
+    strings: Interner,
+    facts: FactBuffer,
+    sessions: SessionBuffer,
+    lines: LineCounts,
+    cause_evidence: BTreeMap<u32, Vec<Evidence>>,
+    kind_evidence: BTreeMap<EventKind, Vec<Evidence>>,
+    unparsed_samples: Vec<String>,
+    shapes: HashMap<String, u64>,
+    context: Context,
+    seq: u64,
+    proxy_lines: u64,
+    client_lines: u64,
+}
+
+impl<'c> Aggregator<'c> {
+    pub fn new(classifier: &'c Classifier) -> Aggregator<'c> {
+        let mut cause_names: Vec<String> = Vec::new();
+        let pattern_cause = classifier
+            .patterns()
+            .iter()
+            .map(|p| match &p.cause {
+                None => 0,
+                Some(cause) => {
+                    let index = match cause_names.iter().position(|c| c == cause) {
+                        Some(index) => index,
+                        None => {
+                            cause_names.push(cause.clone());
+                            cause_names.len() - 1
+                        }
+                    };
+                    u32::try_from(index + 1).unwrap_or(u32::MAX)
+                }
+            })
+            .collect();
+        Aggregator {
+            classifier,
+            pattern_cause,
+            cause_names,
+            strings: Interner::default(),
+            facts: FactBuffer::default(),
+            sessions: SessionBuffer::default(),
+            lines: LineCounts::default(),
+            cause_evidence: BTreeMap::new(),
+            kind_evidence: BTreeMap::new(),
+            unparsed_samples: Vec::new(),
+            shapes: HashMap::new(),
+            context: Context::default(),
+            seq: 0,
+            proxy_lines: 0,
+            client_lines: 0,
+        }
+    }
+
+    /// Counts a line that was dropped by the time window.
+    pub fn count_filtered(&mut self) {
+        self.lines.lines += 1;
+        self.lines.filtered += 1;
+    }
+
+    /// Adds one event; `raw` is the line as read, kept verbatim when it becomes evidence.
+    pub fn push(&mut self, event: &Event<'_>, raw: &str) -> Result<(), FrameError> {
+        self.lines.lines += 1;
+        self.seq += 1;
+        if event.ts.is_none() {
+            self.lines.untimed += 1;
+        }
+        let Some(pattern_index) = event.pattern else {
+            self.lines.unparsed += 1;
+            self.push_unparsed(raw);
+            return self.facts.push(FactRow {
+                kind: EventKind::Unclassified.index(),
+                cause: 0,
+                user: 0,
+                client: 0,
+                endpoint: self.strings.intern(event.endpoint),
+                detail: 0,
+                pattern: u32::MAX,
+                ts: event.ts,
+            });
+        };
+        self.lines.events += 1;
+        if let Some(pattern) = self.classifier.pattern(pattern_index) {
+            match pattern.side {
+                crate::classify::Side::Proxy => self.proxy_lines += 1,
+                crate::classify::Side::Client => self.client_lines += 1,
+            }
+        }
+        let cause = self.pattern_cause.get(pattern_index as usize).copied().unwrap_or(0);
+        let detail = event.field(field::DIGEST).or_else(|| event.field(field::REASON));
+        let row = FactRow {
+            kind: event.kind.index(),
+            cause,
+            user: self.strings.intern(event.field(field::USER)),
+            client: self.strings.intern(event.field(field::CLIENT_IP)),
+            endpoint: self.strings.intern(event.endpoint),
+            detail: self.strings.intern(detail),
+            pattern: pattern_index,
+            ts: event.ts,
+        };
+        self.facts.push(row)?;
+        if let Some(conn) = event.client_conn {
+            let kind = event.kind;
+            let flags = [
+                u32::from(kind == EventKind::ClientConnected),
+                u32::from(kind == EventKind::AuthSucceeded),
+                u32::from(matches!(kind, EventKind::AuthFailed | EventKind::CredentialsError)),
+                u32::from(kind.is_failure()),
+                u32::from(matches!(kind, EventKind::Pinned | EventKind::WillPin)),
+                u32::from(kind == EventKind::ClientClosed),
+            ];
+            self.sessions.push(conn, flags)?;
+        }
+        let seq = self.seq;
+        if cause != 0 {
+            keep_earliest(self.cause_evidence.entry(cause).or_default(), event.ts, raw, seq);
+        }
+        keep_earliest(self.kind_evidence.entry(event.kind).or_default(), event.ts, raw, seq);
+        self.learn_context(event);
+        Ok(())
+    }
+
+    fn push_unparsed(&mut self, raw: &str) {
+        if self.unparsed_samples.len() < UNPARSED_SAMPLES {
+            self.unparsed_samples.push(clip(raw, 300));
+        }
+        let shape = shape_of(raw);
+        if let Some(count) = self.shapes.get_mut(&shape) {
+            *count += 1;
+        } else if self.shapes.len() < MAX_SHAPES {
+            self.shapes.insert(shape, 1);
+        } else {
+            *self.shapes.entry("(other shapes)".to_string()).or_default() += 1;
+        }
+    }
+
+    fn learn_context(&mut self, event: &Event<'_>) {
+        let context = &mut self.context;
+        for (name, value) in &event.fields {
+            let set = match *name {
+                field::ROLE_ARN => &mut context.role_arns,
+                field::SECRET_ARN => &mut context.secret_arns,
+                field::PROXY_HOST => &mut context.proxy_hosts,
+                field::ENGINE => &mut context.engines,
+                field::DATABASE => &mut context.databases,
+                field::DB_PORT => &mut context.db_ports,
+                "region" => &mut context.regions,
+                _ => continue,
+            };
+            insert_bounded(set, value);
+            if matches!(*name, field::ROLE_ARN | field::SECRET_ARN) {
+                // arn:aws:service:region:account:...
+                let parts: Vec<&str> = value.split(':').collect();
+                if let Some(region) = parts.get(3).filter(|r| !r.is_empty()) {
+                    insert_bounded(&mut context.regions, region);
+                }
+                if let Some(account) = parts.get(4).filter(|a| !a.is_empty()) {
+                    insert_bounded(&mut context.accounts, account);
+                }
+            }
+        }
+        if let (Some(ip), Some(port)) = (event.field(field::DB_IP), event.field(field::DB_PORT)) {
+            insert_bounded(&mut context.db_addresses, &format!("{ip}:{port}"));
+            match port {
+                "3306" => insert_bounded(&mut context.engines, "mysql"),
+                "5432" => insert_bounded(&mut context.engines, "postgresql"),
+                _ => {}
+            }
+        }
+    }
+
+    /// Reduces everything into a [`Summary`].
+    pub fn finish(self) -> Result<Summary, FrameError> {
+        let Aggregator {
+            classifier: _,
+            pattern_cause: _,
+            cause_names,
+            strings,
+            facts,
+            sessions,
+            lines,
+            cause_evidence,
+            kind_evidence,
+            unparsed_samples,
+            shapes,
+            context,
+            seq: _,
+            proxy_lines,
+            client_lines,
+        } = self;
+        let facts = facts.finish()?;
+        let kind_of = |code: Option<i64>| {
+            code.and_then(|c| u32::try_from(c).ok()).and_then(EventKind::from_index)
+        };
+        let name = |code: Option<i64>| code.and_then(|c| strings.get(c)).map(str::to_string);
+
+        let mut kinds = BTreeMap::new();
+        let mut window: Option<(Millis, Millis)> = None;
+        for group in facts.group(&[frame::KIND], None)? {
+            let Some(kind) = kind_of(group.keys[0]) else { continue };
+            kinds.insert(kind, KindStats { events: group.n, first: group.first, last: group.last });
+            if let (Some(first), Some(last)) = (group.first, group.last) {
+                window = Some(match window {
+                    None => (first, last),
+                    Some((a, b)) => (a.min(first), b.max(last)),
+                });
+            }
+        }
+
+        let dim = |dimension: &str| -> Result<Vec<DimCount>, FrameError> {
+            let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+            for group in facts.group(&[dimension, frame::KIND], None)? {
+                let Some(value) = name(group.keys[0]) else { continue };
+                let failure = kind_of(group.keys[1]).is_some_and(EventKind::is_failure);
+                let entry = out.entry(value).or_default();
+                entry.0 += group.n;
+                entry.1 += if failure { group.n } else { 0 };
+            }
+            let mut out: Vec<DimCount> = out
+                .into_iter()
+                .map(|(value, (events, failures))| DimCount { value, events, failures })
+                .collect();
+            out.sort_by(|a, b| {
+                b.failures.cmp(&a.failures).then(b.events.cmp(&a.events)).then(a.value.cmp(&b.value))
+            });
+            Ok(out)
+        };
+        let users = dim(frame::USER)?;
+        let clients = dim(frame::CLIENT)?;
+        let endpoints = dim(frame::ENDPOINT)?;
+
+        let details = facts
+            .group(&[frame::KIND, frame::DETAIL], None)?
+            .into_iter()
+            .filter_map(|g| {
+                Some(DetailCount { kind: kind_of(g.keys[0])?, detail: name(g.keys[1])?, events: g.n })
+            })
+            .collect();
+
+        let mut timeline: BTreeMap<Millis, Bucket> = BTreeMap::new();
+        for group in facts.group(&[frame::MINUTE, frame::KIND], None)? {
+            let (Some(minute), Some(kind)) = (group.keys[0], kind_of(group.keys[1])) else {
+                continue;
+            };
+            let bucket = timeline.entry(minute).or_insert_with(|| Bucket {
+                minute,
+                counts: BTreeMap::new(),
+                failures: 0,
+            });
+            *bucket.counts.entry(kind).or_default() += group.n;
+            if kind.is_failure() {
+                bucket.failures += group.n;
+            }
+        }
+
+        let mut causes = Vec::new();
+        for (code, cause) in cause_names.iter().enumerate() {
+            let code = u32::try_from(code + 1).unwrap_or(u32::MAX);
+            let filter = Some((frame::CAUSE, code));
+            let Some(total) = facts.group(&[], filter)?.into_iter().next() else { continue };
+            let named = |groups: Vec<Group>| -> Vec<(String, u64)> {
+                groups.into_iter().filter_map(|g| Some((name(g.keys[0])?, g.n))).collect()
+            };
+            let patterns = facts
+                .group(&[frame::PATTERN], filter)?
+                .into_iter()
+                .filter_map(|g| Some((u32::try_from(g.keys[0]?).ok()?, g.n)))
+                .collect();
+            let mut evidence = cause_evidence.get(&code).cloned().unwrap_or_default();
+            evidence.sort_by_key(|e| (e.ts, e.seq));
+            causes.push(CauseStats {
+                cause: cause.clone(),
+                events: total.n,
+                first: total.first,
+                last: total.last,
+                users: named(facts.group(&[frame::USER], filter)?),
+                clients: named(facts.group(&[frame::CLIENT], filter)?),
+                endpoints: named(facts.group(&[frame::ENDPOINT], filter)?),
+                details: named(facts.group(&[frame::DETAIL], filter)?),
+                patterns,
+                evidence,
+            });
+        }
+
+        let counts = sessions.finish()?;
+        let clients_range = kinds.get(&EventKind::ClientConnected).and_then(|k| k.first.zip(k.last));
+        let db_opened_while_clients_arrived = clients_range.map(|(first, last)| {
+            facts
+                .group(&[frame::MINUTE], Some((frame::KIND, EventKind::DbConnectionOpened.index())))
+                .map(|groups| {
+                    groups.iter().any(|g| {
+                        g.first.is_some_and(|f| f <= last) && g.last.is_some_and(|l| l >= first)
+                    })
+                })
+                .unwrap_or(false)
+        });
+        let sessions = Sessions {
+            sessions: counts.sessions,
+            connected: counts.with[0],
+            authenticated: counts.with[1],
+            auth_failed: counts.with[2],
+            failed: counts.with[3],
+            pinned: counts.with[4],
+            closed: counts.with[5],
+            closed_without_auth: counts.closed_without_auth,
+            db_opened_while_clients_arrived,
+        };
+
+        let mut kind_evidence: BTreeMap<EventKind, Vec<Evidence>> = kind_evidence;
+        for samples in kind_evidence.values_mut() {
+            samples.sort_by_key(|e| (e.ts, e.seq));
+        }
+        let mut unparsed_shapes: Vec<(String, u64)> = shapes.into_iter().collect();
+        unparsed_shapes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        unparsed_shapes.truncate(10);
+
+        Ok(Summary {
+            lines,
+            window,
+            kinds,
+            users,
+            clients,
+            endpoints,
+            details,
+            timeline: timeline.into_values().collect(),
+            causes,
+            kind_evidence,
+            sessions,
+            unparsed_samples,
+            unparsed_shapes,
+            context,
+            proxy_lines,
+            client_lines,
+        })
+    }
+}
+
+/// Keeps the [`EVIDENCE_PER_KEY`] earliest lines (by timestamp, then arrival).
+fn keep_earliest(samples: &mut Vec<Evidence>, ts: Option<Millis>, raw: &str, seq: u64) {
+    let key = (ts.unwrap_or(Millis::MAX), seq);
+    let order = |e: &Evidence| (e.ts.unwrap_or(Millis::MAX), e.seq);
+    if samples.len() < EVIDENCE_PER_KEY {
+        samples.push(Evidence { ts, text: clip(raw, 2000), seq });
+        return;
+    }
+    if let Some((index, latest)) = samples.iter().enumerate().max_by_key(|(_, e)| order(e)) {
+        if key < order(latest) {
+            samples[index] = Evidence { ts, text: clip(raw, 2000), seq };
+        }
+    }
+}
+
+fn insert_bounded(set: &mut BTreeSet<String>, value: &str) {
+    if set.len() < MAX_CONTEXT_VALUES && !set.contains(value) {
+        set.insert(value.to_string());
+    }
+}
+
+/// Cuts `text` to at most `max` characters, marking the cut.
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((at, _)) => format!("{}…", &text[..at]),
+    }
+}
+
+/// The shape of an unparsed line: digit runs become `#`, at most 100 characters, so that
+/// repeated unknown messages group together.
+pub fn shape_of(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(100));
+    let mut in_digits = false;
+    for c in text.chars() {
+        if out.len() >= 100 {
+            out.push('…');
+            break;
+        }
+        if c.is_ascii_digit() {
+            if !in_digits {
+                out.push('#');
+            }
+            in_digits = true;
+            continue;
+        }
+        in_digits = false;
+        out.push(if c.is_control() { ' ' } else { c });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_earliest_evidence() {
+        let mut samples = Vec::new();
+        for (seq, ts) in [(1, 50), (2, 40), (3, 30), (4, 10), (5, 60)] {
+            keep_earliest(&mut samples, Some(ts), &ts.to_string(), seq);
+        }
+        let mut kept: Vec<_> = samples.iter().filter_map(|e| e.ts).collect();
+        kept.sort();
+        assert_eq!(kept, [10, 30, 40]);
+    }
+
+    #[test]
+    fn shapes_group_numbers() {
+        assert_eq!(shape_of("conn 123 from 10.0.0.1:5"), "conn # from #.#.#.#:#");
+        assert!(shape_of(&"x".repeat(500)).chars().count() <= 101);
+        assert_eq!(clip("abcdef", 3), "abc…");
+        assert_eq!(clip("ab", 3), "ab");
+    }
+}

@@ -1,0 +1,352 @@
+//! Loading and validating the message catalogue (`patterns/*.toml`).
+//!
+//! The built-in files are embedded at compile time; `--patterns DIR` adds files read at run
+//! time. A user pattern whose id equals a built-in one replaces it in place; a new id is tried
+//! before the built-ins so that users can refine what the catalogue says. Validation errors
+//! name the file and the pattern id.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use include_dir::{Dir, include_dir};
+use regex::{Regex, RegexBuilder};
+use serde::Deserialize;
+
+use crate::model::{EventKind, Severity};
+
+static BUILTIN: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/patterns");
+
+/// Which side of the proxy writes the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The proxy's own CloudWatch log.
+    Proxy,
+    /// An error the proxy returns to clients, found in application logs.
+    Client,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Proxy => "proxy",
+            Side::Client => "client",
+        }
+    }
+}
+
+/// One validated pattern.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    pub id: String,
+    pub kind: EventKind,
+    pub severity: Severity,
+    /// Root-cause id this message is evidence for, if any.
+    pub cause: Option<String>,
+    pub side: Side,
+    /// How strongly one line of this pattern points at its cause (0..1).
+    pub confidence: f64,
+    pub description: String,
+    pub reference: Option<String>,
+    /// Literal phrases that must all occur in the message (the prefilter).
+    pub contains: Vec<String>,
+    /// Literal phrases that must not occur.
+    pub not_contains: Vec<String>,
+    pub ignore_case: bool,
+    pub regex: Option<Regex>,
+    /// Constant fields added to every event of this pattern (e.g. `engine = "postgresql"`).
+    pub set: Vec<(String, String)>,
+    /// Remediation steps for a cause id the rules do not know (user patterns).
+    pub remediation: Vec<String>,
+    pub examples_match: Vec<String>,
+    pub examples_no_match: Vec<String>,
+    /// Where the pattern came from: `builtin:<file>` or a path.
+    pub origin: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogueError {
+    #[error("cannot read pattern directory {path}: {source}")]
+    ReadDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot read pattern file {path}: {source}")]
+    ReadFile { path: PathBuf, source: std::io::Error },
+    #[error("{origin}: invalid TOML: {message}")]
+    Toml { origin: String, message: String },
+    #[error("{origin}: pattern `{id}`: {message}")]
+    Invalid { origin: String, id: String, message: String },
+    #[error("pattern id `{id}` is defined twice ({first} and {second}); ids must be unique")]
+    Duplicate { id: String, first: String, second: String },
+    #[error("no pattern files (*.toml) in {path}")]
+    Empty { path: PathBuf },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSpec {
+    #[serde(default)]
+    pattern: Vec<PatternSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatternSpec {
+    id: String,
+    kind: String,
+    severity: String,
+    cause: Option<String>,
+    side: String,
+    confidence: Option<f64>,
+    description: String,
+    reference: Option<String>,
+    contains: Vec<String>,
+    #[serde(default)]
+    not_contains: Vec<String>,
+    #[serde(default)]
+    ignore_case: bool,
+    regex: Option<String>,
+    #[serde(default)]
+    set: BTreeMap<String, String>,
+    #[serde(default)]
+    remediation: Vec<String>,
+    #[serde(default, rename = "match")]
+    examples_match: Vec<String>,
+    #[serde(default)]
+    no_match: Vec<String>,
+}
+
+/// The built-in catalogue, in file order.
+pub fn builtin() -> Result<Vec<Pattern>, CatalogueError> {
+    let mut files = Vec::new();
+    embedded_toml(&BUILTIN, &mut files);
+    files.sort_by_key(|file| file.path().to_path_buf());
+    let mut patterns = Vec::new();
+    for file in files {
+        let origin = format!("builtin:patterns/{}", file.path().display());
+        let text = file.contents_utf8().ok_or_else(|| CatalogueError::Toml {
+            origin: origin.clone(),
+            message: "not UTF-8".to_string(),
+        })?;
+        patterns.extend(parse_file(text, &origin)?);
+    }
+    check_unique(&patterns)?;
+    Ok(patterns)
+}
+
+/// Reads every `*.toml` under `dir` (sorted by path).
+pub fn from_dir(dir: &Path) -> Result<Vec<Pattern>, CatalogueError> {
+    let mut paths = Vec::new();
+    collect_toml(dir, &mut paths)?;
+    if paths.is_empty() {
+        return Err(CatalogueError::Empty { path: dir.to_path_buf() });
+    }
+    paths.sort();
+    let mut patterns = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|source| CatalogueError::ReadFile { path: path.clone(), source })?;
+        patterns.extend(parse_file(&text, &path.display().to_string())?);
+    }
+    check_unique(&patterns)?;
+    Ok(patterns)
+}
+
+/// Merges user patterns into the built-ins: same id replaces in place, new ids go first.
+pub fn merge(builtin: Vec<Pattern>, user: Vec<Pattern>) -> Vec<Pattern> {
+    let mut merged = builtin;
+    let mut new = Vec::new();
+    for pattern in user {
+        match merged.iter_mut().find(|p| p.id == pattern.id) {
+            Some(slot) => *slot = pattern,
+            None => new.push(pattern),
+        }
+    }
+    new.extend(merged);
+    new
+}
+
+fn embedded_toml<'a>(dir: &'a Dir<'a>, out: &mut Vec<&'a include_dir::File<'a>>) {
+    for file in dir.files() {
+        if file.path().extension().is_some_and(|ext| ext == "toml") {
+            out.push(file);
+        }
+    }
+    for sub in dir.dirs() {
+        embedded_toml(sub, out);
+    }
+}
+
+fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CatalogueError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|source| CatalogueError::ReadDir { path: dir.to_path_buf(), source })?;
+    for entry in entries {
+        let entry =
+            entry.map_err(|source| CatalogueError::ReadDir { path: dir.to_path_buf(), source })?;
+        let path = entry.path();
+        if path.is_dir() {
+            collect_toml(&path, out)?;
+        } else if path.extension().is_some_and(|ext| ext == "toml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn check_unique(patterns: &[Pattern]) -> Result<(), CatalogueError> {
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for pattern in patterns {
+        if let Some(first) = seen.insert(&pattern.id, &pattern.origin) {
+            return Err(CatalogueError::Duplicate {
+                id: pattern.id.clone(),
+                first: first.to_string(),
+                second: pattern.origin.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Parses and validates one catalogue file.
+pub fn parse_file(text: &str, origin: &str) -> Result<Vec<Pattern>, CatalogueError> {
+    let spec: FileSpec = toml::from_str(text)
+        .map_err(|e| CatalogueError::Toml { origin: origin.to_string(), message: e.to_string() })?;
+    spec.pattern.into_iter().map(|p| validate(p, origin)).collect()
+}
+
+fn validate(spec: PatternSpec, origin: &str) -> Result<Pattern, CatalogueError> {
+    let invalid = |message: String| CatalogueError::Invalid {
+        origin: origin.to_string(),
+        id: spec.id.clone(),
+        message,
+    };
+    if spec.id.is_empty()
+        || !spec.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(invalid("ids are lower-case letters, digits and '-'".to_string()));
+    }
+    let kind = EventKind::parse(&spec.kind).ok_or_else(|| {
+        let known: Vec<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+        invalid(format!("unknown kind `{}`; known kinds: {}", spec.kind, known.join(", ")))
+    })?;
+    if kind == EventKind::Unclassified {
+        return Err(invalid("kind `unclassified` is reserved for lines no pattern matches".into()));
+    }
+    let severity = Severity::parse(&spec.severity).ok_or_else(|| {
+        invalid(format!("unknown severity `{}`; use info, warning or critical", spec.severity))
+    })?;
+    let side = match spec.side.as_str() {
+        "proxy" => Side::Proxy,
+        "client" => Side::Client,
+        other => return Err(invalid(format!("unknown side `{other}`; use proxy or client"))),
+    };
+    if spec.contains.is_empty() || spec.contains.iter().any(|lit| lit.trim().is_empty()) {
+        return Err(invalid(
+            "`contains` needs at least one non-empty literal phrase (it is the prefilter)".into(),
+        ));
+    }
+    let mut literals = HashSet::new();
+    for literal in spec.contains.iter().chain(&spec.not_contains) {
+        if !literals.insert(literal.to_ascii_lowercase()) {
+            return Err(invalid(format!("literal `{literal}` is listed twice")));
+        }
+    }
+    let confidence = spec.confidence.unwrap_or(0.8);
+    if !(0.0..=1.0).contains(&confidence) {
+        return Err(invalid(format!("confidence {confidence} is outside 0..1")));
+    }
+    if let Some(cause) = &spec.cause {
+        if cause.is_empty() || !cause.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+            return Err(invalid(format!("cause `{cause}`: use lower-case words joined by '-'")));
+        }
+    }
+    let regex = match &spec.regex {
+        Some(source) => Some(
+            RegexBuilder::new(source)
+                .case_insensitive(spec.ignore_case)
+                .size_limit(1 << 22)
+                .build()
+                .map_err(|e| invalid(format!("regex does not compile: {e}")))?,
+        ),
+        None => None,
+    };
+    if let Some(regex) = &regex {
+        let mut names = HashSet::new();
+        for name in regex.capture_names().flatten() {
+            if !names.insert(name) {
+                return Err(invalid(format!("capture `{name}` appears twice")));
+            }
+        }
+    }
+    if spec.examples_match.is_empty() {
+        return Err(invalid("give at least one `match` example".into()));
+    }
+    Ok(Pattern {
+        id: spec.id,
+        kind,
+        severity,
+        cause: spec.cause,
+        side,
+        confidence,
+        description: spec.description,
+        reference: spec.reference,
+        contains: spec.contains,
+        not_contains: spec.not_contains,
+        ignore_case: spec.ignore_case,
+        regex,
+        set: spec.set.into_iter().collect(),
+        remediation: spec.remediation,
+        examples_match: spec.examples_match,
+        examples_no_match: spec.no_match,
+        origin: origin.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[[pattern]]
+id = "x-one"
+kind = "db_error"
+severity = "critical"
+side = "client"
+description = "d"
+contains = ["boom"]
+match = ["boom"]
+"#;
+
+    #[test]
+    fn parses_minimal_file() {
+        let patterns = parse_file(MINIMAL, "t.toml").unwrap();
+        assert_eq!(patterns[0].id, "x-one");
+        assert_eq!(patterns[0].kind, EventKind::DbError);
+    }
+
+    #[test]
+    fn errors_name_file_and_pattern() {
+        let text = MINIMAL.replace("db_error", "explosion");
+        let err = parse_file(&text, "t.toml").unwrap_err().to_string();
+        assert!(err.starts_with("t.toml: pattern `x-one`: unknown kind `explosion`"), "{err}");
+        let text = MINIMAL.replace("contains = [\"boom\"]", "contains = []");
+        assert!(parse_file(&text, "t.toml").unwrap_err().to_string().contains("prefilter"));
+        let text = MINIMAL.replace("side = \"client\"", "side = \"client\"\nregex = '('");
+        assert!(parse_file(&text, "t.toml").unwrap_err().to_string().contains("compile"));
+        let text = MINIMAL.replace("side = \"client\"", "side = \"client\"\nbogus = 1");
+        assert!(parse_file(&text, "t.toml").unwrap_err().to_string().contains("bogus"));
+    }
+
+    #[test]
+    fn merge_replaces_and_prepends() {
+        let base = parse_file(MINIMAL, "a").unwrap();
+        let mut user = parse_file(MINIMAL, "b").unwrap();
+        user.extend(parse_file(&MINIMAL.replace("x-one", "x-two"), "b").unwrap());
+        let merged = merge(base, user);
+        let ids: Vec<_> = merged.iter().map(|p| (p.id.as_str(), p.origin.as_str())).collect();
+        assert_eq!(ids, [("x-two", "b"), ("x-one", "b")]);
+    }
+
+    #[test]
+    fn builtin_catalogue_loads() {
+        let patterns = builtin().unwrap();
+        assert!(patterns.len() >= 30, "{}", patterns.len());
+    }
+}

@@ -1,0 +1,132 @@
+//! The command line, as clap derive structs. Descriptions only: `config` validates and `app`
+//! acts.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::report::Format;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "proxydoc",
+    version,
+    about = "Why applications cannot connect through Amazon RDS Proxy: root causes from the proxy's logs, with evidence and the fix",
+    after_help = "Exit codes: 0 done, 1 an input could not be read (the rest is still reported), 2 usage error, 3 a finding at or above --fail-on."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyse exported logs (files, directories, `-` for stdin) and print a root-cause report.
+    Analyze(AnalyzeArgs),
+    /// List the message catalogue, test lines against it, or lint pattern files.
+    Patterns(PatternsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Log files, directories (walked recursively, e.g. an unpacked S3 export) or `-` for
+    /// stdin. With none, stdin is read when it is not a terminal.
+    pub paths: Vec<String>,
+
+    /// Report format. Default: `table` on a terminal, `json` when stdout is piped; with
+    /// --output, from the file's extension (.json, .md), else `table`.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Only events at or after this time: RFC 3339 (2024-05-19T06:10:00Z) or a duration
+    /// before now (30m, 2h, 7d).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Only events before this time: RFC 3339 or a duration before now.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    #[command(flatten)]
+    pub catalogue: CatalogueArgs,
+
+    /// Exit with code 3 when a finding has this severity or a higher one.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
+
+    /// Read every input in this layout instead of detecting it per file.
+    #[arg(long, value_enum, value_name = "LAYOUT")]
+    pub input_format: Option<InputFormatArg>,
+
+    /// Keep SQL statement text in evidence lines (redacted by default; credentials are always
+    /// redacted).
+    #[arg(long)]
+    pub show_sql: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CatalogueArgs {
+    /// A directory of extra pattern files (*.toml). A pattern with a built-in id replaces it;
+    /// new ids are tried before the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    pub patterns: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PatternsArgs {
+    #[command(subcommand)]
+    pub command: Option<PatternsCommand>,
+
+    #[command(flatten)]
+    pub catalogue: CatalogueArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PatternsCommand {
+    /// List every pattern: id, kind, severity, cause, side (the default).
+    List,
+    /// Print, for each line of the inputs, the pattern that matched (or none) and its fields.
+    Test(PatternsTestArgs),
+    /// Check the catalogue: unique ids, every example matches its own pattern and no other.
+    Lint,
+}
+
+#[derive(Debug, Args)]
+pub struct PatternsTestArgs {
+    /// Files, directories or `-` for stdin, in any layout `analyze` reads.
+    #[arg(required = true)]
+    pub paths: Vec<String>,
+
+    /// Print only lines no pattern matched.
+    #[arg(long)]
+    pub unmatched: bool,
+
+    #[command(flatten)]
+    pub catalogue: CatalogueArgs,
+
+    /// Read every input in this layout instead of detecting it per file.
+    #[arg(long, value_enum, value_name = "LAYOUT")]
+    pub input_format: Option<InputFormatArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Critical,
+    Warning,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormatArg {
+    /// Text lines: proxy log, S3 export object, `aws logs tail`, application log.
+    Text,
+    /// One JSON document (filter-log-events, get-log-events, get-query-results).
+    Json,
+    /// One JSON event per line.
+    Ndjson,
+    /// Logs Insights CSV export.
+    InsightsCsv,
+}

@@ -1,0 +1,45 @@
+//! Exit codes, mapped in one place. They are a contract: scripts rely on them.
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// The run completed (findings or not, without `--fail-on` tripping).
+    Ok,
+    /// At least one input could not be read, or only partly; the others were reported.
+    InputError,
+    /// The command line was wrong.
+    Usage,
+    /// A finding at or above `--fail-on`.
+    Findings,
+}
+
+impl ExitCode {
+    pub fn code(self) -> u8 {
+        match self {
+            ExitCode::Ok => 0,
+            ExitCode::InputError => 1,
+            ExitCode::Usage => 2,
+            ExitCode::Findings => 3,
+        }
+    }
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(code: ExitCode) -> std::process::ExitCode {
+        std::process::ExitCode::from(code.code())
+    }
+}
+
+/// An error that ends the run with a usage exit code (2) rather than a failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// True when `error` (or its cause chain) is a broken pipe: `proxydoc … | head` is success.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

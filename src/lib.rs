@@ -1,0 +1,34 @@
+//! proxydoc: why applications cannot connect through Amazon RDS Proxy.
+//!
+//! # Layout
+//!
+//! The modules are listed in the order data flows through them:
+//!
+//! - [`cli`], [`config`]: the command line (clap derive) and its validation.
+//! - [`app`]: the only place that wires the stages together.
+//! - [`source`]: files, directories, stdin; format detection; records out.
+//! - [`pipeline`]: the synchronous per-record core (parse, classify, window, aggregate).
+//! - [`parse`]: the nom envelope parser (timestamps, level, context tags).
+//! - [`classify`]: the pattern catalogue and the classifier (typed events out).
+//! - [`aggregate`]: incremental aggregation; polars stays inside this module.
+//! - [`rules`]: findings (root causes) from the aggregates.
+//! - [`report`]: the `proxydoc.report/v1` document and its table, Markdown and JSON renderings.
+//!
+//! Shared types live in [`model`]; [`timefmt`] holds calendar arithmetic and [`clock`] the
+//! injectable notion of "now".
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod aggregate;
+pub mod app;
+pub mod classify;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod model;
+pub mod parse;
+pub mod pipeline;
+pub mod report;
+pub mod rules;
+pub mod source;
+pub mod timefmt;

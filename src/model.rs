@@ -1,0 +1,231 @@
+//! Shared domain types that flow between the stages: raw records, parsed lines, typed events.
+//!
+//! Nothing here does I/O. Events borrow from the record they came from so that the hot path
+//! allocates nothing for lines without extracted fields; a stage that must keep an event beyond
+//! the current record (live tail, evidence samples) copies what it needs.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// Epoch milliseconds, UTC.
+pub type Millis = i64;
+
+/// One unit of input as a source hands it over: a log line or one log event's message.
+#[derive(Debug, Clone, Copy)]
+pub struct RawRecord<'a> {
+    /// The text of the line or event message, without its line end.
+    pub text: &'a str,
+    /// A timestamp the container knows for this record (CloudWatch event `timestamp`, Logs
+    /// Insights `@timestamp`). Used when the text carries none.
+    pub ts: Option<Millis>,
+    /// Index of the input (file, stream) in the run's list of inputs.
+    pub input: u32,
+}
+
+/// The level token of a proxy line. RDS Proxy writes `INFO` and `WARN`; any upper-case word
+/// is accepted because the format is documented as unstable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Level<'a>(pub &'a str);
+
+/// A line after the envelope parser: prefixes split off, message left for classification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogLine<'a> {
+    /// The message's own timestamp, or the export/tail timestamp in front of it.
+    pub ts: Option<Millis>,
+    /// An outer timestamp (S3 export, `aws logs tail`) when the message had its own as well.
+    pub outer_ts: Option<Millis>,
+    /// The `aws logs tail --format detailed` stream name token.
+    pub stream: Option<&'a str>,
+    pub level: Option<&'a str>,
+    pub endpoint: Option<&'a str>,
+    pub client_conn: Option<u64>,
+    pub db_conn: Option<u64>,
+    /// True when the line had the proxy's envelope (a `[LEVEL]` or a context tag).
+    pub has_envelope: bool,
+    /// The free-text message.
+    pub message: &'a str,
+}
+
+/// The closed set of event kinds. Their snake_case names are part of the report contract
+/// (`counts` in `proxydoc.report/v1`), so variants may be added but never renamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    ClientConnected,
+    AuthSucceeded,
+    AuthFailed,
+    CredentialsError,
+    DbConnectionOpened,
+    DbConnectionClosed,
+    DbConnectionReleased,
+    ClientClosed,
+    Pinned,
+    WillPin,
+    BorrowTimeout,
+    ConnectionLimit,
+    TlsError,
+    UnsupportedClient,
+    DbError,
+    NetworkTimeout,
+    Unclassified,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 17] = [
+        EventKind::ClientConnected,
+        EventKind::AuthSucceeded,
+        EventKind::AuthFailed,
+        EventKind::CredentialsError,
+        EventKind::DbConnectionOpened,
+        EventKind::DbConnectionClosed,
+        EventKind::DbConnectionReleased,
+        EventKind::ClientClosed,
+        EventKind::Pinned,
+        EventKind::WillPin,
+        EventKind::BorrowTimeout,
+        EventKind::ConnectionLimit,
+        EventKind::TlsError,
+        EventKind::UnsupportedClient,
+        EventKind::DbError,
+        EventKind::NetworkTimeout,
+        EventKind::Unclassified,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::ClientConnected => "client_connected",
+            EventKind::AuthSucceeded => "auth_succeeded",
+            EventKind::AuthFailed => "auth_failed",
+            EventKind::CredentialsError => "credentials_error",
+            EventKind::DbConnectionOpened => "db_connection_opened",
+            EventKind::DbConnectionClosed => "db_connection_closed",
+            EventKind::DbConnectionReleased => "db_connection_released",
+            EventKind::ClientClosed => "client_closed",
+            EventKind::Pinned => "pinned",
+            EventKind::WillPin => "will_pin",
+            EventKind::BorrowTimeout => "borrow_timeout",
+            EventKind::ConnectionLimit => "connection_limit",
+            EventKind::TlsError => "tls_error",
+            EventKind::UnsupportedClient => "unsupported_client",
+            EventKind::DbError => "db_error",
+            EventKind::NetworkTimeout => "network_timeout",
+            EventKind::Unclassified => "unclassified",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Index used as a compact column value.
+    pub fn index(self) -> u32 {
+        self as u32
+    }
+
+    pub fn from_index(index: u32) -> Option<EventKind> {
+        EventKind::ALL.get(usize::try_from(index).ok()?).copied()
+    }
+
+    /// Kinds that mean a connection attempt failed.
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            EventKind::AuthFailed
+                | EventKind::CredentialsError
+                | EventKind::BorrowTimeout
+                | EventKind::ConnectionLimit
+                | EventKind::TlsError
+                | EventKind::UnsupportedClient
+                | EventKind::DbError
+                | EventKind::NetworkTimeout
+        )
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Severity of a pattern or a finding, ordered from least to most severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Severity> {
+        match name {
+            "info" => Some(Severity::Info),
+            "warning" => Some(Severity::Warning),
+            "critical" => Some(Severity::Critical),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A classified line. Borrowed from the record; fields are `(name, value)` with names from the
+/// catalogue's field table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event<'a> {
+    pub ts: Option<Millis>,
+    pub kind: EventKind,
+    /// Index of the matching pattern in the catalogue; `None` for unclassified lines.
+    pub pattern: Option<u32>,
+    pub endpoint: Option<&'a str>,
+    pub client_conn: Option<u64>,
+    pub db_conn: Option<u64>,
+    pub fields: Vec<(&'a str, &'a str)>,
+    pub line: LogLine<'a>,
+}
+
+impl<'a> Event<'a> {
+    pub fn field(&self, name: &str) -> Option<&'a str> {
+        self.fields.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
+}
+
+/// Field names with a meaning to the rules. Patterns may capture any other name too; those are
+/// shown by `patterns test` and kept as evidence but not interpreted.
+pub mod field {
+    pub const USER: &str = "user";
+    pub const CLIENT_IP: &str = "client_ip";
+    pub const CLIENT_PORT: &str = "client_port";
+    pub const PROXY_IP: &str = "proxy_ip";
+    pub const PROXY_PORT: &str = "proxy_port";
+    pub const DB_IP: &str = "db_ip";
+    pub const DB_PORT: &str = "db_port";
+    pub const AUTH_METHOD: &str = "auth_method";
+    pub const TLS: &str = "tls";
+    pub const REASON: &str = "reason";
+    pub const DIGEST: &str = "digest";
+    pub const ROLE_ARN: &str = "role_arn";
+    pub const SECRET_ARN: &str = "secret_arn";
+    pub const LIMIT: &str = "limit";
+    pub const DATABASE: &str = "database";
+    pub const HOST: &str = "host";
+    pub const PROXY_HOST: &str = "proxy_host";
+    pub const ERROR_CODE: &str = "error_code";
+    pub const DB_CONNECTION: &str = "db_connection";
+    pub const CLIENT_CONNECTION: &str = "client_connection";
+    pub const ENGINE: &str = "engine";
+}

@@ -1,0 +1,120 @@
+//! The synchronous core of a run: record → parse → classify → window → aggregate.
+//!
+//! A [`Pipeline`] is fed one record at a time, from any source (files today, CloudWatch
+//! streams later), and turned into a [`Summary`] at the end. Records travel between the
+//! reading thread and the pipeline in [`Batch`]es: one string buffer with spans, so a batch of
+//! thousands of lines costs two allocations.
+
+use crate::aggregate::{Aggregator, Summary, frame::FrameError};
+use crate::classify::{Classifier, Scratch};
+use crate::model::{Millis, RawRecord};
+use crate::parse::{parse_line, strip_ansi};
+
+/// Records are sent in batches of about this many bytes.
+pub const BATCH_BYTES: usize = 1 << 20;
+
+/// A batch of records from one input.
+#[derive(Debug, Default)]
+pub struct Batch {
+    text: String,
+    spans: Vec<(usize, usize, Option<Millis>)>,
+    input: u32,
+}
+
+impl Batch {
+    pub fn new(input: u32) -> Batch {
+        Batch { text: String::with_capacity(BATCH_BYTES + 4096), spans: Vec::new(), input }
+    }
+
+    pub fn push(&mut self, record: RawRecord<'_>) {
+        let start = self.text.len();
+        self.text.push_str(record.text);
+        self.spans.push((start, self.text.len(), record.ts));
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.text.len() >= BATCH_BYTES || self.spans.len() >= 16_384
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    pub fn records(&self) -> impl Iterator<Item = RawRecord<'_>> {
+        self.spans.iter().map(move |&(start, end, ts)| RawRecord {
+            text: self.text.get(start..end).unwrap_or_default(),
+            ts,
+            input: self.input,
+        })
+    }
+}
+
+/// The time window of `--since`/`--until` (start inclusive, end exclusive).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeWindow {
+    pub since: Option<Millis>,
+    pub until: Option<Millis>,
+}
+
+impl TimeWindow {
+    fn contains(&self, ts: Option<Millis>) -> bool {
+        let Some(ts) = ts else { return true };
+        self.since.is_none_or(|s| ts >= s) && self.until.is_none_or(|u| ts < u)
+    }
+}
+
+pub struct Pipeline<'c> {
+    classifier: &'c Classifier,
+    aggregator: Aggregator<'c>,
+    scratch: Scratch,
+    ansi: String,
+    window: TimeWindow,
+    error: Option<FrameError>,
+}
+
+impl<'c> Pipeline<'c> {
+    pub fn new(classifier: &'c Classifier, window: TimeWindow) -> Pipeline<'c> {
+        Pipeline {
+            classifier,
+            aggregator: Aggregator::new(classifier),
+            scratch: Scratch::default(),
+            ansi: String::new(),
+            window,
+            error: None,
+        }
+    }
+
+    pub fn push(&mut self, record: RawRecord<'_>) {
+        if self.error.is_some() {
+            return;
+        }
+        let mut ansi = std::mem::take(&mut self.ansi);
+        let text = if strip_ansi(record.text, &mut ansi) { ansi.as_str() } else { record.text };
+        let mut line = parse_line(text);
+        if line.ts.is_none() {
+            line.ts = record.ts;
+        }
+        if !self.window.contains(line.ts) {
+            self.aggregator.count_filtered();
+        } else {
+            let event = self.classifier.classify(line, &mut self.scratch);
+            if let Err(e) = self.aggregator.push(&event, text) {
+                self.error = Some(e);
+            }
+        }
+        self.ansi = ansi;
+    }
+
+    pub fn push_batch(&mut self, batch: &Batch) {
+        for record in batch.records() {
+            self.push(record);
+        }
+    }
+
+    pub fn finish(self) -> Result<Summary, FrameError> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        self.aggregator.finish()
+    }
+}

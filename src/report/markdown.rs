@@ -1,0 +1,124 @@
+//! The Markdown rendering, for pasting into an incident document.
+
+use std::io::{self, Write};
+
+use super::{Report, sparkline, timeline_columns};
+use crate::timefmt::hh_mm;
+
+pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "# RDS Proxy connection report")?;
+    writeln!(out)?;
+    writeln!(out, "- {}", super::table::header_line(report))?;
+    writeln!(out, "- {}", super::table::input_line(report))?;
+    for error in &report.input.errors {
+        writeln!(out, "- **unreadable input** `{}`: {}", error.path, escape(&error.error))?;
+    }
+    writeln!(out)?;
+    writeln!(out, "## Findings")?;
+    writeln!(out)?;
+    if report.findings.is_empty() {
+        writeln!(out, "No findings: nothing in these logs points at a connection problem.")?;
+    } else {
+        writeln!(out, "| # | cause | severity | events | confidence | first seen | last seen |")?;
+        writeln!(out, "|---:|---|---|---:|---:|---|---|")?;
+        for (i, f) in report.findings.iter().enumerate() {
+            writeln!(
+                out,
+                "| {} | `{}` | {} | {} | {:.2} | {} | {} |",
+                i + 1,
+                f.cause,
+                f.severity,
+                f.events,
+                f.confidence,
+                f.first_seen.as_deref().unwrap_or("-"),
+                f.last_seen.as_deref().unwrap_or("-")
+            )?;
+        }
+        for (i, f) in report.findings.iter().enumerate() {
+            writeln!(out)?;
+            writeln!(out, "### {}. `{}`: {} ({})", i + 1, f.cause, f.title, f.severity)?;
+            writeln!(out)?;
+            writeln!(out, "**Why** ({:.2}): {}", f.confidence, escape(&f.why))?;
+            writeln!(out)?;
+            for (label, values) in
+                [("Users", &f.users), ("Clients", &f.clients), ("Endpoints", &f.endpoints)]
+            {
+                if !values.is_empty() {
+                    let list: Vec<String> = values.iter().map(|v| format!("`{v}`")).collect();
+                    writeln!(out, "- {label}: {}", list.join(", "))?;
+                }
+            }
+            if !f.evidence.is_empty() {
+                writeln!(out)?;
+                writeln!(out, "Evidence:")?;
+                writeln!(out)?;
+                writeln!(out, "```text")?;
+                for line in &f.evidence {
+                    writeln!(out, "{}", line.replace("```", "'''"))?;
+                }
+                writeln!(out, "```")?;
+            }
+            if !f.remediation.is_empty() {
+                writeln!(out)?;
+                writeln!(out, "Fix:")?;
+                writeln!(out)?;
+                for (n, step) in f.remediation.iter().enumerate() {
+                    writeln!(out, "{}. {}", n + 1, step)?;
+                }
+            }
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "## Events by kind")?;
+    writeln!(out)?;
+    writeln!(out, "| kind | events |")?;
+    writeln!(out, "|---|---:|")?;
+    for (kind, n) in report.counts.iter().filter(|(_, n)| **n > 0) {
+        writeln!(out, "| {kind} | {n} |")?;
+    }
+    let s = &report.sessions;
+    if s.sessions > 0 {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Sessions (by `clientConnection`): {} seen, {} connected, {} authenticated, {} auth failed, {} pinned, {} closed.",
+            s.sessions, s.connected, s.authenticated, s.auth_failed, s.pinned, s.closed
+        )?;
+    }
+    if !report.top.clients.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "## Top clients")?;
+        writeln!(out)?;
+        writeln!(out, "| client | events | failures |")?;
+        writeln!(out, "|---|---:|---:|")?;
+        for row in report.top.clients.iter().take(5) {
+            writeln!(out, "| `{}` | {} | {} |", row.value, row.events, row.failures)?;
+        }
+    }
+    if let Some((per, start, totals, failures)) = timeline_columns(report, 60) {
+        let end = start + (totals.len() as i64 * per - 1) * 60_000;
+        writeln!(out)?;
+        writeln!(out, "## Timeline (UTC, one column = {per} min, {} … {})", hh_mm(start), hh_mm(end))?;
+        writeln!(out)?;
+        writeln!(out, "```text")?;
+        writeln!(out, "events   {}", sparkline(&totals))?;
+        writeln!(out, "failures {}", sparkline(&failures))?;
+        writeln!(out, "```")?;
+    }
+    if report.input.unparsed > 0 {
+        writeln!(out)?;
+        writeln!(out, "## Unparsed lines ({})", report.input.unparsed)?;
+        writeln!(out)?;
+        writeln!(out, "```text")?;
+        for sample in report.unparsed.samples.iter().take(3) {
+            writeln!(out, "{}", sample.replace("```", "'''"))?;
+        }
+        writeln!(out, "```")?;
+    }
+    Ok(())
+}
+
+/// Escapes characters that Markdown would read as table or emphasis syntax.
+fn escape(text: &str) -> String {
+    text.replace('|', "\\|").replace('*', "\\*").replace('_', "\\_")
+}

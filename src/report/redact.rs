@@ -1,0 +1,130 @@
+//! Redaction of evidence lines: SQL text (which enhanced logging may write) and credentials.
+//!
+//! The proxy's own pinning digests (`Digest: "set search_path to $1"`) are placeholders, not
+//! data, and are kept; quoted literals inside them are masked. Statement text elsewhere is
+//! replaced unless `--show-sql`. Credentials (passwords, IAM token signatures) are always
+//! masked: proxydoc never prints them.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+const SQL_MASK: &str = "<SQL redacted; --show-sql shows it>";
+
+#[allow(clippy::expect_used)] // Constant patterns, covered by the tests below.
+static SQL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?x)
+        (?i:\bselect\s[^;]*?\bfrom\s)
+        | (?i:\binsert\s+into\s)
+        | (?i:\bupdate\s+\S+\s+set\s)
+        | (?i:\bdelete\s+from\s)
+        | (?i:\bwith\s+\w+\s+as\s*\()
+        | \b(?:SELECT|INSERT|UPDATE|DELETE|MERGE|CALL|EXECUTE|EXEC|PREPARE|COPY|ALTER|CREATE|DROP|GRANT|REVOKE|TRUNCATE)\b\s+\S
+        "#,
+    )
+    .expect("SQL redaction pattern compiles")
+});
+
+#[allow(clippy::expect_used)]
+static DIGEST: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"Digest: "(.*)""#).expect("digest pattern compiles"));
+
+#[allow(clippy::expect_used)]
+static CREDENTIALS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?ix)
+        (?P<key>\b(?:password|passwd|pwd|secret|token|x-amz-signature|x-amz-security-token|x-amz-credential|aws_secret_access_key|aws_session_token)\b\s*[=:]\s*)
+        (?P<value>"[^"]*"|'[^']*'|[^\s&;,)]+)
+        "#,
+    )
+    .expect("credential pattern compiles")
+});
+
+#[allow(clippy::expect_used)]
+static URL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?P<head>://[^:/@\s]+:)[^@\s/]+@").expect("URL credential pattern compiles")
+});
+
+#[allow(clippy::expect_used)]
+static LITERAL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"'(?:[^']|'')*'").expect("literal pattern compiles"));
+
+/// Redacts one evidence line. `show_sql` keeps statement text; credentials are always masked.
+pub fn redact(line: &str, show_sql: bool) -> String {
+    let mut out = mask_credentials(line);
+    if show_sql {
+        return out;
+    }
+    // Keep the digest, masking literals inside it; redact statement text outside it.
+    let (before, digest, after) = match DIGEST.captures(&out).and_then(|c| c.get(0)) {
+        Some(m) => (
+            out[..m.start()].to_string(),
+            Some(LITERAL.replace_all(m.as_str(), "'?'").into_owned()),
+            out[m.end()..].to_string(),
+        ),
+        None => (out.clone(), None, String::new()),
+    };
+    let before = mask_sql(&before);
+    out = match digest {
+        Some(digest) => format!("{before}{digest}{}", mask_sql(&after)),
+        None => before,
+    };
+    out
+}
+
+fn mask_sql(text: &str) -> String {
+    match SQL.find(text) {
+        Some(m) => format!("{}{SQL_MASK}", &text[..m.start()]),
+        None => text.to_string(),
+    }
+}
+
+fn mask_credentials(text: &str) -> String {
+    let text = URL_PASSWORD.replace_all(text, "${head}<redacted>@");
+    CREDENTIALS
+        .replace_all(&text, |caps: &regex::Captures<'_>| {
+            let value = caps.name("value").map_or("", |v| v.as_str());
+            let key = caps.name("key").map_or("", |k| k.as_str());
+            // MySQL's "(using password: YES)" says whether a password was sent; keep it.
+            if value.eq_ignore_ascii_case("YES") || value.eq_ignore_ascii_case("NO") {
+                format!("{key}{value}")
+            } else {
+                format!("{key}<redacted>")
+            }
+        })
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_proxy_messages_and_digests() {
+        let line = r#"The client session was pinned to the database connection [dbConnection=1]. Reason: SQL changed session settings that the proxy doesn't track. Digest: "set search_path to $1"."#;
+        assert_eq!(redact(line, false), line);
+        let line = "Proxy authentication with IAM authentication failed for user \"root\" with TLS on.";
+        assert_eq!(redact(line, false), line);
+        let line = "ERROR 1045 (28000): Access denied for user 'app'@'%' (using password: YES)";
+        assert_eq!(redact(line, false), line);
+    }
+
+    #[test]
+    fn masks_statement_text() {
+        let out = redact("[INFO] Executing query: select * from users where email = 'a@b.c'", false);
+        assert_eq!(out, format!("[INFO] Executing query: {SQL_MASK}"));
+        assert!(redact("INSERT INTO t VALUES (1)", true).contains("VALUES"));
+        let out = redact(r#"Digest: "SET x = 'secret value'"."#, false);
+        assert_eq!(out, r#"Digest: "SET x = '?'"."#);
+    }
+
+    #[test]
+    fn masks_credentials_always() {
+        let out = redact("postgres://app:pw@host/db?password=hunter2&sslmode=require", true);
+        assert!(out.contains("password=<redacted>"), "{out}");
+        assert!(!out.contains("hunter2") && !out.contains(":pw@"), "{out}");
+        let out = redact("X-Amz-Signature=abcdef0123 X-Amz-Security-Token=FQoG", false);
+        assert!(!out.contains("abcdef0123") && !out.contains("FQoG"), "{out}");
+    }
+}

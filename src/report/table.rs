@@ -1,0 +1,259 @@
+//! The terminal rendering: comfy-table tables and wrapped text, readable at 80 columns.
+//!
+//! Layout: a header (window, inputs), the findings table, each finding's why, evidence and fix,
+//! then the supporting counts and a compact timeline. No colour, fixed width, so the output is
+//! the same on a terminal, in a pipe and in a snapshot.
+
+use std::io::{self, Write};
+
+use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
+
+use super::{Report, sparkline, timeline_columns};
+use crate::timefmt::hh_mm;
+
+/// Width the table rendering is laid out for.
+pub const WIDTH: u16 = 80;
+
+pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "proxydoc — RDS Proxy connection report")?;
+    writeln!(out, "{}", header_line(report))?;
+    writeln!(out, "{}", input_line(report))?;
+    for error in &report.input.errors {
+        writeln!(out, "  ! {}: {}", error.path, error.error)?;
+    }
+    writeln!(out)?;
+
+    if report.findings.is_empty() {
+        writeln!(out, "No findings: nothing in these logs points at a connection problem.")?;
+    } else {
+        let mut table = new_table();
+        table.set_header(["#", "cause", "severity", "events", "conf.", "first seen (UTC)"]);
+        for (i, f) in report.findings.iter().enumerate() {
+            table.add_row([
+                (i + 1).to_string(),
+                f.cause.clone(),
+                f.severity.to_string(),
+                f.events.to_string(),
+                format!("{:.2}", f.confidence),
+                f.first_seen.as_deref().map_or("-".to_string(), short_time),
+            ]);
+        }
+        right_align(&mut table, &[0, 3, 4]);
+        writeln!(out, "{table}")?;
+        for (i, f) in report.findings.iter().enumerate() {
+            writeln!(out)?;
+            writeln!(out, "{}. {} — {} [{}]", i + 1, f.cause, f.title, f.severity)?;
+            wrap_into(out, "   why: ", &format!("{} (confidence {:.2})", f.why, f.confidence))?;
+            let seen = match (&f.first_seen, &f.last_seen) {
+                (Some(a), Some(b)) => format!("{a} … {b}"),
+                _ => "no timestamps".to_string(),
+            };
+            wrap_into(out, "   seen: ", &seen)?;
+            for (label, values) in
+                [("users: ", &f.users), ("clients: ", &f.clients), ("endpoints: ", &f.endpoints)]
+            {
+                if !values.is_empty() {
+                    wrap_into(out, &format!("   {label}"), &values.join(", "))?;
+                }
+            }
+            if !f.evidence.is_empty() {
+                writeln!(out, "   evidence:")?;
+                for line in &f.evidence {
+                    wrap_into(out, "     > ", line)?;
+                }
+            }
+            if !f.remediation.is_empty() {
+                writeln!(out, "   fix:")?;
+                for (n, step) in f.remediation.iter().enumerate() {
+                    wrap_into(out, &format!("     {}. ", n + 1), step)?;
+                }
+            }
+        }
+    }
+
+    writeln!(out)?;
+    writeln!(out, "Events by kind")?;
+    let mut table = new_table();
+    table.set_header(["kind", "events", "kind", "events"]);
+    let kinds: Vec<_> = report.counts.iter().filter(|(_, n)| **n > 0).collect();
+    let half = kinds.len().div_ceil(2);
+    for row in 0..half {
+        let mut cells = Vec::new();
+        for column in [row, row + half] {
+            match kinds.get(column) {
+                Some((kind, n)) => {
+                    cells.push(kind.to_string());
+                    cells.push(n.to_string());
+                }
+                None => cells.extend([String::new(), String::new()]),
+            }
+        }
+        table.add_row(cells);
+    }
+    right_align(&mut table, &[1, 3]);
+    writeln!(out, "{table}")?;
+
+    let s = &report.sessions;
+    if s.sessions > 0 {
+        writeln!(
+            out,
+            "Sessions (by clientConnection): {} seen, {} connected, {} authenticated, {} auth failed, {} pinned, {} closed",
+            s.sessions, s.connected, s.authenticated, s.auth_failed, s.pinned, s.closed
+        )?;
+    }
+
+    for (title, rows) in [
+        ("Top clients", &report.top.clients),
+        ("Top users", &report.top.users),
+        ("Endpoints", &report.top.endpoints),
+    ] {
+        if rows.is_empty() {
+            continue;
+        }
+        writeln!(out)?;
+        writeln!(out, "{title}")?;
+        let mut table = new_table();
+        table.set_header(["value", "events", "failures"]);
+        for row in rows.iter().take(5) {
+            table.add_row([row.value.clone(), row.events.to_string(), row.failures.to_string()]);
+        }
+        right_align(&mut table, &[1, 2]);
+        writeln!(out, "{table}")?;
+    }
+
+    if let Some((per, start, totals, failures)) = timeline_columns(report, 60) {
+        writeln!(out)?;
+        let end = start + (totals.len() as i64 * per - 1) * 60_000;
+        writeln!(out, "Timeline (UTC, one column = {per} min, {} … {})", hh_mm(start), hh_mm(end))?;
+        writeln!(out, "  events   {}", sparkline(&totals))?;
+        writeln!(out, "  failures {}", sparkline(&failures))?;
+        if let Some(first) = report.timeline.iter().find(|m| m.failures > 0) {
+            writeln!(out, "  first failure in minute {}", first.minute)?;
+        }
+    }
+
+    if report.input.unparsed > 0 {
+        writeln!(out)?;
+        writeln!(out, "Unparsed lines: {} (samples below; `proxydoc patterns test` shows why)", report.input.unparsed)?;
+        for sample in report.unparsed.samples.iter().take(3) {
+            wrap_into(out, "  > ", sample)?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn header_line(report: &Report) -> String {
+    match (&report.window.start, &report.window.end) {
+        (Some(start), Some(end)) => format!("Window: {start} … {end}"),
+        _ => "Window: no timestamps in the input".to_string(),
+    }
+}
+
+pub(super) fn input_line(report: &Report) -> String {
+    let i = &report.input;
+    let mut text = format!(
+        "Input: {} {}, {} lines, {} events, {} unparsed",
+        i.files.len(),
+        if i.files.len() == 1 { "file" } else { "files" },
+        i.lines,
+        i.events,
+        i.unparsed
+    );
+    if i.filtered > 0 {
+        text.push_str(&format!(", {} outside the time window", i.filtered));
+    }
+    if !i.errors.is_empty() {
+        text.push_str(&format!(", {} unreadable", i.errors.len()));
+    }
+    text
+}
+
+fn new_table() -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(WIDTH);
+    table
+}
+
+fn right_align(table: &mut Table, columns: &[usize]) {
+    for &index in columns {
+        if let Some(column) = table.column_mut(index) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+}
+
+fn short_time(ts: &str) -> String {
+    // 2022-10-21T17:25:29.482Z -> 10-21 17:25:29
+    ts.get(5..19).map_or_else(|| ts.to_string(), |s| s.replace('T', " "))
+}
+
+/// Writes `text` after `prefix`, wrapped at [`WIDTH`] with continuation lines indented to the
+/// prefix. Long words are split.
+fn wrap_into(out: &mut dyn Write, prefix: &str, text: &str) -> io::Result<()> {
+    for line in wrap(prefix, text, usize::from(WIDTH)) {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+pub(super) fn wrap(prefix: &str, text: &str, width: usize) -> Vec<String> {
+    let indent = " ".repeat(prefix.chars().count());
+    let room = width.saturating_sub(indent.len()).max(20);
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    let mut current_len = 0usize;
+    let flush = |lines: &mut Vec<String>, current: &mut String| {
+        let lead = if lines.is_empty() { prefix } else { indent.as_str() };
+        lines.push(format!("{lead}{current}"));
+        current.clear();
+    };
+    for word in text.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let needed = word.len() + usize::from(current_len > 0);
+            if current_len + needed <= room {
+                if current_len > 0 {
+                    current.push(' ');
+                }
+                current.extend(word.iter());
+                current_len += needed;
+                break;
+            }
+            if current_len > 0 {
+                flush(&mut lines, &mut current);
+                current_len = 0;
+                continue;
+            }
+            let rest = word.split_off(room.min(word.len()));
+            current.extend(word.iter());
+            flush(&mut lines, &mut current);
+            word = rest;
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    if current_len > 0 || lines.is_empty() {
+        flush(&mut lines, &mut current);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wraps_at_width_with_hanging_indent() {
+        let lines = wrap("  > ", &"word ".repeat(40), 30);
+        assert!(lines.iter().all(|l| l.chars().count() <= 30), "{lines:?}");
+        assert!(lines[0].starts_with("  > word"));
+        assert!(lines[1].starts_with("    word"));
+        let lines = wrap("x ", &"a".repeat(100), 30);
+        assert!(lines.iter().all(|l| l.chars().count() <= 30), "{lines:?}");
+        assert_eq!(wrap("p: ", "", 30), ["p: "]);
+    }
+}

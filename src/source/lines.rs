@@ -1,0 +1,144 @@
+//! A line reader for untrusted input: bounded line length, CRLF, lossy UTF-8, read errors kept.
+//!
+//! `BufRead::read_until` would grow a buffer to the size of a file without newlines (a binary
+//! blob, a multi-gigabyte single line). This reader keeps at most [`MAX_LINE`] bytes of a line,
+//! skips the rest, and tells the caller the line was cut.
+
+use std::borrow::Cow;
+use std::io::{self, BufRead};
+
+/// Longest line kept, in bytes; the rest of a longer line is skipped (and counted).
+pub const MAX_LINE: usize = 1 << 20;
+
+/// One line as read: text (lossily decoded), and what was wrong with it.
+#[derive(Debug)]
+pub struct Line<'a> {
+    pub text: Cow<'a, str>,
+    pub invalid_utf8: bool,
+    pub truncated: bool,
+}
+
+pub struct LineReader<R> {
+    reader: R,
+    buf: Vec<u8>,
+    max: usize,
+}
+
+impl<R: BufRead> LineReader<R> {
+    pub fn new(reader: R) -> LineReader<R> {
+        LineReader::with_max(reader, MAX_LINE)
+    }
+
+    pub fn with_max(reader: R, max: usize) -> LineReader<R> {
+        LineReader { reader, buf: Vec::with_capacity(4096), max }
+    }
+
+    /// The next line, `Ok(None)` at the end, or the read error (the reader should then stop;
+    /// whatever was read of a partial line is returned first).
+    pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        self.buf.clear();
+        let mut truncated = false;
+        let mut saw_any = false;
+        loop {
+            let available = match self.reader.fill_buf() {
+                Ok(available) => available,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    if saw_any {
+                        // Hand out the partial line now; the error repeats on the next call.
+                        break;
+                    }
+                    return Err(e);
+                }
+            };
+            if available.is_empty() {
+                if !saw_any {
+                    return Ok(None);
+                }
+                break;
+            }
+            saw_any = true;
+            let (chunk, consumed, done) = match memchr::memchr(b'\n', available) {
+                Some(at) => (&available[..at], at + 1, true),
+                None => (available, available.len(), false),
+            };
+            let room = self.max.saturating_sub(self.buf.len());
+            if chunk.len() > room {
+                truncated = true;
+            }
+            self.buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            self.reader.consume(consumed);
+            if done {
+                break;
+            }
+        }
+        if self.buf.last() == Some(&b'\r') {
+            self.buf.pop();
+        }
+        let (text, invalid_utf8) = match std::str::from_utf8(&self.buf) {
+            Ok(text) => (Cow::Borrowed(text), false),
+            Err(_) => (String::from_utf8_lossy(&self.buf), true),
+        };
+        Ok(Some(Line { text, invalid_utf8, truncated }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(input: &[u8], max: usize) -> Vec<(String, bool, bool)> {
+        let mut reader = LineReader::with_max(io::BufReader::with_capacity(4, input), max);
+        let mut out = Vec::new();
+        while let Some(line) = reader.next_line().unwrap() {
+            out.push((line.text.into_owned(), line.invalid_utf8, line.truncated));
+        }
+        out
+    }
+
+    #[test]
+    fn crlf_and_last_line_without_newline() {
+        assert_eq!(
+            lines(b"a\r\nbb\nccc", 100),
+            [("a".into(), false, false), ("bb".into(), false, false), ("ccc".into(), false, false)]
+        );
+        assert_eq!(lines(b"", 100), []);
+        assert_eq!(lines(b"\n", 100), [(String::new(), false, false)]);
+    }
+
+    #[test]
+    fn long_lines_are_cut_not_buffered() {
+        let mut input = vec![b'x'; 50];
+        input.extend_from_slice(b"\nnext\n");
+        let out = lines(&input, 10);
+        assert_eq!(out[0], ("x".repeat(10), false, true));
+        assert_eq!(out[1], ("next".into(), false, false));
+    }
+
+    #[test]
+    fn invalid_utf8_is_decoded_lossily() {
+        let out = lines(b"ok\xff\xfe\n", 100);
+        assert_eq!(out[0], ("ok\u{fffd}\u{fffd}".into(), true, false));
+    }
+
+    struct Failing(Vec<u8>, bool);
+    impl io::Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.1 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated"));
+            }
+            self.1 = true;
+            let n = self.0.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_error_after_partial_line_keeps_the_data() {
+        let mut reader = LineReader::new(io::BufReader::new(Failing(b"one\ntw".to_vec(), false)));
+        assert_eq!(reader.next_line().unwrap().unwrap().text, "one");
+        assert_eq!(reader.next_line().unwrap().unwrap().text, "tw");
+        assert!(reader.next_line().is_err());
+    }
+}
