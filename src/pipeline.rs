@@ -3,7 +3,8 @@
 //! A [`Pipeline`] is fed one record at a time, from any source (files today, CloudWatch
 //! streams later), and turned into a [`Summary`] at the end. Records travel between the
 //! reading thread and the pipeline in [`Batch`]es: one string buffer with spans, so a batch of
-//! thousands of lines costs two allocations.
+//! thousands of lines costs two allocations. A record without any timestamp takes the one of
+//! the record before it in the same input (bare proxy messages, stack-trace lines).
 
 use crate::aggregate::{Aggregator, Summary, frame::FrameError};
 use crate::classify::{Classifier, Scratch};
@@ -70,6 +71,8 @@ pub struct Pipeline<'c> {
     ansi: String,
     window: TimeWindow,
     error: Option<FrameError>,
+    /// The last timestamp seen per input, lent to following lines without one.
+    last_ts: Option<(u32, Millis)>,
 }
 
 impl<'c> Pipeline<'c> {
@@ -81,6 +84,7 @@ impl<'c> Pipeline<'c> {
             ansi: String::new(),
             window,
             error: None,
+            last_ts: None,
         }
     }
 
@@ -93,6 +97,13 @@ impl<'c> Pipeline<'c> {
         let mut line = parse_line(text);
         if line.ts.is_none() {
             line.ts = record.ts;
+        }
+        // A line without a timestamp in a text log (a bare proxy message, a stack-trace line)
+        // belongs to the time of the line before it in the same input.
+        match (line.ts, self.last_ts) {
+            (Some(ts), _) => self.last_ts = Some((record.input, ts)),
+            (None, Some((input, ts))) if input == record.input => line.ts = Some(ts),
+            (None, _) => {}
         }
         if !self.window.contains(line.ts) {
             self.aggregator.count_filtered();

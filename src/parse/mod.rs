@@ -55,7 +55,25 @@ pub fn parse_line(text: &str) -> LogLine<'_> {
     }
 
     line.message = rest.trim_end();
+    if line.ts.is_none() && !line.has_envelope {
+        line.ts = embedded_timestamp(line.message);
+    }
     line
+}
+
+/// How far into a line without envelope a timestamp is looked for (`time="…"`, `[…]`).
+const TIMESTAMP_SCAN: usize = 48;
+
+/// Application logs put their timestamp after a key or a bracket (`time="2024-…"`,
+/// `[2024-…]`, `I 2024-…`): the first timestamp starting within [`TIMESTAMP_SCAN`] bytes at
+/// a digit that follows a non-digit.
+fn embedded_timestamp(message: &str) -> Option<crate::model::Millis> {
+    let bytes = message.as_bytes();
+    let end = bytes.len().min(TIMESTAMP_SCAN);
+    (1..end)
+        .filter(|&i| bytes[i].is_ascii_digit() && !bytes[i - 1].is_ascii_digit())
+        .filter(|&i| message.is_char_boundary(i))
+        .find_map(|i| timestamp(&message[i..]).ok().map(|(_, (ts, _))| ts))
 }
 
 /// After a timestamp with a numeric offset (`aws logs tail --format detailed`), the next token
@@ -181,6 +199,16 @@ mod tests {
         assert_eq!(line.ts, Some(1_716_099_035_743));
         assert!(!line.has_envelope);
         assert!(line.message.starts_with("ERROR [main]"));
+    }
+
+    #[test]
+    fn timestamp_after_a_key_or_bracket() {
+        let line = check("time=\"2026-11-24T09:58:04.000Z\" level=error msg=x");
+        assert_eq!(line.ts, Some(1_795_514_284_000));
+        assert_eq!(line.message, "time=\"2026-11-24T09:58:04.000Z\" level=error msg=x");
+        assert_eq!(check("[2026-11-24 09:58:04] ERROR x").ts, Some(1_795_514_284_000));
+        assert_eq!(check("no time here 12:00").ts, None);
+        assert_eq!(check(&format!("{} 2026-11-24 09:58:04", "x".repeat(60))).ts, None);
     }
 
     #[test]

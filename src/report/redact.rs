@@ -34,7 +34,10 @@ static DIGEST: LazyLock<Regex> =
 static CREDENTIALS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r#"(?ix)
-        (?P<key>\b(?:password|passwd|pwd|secret|token|x-amz-signature|x-amz-security-token|x-amz-credential|aws_secret_access_key|aws_session_token)\b\s*[=:]\s*)
+        (?P<key>
+            \b(?:password|passwd|pwd)\b\s*[=:]\s*
+          | \b(?:x-amz-signature|x-amz-security-token|x-amz-credential|aws_secret_access_key|aws_session_token|secret_access_key|session_token|token|secret)\b\s*=\s*
+        )
         (?P<value>"[^"]*"|'[^']*'|[^\s&;,)]+)
         "#,
     )
@@ -107,6 +110,8 @@ mod tests {
         let line = "Proxy authentication with IAM authentication failed for user \"root\" with TLS on.";
         assert_eq!(redact(line, false), line);
         let line = "ERROR 1045 (28000): Access denied for user 'app'@'%' (using password: YES)";
+        assert_eq!(redact(line, false), line);
+        let line = r#"read the AWS Secrets Manager secret with the ARN "arn:aws:secretsmanager:us-east-1:1:secret:orders/app-AbC""#;
         assert_eq!(redact(line, false), line);
     }
 

@@ -199,45 +199,32 @@ fn wrap_into(out: &mut dyn Write, prefix: &str, text: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// Greedy word wrap. A word longer than the room (an ARN, a policy document) stays whole on
+/// its own line, so that commands copied from the terminal still work.
 pub(super) fn wrap(prefix: &str, text: &str, width: usize) -> Vec<String> {
     let indent = " ".repeat(prefix.chars().count());
     let room = width.saturating_sub(indent.len()).max(20);
-    let mut lines = Vec::new();
+    let mut lines: Vec<String> = Vec::new();
     let mut current = String::new();
     let mut current_len = 0usize;
-    let flush = |lines: &mut Vec<String>, current: &mut String| {
-        let lead = if lines.is_empty() { prefix } else { indent.as_str() };
-        lines.push(format!("{lead}{current}"));
-        current.clear();
-    };
     for word in text.split_whitespace() {
-        let mut word: Vec<char> = word.chars().collect();
-        loop {
-            let needed = word.len() + usize::from(current_len > 0);
-            if current_len + needed <= room {
-                if current_len > 0 {
-                    current.push(' ');
-                }
-                current.extend(word.iter());
-                current_len += needed;
-                break;
-            }
-            if current_len > 0 {
-                flush(&mut lines, &mut current);
-                current_len = 0;
-                continue;
-            }
-            let rest = word.split_off(room.min(word.len()));
-            current.extend(word.iter());
-            flush(&mut lines, &mut current);
-            word = rest;
-            if word.is_empty() {
-                break;
-            }
+        let len = word.chars().count();
+        if current_len > 0 && current_len + 1 + len > room {
+            let lead = if lines.is_empty() { prefix } else { indent.as_str() };
+            lines.push(format!("{lead}{current}"));
+            current.clear();
+            current_len = 0;
         }
+        if current_len > 0 {
+            current.push(' ');
+            current_len += 1;
+        }
+        current.push_str(word);
+        current_len += len;
     }
     if current_len > 0 || lines.is_empty() {
-        flush(&mut lines, &mut current);
+        let lead = if lines.is_empty() { prefix } else { indent.as_str() };
+        lines.push(format!("{lead}{current}"));
     }
     lines
 }
@@ -252,8 +239,9 @@ mod tests {
         assert!(lines.iter().all(|l| l.chars().count() <= 30), "{lines:?}");
         assert!(lines[0].starts_with("  > word"));
         assert!(lines[1].starts_with("    word"));
-        let lines = wrap("x ", &"a".repeat(100), 30);
-        assert!(lines.iter().all(|l| l.chars().count() <= 30), "{lines:?}");
+        let long = "a".repeat(100);
+        let lines = wrap("x ", &format!("short {long} tail"), 30);
+        assert_eq!(lines, ["x short".to_string(), format!("  {long}"), "  tail".to_string()]);
         assert_eq!(wrap("p: ", "", 30), ["p: "]);
     }
 }
