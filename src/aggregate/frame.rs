@@ -201,45 +201,62 @@ impl Facts {
 pub const SESSION_FLAGS: [&str; 6] =
     ["connected", "authenticated", "auth_failed", "failed", "pinned", "closed"];
 
+/// One event of a client connection: its flags, the client address code (only the
+/// `A new client connected` line has it) and the cause code of the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionRow {
+    pub conn: u64,
+    pub client: u32,
+    pub cause: u32,
+    pub flags: [u32; 6],
+}
+
 #[derive(Default)]
 pub struct SessionBuffer {
-    conns: Vec<u64>,
-    flags: Vec<[u32; 6]>,
+    rows: Vec<SessionRow>,
     partial: Option<DataFrame>,
 }
 
 /// Per-connection totals after the join on `clientConnection`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionCounts {
     pub sessions: u64,
     /// Sessions that had each of [`SESSION_FLAGS`], in that order.
     pub with: [u64; 6],
     /// Sessions that connected and closed without authenticating or failing.
     pub closed_without_auth: u64,
+    /// (cause code, client code, sessions): which client addresses the sessions of a cause
+    /// came from, joined through the connection id, whatever the order of the lines.
+    pub cause_clients: Vec<(u32, u32, u64)>,
+    /// (client code, failed sessions).
+    pub client_failures: Vec<(u32, u64)>,
 }
 
+const CONN: &str = "conn";
+
 impl SessionBuffer {
-    pub fn push(&mut self, conn: u64, flags: [u32; 6]) -> Result<(), FrameError> {
-        self.conns.push(conn);
-        self.flags.push(flags);
-        if self.conns.len() >= CHUNK {
+    pub fn push(&mut self, row: SessionRow) -> Result<(), FrameError> {
+        self.rows.push(row);
+        if self.rows.len() >= CHUNK {
             self.flush()?;
         }
         Ok(())
     }
 
     fn flush(&mut self) -> Result<(), FrameError> {
-        if self.conns.is_empty() {
+        if self.rows.is_empty() {
             return Ok(());
         }
-        let conns = std::mem::take(&mut self.conns);
-        let flags = std::mem::take(&mut self.flags);
-        let mut columns = vec![Column::new("conn".into(), conns)];
+        let rows = std::mem::take(&mut self.rows);
+        let mut columns = vec![
+            Column::new(CONN.into(), rows.iter().map(|r| r.conn).collect::<Vec<_>>()),
+            Column::new(CLIENT.into(), rows.iter().map(|r| r.client).collect::<Vec<_>>()),
+            Column::new(CAUSE.into(), rows.iter().map(|r| r.cause).collect::<Vec<_>>()),
+        ];
         for (i, name) in SESSION_FLAGS.iter().enumerate() {
-            columns.push(Column::new((*name).into(), flags.iter().map(|f| f[i]).collect::<Vec<_>>()));
+            columns.push(Column::new((*name).into(), rows.iter().map(|r| r.flags[i]).collect::<Vec<_>>()));
         }
-        let frame = DataFrame::new_infer_height(columns)?;
-        let reduced = reduce_sessions(frame)?;
+        let reduced = reduce_sessions(DataFrame::new(rows.len(), columns)?)?;
         self.partial = Some(match self.partial.take() {
             None => reduced,
             Some(mut partial) => {
@@ -255,14 +272,18 @@ impl SessionBuffer {
         let Some(partial) = self.partial else {
             return Ok(SessionCounts::default());
         };
-        let sessions = reduce_sessions(partial)?;
+        let rows = reduce_sessions(partial)?;
+        // One row per connection: its address and flags over all of its events.
+        let mut per_conn_aggs: Vec<Expr> = vec![col(CLIENT).max().alias(CLIENT)];
+        per_conn_aggs.extend(SESSION_FLAGS.map(|name| col(name).max().alias(name)));
+        let sessions = rows.clone().lazy().group_by([col(CONN)]).agg(per_conn_aggs).collect()?;
         let mut counts = SessionCounts { sessions: sessions.height() as u64, ..Default::default() };
-        let mut columns = Vec::new();
+        let mut flags = Vec::new();
         for name in SESSION_FLAGS {
-            columns.push(sessions.column(name)?.u32()?.clone());
+            flags.push(sessions.column(name)?.u32()?.clone());
         }
         for row in 0..sessions.height() {
-            let flag = |i: usize| columns[i].get(row).unwrap_or(0) > 0;
+            let flag = |i: usize| flags[i].get(row).unwrap_or(0) > 0;
             for (i, total) in counts.with.iter_mut().enumerate() {
                 *total += u64::from(flag(i));
             }
@@ -270,16 +291,48 @@ impl SessionBuffer {
                 counts.closed_without_auth += 1;
             }
         }
+        let addresses = sessions.clone().lazy().select([col(CONN), col(CLIENT)]);
+        let cause_clients = rows
+            .lazy()
+            .filter(col(CAUSE).neq(lit(0u32)))
+            .select([col(CONN), col(CAUSE)])
+            .inner_join(addresses, col(CONN), col(CONN))
+            .filter(col(CLIENT).neq(lit(0u32)))
+            .group_by([col(CAUSE), col(CLIENT)])
+            .agg([len().cast(DataType::UInt64).alias(N)])
+            .collect()?;
+        let (cause, client, n) = (
+            cause_clients.column(CAUSE)?.u32()?,
+            cause_clients.column(CLIENT)?.u32()?,
+            cause_clients.column(N)?.u64()?,
+        );
+        for row in 0..cause_clients.height() {
+            if let (Some(cause), Some(client), Some(n)) = (cause.get(row), client.get(row), n.get(row)) {
+                counts.cause_clients.push((cause, client, n));
+            }
+        }
+        counts.cause_clients.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+        let failures = sessions
+            .lazy()
+            .filter(col(CLIENT).neq(lit(0u32)).and(col("failed").gt(lit(0u32))))
+            .group_by([col(CLIENT)])
+            .agg([len().cast(DataType::UInt64).alias(N)])
+            .collect()?;
+        let (client, n) = (failures.column(CLIENT)?.u32()?, failures.column(N)?.u64()?);
+        for row in 0..failures.height() {
+            if let (Some(client), Some(n)) = (client.get(row), n.get(row)) {
+                counts.client_failures.push((client, n));
+            }
+        }
         Ok(counts)
     }
 }
 
+/// Reduces session rows to one row per (connection, cause).
 fn reduce_sessions(frame: DataFrame) -> Result<DataFrame, FrameError> {
-    Ok(frame
-        .lazy()
-        .group_by([col("conn")])
-        .agg(SESSION_FLAGS.map(|name| col(name).max().alias(name)))
-        .collect()?)
+    let mut aggs: Vec<Expr> = vec![col(CLIENT).max().alias(CLIENT)];
+    aggs.extend(SESSION_FLAGS.map(|name| col(name).max().alias(name)));
+    Ok(frame.lazy().group_by([col(CONN), col(CAUSE)]).agg(aggs).collect()?)
 }
 
 #[cfg(test)]
@@ -316,15 +369,20 @@ mod tests {
     }
 
     #[test]
-    fn sessions_join_flags_per_connection() {
+    fn sessions_join_flags_and_addresses_per_connection() {
         let mut buffer = SessionBuffer::default();
-        buffer.push(1, [1, 0, 0, 0, 0, 0]).unwrap();
-        buffer.push(1, [0, 0, 0, 0, 0, 1]).unwrap();
-        buffer.push(2, [1, 0, 0, 0, 0, 0]).unwrap();
-        buffer.push(2, [0, 0, 1, 1, 0, 0]).unwrap();
+        let row = |conn, client, cause, flags| SessionRow { conn, client, cause, flags };
+        // Connection 2's failure arrives before its connect line (unordered export).
+        buffer.push(row(2, 0, 5, [0, 0, 1, 1, 0, 0])).unwrap();
+        buffer.push(row(1, 7, 0, [1, 0, 0, 0, 0, 0])).unwrap();
+        buffer.push(row(1, 0, 0, [0, 0, 0, 0, 0, 1])).unwrap();
+        buffer.push(row(2, 9, 0, [1, 0, 0, 0, 0, 0])).unwrap();
+        buffer.push(row(3, 0, 5, [0, 0, 1, 1, 0, 0])).unwrap();
         let counts = buffer.finish().unwrap();
-        assert_eq!(counts.sessions, 2);
-        assert_eq!(counts.with, [2, 0, 1, 1, 0, 1]);
+        assert_eq!(counts.sessions, 3);
+        assert_eq!(counts.with, [2, 0, 2, 2, 0, 1]);
         assert_eq!(counts.closed_without_auth, 1);
+        assert_eq!(counts.cause_clients, [(5, 9, 1)]);
+        assert_eq!(counts.client_failures, [(9, 1)]);
     }
 }

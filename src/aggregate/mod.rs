@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::classify::Classifier;
 use crate::model::{Event, EventKind, Millis, field};
-use frame::{FactBuffer, FactRow, FrameError, Group, SessionBuffer};
+use frame::{FactBuffer, FactRow, FrameError, Group, SessionBuffer, SessionRow};
 
 /// Evidence lines kept per cause and per kind.
 pub const EVIDENCE_PER_KEY: usize = 3;
@@ -283,11 +283,12 @@ impl<'c> Aggregator<'c> {
         }
         let cause = self.pattern_cause.get(pattern_index as usize).copied().unwrap_or(0);
         let detail = event.field(field::DIGEST).or_else(|| event.field(field::REASON));
+        let client = self.strings.intern(event.field(field::CLIENT_IP));
         let row = FactRow {
             kind: event.kind.index(),
             cause,
             user: self.strings.intern(event.field(field::USER)),
-            client: self.strings.intern(event.field(field::CLIENT_IP)),
+            client,
             endpoint: self.strings.intern(event.endpoint),
             detail: self.strings.intern(detail),
             pattern: pattern_index,
@@ -304,7 +305,7 @@ impl<'c> Aggregator<'c> {
                 u32::from(matches!(kind, EventKind::Pinned | EventKind::WillPin)),
                 u32::from(kind == EventKind::ClientClosed),
             ];
-            self.sessions.push(conn, flags)?;
+            self.sessions.push(SessionRow { conn, client, cause, flags })?;
         }
         let seq = self.seq;
         if cause != 0 {
@@ -312,6 +313,12 @@ impl<'c> Aggregator<'c> {
         }
         keep_earliest(self.kind_evidence.entry(event.kind).or_default(), event.ts, raw, seq);
         self.learn_context(event);
+        if self.context.proxy_hosts.len() < MAX_CONTEXT_VALUES {
+            if let Some((host, region)) = find_proxy_host(raw) {
+                insert_bounded(&mut self.context.proxy_hosts, host);
+                insert_bounded(&mut self.context.regions, region);
+            }
+        }
         Ok(())
     }
 
@@ -421,7 +428,7 @@ impl<'c> Aggregator<'c> {
             Ok(out)
         };
         let users = dim(frame::USER)?;
-        let clients = dim(frame::CLIENT)?;
+        let mut clients = dim(frame::CLIENT)?;
         let endpoints = dim(frame::ENDPOINT)?;
 
         let details = facts
@@ -448,6 +455,18 @@ impl<'c> Aggregator<'c> {
             }
         }
 
+        let counts = sessions.finish()?;
+        // Failed sessions per client address, joined through the connection id (the failure
+        // line itself seldom names the address).
+        for &(client, n) in &counts.client_failures {
+            let Some(value) = name(Some(i64::from(client))) else { continue };
+            if let Some(entry) = clients.iter_mut().find(|d| d.value == value) {
+                entry.failures = entry.failures.max(n);
+            }
+        }
+        clients.sort_by(|a, b| {
+            b.failures.cmp(&a.failures).then(b.events.cmp(&a.events)).then(a.value.cmp(&b.value))
+        });
         let mut causes = Vec::new();
         for (code, cause) in cause_names.iter().enumerate() {
             let code = u32::try_from(code + 1).unwrap_or(u32::MAX);
@@ -463,13 +482,25 @@ impl<'c> Aggregator<'c> {
                 .collect();
             let mut evidence = cause_evidence.get(&code).cloned().unwrap_or_default();
             evidence.sort_by_key(|e| (e.ts, e.seq));
+            let mut clients = named(facts.group(&[frame::CLIENT], filter)?);
+            for &(session_cause, client, n) in &counts.cause_clients {
+                let Some(value) = name(Some(i64::from(client))).filter(|_| session_cause == code)
+                else {
+                    continue;
+                };
+                match clients.iter_mut().find(|(v, _)| *v == value) {
+                    Some(entry) => entry.1 = entry.1.max(n),
+                    None => clients.push((value, n)),
+                }
+            }
+            clients.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             causes.push(CauseStats {
                 cause: cause.clone(),
                 events: total.n,
                 first: total.first,
                 last: total.last,
                 users: named(facts.group(&[frame::USER], filter)?),
-                clients: named(facts.group(&[frame::CLIENT], filter)?),
+                clients,
                 endpoints: named(facts.group(&[frame::ENDPOINT], filter)?),
                 details: named(facts.group(&[frame::DETAIL], filter)?),
                 patterns,
@@ -477,7 +508,6 @@ impl<'c> Aggregator<'c> {
             });
         }
 
-        let counts = sessions.finish()?;
         let clients_range = kinds.get(&EventKind::ClientConnected).and_then(|k| k.first.zip(k.last));
         let db_opened_while_clients_arrived = clients_range.map(|(first, last)| {
             facts
@@ -545,6 +575,25 @@ fn keep_earliest(samples: &mut Vec<Evidence>, ts: Option<Millis>, raw: &str, seq
     }
 }
 
+/// Finds an RDS Proxy endpoint host (`name.proxy-id.region.rds.amazonaws.com`, or
+/// `name.endpoint.proxy-…`) in a line; returns it with its region.
+pub fn find_proxy_host(text: &str) -> Option<(&str, &str)> {
+    const SUFFIX: &str = ".rds.amazonaws.com";
+    let bytes = text.as_bytes();
+    for at in memchr::memmem::find_iter(bytes, b".proxy-") {
+        let is_host = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'.';
+        let start = bytes[..at].iter().rposition(|&b| !is_host(b)).map_or(0, |p| p + 1);
+        let end = bytes[at..].iter().position(|&b| !is_host(b)).map_or(bytes.len(), |p| at + p);
+        let host = text.get(start..end)?.trim_end_matches('.');
+        let Some(stem) = host.strip_suffix(SUFFIX) else { continue };
+        let region = stem.rsplit('.').next()?;
+        if start < at && region.contains('-') {
+            return Some((host, region));
+        }
+    }
+    None
+}
+
 fn insert_bounded(set: &mut BTreeSet<String>, value: &str) {
     if set.len() < MAX_CONTEXT_VALUES && !set.contains(value) {
         set.insert(value.to_string());
@@ -595,6 +644,20 @@ mod tests {
         let mut kept: Vec<_> = samples.iter().filter_map(|e| e.ts).collect();
         kept.sort();
         assert_eq!(kept, [10, 30, 40]);
+    }
+
+    #[test]
+    fn finds_proxy_hosts() {
+        assert_eq!(
+            find_proxy_host("at \"orders.proxy-c9ak.us-east-1.rds.amazonaws.com\" (10.0.1.25)"),
+            Some(("orders.proxy-c9ak.us-east-1.rds.amazonaws.com", "us-east-1"))
+        );
+        assert_eq!(
+            find_proxy_host("connect ETIMEDOUT ro.endpoint.proxy-x1.eu-west-1.rds.amazonaws.com:5432"),
+            Some(("ro.endpoint.proxy-x1.eu-west-1.rds.amazonaws.com", "eu-west-1"))
+        );
+        assert_eq!(find_proxy_host("a .proxy- b"), None);
+        assert_eq!(find_proxy_host("db.c9ak.us-east-1.rds.amazonaws.com"), None);
     }
 
     #[test]

@@ -122,8 +122,10 @@ impl Fill {
     pub fn new(summary: &Summary) -> Fill {
         let context = &summary.context;
         let proxy_host = context.proxy_hosts.iter().next().cloned();
+        // `name.proxy-id.region…` names the proxy; `endpoint.endpoint.proxy-…` does not.
         let proxy = proxy_host
             .as_deref()
+            .filter(|h| !h.contains(".endpoint.proxy-"))
             .and_then(|h| h.split('.').next())
             .map_or_else(|| "PROXY_NAME".to_string(), str::to_string);
         let port = match context.db_ports.iter().next() {

@@ -91,7 +91,10 @@ pub fn evaluate(summary: &Summary, classifier: &Classifier) -> Vec<Finding> {
             }
         }
     }
-    if summary.cause(id::POOL_EXHAUSTED).is_none() {
+    // A silent database side is only a lead of its own when nothing else explains failures
+    // (a proxy that cannot read its secret looks the same).
+    let explained = findings.iter().any(|f| f.severity == Severity::Critical);
+    if !explained {
         if let Some(finding) = silent_target(summary, &fill) {
             findings.push(finding);
         }

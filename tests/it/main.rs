@@ -1,1 +1,18 @@
+//! The integration suite, one test binary (so the large dependency tree links once).
+//!
+//! - `cli`: the binary end to end over `samples/`: expected causes, formats, exit codes.
+//! - `layouts`: the same incident in every export layout gives the same findings and counts.
+//! - `reports`: snapshots of the three report formats, with a fixed clock.
+//! - `bad_input`: missing paths, truncated gzip, binary and malformed files, huge lines.
+//! - `fuzz`: property tests over random bytes and mutated real lines.
+//! - `catalogue`: the pattern catalogue lint.
+//! - `tidy`: every source file starts with a module doc.
 
+mod bad_input;
+mod catalogue;
+mod cli;
+mod common;
+mod fuzz;
+mod layouts;
+mod reports;
+mod tidy;

@@ -1,0 +1,106 @@
+//! Bad input: what cannot be read is named and exits 1 while the rest is still reported;
+//! damaged, binary and malformed content is counted, never fatal.
+
+use std::io::Write;
+
+use crate::common::{analyze_json, causes, run, sample, temp_file};
+
+#[test]
+fn missing_path_is_named_and_the_rest_is_reported() {
+    let out = run(&["analyze", "--format", "json", "/nonexistent/proxy.log", &sample("app/tls-required-psql.log")]);
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(out.stderr.contains("/nonexistent/proxy.log: no such file or directory"), "{}", out.stderr);
+    let report = out.json();
+    assert_eq!(causes(&report), ["tls-required"]);
+    assert_eq!(report["input"]["errors"][0]["path"], "/nonexistent/proxy.log");
+}
+
+#[test]
+fn directory_without_logs_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    let path = dir.path().join("empty");
+    let out = run(&["analyze", "--format", "json", path.to_str().unwrap()]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("directory contains no log files"), "{}", out.stderr);
+    assert_eq!(out.json()["input"]["lines"], 0);
+}
+
+#[test]
+fn truncated_gzip_keeps_what_came_before_the_damage() {
+    let report = analyze_json(&[&sample("bad/truncated.log.gz")], 1);
+    let lines = report["input"]["lines"].as_u64().unwrap();
+    assert!(lines > 50, "only {lines} lines recovered");
+    let error = report["input"]["errors"][0]["error"].as_str().unwrap();
+    assert!(error.contains("gzip data is truncated or corrupt"), "{error}");
+    assert!(report["counts"]["client_connected"].as_u64().unwrap() > 10);
+}
+
+#[test]
+fn binary_file_is_counted_as_unparsed() {
+    let report = analyze_json(&[&sample("bad/garbage.bin")], 0);
+    assert!(report["input"]["unparsed"].as_u64().unwrap() > 0);
+    assert_eq!(report["input"]["events"], 0);
+    assert!(causes(&report).is_empty());
+}
+
+#[test]
+fn malformed_json_is_salvaged_as_text() {
+    let report = analyze_json(&[&sample("bad/malformed.json")], 0);
+    assert!(report["input"]["malformed"].as_u64().unwrap() > 0);
+    assert_eq!(report["input"]["details"][0]["format"], "json");
+}
+
+#[test]
+fn invalid_utf8_is_decoded_lossily_and_counted() {
+    let report = analyze_json(&[&sample("bad/invalid-utf8.log")], 0);
+    assert_eq!(report["input"]["invalid_utf8"], 1);
+    assert_eq!(report["counts"]["client_connected"], 1);
+    assert_eq!(report["counts"]["client_closed"], 1, "CRLF line ends are handled");
+    assert_eq!(report["input"]["unparsed"], 1);
+}
+
+#[test]
+fn eight_megabyte_line_does_not_stop_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(b"2026-11-24T10:00:00.000Z [INFO] [proxyEndpoint=default] [clientConnection=1] A new client connected from 10.0.0.1:4000.\n");
+    bytes.extend(std::iter::repeat_n(b'x', 8 << 20));
+    bytes.extend_from_slice(b"\nERROR 3159 (HY000): This RDS Proxy requires TLS connections.\n");
+    let path = temp_file(dir.path(), "huge.log", &bytes);
+    let report = analyze_json(&[&path], 0);
+    assert_eq!(report["input"]["truncated_lines"], 1);
+    assert_eq!(report["input"]["lines"], 3);
+    assert_eq!(causes(&report), ["tls-required"]);
+    let sample_line = report["unparsed"]["samples"][0].as_str().unwrap();
+    assert!(sample_line.chars().count() < 400, "unparsed samples are clipped");
+}
+
+#[test]
+fn gzip_without_the_gz_name_and_concatenated_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read(crate::common::root().join("samples/app/tls-required-psql.log")).unwrap();
+    let mut bytes = Vec::new();
+    for half in [&text[..text.len() / 2], &text[text.len() / 2..]] {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(half).unwrap();
+        bytes.extend(gz.finish().unwrap());
+    }
+    let path = temp_file(dir.path(), "export-object", &bytes);
+    let report = analyze_json(&[&path], 0);
+    assert_eq!(report["input"]["details"][0]["gzip"], true);
+    assert_eq!(report["findings"][0]["events"], 16);
+}
+
+#[test]
+fn empty_file_is_fine() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_file(dir.path(), "empty.log", b"");
+    let report = analyze_json(&[&path], 0);
+    assert_eq!(report["input"]["lines"], 0);
+    assert_eq!(report["window"]["start"], serde_json::Value::Null);
+    let out = run(&["analyze", "--format", "table", &path]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("No findings"));
+}

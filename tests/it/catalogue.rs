@@ -1,0 +1,69 @@
+//! The catalogue lint: ids unique, every example hits its own pattern and no other, no
+//! `no_match` example hits; plus coverage of the reference's templates.
+
+use proxydoc::classify::{Classifier, catalogue, lint};
+use proxydoc::model::EventKind;
+
+fn builtin() -> Classifier {
+    Classifier::new(catalogue::builtin().expect("builtin catalogue loads")).expect("compiles")
+}
+
+#[test]
+fn every_example_matches_its_own_pattern_and_no_other() {
+    let problems = lint(&builtin());
+    assert!(problems.is_empty(), "catalogue problems:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn ids_are_unique_and_catalogue_is_large_enough() {
+    let classifier = builtin();
+    let mut ids: Vec<&str> = classifier.patterns().iter().map(|p| p.id.as_str()).collect();
+    let total = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "duplicate ids");
+    assert!(total >= 40, "{total} patterns");
+}
+
+#[test]
+fn every_event_kind_but_unclassified_has_a_pattern() {
+    let classifier = builtin();
+    for kind in EventKind::ALL {
+        let covered = classifier.patterns().iter().any(|p| p.kind == kind);
+        assert_eq!(covered, kind != EventKind::Unclassified, "{kind}");
+    }
+}
+
+#[test]
+fn the_cli_lint_agrees() {
+    let out = crate::common::run(&["patterns", "lint"]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains("no problems"));
+}
+
+#[test]
+fn a_broken_user_catalogue_is_reported_with_file_and_id() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("10-mine.toml"),
+        r#"
+[[pattern]]
+id = "my-overlap"
+kind = "auth_failed"
+severity = "critical"
+side = "client"
+description = "overlaps a builtin"
+contains = ["has no credentials for the role"]
+match = ["FATAL: This RDS proxy has no credentials for the role x. Check the credentials for this role and try again."]
+"#,
+    )
+    .unwrap();
+    let out = crate::common::run(&["patterns", "--patterns", dir.path().to_str().unwrap(), "lint"]);
+    assert_eq!(out.code, 3);
+    assert!(out.stdout.contains("`my-overlap`: example also matches `pg-no-credentials-for-role`"), "{}", out.stdout);
+
+    std::fs::write(dir.path().join("10-mine.toml"), "[[pattern]]\nid = \"Bad Id\"\n").unwrap();
+    let out = crate::common::run(&["patterns", "--patterns", dir.path().to_str().unwrap()]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("10-mine.toml"), "{}", out.stderr);
+}

@@ -1,0 +1,262 @@
+//! The binary end to end over the shipped samples: each sample's expected cause comes first
+//! in every format, the healthy sample has no critical finding, and the options behave.
+
+use crate::common::{analyze_json, causes, proxydoc, run, run_cmd, sample};
+
+/// (sample, expected causes in order). Every cause id of the contract appears at least once.
+const EXPECTED: &[(&str, &[&str])] = &[
+    ("proxy/iam-auth-failed-mysql.log", &["iam-auth-failed"]),
+    ("proxy/password-auth-failed-postgres.log", &["password-auth-failed"]),
+    ("app/no-secret-for-user-java.log", &["no-secret-for-user"]),
+    ("layouts/plain.log", &["secret-access-denied", "session-pinning"]),
+    ("app/tls-required-psql.log", &["tls-required"]),
+    ("incidents/target-unreachable", &["target-unreachable"]),
+    ("incidents/pool-exhausted", &["pool-exhausted", "session-pinning"]),
+    ("app/connection-limit-mysql.log", &["client-connection-limit"]),
+    ("app/network-blocked-node.log", &["client-network-blocked"]),
+    ("proxy/session-pinning-postgres.log", &["session-pinning"]),
+    ("app/unsupported-client-python.log", &["unsupported-client"]),
+    ("app/db-error-python.log", &["db-error"]),
+    ("incidents/two-causes", &["iam-auth-failed", "tls-required"]),
+];
+
+#[test]
+fn each_sample_yields_its_cause_first_in_json() {
+    for (path, expected) in EXPECTED {
+        let report = analyze_json(&[&sample(path)], 0);
+        assert_eq!(causes(&report), *expected, "{path}");
+        assert_eq!(report["schema"], "proxydoc.report/v1");
+        let first = &report["findings"][0];
+        for key in [
+            "cause", "severity", "confidence", "why", "events", "first_seen", "last_seen", "users",
+            "clients", "endpoints", "evidence", "remediation",
+        ] {
+            assert!(first.get(key).is_some(), "{path}: finding lacks {key}");
+        }
+        let evidence = first["evidence"].as_array().unwrap();
+        assert!(!evidence.is_empty() && evidence.len() <= 3, "{path}: evidence {evidence:?}");
+        assert!(!first["remediation"].as_array().unwrap().is_empty(), "{path}");
+        let confidence = first["confidence"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&confidence));
+    }
+}
+
+#[test]
+fn each_sample_yields_its_cause_first_in_table_and_markdown() {
+    for (path, expected) in EXPECTED {
+        let out = run(&["analyze", "--format", "table", &sample(path)]);
+        assert_eq!(out.code, 0, "{path}");
+        let row = out.stdout.lines().find(|l| l.contains("┆ 1 ") || l.starts_with("│ 1 ")).unwrap_or_default();
+        assert!(row.contains(expected[0]), "{path}: first table row {row:?}\n{}", out.stdout);
+        assert!(out.stdout.contains(&format!("1. {} — ", expected[0])), "{path}");
+        for line in out.stdout.lines().filter(|l| l.starts_with('│') || l.starts_with('┌')) {
+            assert!(line.chars().count() <= 80, "{path}: table wider than 80: {line}");
+        }
+
+        let out = run(&["analyze", "--format", "markdown", &sample(path)]);
+        assert_eq!(out.code, 0, "{path}");
+        assert!(out.stdout.contains(&format!("### 1. `{}`", expected[0])), "{path}:\n{}", out.stdout);
+    }
+}
+
+#[test]
+fn healthy_log_has_no_critical_finding() {
+    let report = analyze_json(&[&sample("proxy/healthy-postgres.log")], 0);
+    assert!(causes(&report).is_empty(), "{:?}", causes(&report));
+    assert_eq!(report["input"]["unparsed"], 0);
+    assert!(report["counts"]["client_connected"].as_u64().unwrap() > 100);
+    let out = run(&["analyze", "--fail-on", "warning", &sample("proxy/healthy-postgres.log")]);
+    assert_eq!(out.code, 0);
+}
+
+#[test]
+fn pinning_alone_is_a_warning() {
+    let report = analyze_json(&[&sample("proxy/session-pinning-postgres.log")], 0);
+    assert_eq!(report["findings"][0]["severity"], "warning");
+    let path = sample("proxy/session-pinning-postgres.log");
+    assert_eq!(run(&["analyze", "--fail-on", "critical", &path]).code, 0);
+    assert_eq!(run(&["analyze", "--fail-on", "warning", &path]).code, 3);
+}
+
+#[test]
+fn fail_on_critical_exits_3() {
+    let out = run(&["analyze", "--format", "json", "--fail-on", "critical", &sample("app/tls-required-psql.log")]);
+    assert_eq!(out.code, 3);
+    assert_eq!(out.json()["findings"][0]["cause"], "tls-required");
+}
+
+#[test]
+fn two_causes_are_ranked_by_failed_connections() {
+    let report = analyze_json(&[&sample("incidents/two-causes")], 0);
+    let findings = report["findings"].as_array().unwrap();
+    let first = findings[0]["events"].as_u64().unwrap();
+    let second = findings[1]["events"].as_u64().unwrap();
+    assert!(first > second, "{first} <= {second}");
+    assert_eq!(findings[0]["users"], serde_json::json!(["ledger_svc"]));
+}
+
+#[test]
+fn remediation_is_filled_with_values_from_the_log() {
+    let report = analyze_json(&[&sample("layouts/plain.log")], 0);
+    let steps = report["findings"][0]["remediation"].to_string();
+    assert!(steps.contains("arn:aws:secretsmanager:us-east-1:123456789012:secret:orders/app-db-Xy12Zq"));
+    assert!(steps.contains("secretsmanager:GetSecretValue"));
+    assert!(steps.contains("kms:Decrypt"));
+    assert!(steps.contains("kms:ViaService"));
+    assert!(steps.contains("rds.amazonaws.com"));
+    assert!(steps.contains("--role-name orders-proxy-secrets-role"));
+
+    let report = analyze_json(&[&sample("proxy/iam-auth-failed-mysql.log")], 0);
+    let steps = report["findings"][0]["remediation"].to_string();
+    assert!(steps.contains("rds-db:connect"), "{steps}");
+    assert!(steps.contains("dbuser:PROXY_RESOURCE_ID/reporting_iam"), "{steps}");
+    assert!(steps.contains("--port 3306"), "{steps}");
+
+    let report = analyze_json(&[&sample("incidents/target-unreachable")], 0);
+    let steps = report["findings"][0]["remediation"].to_string();
+    assert!(steps.contains("authorize-security-group-ingress"), "{steps}");
+    assert!(steps.contains("--port 3306"), "{steps}");
+    assert!(steps.contains("authorize-security-group-egress"), "{steps}");
+    assert!(steps.contains("DBInstanceStatus"), "{steps}");
+}
+
+#[test]
+fn since_and_until_filter_events() {
+    let path = sample("layouts/plain.log");
+    let all = analyze_json(&[&path], 0);
+    let late = analyze_json(&[&path, "--since", "2026-11-24T10:00:00Z"], 0);
+    assert_eq!(causes(&late), ["secret-access-denied"]);
+    assert!(late["input"]["filtered"].as_u64().unwrap() > 0);
+    assert_eq!(late["window"]["start"], "2026-11-24T10:00:00.000Z");
+    let early = analyze_json(&[&path, "--until", "2026-11-24T10:00:00Z"], 0);
+    assert_eq!(causes(&early), ["session-pinning"]);
+    assert_eq!(
+        late["input"]["lines"].as_u64().unwrap(),
+        all["input"]["lines"].as_u64().unwrap(),
+        "filtered lines are still counted as lines"
+    );
+    // Relative to the fixed clock (2026-11-25T12:00Z): 2h ago excludes everything.
+    let none = analyze_json(&[&path, "--since", "2h"], 0);
+    assert!(causes(&none).is_empty());
+}
+
+#[test]
+fn stdin_and_output_file() {
+    let text = std::fs::read(crate::common::root().join("samples/app/tls-required-psql.log")).unwrap();
+    let out = run_cmd(proxydoc().args(["analyze", "--format", "json", "-"]).write_stdin(text.clone()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["findings"][0]["cause"], "tls-required");
+    assert_eq!(out.json()["input"]["files"], serde_json::json!(["-"]));
+
+    // Piped stdout without --format defaults to JSON.
+    let out = run_cmd(proxydoc().args(["analyze"]).write_stdin(text));
+    assert_eq!(out.json()["findings"][0]["cause"], "tls-required");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.md");
+    let out = run(&["analyze", "-o", file.to_str().unwrap(), &sample("app/db-error-python.log")]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.is_empty());
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(written.starts_with("# RDS Proxy connection report"), "{written}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        vec!["analyze", "--since", "yesterday", "samples/app"],
+        vec!["analyze", "--format", "yaml", "samples/app"],
+        vec!["analyze", "--since", "1h", "--until", "2h", "samples/app"],
+        vec!["analyze", "--patterns", "/nonexistent/patterns", "samples/app"],
+        vec!["frobnicate"],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(!out.stderr.is_empty());
+    }
+}
+
+#[test]
+fn forced_input_format() {
+    // Forcing text on a JSON document reads its lines as text: the proxy lines are still
+    // found inside the JSON strings, but nothing is an event timestamp any more.
+    let report = analyze_json(&["--input-format", "text", &sample("layouts/filter-log-events.json")], 0);
+    assert_eq!(report["input"]["details"][0]["format"], "text");
+    let report = analyze_json(&[&sample("layouts/filter-log-events.json")], 0);
+    assert_eq!(report["input"]["details"][0]["format"], "json");
+}
+
+#[test]
+fn user_patterns_add_causes_without_code_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("90-custom.toml"),
+        r#"
+[[pattern]]
+id = "custom-dns-failure"
+kind = "network_timeout"
+severity = "critical"
+cause = "proxy-dns-failure"
+side = "client"
+description = "The application could not resolve the proxy endpoint."
+contains = ["getaddrinfo ENOTFOUND"]
+regex = '''ENOTFOUND (?P<proxy_host>\S+)'''
+remediation = ["Check the proxy endpoint name and the VPC's DNS settings"]
+match = ["Error: getaddrinfo ENOTFOUND orders-proxy.proxy-abc.us-east-1.rds.amazonaws.com"]
+"#,
+    )
+    .unwrap();
+    let log = crate::common::temp_file(
+        dir.path(),
+        "app.log",
+        b"2026-11-24T10:00:00Z Error: getaddrinfo ENOTFOUND orders-proxy.proxy-abc.us-east-1.rds.amazonaws.com\n",
+    );
+    let patterns = dir.path().to_str().unwrap();
+    let report = analyze_json(&["--patterns", patterns, &log], 0);
+    assert_eq!(causes(&report), ["proxy-dns-failure"]);
+    assert_eq!(report["findings"][0]["remediation"][0], "Check the proxy endpoint name and the VPC's DNS settings");
+
+    let out = run(&["patterns", "--patterns", patterns, "test", &log]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("custom-dns-failure network_timeout proxy_host=\"orders-proxy.proxy-abc.us-east-1.rds.amazonaws.com\""), "{}", out.stdout);
+    let out = run(&["patterns", "--patterns", patterns]);
+    assert!(out.stdout.lines().nth(1).unwrap().starts_with("custom-dns-failure"), "{}", out.stdout);
+}
+
+#[test]
+fn patterns_test_shows_matches_and_fields() {
+    let out = run(&["patterns", "test", &sample("proxy/iam-auth-failed-mysql.log")]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains(
+        "proxy-auth-failed-iam auth_failed auth_method=\"IAM\" user=\"reporting_iam\" tls=\"on\" reason=\"Invalid credentials."
+    ), "{}", &out.stdout[..2000.min(out.stdout.len())]);
+    assert!(out.stdout.trim_end().ends_with("lines matched a pattern"));
+    let out = run(&["patterns", "test", "--unmatched", &sample("app/network-blocked-node.log")]);
+    assert!(out.stdout.lines().filter(|l| l.contains(": - unclassified")).count() == 12, "{}", out.stdout);
+    assert!(!out.stdout.contains("client-timeout"));
+}
+
+#[test]
+fn sql_is_redacted_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = crate::common::temp_file(
+        dir.path(),
+        "debug.log",
+        b"2026-11-24T10:00:00.000Z [INFO] [proxyEndpoint=default] [clientConnection=5] The client session was pinned to the database connection [dbConnection=6] for the remainder of the session. The proxy can't reuse this connection until the session ends. Reason: The connection ran a SQL query which exceeded the 16384 byte limit. SELECT card_number FROM payments WHERE id = 42\n",
+    );
+    let report = analyze_json(&[&log], 0);
+    let evidence = report["findings"][0]["evidence"][0].as_str().unwrap();
+    assert!(!evidence.contains("card_number"), "{evidence}");
+    assert!(evidence.contains("--show-sql"));
+    let report = analyze_json(&["--show-sql", &log], 0);
+    assert!(report["findings"][0]["evidence"][0].as_str().unwrap().contains("card_number"));
+}
+
+#[test]
+fn help_mentions_formats_and_exit_codes() {
+    let out = run(&["analyze", "--help"]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("`json` when stdout is piped"));
+    let out = run(&["--help"]);
+    assert!(out.stdout.contains("Exit codes: 0 done, 1"));
+}
