@@ -37,7 +37,8 @@ pub fn load_classifier(dir: Option<&std::path::Path>) -> Result<Classifier> {
     let builtin = catalogue::builtin().context("the built-in pattern catalogue is invalid")?;
     let patterns = match dir {
         Some(dir) => {
-            let user = catalogue::from_dir(dir).map_err(|e| UsageError(format!("--patterns: {e}")))?;
+            let user =
+                catalogue::from_dir(dir).map_err(|e| UsageError(format!("--patterns: {e}")))?;
             catalogue::merge(builtin, user)
         }
         None => builtin,
@@ -64,7 +65,10 @@ async fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     for stat in &stats {
         if let Some(error) = &stat.error {
             eprintln!("proxydoc: {}: {error}", stat.path);
-            errors.push(InputError { path: stat.path.clone(), error: error.clone() });
+            errors.push(InputError {
+                path: stat.path.clone(),
+                error: error.clone(),
+            });
         }
     }
 
@@ -86,14 +90,22 @@ async fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         (Some(threshold), Some(worst)) => worst >= threshold,
         _ => false,
     };
-    Ok(if tripped { ExitCode::Findings } else { ExitCode::Ok })
+    Ok(if tripped {
+        ExitCode::Findings
+    } else {
+        ExitCode::Ok
+    })
 }
 
 async fn run_pipeline(
     config: &AnalyzeConfig,
     classifier: Arc<Classifier>,
     inputs: Vec<Input>,
-) -> Result<(Vec<InputStats>, crate::aggregate::Summary, Vec<rules::Finding>)> {
+) -> Result<(
+    Vec<InputStats>,
+    crate::aggregate::Summary,
+    Vec<rules::Finding>,
+)> {
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Batch>(CHANNEL_BATCHES);
     let forced = config.input_format;
     let reader = tokio::task::spawn_blocking(move || read_inputs(&inputs, forced, &sender));
@@ -107,8 +119,12 @@ async fn run_pipeline(
         let findings = rules::evaluate(&summary, &classifier);
         anyhow::Ok((summary, findings))
     });
-    let stats = reader.await.context("the input reader stopped unexpectedly")?;
-    let (summary, findings) = processor.await.context("the analysis stopped unexpectedly")??;
+    let stats = reader
+        .await
+        .context("the input reader stopped unexpectedly")?;
+    let (summary, findings) = processor
+        .await
+        .context("the analysis stopped unexpectedly")??;
     Ok((stats, summary, findings))
 }
 
@@ -182,7 +198,11 @@ fn patterns(args: PatternsArgs) -> Result<ExitCode> {
             }
         }
         Some(PatternsCommand::Test(test)) => {
-            let dir = test.catalogue.patterns.as_ref().or(args.catalogue.patterns.as_ref());
+            let dir = test
+                .catalogue
+                .patterns
+                .as_ref()
+                .or(args.catalogue.patterns.as_ref());
             let classifier = load_classifier(dir.map(|d| d.as_path()))?;
             test_patterns(&classifier, &test)
         }
@@ -213,8 +233,11 @@ fn list_patterns(classifier: &Classifier) -> Result<()> {
         }
     }
     for row in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> =
-            row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         writeln!(out, "{}", cells.join("  ").trim_end())?;
     }
     writeln!(out, "{} patterns", rows.len())?;
@@ -280,7 +303,11 @@ fn test_patterns(classifier: &Classifier, args: &PatternsTestArgs) -> Result<Exi
     }
     writeln!(out, "{matched} of {total} lines matched a pattern")?;
     out.flush()?;
-    Ok(if failed { ExitCode::InputError } else { ExitCode::Ok })
+    Ok(if failed {
+        ExitCode::InputError
+    } else {
+        ExitCode::Ok
+    })
 }
 
 /// The severity a `--fail-on` value stands for (used by tests).

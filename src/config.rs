@@ -113,10 +113,16 @@ mod tests {
         let mut full = vec!["proxydoc", "analyze"];
         full.extend_from_slice(argv);
         let cli = Cli::try_parse_from(full).map_err(|e| e.to_string())?;
-        let Command::Analyze(args) = cli.command else { panic!("not analyze") };
+        let Command::Analyze(args) = cli.command else {
+            panic!("not analyze")
+        };
         AnalyzeConfig::from_args(
             &args,
-            Env { now: NOW, stdout_is_terminal: stdout_tty, stdin_is_terminal: stdin_tty },
+            Env {
+                now: NOW,
+                stdout_is_terminal: stdout_tty,
+                stdin_is_terminal: stdin_tty,
+            },
         )
     }
 
@@ -124,10 +130,18 @@ mod tests {
     fn format_defaults() {
         assert_eq!(config(&["a"], true, true).unwrap().format, Format::Table);
         assert_eq!(config(&["a"], false, true).unwrap().format, Format::Json);
-        assert_eq!(config(&["a", "-o", "r.md"], false, true).unwrap().format, Format::Markdown);
-        assert_eq!(config(&["a", "-o", "r.json"], true, true).unwrap().format, Format::Json);
         assert_eq!(
-            config(&["a", "--format", "markdown"], false, true).unwrap().format,
+            config(&["a", "-o", "r.md"], false, true).unwrap().format,
+            Format::Markdown
+        );
+        assert_eq!(
+            config(&["a", "-o", "r.json"], true, true).unwrap().format,
+            Format::Json
+        );
+        assert_eq!(
+            config(&["a", "--format", "markdown"], false, true)
+                .unwrap()
+                .format,
             Format::Markdown
         );
     }
@@ -138,7 +152,11 @@ mod tests {
         assert_eq!(c.window.since, Some(NOW - 7_200_000));
         let err = config(&["a", "--since", "1h", "--until", "2h"], true, true).unwrap_err();
         assert!(err.contains("--since must be before --until"));
-        assert!(config(&["a", "--since", "soon"], true, true).unwrap_err().starts_with("--since:"));
+        assert!(
+            config(&["a", "--since", "soon"], true, true)
+                .unwrap_err()
+                .starts_with("--since:")
+        );
     }
 
     #[test]

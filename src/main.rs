@@ -7,7 +7,10 @@ use proxydoc::error::{ExitCode, UsageError, is_broken_pipe};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("proxydoc: error: cannot start the async runtime: {e}");

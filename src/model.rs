@@ -200,7 +200,10 @@ pub struct Event<'a> {
 
 impl<'a> Event<'a> {
     pub fn field(&self, name: &str) -> Option<&'a str> {
-        self.fields.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        self.fields
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
     }
 }
 

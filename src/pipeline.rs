@@ -24,7 +24,11 @@ pub struct Batch {
 
 impl Batch {
     pub fn new(input: u32) -> Batch {
-        Batch { text: String::with_capacity(BATCH_BYTES + 4096), spans: Vec::new(), input }
+        Batch {
+            text: String::with_capacity(BATCH_BYTES + 4096),
+            spans: Vec::new(),
+            input,
+        }
     }
 
     pub fn push(&mut self, record: RawRecord<'_>) {
@@ -93,7 +97,11 @@ impl<'c> Pipeline<'c> {
             return;
         }
         let mut ansi = std::mem::take(&mut self.ansi);
-        let text = if strip_ansi(record.text, &mut ansi) { ansi.as_str() } else { record.text };
+        let text = if strip_ansi(record.text, &mut ansi) {
+            ansi.as_str()
+        } else {
+            record.text
+        };
         let mut line = parse_line(text);
         if line.ts.is_none() {
             line.ts = record.ts;

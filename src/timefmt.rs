@@ -37,7 +37,16 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 /// Epoch milliseconds of a validated civil date and time, minus a zone offset in minutes.
 pub fn to_millis(parts: DateTimeParts) -> Option<Millis> {
-    let DateTimeParts { year, month, day, hour, minute, second, millis, offset_minutes } = parts;
+    let DateTimeParts {
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        millis,
+        offset_minutes,
+    } = parts;
     if !(1..=12).contains(&month)
         || day == 0
         || day > days_in_month(year, month)
@@ -121,7 +130,12 @@ pub fn parse_duration(text: &str) -> Option<Millis> {
     let mut number: Option<i64> = None;
     for c in text.chars() {
         if let Some(digit) = c.to_digit(10) {
-            number = Some(number.unwrap_or(0).checked_mul(10)?.checked_add(i64::from(digit))?);
+            number = Some(
+                number
+                    .unwrap_or(0)
+                    .checked_mul(10)?
+                    .checked_add(i64::from(digit))?,
+            );
             continue;
         }
         let unit = match c {
@@ -163,10 +177,22 @@ mod tests {
 
     #[test]
     fn rejects_impossible_dates() {
-        let base = DateTimeParts { year: 2023, month: 2, day: 29, ..Default::default() };
+        let base = DateTimeParts {
+            year: 2023,
+            month: 2,
+            day: 29,
+            ..Default::default()
+        };
         assert_eq!(to_millis(base), None);
         assert!(to_millis(DateTimeParts { year: 2024, ..base }).is_some());
-        assert_eq!(to_millis(DateTimeParts { month: 13, day: 1, ..base }), None);
+        assert_eq!(
+            to_millis(DateTimeParts {
+                month: 13,
+                day: 1,
+                ..base
+            }),
+            None
+        );
     }
 
     #[test]
@@ -183,8 +209,14 @@ mod tests {
     fn time_args() {
         let now = 1_700_000_000_000;
         assert_eq!(parse_time_arg("2h", now), Ok(now - 7_200_000));
-        assert_eq!(parse_time_arg("2022-10-21T17:25:29.482Z", now), Ok(1_666_373_129_482));
-        assert_eq!(parse_time_arg("2022-10-21T19:25:29.482+02:00", now), Ok(1_666_373_129_482));
+        assert_eq!(
+            parse_time_arg("2022-10-21T17:25:29.482Z", now),
+            Ok(1_666_373_129_482)
+        );
+        assert_eq!(
+            parse_time_arg("2022-10-21T19:25:29.482+02:00", now),
+            Ok(1_666_373_129_482)
+        );
         assert!(parse_time_arg("yesterday", now).is_err());
     }
 }

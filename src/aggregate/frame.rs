@@ -79,8 +79,10 @@ impl FactBuffer {
             Column::new(name.into(), rows.iter().map(f).collect::<Vec<u32>>())
         };
         let ts: Vec<Option<i64>> = rows.iter().map(|r| r.ts).collect();
-        let minute: Vec<Option<i64>> =
-            rows.iter().map(|r| r.ts.map(|t| t.div_euclid(60_000) * 60_000)).collect();
+        let minute: Vec<Option<i64>> = rows
+            .iter()
+            .map(|r| r.ts.map(|t| t.div_euclid(60_000) * 60_000))
+            .collect();
         let frame = DataFrame::new(
             rows.len(),
             vec![
@@ -133,7 +135,11 @@ fn merge(frame: DataFrame, keys: &[&str]) -> Result<DataFrame, FrameError> {
     Ok(frame
         .lazy()
         .group_by(keys.iter().map(|k| col(*k)).collect::<Vec<_>>())
-        .agg([col(N).sum().alias(N), col(FIRST).min().alias(FIRST), col(LAST).max().alias(LAST)])
+        .agg([
+            col(N).sum().alias(N),
+            col(FIRST).min().alias(FIRST),
+            col(LAST).max().alias(LAST),
+        ])
         .collect()?)
 }
 
@@ -145,7 +151,11 @@ pub struct Facts {
 impl Facts {
     /// Sums over every dimension not in `keys`, optionally keeping only rows where `filter`
     /// (a dimension) equals a value. Keys come back as `i64` codes (`None` for a null minute).
-    pub fn group(&self, keys: &[&str], filter: Option<(&str, u32)>) -> Result<Vec<Group>, FrameError> {
+    pub fn group(
+        &self,
+        keys: &[&str],
+        filter: Option<(&str, u32)>,
+    ) -> Result<Vec<Group>, FrameError> {
         if self.frame.height() == 0 {
             return Ok(Vec::new());
         }
@@ -198,8 +208,14 @@ impl Facts {
 }
 
 /// Flags a session row can carry; reduced with `max` per connection.
-pub const SESSION_FLAGS: [&str; 6] =
-    ["connected", "authenticated", "auth_failed", "failed", "pinned", "closed"];
+pub const SESSION_FLAGS: [&str; 6] = [
+    "connected",
+    "authenticated",
+    "auth_failed",
+    "failed",
+    "pinned",
+    "closed",
+];
 
 /// One event of a client connection: its flags, the client address code (only the
 /// `A new client connected` line has it) and the cause code of the event.
@@ -250,18 +266,31 @@ impl SessionBuffer {
         let rows = std::mem::take(&mut self.rows);
         let mut columns = vec![
             Column::new(CONN.into(), rows.iter().map(|r| r.conn).collect::<Vec<_>>()),
-            Column::new(CLIENT.into(), rows.iter().map(|r| r.client).collect::<Vec<_>>()),
-            Column::new(CAUSE.into(), rows.iter().map(|r| r.cause).collect::<Vec<_>>()),
+            Column::new(
+                CLIENT.into(),
+                rows.iter().map(|r| r.client).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                CAUSE.into(),
+                rows.iter().map(|r| r.cause).collect::<Vec<_>>(),
+            ),
         ];
         for (i, name) in SESSION_FLAGS.iter().enumerate() {
-            columns.push(Column::new((*name).into(), rows.iter().map(|r| r.flags[i]).collect::<Vec<_>>()));
+            columns.push(Column::new(
+                (*name).into(),
+                rows.iter().map(|r| r.flags[i]).collect::<Vec<_>>(),
+            ));
         }
         let reduced = reduce_sessions(DataFrame::new(rows.len(), columns)?)?;
         self.partial = Some(match self.partial.take() {
             None => reduced,
             Some(mut partial) => {
                 partial.vstack_mut_owned(reduced)?;
-                if partial.height() > CHUNK { reduce_sessions(partial)? } else { partial }
+                if partial.height() > CHUNK {
+                    reduce_sessions(partial)?
+                } else {
+                    partial
+                }
             }
         });
         Ok(())
@@ -276,8 +305,16 @@ impl SessionBuffer {
         // One row per connection: its address and flags over all of its events.
         let mut per_conn_aggs: Vec<Expr> = vec![col(CLIENT).max().alias(CLIENT)];
         per_conn_aggs.extend(SESSION_FLAGS.map(|name| col(name).max().alias(name)));
-        let sessions = rows.clone().lazy().group_by([col(CONN)]).agg(per_conn_aggs).collect()?;
-        let mut counts = SessionCounts { sessions: sessions.height() as u64, ..Default::default() };
+        let sessions = rows
+            .clone()
+            .lazy()
+            .group_by([col(CONN)])
+            .agg(per_conn_aggs)
+            .collect()?;
+        let mut counts = SessionCounts {
+            sessions: sessions.height() as u64,
+            ..Default::default()
+        };
         let mut flags = Vec::new();
         for name in SESSION_FLAGS {
             flags.push(sessions.column(name)?.u32()?.clone());
@@ -307,11 +344,15 @@ impl SessionBuffer {
             cause_clients.column(N)?.u64()?,
         );
         for row in 0..cause_clients.height() {
-            if let (Some(cause), Some(client), Some(n)) = (cause.get(row), client.get(row), n.get(row)) {
+            if let (Some(cause), Some(client), Some(n)) =
+                (cause.get(row), client.get(row), n.get(row))
+            {
                 counts.cause_clients.push((cause, client, n));
             }
         }
-        counts.cause_clients.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+        counts
+            .cause_clients
+            .sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
         let failures = sessions
             .lazy()
             .filter(col(CLIENT).neq(lit(0u32)).and(col("failed").gt(lit(0u32))))
@@ -332,7 +373,11 @@ impl SessionBuffer {
 fn reduce_sessions(frame: DataFrame) -> Result<DataFrame, FrameError> {
     let mut aggs: Vec<Expr> = vec![col(CLIENT).max().alias(CLIENT)];
     aggs.extend(SESSION_FLAGS.map(|name| col(name).max().alias(name)));
-    Ok(frame.lazy().group_by([col(CONN), col(CAUSE)]).agg(aggs).collect()?)
+    Ok(frame
+        .lazy()
+        .group_by([col(CONN), col(CAUSE)])
+        .agg(aggs)
+        .collect()?)
 }
 
 #[cfg(test)]
@@ -340,7 +385,16 @@ mod tests {
     use super::*;
 
     fn row(kind: u32, user: u32, ts: Option<i64>) -> FactRow {
-        FactRow { kind, cause: 0, user, client: 0, endpoint: 0, detail: 0, pattern: 0, ts }
+        FactRow {
+            kind,
+            cause: 0,
+            user,
+            client: 0,
+            endpoint: 0,
+            detail: 0,
+            pattern: 0,
+            ts,
+        }
     }
 
     #[test]
@@ -371,7 +425,12 @@ mod tests {
     #[test]
     fn sessions_join_flags_and_addresses_per_connection() {
         let mut buffer = SessionBuffer::default();
-        let row = |conn, client, cause, flags| SessionRow { conn, client, cause, flags };
+        let row = |conn, client, cause, flags| SessionRow {
+            conn,
+            client,
+            cause,
+            flags,
+        };
         // Connection 2's failure arrives before its connect line (unordered export).
         buffer.push(row(2, 0, 5, [0, 0, 1, 1, 0, 0])).unwrap();
         buffer.push(row(1, 7, 0, [1, 0, 0, 0, 0, 0])).unwrap();

@@ -281,8 +281,14 @@ impl<'c> Aggregator<'c> {
                 crate::classify::Side::Client => self.client_lines += 1,
             }
         }
-        let cause = self.pattern_cause.get(pattern_index as usize).copied().unwrap_or(0);
-        let detail = event.field(field::DIGEST).or_else(|| event.field(field::REASON));
+        let cause = self
+            .pattern_cause
+            .get(pattern_index as usize)
+            .copied()
+            .unwrap_or(0);
+        let detail = event
+            .field(field::DIGEST)
+            .or_else(|| event.field(field::REASON));
         let client = self.strings.intern(event.field(field::CLIENT_IP));
         let row = FactRow {
             kind: event.kind.index(),
@@ -300,18 +306,36 @@ impl<'c> Aggregator<'c> {
             let flags = [
                 u32::from(kind == EventKind::ClientConnected),
                 u32::from(kind == EventKind::AuthSucceeded),
-                u32::from(matches!(kind, EventKind::AuthFailed | EventKind::CredentialsError)),
+                u32::from(matches!(
+                    kind,
+                    EventKind::AuthFailed | EventKind::CredentialsError
+                )),
                 u32::from(kind.is_failure()),
                 u32::from(matches!(kind, EventKind::Pinned | EventKind::WillPin)),
                 u32::from(kind == EventKind::ClientClosed),
             ];
-            self.sessions.push(SessionRow { conn, client, cause, flags })?;
+            self.sessions.push(SessionRow {
+                conn,
+                client,
+                cause,
+                flags,
+            })?;
         }
         let seq = self.seq;
         if cause != 0 {
-            keep_earliest(self.cause_evidence.entry(cause).or_default(), event.ts, raw, seq);
+            keep_earliest(
+                self.cause_evidence.entry(cause).or_default(),
+                event.ts,
+                raw,
+                seq,
+            );
         }
-        keep_earliest(self.kind_evidence.entry(event.kind).or_default(), event.ts, raw, seq);
+        keep_earliest(
+            self.kind_evidence.entry(event.kind).or_default(),
+            event.ts,
+            raw,
+            seq,
+        );
         self.learn_context(event);
         if self.context.proxy_hosts.len() < MAX_CONTEXT_VALUES {
             if let Some((host, region)) = find_proxy_host(raw) {
@@ -392,15 +416,25 @@ impl<'c> Aggregator<'c> {
         } = self;
         let facts = facts.finish()?;
         let kind_of = |code: Option<i64>| {
-            code.and_then(|c| u32::try_from(c).ok()).and_then(EventKind::from_index)
+            code.and_then(|c| u32::try_from(c).ok())
+                .and_then(EventKind::from_index)
         };
         let name = |code: Option<i64>| code.and_then(|c| strings.get(c)).map(str::to_string);
 
         let mut kinds = BTreeMap::new();
         let mut window: Option<(Millis, Millis)> = None;
         for group in facts.group(&[frame::KIND], None)? {
-            let Some(kind) = kind_of(group.keys[0]) else { continue };
-            kinds.insert(kind, KindStats { events: group.n, first: group.first, last: group.last });
+            let Some(kind) = kind_of(group.keys[0]) else {
+                continue;
+            };
+            kinds.insert(
+                kind,
+                KindStats {
+                    events: group.n,
+                    first: group.first,
+                    last: group.last,
+                },
+            );
             if let (Some(first), Some(last)) = (group.first, group.last) {
                 window = Some(match window {
                     None => (first, last),
@@ -412,7 +446,9 @@ impl<'c> Aggregator<'c> {
         let dim = |dimension: &str| -> Result<Vec<DimCount>, FrameError> {
             let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
             for group in facts.group(&[dimension, frame::KIND], None)? {
-                let Some(value) = name(group.keys[0]) else { continue };
+                let Some(value) = name(group.keys[0]) else {
+                    continue;
+                };
                 let failure = kind_of(group.keys[1]).is_some_and(EventKind::is_failure);
                 let entry = out.entry(value).or_default();
                 entry.0 += group.n;
@@ -420,10 +456,17 @@ impl<'c> Aggregator<'c> {
             }
             let mut out: Vec<DimCount> = out
                 .into_iter()
-                .map(|(value, (events, failures))| DimCount { value, events, failures })
+                .map(|(value, (events, failures))| DimCount {
+                    value,
+                    events,
+                    failures,
+                })
                 .collect();
             out.sort_by(|a, b| {
-                b.failures.cmp(&a.failures).then(b.events.cmp(&a.events)).then(a.value.cmp(&b.value))
+                b.failures
+                    .cmp(&a.failures)
+                    .then(b.events.cmp(&a.events))
+                    .then(a.value.cmp(&b.value))
             });
             Ok(out)
         };
@@ -435,7 +478,11 @@ impl<'c> Aggregator<'c> {
             .group(&[frame::KIND, frame::DETAIL], None)?
             .into_iter()
             .filter_map(|g| {
-                Some(DetailCount { kind: kind_of(g.keys[0])?, detail: name(g.keys[1])?, events: g.n })
+                Some(DetailCount {
+                    kind: kind_of(g.keys[0])?,
+                    detail: name(g.keys[1])?,
+                    events: g.n,
+                })
             })
             .collect();
 
@@ -459,21 +506,31 @@ impl<'c> Aggregator<'c> {
         // Failed sessions per client address, joined through the connection id (the failure
         // line itself seldom names the address).
         for &(client, n) in &counts.client_failures {
-            let Some(value) = name(Some(i64::from(client))) else { continue };
+            let Some(value) = name(Some(i64::from(client))) else {
+                continue;
+            };
             if let Some(entry) = clients.iter_mut().find(|d| d.value == value) {
                 entry.failures = entry.failures.max(n);
             }
         }
         clients.sort_by(|a, b| {
-            b.failures.cmp(&a.failures).then(b.events.cmp(&a.events)).then(a.value.cmp(&b.value))
+            b.failures
+                .cmp(&a.failures)
+                .then(b.events.cmp(&a.events))
+                .then(a.value.cmp(&b.value))
         });
         let mut causes = Vec::new();
         for (code, cause) in cause_names.iter().enumerate() {
             let code = u32::try_from(code + 1).unwrap_or(u32::MAX);
             let filter = Some((frame::CAUSE, code));
-            let Some(total) = facts.group(&[], filter)?.into_iter().next() else { continue };
+            let Some(total) = facts.group(&[], filter)?.into_iter().next() else {
+                continue;
+            };
             let named = |groups: Vec<Group>| -> Vec<(String, u64)> {
-                groups.into_iter().filter_map(|g| Some((name(g.keys[0])?, g.n))).collect()
+                groups
+                    .into_iter()
+                    .filter_map(|g| Some((name(g.keys[0])?, g.n)))
+                    .collect()
             };
             let patterns = facts
                 .group(&[frame::PATTERN], filter)?
@@ -508,10 +565,15 @@ impl<'c> Aggregator<'c> {
             });
         }
 
-        let clients_range = kinds.get(&EventKind::ClientConnected).and_then(|k| k.first.zip(k.last));
+        let clients_range = kinds
+            .get(&EventKind::ClientConnected)
+            .and_then(|k| k.first.zip(k.last));
         let db_opened_while_clients_arrived = clients_range.map(|(first, last)| {
             facts
-                .group(&[frame::MINUTE], Some((frame::KIND, EventKind::DbConnectionOpened.index())))
+                .group(
+                    &[frame::MINUTE],
+                    Some((frame::KIND, EventKind::DbConnectionOpened.index())),
+                )
                 .map(|groups| {
                     groups.iter().any(|g| {
                         g.first.is_some_and(|f| f <= last) && g.last.is_some_and(|l| l >= first)
@@ -565,12 +627,20 @@ fn keep_earliest(samples: &mut Vec<Evidence>, ts: Option<Millis>, raw: &str, seq
     let key = (ts.unwrap_or(Millis::MAX), seq);
     let order = |e: &Evidence| (e.ts.unwrap_or(Millis::MAX), e.seq);
     if samples.len() < EVIDENCE_PER_KEY {
-        samples.push(Evidence { ts, text: clip(raw, 2000), seq });
+        samples.push(Evidence {
+            ts,
+            text: clip(raw, 2000),
+            seq,
+        });
         return;
     }
     if let Some((index, latest)) = samples.iter().enumerate().max_by_key(|(_, e)| order(e)) {
         if key < order(latest) {
-            samples[index] = Evidence { ts, text: clip(raw, 2000), seq };
+            samples[index] = Evidence {
+                ts,
+                text: clip(raw, 2000),
+                seq,
+            };
         }
     }
 }
@@ -582,10 +652,18 @@ pub fn find_proxy_host(text: &str) -> Option<(&str, &str)> {
     let bytes = text.as_bytes();
     for at in memchr::memmem::find_iter(bytes, b".proxy-") {
         let is_host = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'.';
-        let start = bytes[..at].iter().rposition(|&b| !is_host(b)).map_or(0, |p| p + 1);
-        let end = bytes[at..].iter().position(|&b| !is_host(b)).map_or(bytes.len(), |p| at + p);
+        let start = bytes[..at]
+            .iter()
+            .rposition(|&b| !is_host(b))
+            .map_or(0, |p| p + 1);
+        let end = bytes[at..]
+            .iter()
+            .position(|&b| !is_host(b))
+            .map_or(bytes.len(), |p| at + p);
         let host = text.get(start..end)?.trim_end_matches('.');
-        let Some(stem) = host.strip_suffix(SUFFIX) else { continue };
+        let Some(stem) = host.strip_suffix(SUFFIX) else {
+            continue;
+        };
         let region = stem.rsplit('.').next()?;
         if start < at && region.contains('-') {
             return Some((host, region));
@@ -653,8 +731,13 @@ mod tests {
             Some(("orders.proxy-c9ak.us-east-1.rds.amazonaws.com", "us-east-1"))
         );
         assert_eq!(
-            find_proxy_host("connect ETIMEDOUT ro.endpoint.proxy-x1.eu-west-1.rds.amazonaws.com:5432"),
-            Some(("ro.endpoint.proxy-x1.eu-west-1.rds.amazonaws.com", "eu-west-1"))
+            find_proxy_host(
+                "connect ETIMEDOUT ro.endpoint.proxy-x1.eu-west-1.rds.amazonaws.com:5432"
+            ),
+            Some((
+                "ro.endpoint.proxy-x1.eu-west-1.rds.amazonaws.com",
+                "eu-west-1"
+            ))
         );
         assert_eq!(find_proxy_host("a .proxy- b"), None);
         assert_eq!(find_proxy_host("db.c9ak.us-east-1.rds.amazonaws.com"), None);
@@ -662,7 +745,10 @@ mod tests {
 
     #[test]
     fn shapes_group_numbers() {
-        assert_eq!(shape_of("conn 123 from 10.0.0.1:5"), "conn # from #.#.#.#:#");
+        assert_eq!(
+            shape_of("conn 123 from 10.0.0.1:5"),
+            "conn # from #.#.#.#:#"
+        );
         assert!(shape_of(&"x".repeat(500)).chars().count() <= 101);
         assert_eq!(clip("abcdef", 3), "abc…");
         assert_eq!(clip("ab", 3), "ab");

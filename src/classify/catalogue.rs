@@ -66,15 +66,29 @@ pub struct Pattern {
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogueError {
     #[error("cannot read pattern directory {path}: {source}")]
-    ReadDir { path: PathBuf, source: std::io::Error },
+    ReadDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot read pattern file {path}: {source}")]
-    ReadFile { path: PathBuf, source: std::io::Error },
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{origin}: invalid TOML: {message}")]
     Toml { origin: String, message: String },
     #[error("{origin}: pattern `{id}`: {message}")]
-    Invalid { origin: String, id: String, message: String },
+    Invalid {
+        origin: String,
+        id: String,
+        message: String,
+    },
     #[error("pattern id `{id}` is defined twice ({first} and {second}); ids must be unique")]
-    Duplicate { id: String, first: String, second: String },
+    Duplicate {
+        id: String,
+        first: String,
+        second: String,
+    },
     #[error("no pattern files (*.toml) in {path}")]
     Empty { path: PathBuf },
 }
@@ -136,13 +150,17 @@ pub fn from_dir(dir: &Path) -> Result<Vec<Pattern>, CatalogueError> {
     let mut paths = Vec::new();
     collect_toml(dir, &mut paths)?;
     if paths.is_empty() {
-        return Err(CatalogueError::Empty { path: dir.to_path_buf() });
+        return Err(CatalogueError::Empty {
+            path: dir.to_path_buf(),
+        });
     }
     paths.sort();
     let mut patterns = Vec::new();
     for path in paths {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|source| CatalogueError::ReadFile { path: path.clone(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| CatalogueError::ReadFile {
+            path: path.clone(),
+            source,
+        })?;
         patterns.extend(parse_file(&text, &path.display().to_string())?);
     }
     check_unique(&patterns)?;
@@ -175,11 +193,15 @@ fn embedded_toml<'a>(dir: &'a Dir<'a>, out: &mut Vec<&'a include_dir::File<'a>>)
 }
 
 fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CatalogueError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|source| CatalogueError::ReadDir { path: dir.to_path_buf(), source })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| CatalogueError::ReadDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     for entry in entries {
-        let entry =
-            entry.map_err(|source| CatalogueError::ReadDir { path: dir.to_path_buf(), source })?;
+        let entry = entry.map_err(|source| CatalogueError::ReadDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let path = entry.path();
         if path.is_dir() {
             collect_toml(&path, out)?;
@@ -206,9 +228,14 @@ fn check_unique(patterns: &[Pattern]) -> Result<(), CatalogueError> {
 
 /// Parses and validates one catalogue file.
 pub fn parse_file(text: &str, origin: &str) -> Result<Vec<Pattern>, CatalogueError> {
-    let spec: FileSpec = toml::from_str(text)
-        .map_err(|e| CatalogueError::Toml { origin: origin.to_string(), message: e.to_string() })?;
-    spec.pattern.into_iter().map(|p| validate(p, origin)).collect()
+    let spec: FileSpec = toml::from_str(text).map_err(|e| CatalogueError::Toml {
+        origin: origin.to_string(),
+        message: e.to_string(),
+    })?;
+    spec.pattern
+        .into_iter()
+        .map(|p| validate(p, origin))
+        .collect()
 }
 
 fn validate(spec: PatternSpec, origin: &str) -> Result<Pattern, CatalogueError> {
@@ -218,24 +245,42 @@ fn validate(spec: PatternSpec, origin: &str) -> Result<Pattern, CatalogueError> 
         message,
     };
     if spec.id.is_empty()
-        || !spec.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        || !spec
+            .id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
     {
-        return Err(invalid("ids are lower-case letters, digits and '-'".to_string()));
+        return Err(invalid(
+            "ids are lower-case letters, digits and '-'".to_string(),
+        ));
     }
     let kind = EventKind::parse(&spec.kind).ok_or_else(|| {
         let known: Vec<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
-        invalid(format!("unknown kind `{}`; known kinds: {}", spec.kind, known.join(", ")))
+        invalid(format!(
+            "unknown kind `{}`; known kinds: {}",
+            spec.kind,
+            known.join(", ")
+        ))
     })?;
     if kind == EventKind::Unclassified {
-        return Err(invalid("kind `unclassified` is reserved for lines no pattern matches".into()));
+        return Err(invalid(
+            "kind `unclassified` is reserved for lines no pattern matches".into(),
+        ));
     }
     let severity = Severity::parse(&spec.severity).ok_or_else(|| {
-        invalid(format!("unknown severity `{}`; use info, warning or critical", spec.severity))
+        invalid(format!(
+            "unknown severity `{}`; use info, warning or critical",
+            spec.severity
+        ))
     })?;
     let side = match spec.side.as_str() {
         "proxy" => Side::Proxy,
         "client" => Side::Client,
-        other => return Err(invalid(format!("unknown side `{other}`; use proxy or client"))),
+        other => {
+            return Err(invalid(format!(
+                "unknown side `{other}`; use proxy or client"
+            )));
+        }
     };
     if spec.contains.is_empty() || spec.contains.iter().any(|lit| lit.trim().is_empty()) {
         return Err(invalid(
@@ -254,7 +299,9 @@ fn validate(spec: PatternSpec, origin: &str) -> Result<Pattern, CatalogueError> 
     }
     if let Some(cause) = &spec.cause {
         if cause.is_empty() || !cause.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
-            return Err(invalid(format!("cause `{cause}`: use lower-case words joined by '-'")));
+            return Err(invalid(format!(
+                "cause `{cause}`: use lower-case words joined by '-'"
+            )));
         }
     }
     let regex = match &spec.regex {
@@ -325,13 +372,31 @@ match = ["boom"]
     fn errors_name_file_and_pattern() {
         let text = MINIMAL.replace("db_error", "explosion");
         let err = parse_file(&text, "t.toml").unwrap_err().to_string();
-        assert!(err.starts_with("t.toml: pattern `x-one`: unknown kind `explosion`"), "{err}");
+        assert!(
+            err.starts_with("t.toml: pattern `x-one`: unknown kind `explosion`"),
+            "{err}"
+        );
         let text = MINIMAL.replace("contains = [\"boom\"]", "contains = []");
-        assert!(parse_file(&text, "t.toml").unwrap_err().to_string().contains("prefilter"));
+        assert!(
+            parse_file(&text, "t.toml")
+                .unwrap_err()
+                .to_string()
+                .contains("prefilter")
+        );
         let text = MINIMAL.replace("side = \"client\"", "side = \"client\"\nregex = '('");
-        assert!(parse_file(&text, "t.toml").unwrap_err().to_string().contains("compile"));
+        assert!(
+            parse_file(&text, "t.toml")
+                .unwrap_err()
+                .to_string()
+                .contains("compile")
+        );
         let text = MINIMAL.replace("side = \"client\"", "side = \"client\"\nbogus = 1");
-        assert!(parse_file(&text, "t.toml").unwrap_err().to_string().contains("bogus"));
+        assert!(
+            parse_file(&text, "t.toml")
+                .unwrap_err()
+                .to_string()
+                .contains("bogus")
+        );
     }
 
     #[test]
@@ -340,7 +405,10 @@ match = ["boom"]
         let mut user = parse_file(MINIMAL, "b").unwrap();
         user.extend(parse_file(&MINIMAL.replace("x-one", "x-two"), "b").unwrap());
         let merged = merge(base, user);
-        let ids: Vec<_> = merged.iter().map(|p| (p.id.as_str(), p.origin.as_str())).collect();
+        let ids: Vec<_> = merged
+            .iter()
+            .map(|p| (p.id.as_str(), p.origin.as_str()))
+            .collect();
         assert_eq!(ids, [("x-two", "b"), ("x-one", "b")]);
     }
 

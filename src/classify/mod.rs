@@ -71,7 +71,11 @@ impl Classifier {
                 id: "*".to_string(),
                 message: format!("cannot build the literal prefilter: {e}"),
             })?;
-        Ok(Classifier { patterns, automaton, owners })
+        Ok(Classifier {
+            patterns,
+            automaton,
+            owners,
+        })
     }
 
     pub fn patterns(&self) -> &[Pattern] {
@@ -85,10 +89,13 @@ impl Classifier {
     /// Classifies one parsed line (first matching pattern in catalogue order).
     pub fn classify<'a>(&'a self, line: LogLine<'a>, scratch: &mut Scratch) -> Event<'a> {
         let mut fields = Vec::new();
-        let matched = self.candidates(line.message, scratch).into_iter().find(|&index| {
-            fields.clear();
-            self.pattern_matches(index, line.message, &mut fields)
-        });
+        let matched = self
+            .candidates(line.message, scratch)
+            .into_iter()
+            .find(|&index| {
+                fields.clear();
+                self.pattern_matches(index, line.message, &mut fields)
+            });
         let mut event = Event {
             ts: line.ts,
             kind: EventKind::Unclassified,
@@ -136,7 +143,9 @@ impl Classifier {
     /// Pattern indexes whose required literals all occur (case-insensitively) and whose
     /// excluded literals do not, in catalogue order.
     fn candidates(&self, message: &str, scratch: &mut Scratch) -> Vec<u32> {
-        if scratch.hits.len() != self.patterns.len() || scratch.literal_seen.len() != self.owners.len() {
+        if scratch.hits.len() != self.patterns.len()
+            || scratch.literal_seen.len() != self.owners.len()
+        {
             scratch.hits = vec![0; self.patterns.len()];
             scratch.excluded = vec![false; self.patterns.len()];
             scratch.literal_seen = vec![false; self.owners.len()];
@@ -191,11 +200,19 @@ impl Classifier {
         fields: &mut Vec<(&'a str, &'a str)>,
     ) -> bool {
         let pattern = &self.patterns[index as usize];
-        if !pattern.ignore_case && !pattern.contains.iter().all(|lit| message.contains(lit.as_str()))
+        if !pattern.ignore_case
+            && !pattern
+                .contains
+                .iter()
+                .all(|lit| message.contains(lit.as_str()))
         {
             return false;
         }
-        if !pattern.ignore_case && pattern.not_contains.iter().any(|lit| message.contains(lit.as_str()))
+        if !pattern.ignore_case
+            && pattern
+                .not_contains
+                .iter()
+                .any(|lit| message.contains(lit.as_str()))
         {
             return false;
         }
@@ -283,12 +300,19 @@ mod tests {
             .pattern
             .and_then(|p| classifier.pattern(p))
             .map_or("-".to_string(), |p| p.id.clone());
-        let fields = event.fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let fields = event
+            .fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         (id, fields)
     }
 
     fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
-        fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     #[test]
@@ -299,7 +323,11 @@ mod tests {
         assert_eq!(id, "proxy-auth-failed-iam");
         assert_eq!(field(&fields, "user"), Some("root"));
         assert_eq!(field(&fields, "tls"), Some("on"));
-        assert!(field(&fields, "reason").unwrap().starts_with("Invalid credentials."));
+        assert!(
+            field(&fields, "reason")
+                .unwrap()
+                .starts_with("Invalid credentials.")
+        );
     }
 
     #[test]

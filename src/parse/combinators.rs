@@ -24,7 +24,11 @@ pub struct TsStyle {
 }
 
 fn digits<const N: usize>(input: &str) -> IResult<&str, u32> {
-    map_res(take_while_m_n(N, N, |c: char| c.is_ascii_digit()), str::parse::<u32>).parse(input)
+    map_res(
+        take_while_m_n(N, N, |c: char| c.is_ascii_digit()),
+        str::parse::<u32>,
+    )
+    .parse(input)
 }
 
 fn fraction(input: &str) -> IResult<&str, (u32, usize)> {
@@ -87,8 +91,20 @@ pub fn timestamp(input: &str) -> IResult<&str, (Millis, TsStyle)> {
         offset_minutes,
     };
     match to_millis(parts) {
-        Some(ts) => Ok((rest, (ts, TsStyle { numeric_offset: numeric, fraction_digits }))),
-        None => Err(nom::Err::Error(nom::error::Error::new(input, nom::error::ErrorKind::Verify))),
+        Some(ts) => Ok((
+            rest,
+            (
+                ts,
+                TsStyle {
+                    numeric_offset: numeric,
+                    fraction_digits,
+                },
+            ),
+        )),
+        None => Err(nom::Err::Error(nom::error::Error::new(
+            input,
+            nom::error::ErrorKind::Verify,
+        ))),
     }
 }
 
@@ -125,16 +141,27 @@ mod tests {
     use super::*;
 
     fn ts(text: &str) -> Option<(Millis, TsStyle, &str)> {
-        timestamp(text).ok().map(|(rest, (ms, style))| (ms, style, rest))
+        timestamp(text)
+            .ok()
+            .map(|(rest, (ms, style))| (ms, style, rest))
     }
 
     #[test]
     fn proxy_timestamps() {
         let (ms, style, rest) = ts("2022-10-21T17:25:29.482Z [INFO]").unwrap();
         assert_eq!(ms, 1_666_373_129_482);
-        assert_eq!(style, TsStyle { numeric_offset: false, fraction_digits: 3 });
+        assert_eq!(
+            style,
+            TsStyle {
+                numeric_offset: false,
+                fraction_digits: 3
+            }
+        );
         assert_eq!(rest, " [INFO]");
-        assert_eq!(ts("2024-10-12T17:20:40 [WARN]").unwrap().0, 1_728_753_640_000);
+        assert_eq!(
+            ts("2024-10-12T17:20:40 [WARN]").unwrap().0,
+            1_728_753_640_000
+        );
     }
 
     #[test]
@@ -145,7 +172,10 @@ mod tests {
         assert_eq!(style.fraction_digits, 6);
         assert_eq!(ts("2024-05-19 06:10:35.743").unwrap().0, 1_716_099_035_743);
         assert_eq!(ts("2024/05/19 06:10:35 x").unwrap().0, 1_716_099_035_000);
-        assert_eq!(ts("2024-05-19 08:10:35,743+0200").unwrap().0, 1_716_099_035_743);
+        assert_eq!(
+            ts("2024-05-19 08:10:35,743+0200").unwrap().0,
+            1_716_099_035_743
+        );
         assert_eq!(ts("2024-05-19 06:10:35 UTC:").unwrap().2, ":");
     }
 
@@ -162,7 +192,10 @@ mod tests {
     fn tags() {
         assert_eq!(level("[INFO] x"), Ok((" x", "INFO")));
         assert!(level("[info]").is_err());
-        assert_eq!(tag_pair("[proxyEndpoint=default] m"), Ok((" m", ("proxyEndpoint", "default"))));
+        assert_eq!(
+            tag_pair("[proxyEndpoint=default] m"),
+            Ok((" m", ("proxyEndpoint", "default")))
+        );
         assert!(tag_pair("[proxyEndpoint=]").is_err());
         assert!(tag_pair("[a=b").is_err());
     }

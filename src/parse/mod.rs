@@ -106,16 +106,14 @@ pub fn strip_ansi(text: &str, out: &mut String) -> bool {
             out.push(c);
             continue;
         }
-        match chars.next() {
-            Some('[') => {
-                // Parameter and intermediate bytes, then one final byte in '@'..='~'.
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
+        // `ESC [` starts a CSI sequence: parameter and intermediate bytes, then one final
+        // byte in '@'..='~'. Any other escape drops just the next character.
+        if chars.next() == Some('[') {
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
                 }
             }
-            Some(_) | None => {}
         }
     }
     true
@@ -162,13 +160,17 @@ mod tests {
         let line = check("Credentials couldn't be retrieved. The IAM role \"x\"");
         assert_eq!(line.ts, None);
         assert!(!line.has_envelope);
-        assert_eq!(line.message, "Credentials couldn't be retrieved. The IAM role \"x\"");
+        assert_eq!(
+            line.message,
+            "Credentials couldn't be retrieved. The IAM role \"x\""
+        );
     }
 
     #[test]
     fn s3_export_has_two_timestamps() {
-        let line =
-            check("2022-10-21T17:25:30.000Z 2022-10-21T17:25:29.482Z [INFO] [proxyEndpoint=ro] m.\r");
+        let line = check(
+            "2022-10-21T17:25:30.000Z 2022-10-21T17:25:29.482Z [INFO] [proxyEndpoint=ro] m.\r",
+        );
         assert_eq!(line.outer_ts, Some(1_666_373_130_000));
         assert_eq!(line.ts, Some(1_666_373_129_482));
         assert_eq!(line.endpoint, Some("ro"));
@@ -205,10 +207,19 @@ mod tests {
     fn timestamp_after_a_key_or_bracket() {
         let line = check("time=\"2026-11-24T09:58:04.000Z\" level=error msg=x");
         assert_eq!(line.ts, Some(1_795_514_284_000));
-        assert_eq!(line.message, "time=\"2026-11-24T09:58:04.000Z\" level=error msg=x");
-        assert_eq!(check("[2026-11-24 09:58:04] ERROR x").ts, Some(1_795_514_284_000));
+        assert_eq!(
+            line.message,
+            "time=\"2026-11-24T09:58:04.000Z\" level=error msg=x"
+        );
+        assert_eq!(
+            check("[2026-11-24 09:58:04] ERROR x").ts,
+            Some(1_795_514_284_000)
+        );
         assert_eq!(check("no time here 12:00").ts, None);
-        assert_eq!(check(&format!("{} 2026-11-24 09:58:04", "x".repeat(60))).ts, None);
+        assert_eq!(
+            check(&format!("{} 2026-11-24 09:58:04", "x".repeat(60))).ts,
+            None
+        );
     }
 
     #[test]
@@ -222,7 +233,10 @@ mod tests {
     #[test]
     fn ansi_is_stripped() {
         let mut out = String::new();
-        assert!(strip_ansi("\u{1b}[32m2022-10-21T17:25:29\u{1b}[0m msg", &mut out));
+        assert!(strip_ansi(
+            "\u{1b}[32m2022-10-21T17:25:29\u{1b}[0m msg",
+            &mut out
+        ));
         assert_eq!(out, "2022-10-21T17:25:29 msg");
         assert!(!strip_ansi("plain", &mut out));
         assert!(strip_ansi("dangling \u{1b}", &mut out));

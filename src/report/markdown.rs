@@ -11,15 +11,26 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "- {}", super::table::header_line(report))?;
     writeln!(out, "- {}", super::table::input_line(report))?;
     for error in &report.input.errors {
-        writeln!(out, "- **unreadable input** `{}`: {}", error.path, escape(&error.error))?;
+        writeln!(
+            out,
+            "- **unreadable input** `{}`: {}",
+            error.path,
+            escape(&error.error)
+        )?;
     }
     writeln!(out)?;
     writeln!(out, "## Findings")?;
     writeln!(out)?;
     if report.findings.is_empty() {
-        writeln!(out, "No findings: nothing in these logs points at a connection problem.")?;
+        writeln!(
+            out,
+            "No findings: nothing in these logs points at a connection problem."
+        )?;
     } else {
-        writeln!(out, "| # | cause | severity | events | confidence | first seen | last seen |")?;
+        writeln!(
+            out,
+            "| # | cause | severity | events | confidence | first seen | last seen |"
+        )?;
         writeln!(out, "|---:|---|---|---:|---:|---|---|")?;
         for (i, f) in report.findings.iter().enumerate() {
             writeln!(
@@ -36,13 +47,22 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         }
         for (i, f) in report.findings.iter().enumerate() {
             writeln!(out)?;
-            writeln!(out, "### {}. `{}`: {} ({})", i + 1, f.cause, f.title, f.severity)?;
+            writeln!(
+                out,
+                "### {}. `{}`: {} ({})",
+                i + 1,
+                f.cause,
+                f.title,
+                f.severity
+            )?;
             writeln!(out)?;
             writeln!(out, "**Why** ({:.2}): {}", f.confidence, escape(&f.why))?;
             writeln!(out)?;
-            for (label, values) in
-                [("Users", &f.users), ("Clients", &f.clients), ("Endpoints", &f.endpoints)]
-            {
+            for (label, values) in [
+                ("Users", &f.users),
+                ("Clients", &f.clients),
+                ("Endpoints", &f.endpoints),
+            ] {
                 if !values.is_empty() {
                     let list: Vec<String> = values.iter().map(|v| format!("`{v}`")).collect();
                     writeln!(out, "- {label}: {}", list.join(", "))?;
@@ -92,13 +112,22 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "| client | events | failures |")?;
         writeln!(out, "|---|---:|---:|")?;
         for row in report.top.clients.iter().take(5) {
-            writeln!(out, "| `{}` | {} | {} |", row.value, row.events, row.failures)?;
+            writeln!(
+                out,
+                "| `{}` | {} | {} |",
+                row.value, row.events, row.failures
+            )?;
         }
     }
     if let Some((per, start, totals, failures)) = timeline_columns(report, 60) {
         let end = start + (totals.len() as i64 * per - 1) * 60_000;
         writeln!(out)?;
-        writeln!(out, "## Timeline (UTC, one column = {per} min, {} … {})", hh_mm(start), hh_mm(end))?;
+        writeln!(
+            out,
+            "## Timeline (UTC, one column = {per} min, {} … {})",
+            hh_mm(start),
+            hh_mm(end)
+        )?;
         writeln!(out)?;
         writeln!(out, "```text")?;
         writeln!(out, "events   {}", sparkline(&totals))?;
@@ -120,5 +149,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 
 /// Escapes characters that Markdown would read as table or emphasis syntax.
 fn escape(text: &str) -> String {
-    text.replace('|', "\\|").replace('*', "\\*").replace('_', "\\_")
+    text.replace('|', "\\|")
+        .replace('*', "\\*")
+        .replace('_', "\\_")
 }

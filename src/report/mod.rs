@@ -157,7 +157,10 @@ impl Report {
             errors: build.errors.to_vec(),
             details: build.inputs.to_vec(),
         };
-        let counts = EventKind::ALL.iter().map(|&k| (k, summary.count(k))).collect();
+        let counts = EventKind::ALL
+            .iter()
+            .map(|&k| (k, summary.count(k)))
+            .collect();
         let findings = findings
             .iter()
             .map(|f| FindingOut {
@@ -195,7 +198,10 @@ impl Report {
                 .details
                 .iter()
                 .take(TOP)
-                .map(|d| DetailCount { detail: redact(&d.detail), ..d.clone() })
+                .map(|d| DetailCount {
+                    detail: redact(&d.detail),
+                    ..d.clone()
+                })
                 .collect(),
         };
         let unparsed = Unparsed {
@@ -203,7 +209,10 @@ impl Report {
             shapes: summary
                 .unparsed_shapes
                 .iter()
-                .map(|(shape, count)| ShapeOut { shape: redact(shape), count: *count })
+                .map(|(shape, count)| ShapeOut {
+                    shape: redact(shape),
+                    count: *count,
+                })
                 .collect(),
         };
         let c = &summary.context;
@@ -269,7 +278,10 @@ pub fn sparkline(values: &[u64]) -> String {
 
 /// Buckets the timeline into at most `width` columns; returns (bucket minutes, start, totals,
 /// failures).
-pub fn timeline_columns(report: &Report, width: usize) -> Option<(i64, Millis, Vec<u64>, Vec<u64>)> {
+pub fn timeline_columns(
+    report: &Report,
+    width: usize,
+) -> Option<(i64, Millis, Vec<u64>, Vec<u64>)> {
     let minutes: Vec<(Millis, u64, u64)> = report
         .timeline
         .iter()
@@ -287,7 +299,9 @@ pub fn timeline_columns(report: &Report, width: usize) -> Option<(i64, Millis, V
     let mut totals = vec![0; columns];
     let mut failures = vec![0; columns];
     for (ts, events, failed) in minutes {
-        let index = usize::try_from((ts - first) / 60_000 / per).unwrap_or(0).min(columns - 1);
+        let index = usize::try_from((ts - first) / 60_000 / per)
+            .unwrap_or(0)
+            .min(columns - 1);
         totals[index] += events;
         failures[index] += failed;
     }

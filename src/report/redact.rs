@@ -107,7 +107,8 @@ mod tests {
     fn keeps_proxy_messages_and_digests() {
         let line = r#"The client session was pinned to the database connection [dbConnection=1]. Reason: SQL changed session settings that the proxy doesn't track. Digest: "set search_path to $1"."#;
         assert_eq!(redact(line, false), line);
-        let line = "Proxy authentication with IAM authentication failed for user \"root\" with TLS on.";
+        let line =
+            "Proxy authentication with IAM authentication failed for user \"root\" with TLS on.";
         assert_eq!(redact(line, false), line);
         let line = "ERROR 1045 (28000): Access denied for user 'app'@'%' (using password: YES)";
         assert_eq!(redact(line, false), line);
@@ -117,7 +118,10 @@ mod tests {
 
     #[test]
     fn masks_statement_text() {
-        let out = redact("[INFO] Executing query: select * from users where email = 'a@b.c'", false);
+        let out = redact(
+            "[INFO] Executing query: select * from users where email = 'a@b.c'",
+            false,
+        );
         assert_eq!(out, format!("[INFO] Executing query: {SQL_MASK}"));
         assert!(redact("INSERT INTO t VALUES (1)", true).contains("VALUES"));
         let out = redact(r#"Digest: "SET x = 'secret value'"."#, false);
@@ -126,10 +130,19 @@ mod tests {
 
     #[test]
     fn masks_credentials_always() {
-        let out = redact("postgres://app:pw@host/db?password=hunter2&sslmode=require", true);
+        let out = redact(
+            "postgres://app:pw@host/db?password=hunter2&sslmode=require",
+            true,
+        );
         assert!(out.contains("password=<redacted>"), "{out}");
         assert!(!out.contains("hunter2") && !out.contains(":pw@"), "{out}");
-        let out = redact("X-Amz-Signature=abcdef0123 X-Amz-Security-Token=FQoG", false);
-        assert!(!out.contains("abcdef0123") && !out.contains("FQoG"), "{out}");
+        let out = redact(
+            "X-Amz-Signature=abcdef0123 X-Amz-Security-Token=FQoG",
+            false,
+        );
+        assert!(
+            !out.contains("abcdef0123") && !out.contains("FQoG"),
+            "{out}"
+        );
     }
 }

@@ -24,10 +24,20 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)?;
 
     if report.findings.is_empty() {
-        writeln!(out, "No findings: nothing in these logs points at a connection problem.")?;
+        writeln!(
+            out,
+            "No findings: nothing in these logs points at a connection problem."
+        )?;
     } else {
         let mut table = new_table();
-        table.set_header(["#", "cause", "severity", "events", "conf.", "first seen (UTC)"]);
+        table.set_header([
+            "#",
+            "cause",
+            "severity",
+            "events",
+            "conf.",
+            "first seen (UTC)",
+        ]);
         for (i, f) in report.findings.iter().enumerate() {
             table.add_row([
                 (i + 1).to_string(),
@@ -43,15 +53,21 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         for (i, f) in report.findings.iter().enumerate() {
             writeln!(out)?;
             writeln!(out, "{}. {} — {} [{}]", i + 1, f.cause, f.title, f.severity)?;
-            wrap_into(out, "   why: ", &format!("{} (confidence {:.2})", f.why, f.confidence))?;
+            wrap_into(
+                out,
+                "   why: ",
+                &format!("{} (confidence {:.2})", f.why, f.confidence),
+            )?;
             let seen = match (&f.first_seen, &f.last_seen) {
                 (Some(a), Some(b)) => format!("{a} … {b}"),
                 _ => "no timestamps".to_string(),
             };
             wrap_into(out, "   seen: ", &seen)?;
-            for (label, values) in
-                [("users: ", &f.users), ("clients: ", &f.clients), ("endpoints: ", &f.endpoints)]
-            {
+            for (label, values) in [
+                ("users: ", &f.users),
+                ("clients: ", &f.clients),
+                ("endpoints: ", &f.endpoints),
+            ] {
                 if !values.is_empty() {
                     wrap_into(out, &format!("   {label}"), &values.join(", "))?;
                 }
@@ -115,7 +131,11 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         let mut table = new_table();
         table.set_header(["value", "events", "failures"]);
         for row in rows.iter().take(5) {
-            table.add_row([row.value.clone(), row.events.to_string(), row.failures.to_string()]);
+            table.add_row([
+                row.value.clone(),
+                row.events.to_string(),
+                row.failures.to_string(),
+            ]);
         }
         right_align(&mut table, &[1, 2]);
         writeln!(out, "{table}")?;
@@ -124,7 +144,12 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     if let Some((per, start, totals, failures)) = timeline_columns(report, 60) {
         writeln!(out)?;
         let end = start + (totals.len() as i64 * per - 1) * 60_000;
-        writeln!(out, "Timeline (UTC, one column = {per} min, {} … {})", hh_mm(start), hh_mm(end))?;
+        writeln!(
+            out,
+            "Timeline (UTC, one column = {per} min, {} … {})",
+            hh_mm(start),
+            hh_mm(end)
+        )?;
         writeln!(out, "  events   {}", sparkline(&totals))?;
         writeln!(out, "  failures {}", sparkline(&failures))?;
         if let Some(first) = report.timeline.iter().find(|m| m.failures > 0) {
@@ -134,7 +159,11 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 
     if report.input.unparsed > 0 {
         writeln!(out)?;
-        writeln!(out, "Unparsed lines: {} (samples below; `proxydoc patterns test` shows why)", report.input.unparsed)?;
+        writeln!(
+            out,
+            "Unparsed lines: {} (samples below; `proxydoc patterns test` shows why)",
+            report.input.unparsed
+        )?;
         for sample in report.unparsed.samples.iter().take(3) {
             wrap_into(out, "  > ", sample)?;
         }
@@ -187,7 +216,8 @@ fn right_align(table: &mut Table, columns: &[usize]) {
 
 fn short_time(ts: &str) -> String {
     // 2022-10-21T17:25:29.482Z -> 10-21 17:25:29
-    ts.get(5..19).map_or_else(|| ts.to_string(), |s| s.replace('T', " "))
+    ts.get(5..19)
+        .map_or_else(|| ts.to_string(), |s| s.replace('T', " "))
 }
 
 /// Writes `text` after `prefix`, wrapped at [`WIDTH`] with continuation lines indented to the
@@ -210,7 +240,11 @@ pub(super) fn wrap(prefix: &str, text: &str, width: usize) -> Vec<String> {
     for word in text.split_whitespace() {
         let len = word.chars().count();
         if current_len > 0 && current_len + 1 + len > room {
-            let lead = if lines.is_empty() { prefix } else { indent.as_str() };
+            let lead = if lines.is_empty() {
+                prefix
+            } else {
+                indent.as_str()
+            };
             lines.push(format!("{lead}{current}"));
             current.clear();
             current_len = 0;
@@ -223,7 +257,11 @@ pub(super) fn wrap(prefix: &str, text: &str, width: usize) -> Vec<String> {
         current_len += len;
     }
     if current_len > 0 || lines.is_empty() {
-        let lead = if lines.is_empty() { prefix } else { indent.as_str() };
+        let lead = if lines.is_empty() {
+            prefix
+        } else {
+            indent.as_str()
+        };
         lines.push(format!("{lead}{current}"));
     }
     lines
@@ -241,7 +279,14 @@ mod tests {
         assert!(lines[1].starts_with("    word"));
         let long = "a".repeat(100);
         let lines = wrap("x ", &format!("short {long} tail"), 30);
-        assert_eq!(lines, ["x short".to_string(), format!("  {long}"), "  tail".to_string()]);
+        assert_eq!(
+            lines,
+            [
+                "x short".to_string(),
+                format!("  {long}"),
+                "  tail".to_string()
+            ]
+        );
         assert_eq!(wrap("p: ", "", 30), ["p: "]);
     }
 }

@@ -137,8 +137,18 @@ impl Fill {
             },
         };
         Fill {
-            region: context.regions.iter().next().cloned().unwrap_or_else(|| "REGION".into()),
-            account: context.accounts.iter().next().cloned().unwrap_or_else(|| "ACCOUNT_ID".into()),
+            region: context
+                .regions
+                .iter()
+                .next()
+                .cloned()
+                .unwrap_or_else(|| "REGION".into()),
+            account: context
+                .accounts
+                .iter()
+                .next()
+                .cloned()
+                .unwrap_or_else(|| "ACCOUNT_ID".into()),
             proxy,
             proxy_host: proxy_host.unwrap_or_else(|| "PROXY_ENDPOINT".to_string()),
             port,
@@ -182,7 +192,10 @@ fn iam_auth_failed(fill: &Fill, stats: &CauseStats) -> Vec<String> {
             )
         })
         .collect();
-    let tls_off = stats.evidence.iter().any(|e| e.text.contains("with TLS off"));
+    let tls_off = stats
+        .evidence
+        .iter()
+        .any(|e| e.text.contains("with TLS off"));
     let mut steps = vec![
         format!(
             "Find the proxy's resource id (the `prx-…` last part of its ARN; IAM policies use it, not the database's id): `aws rds describe-db-proxies --db-proxy-name {} --query 'DBProxies[0].DBProxyArn' --output text`",
@@ -204,7 +217,10 @@ fn iam_auth_failed(fill: &Fill, stats: &CauseStats) -> Vec<String> {
         ),
     ];
     if tls_off {
-        steps.insert(0, "The failing attempts used TLS off: enable TLS in the client first".to_string());
+        steps.insert(
+            0,
+            "The failing attempts used TLS off: enable TLS in the client first".to_string(),
+        );
     }
     steps
 }
@@ -246,15 +262,29 @@ fn no_secret_for_user(fill: &Fill, stats: &CauseStats) -> Vec<String> {
 }
 
 fn secret_access_denied(fill: &Fill, _stats: &CauseStats) -> Vec<String> {
-    let role = fill.role_arns.first().cloned().unwrap_or_else(|| "PROXY_ROLE_ARN".into());
-    let role_name = role.rsplit('/').next().unwrap_or("PROXY_ROLE_NAME").to_string();
+    let role = fill
+        .role_arns
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "PROXY_ROLE_ARN".into());
+    let role_name = role
+        .rsplit('/')
+        .next()
+        .unwrap_or("PROXY_ROLE_NAME")
+        .to_string();
     let secrets = if fill.secret_arns.is_empty() {
-        vec![format!("arn:aws:secretsmanager:{}:{}:secret:NAME", fill.region, fill.account)]
+        vec![format!(
+            "arn:aws:secretsmanager:{}:{}:secret:NAME",
+            fill.region, fill.account
+        )]
     } else {
         fill.secret_arns.clone()
     };
-    let secret_list =
-        secrets.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(",");
+    let secret_list = secrets
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(",");
     vec![
         format!(
             "Give the proxy's role {role} read access to {}: `aws iam put-role-policy --role-name {role_name} --policy-name proxydoc-read-proxy-secret --policy-document '{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":\"secretsmanager:GetSecretValue\",\"Resource\":[{secret_list}]}},{{\"Effect\":\"Allow\",\"Action\":\"kms:Decrypt\",\"Resource\":\"arn:aws:kms:{}:{}:key/KMS_KEY_ID\",\"Condition\":{{\"StringEquals\":{{\"kms:ViaService\":\"secretsmanager.{}.amazonaws.com\"}}}}}}]}}'`",
@@ -302,7 +332,9 @@ fn tls_required(fill: &Fill, stats: &CauseStats) -> Vec<String> {
         "To verify the certificate, trust the Amazon Root CAs (RDS Proxy uses ACM certificates, not the RDS CA bundle)".to_string(),
     ];
     if iam {
-        steps.push("IAM authentication always needs TLS, whatever the proxy's RequireTLS says".into());
+        steps.push(
+            "IAM authentication always needs TLS, whatever the proxy's RequireTLS says".into(),
+        );
     }
     steps.push(format!(
         "Only if plaintext is acceptable for this proxy: `aws rds modify-db-proxy --db-proxy-name {} --no-require-tls`",
@@ -361,7 +393,11 @@ fn client_connection_limit(fill: &Fill, stats: &CauseStats) -> Vec<String> {
     let kinds: Vec<&str> = stats.details.iter().map(|(d, _)| d.as_str()).collect();
     let mut steps = vec![format!(
         "The proxy refused clients over its limits ({}): spread connection attempts with client-side pooling and exponential backoff with jitter; avoid connection storms on deploys and Lambda scale-out",
-        if kinds.is_empty() { "connections".to_string() } else { kinds.join(", ") }
+        if kinds.is_empty() {
+            "connections".to_string()
+        } else {
+            kinds.join(", ")
+        }
     )];
     if kinds.iter().any(|k| k.contains("IAM")) {
         steps.push("Reuse IAM tokens for their 15 minutes instead of generating one per connection, and keep connections open".into());
@@ -395,13 +431,20 @@ fn client_network_blocked(fill: &Fill, _stats: &CauseStats) -> Vec<String> {
 fn session_pinning(fill: &Fill, stats: &CauseStats) -> Vec<String> {
     let mut steps = Vec::new();
     let details: Vec<&str> = stats.details.iter().map(|(d, _)| d.as_str()).collect();
-    if details.iter().any(|d| d.contains("parse message") || d.contains("prepared statement")) {
+    if details
+        .iter()
+        .any(|d| d.contains("parse message") || d.contains("prepared statement"))
+    {
         steps.push("Prepared statements pin the session: turn off server-side prepared statements in the driver (for example pgJDBC `prepareThreshold=0`, pgx simple protocol, Prisma `pgbouncer=true`)".to_string());
     }
     let digests: Vec<&str> = details
         .iter()
         .copied()
-        .filter(|d| !d.contains("parse message") && !d.contains(" was detected") && !d.contains("exceeded the"))
+        .filter(|d| {
+            !d.contains("parse message")
+                && !d.contains(" was detected")
+                && !d.contains("exceeded the")
+        })
         .take(3)
         .collect();
     if details.iter().any(|d| d.contains("session settings")) || !digests.is_empty() {
@@ -412,7 +455,9 @@ fn session_pinning(fill: &Fill, stats: &CauseStats) -> Vec<String> {
         ));
     }
     if details.iter().any(|d| d.contains("16384")) {
-        steps.push("Keep statements under 16 KB: longer statement text pins the session".to_string());
+        steps.push(
+            "Keep statements under 16 KB: longer statement text pins the session".to_string(),
+        );
     }
     steps.push("Watch DatabaseConnectionsCurrentlySessionPinned; pinned sessions each hold a database connection, which leads to borrow timeouts under load".to_string());
     steps
@@ -421,19 +466,29 @@ fn session_pinning(fill: &Fill, stats: &CauseStats) -> Vec<String> {
 fn unsupported_client(fill: &Fill, stats: &CauseStats) -> Vec<String> {
     let details: Vec<&str> = stats.details.iter().map(|(d, _)| d.as_str()).collect();
     let mut steps = Vec::new();
-    if details.is_empty() || details.iter().any(|d| d.contains("MD5") || d.contains("SCRAM") || d.starts_with(',') || d.starts_with(" or")) {
+    if details.is_empty()
+        || details.iter().any(|d| {
+            d.contains("MD5") || d.contains("SCRAM") || d.starts_with(',') || d.starts_with(" or")
+        })
+    {
         steps.push(format!(
             "Match the client's password mechanism to the Auth entry's ClientPasswordAuthType (POSTGRES_SCRAM_SHA_256 or POSTGRES_MD5; MySQL: MYSQL_NATIVE_PASSWORD or MYSQL_CACHING_SHA2_PASSWORD); check with `{}`",
             describe_auth(fill)
         ));
     }
-    if details.iter().any(|d| d.contains("replication") || d.contains("option") || d.contains("protocol")) {
+    if details
+        .iter()
+        .any(|d| d.contains("replication") || d.contains("option") || d.contains("protocol"))
+    {
         steps.push("Remove the unsupported startup option, or connect replication and old-protocol clients to the database endpoint instead of the proxy".to_string());
     }
     if details.iter().any(|d| d.contains("user name")) {
         steps.push("Set a user name in the client's connection settings".to_string());
     }
-    if details.iter().any(|d| d.contains("ucs2") || d.contains("utf")) {
+    if details
+        .iter()
+        .any(|d| d.contains("ucs2") || d.contains("utf"))
+    {
         steps.push("Use a supported character_set_client (utf8mb4)".to_string());
     }
     steps
@@ -441,12 +496,19 @@ fn unsupported_client(fill: &Fill, stats: &CauseStats) -> Vec<String> {
 
 fn db_error(_fill: &Fill, stats: &CauseStats) -> Vec<String> {
     let mut steps = Vec::new();
-    if stats.details.iter().any(|(d, _)| d.contains("does not exist")) {
+    if stats
+        .details
+        .iter()
+        .any(|(d, _)| d.contains("does not exist"))
+    {
         steps.push("Check the database name in the client's connection settings (PostgreSQL uses the user name when none is given); list databases on the instance directly".to_string());
     }
     if stats.evidence.iter().any(|e| e.text.contains("pg_hba")) {
         steps.push("The database rejected the proxy's connection in pg_hba: check the parameter group (for example rds.force_ssl) and that the secret's user may connect to that database".to_string());
     }
-    steps.push("Read the database's own log for the same minutes: the proxy passes these errors through".to_string());
+    steps.push(
+        "Read the database's own log for the same minutes: the proxy passes these errors through"
+            .to_string(),
+    );
     steps
 }

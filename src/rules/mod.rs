@@ -73,7 +73,10 @@ pub fn evaluate(summary: &Summary, classifier: &Classifier) -> Vec<Finding> {
         };
         findings.push(finding);
     }
-    if let Some(secret) = findings.iter_mut().find(|f| f.cause == id::SECRET_ACCESS_DENIED) {
+    if let Some(secret) = findings
+        .iter_mut()
+        .find(|f| f.cause == id::SECRET_ACCESS_DENIED)
+    {
         if let Some(stats) = summary.cause(id::PASSWORD_AUTH_FAILED) {
             if only_mysql_1045(stats, classifier) {
                 secret.failed_connections += stats.events;
@@ -86,7 +89,13 @@ pub fn evaluate(summary: &Summary, classifier: &Classifier) -> Vec<Finding> {
                 secret.first_seen = min_opt(secret.first_seen, stats.first);
                 secret.last_seen = max_opt(secret.last_seen, stats.last);
                 if secret.evidence.len() < 3 {
-                    secret.evidence.extend(stats.evidence.iter().take(3 - secret.evidence.len()).cloned());
+                    secret.evidence.extend(
+                        stats
+                            .evidence
+                            .iter()
+                            .take(3 - secret.evidence.len())
+                            .cloned(),
+                    );
                 }
             }
         }
@@ -117,7 +126,10 @@ fn from_cause(
     summary: &Summary,
 ) -> Finding {
     let known = causes::lookup(&stats.cause);
-    let top = stats.patterns.first().and_then(|(p, _)| classifier.pattern(*p));
+    let top = stats
+        .patterns
+        .first()
+        .and_then(|(p, _)| classifier.pattern(*p));
     let severity = match known {
         Some(cause) => cause.severity,
         None => stats
@@ -159,7 +171,11 @@ fn from_cause(
             steps
         }
     };
-    let failed = if severity == Severity::Critical { stats.events } else { 0 };
+    let failed = if severity == Severity::Critical {
+        stats.events
+    } else {
+        0
+    };
     Finding {
         cause: stats.cause.clone(),
         title: known.map_or_else(|| stats.cause.clone(), |c| c.title.to_string()),
@@ -201,7 +217,8 @@ fn borrow_timeouts(
         if let Some(target) = target {
             finding.remediation = (target.remediation)(fill, stats);
         }
-        finding.evidence = with_kind_evidence(&finding.evidence, summary, EventKind::ClientConnected);
+        finding.evidence =
+            with_kind_evidence(&finding.evidence, summary, EventKind::ClientConnected);
         return finding;
     }
     if summary.proxy_lines > 0 {
@@ -263,8 +280,18 @@ fn silent_target(summary: &Summary, fill: &Fill) -> Option<Finding> {
         first_seen: stats.first,
         last_seen: stats.last,
         users: Vec::new(),
-        clients: summary.clients.iter().take(MAX_LISTED).map(|c| c.value.clone()).collect(),
-        endpoints: summary.endpoints.iter().take(MAX_LISTED).map(|c| c.value.clone()).collect(),
+        clients: summary
+            .clients
+            .iter()
+            .take(MAX_LISTED)
+            .map(|c| c.value.clone())
+            .collect(),
+        endpoints: summary
+            .endpoints
+            .iter()
+            .take(MAX_LISTED)
+            .map(|c| c.value.clone())
+            .collect(),
         evidence: with_kind_evidence(&[], summary, EventKind::ClientConnected),
         remediation: (target.remediation)(fill, &empty),
     })
@@ -294,17 +321,27 @@ fn with_kind_evidence(existing: &[Evidence], summary: &Summary, kind: EventKind)
 fn only_mysql_1045(stats: &CauseStats, classifier: &Classifier) -> bool {
     !stats.patterns.is_empty()
         && stats.patterns.iter().all(|(p, _)| {
-            classifier.pattern(*p).is_some_and(|p| p.id == "mysql-access-denied")
+            classifier
+                .pattern(*p)
+                .is_some_and(|p| p.id == "mysql-access-denied")
         })
 }
 
 /// The strongest pattern's confidence, a little higher when proxy and client sides agree.
 fn confidence(stats: &CauseStats, classifier: &Classifier) -> f64 {
-    let patterns: Vec<_> = stats.patterns.iter().filter_map(|(p, _)| classifier.pattern(*p)).collect();
+    let patterns: Vec<_> = stats
+        .patterns
+        .iter()
+        .filter_map(|(p, _)| classifier.pattern(*p))
+        .collect();
     let best = patterns.iter().map(|p| p.confidence).fold(0.0, f64::max);
     let both_sides = patterns.iter().any(|p| p.side == Side::Proxy)
         && patterns.iter().any(|p| p.side == Side::Client);
-    let value = if both_sides { (best + 0.05).min(0.99) } else { best };
+    let value = if both_sides {
+        (best + 0.05).min(0.99)
+    } else {
+        best
+    };
     (value * 100.0).round() / 100.0
 }
 
@@ -318,7 +355,11 @@ fn pattern_list(stats: &CauseStats, classifier: &Classifier) -> String {
 }
 
 fn names(values: &[(String, u64)]) -> Vec<String> {
-    values.iter().take(MAX_LISTED).map(|(v, _)| v.clone()).collect()
+    values
+        .iter()
+        .take(MAX_LISTED)
+        .map(|(v, _)| v.clone())
+        .collect()
 }
 
 fn merge_names(existing: &[String], more: &[(String, u64)]) -> Vec<String> {

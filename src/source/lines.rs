@@ -30,7 +30,11 @@ impl<R: BufRead> LineReader<R> {
     }
 
     pub fn with_max(reader: R, max: usize) -> LineReader<R> {
-        LineReader { reader, buf: Vec::with_capacity(4096), max }
+        LineReader {
+            reader,
+            buf: Vec::with_capacity(4096),
+            max,
+        }
     }
 
     /// The next line, `Ok(None)` at the end, or the read error (the reader should then stop;
@@ -79,7 +83,11 @@ impl<R: BufRead> LineReader<R> {
             Ok(text) => (Cow::Borrowed(text), false),
             Err(_) => (String::from_utf8_lossy(&self.buf), true),
         };
-        Ok(Some(Line { text, invalid_utf8, truncated }))
+        Ok(Some(Line {
+            text,
+            invalid_utf8,
+            truncated,
+        }))
     }
 }
 
@@ -100,7 +108,11 @@ mod tests {
     fn crlf_and_last_line_without_newline() {
         assert_eq!(
             lines(b"a\r\nbb\nccc", 100),
-            [("a".into(), false, false), ("bb".into(), false, false), ("ccc".into(), false, false)]
+            [
+                ("a".into(), false, false),
+                ("bb".into(), false, false),
+                ("ccc".into(), false, false)
+            ]
         );
         assert_eq!(lines(b"", 100), []);
         assert_eq!(lines(b"\n", 100), [(String::new(), false, false)]);

@@ -101,7 +101,10 @@ pub fn expand(paths: &[String]) -> (Vec<Input>, Vec<InputError>) {
             Ok(meta) if meta.is_dir() => {
                 let before = inputs.len();
                 if let Err(error) = walk(path, &mut inputs) {
-                    errors.push(InputError { path: path.display().to_string(), error });
+                    errors.push(InputError {
+                        path: path.display().to_string(),
+                        error,
+                    });
                 } else if inputs.len() == before {
                     errors.push(InputError {
                         path: path.display().to_string(),
@@ -126,7 +129,10 @@ fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<(), String> {
         .collect();
     entries.sort();
     for path in entries {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         if name.starts_with('.') || SKIPPED_NAMES.contains(&name) {
             continue;
         }
@@ -156,7 +162,10 @@ pub fn read(
     forced: Option<InputFormat>,
     sink: &mut dyn FnMut(RawRecord<'_>),
 ) -> InputStats {
-    let mut stats = InputStats { path: input.name(), ..InputStats::default() };
+    let mut stats = InputStats {
+        path: input.name(),
+        ..InputStats::default()
+    };
     let opened: io::Result<Box<dyn Read>> = match input {
         Input::File(path) => File::open(path).map(|f| Box::new(f) as Box<dyn Read>),
         Input::Stdin => Ok(Box::new(io::stdin())),
@@ -168,7 +177,13 @@ pub fn read(
             return stats;
         }
     };
-    let mut counting = BufReader::with_capacity(1 << 18, CountingReader { inner: raw, bytes: 0 });
+    let mut counting = BufReader::with_capacity(
+        1 << 18,
+        CountingReader {
+            inner: raw,
+            bytes: 0,
+        },
+    );
     let gzip = match counting.fill_buf() {
         Ok(head) => head.starts_with(&[0x1f, 0x8b]),
         Err(e) => {
@@ -178,7 +193,10 @@ pub fn read(
     };
     stats.gzip = gzip;
     let mut reader: Box<dyn BufRead + '_> = if gzip {
-        Box::new(BufReader::with_capacity(1 << 18, MultiGzDecoder::new(&mut counting)))
+        Box::new(BufReader::with_capacity(
+            1 << 18,
+            MultiGzDecoder::new(&mut counting),
+        ))
     } else {
         Box::new(&mut counting)
     };
@@ -198,9 +216,7 @@ pub fn read(
             InputFormat::Text => read_text(&mut reader, index, &mut stats, sink),
             InputFormat::Ndjson => structured::read_ndjson(&mut reader, index, &mut stats, sink),
             InputFormat::Json => structured::read_json(&mut reader, index, &mut stats, sink),
-            InputFormat::InsightsCsv => {
-                structured::read_csv(&mut reader, index, &mut stats, sink)
-            }
+            InputFormat::InsightsCsv => structured::read_csv(&mut reader, index, &mut stats, sink),
         };
         if let Err(e) = result {
             stats.error = Some(read_error(gzip, &e));
@@ -214,7 +230,9 @@ pub fn read(
 fn read_error(gzip: bool, error: &io::Error) -> String {
     let what = describe_io(error);
     if gzip {
-        format!("gzip data is truncated or corrupt ({what}); the data before the damage was analysed")
+        format!(
+            "gzip data is truncated or corrupt ({what}); the data before the damage was analysed"
+        )
     } else {
         format!("read failed ({what}); the data before the failure was analysed")
     }
@@ -223,7 +241,10 @@ fn read_error(gzip: bool, error: &io::Error) -> String {
 /// Guesses the layout from the first buffered bytes.
 pub fn sniff(head: &[u8]) -> InputFormat {
     let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
-    let start = head.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(head.len());
+    let start = head
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(head.len());
     let body = &head[start..];
     let first_line = body.split(|&b| b == b'\n').next().unwrap_or_default();
     match body.first() {
@@ -266,7 +287,11 @@ fn read_text(
             continue;
         }
         stats.records += 1;
-        sink(RawRecord { text: &line.text, ts: None, input: index });
+        sink(RawRecord {
+            text: &line.text,
+            ts: None,
+            input: index,
+        });
     }
     Ok(())
 }
@@ -291,12 +316,24 @@ mod tests {
     #[test]
     fn sniffs_layouts() {
         assert_eq!(sniff(b"{\n  \"events\": ["), InputFormat::Json);
-        assert_eq!(sniff(b"{\"message\":\"x\",\"timestamp\":1}\n{"), InputFormat::Ndjson);
+        assert_eq!(
+            sniff(b"{\"message\":\"x\",\"timestamp\":1}\n{"),
+            InputFormat::Ndjson
+        );
         assert_eq!(sniff(b"[{\"message\":\"x\"}]"), InputFormat::Json);
-        assert_eq!(sniff(b"[INFO] [proxyEndpoint=default] x"), InputFormat::Text);
+        assert_eq!(
+            sniff(b"[INFO] [proxyEndpoint=default] x"),
+            InputFormat::Text
+        );
         assert_eq!(sniff(b"@timestamp,@message\n"), InputFormat::InsightsCsv);
-        assert_eq!(sniff(b"\"@timestamp\",\"@message\",\"@logStream\"\n"), InputFormat::InsightsCsv);
-        assert_eq!(sniff(b"2022-10-21T17:25:29.482Z [INFO] x"), InputFormat::Text);
+        assert_eq!(
+            sniff(b"\"@timestamp\",\"@message\",\"@logStream\"\n"),
+            InputFormat::InsightsCsv
+        );
+        assert_eq!(
+            sniff(b"2022-10-21T17:25:29.482Z [INFO] x"),
+            InputFormat::Text
+        );
         assert_eq!(sniff(b"\x00\x01\x02binary"), InputFormat::Text);
         assert_eq!(sniff(b""), InputFormat::Text);
     }

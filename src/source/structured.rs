@@ -55,7 +55,11 @@ pub fn read_json(
                 }
                 stats.malformed += 1;
                 stats.records += 1;
-                sink(RawRecord { text: &line.text, ts: None, input: index });
+                sink(RawRecord {
+                    text: &line.text,
+                    ts: None,
+                    input: index,
+                });
             }
         }
     }
@@ -78,14 +82,17 @@ pub fn read_ndjson(
             continue;
         }
         let mut found = 0u64;
-        match serde_json::from_str::<Value>(text) {
-            Ok(value) => emit_value(&value, index, &mut found, sink),
-            Err(_) => {}
+        if let Ok(value) = serde_json::from_str::<Value>(text) {
+            emit_value(&value, index, &mut found, sink);
         }
         if found == 0 {
             stats.malformed += 1;
             found = 1;
-            sink(RawRecord { text, ts: None, input: index });
+            sink(RawRecord {
+                text,
+                ts: None,
+                input: index,
+            });
         }
         stats.records += found;
     }
@@ -100,7 +107,10 @@ pub fn read_csv(
     stats: &mut InputStats,
     sink: &mut dyn FnMut(RawRecord<'_>),
 ) -> io::Result<()> {
-    let mut csv = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(reader);
+    let mut csv = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(reader);
     let headers = match csv.byte_headers() {
         Ok(headers) => headers.clone(),
         Err(e) => return Err(csv_io(e)),
@@ -132,7 +142,11 @@ pub fn read_csv(
             .and_then(parse_ts_text);
         for line in message.lines().filter(|l| !l.trim().is_empty()) {
             stats.records += 1;
-            sink(RawRecord { text: line.trim_end(), ts, input: index });
+            sink(RawRecord {
+                text: line.trim_end(),
+                ts,
+                input: index,
+            });
         }
     }
     Ok(())
@@ -163,7 +177,10 @@ fn emit_value(value: &Value, index: u32, found: &mut u64, sink: &mut dyn FnMut(R
             }
             let message = map.get("message").or_else(|| map.get("@message"));
             if let Some(Value::String(message)) = message {
-                let ts = map.get("timestamp").or_else(|| map.get("@timestamp")).and_then(json_ts);
+                let ts = map
+                    .get("timestamp")
+                    .or_else(|| map.get("@timestamp"))
+                    .and_then(json_ts);
                 emit_message(message, ts, index, found, sink);
             }
         }
@@ -171,10 +188,16 @@ fn emit_value(value: &Value, index: u32, found: &mut u64, sink: &mut dyn FnMut(R
             // A Logs Insights result row is an array of {"field","value"} objects.
             if items.iter().all(|i| i.get("field").is_some()) && !items.is_empty() {
                 let get = |name: &str| {
-                    items.iter().find(|i| i.get("field").and_then(Value::as_str) == Some(name))
+                    items
+                        .iter()
+                        .find(|i| i.get("field").and_then(Value::as_str) == Some(name))
                 };
-                let message = get("@message").and_then(|i| i.get("value")).and_then(Value::as_str);
-                let ts = get("@timestamp").and_then(|i| i.get("value")).and_then(json_ts);
+                let message = get("@message")
+                    .and_then(|i| i.get("value"))
+                    .and_then(Value::as_str);
+                let ts = get("@timestamp")
+                    .and_then(|i| i.get("value"))
+                    .and_then(json_ts);
                 if let Some(message) = message {
                     emit_message(message, ts, index, found, sink);
                 }
@@ -198,7 +221,11 @@ fn emit_message(
     // CloudWatch keeps a message's trailing newline; a multi-line message is several lines.
     for line in message.lines().filter(|l| !l.trim().is_empty()) {
         *found += 1;
-        sink(RawRecord { text: line.trim_end(), ts, input: index });
+        sink(RawRecord {
+            text: line.trim_end(),
+            ts,
+            input: index,
+        });
     }
 }
 
@@ -215,21 +242,26 @@ fn parse_ts_text(text: &str) -> Option<Millis> {
     if let Ok(ms) = text.parse::<i64>() {
         return Some(ms);
     }
-    crate::parse::combinators::timestamp(text).ok().map(|(_, (ts, _))| ts)
+    crate::parse::combinators::timestamp(text)
+        .ok()
+        .map(|(_, (ts, _))| ts)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn collect(
-        read: fn(&mut dyn BufRead, u32, &mut InputStats, &mut dyn FnMut(RawRecord<'_>)) -> io::Result<()>,
-        input: &str,
-    ) -> (Vec<(String, Option<Millis>)>, InputStats) {
+    type Reader =
+        fn(&mut dyn BufRead, u32, &mut InputStats, &mut dyn FnMut(RawRecord<'_>)) -> io::Result<()>;
+
+    fn collect(read: Reader, input: &str) -> (Vec<(String, Option<Millis>)>, InputStats) {
         let mut out = Vec::new();
         let mut stats = InputStats::default();
         let mut reader = input.as_bytes();
-        read(&mut reader, 0, &mut stats, &mut |r| out.push((r.text.to_string(), r.ts))).unwrap();
+        read(&mut reader, 0, &mut stats, &mut |r| {
+            out.push((r.text.to_string(), r.ts))
+        })
+        .unwrap();
         (out, stats)
     }
 
@@ -239,7 +271,10 @@ mod tests {
             read_json,
             r#"{"events":[{"logStreamName":"s","timestamp":1712567843827,"message":"Test MESSAGE1\n","ingestionTime":1,"eventId":"1"}],"searchedLogStreams":[]}"#,
         );
-        assert_eq!(out, [("Test MESSAGE1".to_string(), Some(1_712_567_843_827))]);
+        assert_eq!(
+            out,
+            [("Test MESSAGE1".to_string(), Some(1_712_567_843_827))]
+        );
         assert_eq!(stats.records, 1);
     }
 
@@ -261,15 +296,20 @@ mod tests {
 
     #[test]
     fn concatenated_objects_are_all_read() {
-        let (out, stats) = collect(read_json, r#"{"logEvents":[{"message":"a"}]}{"logEvents":[{"message":"b"}]}"#);
+        let (out, stats) = collect(
+            read_json,
+            r#"{"logEvents":[{"message":"a"}]}{"logEvents":[{"message":"b"}]}"#,
+        );
         assert_eq!(out.len(), 2);
         assert_eq!(stats.malformed, 0);
     }
 
     #[test]
     fn ndjson_with_a_bad_line() {
-        let (out, stats) =
-            collect(read_ndjson, "{\"message\":\"a\",\"timestamp\":5}\nnot json\n\n{\"x\":1}\n");
+        let (out, stats) = collect(
+            read_ndjson,
+            "{\"message\":\"a\",\"timestamp\":5}\nnot json\n\n{\"x\":1}\n",
+        );
         assert_eq!(out[0], ("a".to_string(), Some(5)));
         assert_eq!(out[1].0, "not json");
         assert_eq!(stats.malformed, 2);

@@ -7,13 +7,27 @@ use crate::common::{analyze_json, causes, run, sample, temp_file};
 
 #[test]
 fn missing_path_is_named_and_the_rest_is_reported() {
-    let out = run(&["analyze", "--format", "json", "/nonexistent/proxy.log", &sample("app/tls-required-psql.log")]);
+    let out = run(&[
+        "analyze",
+        "--format",
+        "json",
+        "/nonexistent/proxy.log",
+        &sample("app/tls-required-psql.log"),
+    ]);
     assert_eq!(out.code, 1);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
-    assert!(out.stderr.contains("/nonexistent/proxy.log: no such file or directory"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("/nonexistent/proxy.log: no such file or directory"),
+        "{}",
+        out.stderr
+    );
     let report = out.json();
     assert_eq!(causes(&report), ["tls-required"]);
-    assert_eq!(report["input"]["errors"][0]["path"], "/nonexistent/proxy.log");
+    assert_eq!(
+        report["input"]["errors"][0]["path"],
+        "/nonexistent/proxy.log"
+    );
 }
 
 #[test]
@@ -23,7 +37,11 @@ fn directory_without_logs_is_an_error() {
     let path = dir.path().join("empty");
     let out = run(&["analyze", "--format", "json", path.to_str().unwrap()]);
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("directory contains no log files"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("directory contains no log files"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(out.json()["input"]["lines"], 0);
 }
 
@@ -33,7 +51,10 @@ fn truncated_gzip_keeps_what_came_before_the_damage() {
     let lines = report["input"]["lines"].as_u64().unwrap();
     assert!(lines > 50, "only {lines} lines recovered");
     let error = report["input"]["errors"][0]["error"].as_str().unwrap();
-    assert!(error.contains("gzip data is truncated or corrupt"), "{error}");
+    assert!(
+        error.contains("gzip data is truncated or corrupt"),
+        "{error}"
+    );
     assert!(report["counts"]["client_connected"].as_u64().unwrap() > 10);
 }
 
@@ -57,7 +78,10 @@ fn invalid_utf8_is_decoded_lossily_and_counted() {
     let report = analyze_json(&[&sample("bad/invalid-utf8.log")], 0);
     assert_eq!(report["input"]["invalid_utf8"], 1);
     assert_eq!(report["counts"]["client_connected"], 1);
-    assert_eq!(report["counts"]["client_closed"], 1, "CRLF line ends are handled");
+    assert_eq!(
+        report["counts"]["client_closed"], 1,
+        "CRLF line ends are handled"
+    );
     assert_eq!(report["input"]["unparsed"], 1);
 }
 
@@ -74,13 +98,17 @@ fn eight_megabyte_line_does_not_stop_the_run() {
     assert_eq!(report["input"]["lines"], 3);
     assert_eq!(causes(&report), ["tls-required"]);
     let sample_line = report["unparsed"]["samples"][0].as_str().unwrap();
-    assert!(sample_line.chars().count() < 400, "unparsed samples are clipped");
+    assert!(
+        sample_line.chars().count() < 400,
+        "unparsed samples are clipped"
+    );
 }
 
 #[test]
 fn gzip_without_the_gz_name_and_concatenated_members() {
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read(crate::common::root().join("samples/app/tls-required-psql.log")).unwrap();
+    let text =
+        std::fs::read(crate::common::root().join("samples/app/tls-required-psql.log")).unwrap();
     let mut bytes = Vec::new();
     for half in [&text[..text.len() / 2], &text[text.len() / 2..]] {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

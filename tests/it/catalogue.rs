@@ -11,13 +11,21 @@ fn builtin() -> Classifier {
 #[test]
 fn every_example_matches_its_own_pattern_and_no_other() {
     let problems = lint(&builtin());
-    assert!(problems.is_empty(), "catalogue problems:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "catalogue problems:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
 fn ids_are_unique_and_catalogue_is_large_enough() {
     let classifier = builtin();
-    let mut ids: Vec<&str> = classifier.patterns().iter().map(|p| p.id.as_str()).collect();
+    let mut ids: Vec<&str> = classifier
+        .patterns()
+        .iter()
+        .map(|p| p.id.as_str())
+        .collect();
     let total = ids.len();
     ids.sort_unstable();
     ids.dedup();
@@ -58,11 +66,25 @@ match = ["FATAL: This RDS proxy has no credentials for the role x. Check the cre
 "#,
     )
     .unwrap();
-    let out = crate::common::run(&["patterns", "--patterns", dir.path().to_str().unwrap(), "lint"]);
+    let out = crate::common::run(&[
+        "patterns",
+        "--patterns",
+        dir.path().to_str().unwrap(),
+        "lint",
+    ]);
     assert_eq!(out.code, 3);
-    assert!(out.stdout.contains("`my-overlap`: example also matches `pg-no-credentials-for-role`"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("`my-overlap`: example also matches `pg-no-credentials-for-role`"),
+        "{}",
+        out.stdout
+    );
 
-    std::fs::write(dir.path().join("10-mine.toml"), "[[pattern]]\nid = \"Bad Id\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("10-mine.toml"),
+        "[[pattern]]\nid = \"Bad Id\"\n",
+    )
+    .unwrap();
     let out = crate::common::run(&["patterns", "--patterns", dir.path().to_str().unwrap()]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("10-mine.toml"), "{}", out.stderr);

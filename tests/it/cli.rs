@@ -6,13 +6,25 @@ use crate::common::{analyze_json, causes, proxydoc, run, run_cmd, sample};
 /// (sample, expected causes in order). Every cause id of the contract appears at least once.
 const EXPECTED: &[(&str, &[&str])] = &[
     ("proxy/iam-auth-failed-mysql.log", &["iam-auth-failed"]),
-    ("proxy/password-auth-failed-postgres.log", &["password-auth-failed"]),
+    (
+        "proxy/password-auth-failed-postgres.log",
+        &["password-auth-failed"],
+    ),
     ("app/no-secret-for-user-java.log", &["no-secret-for-user"]),
-    ("layouts/plain.log", &["secret-access-denied", "session-pinning"]),
+    (
+        "layouts/plain.log",
+        &["secret-access-denied", "session-pinning"],
+    ),
     ("app/tls-required-psql.log", &["tls-required"]),
     ("incidents/target-unreachable", &["target-unreachable"]),
-    ("incidents/pool-exhausted", &["pool-exhausted", "session-pinning"]),
-    ("app/connection-limit-mysql.log", &["client-connection-limit"]),
+    (
+        "incidents/pool-exhausted",
+        &["pool-exhausted", "session-pinning"],
+    ),
+    (
+        "app/connection-limit-mysql.log",
+        &["client-connection-limit"],
+    ),
     ("app/network-blocked-node.log", &["client-network-blocked"]),
     ("proxy/session-pinning-postgres.log", &["session-pinning"]),
     ("app/unsupported-client-python.log", &["unsupported-client"]),
@@ -28,14 +40,30 @@ fn each_sample_yields_its_cause_first_in_json() {
         assert_eq!(report["schema"], "proxydoc.report/v1");
         let first = &report["findings"][0];
         for key in [
-            "cause", "severity", "confidence", "why", "events", "first_seen", "last_seen", "users",
-            "clients", "endpoints", "evidence", "remediation",
+            "cause",
+            "severity",
+            "confidence",
+            "why",
+            "events",
+            "first_seen",
+            "last_seen",
+            "users",
+            "clients",
+            "endpoints",
+            "evidence",
+            "remediation",
         ] {
             assert!(first.get(key).is_some(), "{path}: finding lacks {key}");
         }
         let evidence = first["evidence"].as_array().unwrap();
-        assert!(!evidence.is_empty() && evidence.len() <= 3, "{path}: evidence {evidence:?}");
-        assert!(!first["remediation"].as_array().unwrap().is_empty(), "{path}");
+        assert!(
+            !evidence.is_empty() && evidence.len() <= 3,
+            "{path}: evidence {evidence:?}"
+        );
+        assert!(
+            !first["remediation"].as_array().unwrap().is_empty(),
+            "{path}"
+        );
         let confidence = first["confidence"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&confidence));
     }
@@ -46,16 +74,38 @@ fn each_sample_yields_its_cause_first_in_table_and_markdown() {
     for (path, expected) in EXPECTED {
         let out = run(&["analyze", "--format", "table", &sample(path)]);
         assert_eq!(out.code, 0, "{path}");
-        let row = out.stdout.lines().find(|l| l.contains("┆ 1 ") || l.starts_with("│ 1 ")).unwrap_or_default();
-        assert!(row.contains(expected[0]), "{path}: first table row {row:?}\n{}", out.stdout);
-        assert!(out.stdout.contains(&format!("1. {} — ", expected[0])), "{path}");
-        for line in out.stdout.lines().filter(|l| l.starts_with('│') || l.starts_with('┌')) {
-            assert!(line.chars().count() <= 80, "{path}: table wider than 80: {line}");
+        let row = out
+            .stdout
+            .lines()
+            .find(|l| l.contains("┆ 1 ") || l.starts_with("│ 1 "))
+            .unwrap_or_default();
+        assert!(
+            row.contains(expected[0]),
+            "{path}: first table row {row:?}\n{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains(&format!("1. {} — ", expected[0])),
+            "{path}"
+        );
+        for line in out
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with('│') || l.starts_with('┌'))
+        {
+            assert!(
+                line.chars().count() <= 80,
+                "{path}: table wider than 80: {line}"
+            );
         }
 
         let out = run(&["analyze", "--format", "markdown", &sample(path)]);
         assert_eq!(out.code, 0, "{path}");
-        assert!(out.stdout.contains(&format!("### 1. `{}`", expected[0])), "{path}:\n{}", out.stdout);
+        assert!(
+            out.stdout.contains(&format!("### 1. `{}`", expected[0])),
+            "{path}:\n{}",
+            out.stdout
+        );
     }
 }
 
@@ -65,7 +115,12 @@ fn healthy_log_has_no_critical_finding() {
     assert!(causes(&report).is_empty(), "{:?}", causes(&report));
     assert_eq!(report["input"]["unparsed"], 0);
     assert!(report["counts"]["client_connected"].as_u64().unwrap() > 100);
-    let out = run(&["analyze", "--fail-on", "warning", &sample("proxy/healthy-postgres.log")]);
+    let out = run(&[
+        "analyze",
+        "--fail-on",
+        "warning",
+        &sample("proxy/healthy-postgres.log"),
+    ]);
     assert_eq!(out.code, 0);
 }
 
@@ -80,7 +135,14 @@ fn pinning_alone_is_a_warning() {
 
 #[test]
 fn fail_on_critical_exits_3() {
-    let out = run(&["analyze", "--format", "json", "--fail-on", "critical", &sample("app/tls-required-psql.log")]);
+    let out = run(&[
+        "analyze",
+        "--format",
+        "json",
+        "--fail-on",
+        "critical",
+        &sample("app/tls-required-psql.log"),
+    ]);
     assert_eq!(out.code, 3);
     assert_eq!(out.json()["findings"][0]["cause"], "tls-required");
 }
@@ -99,7 +161,9 @@ fn two_causes_are_ranked_by_failed_connections() {
 fn remediation_is_filled_with_values_from_the_log() {
     let report = analyze_json(&[&sample("layouts/plain.log")], 0);
     let steps = report["findings"][0]["remediation"].to_string();
-    assert!(steps.contains("arn:aws:secretsmanager:us-east-1:123456789012:secret:orders/app-db-Xy12Zq"));
+    assert!(
+        steps.contains("arn:aws:secretsmanager:us-east-1:123456789012:secret:orders/app-db-Xy12Zq")
+    );
     assert!(steps.contains("secretsmanager:GetSecretValue"));
     assert!(steps.contains("kms:Decrypt"));
     assert!(steps.contains("kms:ViaService"));
@@ -109,12 +173,18 @@ fn remediation_is_filled_with_values_from_the_log() {
     let report = analyze_json(&[&sample("proxy/iam-auth-failed-mysql.log")], 0);
     let steps = report["findings"][0]["remediation"].to_string();
     assert!(steps.contains("rds-db:connect"), "{steps}");
-    assert!(steps.contains("dbuser:PROXY_RESOURCE_ID/reporting_iam"), "{steps}");
+    assert!(
+        steps.contains("dbuser:PROXY_RESOURCE_ID/reporting_iam"),
+        "{steps}"
+    );
     assert!(steps.contains("--port 3306"), "{steps}");
 
     let report = analyze_json(&[&sample("incidents/target-unreachable")], 0);
     let steps = report["findings"][0]["remediation"].to_string();
-    assert!(steps.contains("authorize-security-group-ingress"), "{steps}");
+    assert!(
+        steps.contains("authorize-security-group-ingress"),
+        "{steps}"
+    );
     assert!(steps.contains("--port 3306"), "{steps}");
     assert!(steps.contains("authorize-security-group-egress"), "{steps}");
     assert!(steps.contains("DBInstanceStatus"), "{steps}");
@@ -142,8 +212,13 @@ fn since_and_until_filter_events() {
 
 #[test]
 fn stdin_and_output_file() {
-    let text = std::fs::read(crate::common::root().join("samples/app/tls-required-psql.log")).unwrap();
-    let out = run_cmd(proxydoc().args(["analyze", "--format", "json", "-"]).write_stdin(text.clone()));
+    let text =
+        std::fs::read(crate::common::root().join("samples/app/tls-required-psql.log")).unwrap();
+    let out = run_cmd(
+        proxydoc()
+            .args(["analyze", "--format", "json", "-"])
+            .write_stdin(text.clone()),
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.json()["findings"][0]["cause"], "tls-required");
     assert_eq!(out.json()["input"]["files"], serde_json::json!(["-"]));
@@ -154,11 +229,19 @@ fn stdin_and_output_file() {
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("report.md");
-    let out = run(&["analyze", "-o", file.to_str().unwrap(), &sample("app/db-error-python.log")]);
+    let out = run(&[
+        "analyze",
+        "-o",
+        file.to_str().unwrap(),
+        &sample("app/db-error-python.log"),
+    ]);
     assert_eq!(out.code, 0);
     assert!(out.stdout.is_empty());
     let written = std::fs::read_to_string(&file).unwrap();
-    assert!(written.starts_with("# RDS Proxy connection report"), "{written}");
+    assert!(
+        written.starts_with("# RDS Proxy connection report"),
+        "{written}"
+    );
 }
 
 #[test]
@@ -167,7 +250,12 @@ fn usage_errors_exit_2() {
         vec!["analyze", "--since", "yesterday", "samples/app"],
         vec!["analyze", "--format", "yaml", "samples/app"],
         vec!["analyze", "--since", "1h", "--until", "2h", "samples/app"],
-        vec!["analyze", "--patterns", "/nonexistent/patterns", "samples/app"],
+        vec![
+            "analyze",
+            "--patterns",
+            "/nonexistent/patterns",
+            "samples/app",
+        ],
         vec!["frobnicate"],
     ] {
         let out = run(&args);
@@ -180,7 +268,14 @@ fn usage_errors_exit_2() {
 fn forced_input_format() {
     // Forcing text on a JSON document reads its lines as text: the proxy lines are still
     // found inside the JSON strings, but nothing is an event timestamp any more.
-    let report = analyze_json(&["--input-format", "text", &sample("layouts/filter-log-events.json")], 0);
+    let report = analyze_json(
+        &[
+            "--input-format",
+            "text",
+            &sample("layouts/filter-log-events.json"),
+        ],
+        0,
+    );
     assert_eq!(report["input"]["details"][0]["format"], "text");
     let report = analyze_json(&[&sample("layouts/filter-log-events.json")], 0);
     assert_eq!(report["input"]["details"][0]["format"], "json");
@@ -214,25 +309,53 @@ match = ["Error: getaddrinfo ENOTFOUND orders-proxy.proxy-abc.us-east-1.rds.amaz
     let patterns = dir.path().to_str().unwrap();
     let report = analyze_json(&["--patterns", patterns, &log], 0);
     assert_eq!(causes(&report), ["proxy-dns-failure"]);
-    assert_eq!(report["findings"][0]["remediation"][0], "Check the proxy endpoint name and the VPC's DNS settings");
+    assert_eq!(
+        report["findings"][0]["remediation"][0],
+        "Check the proxy endpoint name and the VPC's DNS settings"
+    );
 
     let out = run(&["patterns", "--patterns", patterns, "test", &log]);
     assert_eq!(out.code, 0);
     assert!(out.stdout.contains("custom-dns-failure network_timeout proxy_host=\"orders-proxy.proxy-abc.us-east-1.rds.amazonaws.com\""), "{}", out.stdout);
     let out = run(&["patterns", "--patterns", patterns]);
-    assert!(out.stdout.lines().nth(1).unwrap().starts_with("custom-dns-failure"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("custom-dns-failure"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
 fn patterns_test_shows_matches_and_fields() {
-    let out = run(&["patterns", "test", &sample("proxy/iam-auth-failed-mysql.log")]);
+    let out = run(&[
+        "patterns",
+        "test",
+        &sample("proxy/iam-auth-failed-mysql.log"),
+    ]);
     assert_eq!(out.code, 0);
     assert!(out.stdout.contains(
         "proxy-auth-failed-iam auth_failed auth_method=\"IAM\" user=\"reporting_iam\" tls=\"on\" reason=\"Invalid credentials."
     ), "{}", &out.stdout[..2000.min(out.stdout.len())]);
     assert!(out.stdout.trim_end().ends_with("lines matched a pattern"));
-    let out = run(&["patterns", "test", "--unmatched", &sample("app/network-blocked-node.log")]);
-    assert!(out.stdout.lines().filter(|l| l.contains(": - unclassified")).count() == 12, "{}", out.stdout);
+    let out = run(&[
+        "patterns",
+        "test",
+        "--unmatched",
+        &sample("app/network-blocked-node.log"),
+    ]);
+    assert!(
+        out.stdout
+            .lines()
+            .filter(|l| l.contains(": - unclassified"))
+            .count()
+            == 12,
+        "{}",
+        out.stdout
+    );
     assert!(!out.stdout.contains("client-timeout"));
 }
 
@@ -249,7 +372,12 @@ fn sql_is_redacted_unless_asked() {
     assert!(!evidence.contains("card_number"), "{evidence}");
     assert!(evidence.contains("--show-sql"));
     let report = analyze_json(&["--show-sql", &log], 0);
-    assert!(report["findings"][0]["evidence"][0].as_str().unwrap().contains("card_number"));
+    assert!(
+        report["findings"][0]["evidence"][0]
+            .as_str()
+            .unwrap()
+            .contains("card_number")
+    );
 }
 
 #[test]

@@ -21,7 +21,9 @@ pub fn sample(path: &str) -> String {
 /// `proxydoc` run from the repository root with the fixed clock.
 pub fn proxydoc() -> Command {
     let mut cmd = Command::cargo_bin("proxydoc").expect("binary built");
-    cmd.current_dir(root()).env("PROXYDOC_NOW", NOW).env_remove("RUST_LOG");
+    cmd.current_dir(root())
+        .env("PROXYDOC_NOW", NOW)
+        .env_remove("RUST_LOG");
     cmd
 }
 
@@ -33,8 +35,12 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 
@@ -56,7 +62,11 @@ pub fn analyze_json(paths: &[&str], expect_code: i32) -> Value {
     let mut args = vec!["analyze", "--format", "json"];
     args.extend_from_slice(paths);
     let out = run(&args);
-    assert_eq!(out.code, expect_code, "exit code for {paths:?}; stderr: {}", out.stderr);
+    assert_eq!(
+        out.code, expect_code,
+        "exit code for {paths:?}; stderr: {}",
+        out.stderr
+    );
     out.json()
 }
 

@@ -20,7 +20,11 @@ fn sample_lines() -> &'static Vec<String> {
     static LINES: OnceLock<Vec<String>> = OnceLock::new();
     LINES.get_or_init(|| {
         let mut lines = Vec::new();
-        for path in ["samples/layouts/plain.log", "samples/incidents/two-causes/app.log", "samples/app/no-secret-for-user-java.log"] {
+        for path in [
+            "samples/layouts/plain.log",
+            "samples/incidents/two-causes/app.log",
+            "samples/app/no-secret-for-user-java.log",
+        ] {
             let text = std::fs::read_to_string(crate::common::root().join(path)).unwrap();
             lines.extend(text.lines().take(60).map(str::to_string));
         }
@@ -50,7 +54,11 @@ fn analyse_bytes(bytes: &[u8], forced: Option<InputFormat>) {
         errors: &[],
     };
     let report = proxydoc::report::Report::build(&summary, &findings, &build);
-    for format in [proxydoc::report::Format::Json, proxydoc::report::Format::Table, proxydoc::report::Format::Markdown] {
+    for format in [
+        proxydoc::report::Format::Json,
+        proxydoc::report::Format::Table,
+        proxydoc::report::Format::Markdown,
+    ] {
         proxydoc::report::render(&report, format, &mut std::io::sink()).unwrap();
     }
 }
@@ -160,7 +168,15 @@ fn gzip_of_mutated_data_and_cut_gzip() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&text).unwrap();
     let bytes = gz.finish().unwrap();
-    for cut in [3, 10, 11, 100, bytes.len() / 3, bytes.len() - 9, bytes.len() - 1] {
+    for cut in [
+        3,
+        10,
+        11,
+        100,
+        bytes.len() / 3,
+        bytes.len() - 9,
+        bytes.len() - 1,
+    ] {
         analyse_bytes(&bytes[..cut], None);
     }
     let mut corrupt = bytes.clone();
@@ -188,7 +204,12 @@ fn the_binary_never_exits_101_on_random_input() {
         let path = crate::common::temp_file(dir.path(), &format!("r{round}"), &bytes);
         for format in ["json", "table", "markdown"] {
             let out = crate::common::run(&["analyze", "--format", format, &path]);
-            assert!(out.code == 0 || out.code == 1, "exit {} on {path}: {}", out.code, out.stderr);
+            assert!(
+                out.code == 0 || out.code == 1,
+                "exit {} on {path}: {}",
+                out.code,
+                out.stderr
+            );
         }
     }
 }

@@ -21,7 +21,11 @@ const EXACT: &[&str] = &[
     "layouts/s3-export",
     "layouts/tail-detailed.txt",
 ];
-const COARSE: &[&str] = &["layouts/plain.log", "layouts/plain.log.gz", "layouts/tail-short.txt"];
+const COARSE: &[&str] = &[
+    "layouts/plain.log",
+    "layouts/plain.log.gz",
+    "layouts/tail-short.txt",
+];
 
 fn millis(value: &Value) -> i64 {
     let text = value.as_str().expect("timestamp string");
@@ -63,9 +67,19 @@ fn every_layout_gives_the_same_findings_and_counts() {
     assert_eq!(reference["input"]["unparsed"], 0);
     for layout in EXACT.iter().chain(COARSE) {
         let report = analyze_json(&[&sample(layout)], 0);
-        assert_eq!(invariant(&report), invariant(&reference), "{layout} differs from {}", EXACT[0]);
+        assert_eq!(
+            invariant(&report),
+            invariant(&reference),
+            "{layout} differs from {}",
+            EXACT[0]
+        );
         let exact = EXACT.contains(layout);
-        for (got, want) in report["findings"].as_array().unwrap().iter().zip(reference["findings"].as_array().unwrap()) {
+        for (got, want) in report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(reference["findings"].as_array().unwrap())
+        {
             for key in ["first_seen", "last_seen"] {
                 let (got, want) = (millis(&got[key]), millis(&want[key]));
                 if exact {
@@ -76,7 +90,10 @@ fn every_layout_gives_the_same_findings_and_counts() {
             }
         }
         if exact {
-            assert_eq!(report["timeline"], reference["timeline"], "{layout} timeline");
+            assert_eq!(
+                report["timeline"], reference["timeline"],
+                "{layout} timeline"
+            );
             assert_eq!(report["window"], reference["window"], "{layout} window");
         }
     }
@@ -101,14 +118,28 @@ fn detected_formats_and_compression() {
     }
     let report = analyze_json(&[&sample("layouts/s3-export")], 0);
     let files = report["input"]["files"].as_array().unwrap();
-    assert_eq!(files.len(), 2, "the aws-logs-write-test marker is skipped: {files:?}");
-    assert!(files.iter().all(|f| f.as_str().unwrap().ends_with("/000000.gz")));
+    assert_eq!(
+        files.len(),
+        2,
+        "the aws-logs-write-test marker is skipped: {files:?}"
+    );
+    assert!(
+        files
+            .iter()
+            .all(|f| f.as_str().unwrap().ends_with("/000000.gz"))
+    );
 }
 
 #[test]
 fn all_layouts_together_count_every_copy() {
     let one = analyze_json(&[&sample("layouts/plain.log")], 0);
-    let both = analyze_json(&[&sample("layouts/plain.log"), &sample("layouts/events.ndjson")], 0);
+    let both = analyze_json(
+        &[
+            &sample("layouts/plain.log"),
+            &sample("layouts/events.ndjson"),
+        ],
+        0,
+    );
     let n = |r: &Value| r["findings"][0]["events"].as_u64().unwrap();
     assert_eq!(n(&both), 2 * n(&one));
 }

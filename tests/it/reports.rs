@@ -4,7 +4,12 @@
 use crate::common::{run, sample};
 
 fn render(format: &str) -> String {
-    let out = run(&["analyze", "--format", format, &sample("incidents/two-causes")]);
+    let out = run(&[
+        "analyze",
+        "--format",
+        format,
+        &sample("incidents/two-causes"),
+    ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     out.stdout
 }

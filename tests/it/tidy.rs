@@ -20,7 +20,10 @@ fn visit(dir: &Path, out: &mut Vec<String>) {
 fn every_source_file_has_a_module_doc() {
     let mut missing = Vec::new();
     visit(&crate::common::root().join("src"), &mut missing);
-    assert!(missing.is_empty(), "files without a //! module doc: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "files without a //! module doc: {missing:?}"
+    );
 }
 
 #[test]
