@@ -44,10 +44,10 @@ impl AnalyzeConfig {
             .as_deref()
             .map(|t| parse_time_arg(t, env.now).map_err(|e| format!("--until: {e}")))
             .transpose()?;
-        if let (Some(since), Some(until)) = (since, until) {
-            if since >= until {
-                return Err("--since must be before --until".to_string());
-            }
+        if let (Some(since), Some(until)) = (since, until)
+            && since >= until
+        {
+            return Err("--since must be before --until".to_string());
         }
         let mut paths = args.paths.clone();
         if paths.is_empty() {

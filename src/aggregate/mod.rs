@@ -337,11 +337,11 @@ impl<'c> Aggregator<'c> {
             seq,
         );
         self.learn_context(event);
-        if self.context.proxy_hosts.len() < MAX_CONTEXT_VALUES {
-            if let Some((host, region)) = find_proxy_host(raw) {
-                insert_bounded(&mut self.context.proxy_hosts, host);
-                insert_bounded(&mut self.context.regions, region);
-            }
+        if self.context.proxy_hosts.len() < MAX_CONTEXT_VALUES
+            && let Some((host, region)) = find_proxy_host(raw)
+        {
+            insert_bounded(&mut self.context.proxy_hosts, host);
+            insert_bounded(&mut self.context.regions, region);
         }
         Ok(())
     }
@@ -634,14 +634,14 @@ fn keep_earliest(samples: &mut Vec<Evidence>, ts: Option<Millis>, raw: &str, seq
         });
         return;
     }
-    if let Some((index, latest)) = samples.iter().enumerate().max_by_key(|(_, e)| order(e)) {
-        if key < order(latest) {
-            samples[index] = Evidence {
-                ts,
-                text: clip(raw, 2000),
-                seq,
-            };
-        }
+    if let Some((index, latest)) = samples.iter().enumerate().max_by_key(|(_, e)| order(e))
+        && key < order(latest)
+    {
+        samples[index] = Evidence {
+            ts,
+            text: clip(raw, 2000),
+            seq,
+        };
     }
 }
 

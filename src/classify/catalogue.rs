@@ -297,12 +297,12 @@ fn validate(spec: PatternSpec, origin: &str) -> Result<Pattern, CatalogueError> 
     if !(0.0..=1.0).contains(&confidence) {
         return Err(invalid(format!("confidence {confidence} is outside 0..1")));
     }
-    if let Some(cause) = &spec.cause {
-        if cause.is_empty() || !cause.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
-            return Err(invalid(format!(
-                "cause `{cause}`: use lower-case words joined by '-'"
-            )));
-        }
+    if let Some(cause) = &spec.cause
+        && (cause.is_empty() || !cause.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+    {
+        return Err(invalid(format!(
+            "cause `{cause}`: use lower-case words joined by '-'"
+        )));
     }
     let regex = match &spec.regex {
         Some(source) => Some(

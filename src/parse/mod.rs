@@ -24,11 +24,11 @@ pub fn parse_line(text: &str) -> LogLine<'_> {
     if let Ok((after, (first, style))) = timestamp(rest) {
         line.ts = Some(first);
         rest = skip_blanks(after);
-        if style.numeric_offset {
-            if let Some((stream, after_stream)) = tail_stream_token(rest, style.fraction_digits) {
-                line.stream = Some(stream);
-                rest = after_stream;
-            }
+        if style.numeric_offset
+            && let Some((stream, after_stream)) = tail_stream_token(rest, style.fraction_digits)
+        {
+            line.stream = Some(stream);
+            rest = after_stream;
         }
         if let Ok((after, (second, _))) = timestamp(rest) {
             line.outer_ts = line.ts;

@@ -76,37 +76,33 @@ pub fn evaluate(summary: &Summary, classifier: &Classifier) -> Vec<Finding> {
     if let Some(secret) = findings
         .iter_mut()
         .find(|f| f.cause == id::SECRET_ACCESS_DENIED)
+        && let Some(stats) = summary.cause(id::PASSWORD_AUTH_FAILED)
+        && only_mysql_1045(stats, classifier)
     {
-        if let Some(stats) = summary.cause(id::PASSWORD_AUTH_FAILED) {
-            if only_mysql_1045(stats, classifier) {
-                secret.failed_connections += stats.events;
-                secret.events += stats.events;
-                secret.why.push_str(&format!(
+        secret.failed_connections += stats.events;
+        secret.events += stats.events;
+        secret.why.push_str(&format!(
                     "; {} MySQL ERROR 1045 on the client side are the same failure as seen by the application",
                     stats.events
                 ));
-                secret.users = merge_names(&secret.users, &stats.users);
-                secret.first_seen = min_opt(secret.first_seen, stats.first);
-                secret.last_seen = max_opt(secret.last_seen, stats.last);
-                if secret.evidence.len() < 3 {
-                    secret.evidence.extend(
-                        stats
-                            .evidence
-                            .iter()
-                            .take(3 - secret.evidence.len())
-                            .cloned(),
-                    );
-                }
-            }
+        secret.users = merge_names(&secret.users, &stats.users);
+        secret.first_seen = min_opt(secret.first_seen, stats.first);
+        secret.last_seen = max_opt(secret.last_seen, stats.last);
+        if secret.evidence.len() < 3 {
+            secret.evidence.extend(
+                stats
+                    .evidence
+                    .iter()
+                    .take(3 - secret.evidence.len())
+                    .cloned(),
+            );
         }
     }
     // A silent database side is only a lead of its own when nothing else explains failures
     // (a proxy that cannot read its secret looks the same).
     let explained = findings.iter().any(|f| f.severity == Severity::Critical);
-    if !explained {
-        if let Some(finding) = silent_target(summary, &fill) {
-            findings.push(finding);
-        }
+    if !explained && let Some(finding) = silent_target(summary, &fill) {
+        findings.push(finding);
     }
     findings.sort_by(|a, b| {
         b.severity
