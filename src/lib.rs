@@ -20,6 +20,7 @@
 
 pub mod aggregate;
 pub mod app;
+pub mod aws;
 pub mod classify;
 pub mod cli;
 pub mod clock;

@@ -7,6 +7,7 @@
 //! lines (proxy logs, S3 export objects, `aws logs tail` output, application logs). A read error
 //! stops that input only; what was read before it is kept and the error is reported.
 
+pub mod cloudwatch;
 pub mod lines;
 pub mod structured;
 

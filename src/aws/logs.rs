@@ -1,0 +1,258 @@
+//! CloudWatch Logs: only the calls proxydoc makes, with proxydoc's own request, page and
+//! error types so that nothing outside `aws/` sees the SDK.
+//!
+//! Errors are classified for the caller's retry logic: throttling (back off and resume from
+//! the same token, forever), transient (retry a few times), not found, access denied (name the
+//! IAM action), other. FilterLogEvents is always sent with `interleaved=true` (AWS ignores it,
+//! moto needs it) and the log group by name (moto's identifier lookup is broken).
+
+use std::future::Future;
+
+use aws_sdk_cloudwatchlogs::error::{ProvideErrorMetadata, SdkError};
+
+use crate::model::Millis;
+
+/// One FilterLogEvents page request; `start` and `end` are inclusive, in epoch ms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub group: String,
+    pub start: Millis,
+    pub end: Millis,
+    pub token: Option<String>,
+    pub limit: i32,
+}
+
+/// One log event as CloudWatch returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEvent {
+    pub id: String,
+    pub timestamp: Millis,
+    pub ingestion_time: Option<Millis>,
+    pub stream: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Page {
+    pub events: Vec<LogEvent>,
+    pub next_token: Option<String>,
+}
+
+/// Why a call failed, in the terms the fetcher acts on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LogsError {
+    #[error("throttled: {0}")]
+    Throttled(String),
+    #[error("{0}")]
+    Transient(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AccessDenied(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl LogsError {
+    pub fn is_throttling(&self) -> bool {
+        matches!(self, LogsError::Throttled(_))
+    }
+}
+
+/// The CloudWatch Logs calls the fetcher needs; implemented by [`LogsClient`] and by test
+/// doubles.
+pub trait LogsApi: Send + Sync + 'static {
+    fn filter_page(&self, request: PageRequest) -> impl Future<Output = Result<Page, LogsError>> + Send;
+
+    /// Whether the log group exists (`Ok(false)` when it does not).
+    fn group_exists(&self, group: &str) -> impl Future<Output = Result<bool, LogsError>> + Send;
+}
+
+/// The SDK client, wrapped.
+#[derive(Clone)]
+pub struct LogsClient {
+    client: aws_sdk_cloudwatchlogs::Client,
+    region: String,
+}
+
+impl LogsClient {
+    pub fn new(client: aws_sdk_cloudwatchlogs::Client, region: &str) -> LogsClient {
+        LogsClient { client, region: region.to_string() }
+    }
+}
+
+impl LogsApi for LogsClient {
+    async fn filter_page(&self, request: PageRequest) -> Result<Page, LogsError> {
+        // `interleaved` is deprecated (AWS always interleaves) but moto needs it.
+        #[allow(deprecated)]
+        let output = self
+            .client
+            .filter_log_events()
+            .log_group_name(&request.group)
+            .start_time(request.start)
+            .end_time(request.end)
+            .interleaved(true)
+            .limit(request.limit)
+            .set_next_token(request.token.clone())
+            .send()
+            .await
+            .map_err(|e| classify("FilterLogEvents", &request.group, &self.region, "logs:FilterLogEvents", &e))?;
+        let events = output
+            .events()
+            .iter()
+            .filter_map(|e| {
+                Some(LogEvent {
+                    id: e.event_id()?.to_string(),
+                    timestamp: e.timestamp()?,
+                    ingestion_time: e.ingestion_time(),
+                    stream: e.log_stream_name().unwrap_or_default().to_string(),
+                    message: e.message().unwrap_or_default().to_string(),
+                })
+            })
+            .collect();
+        Ok(Page { events, next_token: output.next_token().map(str::to_string) })
+    }
+
+    async fn group_exists(&self, group: &str) -> Result<bool, LogsError> {
+        let mut token = None;
+        loop {
+            let output = self
+                .client
+                .describe_log_groups()
+                .log_group_name_prefix(group)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| classify("DescribeLogGroups", group, &self.region, "logs:DescribeLogGroups", &e))?;
+            if output.log_groups().iter().any(|g| g.log_group_name() == Some(group)) {
+                return Ok(true);
+            }
+            match output.next_token() {
+                Some(next) => token = Some(next.to_string()),
+                None => return Ok(false),
+            }
+        }
+    }
+}
+
+/// Maps an SDK error to a [`LogsError`] whose message names the call, the log group and,
+/// for access errors, the IAM action to grant.
+fn classify<E, R>(call: &str, group: &str, region: &str, action: &str, error: &SdkError<E, R>) -> LogsError
+where
+    E: ProvideErrorMetadata + std::fmt::Display + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match error {
+        SdkError::ServiceError(service) => {
+            let err = service.err();
+            let display = err.to_string();
+            // Modeled errors display as `Code: message`; use that when the metadata has no code.
+            let code = err.code().map(str::to_string).unwrap_or_else(|| {
+                display
+                    .split_once(':')
+                    .map(|(c, _)| c)
+                    .filter(|c| c.chars().all(|ch| ch.is_ascii_alphanumeric()))
+                    .unwrap_or_default()
+                    .to_string()
+            });
+            let code = code.as_str();
+            let message = match err.message() {
+                Some(message) => message.to_string(),
+                None => display.strip_prefix(&format!("{code}: ")).unwrap_or(&display).to_string(),
+            };
+            let text = if code.is_empty() {
+                format!("{call} on log group {group} failed: {message} (no error code; raw response {:?})", service.raw())
+            } else {
+                format!("{call} on log group {group} failed: {code}: {message}")
+            };
+            match code {
+                "ThrottlingException" | "LimitExceededException" | "TooManyRequestsException"
+                | "RequestLimitExceeded" => LogsError::Throttled(text),
+                "ResourceNotFoundException" => LogsError::NotFound(format!(
+                    "log group {group} not found in {region}: the proxy has not logged anything yet, or the name or region is wrong"
+                )),
+                "AccessDeniedException" | "UnauthorizedOperation" | "AccessDenied" => {
+                    LogsError::AccessDenied(format!("{text}; grant {action} on log group {group}"))
+                }
+                "ServiceUnavailableException" | "InternalFailure" | "InternalServerError" => {
+                    LogsError::Transient(text)
+                }
+                "" => LogsError::Transient(text),
+                _ => LogsError::Other(text),
+            }
+        }
+        SdkError::TimeoutError(_) => LogsError::Transient(format!("{call} on log group {group} timed out")),
+        SdkError::DispatchFailure(failure) => LogsError::Transient(format!(
+            "{call} on log group {group} could not reach the endpoint: {failure:?}"
+        )),
+        SdkError::ResponseError(_) => {
+            LogsError::Transient(format!("{call} on log group {group}: the response could not be read"))
+        }
+        _ => LogsError::Other(format!("{call} on log group {group} failed: {error:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudwatchlogs::Client;
+    use aws_sdk_cloudwatchlogs::operation::filter_log_events::{FilterLogEventsError, FilterLogEventsOutput};
+    use aws_sdk_cloudwatchlogs::types::FilteredLogEvent;
+    use aws_sdk_cloudwatchlogs::types::error::ResourceNotFoundException;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    fn request() -> PageRequest {
+        PageRequest { group: "/aws/rds/proxy/p".into(), start: 0, end: 10, token: None, limit: 100 }
+    }
+
+    fn throttling() -> aws_smithy_runtime_api::http::Response {
+        let mut response = aws_smithy_runtime_api::http::Response::new(
+            StatusCode::try_from(400).unwrap(),
+            SdkBody::from(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#),
+        );
+        response.headers_mut().insert("content-type", "application/x-amz-json-1.1");
+        response
+    }
+
+    #[tokio::test]
+    async fn pages_map_to_plain_types() {
+        let rule = mock!(Client::filter_log_events)
+            .match_requests(|r| r.log_group_name() == Some("/aws/rds/proxy/p"))
+            .then_output(|| {
+                FilterLogEventsOutput::builder()
+                    .events(FilteredLogEvent::builder().event_id("e1").timestamp(5).log_stream_name("s").message("m").build())
+                    .next_token("t2")
+                    .build()
+            });
+        let client = LogsClient::new(mock_client!(aws_sdk_cloudwatchlogs, [&rule]), "us-east-1");
+        let page = client.filter_page(request()).await.unwrap();
+        assert_eq!(page.next_token.as_deref(), Some("t2"));
+        assert_eq!(page.events[0].id, "e1");
+        assert_eq!(page.events[0].message, "m");
+    }
+
+    #[tokio::test]
+    async fn throttling_and_not_found_are_classified() {
+        let rule = mock!(Client::filter_log_events).then_http_response(throttling);
+        let client = mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, [&rule], |c| c
+            .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled()));
+        let error = LogsClient::new(client, "us-east-1").filter_page(request()).await.unwrap_err();
+        assert!(error.is_throttling(), "{error:?}");
+
+        let rule = mock!(Client::filter_log_events).then_error(|| {
+            FilterLogEventsError::ResourceNotFoundException(
+                ResourceNotFoundException::builder().message("The specified log group does not exist.").build(),
+            )
+        });
+        let client = LogsClient::new(mock_client!(aws_sdk_cloudwatchlogs, [&rule]), "eu-west-1");
+        let error = client.filter_page(request()).await.unwrap_err();
+        assert_eq!(
+            error,
+            LogsError::NotFound(
+                "log group /aws/rds/proxy/p not found in eu-west-1: the proxy has not logged anything yet, or the name or region is wrong".into()
+            )
+        );
+    }
+}
