@@ -11,15 +11,17 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 
+use crate::aws::logs::LogsApi;
 use crate::classify::{self, Classifier, Scratch, catalogue};
 use crate::cli::{AnalyzeArgs, Cli, Command, PatternsArgs, PatternsCommand, PatternsTestArgs};
 use crate::clock::Clock;
-use crate::config::{self, AnalyzeConfig, Env};
+use crate::config::{self, AnalyzeConfig, CloudConfig, Env};
 use crate::error::{ExitCode, UsageError};
-use crate::model::Severity;
+use crate::model::RawRecord;
 use crate::pipeline::{Batch, Pipeline};
 use crate::report::{self, BuildInput, Report};
 use crate::rules;
+use crate::source::cloudwatch::{self, FetchPlan, Progress, Tagged};
 use crate::source::{self, Input, InputError, InputFormat, InputStats};
 
 /// Batches in flight between the reading thread and the pipeline.
@@ -27,7 +29,7 @@ const CHANNEL_BATCHES: usize = 8;
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Analyze(args) => analyze(args).await,
+        Command::Analyze(args) => analyze(*args).await,
         Command::Patterns(args) => patterns(args),
     }
 }
@@ -72,10 +74,12 @@ async fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         }
     }
 
+    // A CloudWatch-only run covers the fetched window; with files, the data's own range.
+    let fetched = config.cloud.as_ref().filter(|_| config.paths.is_empty());
     let build = BuildInput {
         now: clock.now(),
-        since: config.window.since,
-        until: config.window.until,
+        since: config.window.since.or(fetched.map(|c| c.start)),
+        until: config.window.until.or(fetched.map(|c| c.end)),
         show_sql: config.show_sql,
         inputs: &stats,
         errors: &errors,
@@ -97,18 +101,20 @@ async fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     })
 }
 
+type PipelineOutput = (
+    Vec<InputStats>,
+    crate::aggregate::Summary,
+    Vec<rules::Finding>,
+);
+
+/// Runs every source into one pipeline: files on a blocking reader thread, CloudWatch groups
+/// through the async fetcher; both send batches to the pipeline's thread.
 async fn run_pipeline(
     config: &AnalyzeConfig,
     classifier: Arc<Classifier>,
     inputs: Vec<Input>,
-) -> Result<(
-    Vec<InputStats>,
-    crate::aggregate::Summary,
-    Vec<rules::Finding>,
-)> {
+) -> Result<PipelineOutput> {
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Batch>(CHANNEL_BATCHES);
-    let forced = config.input_format;
-    let reader = tokio::task::spawn_blocking(move || read_inputs(&inputs, forced, &sender));
     let window = config.window;
     let processor = tokio::task::spawn_blocking(move || {
         let mut pipeline = Pipeline::new(&classifier, window);
@@ -119,13 +125,199 @@ async fn run_pipeline(
         let findings = rules::evaluate(&summary, &classifier);
         anyhow::Ok((summary, findings))
     });
-    let stats = reader
+
+    let first_group_input = inputs.len();
+    let forced = config.input_format;
+    let file_sender = sender.clone();
+    let reader = tokio::task::spawn_blocking(move || read_inputs(&inputs, forced, &file_sender));
+    let cloud_stats = match &config.cloud {
+        Some(cloud) => read_cloudwatch(cloud, first_group_input, sender).await?,
+        None => {
+            drop(sender);
+            Vec::new()
+        }
+    };
+    let mut stats = reader
         .await
         .context("the input reader stopped unexpectedly")?;
+    stats.extend(cloud_stats);
     let (summary, findings) = processor
         .await
         .context("the analysis stopped unexpectedly")??;
     Ok((stats, summary, findings))
+}
+
+/// Fetches the CloudWatch groups into the pipeline (and `--save`). Problems with AWS
+/// (configuration, a missing group, a failed slice) become per-group input errors, so files
+/// given alongside are still analysed.
+async fn read_cloudwatch(
+    cloud: &CloudConfig,
+    first_input: usize,
+    sender: tokio::sync::mpsc::Sender<Batch>,
+) -> Result<Vec<InputStats>> {
+    let stat_for = |group: &str| InputStats {
+        path: format!("cloudwatch:{group}"),
+        format: Some("cloudwatch"),
+        ..InputStats::default()
+    };
+    let context = match crate::aws::AwsContext::load(&cloud.aws).await {
+        Ok(context) => context,
+        Err(e) => {
+            return Ok(cloud
+                .groups
+                .iter()
+                .map(|g| InputStats {
+                    error: Some(e.to_string()),
+                    ..stat_for(g)
+                })
+                .collect());
+        }
+    };
+    let api = Arc::new(context.logs());
+    let mut stats = Vec::new();
+    let mut groups = Vec::new();
+    for group in &cloud.groups {
+        match api.group_exists(group).await {
+            Ok(true) => groups.push(group.clone()),
+            Ok(false) => stats.push(InputStats {
+                error: Some(format!(
+                    "log group {group} not found in {}: the proxy has not logged anything since it was created, or the name or region is wrong (list proxies with `aws rds describe-db-proxies --region {}`)",
+                    context.region(),
+                    context.region()
+                )),
+                ..stat_for(group)
+            }),
+            Err(e) => stats.push(InputStats { error: Some(e.to_string()), ..stat_for(group) }),
+        }
+    }
+    if groups.is_empty() {
+        return Ok(stats);
+    }
+
+    let save = match &cloud.save {
+        Some(path) => Some(BufWriter::new(File::create(path).with_context(|| {
+            format!("cannot create the --save file {}", path.display())
+        })?)),
+        None => None,
+    };
+    let plan = FetchPlan {
+        page_limit: cloud.page_limit,
+        ..FetchPlan::new(groups.clone(), cloud.start, cloud.end, cloud.max_tps)
+    };
+    let progress = Arc::new(Progress::new());
+    let (mut chunks, fetcher) = cloudwatch::spawn(Arc::clone(&api), plan, Arc::clone(&progress));
+    let ticker = io::stderr()
+        .is_terminal()
+        .then(|| tokio::spawn(show_progress(Arc::clone(&progress))));
+
+    let base = u32::try_from(first_input).unwrap_or(u32::MAX);
+    let saved_groups = groups.clone();
+    let (chunk_sender, mut chunk_receiver) = tokio::sync::mpsc::channel::<Vec<Tagged>>(2);
+    let writer = tokio::task::spawn_blocking(move || -> Result<()> {
+        let mut save = save;
+        while let Some(chunk) = chunk_receiver.blocking_recv() {
+            let mut batch = Batch::new(base);
+            for tagged in &chunk {
+                let index = base.saturating_add(u32::try_from(tagged.group).unwrap_or(0));
+                if index != batch.input() || batch.is_full() {
+                    let full = std::mem::replace(&mut batch, Batch::new(index));
+                    if !full.is_empty() && sender.blocking_send(full).is_err() {
+                        return Ok(());
+                    }
+                }
+                batch.push(RawRecord {
+                    text: &tagged.event.message,
+                    ts: Some(tagged.event.timestamp),
+                    input: index,
+                });
+                if let Some(out) = save.as_mut() {
+                    let group = saved_groups.get(tagged.group).map_or("", String::as_str);
+                    write_saved_event(out, group, &tagged.event)
+                        .context("cannot write the --save file")?;
+                }
+            }
+            if !batch.is_empty() && sender.blocking_send(batch).is_err() {
+                return Ok(());
+            }
+        }
+        if let Some(mut out) = save {
+            out.flush().context("cannot write the --save file")?;
+        }
+        Ok(())
+    });
+    while let Some(chunk) = chunks.recv().await {
+        if chunk_sender.send(chunk).await.is_err() {
+            break;
+        }
+    }
+    drop(chunk_sender);
+    let outcomes = fetcher
+        .await
+        .context("the CloudWatch fetcher stopped unexpectedly")?;
+    if let Some(ticker) = ticker {
+        ticker.abort();
+        eprint!("\r\x1b[K");
+    }
+    writer
+        .await
+        .context("the CloudWatch writer stopped unexpectedly")??;
+    for outcome in outcomes {
+        stats.push(InputStats {
+            records: outcome.events,
+            pages: outcome.pages,
+            throttles: outcome.throttles,
+            error: (!outcome.errors.is_empty()).then(|| outcome.errors.join("; ")),
+            ..stat_for(&outcome.group)
+        });
+    }
+    Ok(stats)
+}
+
+/// One fetched event as an NDJSON line, in the shape `filter-log-events` prints.
+fn write_saved_event(
+    out: &mut dyn Write,
+    group: &str,
+    event: &crate::aws::logs::LogEvent,
+) -> io::Result<()> {
+    let line = serde_json::json!({
+        "logGroupName": group,
+        "logStreamName": event.stream,
+        "timestamp": event.timestamp,
+        "message": event.message,
+        "ingestionTime": event.ingestion_time,
+        "eventId": event.id,
+    });
+    serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
+    writeln!(out)
+}
+
+/// The progress line on stderr (only when it is a terminal).
+async fn show_progress(progress: Arc<Progress>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        let (first, last) = (
+            progress.first_ts.load(Relaxed),
+            progress.last_ts.load(Relaxed),
+        );
+        let range = if first <= last {
+            format!(
+                ", {} … {}",
+                crate::timefmt::rfc3339(first),
+                crate::timefmt::rfc3339(last)
+            )
+        } else {
+            String::new()
+        };
+        eprint!(
+            "\r\x1b[Kcloudwatch: {} events, {} pages, {} throttled, {} retried{range}",
+            progress.events.load(Relaxed),
+            progress.pages.load(Relaxed),
+            progress.throttles.load(Relaxed),
+            progress.retries.load(Relaxed),
+        );
+    }
 }
 
 fn read_inputs(
@@ -308,9 +500,4 @@ fn test_patterns(classifier: &Classifier, args: &PatternsTestArgs) -> Result<Exi
     } else {
         ExitCode::Ok
     })
-}
-
-/// The severity a `--fail-on` value stands for (used by tests).
-pub fn severity_name(severity: Severity) -> &'static str {
-    severity.as_str()
 }

@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Analyse exported logs (files, directories, `-` for stdin) and print a root-cause report.
-    Analyze(AnalyzeArgs),
+    Analyze(Box<AnalyzeArgs>),
     /// List the message catalogue, test lines against it, or lint pattern files.
     Patterns(PatternsArgs),
 }
@@ -66,6 +66,58 @@ pub struct AnalyzeArgs {
     /// redacted).
     #[arg(long)]
     pub show_sql: bool,
+
+    #[command(flatten)]
+    pub cloudwatch: CloudWatchArgs,
+}
+
+/// Reading the proxy's logs from CloudWatch.
+#[derive(Debug, Args)]
+pub struct CloudWatchArgs {
+    /// Read the CloudWatch log group of this RDS proxy (/aws/rds/proxy/NAME). Repeatable;
+    /// several proxies merge into one time-ordered stream. The window defaults to the last
+    /// hour (--since 1h).
+    #[arg(long, value_name = "NAME", help_heading = "CloudWatch")]
+    pub proxy: Vec<String>,
+
+    /// Read this CloudWatch log group (besides or instead of --proxy). Repeatable.
+    #[arg(long, value_name = "GROUP", help_heading = "CloudWatch")]
+    pub log_group: Vec<String>,
+
+    /// Write the events fetched from CloudWatch to FILE as NDJSON, readable again by
+    /// `proxydoc analyze FILE`.
+    #[arg(long, value_name = "FILE", help_heading = "CloudWatch")]
+    pub save: Option<PathBuf>,
+
+    /// The most FilterLogEvents requests per second (the regional quota is 5 to 25 per account
+    /// and Region, shared with every other caller).
+    #[arg(long, value_name = "N", default_value_t = crate::source::cloudwatch::DEFAULT_MAX_TPS, help_heading = "CloudWatch")]
+    pub max_tps: f64,
+
+    /// Events per FilterLogEvents page (at most 10,000); smaller pages only for testing.
+    #[arg(long, value_name = "N", default_value_t = crate::source::cloudwatch::PAGE_LIMIT, hide = true)]
+    pub page_limit: i32,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// How to reach AWS. The standard credential chain applies (environment, profile, SSO,
+/// instance role).
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// The AWS profile to use (default: AWS_PROFILE, else `default`).
+    #[arg(long, value_name = "NAME", help_heading = "AWS")]
+    pub profile: Option<String>,
+
+    /// The AWS Region (default: AWS_REGION, else the profile's region).
+    #[arg(long, value_name = "REGION", help_heading = "AWS")]
+    pub region: Option<String>,
+
+    /// Send requests to this endpoint instead of AWS (also AWS_ENDPOINT_URL), e.g. a local
+    /// emulator.
+    #[arg(long, value_name = "URL", help_heading = "AWS")]
+    pub endpoint_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

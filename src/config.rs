@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::aws::AwsOptions;
 use crate::cli::{AnalyzeArgs, FailOn, InputFormatArg};
 use crate::model::{Millis, Severity};
 use crate::pipeline::TimeWindow;
@@ -22,6 +23,29 @@ pub struct AnalyzeConfig {
     pub fail_on: Option<Severity>,
     pub input_format: Option<InputFormat>,
     pub show_sql: bool,
+    pub cloud: Option<CloudConfig>,
+}
+
+/// Reading CloudWatch log groups.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloudConfig {
+    /// Log group names, proxies' groups first, without duplicates.
+    pub groups: Vec<String>,
+    /// Inclusive start and exclusive end of the fetch, epoch ms.
+    pub start: Millis,
+    pub end: Millis,
+    pub save: Option<PathBuf>,
+    pub max_tps: f64,
+    pub page_limit: i32,
+    pub aws: AwsOptions,
+}
+
+/// The window fetched from CloudWatch when `--since` is not given.
+pub const DEFAULT_CLOUD_WINDOW: Millis = 3_600_000;
+
+/// The log group RDS Proxy writes to.
+pub fn proxy_log_group(proxy: &str) -> String {
+    format!("/aws/rds/proxy/{proxy}")
 }
 
 /// What the environment looks like, so that the defaults can be decided (and tested).
@@ -49,8 +73,52 @@ impl AnalyzeConfig {
         {
             return Err("--since must be before --until".to_string());
         }
+        let cw = &args.cloudwatch;
+        let mut groups: Vec<String> = cw.proxy.iter().map(|p| proxy_log_group(p)).collect();
+        for group in &cw.log_group {
+            if !groups.contains(group) {
+                groups.push(group.clone());
+            }
+        }
+        groups.dedup();
+        if cw.proxy.iter().any(|p| p.is_empty() || p.contains('/')) {
+            return Err("--proxy takes a proxy name (the log group is /aws/rds/proxy/NAME); use --log-group for a group".to_string());
+        }
+        if !(cw.max_tps.is_finite() && cw.max_tps > 0.0) {
+            return Err("--max-tps must be a positive number of requests per second".to_string());
+        }
+        if !(1..=crate::source::cloudwatch::PAGE_LIMIT).contains(&cw.page_limit) {
+            return Err("--page-limit must be between 1 and 10000".to_string());
+        }
+        if cw.save.is_some() && groups.is_empty() {
+            return Err(
+                "--save archives events fetched from CloudWatch: give --proxy or --log-group"
+                    .to_string(),
+            );
+        }
+        let cloud = (!groups.is_empty()).then(|| CloudConfig {
+            groups,
+            start: since.unwrap_or(env.now - DEFAULT_CLOUD_WINDOW),
+            end: until.unwrap_or(env.now),
+            save: cw.save.clone(),
+            max_tps: cw.max_tps,
+            page_limit: cw.page_limit,
+            aws: AwsOptions {
+                profile: cw.aws.profile.clone(),
+                region: cw.aws.region.clone(),
+                endpoint_url: cw.aws.endpoint_url.clone(),
+            },
+        });
+        if let Some(cloud) = &cloud
+            && cloud.start >= cloud.end
+        {
+            return Err(
+                "the CloudWatch window is empty: --since must be before --until (and before now)"
+                    .to_string(),
+            );
+        }
         let mut paths = args.paths.clone();
-        if paths.is_empty() {
+        if paths.is_empty() && cloud.is_none() {
             if env.stdin_is_terminal {
                 return Err(
                     "no input: give log files or directories, or pipe logs into stdin (use `-`)"
@@ -80,6 +148,7 @@ impl AnalyzeConfig {
             }),
             input_format: args.input_format.map(input_format),
             show_sql: args.show_sql,
+            cloud,
         })
     }
 }
@@ -157,6 +226,52 @@ mod tests {
                 .unwrap_err()
                 .starts_with("--since:")
         );
+    }
+
+    #[test]
+    fn cloudwatch_sources() {
+        let c = config(
+            &[
+                "--proxy",
+                "orders",
+                "--log-group",
+                "/aws/rds/proxy/orders",
+                "--log-group",
+                "g2",
+            ],
+            true,
+            true,
+        )
+        .unwrap();
+        let cloud = c.cloud.unwrap();
+        assert_eq!(cloud.groups, ["/aws/rds/proxy/orders", "g2"]);
+        assert_eq!((cloud.start, cloud.end), (NOW - DEFAULT_CLOUD_WINDOW, NOW));
+        assert!(
+            c.paths.is_empty(),
+            "stdin is not read when CloudWatch is the source"
+        );
+        assert_eq!(
+            c.window.since, None,
+            "the default fetch window does not filter files"
+        );
+        assert!(
+            config(&["--save", "x.ndjson", "a"], true, true)
+                .unwrap_err()
+                .contains("--save")
+        );
+        assert!(
+            config(&["--proxy", "a/b"], true, true)
+                .unwrap_err()
+                .contains("--log-group")
+        );
+        assert!(config(&["--proxy", "p", "--max-tps", "0"], true, true).is_err());
+        let c = config(
+            &["--proxy", "p", "--since", "2h", "--until", "1h"],
+            true,
+            true,
+        )
+        .unwrap();
+        assert_eq!(c.cloud.unwrap().end, NOW - 3_600_000);
     }
 
     #[test]

@@ -45,6 +45,11 @@ impl Batch {
         self.spans.is_empty()
     }
 
+    /// The input the batch's records belong to.
+    pub fn input(&self) -> u32 {
+        self.input
+    }
+
     pub fn records(&self) -> impl Iterator<Item = RawRecord<'_>> {
         self.spans.iter().map(move |&(start, end, ts)| RawRecord {
             text: self.text.get(start..end).unwrap_or_default(),

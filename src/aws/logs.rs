@@ -62,7 +62,10 @@ impl LogsError {
 /// The CloudWatch Logs calls the fetcher needs; implemented by [`LogsClient`] and by test
 /// doubles.
 pub trait LogsApi: Send + Sync + 'static {
-    fn filter_page(&self, request: PageRequest) -> impl Future<Output = Result<Page, LogsError>> + Send;
+    fn filter_page(
+        &self,
+        request: PageRequest,
+    ) -> impl Future<Output = Result<Page, LogsError>> + Send;
 
     /// Whether the log group exists (`Ok(false)` when it does not).
     fn group_exists(&self, group: &str) -> impl Future<Output = Result<bool, LogsError>> + Send;
@@ -77,7 +80,10 @@ pub struct LogsClient {
 
 impl LogsClient {
     pub fn new(client: aws_sdk_cloudwatchlogs::Client, region: &str) -> LogsClient {
-        LogsClient { client, region: region.to_string() }
+        LogsClient {
+            client,
+            region: region.to_string(),
+        }
     }
 }
 
@@ -96,7 +102,15 @@ impl LogsApi for LogsClient {
             .set_next_token(request.token.clone())
             .send()
             .await
-            .map_err(|e| classify("FilterLogEvents", &request.group, &self.region, "logs:FilterLogEvents", &e))?;
+            .map_err(|e| {
+                classify(
+                    "FilterLogEvents",
+                    &request.group,
+                    &self.region,
+                    "logs:FilterLogEvents",
+                    &e,
+                )
+            })?;
         let events = output
             .events()
             .iter()
@@ -110,7 +124,10 @@ impl LogsApi for LogsClient {
                 })
             })
             .collect();
-        Ok(Page { events, next_token: output.next_token().map(str::to_string) })
+        Ok(Page {
+            events,
+            next_token: output.next_token().map(str::to_string),
+        })
     }
 
     async fn group_exists(&self, group: &str) -> Result<bool, LogsError> {
@@ -123,8 +140,20 @@ impl LogsApi for LogsClient {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| classify("DescribeLogGroups", group, &self.region, "logs:DescribeLogGroups", &e))?;
-            if output.log_groups().iter().any(|g| g.log_group_name() == Some(group)) {
+                .map_err(|e| {
+                    classify(
+                        "DescribeLogGroups",
+                        group,
+                        &self.region,
+                        "logs:DescribeLogGroups",
+                        &e,
+                    )
+                })?;
+            if output
+                .log_groups()
+                .iter()
+                .any(|g| g.log_group_name() == Some(group))
+            {
                 return Ok(true);
             }
             match output.next_token() {
@@ -137,7 +166,13 @@ impl LogsApi for LogsClient {
 
 /// Maps an SDK error to a [`LogsError`] whose message names the call, the log group and,
 /// for access errors, the IAM action to grant.
-fn classify<E, R>(call: &str, group: &str, region: &str, action: &str, error: &SdkError<E, R>) -> LogsError
+fn classify<E, R>(
+    call: &str,
+    group: &str,
+    region: &str,
+    action: &str,
+    error: &SdkError<E, R>,
+) -> LogsError
 where
     E: ProvideErrorMetadata + std::fmt::Display + std::fmt::Debug,
     R: std::fmt::Debug,
@@ -158,15 +193,23 @@ where
             let code = code.as_str();
             let message = match err.message() {
                 Some(message) => message.to_string(),
-                None => display.strip_prefix(&format!("{code}: ")).unwrap_or(&display).to_string(),
+                None => display
+                    .strip_prefix(&format!("{code}: "))
+                    .unwrap_or(&display)
+                    .to_string(),
             };
             let text = if code.is_empty() {
-                format!("{call} on log group {group} failed: {message} (no error code; raw response {:?})", service.raw())
+                format!(
+                    "{call} on log group {group} failed: {message} (no error code; raw response {:?})",
+                    service.raw()
+                )
             } else {
                 format!("{call} on log group {group} failed: {code}: {message}")
             };
             match code {
-                "ThrottlingException" | "LimitExceededException" | "TooManyRequestsException"
+                "ThrottlingException"
+                | "LimitExceededException"
+                | "TooManyRequestsException"
                 | "RequestLimitExceeded" => LogsError::Throttled(text),
                 "ResourceNotFoundException" => LogsError::NotFound(format!(
                     "log group {group} not found in {region}: the proxy has not logged anything yet, or the name or region is wrong"
@@ -181,13 +224,15 @@ where
                 _ => LogsError::Other(text),
             }
         }
-        SdkError::TimeoutError(_) => LogsError::Transient(format!("{call} on log group {group} timed out")),
+        SdkError::TimeoutError(_) => {
+            LogsError::Transient(format!("{call} on log group {group} timed out"))
+        }
         SdkError::DispatchFailure(failure) => LogsError::Transient(format!(
             "{call} on log group {group} could not reach the endpoint: {failure:?}"
         )),
-        SdkError::ResponseError(_) => {
-            LogsError::Transient(format!("{call} on log group {group}: the response could not be read"))
-        }
+        SdkError::ResponseError(_) => LogsError::Transient(format!(
+            "{call} on log group {group}: the response could not be read"
+        )),
         _ => LogsError::Other(format!("{call} on log group {group} failed: {error:?}")),
     }
 }
@@ -196,7 +241,9 @@ where
 mod tests {
     use super::*;
     use aws_sdk_cloudwatchlogs::Client;
-    use aws_sdk_cloudwatchlogs::operation::filter_log_events::{FilterLogEventsError, FilterLogEventsOutput};
+    use aws_sdk_cloudwatchlogs::operation::filter_log_events::{
+        FilterLogEventsError, FilterLogEventsOutput,
+    };
     use aws_sdk_cloudwatchlogs::types::FilteredLogEvent;
     use aws_sdk_cloudwatchlogs::types::error::ResourceNotFoundException;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
@@ -204,7 +251,13 @@ mod tests {
     use aws_smithy_types::body::SdkBody;
 
     fn request() -> PageRequest {
-        PageRequest { group: "/aws/rds/proxy/p".into(), start: 0, end: 10, token: None, limit: 100 }
+        PageRequest {
+            group: "/aws/rds/proxy/p".into(),
+            start: 0,
+            end: 10,
+            token: None,
+            limit: 100,
+        }
     }
 
     fn throttling() -> aws_smithy_runtime_api::http::Response {
@@ -212,7 +265,9 @@ mod tests {
             StatusCode::try_from(400).unwrap(),
             SdkBody::from(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#),
         );
-        response.headers_mut().insert("content-type", "application/x-amz-json-1.1");
+        response
+            .headers_mut()
+            .insert("content-type", "application/x-amz-json-1.1");
         response
     }
 
@@ -222,7 +277,14 @@ mod tests {
             .match_requests(|r| r.log_group_name() == Some("/aws/rds/proxy/p"))
             .then_output(|| {
                 FilterLogEventsOutput::builder()
-                    .events(FilteredLogEvent::builder().event_id("e1").timestamp(5).log_stream_name("s").message("m").build())
+                    .events(
+                        FilteredLogEvent::builder()
+                            .event_id("e1")
+                            .timestamp(5)
+                            .log_stream_name("s")
+                            .message("m")
+                            .build(),
+                    )
                     .next_token("t2")
                     .build()
             });
@@ -238,12 +300,17 @@ mod tests {
         let rule = mock!(Client::filter_log_events).then_http_response(throttling);
         let client = mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, [&rule], |c| c
             .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled()));
-        let error = LogsClient::new(client, "us-east-1").filter_page(request()).await.unwrap_err();
+        let error = LogsClient::new(client, "us-east-1")
+            .filter_page(request())
+            .await
+            .unwrap_err();
         assert!(error.is_throttling(), "{error:?}");
 
         let rule = mock!(Client::filter_log_events).then_error(|| {
             FilterLogEventsError::ResourceNotFoundException(
-                ResourceNotFoundException::builder().message("The specified log group does not exist.").build(),
+                ResourceNotFoundException::builder()
+                    .message("The specified log group does not exist.")
+                    .build(),
             )
         });
         let client = LogsClient::new(mock_client!(aws_sdk_cloudwatchlogs, [&rule]), "eu-west-1");

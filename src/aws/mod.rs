@@ -63,9 +63,14 @@ impl AwsContext {
             loader = loader.endpoint_url(url);
         }
         let config = loader.load().await;
-        let region = config.region().map(|r| r.to_string()).ok_or(ConfigError::NoRegion)?;
+        let region = config
+            .region()
+            .map(|r| r.to_string())
+            .ok_or(ConfigError::NoRegion)?;
         let Some(provider) = config.credentials_provider() else {
-            return Err(ConfigError::NoCredentials("no credential provider".to_string()));
+            return Err(ConfigError::NoCredentials(
+                "no credential provider".to_string(),
+            ));
         };
         use aws_credential_types::provider::ProvideCredentials;
         if let Err(e) = provider.provide_credentials().await {
@@ -73,7 +78,11 @@ impl AwsContext {
             return Err(ConfigError::NoCredentials(e.to_string()));
         }
         let endpoint_override = config.endpoint_url().is_some();
-        Ok(AwsContext { config, region, endpoint_override })
+        Ok(AwsContext {
+            config,
+            region,
+            endpoint_override,
+        })
     }
 
     pub fn region(&self) -> &str {
@@ -86,6 +95,9 @@ impl AwsContext {
     }
 
     pub fn logs(&self) -> logs::LogsClient {
-        logs::LogsClient::new(aws_sdk_cloudwatchlogs::Client::new(&self.config), &self.region)
+        logs::LogsClient::new(
+            aws_sdk_cloudwatchlogs::Client::new(&self.config),
+            &self.region,
+        )
     }
 }

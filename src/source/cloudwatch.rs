@@ -56,7 +56,15 @@ impl FetchPlan {
     pub fn new(groups: Vec<String>, start: Millis, end: Millis, max_tps: f64) -> FetchPlan {
         let minutes = (end - start).max(0) / 60_000;
         let slices = usize::try_from(minutes / 15).unwrap_or(16).clamp(1, 16);
-        FetchPlan { groups, start, end, max_tps, slices, concurrency: 4, page_limit: PAGE_LIMIT }
+        FetchPlan {
+            groups,
+            start,
+            end,
+            max_tps,
+            slices,
+            concurrency: 4,
+            page_limit: PAGE_LIMIT,
+        }
     }
 
     /// The slices' `[start, end)` bounds.
@@ -64,7 +72,12 @@ impl FetchPlan {
         let slices = i64::try_from(self.slices.max(1)).unwrap_or(1);
         let span = (self.end - self.start).max(0);
         (0..slices)
-            .map(|i| (self.start + span * i / slices, self.start + span * (i + 1) / slices))
+            .map(|i| {
+                (
+                    self.start + span * i / slices,
+                    self.start + span * (i + 1) / slices,
+                )
+            })
             .filter(|(a, b)| b > a)
             .collect()
     }
@@ -83,7 +96,11 @@ pub struct Progress {
 
 impl Progress {
     pub fn new() -> Progress {
-        Progress { first_ts: AtomicI64::new(i64::MAX), last_ts: AtomicI64::new(i64::MIN), ..Default::default() }
+        Progress {
+            first_ts: AtomicI64::new(i64::MAX),
+            last_ts: AtomicI64::new(i64::MIN),
+            ..Default::default()
+        }
     }
 
     fn saw(&self, ts: Millis) {
@@ -187,7 +204,10 @@ async fn run<A: LogsApi>(
     let mut outcomes: Vec<GroupOutcome> = plan
         .groups
         .iter()
-        .map(|group| GroupOutcome { group: group.clone(), ..GroupOutcome::default() })
+        .map(|group| GroupOutcome {
+            group: group.clone(),
+            ..GroupOutcome::default()
+        })
         .collect();
     for result in results {
         if let Some(outcome) = outcomes.get_mut(result.group) {
@@ -227,7 +247,9 @@ async fn merge_slice(
             .filter_map(|(i, h)| h.front().map(|e| (e.timestamp, i)))
             .min();
         let Some((_, group)) = next else { return true };
-        let Some(event) = heads[group].pop_front() else { return true };
+        let Some(event) = heads[group].pop_front() else {
+            return true;
+        };
         progress.events.fetch_add(1, Ordering::Relaxed);
         progress.saw(event.timestamp);
         chunk.push(Tagged { group, event });
@@ -254,8 +276,13 @@ struct SliceTask<A> {
 
 impl<A: LogsApi> SliceTask<A> {
     async fn run(self, pages: mpsc::Sender<Vec<LogEvent>>) -> SliceResult {
-        let mut result =
-            SliceResult { group: self.group_index, events: 0, pages: 0, throttles: 0, error: None };
+        let mut result = SliceResult {
+            group: self.group_index,
+            events: 0,
+            pages: 0,
+            throttles: 0,
+            error: None,
+        };
         let Ok(_permit) = self.permits.acquire().await else {
             result.error = Some("the fetcher was shut down".to_string());
             return result;
@@ -363,10 +390,18 @@ struct LimiterState {
 
 impl RateLimiter {
     fn new(max_tps: f64) -> RateLimiter {
-        let max = if max_tps.is_finite() && max_tps > 0.0 { max_tps } else { DEFAULT_MAX_TPS };
+        let max = if max_tps.is_finite() && max_tps > 0.0 {
+            max_tps
+        } else {
+            DEFAULT_MAX_TPS
+        };
         RateLimiter {
             max,
-            state: Mutex::new(LimiterState { rate: max, tokens: 1.0, last: Instant::now() }),
+            state: Mutex::new(LimiterState {
+                rate: max,
+                tokens: 1.0,
+                last: Instant::now(),
+            }),
         }
     }
 
@@ -408,7 +443,11 @@ struct RecentIds {
 
 impl RecentIds {
     fn new(capacity: usize) -> RecentIds {
-        RecentIds { capacity, order: VecDeque::new(), set: HashSet::new() }
+        RecentIds {
+            capacity,
+            order: VecDeque::new(),
+            set: HashSet::new(),
+        }
     }
 
     /// True when `id` was not seen recently (and remembers it).
@@ -416,10 +455,10 @@ impl RecentIds {
         if self.set.contains(id) {
             return false;
         }
-        if self.order.len() >= self.capacity {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
+        if self.order.len() >= self.capacity
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
         }
         self.order.push_back(id.to_string());
         self.set.insert(id.to_string());
@@ -458,7 +497,12 @@ mod tests {
                     ));
                 }
             }
-            Fake { events, failures: StdMutex::new(VecDeque::new()), calls: AtomicU64::new(0), empty_pages_first: false }
+            Fake {
+                events,
+                failures: StdMutex::new(VecDeque::new()),
+                calls: AtomicU64::new(0),
+                empty_pages_first: false,
+            }
         }
     }
 
@@ -472,11 +516,20 @@ mod tests {
             let matching: Vec<&LogEvent> = self
                 .events
                 .iter()
-                .filter(|(g, e)| *g == request.group && e.timestamp >= request.start && e.timestamp <= request.end)
+                .filter(|(g, e)| {
+                    *g == request.group
+                        && e.timestamp >= request.start
+                        && e.timestamp <= request.end
+                })
                 .map(|(_, e)| e)
                 .collect();
             let offset: usize = match request.token.as_deref() {
-                None if self.empty_pages_first => return Ok(Page { events: vec![], next_token: Some("e1".into()) }),
+                None if self.empty_pages_first => {
+                    return Ok(Page {
+                        events: vec![],
+                        next_token: Some("e1".into()),
+                    });
+                }
                 Some("e1") => 0,
                 None => 0,
                 Some(t) => t.parse().unwrap(),
@@ -517,11 +570,17 @@ mod tests {
     #[tokio::test]
     async fn slices_and_pages_lose_and_repeat_nothing_and_stay_ordered() {
         let fake = Fake::new(&["a", "b"], 12_345, 7);
-        let (events, outcomes, fake) = collect(fake, plan(&["a", "b"], 0, 12_345 * 7, 7, 500)).await;
+        let (events, outcomes, fake) =
+            collect(fake, plan(&["a", "b"], 0, 12_345 * 7, 7, 500)).await;
         assert_eq!(events.len(), 2 * 12_345);
         let ids: HashSet<_> = events.iter().map(|t| t.event.id.clone()).collect();
         assert_eq!(ids.len(), events.len(), "no event twice");
-        assert!(events.windows(2).all(|w| w[0].event.timestamp <= w[1].event.timestamp), "ordered");
+        assert!(
+            events
+                .windows(2)
+                .all(|w| w[0].event.timestamp <= w[1].event.timestamp),
+            "ordered"
+        );
         assert_eq!(outcomes.iter().map(|o| o.events).sum::<u64>(), 2 * 12_345);
         assert!(outcomes.iter().all(|o| o.errors.is_empty()));
         assert!(fake.calls.load(Ordering::Relaxed) > 50);
@@ -564,7 +623,10 @@ mod tests {
         }
         let (_, outcomes, _) = collect(fake, plan(&["a"], 0, 1_000, 1, 100)).await;
         let error = &outcomes[0].errors[0];
-        assert!(error.contains("timed out after 7 attempts; 0 events of"), "{error}");
+        assert!(
+            error.contains("timed out after 7 attempts; 0 events of"),
+            "{error}"
+        );
     }
 
     #[tokio::test]
@@ -578,7 +640,12 @@ mod tests {
     #[tokio::test]
     async fn access_denied_stops_that_group_only() {
         let fake = Fake::new(&["a"], 10, 1);
-        fake.failures.lock().unwrap().push_back(LogsError::AccessDenied("denied; grant logs:FilterLogEvents".into()));
+        fake.failures
+            .lock()
+            .unwrap()
+            .push_back(LogsError::AccessDenied(
+                "denied; grant logs:FilterLogEvents".into(),
+            ));
         let (_, outcomes, _) = collect(fake, plan(&["a"], 0, 10, 1, 10)).await;
         assert!(outcomes[0].errors[0].starts_with("denied; grant logs:FilterLogEvents"));
     }

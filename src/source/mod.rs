@@ -81,6 +81,9 @@ pub struct InputStats {
     pub truncated_lines: u64,
     /// Lines of a JSON or CSV input that were not valid and were read as text instead.
     pub malformed: u64,
+    /// CloudWatch requests made and throttled (0 for files).
+    pub pages: u64,
+    pub throttles: u64,
     pub error: Option<String>,
 }
 
