@@ -13,13 +13,15 @@ use anyhow::{Context as _, Result};
 
 use crate::aws::logs::LogsApi;
 use crate::classify::{self, Classifier, Scratch, catalogue};
-use crate::cli::{AnalyzeArgs, Cli, Command, PatternsArgs, PatternsCommand, PatternsTestArgs};
+use crate::cli::{
+    AnalyzeArgs, CheckArgs, Cli, Command, PatternsArgs, PatternsCommand, PatternsTestArgs,
+};
 use crate::clock::Clock;
 use crate::config::{self, AnalyzeConfig, CloudConfig, Env};
 use crate::error::{ExitCode, UsageError};
 use crate::model::RawRecord;
 use crate::pipeline::{Batch, Pipeline};
-use crate::report::{self, BuildInput, Report};
+use crate::report::{self, BuildInput, Format, Report};
 use crate::rules;
 use crate::source::cloudwatch::{self, FetchPlan, Progress, Tagged};
 use crate::source::{self, Input, InputError, InputFormat, InputStats};
@@ -30,6 +32,7 @@ const CHANNEL_BATCHES: usize = 8;
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Analyze(args) => analyze(*args).await,
+        Command::Check(args) => check(*args).await,
         Command::Patterns(args) => patterns(args),
     }
 }
@@ -349,20 +352,89 @@ fn read_inputs(
     all
 }
 
+/// `proxydoc check`: read the control-plane snapshot, audit it, report.
+async fn check(args: CheckArgs) -> Result<ExitCode> {
+    let clock = Clock::from_env().map_err(UsageError)?;
+    let format = args.format.unwrap_or(if io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Json
+    });
+    let options = crate::aws::AwsOptions {
+        profile: args.aws.profile.clone(),
+        region: args.aws.region.clone(),
+        endpoint_url: args.aws.endpoint_url.clone(),
+    };
+    let context = match crate::aws::AwsContext::load(&options).await {
+        Ok(context) => context,
+        Err(e) => {
+            eprintln!("proxydoc: {e}");
+            return Ok(ExitCode::InputError);
+        }
+    };
+    let client = args
+        .client_principal
+        .as_deref()
+        .zip(args.db_user.as_deref());
+    let plane = match crate::aws::control::snapshot(&context, &args.proxy, client).await {
+        Ok(plane) => plane,
+        Err(e) => {
+            eprintln!("proxydoc: {e}");
+            return Ok(ExitCode::InputError);
+        }
+    };
+    let (results, findings) = crate::check::audit(&plane);
+    let build = BuildInput {
+        now: clock.now(),
+        since: None,
+        until: None,
+        show_sql: false,
+        inputs: &[],
+        errors: &[],
+    };
+    let mut report = Report::build(&crate::aggregate::Summary::default(), &findings, &build);
+    report.checks = Some(results);
+    let skipped = report
+        .checks
+        .iter()
+        .flatten()
+        .any(|c| c.status == crate::check::CheckStatus::Skipped);
+    write_report_to(args.output.as_deref(), format, &report)?;
+    let tripped = match (args.fail_on, report.worst()) {
+        (Some(threshold), Some(worst)) => worst >= config::severity_for(threshold),
+        _ => false,
+    };
+    Ok(if tripped {
+        ExitCode::Findings
+    } else if skipped {
+        ExitCode::InputError
+    } else {
+        ExitCode::Ok
+    })
+}
+
 fn write_report(config: &AnalyzeConfig, report: &Report) -> Result<()> {
-    match &config.output {
+    write_report_to(config.output.as_deref(), config.format, report)
+}
+
+fn write_report_to(
+    output: Option<&std::path::Path>,
+    format: Format,
+    report: &Report,
+) -> Result<()> {
+    match output {
         Some(path) => {
             let file = File::create(path)
                 .with_context(|| format!("cannot create the report file {}", path.display()))?;
             let mut out = BufWriter::new(file);
-            report::render(report, config.format, &mut out)
+            report::render(report, format, &mut out)
                 .and_then(|()| out.flush())
                 .with_context(|| format!("cannot write the report to {}", path.display()))
         }
         None => {
             let stdout = io::stdout();
             let mut out = BufWriter::new(stdout.lock());
-            report::render(report, config.format, &mut out)
+            report::render(report, format, &mut out)
                 .and_then(|()| out.flush())
                 .context("cannot write the report to stdout")
         }

@@ -23,8 +23,42 @@ pub struct Cli {
 pub enum Command {
     /// Analyse exported logs (files, directories, `-` for stdin) and print a root-cause report.
     Analyze(Box<AnalyzeArgs>),
+    /// Audit the proxy's setup (read-only): status, targets, databases, security groups, the
+    /// proxy's IAM role and secrets, and optionally a client principal's rds-db:connect.
+    Check(Box<CheckArgs>),
     /// List the message catalogue, test lines against it, or lint pattern files.
     Patterns(PatternsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The RDS proxy to audit.
+    #[arg(long, value_name = "NAME")]
+    pub proxy: String,
+
+    /// An IAM user or role ARN whose permission to `rds-db:connect` through the proxy is
+    /// checked (with --db-user).
+    #[arg(long, value_name = "ARN", requires = "db_user")]
+    pub client_principal: Option<String>,
+
+    /// The database user the client principal connects as (with --client-principal).
+    #[arg(long, value_name = "USER", requires = "client_principal")]
+    pub db_user: Option<String>,
+
+    /// Report format (default: `table` on a terminal, `json` when piped).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Exit with code 3 when a finding has this severity or a higher one.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]

@@ -142,14 +142,19 @@ impl AnalyzeConfig {
             output: args.output.clone(),
             window: TimeWindow { since, until },
             patterns: args.catalogue.patterns.clone(),
-            fail_on: args.fail_on.map(|f| match f {
-                FailOn::Critical => Severity::Critical,
-                FailOn::Warning => Severity::Warning,
-            }),
+            fail_on: args.fail_on.map(severity_for),
             input_format: args.input_format.map(input_format),
             show_sql: args.show_sql,
             cloud,
         })
+    }
+}
+
+/// The severity a `--fail-on` value stands for.
+pub fn severity_for(fail_on: FailOn) -> Severity {
+    match fail_on {
+        FailOn::Critical => Severity::Critical,
+        FailOn::Warning => Severity::Warning,
     }
 }
 

@@ -12,6 +12,7 @@
 //! - [`classify`]: the pattern catalogue and the classifier (typed events out).
 //! - [`aggregate`]: incremental aggregation; polars stays inside this module.
 //! - [`rules`]: findings (root causes) from the aggregates.
+//! - [`check`]: the control-plane audit (`proxydoc check`) over a snapshot read by [`aws`].
 //! - [`report`]: the `proxydoc.report/v1` document and its table, Markdown and JSON renderings.
 //!
 //! Shared types live in [`model`]; [`timefmt`] holds calendar arithmetic and [`clock`] the
@@ -21,6 +22,7 @@
 pub mod aggregate;
 pub mod app;
 pub mod aws;
+pub mod check;
 pub mod classify;
 pub mod cli;
 pub mod clock;

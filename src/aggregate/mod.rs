@@ -132,7 +132,7 @@ pub struct Sessions {
 }
 
 /// The aggregated view of a run; plain data, no polars types.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Summary {
     pub lines: LineCounts,
     pub window: Option<(Millis, Millis)>,

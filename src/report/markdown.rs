@@ -88,6 +88,25 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             }
         }
     }
+    if let Some(checks) = &report.checks {
+        writeln!(out)?;
+        writeln!(out, "## Checks")?;
+        writeln!(out)?;
+        writeln!(out, "| check | status | detail |")?;
+        writeln!(out, "|---|---|---|")?;
+        for check in checks {
+            writeln!(
+                out,
+                "| {} | {:?} | {} |",
+                check.check,
+                check.status,
+                escape(&check.detail)
+            )?;
+        }
+        if report.input.lines == 0 {
+            return Ok(());
+        }
+    }
     writeln!(out)?;
     writeln!(out, "## Events by kind")?;
     writeln!(out)?;

@@ -42,6 +42,9 @@ pub struct Report {
     pub top: Top,
     pub unparsed: Unparsed,
     pub context: ContextOut,
+    /// The control-plane checks (`check`, `diagnose`); absent for log analysis alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Vec<crate::check::CheckResult>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -238,6 +241,7 @@ impl Report {
             top,
             unparsed,
             context,
+            checks: None,
         }
     }
 

@@ -87,6 +87,24 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         }
     }
 
+    if let Some(checks) = &report.checks {
+        writeln!(out)?;
+        writeln!(out, "Checks")?;
+        let mut table = new_table();
+        table.set_header(["check", "status", "detail"]);
+        for check in checks {
+            table.add_row([
+                check.check.clone(),
+                format!("{:?}", check.status).to_lowercase(),
+                check.detail.clone(),
+            ]);
+        }
+        writeln!(out, "{table}")?;
+        if report.input.lines == 0 {
+            return Ok(());
+        }
+    }
+
     writeln!(out)?;
     writeln!(out, "Events by kind")?;
     let mut table = new_table();

@@ -6,11 +6,13 @@
 //! - `bad_input`: missing paths, truncated gzip, binary and malformed files, huge lines.
 //! - `fuzz`: property tests over random bytes and mutated real lines.
 //! - `catalogue`: the pattern catalogue lint.
+//! - `check`: `proxydoc check` on misconfigured setups built in moto.
 //! - `cloudwatch` (with `moto`): `analyze --proxy` against a local moto server over HTTP.
 //! - `tidy`: every source file starts with a module doc.
 
 mod bad_input;
 mod catalogue;
+mod check;
 mod cli;
 mod cloudwatch;
 mod common;

@@ -9,6 +9,11 @@ Patches:
 1. CloudWatch Logs `_find_log_group`: moto's loop never breaks, so any `logGroupIdentifier`
    resolves to the newest group (bug B1). Resolve a name or an ARN (with or without `:*`),
    and raise ResourceNotFoundException for an unknown one.
+2. RDS proxy target health: moto reports only REGISTERING/AVAILABLE. A tag on the target DB
+   instance, `proxydoc:target-health` = `STATE[:REASON[:DESCRIPTION]]` (split on the first two
+   colons), sets State, Reason and Description, so tests can build e.g.
+   `UNAVAILABLE:AUTH_FAILURE:Proxy does not have any registered credentials`.
+3. RDS calls on an unknown proxy name answer DBProxyNotFoundFault (404) instead of a 500.
 
 The launcher also exits when the process that started it goes away, so a test run that is
 killed does not leave a server behind.
@@ -49,6 +54,50 @@ def _find_log_group(self, log_group_id=None, log_group_name=None):
 
 
 logs_models.LogsBackend._find_log_group = _find_log_group
+
+from moto.rds import models as rds_models
+from moto.rds.exceptions import DBProxyNotFoundFault
+
+HEALTH_TAG = "proxydoc:target-health"
+_stock_target_health = rds_models.DBProxyTarget.target_health
+
+
+def _target_health(self):
+    backend = getattr(self, "backend", None)
+    database = getattr(backend, "databases", {}).get(self.rds_resource_id) if backend else None
+    for tag in getattr(database, "tags", None) or []:
+        if tag.get("Key") == HEALTH_TAG:
+            parts = tag.get("Value", "").split(":", 2)
+            health = {"State": parts[0]}
+            if len(parts) > 1 and parts[1]:
+                health["Reason"] = parts[1]
+            if len(parts) > 2 and parts[2]:
+                health["Description"] = parts[2]
+            return health
+    return _stock_target_health.fget(self)
+
+
+rds_models.DBProxyTarget.target_health = property(_target_health)
+
+
+def _require_proxy(method):
+    def wrapper(self, *args, **kwargs):
+        name = kwargs.get("db_proxy_name") or kwargs.get("proxy_name") or (args[0] if args else None)
+        if name not in self.db_proxies:
+            raise DBProxyNotFoundFault(name)
+        return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+for _name in (
+    "register_db_proxy_targets",
+    "describe_db_proxy_targets",
+    "describe_db_proxy_target_groups",
+    "modify_db_proxy_target_group",
+):
+    if hasattr(rds_models.RDSBackend, _name):
+        setattr(rds_models.RDSBackend, _name, _require_proxy(getattr(rds_models.RDSBackend, _name)))
 
 
 def _exit_with_parent(parent):

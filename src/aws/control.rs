@@ -1,0 +1,561 @@
+//! Reads the control-plane snapshot `check` audits: the proxy, its targets and their
+//! databases (RDS), security groups and subnets (EC2), the proxy's role and its policies (IAM),
+//! its secrets' KMS keys (Secrets Manager `DescribeSecret` only: never a secret's value), and
+//! the account (STS). Read-only.
+//!
+//! Only an unknown proxy is fatal. Any other call that fails leaves its part of the snapshot
+//! as `Err(reason)`, naming the call, the object and the IAM action, so the remaining checks
+//! still run.
+
+use std::fmt::{Debug, Display};
+
+use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
+
+use super::AwsContext;
+use crate::check::policy::Policy;
+use crate::check::{
+    AuthEntry, ClientCheck, ControlPlane, DbInfo, ProxyInfo, RoleInfo, Rule, SecretInfo,
+    SecurityGroup, TargetInfo,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error(
+        "proxy {proxy} not found in {region}: check the name and the region (`aws rds describe-db-proxies --region {region}`)"
+    )]
+    UnknownProxy { proxy: String, region: String },
+    #[error("{0}")]
+    Call(String),
+}
+
+/// Describes a failed call: what, on which object, the service's code and message, and the
+/// IAM action to grant when access was denied.
+fn explain<E, R>(call: &str, action: &str, object: &str, error: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + Display + Debug,
+    R: Debug,
+{
+    match error {
+        SdkError::ServiceError(service) => {
+            let err = service.err();
+            let code = err.code().unwrap_or("");
+            let message = err
+                .message()
+                .map(str::to_string)
+                .unwrap_or_else(|| err.to_string());
+            let denied = code.contains("AccessDenied")
+                || code.contains("Unauthorized")
+                || code == "AuthorizationError";
+            let status = if code.is_empty() {
+                format!(" (no error code; response {:?})", service.raw())
+            } else {
+                String::new()
+            };
+            let grant = if denied {
+                format!("; grant {action} on {object}")
+            } else {
+                String::new()
+            };
+            format!(
+                "{call} on {object} failed: {code}{}{message}{status}{grant}",
+                if code.is_empty() { "" } else { ": " }
+            )
+        }
+        SdkError::TimeoutError(_) => format!("{call} on {object} timed out"),
+        SdkError::DispatchFailure(failure) => {
+            format!("{call} on {object} could not reach the endpoint: {failure:?}")
+        }
+        _ => format!("{call} on {object} failed: {error:?}"),
+    }
+}
+
+/// URL-decodes an IAM policy document (`%7B%22Version…`); plain JSON is returned as is.
+pub fn decode_policy(text: &str) -> String {
+    if !text.contains('%') || text.trim_start().starts_with('{') {
+        return text.to_string();
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(value) = text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(value);
+            i += 3;
+            continue;
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Reads the snapshot for `proxy`; `client` is (principal ARN, database user) to check
+/// `rds-db:connect` for.
+pub async fn snapshot(
+    ctx: &AwsContext,
+    proxy: &str,
+    client: Option<(&str, &str)>,
+) -> Result<ControlPlane, ControlError> {
+    let config = &ctx.config;
+    let rds = aws_sdk_rds::Client::new(config);
+    let ec2 = aws_sdk_ec2::Client::new(config);
+    let iam = aws_sdk_iam::Client::new(config);
+    let secrets = aws_sdk_secretsmanager::Client::new(config);
+    let sts = aws_sdk_sts::Client::new(config);
+    let region = ctx.region().to_string();
+
+    let proxy_info = read_proxy(&rds, proxy, &region).await?;
+    let account = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.account().map(str::to_string));
+
+    let targets = read_targets(&rds, proxy).await;
+    let mut databases = Vec::new();
+    if let Ok(targets) = &targets {
+        for target in targets {
+            match (
+                target.kind.as_deref(),
+                &target.rds_resource_id,
+                &target.tracked_cluster_id,
+            ) {
+                (Some("TRACKED_CLUSTER"), _, Some(cluster)) => {
+                    databases.push(read_cluster(&rds, cluster).await)
+                }
+                (_, Some(instance), _) => databases.push(read_instance(&rds, instance).await),
+                _ => {}
+            }
+        }
+    }
+    let mut group_ids: Vec<String> = proxy_info.security_groups.clone();
+    for db in databases.iter().flatten() {
+        for group in &db.security_groups {
+            if !group_ids.contains(group) {
+                group_ids.push(group.clone());
+            }
+        }
+    }
+    let security_groups = read_security_groups(&ec2, &group_ids).await;
+    let subnet_cidrs = read_subnets(&ec2, &proxy_info.subnets).await;
+    let role = match &proxy_info.role_arn {
+        Some(arn) => read_principal_policies(&iam, arn)
+            .await
+            .map(|(trust, policies)| RoleInfo {
+                arn: arn.clone(),
+                trust_policy: trust.unwrap_or_default(),
+                policies,
+            }),
+        None => Err("the proxy has no RoleArn".to_string()),
+    };
+    let mut secret_infos = Vec::new();
+    for entry in &proxy_info.auth {
+        if let Some(arn) = &entry.secret_arn {
+            let result = secrets.describe_secret().secret_id(arn).send().await;
+            secret_infos.push(match result {
+                Ok(output) => Ok(SecretInfo {
+                    arn: output.arn().unwrap_or(arn).to_string(),
+                    kms_key_id: output.kms_key_id().map(str::to_string),
+                }),
+                Err(e) => Err(explain(
+                    "DescribeSecret",
+                    "secretsmanager:DescribeSecret",
+                    arn,
+                    &e,
+                )),
+            });
+        }
+    }
+    let client = match client {
+        Some((principal, db_user)) => Some(ClientCheck {
+            principal: principal.to_string(),
+            db_user: db_user.to_string(),
+            policies: read_principal_policies(&iam, principal)
+                .await
+                .map(|(_, policies)| policies),
+        }),
+        None => None,
+    };
+    Ok(ControlPlane {
+        region,
+        account,
+        proxy: proxy_info,
+        targets,
+        databases,
+        security_groups,
+        subnet_cidrs,
+        role,
+        secrets: secret_infos,
+        client,
+    })
+}
+
+async fn read_proxy(
+    rds: &aws_sdk_rds::Client,
+    name: &str,
+    region: &str,
+) -> Result<ProxyInfo, ControlError> {
+    let output = match rds.describe_db_proxies().db_proxy_name(name).send().await {
+        Ok(output) => output,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_db_proxy_not_found_fault()) =>
+        {
+            return Err(ControlError::UnknownProxy {
+                proxy: name.to_string(),
+                region: region.to_string(),
+            });
+        }
+        Err(e) => {
+            return Err(ControlError::Call(explain(
+                "DescribeDBProxies",
+                "rds:DescribeDBProxies",
+                name,
+                &e,
+            )));
+        }
+    };
+    let Some(proxy) = output.db_proxies().first() else {
+        return Err(ControlError::UnknownProxy {
+            proxy: name.to_string(),
+            region: region.to_string(),
+        });
+    };
+    Ok(ProxyInfo {
+        name: proxy.db_proxy_name().unwrap_or(name).to_string(),
+        arn: proxy.db_proxy_arn().unwrap_or_default().to_string(),
+        status: proxy
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        engine_family: proxy.engine_family().unwrap_or_default().to_string(),
+        endpoint: proxy.endpoint().map(str::to_string),
+        vpc_id: proxy.vpc_id().map(str::to_string),
+        security_groups: proxy.vpc_security_group_ids().to_vec(),
+        subnets: proxy.vpc_subnet_ids().to_vec(),
+        role_arn: proxy.role_arn().map(str::to_string),
+        require_tls: proxy.require_tls().unwrap_or(false),
+        debug_logging: proxy.debug_logging().unwrap_or(false),
+        idle_client_timeout: proxy.idle_client_timeout(),
+        auth: proxy
+            .auth()
+            .iter()
+            .map(|a| AuthEntry {
+                user_name: a.user_name().map(str::to_string),
+                secret_arn: a.secret_arn().map(str::to_string),
+                iam_auth: a.iam_auth().map(|m| m.as_str().to_string()),
+                client_password_auth_type: a
+                    .client_password_auth_type()
+                    .map(|t| t.as_str().to_string()),
+            })
+            .collect(),
+    })
+}
+
+async fn read_targets(rds: &aws_sdk_rds::Client, proxy: &str) -> Result<Vec<TargetInfo>, String> {
+    let output = rds
+        .describe_db_proxy_targets()
+        .db_proxy_name(proxy)
+        .send()
+        .await
+        .map_err(|e| {
+            explain(
+                "DescribeDBProxyTargets",
+                "rds:DescribeDBProxyTargets",
+                proxy,
+                &e,
+            )
+        })?;
+    Ok(output
+        .targets()
+        .iter()
+        .map(|t| TargetInfo {
+            rds_resource_id: t.rds_resource_id().map(str::to_string),
+            tracked_cluster_id: t.tracked_cluster_id().map(str::to_string),
+            endpoint: t.endpoint().map(str::to_string),
+            port: t.port(),
+            kind: t.r#type().map(|k| k.as_str().to_string()),
+            state: t
+                .target_health()
+                .and_then(|h| h.state())
+                .map(|s| s.as_str().to_string()),
+            reason: t
+                .target_health()
+                .and_then(|h| h.reason())
+                .map(|r| r.as_str().to_string()),
+            description: t
+                .target_health()
+                .and_then(|h| h.description())
+                .map(str::to_string),
+        })
+        .collect())
+}
+
+async fn read_instance(rds: &aws_sdk_rds::Client, id: &str) -> Result<DbInfo, String> {
+    let output = rds
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .map_err(|e| explain("DescribeDBInstances", "rds:DescribeDBInstances", id, &e))?;
+    let db = output
+        .db_instances()
+        .first()
+        .ok_or_else(|| format!("DB instance {id} not found"))?;
+    Ok(DbInfo {
+        id: id.to_string(),
+        is_cluster: false,
+        status: db.db_instance_status().unwrap_or_default().to_string(),
+        port: db.endpoint().and_then(|e| e.port()),
+        security_groups: db
+            .vpc_security_groups()
+            .iter()
+            .filter_map(|g| g.vpc_security_group_id().map(str::to_string))
+            .collect(),
+    })
+}
+
+async fn read_cluster(rds: &aws_sdk_rds::Client, id: &str) -> Result<DbInfo, String> {
+    let output = rds
+        .describe_db_clusters()
+        .db_cluster_identifier(id)
+        .send()
+        .await
+        .map_err(|e| explain("DescribeDBClusters", "rds:DescribeDBClusters", id, &e))?;
+    let db = output
+        .db_clusters()
+        .first()
+        .ok_or_else(|| format!("DB cluster {id} not found"))?;
+    Ok(DbInfo {
+        id: id.to_string(),
+        is_cluster: true,
+        status: db.status().unwrap_or_default().to_string(),
+        port: db.port(),
+        security_groups: db
+            .vpc_security_groups()
+            .iter()
+            .filter_map(|g| g.vpc_security_group_id().map(str::to_string))
+            .collect(),
+    })
+}
+
+async fn read_security_groups(
+    ec2: &aws_sdk_ec2::Client,
+    ids: &[String],
+) -> Result<std::collections::BTreeMap<String, SecurityGroup>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let output = ec2
+        .describe_security_groups()
+        .set_group_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .map_err(|e| {
+            explain(
+                "DescribeSecurityGroups",
+                "ec2:DescribeSecurityGroups",
+                &ids.join(","),
+                &e,
+            )
+        })?;
+    let rules = |permissions: &[aws_sdk_ec2::types::IpPermission]| -> Vec<Rule> {
+        permissions
+            .iter()
+            .map(|p| Rule {
+                protocol: p.ip_protocol().unwrap_or("-1").to_string(),
+                from_port: p.from_port(),
+                to_port: p.to_port(),
+                cidrs: p
+                    .ip_ranges()
+                    .iter()
+                    .filter_map(|r| r.cidr_ip().map(str::to_string))
+                    .collect(),
+                groups: p
+                    .user_id_group_pairs()
+                    .iter()
+                    .filter_map(|g| g.group_id().map(str::to_string))
+                    .collect(),
+            })
+            .collect()
+    };
+    for group in output.security_groups() {
+        let Some(id) = group.group_id() else { continue };
+        out.insert(
+            id.to_string(),
+            SecurityGroup {
+                id: id.to_string(),
+                ingress: rules(group.ip_permissions()),
+                egress: rules(group.ip_permissions_egress()),
+            },
+        );
+    }
+    Ok(out)
+}
+
+async fn read_subnets(
+    ec2: &aws_sdk_ec2::Client,
+    ids: &[String],
+) -> Result<Vec<(String, String)>, String> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let output = ec2
+        .describe_subnets()
+        .set_subnet_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .map_err(|e| explain("DescribeSubnets", "ec2:DescribeSubnets", &ids.join(","), &e))?;
+    Ok(output
+        .subnets()
+        .iter()
+        .filter_map(|s| Some((s.subnet_id()?.to_string(), s.cidr_block()?.to_string())))
+        .collect())
+}
+
+/// The trust policy (roles only) and every inline and attached policy of a role or user.
+async fn read_principal_policies(
+    iam: &aws_sdk_iam::Client,
+    arn: &str,
+) -> Result<(Option<String>, Vec<Policy>), String> {
+    let name = arn.rsplit('/').next().unwrap_or(arn).to_string();
+    let mut policies = Vec::new();
+    if arn.contains(":user/") {
+        let names = iam
+            .list_user_policies()
+            .user_name(&name)
+            .send()
+            .await
+            .map_err(|e| explain("ListUserPolicies", "iam:ListUserPolicies", arn, &e))?;
+        for policy in names.policy_names() {
+            let doc = iam
+                .get_user_policy()
+                .user_name(&name)
+                .policy_name(policy)
+                .send()
+                .await
+                .map_err(|e| explain("GetUserPolicy", "iam:GetUserPolicy", arn, &e))?;
+            policies.push(Policy {
+                name: format!("inline {policy}"),
+                document: decode_policy(doc.policy_document()),
+            });
+        }
+        let attached = iam
+            .list_attached_user_policies()
+            .user_name(&name)
+            .send()
+            .await
+            .map_err(|e| {
+                explain(
+                    "ListAttachedUserPolicies",
+                    "iam:ListAttachedUserPolicies",
+                    arn,
+                    &e,
+                )
+            })?;
+        for policy in attached.attached_policies() {
+            if let Some(policy_arn) = policy.policy_arn() {
+                policies.push(read_managed_policy(iam, policy_arn).await?);
+            }
+        }
+        return Ok((None, policies));
+    }
+    let role = iam
+        .get_role()
+        .role_name(&name)
+        .send()
+        .await
+        .map_err(|e| explain("GetRole", "iam:GetRole", arn, &e))?;
+    let trust = role
+        .role()
+        .and_then(|r| r.assume_role_policy_document())
+        .map(decode_policy);
+    let names = iam
+        .list_role_policies()
+        .role_name(&name)
+        .send()
+        .await
+        .map_err(|e| explain("ListRolePolicies", "iam:ListRolePolicies", arn, &e))?;
+    for policy in names.policy_names() {
+        let doc = iam
+            .get_role_policy()
+            .role_name(&name)
+            .policy_name(policy)
+            .send()
+            .await
+            .map_err(|e| explain("GetRolePolicy", "iam:GetRolePolicy", arn, &e))?;
+        policies.push(Policy {
+            name: format!("inline {policy}"),
+            document: decode_policy(doc.policy_document()),
+        });
+    }
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(&name)
+        .send()
+        .await
+        .map_err(|e| {
+            explain(
+                "ListAttachedRolePolicies",
+                "iam:ListAttachedRolePolicies",
+                arn,
+                &e,
+            )
+        })?;
+    for policy in attached.attached_policies() {
+        if let Some(policy_arn) = policy.policy_arn() {
+            policies.push(read_managed_policy(iam, policy_arn).await?);
+        }
+    }
+    Ok((trust, policies))
+}
+
+async fn read_managed_policy(iam: &aws_sdk_iam::Client, arn: &str) -> Result<Policy, String> {
+    let policy = iam
+        .get_policy()
+        .policy_arn(arn)
+        .send()
+        .await
+        .map_err(|e| explain("GetPolicy", "iam:GetPolicy", arn, &e))?;
+    let version = policy
+        .policy()
+        .and_then(|p| p.default_version_id())
+        .unwrap_or("v1")
+        .to_string();
+    let document = iam
+        .get_policy_version()
+        .policy_arn(arn)
+        .version_id(&version)
+        .send()
+        .await
+        .map_err(|e| explain("GetPolicyVersion", "iam:GetPolicyVersion", arn, &e))?;
+    let text = document
+        .policy_version()
+        .and_then(|v| v.document())
+        .unwrap_or_default();
+    Ok(Policy {
+        name: arn.to_string(),
+        document: decode_policy(text),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_url_encoded_policies() {
+        assert_eq!(
+            decode_policy("%7B%22Version%22%3A%222012-10-17%22%7D"),
+            r#"{"Version":"2012-10-17"}"#
+        );
+        assert_eq!(decode_policy(r#"{"a":"50%"}"#), r#"{"a":"50%"}"#);
+        assert_eq!(decode_policy("%7B%2"), "{%2");
+    }
+}

@@ -1,0 +1,1135 @@
+//! The control-plane audit behind `proxydoc check`: a snapshot of the proxy's setup in, the
+//! results of every check and the findings out.
+//!
+//! The snapshot ([`ControlPlane`]) is plain data gathered by `aws/`; nothing here calls AWS,
+//! so each rule is unit-tested on hand-built snapshots. A part of the snapshot that could not
+//! be read (an access error, say) makes its checks `skipped` with the reason, and the other
+//! checks still run. Findings use the same structure as the log findings.
+
+pub mod policy;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::model::Severity;
+use crate::rules::Finding;
+use policy::{Decision, Policy};
+
+/// Cause ids of the control-plane checks. A contract: add, never rename.
+pub mod id {
+    pub const PROXY_NOT_AVAILABLE: &str = "proxy-not-available";
+    pub const TARGET_UNAVAILABLE: &str = "target-unavailable";
+    pub const DB_NOT_AVAILABLE: &str = "db-not-available";
+    pub const DB_SECURITY_GROUP_BLOCKS_PROXY: &str = "db-security-group-blocks-proxy";
+    pub const PROXY_EGRESS_BLOCKED: &str = "proxy-egress-blocked";
+    pub const PROXY_ROLE_TRUST_MISSING: &str = "proxy-role-trust-missing";
+    pub const PROXY_ROLE_CANNOT_READ_SECRET: &str = "proxy-role-cannot-read-secret";
+    pub const CLIENT_IAM_NOT_ALLOWED: &str = "client-iam-not-allowed";
+    pub const ENHANCED_LOGGING_OFF: &str = "enhanced-logging-off";
+    pub const DUPLICATE_AUTH_USER: &str = "duplicate-auth-user";
+}
+
+/// One entry of the proxy's `Auth[]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AuthEntry {
+    pub user_name: Option<String>,
+    pub secret_arn: Option<String>,
+    pub iam_auth: Option<String>,
+    pub client_password_auth_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProxyInfo {
+    pub name: String,
+    pub arn: String,
+    pub status: String,
+    pub engine_family: String,
+    pub endpoint: Option<String>,
+    pub vpc_id: Option<String>,
+    pub security_groups: Vec<String>,
+    pub subnets: Vec<String>,
+    pub role_arn: Option<String>,
+    pub require_tls: bool,
+    pub debug_logging: bool,
+    pub idle_client_timeout: Option<i32>,
+    pub auth: Vec<AuthEntry>,
+}
+
+impl ProxyInfo {
+    /// The `prx-…` resource id (the last part of the ARN), used by `rds-db:connect`.
+    pub fn resource_id(&self) -> &str {
+        self.arn.rsplit(':').next().unwrap_or("PROXY_RESOURCE_ID")
+    }
+
+    pub fn engine_port(&self) -> i32 {
+        if self.engine_family.eq_ignore_ascii_case("MYSQL") {
+            3306
+        } else if self.engine_family.eq_ignore_ascii_case("SQLSERVER") {
+            1433
+        } else {
+            5432
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TargetInfo {
+    pub rds_resource_id: Option<String>,
+    pub tracked_cluster_id: Option<String>,
+    pub endpoint: Option<String>,
+    pub port: Option<i32>,
+    pub kind: Option<String>,
+    pub state: Option<String>,
+    pub reason: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DbInfo {
+    pub id: String,
+    pub is_cluster: bool,
+    pub status: String,
+    pub port: Option<i32>,
+    pub security_groups: Vec<String>,
+}
+
+/// A security group rule, flattened.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    /// `-1` for all traffic, else `tcp`, `udp`, `icmp` or a number.
+    pub protocol: String,
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+    pub cidrs: Vec<String>,
+    pub groups: Vec<String>,
+}
+
+impl Rule {
+    fn covers_tcp(&self, port: i32) -> bool {
+        match self.protocol.as_str() {
+            "-1" | "all" => true,
+            "tcp" | "6" => {
+                self.from_port.is_none_or(|f| f <= port) && self.to_port.is_none_or(|t| t >= port)
+            }
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub ingress: Vec<Rule>,
+    pub egress: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RoleInfo {
+    pub arn: String,
+    pub trust_policy: String,
+    pub policies: Vec<Policy>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SecretInfo {
+    pub arn: String,
+    pub kms_key_id: Option<String>,
+}
+
+/// The client principal to check for `rds-db:connect`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCheck {
+    pub principal: String,
+    pub db_user: String,
+    pub policies: Result<Vec<Policy>, String>,
+}
+
+/// Everything `check` read about one proxy. `Err` holds why a part could not be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControlPlane {
+    pub region: String,
+    pub account: Option<String>,
+    pub proxy: ProxyInfo,
+    pub targets: Result<Vec<TargetInfo>, String>,
+    pub databases: Vec<Result<DbInfo, String>>,
+    pub security_groups: Result<BTreeMap<String, SecurityGroup>, String>,
+    /// The proxy's subnets and their IPv4 CIDRs.
+    pub subnet_cidrs: Result<Vec<(String, String)>, String>,
+    pub role: Result<RoleInfo, String>,
+    pub secrets: Vec<Result<SecretInfo, String>>,
+    pub client: Option<ClientCheck>,
+}
+
+impl ControlPlane {
+    fn account(&self) -> String {
+        self.account
+            .clone()
+            .or_else(|| self.proxy.arn.split(':').nth(4).map(str::to_string))
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| "ACCOUNT_ID".into())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Pass,
+    Fail,
+    Warn,
+    Skipped,
+}
+
+/// One check and what it found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckResult {
+    pub check: String,
+    pub status: CheckStatus,
+    pub detail: String,
+}
+
+/// Runs every check; returns the results in order and the findings, most important first.
+pub fn audit(plane: &ControlPlane) -> (Vec<CheckResult>, Vec<Finding>) {
+    let mut audit = Audit {
+        plane,
+        results: Vec::new(),
+        findings: Vec::new(),
+    };
+    audit.proxy_status();
+    audit.logging();
+    audit.auth_entries();
+    audit.targets();
+    audit.databases();
+    audit.security_groups();
+    audit.role_trust();
+    audit.role_reads_secrets();
+    audit.client_iam();
+    let Audit {
+        results,
+        mut findings,
+        ..
+    } = audit;
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(b.confidence.total_cmp(&a.confidence))
+            .then(a.cause.cmp(&b.cause))
+    });
+    (results, findings)
+}
+
+struct Audit<'a> {
+    plane: &'a ControlPlane,
+    results: Vec<CheckResult>,
+    findings: Vec<Finding>,
+}
+
+impl Audit<'_> {
+    fn result(&mut self, check: &str, status: CheckStatus, detail: String) {
+        self.results.push(CheckResult {
+            check: check.to_string(),
+            status,
+            detail,
+        });
+    }
+
+    fn finding(
+        &mut self,
+        cause: &str,
+        title: &str,
+        severity: Severity,
+        why: String,
+        evidence: Vec<String>,
+        remediation: Vec<String>,
+    ) {
+        self.findings.push(Finding {
+            cause: cause.to_string(),
+            title: title.to_string(),
+            severity,
+            confidence: 0.95,
+            why,
+            events: evidence.len() as u64,
+            failed_connections: 0,
+            first_seen: None,
+            last_seen: None,
+            users: Vec::new(),
+            clients: Vec::new(),
+            endpoints: self.plane.proxy.endpoint.iter().cloned().collect(),
+            evidence: evidence
+                .into_iter()
+                .map(|e| crate::aggregate::Evidence::new(None, e))
+                .collect(),
+            remediation,
+        });
+    }
+
+    fn name(&self) -> &str {
+        &self.plane.proxy.name
+    }
+
+    fn proxy_status(&mut self) {
+        let proxy = &self.plane.proxy;
+        let status = proxy.status.clone();
+        if status == "available" {
+            self.result(
+                "proxy-status",
+                CheckStatus::Pass,
+                format!("proxy {} is available", proxy.name),
+            );
+            return;
+        }
+        let hint = match status.as_str() {
+            "modifying" | "creating" => {
+                "a change is in progress; connections may fail until it ends"
+            }
+            "incompatible-network" => {
+                "the proxy's VPC or subnets no longer fit (deleted subnet, missing DNS support)"
+            }
+            "insufficient-resource-limits" => {
+                "the subnets are out of free IP addresses (RDS-EVENT-0243)"
+            }
+            "suspended" | "suspending" => {
+                "the proxy is suspended (for example its role or KMS key became unusable)"
+            }
+            _ => "the proxy does not accept connections in this state",
+        };
+        self.result(
+            "proxy-status",
+            CheckStatus::Fail,
+            format!("proxy {} is {status}", proxy.name),
+        );
+        self.finding(
+            id::PROXY_NOT_AVAILABLE,
+            "The proxy is not available",
+            Severity::Critical,
+            format!("DescribeDBProxies reports Status `{status}`: {hint}"),
+            vec![format!("DBProxyName={} Status={status}", proxy.name)],
+            vec![
+                format!("Watch the status until it is `available`: `aws rds describe-db-proxies --db-proxy-name {} --query 'DBProxies[0].Status'`", proxy.name),
+                format!("Read the proxy's events for the cause: `aws rds describe-events --source-type db-proxy --source-identifier {} --duration 1440`", proxy.name),
+            ],
+        );
+    }
+
+    fn logging(&mut self) {
+        let name = self.name().to_string();
+        if self.plane.proxy.debug_logging {
+            self.result(
+                "enhanced-logging",
+                CheckStatus::Pass,
+                "enhanced logging is on (RDS turns it off 24 hours after it was enabled)".into(),
+            );
+            return;
+        }
+        self.result(
+            "enhanced-logging",
+            CheckStatus::Warn,
+            "enhanced logging is off".into(),
+        );
+        self.finding(
+            id::ENHANCED_LOGGING_OFF,
+            "Enhanced logging is off",
+            Severity::Info,
+            "DebugLogging is false: authentication failures (such as the proxy's role being unable to read its secret) may not be logged in detail".into(),
+            vec![format!("DBProxyName={name} DebugLogging=false")],
+            vec![
+                format!("For the reproduction only: `aws rds modify-db-proxy --db-proxy-name {name} --debug-logging` (it slows the proxy, costs CloudWatch ingestion, may log SQL text, and RDS turns it off after 24 hours); turn it off after with `--no-debug-logging`"),
+            ],
+        );
+    }
+
+    fn auth_entries(&mut self) {
+        let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for entry in &self.plane.proxy.auth {
+            if let Some(user) = &entry.user_name {
+                users
+                    .entry(user.clone())
+                    .or_default()
+                    .push(entry.secret_arn.clone().unwrap_or_default());
+            }
+        }
+        let duplicates: Vec<(String, Vec<String>)> =
+            users.into_iter().filter(|(_, s)| s.len() > 1).collect();
+        let entries = self.plane.proxy.auth.len();
+        if duplicates.is_empty() {
+            self.result(
+                "auth-entries",
+                CheckStatus::Pass,
+                format!("{entries} auth entries, no user twice"),
+            );
+            return;
+        }
+        self.result(
+            "auth-entries",
+            CheckStatus::Fail,
+            format!(
+                "{} database users appear in more than one auth entry",
+                duplicates.len()
+            ),
+        );
+        let evidence = duplicates
+            .iter()
+            .map(|(u, s)| format!("UserName={u} SecretArn={}", s.join(", ")))
+            .collect();
+        let name = self.name().to_string();
+        self.finding(
+            id::DUPLICATE_AUTH_USER,
+            "Two proxy auth entries for one database user",
+            Severity::Critical,
+            "the proxy cannot choose between two secrets for the same database user".into(),
+            evidence,
+            vec![format!("Keep one secret per user: `aws rds modify-db-proxy --db-proxy-name {name} --auth '[…]'` with the duplicate removed (the list replaces the existing one)")],
+        );
+    }
+
+    fn targets(&mut self) {
+        let targets = match &self.plane.targets {
+            Ok(targets) => targets.clone(),
+            Err(e) => {
+                self.result("target-health", CheckStatus::Skipped, e.clone());
+                return;
+            }
+        };
+        if targets.is_empty() {
+            self.result(
+                "target-health",
+                CheckStatus::Fail,
+                "the proxy has no registered targets".into(),
+            );
+            let name = self.name().to_string();
+            self.finding(
+                id::TARGET_UNAVAILABLE,
+                "The proxy has no target",
+                Severity::Critical,
+                "DescribeDBProxyTargets returned no target: the proxy has no database to connect to".into(),
+                vec![format!("DBProxyName={name} Targets=[]")],
+                vec![format!("Register the database: `aws rds register-db-proxy-targets --db-proxy-name {name} --db-instance-identifiers DB_INSTANCE_ID` (or `--db-cluster-identifiers`)")],
+            );
+            return;
+        }
+        let mut bad = Vec::new();
+        for target in &targets {
+            let state = target.state.clone().unwrap_or_else(|| "UNKNOWN".into());
+            if state == "AVAILABLE" {
+                continue;
+            }
+            bad.push(target.clone());
+        }
+        if bad.is_empty() {
+            self.result(
+                "target-health",
+                CheckStatus::Pass,
+                format!("{} targets AVAILABLE", targets.len()),
+            );
+            return;
+        }
+        let name = self.name().to_string();
+        let port = self.plane.proxy.engine_port();
+        for target in bad {
+            let id = target
+                .rds_resource_id
+                .clone()
+                .unwrap_or_else(|| "target".into());
+            let state = target.state.clone().unwrap_or_else(|| "UNKNOWN".into());
+            let reason = target.reason.clone().unwrap_or_default();
+            let description = target.description.clone().unwrap_or_default();
+            self.result(
+                "target-health",
+                CheckStatus::Fail,
+                format!("{id}: {state} {reason} {description}")
+                    .trim()
+                    .to_string(),
+            );
+            let (meaning, steps) = explain_target(&name, &reason, &description, port);
+            let severity = if state == "REGISTERING" || reason == "PENDING_PROXY_CAPACITY" {
+                Severity::Warning
+            } else {
+                Severity::Critical
+            };
+            self.finding(
+                id::TARGET_UNAVAILABLE,
+                "A proxy target is not available",
+                severity,
+                format!(
+                    "target {id} is {state}{}: {meaning}",
+                    if reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({reason})")
+                    }
+                ),
+                vec![format!(
+                    "RdsResourceId={id} State={state} Reason={reason} Description={description}"
+                )],
+                steps,
+            );
+        }
+    }
+
+    fn databases(&mut self) {
+        for db in &self.plane.databases {
+            match db {
+                Err(e) => self.result("db-status", CheckStatus::Skipped, e.clone()),
+                Ok(db) if db.status == "available" => {
+                    self.result(
+                        "db-status",
+                        CheckStatus::Pass,
+                        format!("{} is available", db.id),
+                    );
+                }
+                Ok(db) => {
+                    self.result(
+                        "db-status",
+                        CheckStatus::Fail,
+                        format!("{} is {}", db.id, db.status),
+                    );
+                    let (kind, start) = if db.is_cluster {
+                        (
+                            "cluster",
+                            format!("aws rds start-db-cluster --db-cluster-identifier {}", db.id),
+                        )
+                    } else {
+                        (
+                            "instance",
+                            format!(
+                                "aws rds start-db-instance --db-instance-identifier {}",
+                                db.id
+                            ),
+                        )
+                    };
+                    let mut steps = vec![format!(
+                        "The proxy can only connect to an `available` database; the {kind} {} is `{}`",
+                        db.id, db.status
+                    )];
+                    if db.status == "stopped" {
+                        steps.push(format!("Start it: `{start}` (a stopped database restarts by itself after 7 days)"));
+                    } else {
+                        steps.push(format!("Wait for `available`, or read why it is not: `aws rds describe-events --source-identifier {} --source-type db-{kind} --duration 1440`", db.id));
+                    }
+                    self.finding(
+                        id::DB_NOT_AVAILABLE,
+                        "The database is not available",
+                        Severity::Critical,
+                        format!(
+                            "the target database {} is `{}`, not `available`",
+                            db.id, db.status
+                        ),
+                        vec![format!(
+                            "DB{}Identifier={} Status={}",
+                            if db.is_cluster { "Cluster" } else { "Instance" },
+                            db.id,
+                            db.status
+                        )],
+                        steps,
+                    );
+                }
+            }
+        }
+    }
+
+    fn security_groups(&mut self) {
+        let groups = match &self.plane.security_groups {
+            Ok(groups) => groups,
+            Err(e) => {
+                self.result("db-ingress-from-proxy", CheckStatus::Skipped, e.clone());
+                self.result("proxy-egress-to-db", CheckStatus::Skipped, e.clone());
+                return;
+            }
+        };
+        let proxy_sgs = self.plane.proxy.security_groups.clone();
+        let subnet_cidrs: Vec<String> = match &self.plane.subnet_cidrs {
+            Ok(subnets) => subnets.iter().map(|(_, c)| c.clone()).collect(),
+            Err(_) => Vec::new(),
+        };
+        for db in self.plane.databases.iter().flatten() {
+            let port = db.port.unwrap_or_else(|| self.plane.proxy.engine_port());
+            // Inbound on the database.
+            let allows = db
+                .security_groups
+                .iter()
+                .filter_map(|g| groups.get(g))
+                .any(|sg| {
+                    sg.ingress.iter().any(|rule| {
+                        rule.covers_tcp(port)
+                            && (rule.groups.iter().any(|g| proxy_sgs.contains(g))
+                                || (!subnet_cidrs.is_empty()
+                                    && subnet_cidrs
+                                        .iter()
+                                        .all(|s| rule.cidrs.iter().any(|c| cidr_contains(c, s)))))
+                    })
+                });
+            let proxy_sg = proxy_sgs
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "PROXY_SG_ID".into());
+            let db_sg = db
+                .security_groups
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "DB_SG_ID".into());
+            if allows {
+                self.result(
+                    "db-ingress-from-proxy",
+                    CheckStatus::Pass,
+                    format!("{} accepts TCP {port} from the proxy", db.id),
+                );
+            } else {
+                self.result("db-ingress-from-proxy", CheckStatus::Fail, format!("no inbound rule of {} ({}) accepts TCP {port} from the proxy's groups {} or subnets", db.id, db.security_groups.join(", "), proxy_sgs.join(", ")));
+                let evidence = db
+                    .security_groups
+                    .iter()
+                    .filter_map(|g| groups.get(g))
+                    .map(|sg| format!("{} inbound: {}", sg.id, describe_rules(&sg.ingress)))
+                    .collect();
+                let same = db.security_groups.iter().any(|g| proxy_sgs.contains(g));
+                self.finding(
+                    id::DB_SECURITY_GROUP_BLOCKS_PROXY,
+                    "The database's security group does not admit the proxy",
+                    Severity::Critical,
+                    format!("no inbound rule on {} allows TCP {port} from the proxy's security groups ({}) or its subnets", db.security_groups.join(", "), proxy_sgs.join(", ")),
+                    evidence,
+                    vec![
+                        format!("Add the inbound rule: `aws ec2 authorize-security-group-ingress --group-id {db_sg} --protocol tcp --port {port} --source-group {proxy_sg}`{}", if same { " (proxy and database share this group: the rule references the group itself)" } else { "" }),
+                    ],
+                );
+            }
+            // Outbound from the proxy.
+            let reaches = proxy_sgs.iter().filter_map(|g| groups.get(g)).any(|sg| {
+                sg.egress.iter().any(|rule| {
+                    rule.covers_tcp(port)
+                        && (rule.groups.iter().any(|g| db.security_groups.contains(g))
+                            || !rule.cidrs.is_empty())
+                })
+            });
+            if reaches {
+                self.result(
+                    "proxy-egress-to-db",
+                    CheckStatus::Pass,
+                    format!("the proxy may send TCP {port} to {}", db.id),
+                );
+            } else {
+                self.result(
+                    "proxy-egress-to-db",
+                    CheckStatus::Fail,
+                    format!(
+                        "no outbound rule of the proxy's groups ({}) allows TCP {port} to {}",
+                        proxy_sgs.join(", "),
+                        db.id
+                    ),
+                );
+                let evidence = proxy_sgs
+                    .iter()
+                    .filter_map(|g| groups.get(g))
+                    .map(|sg| format!("{} outbound: {}", sg.id, describe_rules(&sg.egress)))
+                    .collect();
+                self.finding(
+                    id::PROXY_EGRESS_BLOCKED,
+                    "The proxy's security group does not let it reach the database",
+                    Severity::Critical,
+                    format!("no outbound rule on {} allows TCP {port} to the database's security groups ({})", proxy_sgs.join(", "), db.security_groups.join(", ")),
+                    evidence,
+                    vec![format!("Add the outbound rule: `aws ec2 authorize-security-group-egress --group-id {proxy_sg} --ip-permissions 'IpProtocol=tcp,FromPort={port},ToPort={port},UserIdGroupPairs=[{{GroupId={db_sg}}}]'`")],
+                );
+            }
+        }
+    }
+
+    fn role_trust(&mut self) {
+        let role = match &self.plane.role {
+            Ok(role) => role.clone(),
+            Err(e) => {
+                self.result("role-trust", CheckStatus::Skipped, e.clone());
+                return;
+            }
+        };
+        if policy::trusts_service(&role.trust_policy, "rds.amazonaws.com") {
+            self.result(
+                "role-trust",
+                CheckStatus::Pass,
+                format!("{} trusts rds.amazonaws.com", role.arn),
+            );
+            return;
+        }
+        self.result(
+            "role-trust",
+            CheckStatus::Fail,
+            format!("{} does not trust rds.amazonaws.com", role.arn),
+        );
+        let role_name = role
+            .arn
+            .rsplit('/')
+            .next()
+            .unwrap_or("ROLE_NAME")
+            .to_string();
+        self.finding(
+            id::PROXY_ROLE_TRUST_MISSING,
+            "The proxy's role does not trust RDS",
+            Severity::Critical,
+            format!("the trust policy of {} does not let rds.amazonaws.com assume it, so the proxy cannot read its secrets", role.arn),
+            vec![format!("AssumeRolePolicyDocument={}", role.trust_policy)],
+            vec![format!("Trust RDS: `aws iam update-assume-role-policy --role-name {role_name} --policy-document '{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Principal\":{{\"Service\":\"rds.amazonaws.com\"}},\"Action\":\"sts:AssumeRole\"}}]}}'`")],
+        );
+    }
+
+    fn role_reads_secrets(&mut self) {
+        let role = match &self.plane.role {
+            Ok(role) => role.clone(),
+            Err(e) => {
+                self.result("role-reads-secrets", CheckStatus::Skipped, e.clone());
+                return;
+            }
+        };
+        let region = self.plane.region.clone();
+        let account = self.plane.account();
+        let role_name = role
+            .arn
+            .rsplit('/')
+            .next()
+            .unwrap_or("ROLE_NAME")
+            .to_string();
+        for secret in &self.plane.secrets {
+            let secret = match secret {
+                Ok(secret) => secret.clone(),
+                Err(e) => {
+                    self.result("role-reads-secrets", CheckStatus::Skipped, e.clone());
+                    continue;
+                }
+            };
+            let get = policy::evaluate(
+                &role.policies,
+                "secretsmanager:GetSecretValue",
+                &secret.arn,
+                &[],
+            );
+            let key_arn = secret
+                .kms_key_id
+                .as_deref()
+                .filter(|k| !k.ends_with("alias/aws/secretsmanager"))
+                .map(|k| {
+                    if k.starts_with("arn:") {
+                        k.to_string()
+                    } else {
+                        format!("arn:aws:kms:{region}:{account}:key/{k}")
+                    }
+                });
+            let via = format!("secretsmanager.{region}.amazonaws.com");
+            let decrypt = key_arn.as_ref().map(|key| {
+                policy::evaluate(
+                    &role.policies,
+                    "kms:Decrypt",
+                    key,
+                    &[("kms:ViaService", via.as_str())],
+                )
+            });
+            let mut missing = Vec::new();
+            let mut evidence = Vec::new();
+            for (action, resource, decision) in [
+                (
+                    "secretsmanager:GetSecretValue",
+                    secret.arn.clone(),
+                    Some(get),
+                ),
+                ("kms:Decrypt", key_arn.clone().unwrap_or_default(), decrypt),
+            ] {
+                let Some(decision) = decision else { continue };
+                match decision {
+                    Decision::Allowed { policy } => {
+                        evidence.push(format!("{action} on {resource}: allowed by {policy}"))
+                    }
+                    Decision::Denied { policy } => {
+                        evidence.push(format!("{action} on {resource}: denied by {policy}"));
+                        missing.push(action);
+                    }
+                    Decision::NotAllowed => {
+                        evidence.push(format!(
+                            "{action} on {resource}: no policy of {role_name} allows it"
+                        ));
+                        missing.push(action);
+                    }
+                    Decision::Undecided { policy, why } => {
+                        evidence.push(format!(
+                            "{action} on {resource}: could not decide ({policy}: {why})"
+                        ));
+                    }
+                }
+            }
+            if missing.is_empty() {
+                self.result(
+                    "role-reads-secrets",
+                    CheckStatus::Pass,
+                    format!("{role_name} may read {}", secret.arn),
+                );
+                continue;
+            }
+            self.result(
+                "role-reads-secrets",
+                CheckStatus::Fail,
+                format!(
+                    "{role_name} lacks {} for {}",
+                    missing.join(" and "),
+                    secret.arn
+                ),
+            );
+            let key = key_arn
+                .clone()
+                .unwrap_or_else(|| format!("arn:aws:kms:{region}:{account}:key/KMS_KEY_ID"));
+            self.finding(
+                id::PROXY_ROLE_CANNOT_READ_SECRET,
+                "The proxy's role cannot read its secret",
+                Severity::Critical,
+                format!("{} may not {} for secret {}", role.arn, missing.join(" and "), secret.arn),
+                evidence,
+                vec![format!(
+                    "Attach: `aws iam put-role-policy --role-name {role_name} --policy-name proxydoc-read-proxy-secret --policy-document '{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":\"secretsmanager:GetSecretValue\",\"Resource\":\"{}\"}},{{\"Effect\":\"Allow\",\"Action\":\"kms:Decrypt\",\"Resource\":\"{key}\",\"Condition\":{{\"StringEquals\":{{\"kms:ViaService\":\"{via}\"}}}}}}]}}'`",
+                    secret.arn
+                )],
+            );
+        }
+    }
+
+    fn client_iam(&mut self) {
+        let Some(client) = &self.plane.client else {
+            return;
+        };
+        let resource = format!(
+            "arn:aws:rds-db:{}:{}:dbuser:{}/{}",
+            self.plane.region,
+            self.plane.account(),
+            self.plane.proxy.resource_id(),
+            client.db_user
+        );
+        let policies = match &client.policies {
+            Ok(policies) => policies,
+            Err(e) => {
+                self.result("client-rds-db-connect", CheckStatus::Skipped, e.clone());
+                return;
+            }
+        };
+        let decision = policy::evaluate(policies, "rds-db:connect", &resource, &[]);
+        if decision.is_allowed() {
+            self.result(
+                "client-rds-db-connect",
+                CheckStatus::Pass,
+                format!("{} may rds-db:connect to {resource}", client.principal),
+            );
+            return;
+        }
+        let detail = match &decision {
+            Decision::Denied { policy } => format!("denied by {policy}"),
+            Decision::Undecided { policy, why } => format!("could not decide ({policy}: {why})"),
+            _ => "no policy allows it".to_string(),
+        };
+        if matches!(decision, Decision::Undecided { .. }) {
+            self.result("client-rds-db-connect", CheckStatus::Warn, detail);
+            return;
+        }
+        self.result(
+            "client-rds-db-connect",
+            CheckStatus::Fail,
+            format!("{}: {detail}", client.principal),
+        );
+        self.finding(
+            id::CLIENT_IAM_NOT_ALLOWED,
+            "The client's IAM principal may not connect",
+            Severity::Critical,
+            format!("{} may not rds-db:connect to {resource} ({detail}); the resource is the proxy's id, not the database's", client.principal),
+            vec![format!("rds-db:connect on {resource}: {detail}")],
+            vec![format!("Add to {}'s policy: {{\"Effect\":\"Allow\",\"Action\":\"rds-db:connect\",\"Resource\":\"{resource}\"}}", client.principal)],
+        );
+    }
+}
+
+fn explain_target(
+    proxy: &str,
+    reason: &str,
+    description: &str,
+    port: i32,
+) -> (String, Vec<String>) {
+    let describe = format!(
+        "aws rds describe-db-proxies --db-proxy-name {proxy} --query 'DBProxies[0].[RoleArn,Auth]'"
+    );
+    match reason {
+        "AUTH_FAILURE" => (
+            format!("the proxy cannot log in to the database{}: its role cannot read a secret, a secret's credentials do not match the database, or no secret is registered", if description.is_empty() { String::new() } else { format!(" (\"{description}\")") }),
+            vec![
+                format!("Check the registered secrets and the role: `{describe}`"),
+                "Check the role may read each secret (secretsmanager:GetSecretValue, kms:Decrypt) and trusts rds.amazonaws.com (see the role checks)".to_string(),
+                "Check each secret's username/password matches the database user's password".to_string(),
+            ],
+        ),
+        "UNREACHABLE" | "CONNECTION_FAILED" => (
+            "the proxy cannot open a connection to the database: security groups, network ACLs, a wrong port, or a database that is down".to_string(),
+            vec![
+                format!("Check the database's security group admits the proxy on TCP {port} and the proxy's outbound rules (see the security group checks)"),
+                "Check the database is `available` (see db-status)".to_string(),
+            ],
+        ),
+        "PENDING_PROXY_CAPACITY" => (
+            "the proxy is scaling; retry when it has finished".to_string(),
+            vec![format!("Watch `aws rds describe-db-proxy-targets --db-proxy-name {proxy}` until the target is AVAILABLE")],
+        ),
+        _ => (
+            if description.is_empty() { "see the target's Reason and Description".to_string() } else { description.to_string() },
+            vec![format!("Read the details: `aws rds describe-db-proxy-targets --db-proxy-name {proxy}`")],
+        ),
+    }
+}
+
+fn describe_rules(rules: &[Rule]) -> String {
+    if rules.is_empty() {
+        return "no rules".to_string();
+    }
+    rules
+        .iter()
+        .map(|r| {
+            let ports = match (r.protocol.as_str(), r.from_port, r.to_port) {
+                ("-1", _, _) => "all traffic".to_string(),
+                (p, Some(f), Some(t)) if f == t => format!("{p} {f}"),
+                (p, Some(f), Some(t)) => format!("{p} {f}-{t}"),
+                (p, _, _) => p.to_string(),
+            };
+            let sources: Vec<String> = r.groups.iter().chain(&r.cidrs).cloned().collect();
+            format!(
+                "{ports} from/to {}",
+                if sources.is_empty() {
+                    "-".into()
+                } else {
+                    sources.join(",")
+                }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// True when IPv4 CIDR `outer` contains CIDR (or address) `inner`.
+pub fn cidr_contains(outer: &str, inner: &str) -> bool {
+    fn parse(cidr: &str) -> Option<(u32, u32)> {
+        let (address, bits) = cidr.split_once('/').unwrap_or((cidr, "32"));
+        let bits: u32 = bits.parse().ok().filter(|b| *b <= 32)?;
+        let address: std::net::Ipv4Addr = address.parse().ok()?;
+        Some((u32::from(address), bits))
+    }
+    let (Some((outer, outer_bits)), Some((inner, inner_bits))) = (parse(outer), parse(inner))
+    else {
+        return false;
+    };
+    if inner_bits < outer_bits {
+        return false;
+    }
+    let mask = if outer_bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - outer_bits)
+    };
+    outer & mask == inner & mask
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good() -> ControlPlane {
+        let mut groups = BTreeMap::new();
+        groups.insert(
+            "sg-proxy".to_string(),
+            SecurityGroup {
+                id: "sg-proxy".into(),
+                ingress: vec![],
+                egress: vec![Rule {
+                    protocol: "-1".into(),
+                    cidrs: vec!["0.0.0.0/0".into()],
+                    ..Rule::default()
+                }],
+            },
+        );
+        groups.insert(
+            "sg-db".to_string(),
+            SecurityGroup {
+                id: "sg-db".into(),
+                ingress: vec![Rule {
+                    protocol: "tcp".into(),
+                    from_port: Some(5432),
+                    to_port: Some(5432),
+                    groups: vec!["sg-proxy".into()],
+                    ..Rule::default()
+                }],
+                egress: vec![],
+            },
+        );
+        let secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app-AbC".to_string();
+        ControlPlane {
+            region: "us-east-1".into(),
+            account: Some("123456789012".into()),
+            proxy: ProxyInfo {
+                name: "orders".into(),
+                arn: "arn:aws:rds:us-east-1:123456789012:db-proxy:prx-0123456789abcdef0".into(),
+                status: "available".into(),
+                engine_family: "POSTGRESQL".into(),
+                security_groups: vec!["sg-proxy".into()],
+                role_arn: Some("arn:aws:iam::123456789012:role/proxy-role".into()),
+                debug_logging: true,
+                auth: vec![AuthEntry { user_name: Some("app".into()), secret_arn: Some(secret.clone()), ..AuthEntry::default() }],
+                ..ProxyInfo::default()
+            },
+            targets: Ok(vec![TargetInfo { rds_resource_id: Some("db1".into()), state: Some("AVAILABLE".into()), ..TargetInfo::default() }]),
+            databases: vec![Ok(DbInfo { id: "db1".into(), is_cluster: false, status: "available".into(), port: Some(5432), security_groups: vec!["sg-db".into()] })],
+            security_groups: Ok(groups),
+            subnet_cidrs: Ok(vec![("subnet-1".into(), "10.0.1.0/24".into())]),
+            role: Ok(RoleInfo {
+                arn: "arn:aws:iam::123456789012:role/proxy-role".into(),
+                trust_policy: r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"rds.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#.into(),
+                policies: vec![Policy { name: "read".into(), document: format!(r#"{{"Statement":[{{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"{secret}"}},{{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*","Condition":{{"StringEquals":{{"kms:ViaService":"secretsmanager.us-east-1.amazonaws.com"}}}}}}]}}"#) }],
+            }),
+            secrets: vec![Ok(SecretInfo { arn: secret, kms_key_id: Some("1234abcd-12ab-34cd-56ef-1234567890ab".into()) })],
+            client: None,
+        }
+    }
+
+    fn causes(plane: &ControlPlane) -> Vec<String> {
+        audit(plane).1.into_iter().map(|f| f.cause).collect()
+    }
+
+    #[test]
+    fn a_good_setup_has_no_findings() {
+        let (results, findings) = audit(&good());
+        assert!(findings.is_empty(), "{findings:?}");
+        assert!(
+            results.iter().all(|r| r.status == CheckStatus::Pass),
+            "{results:?}"
+        );
+    }
+
+    #[test]
+    fn each_misconfiguration_has_its_finding() {
+        let mut plane = good();
+        plane.proxy.status = "modifying".into();
+        assert_eq!(causes(&plane), [id::PROXY_NOT_AVAILABLE]);
+
+        let mut plane = good();
+        plane.targets = Ok(vec![TargetInfo {
+            rds_resource_id: Some("db1".into()),
+            state: Some("UNAVAILABLE".into()),
+            reason: Some("AUTH_FAILURE".into()),
+            description: Some("Proxy does not have any registered credentials".into()),
+            ..TargetInfo::default()
+        }]);
+        let (_, findings) = audit(&plane);
+        assert_eq!(findings[0].cause, id::TARGET_UNAVAILABLE);
+        assert!(
+            findings[0]
+                .why
+                .contains("Proxy does not have any registered credentials")
+        );
+
+        let mut plane = good();
+        plane.databases = vec![Ok(DbInfo {
+            status: "stopped".into(),
+            ..plane.databases[0].clone().unwrap()
+        })];
+        assert_eq!(causes(&plane), [id::DB_NOT_AVAILABLE]);
+
+        let mut plane = good();
+        if let Ok(groups) = &mut plane.security_groups {
+            groups.get_mut("sg-db").unwrap().ingress.clear();
+        }
+        let (_, findings) = audit(&plane);
+        assert_eq!(findings[0].cause, id::DB_SECURITY_GROUP_BLOCKS_PROXY);
+        assert!(
+            findings[0].remediation[0]
+                .contains("--group-id sg-db --protocol tcp --port 5432 --source-group sg-proxy")
+        );
+
+        let mut plane = good();
+        if let Ok(groups) = &mut plane.security_groups {
+            groups.get_mut("sg-proxy").unwrap().egress.clear();
+        }
+        assert_eq!(causes(&plane), [id::PROXY_EGRESS_BLOCKED]);
+
+        let mut plane = good();
+        if let Ok(role) = &mut plane.role {
+            role.trust_policy = r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#.into();
+        }
+        assert_eq!(causes(&plane), [id::PROXY_ROLE_TRUST_MISSING]);
+
+        let mut plane = good();
+        if let Ok(role) = &mut plane.role {
+            role.policies = vec![Policy { name: "only-get".into(), document: r#"{"Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#.into() }];
+        }
+        let (_, findings) = audit(&plane);
+        assert_eq!(findings[0].cause, id::PROXY_ROLE_CANNOT_READ_SECRET);
+        assert!(
+            findings[0].why.contains("kms:Decrypt"),
+            "{}",
+            findings[0].why
+        );
+        assert!(
+            !findings[0].why.contains("GetSecretValue and"),
+            "{}",
+            findings[0].why
+        );
+
+        let mut plane = good();
+        plane.proxy.debug_logging = false;
+        let (_, findings) = audit(&plane);
+        assert_eq!(findings[0].cause, id::ENHANCED_LOGGING_OFF);
+        assert_eq!(findings[0].severity, Severity::Info);
+    }
+
+    #[test]
+    fn aws_managed_key_needs_no_decrypt_grant() {
+        let mut plane = good();
+        plane.secrets = vec![Ok(SecretInfo {
+            arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:app-AbC".into(),
+            kms_key_id: None,
+        })];
+        if let Ok(role) = &mut plane.role {
+            role.policies = vec![Policy { name: "get".into(), document: r#"{"Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#.into() }];
+        }
+        assert!(causes(&plane).is_empty());
+    }
+
+    #[test]
+    fn client_rds_db_connect_uses_the_proxy_resource_id() {
+        let mut plane = good();
+        plane.client = Some(ClientCheck {
+            principal: "arn:aws:iam::123456789012:role/app".into(),
+            db_user: "app".into(),
+            policies: Ok(vec![Policy { name: "db".into(), document: r#"{"Statement":[{"Effect":"Allow","Action":"rds-db:connect","Resource":"arn:aws:rds-db:us-east-1:123456789012:dbuser:db-ABCDEFG/app"}]}"#.into() }]),
+        });
+        let (_, findings) = audit(&plane);
+        assert_eq!(findings[0].cause, id::CLIENT_IAM_NOT_ALLOWED);
+        assert!(findings[0].remediation[0].contains("dbuser:prx-0123456789abcdef0/app"));
+        if let Some(client) = &mut plane.client {
+            client.policies = Ok(vec![Policy { name: "db".into(), document: r#"{"Statement":[{"Effect":"Allow","Action":"rds-db:connect","Resource":"arn:aws:rds-db:us-east-1:123456789012:dbuser:prx-0123456789abcdef0/*"}]}"#.into() }]);
+        }
+        assert!(causes(&plane).is_empty());
+    }
+
+    #[test]
+    fn unreadable_parts_skip_their_checks_only() {
+        let mut plane = good();
+        plane.role = Err("iam:GetRole denied".into());
+        let (results, findings) = audit(&plane);
+        assert!(findings.is_empty());
+        assert!(
+            results
+                .iter()
+                .any(|r| r.check == "role-trust" && r.status == CheckStatus::Skipped)
+        );
+        assert!(
+            results
+                .iter()
+                .any(|r| r.check == "db-status" && r.status == CheckStatus::Pass)
+        );
+    }
+
+    #[test]
+    fn cidrs() {
+        assert!(cidr_contains("10.0.0.0/16", "10.0.1.0/24"));
+        assert!(cidr_contains("0.0.0.0/0", "192.168.1.1"));
+        assert!(!cidr_contains("10.0.1.0/24", "10.0.0.0/16"));
+        assert!(!cidr_contains("10.1.0.0/16", "10.0.1.0/24"));
+        assert!(!cidr_contains("bad", "10.0.0.0/8"));
+    }
+}

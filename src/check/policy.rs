@@ -1,0 +1,343 @@
+//! A minimal IAM policy evaluator, for when `SimulatePrincipalPolicy` is unavailable.
+//!
+//! It answers "may this set of identity policies do ACTION on RESOURCE, given these context
+//! keys" with the parts of IAM's logic the proxy checks need: `Allow`/`Deny` statements,
+//! `Action`/`NotAction` and `Resource`/`NotResource` with `*` and `?` wildcards (actions
+//! case-insensitively), an explicit deny winning over any allow, and the condition operators
+//! `StringEquals`, `StringLike`, `StringNotEquals`, `StringNotLike` (and their `IfExists`
+//! forms, and `ForAnyValue:` prefixes) on the given context keys. Anything else in a condition
+//! (other operators, unknown keys) makes that statement not apply, and the answer says so:
+//! proxydoc reports "could not decide" rather than guess. Resource policies, permission
+//! boundaries, SCPs and session policies are out of scope.
+
+use serde_json::Value;
+
+/// The outcome of an evaluation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// An Allow statement matched (and no Deny); names the policy that allowed it.
+    Allowed { policy: String },
+    /// A Deny statement matched; names the policy.
+    Denied { policy: String },
+    /// Nothing allowed it.
+    NotAllowed,
+    /// A statement that might allow it has a condition the evaluator cannot judge.
+    Undecided { policy: String, why: String },
+}
+
+impl Decision {
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Decision::Allowed { .. })
+    }
+}
+
+/// A named policy document (JSON text as IAM returns it, URL-decoded).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Policy {
+    pub name: String,
+    pub document: String,
+}
+
+/// Evaluates `action` on `resource` against `policies` with `context` (key, value) pairs.
+pub fn evaluate(
+    policies: &[Policy],
+    action: &str,
+    resource: &str,
+    context: &[(&str, &str)],
+) -> Decision {
+    let mut allowed: Option<String> = None;
+    let mut undecided: Option<(String, String)> = None;
+    for policy in policies {
+        let Ok(document) = serde_json::from_str::<Value>(&policy.document) else {
+            undecided.get_or_insert((
+                policy.name.clone(),
+                "the policy document is not valid JSON".into(),
+            ));
+            continue;
+        };
+        for statement in statements(&document) {
+            if !matches_action(statement, action) || !matches_resource(statement, resource) {
+                continue;
+            }
+            let deny = statement.get("Effect").and_then(Value::as_str) == Some("Deny");
+            match conditions_hold(statement.get("Condition"), context) {
+                Ok(true) if deny => {
+                    return Decision::Denied {
+                        policy: policy.name.clone(),
+                    };
+                }
+                Ok(true) => {
+                    allowed.get_or_insert(policy.name.clone());
+                }
+                Ok(false) => {}
+                Err(why) if !deny => {
+                    undecided.get_or_insert((policy.name.clone(), why));
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    match (allowed, undecided) {
+        (Some(policy), _) => Decision::Allowed { policy },
+        (None, Some((policy, why))) => Decision::Undecided { policy, why },
+        (None, None) => Decision::NotAllowed,
+    }
+}
+
+/// True when `trust` (a role's trust policy) lets `service` assume the role.
+pub fn trusts_service(trust: &str, service: &str) -> bool {
+    let Ok(document) = serde_json::from_str::<Value>(trust) else {
+        return false;
+    };
+    statements(&document).any(|statement| {
+        statement.get("Effect").and_then(Value::as_str) == Some("Allow")
+            && strings(statement.get("Action"))
+                .iter()
+                .any(|a| wildcard(a, "sts:AssumeRole", true))
+            && statement
+                .get("Principal")
+                .and_then(|p| p.get("Service"))
+                .is_some_and(|s| strings(Some(s)).iter().any(|v| v == service))
+    })
+}
+
+fn statements(document: &Value) -> impl Iterator<Item = &Value> {
+    let list: Vec<&Value> = match document.get("Statement") {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(item @ Value::Object(_)) => vec![item],
+        _ => Vec::new(),
+    };
+    list.into_iter()
+}
+
+fn strings(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn matches_action(statement: &Value, action: &str) -> bool {
+    if let Some(list) = statement.get("Action") {
+        return strings(Some(list))
+            .iter()
+            .any(|p| wildcard(p, action, true));
+    }
+    if let Some(list) = statement.get("NotAction") {
+        return !strings(Some(list))
+            .iter()
+            .any(|p| wildcard(p, action, true));
+    }
+    false
+}
+
+fn matches_resource(statement: &Value, resource: &str) -> bool {
+    if let Some(list) = statement.get("Resource") {
+        return strings(Some(list))
+            .iter()
+            .any(|p| wildcard(p, resource, false));
+    }
+    if let Some(list) = statement.get("NotResource") {
+        return !strings(Some(list))
+            .iter()
+            .any(|p| wildcard(p, resource, false));
+    }
+    false
+}
+
+/// `Ok(true)` when every condition holds, `Ok(false)` when one does not, `Err` when one cannot
+/// be judged.
+fn conditions_hold(condition: Option<&Value>, context: &[(&str, &str)]) -> Result<bool, String> {
+    let Some(Value::Object(operators)) = condition else {
+        return Ok(true);
+    };
+    for (operator, keys) in operators {
+        let Value::Object(keys) = keys else {
+            return Err(format!("condition {operator} is malformed"));
+        };
+        let base = operator
+            .trim_start_matches("ForAnyValue:")
+            .trim_start_matches("ForAllValues:");
+        let (base, if_exists) = match base.strip_suffix("IfExists") {
+            Some(base) => (base, true),
+            None => (base, false),
+        };
+        for (key, expected) in keys {
+            let expected = strings(Some(expected));
+            let actual = context
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| *v);
+            let Some(actual) = actual else {
+                if if_exists {
+                    continue;
+                }
+                return Err(format!(
+                    "condition {operator} on {key}, a key proxydoc does not know here"
+                ));
+            };
+            let holds = match base {
+                "StringEquals" => expected.iter().any(|e| e == actual),
+                "StringEqualsIgnoreCase" => expected.iter().any(|e| e.eq_ignore_ascii_case(actual)),
+                "StringLike" => expected.iter().any(|e| wildcard(e, actual, false)),
+                "StringNotEquals" => !expected.iter().any(|e| e == actual),
+                "StringNotLike" => !expected.iter().any(|e| wildcard(e, actual, false)),
+                other => {
+                    return Err(format!(
+                        "condition operator {other} is not evaluated by proxydoc"
+                    ));
+                }
+            };
+            if !holds {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// IAM wildcard match: `*` any run, `?` one character.
+pub fn wildcard(pattern: &str, text: &str, ignore_case: bool) -> bool {
+    let (pattern, text): (Vec<char>, Vec<char>) = if ignore_case {
+        (
+            pattern.to_lowercase().chars().collect(),
+            text.to_lowercase().chars().collect(),
+        )
+    } else {
+        (pattern.chars().collect(), text.chars().collect())
+    };
+    let (mut p, mut t) = (0usize, 0usize);
+    let (mut star, mut mark) = (None, 0usize);
+    while t < text.len() {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            star = Some(p);
+            p += 1;
+            mark = t;
+        } else if let Some(s) = star {
+            p = s + 1;
+            mark += 1;
+            t = mark;
+        } else {
+            return false;
+        }
+    }
+    while p < pattern.len() && pattern[p] == '*' {
+        p += 1;
+    }
+    p == pattern.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(document: &str) -> Vec<Policy> {
+        vec![Policy {
+            name: "p".into(),
+            document: document.into(),
+        }]
+    }
+
+    const SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:orders/app-AbC";
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard(
+            "secretsmanager:Get*",
+            "secretsmanager:GetSecretValue",
+            false
+        ));
+        assert!(wildcard(
+            "SecretsManager:getsecretvalue",
+            "secretsmanager:GetSecretValue",
+            true
+        ));
+        assert!(wildcard(
+            "arn:aws:secretsmanager:*:*:secret:orders/*",
+            SECRET,
+            false
+        ));
+        assert!(wildcard("a?c", "abc", false));
+        assert!(!wildcard("a?c", "ac", false));
+        assert!(wildcard("*", "", false));
+        assert!(!wildcard("x*", "yx", false));
+    }
+
+    #[test]
+    fn allow_deny_and_not_allowed() {
+        let allow = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"arn:aws:secretsmanager:*:*:secret:orders/*"}]}"#;
+        assert!(
+            evaluate(&policy(allow), "secretsmanager:GetSecretValue", SECRET, &[]).is_allowed()
+        );
+        assert_eq!(
+            evaluate(
+                &policy(allow),
+                "kms:Decrypt",
+                "arn:aws:kms:us-east-1:1:key/k",
+                &[]
+            ),
+            Decision::NotAllowed
+        );
+        let mut both = policy(allow);
+        both.push(Policy {
+            name: "deny".into(),
+            document:
+                r#"{"Statement":{"Effect":"Deny","Action":"secretsmanager:*","Resource":"*"}}"#
+                    .into(),
+        });
+        assert_eq!(
+            evaluate(&both, "secretsmanager:GetSecretValue", SECRET, &[]),
+            Decision::Denied {
+                policy: "deny".into()
+            }
+        );
+        let not_action = r#"{"Statement":[{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}]}"#;
+        assert!(evaluate(&policy(not_action), "kms:Decrypt", "k", &[]).is_allowed());
+    }
+
+    #[test]
+    fn kms_via_service_condition() {
+        let doc = r#"{"Statement":[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*","Condition":{"StringEquals":{"kms:ViaService":"secretsmanager.us-east-1.amazonaws.com"}}}]}"#;
+        let key = "arn:aws:kms:us-east-1:1:key/k";
+        assert!(
+            evaluate(
+                &policy(doc),
+                "kms:Decrypt",
+                key,
+                &[("kms:ViaService", "secretsmanager.us-east-1.amazonaws.com")]
+            )
+            .is_allowed()
+        );
+        assert_eq!(
+            evaluate(
+                &policy(doc),
+                "kms:Decrypt",
+                key,
+                &[("kms:ViaService", "s3.us-east-1.amazonaws.com")]
+            ),
+            Decision::NotAllowed
+        );
+        let doc = r#"{"Statement":[{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]}"#;
+        assert!(matches!(
+            evaluate(&policy(doc), "kms:Decrypt", key, &[]),
+            Decision::Undecided { .. }
+        ));
+    }
+
+    #[test]
+    fn trust_policy() {
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":["rds.amazonaws.com"]},"Action":"sts:AssumeRole"}]}"#;
+        assert!(trusts_service(trust, "rds.amazonaws.com"));
+        let other = r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        assert!(!trusts_service(other, "rds.amazonaws.com"));
+        assert!(!trusts_service("not json", "rds.amazonaws.com"));
+    }
+}

@@ -1,0 +1,332 @@
+//! `proxydoc check` against moto over HTTP: each control-plane finding fires on a setup built
+//! with that one thing wrong, and a good setup passes every check.
+
+use serde_json::Value;
+
+use crate::common::run_cmd;
+use crate::moto::{moto, proxydoc_aws, runtime};
+
+const SECRET_KEY: &str =
+    "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+/// What to get wrong in a setup.
+#[derive(Clone, Copy, Default)]
+struct Faults {
+    no_db_rule: bool,
+    no_egress: bool,
+    trust_ec2: bool,
+    no_decrypt: bool,
+    stop_db: bool,
+    target_health: Option<&'static str>,
+    no_logging: bool,
+}
+
+async fn sdk_config(region: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&moto().url)
+        .region(aws_config::Region::new(region.to_string()))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+/// Builds a proxy `name` in front of a PostgreSQL instance in `region`, with `faults`.
+fn build(region: &str, name: &str, faults: Faults) {
+    runtime().block_on(async {
+        let config = sdk_config(region).await;
+        let ec2 = aws_sdk_ec2::Client::new(&config);
+        let rds = aws_sdk_rds::Client::new(&config);
+        let iam = aws_sdk_iam::Client::new(&config);
+        let secrets = aws_sdk_secretsmanager::Client::new(&config);
+
+        let vpc = ec2.create_vpc().cidr_block("10.20.0.0/16").send().await.unwrap();
+        let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+        let mut subnets = Vec::new();
+        for (i, zone) in ["a", "c"].iter().enumerate() {
+            let subnet = ec2
+                .create_subnet()
+                .vpc_id(&vpc_id)
+                .cidr_block(format!("10.20.{i}.0/24"))
+                .availability_zone(format!("{region}{zone}"))
+                .send()
+                .await
+                .unwrap();
+            subnets.push(subnet.subnet().unwrap().subnet_id().unwrap().to_string());
+        }
+        let group = |label: &str| {
+            let ec2 = ec2.clone();
+            let vpc_id = vpc_id.clone();
+            let label = format!("{name}-{label}");
+            async move {
+                ec2.create_security_group().group_name(&label).description(&label).vpc_id(vpc_id).send().await.unwrap().group_id().unwrap().to_string()
+            }
+        };
+        let sg_proxy = group("proxy").await;
+        let sg_db = group("db").await;
+        if !faults.no_db_rule {
+            ec2.authorize_security_group_ingress()
+                .group_id(&sg_db)
+                .ip_permissions(
+                    aws_sdk_ec2::types::IpPermission::builder()
+                        .ip_protocol("tcp")
+                        .from_port(5432)
+                        .to_port(5432)
+                        .user_id_group_pairs(aws_sdk_ec2::types::UserIdGroupPair::builder().group_id(&sg_proxy).build())
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+        if faults.no_egress {
+            ec2.revoke_security_group_egress()
+                .group_id(&sg_proxy)
+                .ip_permissions(
+                    aws_sdk_ec2::types::IpPermission::builder()
+                        .ip_protocol("-1")
+                        .ip_ranges(aws_sdk_ec2::types::IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+
+        let db = format!("{name}-db");
+        let instance = rds
+            .create_db_instance()
+            .db_instance_identifier(&db)
+            .engine("postgres")
+            .engine_version("16.3")
+            .db_instance_class("db.t3.micro")
+            .allocated_storage(20)
+            .master_username("postgres")
+            .master_user_password("not-a-real-password")
+            .vpc_security_group_ids(&sg_db)
+            .send()
+            .await
+            .unwrap();
+        let db_arn = instance.db_instance().unwrap().db_instance_arn().unwrap().to_string();
+        if faults.stop_db {
+            rds.stop_db_instance().db_instance_identifier(&db).send().await.unwrap();
+        }
+        if let Some(health) = faults.target_health {
+            rds.add_tags_to_resource()
+                .resource_name(&db_arn)
+                .tags(aws_sdk_rds::types::Tag::builder().key("proxydoc:target-health").value(health).build())
+                .send()
+                .await
+                .unwrap();
+        }
+
+        let secret = secrets
+            .create_secret()
+            .name(format!("{name}/app"))
+            .kms_key_id(SECRET_KEY)
+            .secret_string(r#"{"username":"app","password":"not-a-real-password"}"#)
+            .send()
+            .await
+            .unwrap();
+        let secret_arn = secret.arn().unwrap().to_string();
+
+        let service = if faults.trust_ec2 { "ec2.amazonaws.com" } else { "rds.amazonaws.com" };
+        let role = iam
+            .create_role()
+            .role_name(format!("{name}-role"))
+            .assume_role_policy_document(format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Service":"{service}"}},"Action":"sts:AssumeRole"}}]}}"#
+            ))
+            .send()
+            .await
+            .unwrap();
+        let role_arn = role.role().unwrap().arn().to_string();
+        let decrypt = if faults.no_decrypt {
+            String::new()
+        } else {
+            format!(r#",{{"Effect":"Allow","Action":"kms:Decrypt","Resource":"{SECRET_KEY}","Condition":{{"StringEquals":{{"kms:ViaService":"secretsmanager.{region}.amazonaws.com"}}}}}}"#)
+        };
+        iam.put_role_policy()
+            .role_name(format!("{name}-role"))
+            .policy_name("read-secret")
+            .policy_document(format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"{secret_arn}"}}{decrypt}]}}"#
+            ))
+            .send()
+            .await
+            .unwrap();
+
+        rds.create_db_proxy()
+            .db_proxy_name(name)
+            .engine_family(aws_sdk_rds::types::EngineFamily::Postgresql)
+            .auth(
+                aws_sdk_rds::types::UserAuthConfig::builder()
+                    .auth_scheme(aws_sdk_rds::types::AuthScheme::Secrets)
+                    .secret_arn(&secret_arn)
+                    .iam_auth(aws_sdk_rds::types::IamAuthMode::Disabled)
+                    .build(),
+            )
+            .role_arn(&role_arn)
+            .set_vpc_subnet_ids(Some(subnets))
+            .vpc_security_group_ids(&sg_proxy)
+            .debug_logging(!faults.no_logging)
+            .send()
+            .await
+            .unwrap();
+        rds.register_db_proxy_targets().db_proxy_name(name).db_instance_identifiers(&db).send().await.unwrap();
+    });
+}
+
+fn check(region: &str, name: &str) -> (i32, Value, String) {
+    let out = run_cmd(proxydoc_aws(region).args(["check", "--proxy", name, "--format", "json"]));
+    let json = if out.stdout.trim().is_empty() {
+        Value::Null
+    } else {
+        out.json()
+    };
+    (out.code, json, out.stderr)
+}
+
+fn causes(report: &Value) -> Vec<String> {
+    crate::common::causes(report)
+}
+
+#[test]
+fn a_good_setup_passes_every_check() {
+    build("eu-north-1", "good", Faults::default());
+    // The first describe after registering reports REGISTERING once (moto); read twice.
+    let _ = check("eu-north-1", "good");
+    let (code, report, stderr) = check("eu-north-1", "good");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(causes(&report).is_empty(), "{:?}", report["findings"]);
+    let checks = report["checks"].as_array().unwrap();
+    assert!(checks.len() >= 8, "{checks:?}");
+    for check in checks {
+        assert_eq!(check["status"], "pass", "{check}");
+    }
+    assert_eq!(report["schema"], "proxydoc.report/v1");
+}
+
+#[test]
+fn each_fault_has_its_finding() {
+    let cases: [(&str, &str, Faults, &str); 7] = [
+        (
+            "sa-east-1",
+            "nodbrule",
+            Faults {
+                no_db_rule: true,
+                ..Faults::default()
+            },
+            "db-security-group-blocks-proxy",
+        ),
+        (
+            "sa-east-1",
+            "noegress",
+            Faults {
+                no_egress: true,
+                ..Faults::default()
+            },
+            "proxy-egress-blocked",
+        ),
+        (
+            "ap-northeast-1",
+            "trustec2",
+            Faults {
+                trust_ec2: true,
+                ..Faults::default()
+            },
+            "proxy-role-trust-missing",
+        ),
+        (
+            "ap-northeast-1",
+            "nodecrypt",
+            Faults {
+                no_decrypt: true,
+                ..Faults::default()
+            },
+            "proxy-role-cannot-read-secret",
+        ),
+        (
+            "ap-northeast-2",
+            "stopped",
+            Faults {
+                stop_db: true,
+                ..Faults::default()
+            },
+            "db-not-available",
+        ),
+        (
+            "ap-northeast-2",
+            "authfail",
+            Faults {
+                target_health: Some(
+                    "UNAVAILABLE:AUTH_FAILURE:Proxy does not have any registered credentials",
+                ),
+                ..Faults::default()
+            },
+            "target-unavailable",
+        ),
+        (
+            "ap-south-1",
+            "nolog",
+            Faults {
+                no_logging: true,
+                ..Faults::default()
+            },
+            "enhanced-logging-off",
+        ),
+    ];
+    for (region, name, faults, expected) in cases {
+        build(region, name, faults);
+        let _ = check(region, name);
+        let (code, report, stderr) = check(region, name);
+        assert_eq!(code, 0, "{name}: {stderr}");
+        assert_eq!(
+            causes(&report),
+            [expected],
+            "{name}: {:?}",
+            report["findings"]
+        );
+        let finding = &report["findings"][0];
+        assert!(
+            !finding["remediation"].as_array().unwrap().is_empty(),
+            "{name}"
+        );
+        if expected == "target-unavailable" {
+            assert!(
+                finding["why"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Proxy does not have any registered credentials")
+            );
+        }
+        if expected == "proxy-role-cannot-read-secret" {
+            assert!(finding["why"].as_str().unwrap().contains("kms:Decrypt"));
+            assert!(
+                finding["remediation"][0]
+                    .as_str()
+                    .unwrap()
+                    .contains(SECRET_KEY)
+            );
+        }
+        if expected == "db-security-group-blocks-proxy" {
+            assert!(
+                finding["remediation"][0]
+                    .as_str()
+                    .unwrap()
+                    .contains("authorize-security-group-ingress")
+            );
+        }
+    }
+}
+
+#[test]
+fn unknown_proxy_names_it_and_the_region() {
+    let (code, _, stderr) = check("us-east-2", "ghost");
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("proxy ghost not found in us-east-2"),
+        "{stderr}"
+    );
+}
