@@ -14,7 +14,8 @@ use anyhow::{Context as _, Result};
 use crate::aws::logs::LogsApi;
 use crate::classify::{self, Classifier, Scratch, catalogue};
 use crate::cli::{
-    AnalyzeArgs, CheckArgs, Cli, Command, PatternsArgs, PatternsCommand, PatternsTestArgs,
+    AnalyzeArgs, CheckArgs, Cli, Command, DiagnoseArgs, PatternsArgs, PatternsCommand,
+    PatternsTestArgs,
 };
 use crate::clock::Clock;
 use crate::config::{self, AnalyzeConfig, CloudConfig, Env};
@@ -33,6 +34,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Analyze(args) => analyze(*args).await,
         Command::Check(args) => check(*args).await,
+        Command::Diagnose(args) => diagnose(*args).await,
         Command::Patterns(args) => patterns(args),
     }
 }
@@ -66,7 +68,15 @@ async fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         eprintln!("proxydoc: {}: {}", error.path, error.error);
     }
 
-    let (stats, summary, findings) = run_pipeline(&config, classifier, inputs).await?;
+    let context = match &config.cloud {
+        Some(cloud) => Some(
+            crate::aws::AwsContext::load(&cloud.aws)
+                .await
+                .map_err(|e| e.to_string()),
+        ),
+        None => None,
+    };
+    let (stats, summary, findings) = run_pipeline(&config, classifier, inputs, context).await?;
     for stat in &stats {
         if let Some(error) = &stat.error {
             eprintln!("proxydoc: {}: {error}", stat.path);
@@ -116,6 +126,7 @@ async fn run_pipeline(
     config: &AnalyzeConfig,
     classifier: Arc<Classifier>,
     inputs: Vec<Input>,
+    context: Option<Result<crate::aws::AwsContext, String>>,
 ) -> Result<PipelineOutput> {
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Batch>(CHANNEL_BATCHES);
     let window = config.window;
@@ -133,9 +144,11 @@ async fn run_pipeline(
     let forced = config.input_format;
     let file_sender = sender.clone();
     let reader = tokio::task::spawn_blocking(move || read_inputs(&inputs, forced, &file_sender));
-    let cloud_stats = match &config.cloud {
-        Some(cloud) => read_cloudwatch(cloud, first_group_input, sender).await?,
-        None => {
+    let cloud_stats = match (&config.cloud, context) {
+        (Some(cloud), Some(context)) => {
+            read_cloudwatch(cloud, first_group_input, sender, context).await?
+        }
+        _ => {
             drop(sender);
             Vec::new()
         }
@@ -157,20 +170,21 @@ async fn read_cloudwatch(
     cloud: &CloudConfig,
     first_input: usize,
     sender: tokio::sync::mpsc::Sender<Batch>,
+    context: Result<crate::aws::AwsContext, String>,
 ) -> Result<Vec<InputStats>> {
     let stat_for = |group: &str| InputStats {
         path: format!("cloudwatch:{group}"),
         format: Some("cloudwatch"),
         ..InputStats::default()
     };
-    let context = match crate::aws::AwsContext::load(&cloud.aws).await {
+    let context = match context {
         Ok(context) => context,
         Err(e) => {
             return Ok(cloud
                 .groups
                 .iter()
                 .map(|g| InputStats {
-                    error: Some(e.to_string()),
+                    error: Some(e.clone()),
                     ..stat_for(g)
                 })
                 .collect());
@@ -408,6 +422,81 @@ async fn check(args: CheckArgs) -> Result<ExitCode> {
         ExitCode::Findings
     } else if skipped {
         ExitCode::InputError
+    } else {
+        ExitCode::Ok
+    })
+}
+
+/// `proxydoc diagnose`: the control-plane audit and the CloudWatch analysis, correlated.
+async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode> {
+    let clock = Clock::from_env().map_err(UsageError)?;
+    let env = Env {
+        now: clock.now(),
+        stdout_is_terminal: io::stdout().is_terminal(),
+        stdin_is_terminal: true,
+    };
+    let config = AnalyzeConfig::for_diagnose(&args, env).map_err(UsageError)?;
+    let classifier = Arc::new(load_classifier(None)?);
+    let Some(cloud) = &config.cloud else {
+        return Err(anyhow::anyhow!("diagnose has no CloudWatch source"));
+    };
+    let context = match crate::aws::AwsContext::load(&cloud.aws).await {
+        Ok(context) => context,
+        Err(e) => {
+            eprintln!("proxydoc: {e}");
+            return Ok(ExitCode::InputError);
+        }
+    };
+    let client = args
+        .client_principal
+        .as_deref()
+        .zip(args.db_user.as_deref());
+    let (plane, logs) = tokio::join!(
+        crate::aws::control::snapshot(&context, &args.proxy, client),
+        run_pipeline(&config, classifier, Vec::new(), Some(Ok(context.clone())))
+    );
+    let plane = match plane {
+        Ok(plane) => plane,
+        Err(e) => {
+            eprintln!("proxydoc: {e}");
+            return Ok(ExitCode::InputError);
+        }
+    };
+    let (stats, summary, log_findings) = logs?;
+    let mut errors = Vec::new();
+    for stat in &stats {
+        if let Some(error) = &stat.error {
+            eprintln!("proxydoc: {}: {error}", stat.path);
+            errors.push(InputError {
+                path: stat.path.clone(),
+                error: error.clone(),
+            });
+        }
+    }
+    let (results, check_findings) = crate::check::audit(&plane);
+    let findings = rules::correlate::merge(log_findings, check_findings);
+    let build = BuildInput {
+        now: clock.now(),
+        since: Some(cloud.start),
+        until: Some(cloud.end),
+        show_sql: config.show_sql,
+        inputs: &stats,
+        errors: &errors,
+    };
+    let mut report = Report::build(&summary, &findings, &build);
+    let skipped = results
+        .iter()
+        .any(|c| c.status == crate::check::CheckStatus::Skipped);
+    report.checks = Some(results);
+    write_report(&config, &report)?;
+    let tripped = match (config.fail_on, report.worst()) {
+        (Some(threshold), Some(worst)) => worst >= threshold,
+        _ => false,
+    };
+    Ok(if !errors.is_empty() || skipped {
+        ExitCode::InputError
+    } else if tripped {
+        ExitCode::Findings
     } else {
         ExitCode::Ok
     })

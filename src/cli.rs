@@ -26,8 +26,61 @@ pub enum Command {
     /// Audit the proxy's setup (read-only): status, targets, databases, security groups, the
     /// proxy's IAM role and secrets, and optionally a client principal's rds-db:connect.
     Check(Box<CheckArgs>),
+    /// The main job on AWS: `check` plus the analysis of the proxy's CloudWatch logs, merged
+    /// into one ranked report.
+    Diagnose(Box<DiagnoseArgs>),
     /// List the message catalogue, test lines against it, or lint pattern files.
     Patterns(PatternsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// The RDS proxy to diagnose (its log group is /aws/rds/proxy/NAME).
+    #[arg(long, value_name = "NAME")]
+    pub proxy: String,
+
+    /// Logs from this time: RFC 3339 or a duration before now (default 1h).
+    #[arg(long, value_name = "TIME", default_value = "1h")]
+    pub since: String,
+
+    /// Logs before this time (default: now).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// An IAM user or role ARN whose permission to `rds-db:connect` is checked (with --db-user).
+    #[arg(long, value_name = "ARN", requires = "db_user")]
+    pub client_principal: Option<String>,
+
+    /// The database user the client principal connects as.
+    #[arg(long, value_name = "USER", requires = "client_principal")]
+    pub db_user: Option<String>,
+
+    /// Report format (default: `table` on a terminal, `json` when piped).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Exit with code 3 when a finding has this severity or a higher one.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
+
+    /// Keep SQL statement text in evidence lines.
+    #[arg(long)]
+    pub show_sql: bool,
+
+    /// Write the fetched log events to FILE as NDJSON.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+
+    /// The most FilterLogEvents requests per second.
+    #[arg(long, value_name = "N", default_value_t = crate::source::cloudwatch::DEFAULT_MAX_TPS)]
+    pub max_tps: f64,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]

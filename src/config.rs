@@ -150,6 +150,63 @@ impl AnalyzeConfig {
     }
 }
 
+impl AnalyzeConfig {
+    /// The log side of `diagnose`: the proxy's log group over the window, nothing else.
+    pub fn for_diagnose(
+        args: &crate::cli::DiagnoseArgs,
+        env: Env,
+    ) -> Result<AnalyzeConfig, String> {
+        let since = parse_time_arg(&args.since, env.now).map_err(|e| format!("--since: {e}"))?;
+        let until = args
+            .until
+            .as_deref()
+            .map(|t| parse_time_arg(t, env.now).map_err(|e| format!("--until: {e}")))
+            .transpose()?;
+        let end = until.unwrap_or(env.now);
+        if since >= end {
+            return Err("--since must be before --until (and before now)".to_string());
+        }
+        if args.proxy.is_empty() || args.proxy.contains('/') {
+            return Err("--proxy takes a proxy name".to_string());
+        }
+        if !(args.max_tps.is_finite() && args.max_tps > 0.0) {
+            return Err("--max-tps must be a positive number of requests per second".to_string());
+        }
+        let format = match (args.format, &args.output) {
+            (Some(format), _) => format,
+            (None, Some(output)) => format_for_path(output),
+            (None, None) if env.stdout_is_terminal => Format::Table,
+            (None, None) => Format::Json,
+        };
+        Ok(AnalyzeConfig {
+            paths: Vec::new(),
+            format,
+            output: args.output.clone(),
+            window: TimeWindow {
+                since: Some(since),
+                until,
+            },
+            patterns: None,
+            fail_on: args.fail_on.map(severity_for),
+            input_format: None,
+            show_sql: args.show_sql,
+            cloud: Some(CloudConfig {
+                groups: vec![proxy_log_group(&args.proxy)],
+                start: since,
+                end,
+                save: args.save.clone(),
+                max_tps: args.max_tps,
+                page_limit: crate::source::cloudwatch::PAGE_LIMIT,
+                aws: AwsOptions {
+                    profile: args.aws.profile.clone(),
+                    region: args.aws.region.clone(),
+                    endpoint_url: args.aws.endpoint_url.clone(),
+                },
+            }),
+        })
+    }
+}
+
 /// The severity a `--fail-on` value stands for.
 pub fn severity_for(fail_on: FailOn) -> Severity {
     match fail_on {

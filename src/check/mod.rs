@@ -761,6 +761,8 @@ impl Audit<'_> {
                 );
                 continue;
             }
+            // What is missing comes first: it is the evidence that matters.
+            evidence.sort_by_key(|line| line.contains(": allowed by "));
             self.result(
                 "role-reads-secrets",
                 CheckStatus::Fail,

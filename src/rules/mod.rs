@@ -7,6 +7,7 @@
 //! severity, then failed connections, then confidence, then cause id.
 
 pub mod causes;
+pub mod correlate;
 
 use serde::Serialize;
 

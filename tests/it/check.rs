@@ -330,3 +330,113 @@ fn unknown_proxy_names_it_and_the_region() {
         "{stderr}"
     );
 }
+
+fn diagnose(region: &str, name: &str) -> (i32, Value, String) {
+    let out = run_cmd(proxydoc_aws(region).args([
+        "diagnose", "--proxy", name, "--since", "3h", "--format", "json",
+    ]));
+    let json = if out.stdout.trim().is_empty() {
+        Value::Null
+    } else {
+        out.json()
+    };
+    (out.code, json, out.stderr)
+}
+
+#[test]
+fn diagnose_folds_the_log_and_the_control_plane_into_one_finding() {
+    let region = "eu-south-1";
+    build(
+        region,
+        "diag-secret",
+        Faults {
+            no_decrypt: true,
+            ..Faults::default()
+        },
+    );
+    let (_, events) = crate::cloudwatch::shifted("layouts/plain.log", 3_600_000);
+    crate::moto::seed(
+        region,
+        "/aws/rds/proxy/diag-secret",
+        &crate::cloudwatch::split_streams(&events),
+    );
+    let _ = check(region, "diag-secret");
+    let (code, report, stderr) = diagnose(region, "diag-secret");
+    assert_eq!(code, 0, "{stderr}");
+    let causes = causes(&report);
+    assert_eq!(causes[0], "proxy-role-cannot-read-secret", "{causes:?}");
+    assert!(
+        !causes.contains(&"secret-access-denied".to_string()),
+        "folded: {causes:?}"
+    );
+    assert!(
+        causes.contains(&"session-pinning".to_string()),
+        "{causes:?}"
+    );
+    let top = &report["findings"][0];
+    assert_eq!(top["failed_connections"], 45);
+    assert!(
+        top["why"]
+            .as_str()
+            .unwrap()
+            .contains("the proxy log agrees (secret-access-denied")
+    );
+    let evidence = top["evidence"].to_string();
+    assert!(
+        evidence.contains("kms:Decrypt") && evidence.contains("Credentials couldn't be retrieved"),
+        "{evidence}"
+    );
+    assert!(report["checks"].as_array().unwrap().len() >= 8);
+    assert_eq!(report["counts"]["credentials_error"], 45);
+}
+
+#[test]
+fn diagnose_blames_the_database_not_the_network() {
+    let region = "eu-south-2";
+    build(
+        region,
+        "diag-stopped",
+        Faults {
+            stop_db: true,
+            ..Faults::default()
+        },
+    );
+    let (_, events) =
+        crate::cloudwatch::shifted("incidents/target-unreachable/proxy.log", 3_600_000);
+    crate::moto::seed(
+        region,
+        "/aws/rds/proxy/diag-stopped",
+        &crate::cloudwatch::split_streams(&events),
+    );
+    let (code, report, stderr) = diagnose(region, "diag-stopped");
+    assert_eq!(code, 0, "{stderr}");
+    let causes = causes(&report);
+    assert_eq!(causes, ["db-not-available"], "{:?}", report["findings"]);
+    assert!(
+        report["findings"][0]["why"]
+            .as_str()
+            .unwrap()
+            .contains("target-unreachable")
+    );
+}
+
+#[test]
+fn diagnose_without_logs_still_audits() {
+    let region = "il-central-1";
+    build(region, "diag-quiet", Faults::default());
+    let _ = check(region, "diag-quiet");
+    let (code, report, stderr) = diagnose(region, "diag-quiet");
+    assert_eq!(code, 1, "the missing log group is an unreadable input");
+    assert!(
+        stderr.contains("log group /aws/rds/proxy/diag-quiet not found in il-central-1"),
+        "{stderr}"
+    );
+    assert!(causes(&report).is_empty());
+    assert!(
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] == "pass")
+    );
+}

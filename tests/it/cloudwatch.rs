@@ -13,7 +13,7 @@ use proxydoc::timefmt::rfc3339;
 /// The lines of a sample moved to recent times (moto refuses events older than 14 days),
 /// with the embedded timestamps rewritten too. Returns (text, events) where bare lines take
 /// the time of the line before them, as the offline reader does.
-fn shifted(sample: &str, end_ago_ms: i64) -> (String, Vec<(i64, String)>) {
+pub fn shifted(sample: &str, end_ago_ms: i64) -> (String, Vec<(i64, String)>) {
     let text = std::fs::read_to_string(crate::common::root().join("samples").join(sample)).unwrap();
     let times: Vec<Option<i64>> = text
         .lines()
@@ -43,7 +43,7 @@ fn shifted(sample: &str, end_ago_ms: i64) -> (String, Vec<(i64, String)>) {
     (out, events)
 }
 
-fn split_streams(events: &[(i64, String)]) -> Vec<(&'static str, Vec<(i64, String)>)> {
+pub fn split_streams(events: &[(i64, String)]) -> Vec<(&'static str, Vec<(i64, String)>)> {
     let (a, b): (Vec<_>, Vec<_>) = events
         .iter()
         .cloned()

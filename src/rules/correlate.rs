@@ -1,0 +1,186 @@
+//! Correlation for `diagnose`: log findings and control-plane findings that are the same
+//! problem seen from two sides become one finding with both as evidence.
+//!
+//! The control-plane finding names the precise cause (which permission, which rule, which
+//! state), so it keeps its id and remediation; the log finding adds what users felt (events,
+//! failed connections, first and last seen, users, clients, its evidence lines). Pairs:
+//!
+//! | log | control plane | result |
+//! |---|---|---|
+//! | `secret-access-denied` | `proxy-role-cannot-read-secret`, `proxy-role-trust-missing`, `target-unavailable` | the control-plane finding |
+//! | `target-unreachable`, `pool-exhausted` | `db-not-available` | the database, not the network |
+//! | `target-unreachable` | `db-security-group-blocks-proxy`, `proxy-egress-blocked`, `target-unavailable` | the control-plane finding |
+//! | `iam-auth-failed` | `client-iam-not-allowed` | the control-plane finding |
+//!
+//! Every other finding is kept as it is.
+
+use crate::check::id as check_id;
+use crate::rules::{Finding, id as log_id};
+
+/// (log cause, control-plane causes it folds into, in order of preference).
+const PAIRS: &[(&str, &[&str])] = &[
+    (
+        log_id::SECRET_ACCESS_DENIED,
+        &[
+            check_id::PROXY_ROLE_CANNOT_READ_SECRET,
+            check_id::PROXY_ROLE_TRUST_MISSING,
+            check_id::TARGET_UNAVAILABLE,
+        ],
+    ),
+    (
+        log_id::TARGET_UNREACHABLE,
+        &[
+            check_id::DB_NOT_AVAILABLE,
+            check_id::DB_SECURITY_GROUP_BLOCKS_PROXY,
+            check_id::PROXY_EGRESS_BLOCKED,
+            check_id::TARGET_UNAVAILABLE,
+        ],
+    ),
+    (log_id::POOL_EXHAUSTED, &[check_id::DB_NOT_AVAILABLE]),
+    (log_id::IAM_AUTH_FAILED, &[check_id::CLIENT_IAM_NOT_ALLOWED]),
+];
+
+/// Merges `logs` and `checks` into one ranked list.
+pub fn merge(logs: Vec<Finding>, checks: Vec<Finding>) -> Vec<Finding> {
+    let mut checks = checks;
+    let mut out = Vec::new();
+    for log in logs {
+        let targets = PAIRS
+            .iter()
+            .find(|(cause, _)| *cause == log.cause)
+            .map_or(&[][..], |(_, t)| *t);
+        let slot = targets
+            .iter()
+            .find_map(|target| checks.iter().position(|c| c.cause == *target));
+        match slot {
+            Some(index) => {
+                let check = &mut checks[index];
+                fold(check, log);
+            }
+            None => out.push(log),
+        }
+    }
+    out.extend(checks);
+    out.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(b.failed_connections.cmp(&a.failed_connections))
+            .then(b.confidence.total_cmp(&a.confidence))
+            .then(a.cause.cmp(&b.cause))
+    });
+    out
+}
+
+/// Adds the log side of a problem to its control-plane finding.
+fn fold(check: &mut Finding, log: Finding) {
+    check.severity = check.severity.max(log.severity);
+    check.confidence =
+        ((check.confidence.max(log.confidence) + 0.04).min(0.99) * 100.0).round() / 100.0;
+    check.why = format!(
+        "{}; the proxy log agrees ({}: {})",
+        check.why, log.cause, log.why
+    );
+    check.events += log.events;
+    check.failed_connections += log.failed_connections;
+    check.first_seen = log.first_seen.or(check.first_seen);
+    check.last_seen = log.last_seen.or(check.last_seen);
+    for (into, from) in [
+        (&mut check.users, log.users),
+        (&mut check.clients, log.clients),
+        (&mut check.endpoints, log.endpoints),
+    ] {
+        for value in from {
+            if !into.contains(&value) {
+                into.push(value);
+            }
+        }
+    }
+    // Up to three lines: the control plane's first, then the log's.
+    let mut evidence: Vec<_> = check.evidence.iter().take(1).cloned().collect();
+    evidence.extend(log.evidence.into_iter().take(3 - evidence.len()));
+    check.evidence = evidence;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::Evidence;
+    use crate::model::Severity;
+
+    fn finding(cause: &str, severity: Severity, failed: u64) -> Finding {
+        Finding {
+            cause: cause.into(),
+            title: cause.into(),
+            severity,
+            confidence: 0.8,
+            why: format!("{cause} why"),
+            events: failed,
+            failed_connections: failed,
+            first_seen: Some(1),
+            last_seen: Some(2),
+            users: vec!["app".into()],
+            clients: vec![],
+            endpoints: vec![],
+            evidence: vec![Evidence::new(None, format!("{cause} line"))],
+            remediation: vec![format!("fix {cause}")],
+        }
+    }
+
+    #[test]
+    fn secret_denied_and_missing_decrypt_become_one_finding() {
+        let merged = merge(
+            vec![
+                finding("secret-access-denied", Severity::Critical, 45),
+                finding("session-pinning", Severity::Warning, 0),
+            ],
+            vec![
+                finding("proxy-role-cannot-read-secret", Severity::Critical, 0),
+                finding("enhanced-logging-off", Severity::Info, 0),
+            ],
+        );
+        let causes: Vec<_> = merged.iter().map(|f| f.cause.as_str()).collect();
+        assert_eq!(
+            causes,
+            [
+                "proxy-role-cannot-read-secret",
+                "session-pinning",
+                "enhanced-logging-off"
+            ]
+        );
+        let top = &merged[0];
+        assert_eq!(top.failed_connections, 45);
+        assert_eq!(top.evidence.len(), 2);
+        assert!(
+            top.why
+                .contains("the proxy log agrees (secret-access-denied")
+        );
+        assert_eq!(top.remediation, ["fix proxy-role-cannot-read-secret"]);
+    }
+
+    #[test]
+    fn unreachable_target_with_a_stopped_database_is_the_database() {
+        let merged = merge(
+            vec![finding("target-unreachable", Severity::Warning, 0)],
+            vec![
+                finding("db-not-available", Severity::Critical, 0),
+                finding("db-security-group-blocks-proxy", Severity::Critical, 0),
+            ],
+        );
+        assert_eq!(merged[0].cause, "db-not-available");
+        assert!(merged[0].why.contains("target-unreachable"));
+        assert!(!merged[1].why.contains("target-unreachable"), "folded once");
+    }
+
+    #[test]
+    fn unrelated_findings_are_kept_apart() {
+        let merged = merge(
+            vec![finding("tls-required", Severity::Critical, 3)],
+            vec![finding("db-not-available", Severity::Critical, 0)],
+        );
+        assert_eq!(merged.len(), 2);
+        assert_eq!(
+            merged[0].cause, "tls-required",
+            "more failed connections first"
+        );
+    }
+}
