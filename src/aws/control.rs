@@ -12,10 +12,10 @@ use std::fmt::{Debug, Display};
 use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 
 use super::AwsContext;
-use crate::check::policy::Policy;
+use crate::check::policy::{Decision, Policy};
 use crate::check::{
     AuthEntry, ClientCheck, ControlPlane, DbInfo, ProxyInfo, RoleInfo, Rule, SecretInfo,
-    SecurityGroup, TargetInfo,
+    SecurityGroup, Simulation, TargetInfo, rds_db_resource, secret_key_arn,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +181,50 @@ pub async fn snapshot(
         }),
         None => None,
     };
+    // Ask IAM itself where it answers (SimulatePrincipalPolicy also weighs permission
+    // boundaries); proxydoc's evaluator covers whatever it does not.
+    let account_or = account
+        .clone()
+        .or_else(|| proxy_info.arn.split(':').nth(4).map(str::to_string))
+        .unwrap_or_default();
+    let mut questions: Vec<Question> = Vec::new();
+    if let Some(role) = &proxy_info.role_arn {
+        for secret in secret_infos.iter().flatten() {
+            questions.push((
+                role.clone(),
+                "secretsmanager:GetSecretValue".into(),
+                secret.arn.clone(),
+                Vec::new(),
+            ));
+            if let Some(key) = secret_key_arn(secret, &region, &account_or) {
+                let via = vec![(
+                    "kms:ViaService".to_string(),
+                    format!("secretsmanager.{region}.amazonaws.com"),
+                )];
+                questions.push((role.clone(), "kms:Decrypt".into(), key, via));
+            }
+        }
+    }
+    if let Some(client) = &client {
+        let resource = rds_db_resource(&region, &account_or, &proxy_info, &client.db_user);
+        questions.push((
+            client.principal.clone(),
+            "rds-db:connect".into(),
+            resource,
+            Vec::new(),
+        ));
+    }
+    let mut simulations = Vec::new();
+    for (principal, action, resource, context) in questions {
+        if let Some(decision) = simulate(&iam, &principal, &action, &resource, &context).await {
+            simulations.push(Simulation {
+                principal,
+                action,
+                resource,
+                decision,
+            });
+        }
+    }
     Ok(ControlPlane {
         region,
         account,
@@ -192,6 +236,69 @@ pub async fn snapshot(
         role,
         secrets: secret_infos,
         client,
+        simulations,
+    })
+}
+
+/// (principal, action, resource, context keys) to ask IAM about.
+type Question = (String, String, String, Vec<(String, String)>);
+
+/// IAM's SimulatePrincipalPolicy for one question; `None` when it cannot answer (not
+/// permitted, not implemented by the endpoint, a failure), so the evaluator decides instead.
+pub async fn simulate(
+    iam: &aws_sdk_iam::Client,
+    principal: &str,
+    action: &str,
+    resource: &str,
+    context: &[(String, String)],
+) -> Option<Decision> {
+    use aws_sdk_iam::types::{ContextEntry, ContextKeyTypeEnum, PolicyEvaluationDecisionType};
+    let mut request = iam
+        .simulate_principal_policy()
+        .policy_source_arn(principal)
+        .action_names(action)
+        .resource_arns(resource);
+    for (key, value) in context {
+        request = request.context_entries(
+            ContextEntry::builder()
+                .context_key_name(key)
+                .context_key_values(value)
+                .context_key_type(ContextKeyTypeEnum::String)
+                .build(),
+        );
+    }
+    // Best effort: one attempt (an endpoint without the call answers 500, which the SDK
+    // would otherwise retry).
+    let output = request
+        .customize()
+        .config_override(
+            aws_sdk_iam::config::Builder::default()
+                .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled()),
+        )
+        .send()
+        .await
+        .ok()?;
+    let result = output.evaluation_results().first()?;
+    let by = |fallback: &str| {
+        let ids: Vec<&str> = result
+            .matched_statements()
+            .iter()
+            .filter_map(|s| s.source_policy_id())
+            .collect();
+        if ids.is_empty() {
+            fallback.to_string()
+        } else {
+            format!("{} (IAM simulation)", ids.join(", "))
+        }
+    };
+    Some(match result.eval_decision() {
+        PolicyEvaluationDecisionType::Allowed => Decision::Allowed {
+            policy: by("IAM simulation"),
+        },
+        PolicyEvaluationDecisionType::ExplicitDeny => Decision::Denied {
+            policy: by("IAM simulation"),
+        },
+        _ => Decision::NotAllowed,
     })
 }
 
@@ -548,6 +655,70 @@ async fn read_managed_policy(iam: &aws_sdk_iam::Client, arn: &str) -> Result<Pol
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_iam::operation::simulate_principal_policy::SimulatePrincipalPolicyOutput;
+    use aws_sdk_iam::types::{EvaluationResult, PolicyEvaluationDecisionType, Statement};
+    use aws_smithy_mocks::{mock, mock_client};
+
+    #[tokio::test]
+    async fn simulation_results_map_to_decisions() {
+        let rule = mock!(aws_sdk_iam::Client::simulate_principal_policy)
+            .match_requests(|r| {
+                r.action_names() == ["kms:Decrypt"] && r.context_entries().len() == 1
+            })
+            .then_output(|| {
+                SimulatePrincipalPolicyOutput::builder()
+                    .evaluation_results(
+                        EvaluationResult::builder()
+                            .eval_action_name("kms:Decrypt")
+                            .eval_decision(PolicyEvaluationDecisionType::ExplicitDeny)
+                            .matched_statements(
+                                Statement::builder().source_policy_id("deny-kms").build(),
+                            )
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            });
+        let iam = mock_client!(aws_sdk_iam, [&rule]);
+        let context = [(
+            "kms:ViaService".to_string(),
+            "secretsmanager.us-east-1.amazonaws.com".to_string(),
+        )];
+        let decision = simulate(
+            &iam,
+            "arn:aws:iam::1:role/r",
+            "kms:Decrypt",
+            "arn:aws:kms:us-east-1:1:key/k",
+            &context,
+        )
+        .await;
+        assert_eq!(
+            decision,
+            Some(Decision::Denied {
+                policy: "deny-kms (IAM simulation)".into()
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_simulation_leaves_it_to_the_evaluator() {
+        let rule = mock!(aws_sdk_iam::Client::simulate_principal_policy).then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(500).unwrap(),
+                aws_smithy_types::body::SdkBody::from("<html>Internal Server Error</html>"),
+            )
+        });
+        let iam = mock_client!(
+            aws_sdk_iam,
+            aws_smithy_mocks::RuleMode::MatchAny,
+            [&rule],
+            |c| c.retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled())
+        );
+        assert_eq!(
+            simulate(&iam, "arn:aws:iam::1:role/r", "rds-db:connect", "x", &[]).await,
+            None
+        );
+    }
 
     #[test]
     fn decodes_url_encoded_policies() {

@@ -145,6 +145,37 @@ pub struct ClientCheck {
     pub policies: Result<Vec<Policy>, String>,
 }
 
+/// IAM's own answer (SimulatePrincipalPolicy) for one principal, action and resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Simulation {
+    pub principal: String,
+    pub action: String,
+    pub resource: String,
+    pub decision: Decision,
+}
+
+/// The ARN of the customer managed KMS key that encrypts `secret`; `None` for the AWS managed
+/// key (`aws/secretsmanager`), which needs no grant.
+pub fn secret_key_arn(secret: &SecretInfo, region: &str, account: &str) -> Option<String> {
+    let key = secret.kms_key_id.as_deref()?;
+    if key.ends_with("alias/aws/secretsmanager") {
+        return None;
+    }
+    Some(if key.starts_with("arn:") {
+        key.to_string()
+    } else {
+        format!("arn:aws:kms:{region}:{account}:key/{key}")
+    })
+}
+
+/// The `rds-db:connect` resource for `db_user` through the proxy.
+pub fn rds_db_resource(region: &str, account: &str, proxy: &ProxyInfo, db_user: &str) -> String {
+    format!(
+        "arn:aws:rds-db:{region}:{account}:dbuser:{}/{db_user}",
+        proxy.resource_id()
+    )
+}
+
 /// Everything `check` read about one proxy. `Err` holds why a part could not be read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ControlPlane {
@@ -159,10 +190,28 @@ pub struct ControlPlane {
     pub role: Result<RoleInfo, String>,
     pub secrets: Vec<Result<SecretInfo, String>>,
     pub client: Option<ClientCheck>,
+    /// IAM's simulations where SimulatePrincipalPolicy answered; the evaluator covers the rest.
+    pub simulations: Vec<Simulation>,
 }
 
 impl ControlPlane {
-    fn account(&self) -> String {
+    /// IAM's simulated decision when there is one, else proxydoc's evaluation of `policies`.
+    fn decide(
+        &self,
+        principal: &str,
+        policies: &[Policy],
+        action: &str,
+        resource: &str,
+        context: &[(&str, &str)],
+    ) -> Decision {
+        self.simulations
+            .iter()
+            .find(|s| s.principal == principal && s.action == action && s.resource == resource)
+            .map(|s| s.decision.clone())
+            .unwrap_or_else(|| policy::evaluate(policies, action, resource, context))
+    }
+
+    pub fn account(&self) -> String {
         self.account
             .clone()
             .or_else(|| self.proxy.arn.split(':').nth(4).map(str::to_string))
@@ -196,6 +245,7 @@ pub fn audit(plane: &ControlPlane) -> (Vec<CheckResult>, Vec<Finding>) {
         findings: Vec::new(),
     };
     audit.proxy_status();
+    audit.settings();
     audit.logging();
     audit.auth_entries();
     audit.targets();
@@ -309,6 +359,40 @@ impl Audit<'_> {
                 format!("Read the proxy's events for the cause: `aws rds describe-events --source-type db-proxy --source-identifier {} --duration 1440`", proxy.name),
             ],
         );
+    }
+
+    /// The settings that shape client connections, for the record (no finding of their own).
+    fn settings(&mut self) {
+        let proxy = &self.plane.proxy;
+        let auth: Vec<String> = proxy
+            .auth
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} (IAMAuth {}, {}, {})",
+                    a.user_name.as_deref().unwrap_or("any user in the secret"),
+                    a.iam_auth.as_deref().unwrap_or("-"),
+                    a.client_password_auth_type
+                        .as_deref()
+                        .unwrap_or("default auth type"),
+                    a.secret_arn.as_deref().unwrap_or("no secret")
+                )
+            })
+            .collect();
+        let detail = format!(
+            "engine {}, RequireTLS {}, IdleClientTimeout {}, auth: {}",
+            proxy.engine_family,
+            proxy.require_tls,
+            proxy
+                .idle_client_timeout
+                .map_or("-".to_string(), |t| format!("{t} s")),
+            if auth.is_empty() {
+                "none".to_string()
+            } else {
+                auth.join("; ")
+            }
+        );
+        self.result("proxy-settings", CheckStatus::Pass, detail);
     }
 
     fn logging(&mut self) {
@@ -695,26 +779,19 @@ impl Audit<'_> {
                     continue;
                 }
             };
-            let get = policy::evaluate(
+            let plane = self.plane;
+            let get = plane.decide(
+                &role.arn,
                 &role.policies,
                 "secretsmanager:GetSecretValue",
                 &secret.arn,
                 &[],
             );
-            let key_arn = secret
-                .kms_key_id
-                .as_deref()
-                .filter(|k| !k.ends_with("alias/aws/secretsmanager"))
-                .map(|k| {
-                    if k.starts_with("arn:") {
-                        k.to_string()
-                    } else {
-                        format!("arn:aws:kms:{region}:{account}:key/{k}")
-                    }
-                });
+            let key_arn = secret_key_arn(&secret, &region, &account);
             let via = format!("secretsmanager.{region}.amazonaws.com");
             let decrypt = key_arn.as_ref().map(|key| {
-                policy::evaluate(
+                plane.decide(
+                    &role.arn,
                     &role.policies,
                     "kms:Decrypt",
                     key,
@@ -793,12 +870,11 @@ impl Audit<'_> {
         let Some(client) = &self.plane.client else {
             return;
         };
-        let resource = format!(
-            "arn:aws:rds-db:{}:{}:dbuser:{}/{}",
-            self.plane.region,
-            self.plane.account(),
-            self.plane.proxy.resource_id(),
-            client.db_user
+        let resource = rds_db_resource(
+            &self.plane.region,
+            &self.plane.account(),
+            &self.plane.proxy,
+            &client.db_user,
         );
         let policies = match &client.policies {
             Ok(policies) => policies,
@@ -807,7 +883,13 @@ impl Audit<'_> {
                 return;
             }
         };
-        let decision = policy::evaluate(policies, "rds-db:connect", &resource, &[]);
+        let decision = self.plane.decide(
+            &client.principal,
+            policies,
+            "rds-db:connect",
+            &resource,
+            &[],
+        );
         if decision.is_allowed() {
             self.result(
                 "client-rds-db-connect",
@@ -985,6 +1067,7 @@ mod tests {
             }),
             secrets: vec![Ok(SecretInfo { arn: secret, kms_key_id: Some("1234abcd-12ab-34cd-56ef-1234567890ab".into()) })],
             client: None,
+            simulations: Vec::new(),
         }
     }
 
@@ -1123,6 +1206,33 @@ mod tests {
             results
                 .iter()
                 .any(|r| r.check == "db-status" && r.status == CheckStatus::Pass)
+        );
+    }
+
+    #[test]
+    fn iam_simulation_wins_over_the_evaluator() {
+        let mut plane = good();
+        let key = secret_key_arn(
+            plane.secrets[0].as_ref().unwrap(),
+            "us-east-1",
+            "123456789012",
+        )
+        .unwrap();
+        plane.simulations.push(Simulation {
+            principal: "arn:aws:iam::123456789012:role/proxy-role".into(),
+            action: "kms:Decrypt".into(),
+            resource: key,
+            decision: Decision::Denied {
+                policy: "permissions boundary".into(),
+            },
+        });
+        let (_, findings) = audit(&plane);
+        assert_eq!(findings[0].cause, id::PROXY_ROLE_CANNOT_READ_SECRET);
+        assert!(
+            findings[0]
+                .evidence
+                .iter()
+                .any(|e| e.text.contains("denied by permissions boundary"))
         );
     }
 
