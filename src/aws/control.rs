@@ -701,6 +701,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_denied_call_names_the_iam_action() {
+        let rule = mock!(aws_sdk_iam::Client::get_role).then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(403).unwrap(),
+                aws_smithy_types::body::SdkBody::from(
+                    "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::1:user/oncall is not authorized to perform: iam:GetRole</Message></Error></ErrorResponse>",
+                ),
+            )
+        });
+        let iam = mock_client!(aws_sdk_iam, [&rule]);
+        let error = read_principal_policies(&iam, "arn:aws:iam::1:role/proxy-role")
+            .await
+            .unwrap_err();
+        assert!(
+            error.starts_with(
+                "GetRole on arn:aws:iam::1:role/proxy-role failed: AccessDenied: User"
+            ),
+            "{error}"
+        );
+        assert!(
+            error.ends_with("; grant iam:GetRole on arn:aws:iam::1:role/proxy-role"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
     async fn an_unavailable_simulation_leaves_it_to_the_evaluator() {
         let rule = mock!(aws_sdk_iam::Client::simulate_principal_policy).then_http_response(|| {
             aws_smithy_runtime_api::http::Response::new(
