@@ -430,6 +430,7 @@ async fn check(args: CheckArgs) -> Result<ExitCode> {
 /// `proxydoc diagnose`: the control-plane audit and the CloudWatch analysis, correlated.
 async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode> {
     let clock = Clock::from_env().map_err(UsageError)?;
+    // diagnose never reads stdin: its only log source is the proxy's log group.
     let env = Env {
         now: clock.now(),
         stdout_is_terminal: io::stdout().is_terminal(),

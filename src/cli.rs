@@ -39,7 +39,7 @@ pub struct DiagnoseArgs {
     #[arg(long, value_name = "NAME")]
     pub proxy: String,
 
-    /// Logs from this time: RFC 3339 or a duration before now (default 1h).
+    /// Logs from this time: RFC 3339 or a duration before now.
     #[arg(long, value_name = "TIME", default_value = "1h")]
     pub since: String,
 
