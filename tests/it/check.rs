@@ -440,3 +440,45 @@ fn diagnose_without_logs_still_audits() {
             .all(|c| c["status"] == "pass")
     );
 }
+
+#[test]
+fn the_launcher_implements_modify_db_proxy() {
+    build(
+        "me-central-1",
+        "modifiable",
+        Faults {
+            no_logging: true,
+            ..Faults::default()
+        },
+    );
+    runtime().block_on(async {
+        let rds = aws_sdk_rds::Client::new(&sdk_config("me-central-1").await);
+        let out = rds
+            .modify_db_proxy()
+            .db_proxy_name("modifiable")
+            .debug_logging(true)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.db_proxy().unwrap().debug_logging(), Some(true));
+        let missing = rds
+            .modify_db_proxy()
+            .db_proxy_name("absent")
+            .debug_logging(true)
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            missing
+                .as_service_error()
+                .unwrap()
+                .is_db_proxy_not_found_fault(),
+            "{missing:?}"
+        );
+    });
+    let (_, report, _) = check("me-central-1", "modifiable");
+    assert!(
+        !causes(&report).contains(&"enhanced-logging-off".to_string()),
+        "DebugLogging now reads true"
+    );
+}

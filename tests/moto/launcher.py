@@ -14,6 +14,9 @@ Patches:
    colons), sets State, Reason and Description, so tests can build e.g.
    `UNAVAILABLE:AUTH_FAILURE:Proxy does not have any registered credentials`.
 3. RDS calls on an unknown proxy name answer DBProxyNotFoundFault (404) instead of a 500.
+4. ModifyDBProxy (not implemented in moto): updates DebugLogging, RequireTLS,
+   IdleClientTimeout (clamped to 1..28800 s), SecurityGroups, RoleArn and Auth, refreshes
+   UpdatedDate, and answers the proxy; an unknown proxy is DBProxyNotFoundFault.
 
 The launcher also exits when the process that started it goes away, so a test run that is
 killed does not leave a server behind.
@@ -89,6 +92,41 @@ def _require_proxy(method):
 
     return wrapper
 
+
+from moto.core.responses import ActionResult
+from moto.core.utils import utcnow
+from moto.rds import responses as rds_responses
+
+
+def _flag(value):
+    if isinstance(value, str):
+        return value.lower() == "true"
+    return bool(value)
+
+
+def _modify_db_proxy(self):
+    params = self.params
+    name = params.get("DBProxyName")
+    proxy = self.backend.db_proxies.get(name)
+    if proxy is None:
+        raise DBProxyNotFoundFault(name)
+    if params.get("DebugLogging") is not None:
+        proxy.debug_logging = _flag(params["DebugLogging"])
+    if params.get("RequireTLS") is not None:
+        proxy.require_tls = _flag(params["RequireTLS"])
+    if params.get("IdleClientTimeout") is not None:
+        proxy.idle_client_timeout = min(max(int(params["IdleClientTimeout"]), 1), 28800)
+    if params.get("SecurityGroups"):
+        proxy.vpc_security_group_ids = list(params["SecurityGroups"])
+    if params.get("RoleArn"):
+        proxy.role_arn = params["RoleArn"]
+    if params.get("Auth"):
+        proxy.auth = params["Auth"]
+    proxy.updated_date = utcnow()
+    return ActionResult({"DBProxy": proxy})
+
+
+rds_responses.RDSResponse.modify_db_proxy = _modify_db_proxy
 
 for _name in (
     "register_db_proxy_targets",
