@@ -369,16 +369,12 @@ fn read_inputs(
 /// `proxydoc check`: read the control-plane snapshot, audit it, report.
 async fn check(args: CheckArgs) -> Result<ExitCode> {
     let clock = Clock::from_env().map_err(UsageError)?;
-    let format = args.format.unwrap_or(if io::stdout().is_terminal() {
-        Format::Table
-    } else {
-        Format::Json
-    });
-    let options = crate::aws::AwsOptions {
-        profile: args.aws.profile.clone(),
-        region: args.aws.region.clone(),
-        endpoint_url: args.aws.endpoint_url.clone(),
-    };
+    let format = config::resolve_format(
+        args.format,
+        args.output.as_deref(),
+        io::stdout().is_terminal(),
+    );
+    let options = config::aws_options(&args.aws);
     let context = match crate::aws::AwsContext::load(&options).await {
         Ok(context) => context,
         Err(e) => {

@@ -103,11 +103,7 @@ impl AnalyzeConfig {
             save: cw.save.clone(),
             max_tps: cw.max_tps,
             page_limit: cw.page_limit,
-            aws: AwsOptions {
-                profile: cw.aws.profile.clone(),
-                region: cw.aws.region.clone(),
-                endpoint_url: cw.aws.endpoint_url.clone(),
-            },
+            aws: aws_options(&cw.aws),
         });
         if let Some(cloud) = &cloud
             && cloud.start >= cloud.end
@@ -130,12 +126,7 @@ impl AnalyzeConfig {
         if paths.iter().filter(|p| *p == "-").count() > 1 {
             return Err("`-` (stdin) can be given only once".to_string());
         }
-        let format = match (args.format, &args.output) {
-            (Some(format), _) => format,
-            (None, Some(output)) => format_for_path(output),
-            (None, None) if env.stdout_is_terminal => Format::Table,
-            (None, None) => Format::Json,
-        };
+        let format = resolve_format(args.format, args.output.as_deref(), env.stdout_is_terminal);
         Ok(AnalyzeConfig {
             paths,
             format,
@@ -172,12 +163,7 @@ impl AnalyzeConfig {
         if !(args.max_tps.is_finite() && args.max_tps > 0.0) {
             return Err("--max-tps must be a positive number of requests per second".to_string());
         }
-        let format = match (args.format, &args.output) {
-            (Some(format), _) => format,
-            (None, Some(output)) => format_for_path(output),
-            (None, None) if env.stdout_is_terminal => Format::Table,
-            (None, None) => Format::Json,
-        };
+        let format = resolve_format(args.format, args.output.as_deref(), env.stdout_is_terminal);
         Ok(AnalyzeConfig {
             paths: Vec::new(),
             format,
@@ -197,11 +183,7 @@ impl AnalyzeConfig {
                 save: args.save.clone(),
                 max_tps: args.max_tps,
                 page_limit: crate::source::cloudwatch::PAGE_LIMIT,
-                aws: AwsOptions {
-                    profile: args.aws.profile.clone(),
-                    region: args.aws.region.clone(),
-                    endpoint_url: args.aws.endpoint_url.clone(),
-                },
+                aws: aws_options(&args.aws),
             }),
         })
     }
@@ -221,6 +203,30 @@ pub fn input_format(arg: InputFormatArg) -> InputFormat {
         InputFormatArg::Json => InputFormat::Json,
         InputFormatArg::Ndjson => InputFormat::Ndjson,
         InputFormatArg::InsightsCsv => InputFormat::InsightsCsv,
+    }
+}
+
+/// The report format: as given, else from the output file's extension, else `table` on a
+/// terminal and `json` in a pipe.
+pub fn resolve_format(
+    format: Option<Format>,
+    output: Option<&Path>,
+    stdout_is_terminal: bool,
+) -> Format {
+    match (format, output) {
+        (Some(format), _) => format,
+        (None, Some(output)) => format_for_path(output),
+        (None, None) if stdout_is_terminal => Format::Table,
+        (None, None) => Format::Json,
+    }
+}
+
+/// AWS connection settings from the command line.
+pub fn aws_options(args: &crate::cli::AwsArgs) -> AwsOptions {
+    AwsOptions {
+        profile: args.profile.clone(),
+        region: args.region.clone(),
+        endpoint_url: args.endpoint_url.clone(),
     }
 }
 
