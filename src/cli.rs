@@ -29,8 +29,52 @@ pub enum Command {
     /// The main job on AWS: `check` plus the analysis of the proxy's CloudWatch logs, merged
     /// into one ranked report.
     Diagnose(Box<DiagnoseArgs>),
+    /// Turn the proxy's enhanced logging on or off safely, or show its state (RDS turns it off
+    /// by itself 24 hours after it was enabled).
+    Logging(Box<LoggingArgs>),
     /// List the message catalogue, test lines against it, or lint pattern files.
     Patterns(PatternsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LoggingArgs {
+    #[command(subcommand)]
+    pub action: LoggingAction,
+
+    /// The RDS proxy.
+    #[arg(long, value_name = "NAME", global = true)]
+    pub proxy: Option<String>,
+
+    /// Print the API calls that would be made, and make none.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+
+    /// How long to wait for the proxy to be `available` again after a change.
+    #[arg(long, value_name = "DURATION", default_value = "10m", global = true)]
+    pub wait: String,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LoggingAction {
+    /// Turn enhanced logging on for a while (it slows the proxy, costs CloudWatch ingestion and
+    /// may log SQL text).
+    Enable {
+        /// How long proxydoc keeps it on (at most 24h, RDS's own limit).
+        #[arg(long = "for", value_name = "DURATION", default_value = "1h")]
+        duration: String,
+    },
+    /// Turn enhanced logging off and remove proxydoc's tags.
+    Disable,
+    /// Show whether enhanced logging is on, since when, and when it will be turned off; turn it
+    /// off when proxydoc's own time for it has passed (unless --no-cleanup).
+    Status {
+        /// Only report, even when proxydoc's turn-off time has passed.
+        #[arg(long)]
+        no_cleanup: bool,
+    },
 }
 
 #[derive(Debug, Args)]

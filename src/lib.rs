@@ -12,6 +12,7 @@
 //! - [`classify`]: the pattern catalogue and the classifier (typed events out).
 //! - [`aggregate`]: incremental aggregation; polars stays inside this module.
 //! - [`rules`]: findings (root causes) from the aggregates.
+//! - [`logging`]: the enhanced-logging lifecycle (tags, 24-hour arithmetic), as pure decisions.
 //! - [`check`]: the control-plane audit (`proxydoc check`) over a snapshot read by [`aws`].
 //! - [`report`]: the `proxydoc.report/v1` document and its table, Markdown and JSON renderings.
 //!
@@ -28,6 +29,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod logging;
 pub mod model;
 pub mod parse;
 pub mod pipeline;

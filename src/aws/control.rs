@@ -30,7 +30,12 @@ pub enum ControlError {
 
 /// Describes a failed call: what, on which object, the service's code and message, and the
 /// IAM action to grant when access was denied.
-fn explain<E, R>(call: &str, action: &str, object: &str, error: &SdkError<E, R>) -> String
+pub(crate) fn explain<E, R>(
+    call: &str,
+    action: &str,
+    object: &str,
+    error: &SdkError<E, R>,
+) -> String
 where
     E: ProvideErrorMetadata + Display + Debug,
     R: Debug,

@@ -6,6 +6,7 @@
 //! or missing credentials are reported before any call, with how to provide them.
 
 pub mod control;
+pub mod lifecycle;
 pub mod logs;
 
 use std::time::Duration;

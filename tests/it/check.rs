@@ -11,17 +11,17 @@ const SECRET_KEY: &str =
 
 /// What to get wrong in a setup.
 #[derive(Clone, Copy, Default)]
-struct Faults {
-    no_db_rule: bool,
-    no_egress: bool,
-    trust_ec2: bool,
-    no_decrypt: bool,
-    stop_db: bool,
-    target_health: Option<&'static str>,
-    no_logging: bool,
+pub struct Faults {
+    pub no_db_rule: bool,
+    pub no_egress: bool,
+    pub trust_ec2: bool,
+    pub no_decrypt: bool,
+    pub stop_db: bool,
+    pub target_health: Option<&'static str>,
+    pub no_logging: bool,
 }
 
-async fn sdk_config(region: &str) -> aws_config::SdkConfig {
+pub async fn sdk_config(region: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&moto().url)
         .region(aws_config::Region::new(region.to_string()))
@@ -33,7 +33,7 @@ async fn sdk_config(region: &str) -> aws_config::SdkConfig {
 }
 
 /// Builds a proxy `name` in front of a PostgreSQL instance in `region`, with `faults`.
-fn build(region: &str, name: &str, faults: Faults) {
+pub fn build(region: &str, name: &str, faults: Faults) {
     runtime().block_on(async {
         let config = sdk_config(region).await;
         let ec2 = aws_sdk_ec2::Client::new(&config);

@@ -7,6 +7,7 @@
 //! - `fuzz`: property tests over random bytes and mutated real lines.
 //! - `catalogue`: the pattern catalogue lint.
 //! - `check`: `proxydoc check` on misconfigured setups built in moto.
+//! - `logging`: the enhanced-logging lifecycle against moto.
 //! - `cloudwatch` (with `moto`): `analyze --proxy` against a local moto server over HTTP.
 //! - `tidy`: every source file starts with a module doc.
 
@@ -18,6 +19,7 @@ mod cloudwatch;
 mod common;
 mod fuzz;
 mod layouts;
+mod logging;
 mod moto;
 mod reports;
 mod tidy;
