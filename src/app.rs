@@ -268,6 +268,9 @@ async fn read_cloudwatch(
             break;
         }
     }
+    // If the analysis stopped early, dropping the receiver lets the fetch tasks end instead of
+    // waiting on a full channel.
+    drop(chunks);
     drop(chunk_sender);
     let outcomes = fetcher
         .await
