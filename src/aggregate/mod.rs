@@ -289,7 +289,10 @@ impl<'c> Aggregator<'c> {
         let detail = event
             .field(field::DIGEST)
             .or_else(|| event.field(field::REASON));
-        let client = self.strings.intern(event.field(field::CLIENT_IP));
+        // MySQL names the wildcard host `%` where it does not know the client.
+        let client = self
+            .strings
+            .intern(event.field(field::CLIENT_IP).filter(|c| *c != "%"));
         let row = FactRow {
             kind: event.kind.index(),
             cause,
