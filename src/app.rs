@@ -104,10 +104,7 @@ async fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     if !errors.is_empty() {
         return Ok(ExitCode::InputError);
     }
-    let tripped = match (config.fail_on, report.worst()) {
-        (Some(threshold), Some(worst)) => worst >= threshold,
-        _ => false,
-    };
+    let tripped = report.trips(config.fail_on);
     Ok(if tripped {
         ExitCode::Findings
     } else {
@@ -414,10 +411,7 @@ async fn check(args: CheckArgs) -> Result<ExitCode> {
         .flatten()
         .any(|c| c.status == crate::check::CheckStatus::Skipped);
     write_report_to(args.output.as_deref(), format, &report)?;
-    let tripped = match (args.fail_on, report.worst()) {
-        (Some(threshold), Some(worst)) => worst >= config::severity_for(threshold),
-        _ => false,
-    };
+    let tripped = report.trips(args.fail_on.map(config::severity_for));
     Ok(if tripped {
         ExitCode::Findings
     } else if skipped {
@@ -490,10 +484,7 @@ async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode> {
         .any(|c| c.status == crate::check::CheckStatus::Skipped);
     report.checks = Some(results);
     write_report(&config, &report)?;
-    let tripped = match (config.fail_on, report.worst()) {
-        (Some(threshold), Some(worst)) => worst >= threshold,
-        _ => false,
-    };
+    let tripped = report.trips(config.fail_on);
     Ok(if !errors.is_empty() || skipped {
         ExitCode::InputError
     } else if tripped {

@@ -249,6 +249,11 @@ impl Report {
     pub fn worst(&self) -> Option<Severity> {
         self.findings.iter().map(|f| f.severity).max()
     }
+
+    /// Whether a finding is at or above `--fail-on` (never without one).
+    pub fn trips(&self, fail_on: Option<Severity>) -> bool {
+        matches!((fail_on, self.worst()), (Some(threshold), Some(worst)) if worst >= threshold)
+    }
 }
 
 /// Renders `report` in `format` to `out`.
