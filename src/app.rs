@@ -376,12 +376,8 @@ async fn check(args: CheckArgs) -> Result<ExitCode> {
         io::stdout().is_terminal(),
     );
     let options = config::aws_options(&args.aws);
-    let context = match crate::aws::AwsContext::load(&options).await {
-        Ok(context) => context,
-        Err(e) => {
-            eprintln!("proxydoc: {e}");
-            return Ok(ExitCode::InputError);
-        }
+    let Some(context) = load_aws(&options).await else {
+        return Ok(ExitCode::InputError);
     };
     let client = args
         .client_principal
@@ -435,12 +431,8 @@ async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode> {
     let Some(cloud) = &config.cloud else {
         return Err(anyhow::anyhow!("diagnose has no CloudWatch source"));
     };
-    let context = match crate::aws::AwsContext::load(&cloud.aws).await {
-        Ok(context) => context,
-        Err(e) => {
-            eprintln!("proxydoc: {e}");
-            return Ok(ExitCode::InputError);
-        }
+    let Some(context) = load_aws(&cloud.aws).await else {
+        return Ok(ExitCode::InputError);
     };
     let client = args
         .client_principal
@@ -494,6 +486,18 @@ async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode> {
     })
 }
 
+/// Loads the AWS configuration; on failure prints why (and how to fix it) and returns `None`,
+/// which the commands turn into exit code 1.
+async fn load_aws(options: &crate::aws::AwsOptions) -> Option<crate::aws::AwsContext> {
+    match crate::aws::AwsContext::load(options).await {
+        Ok(context) => Some(context),
+        Err(e) => {
+            eprintln!("proxydoc: {e}");
+            None
+        }
+    }
+}
+
 /// How often `logging` polls the proxy's status after a change.
 const WAIT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -520,12 +524,8 @@ async fn logging_command(args: LoggingArgs) -> Result<ExitCode> {
         LoggingAction::Enable { duration } => Some(parse_for(duration).map_err(UsageError)?),
         _ => None,
     };
-    let context = match crate::aws::AwsContext::load(&config::aws_options(&args.aws)).await {
-        Ok(context) => context,
-        Err(e) => {
-            eprintln!("proxydoc: {e}");
-            return Ok(ExitCode::InputError);
-        }
+    let Some(context) = load_aws(&config::aws_options(&args.aws)).await else {
+        return Ok(ExitCode::InputError);
     };
     let life = crate::aws::lifecycle::Lifecycle::new(&context);
     let state = match life.read(&proxy).await {
