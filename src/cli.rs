@@ -32,8 +32,145 @@ pub enum Command {
     /// Turn the proxy's enhanced logging on or off safely, or show its state (RDS turns it off
     /// by itself 24 hours after it was enabled).
     Logging(Box<LoggingArgs>),
+    /// Follow the proxy's logs live (CloudWatch Live Tail, or polling): each event as a line,
+    /// the top findings in a status line, the root-cause report when it ends (Ctrl-C).
+    Tail(Box<TailArgs>),
     /// List the message catalogue, test lines against it, or lint pattern files.
     Patterns(PatternsArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Ends on Ctrl-C, SIGTERM, SIGHUP or --duration and then prints the root-cause report for everything seen. On a terminal events are coloured lines under a status line; piped, they are NDJSON on stdout and the report goes to stderr (or --output)."
+)]
+pub struct TailArgs {
+    /// Tail the log group of this RDS proxy (/aws/rds/proxy/NAME). Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub proxy: Vec<String>,
+
+    /// Tail this CloudWatch log group (besides or instead of --proxy). Repeatable.
+    #[arg(long, value_name = "GROUP")]
+    pub log_group: Vec<String>,
+
+    /// Poll with FilterLogEvents instead of using Live Tail.
+    #[arg(long)]
+    pub poll: bool,
+
+    /// Print only these event kinds (comma-separated; `failures` for every failure kind).
+    /// The report still covers every event.
+    #[arg(long, value_name = "KINDS", help_heading = "Filters")]
+    pub kinds: Option<String>,
+
+    /// Print only events of this database user.
+    #[arg(long, value_name = "USER", help_heading = "Filters")]
+    pub user: Option<String>,
+
+    /// Print only events of this client address (or address prefix, e.g. `10.0.1.`).
+    #[arg(long, value_name = "ADDRESS", help_heading = "Filters")]
+    pub client: Option<String>,
+
+    /// Stop after this long (e.g. 15m) instead of at Ctrl-C.
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+
+    /// Archive every event received to FILE as NDJSON, readable by `proxydoc analyze FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+
+    /// How events are printed (default: `text` on a terminal, `ndjson` when piped).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub events: Option<EventsFormat>,
+
+    /// Colour event lines: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// The final report's format (default: `table` on a terminal, `json` otherwise).
+    #[arg(long, value_enum, help_heading = "Report")]
+    pub format: Option<Format>,
+
+    /// Write the final report to FILE.
+    #[arg(long, short = 'o', value_name = "FILE", help_heading = "Report")]
+    pub output: Option<PathBuf>,
+
+    /// Exit with code 3 when the final report has a finding this severe or worse.
+    #[arg(long, value_enum, value_name = "SEVERITY", help_heading = "Report")]
+    pub fail_on: Option<FailOn>,
+
+    /// Keep SQL statement text in printed events and evidence.
+    #[arg(long)]
+    pub show_sql: bool,
+
+    /// Turn the proxy's enhanced logging on for the tail and back off at the end, on every
+    /// exit path (one --proxy only).
+    #[arg(long, help_heading = "Enhanced logging")]
+    pub enable_logging: bool,
+
+    /// How long enhanced logging may stay on (default 1h, at most 24h); proxydoc turns it off
+    /// then even if the tail goes on.
+    #[arg(
+        long = "for",
+        value_name = "DURATION",
+        requires = "enable_logging",
+        help_heading = "Enhanced logging"
+    )]
+    pub logging_for: Option<String>,
+
+    /// Leave enhanced logging on when the tail ends (its tags stay, so `logging status` can
+    /// turn it off later).
+    #[arg(long, requires = "enable_logging", help_heading = "Enhanced logging")]
+    pub keep_logging: bool,
+
+    /// When RDS turns enhanced logging off during the tail (24 hours after it was enabled),
+    /// turn it on again instead of only saying so.
+    #[arg(long, requires = "enable_logging", help_heading = "Enhanced logging")]
+    pub renew_logging: bool,
+
+    /// How long to wait for the proxy to be `available` after changing its logging.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10m",
+        help_heading = "Enhanced logging"
+    )]
+    pub wait: String,
+
+    #[command(flatten)]
+    pub catalogue: CatalogueArgs,
+
+    /// The most FilterLogEvents requests per second when polling.
+    #[arg(long, value_name = "N", default_value_t = crate::source::cloudwatch::DEFAULT_MAX_TPS)]
+    pub max_tps: f64,
+
+    /// Time between polling rounds.
+    #[arg(long, value_name = "DURATION", default_value = "2s", hide = true)]
+    pub poll_interval: String,
+
+    /// How far back each polling round re-reads, for late-ingested events.
+    #[arg(long, value_name = "DURATION", default_value = "30s", hide = true)]
+    pub overlap: String,
+
+    /// How often proxydoc re-reads the proxy's logging state during the tail.
+    #[arg(long, value_name = "DURATION", default_value = "60s", hide = true)]
+    pub logging_check: String,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventsFormat {
+    /// One line per event, coloured on a terminal.
+    Text,
+    /// One JSON object per event.
+    Ndjson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Args)]

@@ -40,3 +40,33 @@ impl Clock {
         self.now
     }
 }
+
+/// A running clock for long commands (`tail`): the start time of [`Clock::from_env`] plus the
+/// monotonic time elapsed since, so that `PROXYDOC_NOW` shifts a whole tail session in time
+/// and a system clock step does not make polling windows jump.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticker {
+    base: Millis,
+    started: std::time::Instant,
+}
+
+impl Ticker {
+    pub fn from_env() -> Result<Ticker, String> {
+        Ok(Ticker {
+            base: Clock::from_env()?.now(),
+            started: std::time::Instant::now(),
+        })
+    }
+
+    pub fn starting_at(base: Millis) -> Ticker {
+        Ticker {
+            base,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    pub fn now(&self) -> Millis {
+        let elapsed = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        self.base.saturating_add(elapsed)
+    }
+}

@@ -36,4 +36,5 @@ pub mod pipeline;
 pub mod report;
 pub mod rules;
 pub mod source;
+pub mod tail;
 pub mod timefmt;

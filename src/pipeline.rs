@@ -8,7 +8,7 @@
 
 use crate::aggregate::{Aggregator, Summary, frame::FrameError};
 use crate::classify::{Classifier, Scratch};
-use crate::model::{Millis, RawRecord};
+use crate::model::{Event, Millis, RawRecord};
 use crate::parse::{parse_line, strip_ansi};
 
 /// Records are sent in batches of about this many bytes.
@@ -98,6 +98,16 @@ impl<'c> Pipeline<'c> {
     }
 
     pub fn push(&mut self, record: RawRecord<'_>) {
+        self.push_inspect(record, &mut |_, _| {});
+    }
+
+    /// Like [`Pipeline::push`], and hands the classified event (with the line as read, ANSI
+    /// stripped) to `inspect` when it is inside the time window: `tail` prints it.
+    pub fn push_inspect(
+        &mut self,
+        record: RawRecord<'_>,
+        inspect: &mut dyn FnMut(&Event<'_>, &str),
+    ) {
         if self.error.is_some() {
             return;
         }
@@ -125,6 +135,7 @@ impl<'c> Pipeline<'c> {
             if let Err(e) = self.aggregator.push(&event, text) {
                 self.error = Some(e);
             }
+            inspect(&event, text);
         }
         self.ansi = ansi;
     }
@@ -133,6 +144,14 @@ impl<'c> Pipeline<'c> {
         for record in batch.records() {
             self.push(record);
         }
+    }
+
+    /// The summary of everything pushed so far, leaving the pipeline running.
+    pub fn snapshot(&self) -> Result<Summary, String> {
+        if let Some(error) = &self.error {
+            return Err(error.to_string());
+        }
+        self.aggregator.clone().finish().map_err(|e| e.to_string())
     }
 
     pub fn finish(self) -> Result<Summary, FrameError> {

@@ -55,7 +55,7 @@ pub struct Group {
 #[error("aggregation failed: {0}")]
 pub struct FrameError(#[from] PolarsError);
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct FactBuffer {
     rows: Vec<FactRow>,
     partial: Option<DataFrame>,
@@ -227,7 +227,7 @@ pub struct SessionRow {
     pub flags: [u32; 6],
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct SessionBuffer {
     rows: Vec<SessionRow>,
     partial: Option<DataFrame>,

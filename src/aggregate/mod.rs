@@ -163,7 +163,7 @@ impl Summary {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Interner {
     ids: HashMap<String, u32>,
     values: Vec<String>,
@@ -188,7 +188,9 @@ impl Interner {
     }
 }
 
-/// Accumulates events; see the module docs.
+/// Accumulates events; see the module docs. Cloning is cheap enough for periodic snapshots
+/// (the reduced fact and session frames are shared, pending rows are at most one chunk).
+#[derive(Clone)]
 pub struct Aggregator<'c> {
     classifier: &'c Classifier,
     /// Cause code per pattern (0 = none); codes index `cause_names` + 1.

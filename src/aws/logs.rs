@@ -49,6 +49,10 @@ pub enum LogsError {
     NotFound(String),
     #[error("{0}")]
     AccessDenied(String),
+    /// The service refused to start something for now (Live Tail's 15 concurrent sessions per
+    /// account).
+    #[error("{0}")]
+    Refused(String),
     #[error("{0}")]
     Other(String),
 }
@@ -67,8 +71,51 @@ pub trait LogsApi: Send + Sync + 'static {
         request: PageRequest,
     ) -> impl Future<Output = Result<Page, LogsError>> + Send;
 
-    /// Whether the log group exists (`Ok(false)` when it does not).
-    fn group_exists(&self, group: &str) -> impl Future<Output = Result<bool, LogsError>> + Send;
+    /// The log group's ARN (without the trailing `:*`), `Ok(None)` when it does not exist.
+    fn find_group(
+        &self,
+        group: &str,
+    ) -> impl Future<Output = Result<Option<String>, LogsError>> + Send;
+}
+
+/// One event of a Live Tail session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveEvent {
+    /// The log group as the stream names it (an ARN, or a name).
+    pub group: String,
+    pub stream: String,
+    pub timestamp: Millis,
+    pub ingestion_time: Option<Millis>,
+    pub message: String,
+}
+
+/// What a Live Tail session delivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveUpdate {
+    /// The session is open (the service's `sessionStart`).
+    Started,
+    /// A batch of events; `sampled` when the service dropped events (over 500 per second).
+    Events {
+        events: Vec<LiveEvent>,
+        sampled: bool,
+    },
+}
+
+/// An open Live Tail session.
+pub trait LiveSession: Send + 'static {
+    /// The next update; `Ok(None)` when the service closed the session.
+    fn next(&mut self) -> impl Future<Output = Result<Option<LiveUpdate>, LogsError>> + Send;
+}
+
+/// CloudWatch Logs Live Tail (StartLiveTail, an event stream).
+pub trait LiveApi: LogsApi {
+    type Session: LiveSession;
+
+    /// Starts a session over log groups given by ARN (at most 10).
+    fn start_live_tail(
+        &self,
+        group_arns: &[String],
+    ) -> impl Future<Output = Result<Self::Session, LogsError>> + Send;
 }
 
 /// The SDK client, wrapped.
@@ -130,7 +177,7 @@ impl LogsApi for LogsClient {
         })
     }
 
-    async fn group_exists(&self, group: &str) -> Result<bool, LogsError> {
+    async fn find_group(&self, group: &str) -> Result<Option<String>, LogsError> {
         let mut token = None;
         loop {
             let output = self
@@ -149,19 +196,130 @@ impl LogsApi for LogsClient {
                         &e,
                     )
                 })?;
-            if output
+            if let Some(found) = output
                 .log_groups()
                 .iter()
-                .any(|g| g.log_group_name() == Some(group))
+                .find(|g| g.log_group_name() == Some(group))
             {
-                return Ok(true);
+                let arn = found
+                    .log_group_arn()
+                    .map(str::to_string)
+                    .or_else(|| found.arn().map(|a| a.trim_end_matches(":*").to_string()))
+                    .unwrap_or_default();
+                return Ok(Some(arn));
             }
             match output.next_token() {
                 Some(next) => token = Some(next.to_string()),
-                None => return Ok(false),
+                None => return Ok(None),
             }
         }
     }
+}
+
+/// A Live Tail session of the SDK client.
+pub struct SdkLiveSession {
+    output: aws_sdk_cloudwatchlogs::operation::start_live_tail::StartLiveTailOutput,
+    groups: String,
+    region: String,
+}
+
+impl LiveSession for SdkLiveSession {
+    async fn next(&mut self) -> Result<Option<LiveUpdate>, LogsError> {
+        use aws_sdk_cloudwatchlogs::types::StartLiveTailResponseStream as Stream;
+        loop {
+            let item = self.output.response_stream.recv().await.map_err(|e| {
+                classify(
+                    "StartLiveTail (stream)",
+                    &self.groups,
+                    &self.region,
+                    "logs:StartLiveTail",
+                    &e,
+                )
+            })?;
+            return Ok(match item {
+                None => None,
+                Some(Stream::SessionStart(_)) => Some(LiveUpdate::Started),
+                Some(Stream::SessionUpdate(update)) => Some(LiveUpdate::Events {
+                    sampled: update.session_metadata().is_some_and(|m| m.sampled()),
+                    events: update
+                        .session_results()
+                        .iter()
+                        .filter_map(|e| {
+                            Some(LiveEvent {
+                                group: e.log_group_identifier().unwrap_or_default().to_string(),
+                                stream: e.log_stream_name().unwrap_or_default().to_string(),
+                                timestamp: e.timestamp()?,
+                                ingestion_time: e.ingestion_time(),
+                                message: e.message().unwrap_or_default().to_string(),
+                            })
+                        })
+                        .collect(),
+                }),
+                // A message type newer than this SDK: skip it.
+                Some(_) => continue,
+            });
+        }
+    }
+}
+
+impl LiveApi for LogsClient {
+    type Session = SdkLiveSession;
+
+    async fn start_live_tail(&self, group_arns: &[String]) -> Result<SdkLiveSession, LogsError> {
+        let groups = group_arns.join(", ");
+        let output = self
+            .client
+            .start_live_tail()
+            .set_log_group_identifiers(Some(group_arns.to_vec()))
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    "StartLiveTail",
+                    &groups,
+                    &self.region,
+                    "logs:StartLiveTail",
+                    &e,
+                )
+            })?;
+        Ok(SdkLiveSession {
+            output,
+            groups,
+            region: self.region.clone(),
+        })
+    }
+}
+
+/// StartLiveTail's endpoint has a modeled host prefix (`stream-`), which turns a local endpoint
+/// such as `http://127.0.0.1:5000` into a host that does not resolve. The SDK cannot switch
+/// host prefixes off, so when an endpoint override is in effect this interceptor removes it
+/// again after endpoint resolution and before signing. It is never installed for AWS itself.
+#[derive(Debug)]
+pub(crate) struct StripHostPrefix;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for StripHostPrefix {
+    fn name(&self) -> &'static str {
+        "proxydoc::StripHostPrefix"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let request = context.request_mut();
+        if let Some(fixed) = strip_stream_prefix(request.uri()) {
+            request.set_uri(fixed)?;
+        }
+        Ok(())
+    }
+}
+
+/// `http://stream-127.0.0.1:5000/` → `http://127.0.0.1:5000/`; `None` when there is no prefix.
+pub(crate) fn strip_stream_prefix(uri: &str) -> Option<String> {
+    uri.contains("://stream-")
+        .then(|| uri.replacen("://stream-", "://", 1))
 }
 
 /// Maps an SDK error to a [`LogsError`] whose message names the call, the log group and,
@@ -207,6 +365,9 @@ where
                 format!("{call} on log group {group} failed: {code}: {message}")
             };
             match code {
+                "LimitExceededException" if call == "StartLiveTail" => LogsError::Refused(format!(
+                    "{text} (CloudWatch allows 15 concurrent Live Tail sessions per account and Region)"
+                )),
                 "ThrottlingException"
                 | "LimitExceededException"
                 | "TooManyRequestsException"

@@ -97,8 +97,13 @@ impl AwsContext {
     }
 
     pub fn logs(&self) -> logs::LogsClient {
+        let mut builder = aws_sdk_cloudwatchlogs::config::Builder::from(&self.config);
+        if self.endpoint_override {
+            // Live Tail's `stream-` host prefix does not resolve on a local endpoint.
+            builder = builder.interceptor(logs::StripHostPrefix);
+        }
         logs::LogsClient::new(
-            aws_sdk_cloudwatchlogs::Client::new(&self.config),
+            aws_sdk_cloudwatchlogs::Client::from_conf(builder.build()),
             &self.region,
         )
     }

@@ -18,6 +18,9 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             escape(&error.error)
         )?;
     }
+    for warning in &report.input.warnings {
+        writeln!(out, "- **warning**: {}", escape(warning))?;
+    }
     writeln!(out)?;
     writeln!(out, "## Findings")?;
     writeln!(out)?;

@@ -65,6 +65,9 @@ pub struct InputSection {
     pub truncated_lines: u64,
     pub malformed: u64,
     pub errors: Vec<InputError>,
+    /// `path: warning` for every input warning (e.g. Live Tail sampled events away).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub details: Vec<InputStats>,
 }
 
@@ -158,6 +161,11 @@ impl Report {
             truncated_lines: sum(|i| i.truncated_lines),
             malformed: sum(|i| i.malformed),
             errors: build.errors.to_vec(),
+            warnings: build
+                .inputs
+                .iter()
+                .flat_map(|i| i.warnings.iter().map(move |w| format!("{}: {w}", i.path)))
+                .collect(),
             details: build.inputs.to_vec(),
         };
         let counts = EventKind::ALL

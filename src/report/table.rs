@@ -21,6 +21,9 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     for error in &report.input.errors {
         writeln!(out, "  ! {}: {}", error.path, error.error)?;
     }
+    for warning in &report.input.warnings {
+        writeln!(out, "  ! warning: {warning}")?;
+    }
     writeln!(out)?;
 
     if report.findings.is_empty() {

@@ -356,7 +356,7 @@ impl<A: LogsApi> SliceTask<A> {
 }
 
 /// Full-jitter exponential backoff: a random wait in `[base/2, min(cap, base·2^attempt)]`.
-fn backoff(attempt: u32, base_ms: u64, cap_ms: u64) -> Duration {
+pub(crate) fn backoff(attempt: u32, base_ms: u64, cap_ms: u64) -> Duration {
     let ceiling = base_ms.saturating_mul(1u64 << attempt.min(16)).min(cap_ms);
     let floor = base_ms / 2;
     let span = ceiling.saturating_sub(floor).max(1);
@@ -377,7 +377,7 @@ fn jitter() -> u64 {
 
 /// A token bucket shared by all fetch tasks, with multiplicative decrease on throttling and
 /// additive increase on success (never above the configured rate).
-struct RateLimiter {
+pub(crate) struct RateLimiter {
     max: f64,
     state: Mutex<LimiterState>,
 }
@@ -389,7 +389,7 @@ struct LimiterState {
 }
 
 impl RateLimiter {
-    fn new(max_tps: f64) -> RateLimiter {
+    pub(crate) fn new(max_tps: f64) -> RateLimiter {
         let max = if max_tps.is_finite() && max_tps > 0.0 {
             max_tps
         } else {
@@ -405,7 +405,7 @@ impl RateLimiter {
         }
     }
 
-    async fn acquire(&self) {
+    pub(crate) async fn acquire(&self) {
         loop {
             let wait = {
                 let mut state = self.state.lock().await;
@@ -423,12 +423,12 @@ impl RateLimiter {
         }
     }
 
-    async fn on_throttle(&self) {
+    pub(crate) async fn on_throttle(&self) {
         let mut state = self.state.lock().await;
         state.rate = (state.rate / 2.0).max(0.2);
     }
 
-    async fn on_success(&self) {
+    pub(crate) async fn on_success(&self) {
         let mut state = self.state.lock().await;
         state.rate = (state.rate + 0.1).min(self.max);
     }
@@ -540,8 +540,12 @@ mod tests {
             Ok(Page { events, next_token })
         }
 
-        async fn group_exists(&self, group: &str) -> Result<bool, LogsError> {
-            Ok(self.events.iter().any(|(g, _)| g == group))
+        async fn find_group(&self, group: &str) -> Result<Option<String>, LogsError> {
+            Ok(self
+                .events
+                .iter()
+                .any(|(g, _)| g == group)
+                .then(|| format!("arn:aws:logs:us-east-1:123456789012:log-group:{group}")))
         }
     }
 

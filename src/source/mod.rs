@@ -9,6 +9,7 @@
 
 pub mod cloudwatch;
 pub mod lines;
+pub mod live;
 pub mod structured;
 
 use std::fs::File;
@@ -85,6 +86,9 @@ pub struct InputStats {
     pub pages: u64,
     pub throttles: u64,
     pub error: Option<String>,
+    /// Things that make the counts incomplete without being errors (Live Tail sampling).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Files whose names are never logs (the marker an S3 export task writes).

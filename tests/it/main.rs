@@ -9,6 +9,7 @@
 //! - `check`: `proxydoc check` on misconfigured setups built in moto.
 //! - `logging`: the enhanced-logging lifecycle against moto.
 //! - `cloudwatch` (with `moto`): `analyze --proxy` against a local moto server over HTTP.
+//! - `tail`: `proxydoc tail` as a real process: polling, Live Tail, signals, enhanced logging.
 //! - `tidy`: every source file starts with a module doc.
 
 mod bad_input;
@@ -22,4 +23,5 @@ mod layouts;
 mod logging;
 mod moto;
 mod reports;
+mod tail;
 mod tidy;

@@ -14,8 +14,8 @@ use anyhow::{Context as _, Result};
 use crate::aws::logs::LogsApi;
 use crate::classify::{self, Classifier, Scratch, catalogue};
 use crate::cli::{
-    AnalyzeArgs, CheckArgs, Cli, Command, DiagnoseArgs, LoggingAction, LoggingArgs, PatternsArgs,
-    PatternsCommand, PatternsTestArgs,
+    AnalyzeArgs, CheckArgs, Cli, Command, DiagnoseArgs, PatternsArgs, PatternsCommand,
+    PatternsTestArgs,
 };
 use crate::clock::Clock;
 use crate::config::{self, AnalyzeConfig, CloudConfig, Env};
@@ -27,6 +27,9 @@ use crate::rules;
 use crate::source::cloudwatch::{self, FetchPlan, Progress, Tagged};
 use crate::source::{self, Input, InputError, InputFormat, InputStats};
 
+mod logging;
+mod tail;
+
 /// Batches in flight between the reading thread and the pipeline.
 const CHANNEL_BATCHES: usize = 8;
 
@@ -35,7 +38,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Analyze(args) => analyze(*args).await,
         Command::Check(args) => check(*args).await,
         Command::Diagnose(args) => diagnose(*args).await,
-        Command::Logging(args) => logging_command(*args).await,
+        Command::Logging(args) => logging::logging_command(*args).await,
+        Command::Tail(args) => tail::tail(*args).await,
         Command::Patterns(args) => patterns(args),
     }
 }
@@ -192,9 +196,9 @@ async fn read_cloudwatch(
     let mut stats = Vec::new();
     let mut groups = Vec::new();
     for group in &cloud.groups {
-        match api.group_exists(group).await {
-            Ok(true) => groups.push(group.clone()),
-            Ok(false) => stats.push(InputStats {
+        match api.find_group(group).await {
+            Ok(Some(_)) => groups.push(group.clone()),
+            Ok(None) => stats.push(InputStats {
                 error: Some(format!(
                     "log group {group} not found in {}: the proxy has not logged anything since it was created, or the name or region is wrong (list proxies with `aws rds describe-db-proxies --region {}`)",
                     context.region(),
@@ -292,7 +296,7 @@ async fn read_cloudwatch(
 }
 
 /// One fetched event as an NDJSON line, in the shape `filter-log-events` prints.
-fn write_saved_event(
+pub(crate) fn write_saved_event(
     out: &mut dyn Write,
     group: &str,
     event: &crate::aws::logs::LogEvent,
@@ -488,7 +492,7 @@ async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode> {
 
 /// Loads the AWS configuration; on failure prints why (and how to fix it) and returns `None`,
 /// which the commands turn into exit code 1.
-async fn load_aws(options: &crate::aws::AwsOptions) -> Option<crate::aws::AwsContext> {
+pub(crate) async fn load_aws(options: &crate::aws::AwsOptions) -> Option<crate::aws::AwsContext> {
     match crate::aws::AwsContext::load(options).await {
         Ok(context) => Some(context),
         Err(e) => {
@@ -498,267 +502,11 @@ async fn load_aws(options: &crate::aws::AwsOptions) -> Option<crate::aws::AwsCon
     }
 }
 
-/// How often `logging` polls the proxy's status after a change.
-const WAIT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// `proxydoc logging enable|disable|status`.
-async fn logging_command(args: LoggingArgs) -> Result<ExitCode> {
-    use crate::logging::{Marks, State, TAGS, assess, human, parse_for, plan_enable};
-    use crate::timefmt::rfc3339;
-
-    let clock = Clock::from_env().map_err(UsageError)?;
-    let now = clock.now();
-    let proxy = args
-        .proxy
-        .clone()
-        .ok_or_else(|| UsageError("--proxy NAME is required".into()))?;
-    let wait = crate::timefmt::parse_duration(&args.wait)
-        .map(|ms| std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
-        .ok_or_else(|| {
-            UsageError(format!(
-                "--wait `{}` is not a duration such as 10m",
-                args.wait
-            ))
-        })?;
-    let duration = match &args.action {
-        LoggingAction::Enable { duration } => Some(parse_for(duration).map_err(UsageError)?),
-        _ => None,
-    };
-    let Some(context) = load_aws(&config::aws_options(&args.aws)).await else {
-        return Ok(ExitCode::InputError);
-    };
-    let life = crate::aws::lifecycle::Lifecycle::new(&context);
-    let state = match life.read(&proxy).await {
-        Ok(state) => state,
-        Err(e) => {
-            eprintln!("proxydoc: {e}");
-            return Ok(ExitCode::InputError);
-        }
-    };
-    let marks = Marks::from_tags(&state.tags);
-    let status = assess(state.debug_logging, &marks, now);
-    let dry = args.dry_run;
-    let call = |text: String| println!("would call {text}");
-    let disable_args = vec![
-        ("DBProxyName", proxy.clone()),
-        ("DebugLogging", "false".to_string()),
-    ];
-    let untag_args = vec![
-        ("ResourceName", state.arn.clone()),
-        ("TagKeys", TAGS.join(",")),
-    ];
-
-    match args.action {
-        LoggingAction::Enable { .. } => {
-            let duration = duration.unwrap_or(crate::logging::DEFAULT_FOR);
-            if state.status != "available" {
-                eprintln!(
-                    "proxydoc: proxy {proxy} is `{}`: wait until it is `available` and run this again (nothing was changed)",
-                    state.status
-                );
-                return Ok(ExitCode::InputError);
-            }
-            let by = life.caller().await;
-            let plan = plan_enable(&status, now, duration, &by);
-            println!(
-                "note: enhanced logging adds overhead to the proxy, costs CloudWatch Logs ingestion, and may write SQL statement text (with its data) into the proxy's log group"
-            );
-            for note in &plan.notes {
-                println!("note: {note}");
-            }
-            let tags = plan.marks.to_tags();
-            if dry {
-                if plan.modify {
-                    call(crate::aws::lifecycle::describe_call(
-                        "rds:ModifyDBProxy",
-                        &[
-                            ("DBProxyName", proxy.clone()),
-                            ("DebugLogging", "true".into()),
-                        ],
-                    ));
-                }
-                let tag_text = tags
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(",");
-                call(crate::aws::lifecycle::describe_call(
-                    "rds:AddTagsToResource",
-                    &[("ResourceName", state.arn.clone()), ("Tags", tag_text)],
-                ));
-                if plan.modify {
-                    call(format!(
-                        "rds:DescribeDBProxies DBProxyName={proxy} (every {} s until available, at most {} s)",
-                        WAIT_INTERVAL.as_secs(),
-                        wait.as_secs()
-                    ));
-                }
-                return Ok(ExitCode::Ok);
-            }
-            if plan.modify {
-                life.set_debug_logging(&proxy, true).await?;
-            }
-            if let Err(e) = life.add_tags(&state.arn, &tags).await {
-                if !plan.modify {
-                    eprintln!("proxydoc: {e}; enhanced logging was already on and is unchanged");
-                    return Ok(ExitCode::InputError);
-                }
-                match life.set_debug_logging(&proxy, false).await {
-                    Ok(()) => eprintln!(
-                        "proxydoc: {e}; enhanced logging was turned off again, nothing is left on"
-                    ),
-                    Err(undo) => eprintln!(
-                        "proxydoc: {e}; enhanced logging is ON on {proxy} and could not be turned off ({undo}): run `aws rds modify-db-proxy --db-proxy-name {proxy} --no-debug-logging`"
-                    ),
-                }
-                return Ok(ExitCode::InputError);
-            }
-            if plan.modify {
-                life.wait_available(&proxy, WAIT_INTERVAL, wait).await?;
-            }
-            let enabled_at = plan.marks.enabled_at.unwrap_or(now);
-            let until = plan.marks.disable_after.unwrap_or(plan.rds_off_at);
-            println!(
-                "enhanced logging is on for proxy {proxy} since {} ({})",
-                rfc3339(enabled_at),
-                if plan.modify {
-                    "turned on now"
-                } else {
-                    "it was already on"
-                }
-            );
-            println!(
-                "proxydoc turns it off at {} ({} from now) when `proxydoc logging status`, `disable` or `tail` runs after that",
-                rfc3339(until),
-                human(until - now)
-            );
-            println!(
-                "RDS turns it off by itself at {} at the latest (24 hours after it was enabled)",
-                rfc3339(plan.rds_off_at)
-            );
-            Ok(ExitCode::Ok)
-        }
-        LoggingAction::Disable => {
-            if dry {
-                if state.debug_logging {
-                    call(crate::aws::lifecycle::describe_call(
-                        "rds:ModifyDBProxy",
-                        &disable_args,
-                    ));
-                }
-                if !marks.is_empty() {
-                    call(crate::aws::lifecycle::describe_call(
-                        "rds:RemoveTagsFromResource",
-                        &untag_args,
-                    ));
-                }
-                return Ok(ExitCode::Ok);
-            }
-            if state.debug_logging {
-                life.set_debug_logging(&proxy, false).await?;
-            }
-            if !marks.is_empty() {
-                life.remove_tags(&state.arn, &TAGS).await?;
-            }
-            if state.debug_logging {
-                life.wait_available(&proxy, WAIT_INTERVAL, wait).await?;
-                println!("enhanced logging is now off on proxy {proxy}");
-            } else {
-                println!(
-                    "enhanced logging was already off on proxy {proxy}{}",
-                    if marks.is_empty() {
-                        ""
-                    } else {
-                        "; removed proxydoc's tags"
-                    }
-                );
-            }
-            Ok(ExitCode::Ok)
-        }
-        LoggingAction::Status { no_cleanup } => {
-            println!(
-                "proxy {proxy}: enhanced logging is {} (DebugLogging={})",
-                if status.on { "ON" } else { "off" },
-                status.on
-            );
-            match &status.state {
-                State::Off => {}
-                State::Tracked {
-                    enabled_at,
-                    disable_after,
-                    rds_off_at,
-                } => {
-                    println!(
-                        "enabled at {} by {}",
-                        rfc3339(*enabled_at),
-                        status.marks.enabled_by.as_deref().unwrap_or("unknown")
-                    );
-                    println!(
-                        "proxydoc's turn-off: {} ({})",
-                        rfc3339(*disable_after),
-                        if now >= *disable_after {
-                            "passed".to_string()
-                        } else {
-                            format!("in {}", human(disable_after - now))
-                        }
-                    );
-                    println!(
-                        "RDS's automatic turn-off: {} ({})",
-                        rfc3339(*rds_off_at),
-                        if now >= *rds_off_at {
-                            "passed: RDS should have turned it off; it was probably enabled again, so the 24-hour clock is unknown".to_string()
-                        } else {
-                            format!("in {}", human(rds_off_at - now))
-                        }
-                    );
-                }
-                State::Untracked => println!(
-                    "it was turned on outside proxydoc (no proxydoc tags): when RDS turns it off (24 hours after it was enabled) is unknown; `proxydoc logging disable --proxy {proxy}` turns it off now"
-                ),
-                State::StaleTags => println!(
-                    "proxydoc's tags are stale (enabled at {}): RDS or someone already turned it off",
-                    status
-                        .marks
-                        .enabled_at
-                        .map_or("an unknown time".to_string(), rfc3339)
-                ),
-            }
-            let cleanup = !no_cleanup && (status.overdue || status.state == State::StaleTags);
-            if cleanup && dry {
-                if status.overdue {
-                    call(crate::aws::lifecycle::describe_call(
-                        "rds:ModifyDBProxy",
-                        &disable_args,
-                    ));
-                }
-                call(crate::aws::lifecycle::describe_call(
-                    "rds:RemoveTagsFromResource",
-                    &untag_args,
-                ));
-            } else if cleanup {
-                if status.overdue {
-                    life.set_debug_logging(&proxy, false).await?;
-                }
-                life.remove_tags(&state.arn, &TAGS).await?;
-                if status.overdue {
-                    life.wait_available(&proxy, WAIT_INTERVAL, wait).await?;
-                    println!(
-                        "proxydoc's time for it has passed: turned enhanced logging off and removed the tags"
-                    );
-                } else {
-                    println!("removed the stale tags");
-                }
-            }
-            Ok(ExitCode::Ok)
-        }
-    }
-}
-
 fn write_report(config: &AnalyzeConfig, report: &Report) -> Result<()> {
     write_report_to(config.output.as_deref(), config.format, report)
 }
 
-fn write_report_to(
+pub(crate) fn write_report_to(
     output: Option<&std::path::Path>,
     format: Format,
     report: &Report,

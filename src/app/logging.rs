@@ -1,0 +1,305 @@
+//! `proxydoc logging enable|disable|status`, and the two steps `tail --enable-logging` shares
+//! with it: turning enhanced logging on (undone when tagging fails) and off.
+
+use anyhow::Result;
+
+use super::load_aws;
+use crate::aws::lifecycle::{Lifecycle, ProxyLogging};
+use crate::cli::{LoggingAction, LoggingArgs};
+use crate::clock::Clock;
+use crate::config;
+use crate::error::{ExitCode, UsageError};
+
+/// How often `logging` and `tail` poll the proxy's status after a change.
+pub(super) const WAIT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `proxydoc logging enable|disable|status`.
+pub(super) async fn logging_command(args: LoggingArgs) -> Result<ExitCode> {
+    use crate::logging::{Marks, State, TAGS, assess, human, parse_for, plan_enable};
+    use crate::timefmt::rfc3339;
+
+    let clock = Clock::from_env().map_err(UsageError)?;
+    let now = clock.now();
+    let proxy = args
+        .proxy
+        .clone()
+        .ok_or_else(|| UsageError("--proxy NAME is required".into()))?;
+    let wait = crate::timefmt::parse_duration(&args.wait)
+        .map(|ms| std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+        .ok_or_else(|| {
+            UsageError(format!(
+                "--wait `{}` is not a duration such as 10m",
+                args.wait
+            ))
+        })?;
+    let duration = match &args.action {
+        LoggingAction::Enable { duration } => Some(parse_for(duration).map_err(UsageError)?),
+        _ => None,
+    };
+    let Some(context) = load_aws(&config::aws_options(&args.aws)).await else {
+        return Ok(ExitCode::InputError);
+    };
+    let life = crate::aws::lifecycle::Lifecycle::new(&context);
+    let state = match life.read(&proxy).await {
+        Ok(state) => state,
+        Err(e) => {
+            eprintln!("proxydoc: {e}");
+            return Ok(ExitCode::InputError);
+        }
+    };
+    let marks = Marks::from_tags(&state.tags);
+    let status = assess(state.debug_logging, &marks, now);
+    let dry = args.dry_run;
+    let call = |text: String| println!("would call {text}");
+    let disable_args = vec![
+        ("DBProxyName", proxy.clone()),
+        ("DebugLogging", "false".to_string()),
+    ];
+    let untag_args = vec![
+        ("ResourceName", state.arn.clone()),
+        ("TagKeys", TAGS.join(",")),
+    ];
+
+    match args.action {
+        LoggingAction::Enable { .. } => {
+            let duration = duration.unwrap_or(crate::logging::DEFAULT_FOR);
+            if state.status != "available" {
+                eprintln!(
+                    "proxydoc: proxy {proxy} is `{}`: wait until it is `available` and run this again (nothing was changed)",
+                    state.status
+                );
+                return Ok(ExitCode::InputError);
+            }
+            let by = life.caller().await;
+            let plan = plan_enable(&status, now, duration, &by);
+            println!(
+                "note: enhanced logging adds overhead to the proxy, costs CloudWatch Logs ingestion, and may write SQL statement text (with its data) into the proxy's log group"
+            );
+            for note in &plan.notes {
+                println!("note: {note}");
+            }
+            let tags = plan.marks.to_tags();
+            if dry {
+                if plan.modify {
+                    call(crate::aws::lifecycle::describe_call(
+                        "rds:ModifyDBProxy",
+                        &[
+                            ("DBProxyName", proxy.clone()),
+                            ("DebugLogging", "true".into()),
+                        ],
+                    ));
+                }
+                let tag_text = tags
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                call(crate::aws::lifecycle::describe_call(
+                    "rds:AddTagsToResource",
+                    &[("ResourceName", state.arn.clone()), ("Tags", tag_text)],
+                ));
+                if plan.modify {
+                    call(format!(
+                        "rds:DescribeDBProxies DBProxyName={proxy} (every {} s until available, at most {} s)",
+                        WAIT_INTERVAL.as_secs(),
+                        wait.as_secs()
+                    ));
+                }
+                return Ok(ExitCode::Ok);
+            }
+            if let Err(e) = turn_on(&life, &state, plan.modify, &tags, wait).await {
+                eprintln!("proxydoc: {e}");
+                return Ok(ExitCode::InputError);
+            }
+            let enabled_at = plan.marks.enabled_at.unwrap_or(now);
+            let until = plan.marks.disable_after.unwrap_or(plan.rds_off_at);
+            println!(
+                "enhanced logging is on for proxy {proxy} since {} ({})",
+                rfc3339(enabled_at),
+                if plan.modify {
+                    "turned on now"
+                } else {
+                    "it was already on"
+                }
+            );
+            println!(
+                "proxydoc turns it off at {} ({} from now) when `proxydoc logging status`, `disable` or `tail` runs after that",
+                rfc3339(until),
+                human(until - now)
+            );
+            println!(
+                "RDS turns it off by itself at {} at the latest (24 hours after it was enabled)",
+                rfc3339(plan.rds_off_at)
+            );
+            Ok(ExitCode::Ok)
+        }
+        LoggingAction::Disable => {
+            if dry {
+                if state.debug_logging {
+                    call(crate::aws::lifecycle::describe_call(
+                        "rds:ModifyDBProxy",
+                        &disable_args,
+                    ));
+                }
+                if !marks.is_empty() {
+                    call(crate::aws::lifecycle::describe_call(
+                        "rds:RemoveTagsFromResource",
+                        &untag_args,
+                    ));
+                }
+                return Ok(ExitCode::Ok);
+            }
+            turn_off(&life, &state, state.debug_logging, !marks.is_empty(), None).await?;
+            if state.debug_logging {
+                life.wait_available(&proxy, WAIT_INTERVAL, wait).await?;
+                println!("enhanced logging is now off on proxy {proxy}");
+            } else {
+                println!(
+                    "enhanced logging was already off on proxy {proxy}{}",
+                    if marks.is_empty() {
+                        ""
+                    } else {
+                        "; removed proxydoc's tags"
+                    }
+                );
+            }
+            Ok(ExitCode::Ok)
+        }
+        LoggingAction::Status { no_cleanup } => {
+            println!(
+                "proxy {proxy}: enhanced logging is {} (DebugLogging={})",
+                if status.on { "ON" } else { "off" },
+                status.on
+            );
+            match &status.state {
+                State::Off => {}
+                State::Tracked {
+                    enabled_at,
+                    disable_after,
+                    rds_off_at,
+                } => {
+                    println!(
+                        "enabled at {} by {}",
+                        rfc3339(*enabled_at),
+                        status.marks.enabled_by.as_deref().unwrap_or("unknown")
+                    );
+                    println!(
+                        "proxydoc's turn-off: {} ({})",
+                        rfc3339(*disable_after),
+                        if now >= *disable_after {
+                            "passed".to_string()
+                        } else {
+                            format!("in {}", human(disable_after - now))
+                        }
+                    );
+                    println!(
+                        "RDS's automatic turn-off: {} ({})",
+                        rfc3339(*rds_off_at),
+                        if now >= *rds_off_at {
+                            "passed: RDS should have turned it off; it was probably enabled again, so the 24-hour clock is unknown".to_string()
+                        } else {
+                            format!("in {}", human(rds_off_at - now))
+                        }
+                    );
+                }
+                State::Untracked => println!(
+                    "it was turned on outside proxydoc (no proxydoc tags): when RDS turns it off (24 hours after it was enabled) is unknown; `proxydoc logging disable --proxy {proxy}` turns it off now"
+                ),
+                State::StaleTags => println!(
+                    "proxydoc's tags are stale (enabled at {}): RDS or someone already turned it off",
+                    status
+                        .marks
+                        .enabled_at
+                        .map_or("an unknown time".to_string(), rfc3339)
+                ),
+            }
+            let cleanup = !no_cleanup && (status.overdue || status.state == State::StaleTags);
+            if cleanup && dry {
+                if status.overdue {
+                    call(crate::aws::lifecycle::describe_call(
+                        "rds:ModifyDBProxy",
+                        &disable_args,
+                    ));
+                }
+                call(crate::aws::lifecycle::describe_call(
+                    "rds:RemoveTagsFromResource",
+                    &untag_args,
+                ));
+            } else if cleanup {
+                if status.overdue {
+                    life.set_debug_logging(&proxy, false).await?;
+                }
+                life.remove_tags(&state.arn, &TAGS).await?;
+                if status.overdue {
+                    life.wait_available(&proxy, WAIT_INTERVAL, wait).await?;
+                    println!(
+                        "proxydoc's time for it has passed: turned enhanced logging off and removed the tags"
+                    );
+                } else {
+                    println!("removed the stale tags");
+                }
+            }
+            Ok(ExitCode::Ok)
+        }
+    }
+}
+
+/// Turns enhanced logging on (when `modify`) and writes proxydoc's tags, then waits until the
+/// proxy is `available`. If tagging fails after logging was turned on, it is turned off again;
+/// the error then says exactly what is left on.
+pub(super) async fn turn_on(
+    life: &Lifecycle,
+    state: &ProxyLogging,
+    modify: bool,
+    tags: &[(String, String)],
+    wait: std::time::Duration,
+) -> Result<(), String> {
+    let proxy = &state.name;
+    if modify {
+        life.set_debug_logging(proxy, true)
+            .await
+            .map_err(|e| format!("{e}; nothing was changed"))?;
+    }
+    if let Err(e) = life.add_tags(&state.arn, tags).await {
+        if !modify {
+            return Err(format!(
+                "{e}; enhanced logging was already on and is unchanged"
+            ));
+        }
+        return Err(match life.set_debug_logging(proxy, false).await {
+            Ok(()) => format!("{e}; enhanced logging was turned off again, nothing is left on"),
+            Err(undo) => format!(
+                "{e}; enhanced logging is ON on {proxy} and could not be turned off ({undo}): run `aws rds modify-db-proxy --db-proxy-name {proxy} --no-debug-logging`"
+            ),
+        });
+    }
+    if modify {
+        life.wait_available(proxy, WAIT_INTERVAL, wait)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Turns enhanced logging off (when `on`) and removes proxydoc's tags (when `tagged`);
+/// with `wait`, waits until the proxy is `available` again.
+pub(super) async fn turn_off(
+    life: &Lifecycle,
+    state: &ProxyLogging,
+    on: bool,
+    tagged: bool,
+    wait: Option<std::time::Duration>,
+) -> Result<()> {
+    use crate::logging::TAGS;
+    if on {
+        life.set_debug_logging(&state.name, false).await?;
+    }
+    if tagged {
+        life.remove_tags(&state.arn, &TAGS).await?;
+    }
+    if let (true, Some(wait)) = (on, wait) {
+        life.wait_available(&state.name, WAIT_INTERVAL, wait)
+            .await?;
+    }
+    Ok(())
+}

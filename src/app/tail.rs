@@ -1,0 +1,857 @@
+//! `proxydoc tail`: the live driver → the pipeline → printed events, the status line and the
+//! final report; with `--enable-logging`, the proxy's enhanced logging is managed so that every
+//! exit path (the end of `--duration`, Ctrl-C, SIGTERM, SIGHUP, an error) restores it.
+//!
+//! Order of a run: signals are caught first (so an early Ctrl-C still restores), then AWS is
+//! loaded, enhanced logging is turned on (or a previous run's overdue state cleaned up), the
+//! driver is started, and the loop below runs until an end; then the driver stops, logging is
+//! restored, and the report is written.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+use super::logging::{turn_off, turn_on};
+use super::{load_aws, load_classifier, write_saved_event};
+use crate::aws::lifecycle::{Lifecycle, ProxyLogging};
+use crate::classify::Classifier;
+use crate::cli::TailArgs;
+use crate::clock::Ticker;
+use crate::config::{ManagedLogging, TailConfig, TailEnv};
+use crate::error::{ExitCode, UsageError};
+use crate::logging::{Marks, State, assess, human, plan_enable};
+use crate::model::{Millis, RawRecord};
+use crate::pipeline::{Pipeline, TimeWindow};
+use crate::report::{self, BuildInput, Report};
+use crate::rules::{self, Finding};
+use crate::source::InputStats;
+use crate::source::live::{self, Item, Mode, Notice, NowFn, TailPlan};
+use crate::tail::{Connections, Filter, Origin, Status, line, ndjson, shown, status_line};
+use crate::timefmt::rfc3339;
+
+/// The status line's "recent" view covers this many minutes.
+const RECENT_MINUTES: i64 = 5;
+/// Records kept for the recent view at most.
+const RECENT_RECORDS: usize = 50_000;
+/// How often the findings behind the status line are recomputed.
+const REFRESH: Duration = Duration::from_secs(3);
+/// Warn this long before RDS's own 24-hour turn-off.
+const RDS_OFF_WARNING: Millis = 10 * 60_000;
+
+pub(super) async fn tail(args: TailArgs) -> Result<ExitCode> {
+    let ticker = Ticker::from_env().map_err(UsageError)?;
+    let env = TailEnv {
+        stdout_is_terminal: io::stdout().is_terminal(),
+        stderr_is_terminal: io::stderr().is_terminal(),
+        no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+    };
+    let config = TailConfig::from_args(&args, env).map_err(UsageError)?;
+    let classifier = Arc::new(load_classifier(config.patterns.as_deref())?);
+    // Before anything changes on AWS: from here on a signal ends the run through cleanup.
+    let mut signals = Signals::new()?;
+    let Some(context) = load_aws(&config.aws).await else {
+        return Ok(ExitCode::InputError);
+    };
+    let life = Lifecycle::new(&context);
+    let started = ticker.now();
+
+    let mut managed = None;
+    match &config.logging {
+        Some(wanted) => {
+            let begin = Managed::begin(&life, wanted, &ticker, config.wait);
+            tokio::select! {
+                outcome = begin => match outcome {
+                    Ok(m) => managed = Some(m),
+                    Err(e) => {
+                        eprintln!("proxydoc: {e}");
+                        return Ok(ExitCode::InputError);
+                    }
+                },
+                name = signals.recv() => {
+                    eprintln!("proxydoc: {name} while turning enhanced logging on: turning it off again");
+                    return Ok(abandon_enable(&life, wanted, config.wait).await);
+                }
+            }
+        }
+        None => {
+            for proxy in &config.proxies {
+                clean_up_left_over(&life, proxy, ticker.now()).await;
+            }
+        }
+    }
+
+    let mut plan = TailPlan::new(config.groups.clone(), started);
+    plan.poll = config.poll || config.groups.len() > 10;
+    if !config.poll && plan.poll {
+        eprintln!(
+            "proxydoc: Live Tail takes at most 10 log groups per session; polling {} groups instead",
+            config.groups.len()
+        );
+    }
+    plan.poll_interval = config.poll_interval;
+    plan.overlap = config.overlap;
+    plan.max_tps = config.max_tps;
+    let now: NowFn = Arc::new(move || ticker.now());
+    let (receiver, driver) = live::spawn(Arc::new(context.logs()), plan, now);
+
+    let outcome = run_loop(
+        &config,
+        &classifier,
+        receiver,
+        &mut signals,
+        &life,
+        managed.as_mut(),
+        &ticker,
+    )
+    .await;
+    driver.abort();
+    let mut restore_failed = false;
+    if let Some(managed) = managed {
+        restore_failed = !managed.end(&life, config.wait, &mut signals).await;
+    }
+    let outcome = outcome?;
+
+    let summary = outcome
+        .pipeline_summary
+        .map_err(|e| anyhow::anyhow!("the analysis failed: {e}"))?;
+    let findings = rules::evaluate(&summary, &classifier);
+    let errors: Vec<crate::source::InputError> = outcome
+        .stats
+        .iter()
+        .filter_map(|s| {
+            s.error.as_ref().map(|e| crate::source::InputError {
+                path: s.path.clone(),
+                error: e.clone(),
+            })
+        })
+        .collect();
+    let build = BuildInput {
+        now: ticker.now(),
+        since: Some(started),
+        until: Some(ticker.now()),
+        show_sql: config.show_sql,
+        inputs: &outcome.stats,
+        errors: &errors,
+    };
+    let report = Report::build(&summary, &findings, &build);
+    if config.report_to_stderr {
+        let stderr = io::stderr();
+        let mut out = stderr.lock();
+        report::render(&report, config.format, &mut out)
+            .and_then(|()| out.flush())
+            .context("cannot write the report to stderr")?;
+    } else {
+        super::write_report_to(config.output.as_deref(), config.format, &report)?;
+    }
+    Ok(if !errors.is_empty() || restore_failed {
+        ExitCode::InputError
+    } else if report.trips(config.fail_on) {
+        ExitCode::Findings
+    } else {
+        ExitCode::Ok
+    })
+}
+
+/// SIGINT, SIGTERM and SIGHUP, as one stream.
+struct Signals {
+    interrupt: Signal,
+    terminate: Signal,
+    hangup: Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals> {
+        let install = |kind: SignalKind| {
+            signal(kind).context("cannot install the signal handlers (SIGINT, SIGTERM, SIGHUP)")
+        };
+        Ok(Signals {
+            interrupt: install(SignalKind::interrupt())?,
+            terminate: install(SignalKind::terminate())?,
+            hangup: install(SignalKind::hangup())?,
+        })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "interrupted (SIGINT)",
+            _ = self.terminate.recv() => "terminated (SIGTERM)",
+            _ = self.hangup.recv() => "hung up (SIGHUP)",
+        }
+    }
+}
+
+struct Outcome {
+    pipeline_summary: Result<crate::aggregate::Summary, String>,
+    stats: Vec<InputStats>,
+}
+
+/// Prints events and notices until an end: the driver stops (a fatal error), a signal, or
+/// `--duration`.
+async fn run_loop(
+    config: &TailConfig,
+    classifier: &Classifier,
+    mut receiver: tokio::sync::mpsc::Receiver<Item>,
+    signals: &mut Signals,
+    life: &Lifecycle,
+    mut managed: Option<&mut Managed>,
+    ticker: &Ticker,
+) -> Result<Outcome> {
+    let mut pipeline = Pipeline::new(classifier, TimeWindow::default());
+    let mut printer = Printer::new(config, classifier)?;
+    if let Some(m) = managed.as_deref() {
+        printer.logging = m.describe();
+    }
+    let mut refresh = tokio::time::interval(REFRESH);
+    let mut logging_check = tokio::time::interval(config.logging_check);
+    logging_check.tick().await;
+    let deadline = config.duration.map(|d| tokio::time::Instant::now() + d);
+    let mut fatal: Option<String> = None;
+    loop {
+        tokio::select! {
+            item = receiver.recv() => match item {
+                None => break,
+                Some(Item::Events(events)) => {
+                    for tagged in &events {
+                        printer.event(&mut pipeline, tagged)?;
+                    }
+                    printer.redraw()?;
+                }
+                Some(Item::Notice(notice)) => {
+                    if let Notice::Fatal { error } = &notice {
+                        fatal = Some(error.clone());
+                    }
+                    printer.notice(&notice, config)?;
+                }
+            },
+            _ = refresh.tick() => {
+                printer.refresh(&pipeline, ticker.now());
+                printer.redraw()?;
+            }
+            _ = logging_check.tick(), if managed.is_some() => {
+                if let Some(m) = managed.as_deref_mut() {
+                    for message in m.check(life, ticker.now(), config.wait).await {
+                        printer.message(&message)?;
+                    }
+                    printer.logging = m.describe();
+                }
+            }
+            name = signals.recv() => {
+                printer.message(&format!("{name}: stopping"))?;
+                break;
+            }
+            () = sleep_until(deadline) => {
+                printer.message("--duration reached: stopping")?;
+                break;
+            }
+        }
+    }
+    printer.finish()?;
+    let mut stats = printer.stats;
+    if let Some(error) = fatal {
+        for stat in &mut stats {
+            stat.error = Some(error.clone());
+        }
+    }
+    Ok(Outcome {
+        pipeline_summary: pipeline.snapshot(),
+        stats,
+    })
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Everything `tail` writes while it runs.
+struct Printer<'a> {
+    config: &'a TailConfig,
+    classifier: &'a Classifier,
+    stdout: io::Stdout,
+    save: Option<BufWriter<File>>,
+    connections: Connections,
+    filter: Filter,
+    /// Status line at the bottom of the terminal.
+    status: bool,
+    status_drawn: bool,
+    width: usize,
+    mode: &'static str,
+    events: u64,
+    failures: u64,
+    shown: u64,
+    sampled: u64,
+    all: Vec<Finding>,
+    recent_findings: Vec<Finding>,
+    recent: VecDeque<(Millis, u32, String)>,
+    logging: Option<String>,
+    stats: Vec<InputStats>,
+    now: Millis,
+}
+
+impl<'a> Printer<'a> {
+    fn new(config: &'a TailConfig, classifier: &'a Classifier) -> Result<Printer<'a>> {
+        let save = match &config.save {
+            Some(path) => Some(BufWriter::new(File::create(path).with_context(|| {
+                format!("cannot create the --save file {}", path.display())
+            })?)),
+            None => None,
+        };
+        let width = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(120usize)
+            .max(40);
+        Ok(Printer {
+            config,
+            classifier,
+            stdout: io::stdout(),
+            save,
+            connections: Connections::default(),
+            filter: config.filter.clone(),
+            status: !config.ndjson && io::stdout().is_terminal(),
+            status_drawn: false,
+            width,
+            mode: "starting",
+            events: 0,
+            failures: 0,
+            shown: 0,
+            sampled: 0,
+            all: Vec::new(),
+            recent_findings: Vec::new(),
+            recent: VecDeque::new(),
+            logging: None,
+            stats: config
+                .groups
+                .iter()
+                .map(|g| InputStats {
+                    path: format!("cloudwatch:{g}"),
+                    format: Some("cloudwatch-live"),
+                    ..InputStats::default()
+                })
+                .collect(),
+            now: 0,
+        })
+    }
+
+    fn event(
+        &mut self,
+        pipeline: &mut Pipeline<'_>,
+        tagged: &crate::source::cloudwatch::Tagged,
+    ) -> Result<()> {
+        let event = &tagged.event;
+        let group = self
+            .config
+            .groups
+            .get(tagged.group)
+            .map_or("", String::as_str);
+        if let Some(stat) = self.stats.get_mut(tagged.group) {
+            stat.records += 1;
+            stat.bytes += event.message.len() as u64;
+        }
+        if let Some(out) = self.save.as_mut() {
+            write_saved_event(out, group, event).context("cannot write the --save file")?;
+        }
+        let input = u32::try_from(tagged.group).unwrap_or(u32::MAX);
+        self.recent
+            .push_back((event.timestamp, input, event.message.clone()));
+        if self.recent.len() > RECENT_RECORDS {
+            self.recent.pop_front();
+        }
+        let record = RawRecord {
+            text: &event.message,
+            ts: Some(event.timestamp),
+            input,
+        };
+        let mut line_out: Option<String> = None;
+        let (classifier, connections, filter, config, width) = (
+            self.classifier,
+            &mut self.connections,
+            &self.filter,
+            self.config,
+            self.width,
+        );
+        let mut failed = false;
+        pipeline.push_inspect(record, &mut |classified, _text| {
+            failed = classified.kind.is_failure();
+            let origin = Origin {
+                group,
+                stream: &event.stream,
+                event_id: Some(&event.id),
+            };
+            let shown = shown(classified, classifier, origin, connections, config.show_sql);
+            if filter.matches(&shown) {
+                line_out = Some(if config.ndjson {
+                    ndjson(&shown)
+                } else {
+                    line(&shown, config.colour, width)
+                });
+            }
+        });
+        self.events += 1;
+        self.failures += u64::from(failed);
+        if let Some(text) = line_out {
+            self.shown += 1;
+            self.clear_status()?;
+            writeln!(self.stdout, "{text}")?;
+        }
+        Ok(())
+    }
+
+    fn notice(&mut self, notice: &Notice, config: &TailConfig) -> Result<()> {
+        let text = match notice {
+            Notice::Mode {
+                mode: Mode::Live, ..
+            } => {
+                self.mode = "live";
+                format!(
+                    "tailing {} with CloudWatch Live Tail (Ctrl-C ends and prints the report)",
+                    config.groups.join(", ")
+                )
+            }
+            Notice::Mode {
+                mode: Mode::Polling,
+                why,
+            } => {
+                self.mode = "polling";
+                match why {
+                    Some(why) => format!(
+                        "{why}; polling FilterLogEvents every {} s instead (Ctrl-C ends and prints the report)",
+                        config.poll_interval.as_secs_f64()
+                    ),
+                    None => format!(
+                        "tailing {} by polling FilterLogEvents every {} s (Ctrl-C ends and prints the report)",
+                        config.groups.join(", "),
+                        config.poll_interval.as_secs_f64()
+                    ),
+                }
+            }
+            Notice::Renewed { why } => {
+                format!("Live Tail session renewed ({why}); the gap was back-filled")
+            }
+            Notice::Sampled { updates } => {
+                self.sampled += updates;
+                for stat in &mut self.stats {
+                    let warning = "Live Tail sampled the stream (more than 500 events per second): events are missing and counts are lower bounds".to_string();
+                    if !stat.warnings.contains(&warning) {
+                        stat.warnings.push(warning);
+                    }
+                }
+                let text = "WARNING: Live Tail is SAMPLING (more than 500 events per second): events are missing and counts are lower bounds; tail fewer groups or use --poll";
+                if config.colour {
+                    format!("\x1b[1;31m{text}\x1b[0m")
+                } else {
+                    text.to_string()
+                }
+            }
+            Notice::Waiting { group } => {
+                self.mode = "waiting";
+                format!(
+                    "log group {group} does not exist yet (the proxy has not logged anything since it was created): waiting for it"
+                )
+            }
+            Notice::Appeared { group } => format!("log group {group} exists now"),
+            Notice::Retrying { error, delay } => {
+                if delay.is_zero() {
+                    error.clone()
+                } else {
+                    format!("{error}; retrying in {:.1} s", delay.as_secs_f64())
+                }
+            }
+            Notice::Recovered => "CloudWatch answers again; nothing was missed".to_string(),
+            Notice::Fatal { error } => format!("cannot read the logs: {error}"),
+        };
+        self.message(&text)
+    }
+
+    /// A line on stderr, keeping the status line below it.
+    fn message(&mut self, text: &str) -> Result<()> {
+        self.clear_status()?;
+        eprintln!("proxydoc: {text}");
+        self.redraw()
+    }
+
+    fn refresh(&mut self, pipeline: &Pipeline<'_>, now: Millis) {
+        self.now = now;
+        if !self.status {
+            return;
+        }
+        if let Ok(summary) = pipeline.snapshot() {
+            self.all = rules::evaluate(&summary, self.classifier);
+        }
+        let since = now - RECENT_MINUTES * 60_000;
+        while self.recent.front().is_some_and(|(ts, _, _)| *ts < since) {
+            self.recent.pop_front();
+        }
+        let mut recent = Pipeline::new(
+            self.classifier,
+            TimeWindow {
+                since: Some(since),
+                until: None,
+            },
+        );
+        for (ts, input, text) in &self.recent {
+            recent.push(RawRecord {
+                text,
+                ts: Some(*ts),
+                input: *input,
+            });
+        }
+        if let Ok(summary) = recent.finish() {
+            self.recent_findings = rules::evaluate(&summary, self.classifier);
+        }
+    }
+
+    fn clear_status(&mut self) -> io::Result<()> {
+        if self.status_drawn {
+            write!(self.stdout, "\r\x1b[2K")?;
+            self.status_drawn = false;
+        }
+        Ok(())
+    }
+
+    fn redraw(&mut self) -> Result<()> {
+        if self.status {
+            self.clear_status()?;
+            let status = Status {
+                now: self.now,
+                mode: self.mode,
+                events: self.events,
+                failures: self.failures,
+                shown: self.shown,
+                all: &self.all,
+                recent: &self.recent_findings,
+                recent_minutes: RECENT_MINUTES,
+                logging: self.logging.clone(),
+                sampled: self.sampled > 0,
+            };
+            write!(
+                self.stdout,
+                "{}",
+                status_line(&status, self.config.colour, self.width)
+            )?;
+            self.status_drawn = true;
+        }
+        self.stdout.flush()?;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.clear_status()?;
+        self.stdout.flush()?;
+        if let Some(out) = self.save.as_mut() {
+            out.flush().context("cannot write the --save file")?;
+        }
+        Ok(())
+    }
+}
+
+/// Enhanced logging as `tail --enable-logging` manages it.
+struct Managed {
+    wanted: ManagedLogging,
+    state: ProxyLogging,
+    /// This run turned logging on (or took over an overdue one), so it turns it off.
+    ours: bool,
+    marks: Marks,
+    believed_on: bool,
+    warned_rds_off: bool,
+    unreadable_reported: bool,
+}
+
+impl Managed {
+    async fn begin(
+        life: &Lifecycle,
+        wanted: &ManagedLogging,
+        ticker: &Ticker,
+        wait: Duration,
+    ) -> Result<Managed, String> {
+        let proxy = &wanted.proxy;
+        let state = life.read(proxy).await.map_err(|e| e.to_string())?;
+        let now = ticker.now();
+        let marks = Marks::from_tags(&state.tags);
+        let status = assess(state.debug_logging, &marks, now);
+        eprintln!(
+            "proxydoc: note: enhanced logging adds overhead to the proxy, costs CloudWatch Logs ingestion, and may write SQL statement text (with its data) into the proxy's log group"
+        );
+        if status.on && !status.overdue {
+            let since = match status.state {
+                State::Tracked { enabled_at, .. } => format!(
+                    "since {} (by {})",
+                    rfc3339(enabled_at),
+                    marks.enabled_by.as_deref().unwrap_or("unknown")
+                ),
+                _ => "(turned on outside proxydoc)".to_string(),
+            };
+            eprintln!(
+                "proxydoc: enhanced logging is already on for proxy {proxy} {since}; the tail leaves it on at the end, as it found it"
+            );
+            return Ok(Managed {
+                wanted: wanted.clone(),
+                state,
+                ours: false,
+                marks,
+                believed_on: true,
+                warned_rds_off: false,
+                unreadable_reported: false,
+            });
+        }
+        if state.status != "available" {
+            return Err(format!(
+                "proxy {proxy} is `{}`: wait until it is `available` and run this again (nothing was changed)",
+                state.status
+            ));
+        }
+        if status.overdue {
+            eprintln!(
+                "proxydoc: a previous proxydoc run left enhanced logging on past its turn-off time ({}); this tail takes it over and turns it off at the end",
+                marks.disable_after.map_or("unknown".to_string(), rfc3339)
+            );
+        }
+        let by = life.caller().await;
+        let plan = plan_enable(&status, now, wanted.for_ms, &by);
+        for note in &plan.notes {
+            eprintln!("proxydoc: note: {note}");
+        }
+        turn_on(life, &state, plan.modify, &plan.marks.to_tags(), wait).await?;
+        let until = plan.marks.disable_after.unwrap_or(plan.rds_off_at);
+        eprintln!(
+            "proxydoc: enhanced logging is on for proxy {proxy}; the tail turns it off when it ends, and at {} ({} from now) at the latest{}; RDS turns it off by itself at {}",
+            rfc3339(until),
+            human(until - now),
+            if wanted.keep {
+                " (--keep-logging: not at the end)"
+            } else {
+                ""
+            },
+            rfc3339(plan.rds_off_at)
+        );
+        Ok(Managed {
+            wanted: wanted.clone(),
+            state,
+            ours: true,
+            marks: plan.marks,
+            believed_on: true,
+            warned_rds_off: false,
+            unreadable_reported: false,
+        })
+    }
+
+    /// For the status line.
+    fn describe(&self) -> Option<String> {
+        Some(match (self.believed_on, self.marks.disable_after) {
+            (false, _) => "off".to_string(),
+            (true, Some(until)) if self.ours => {
+                format!("on until {}", crate::timefmt::hh_mm(until))
+            }
+            (true, _) => "on".to_string(),
+        })
+    }
+
+    /// Re-reads the proxy: turns logging off when `--for` has passed, notices when RDS (or
+    /// someone) turned it off, warns before RDS's 24 hours end, and renews with
+    /// `--renew-logging`. Returns what to tell the user.
+    async fn check(&mut self, life: &Lifecycle, now: Millis, wait: Duration) -> Vec<String> {
+        let proxy = self.wanted.proxy.clone();
+        let mut out = Vec::new();
+        if self.ours
+            && self.believed_on
+            && self.marks.disable_after.is_some_and(|after| now >= after)
+        {
+            return match turn_off(life, &self.state, true, true, None).await {
+                Ok(()) => {
+                    self.ours = false;
+                    self.believed_on = false;
+                    vec![format!(
+                        "turned enhanced logging off on proxy {proxy}: its time (--for) ended at {}; the tail goes on without it",
+                        self.marks.disable_after.map_or(String::new(), rfc3339)
+                    )]
+                }
+                Err(e) => vec![format!(
+                    "could not turn enhanced logging off on proxy {proxy} although its time has passed: {e:#}; it is still ON (`proxydoc logging disable --proxy {proxy}`)"
+                )],
+            };
+        }
+        let state = match life.read(&proxy).await {
+            Ok(state) => {
+                self.unreadable_reported = false;
+                state
+            }
+            Err(e) => {
+                if !self.unreadable_reported {
+                    self.unreadable_reported = true;
+                    out.push(format!(
+                        "cannot read the logging state of proxy {proxy}: {e} (will try again)"
+                    ));
+                }
+                return out;
+            }
+        };
+        let rds_off_at = self
+            .marks
+            .enabled_at
+            .map(|at| at + crate::logging::RDS_AUTO_OFF);
+        if self.believed_on && !state.debug_logging {
+            self.believed_on = false;
+            let reason = match rds_off_at {
+                Some(off) if now >= off - 60_000 => format!(
+                    "RDS turned enhanced logging off on proxy {proxy} by itself, 24 hours after it was enabled at {}",
+                    self.marks.enabled_at.map_or(String::new(), rfc3339)
+                ),
+                _ => format!("enhanced logging was turned off on proxy {proxy} outside this tail"),
+            };
+            if self.wanted.renew {
+                let by = life.caller().await;
+                let status = assess(false, &Marks::default(), now);
+                let plan = plan_enable(&status, now, self.wanted.for_ms, &by);
+                match turn_on(life, &state, true, &plan.marks.to_tags(), wait).await {
+                    Ok(()) => {
+                        self.ours = true;
+                        self.believed_on = true;
+                        self.warned_rds_off = false;
+                        self.marks = plan.marks;
+                        out.push(format!(
+                            "{reason}; turned it on again (--renew-logging) until {}",
+                            self.marks.disable_after.map_or(String::new(), rfc3339)
+                        ));
+                    }
+                    Err(e) => out.push(format!("{reason}; turning it on again failed: {e}")),
+                }
+            } else {
+                if !self.marks.is_empty() {
+                    // proxydoc's tags are stale now (whichever run wrote them).
+                    let _ = turn_off(life, &state, false, true, None).await;
+                    self.marks = Marks::default();
+                }
+                self.ours = false;
+                out.push(format!(
+                    "{reason}; the tail goes on without it (--renew-logging turns it on again automatically)"
+                ));
+            }
+            self.state = state;
+            return out;
+        }
+        if self.believed_on
+            && !self.warned_rds_off
+            && let Some(off) = rds_off_at
+            && now < off
+            && off - now <= RDS_OFF_WARNING
+        {
+            self.warned_rds_off = true;
+            out.push(format!(
+                "RDS turns enhanced logging off on proxy {proxy} at {} (in {}), 24 hours after it was enabled; {}",
+                rfc3339(off),
+                human(off - now),
+                if self.wanted.renew {
+                    "proxydoc turns it on again then (--renew-logging)"
+                } else {
+                    "--renew-logging would turn it on again"
+                }
+            ));
+        }
+        self.state = state;
+        out
+    }
+
+    /// Restores the state found at the start. Returns false when logging could not be turned
+    /// off (and says what is left on). A second signal stops the waiting, not the request.
+    async fn end(self, life: &Lifecycle, wait: Duration, signals: &mut Signals) -> bool {
+        let proxy = &self.wanted.proxy;
+        if !self.ours {
+            return true;
+        }
+        if self.wanted.keep {
+            eprintln!(
+                "proxydoc: enhanced logging stays on for proxy {proxy} (--keep-logging) until {}; `proxydoc logging status --proxy {proxy}` turns it off after that, `proxydoc logging disable --proxy {proxy}` now",
+                self.marks
+                    .disable_after
+                    .map_or("unknown".to_string(), rfc3339)
+            );
+            return true;
+        }
+        eprintln!("proxydoc: turning enhanced logging off on proxy {proxy}…");
+        let off = turn_off(life, &self.state, self.believed_on, true, Some(wait));
+        tokio::select! {
+            result = off => match result {
+                Ok(()) => {
+                    eprintln!("proxydoc: enhanced logging is off again on proxy {proxy}, as before the tail");
+                    true
+                }
+                Err(e) => {
+                    eprintln!(
+                        "proxydoc: could not turn enhanced logging off on proxy {proxy}: {e:#}. It may still be ON: run `proxydoc logging disable --proxy {proxy}` (RDS turns it off by itself 24 hours after it was enabled)"
+                    );
+                    false
+                }
+            },
+            name = signals.recv() => {
+                eprintln!(
+                    "proxydoc: {name} again: stopped waiting. Check with `proxydoc logging status --proxy {proxy}`; the tags say when it must be off, so the next proxydoc run cleans up"
+                );
+                false
+            }
+        }
+    }
+}
+
+/// A signal arrived while logging was being turned on: turn it off again when it was off.
+async fn abandon_enable(life: &Lifecycle, wanted: &ManagedLogging, wait: Duration) -> ExitCode {
+    let proxy = &wanted.proxy;
+    match life.read(proxy).await {
+        Ok(state) => {
+            let marks = Marks::from_tags(&state.tags);
+            let ours = marks.enabled_by.is_some() && marks.enabled_at.is_some();
+            // Only undo what this run may have done: logging on with tags written now, or
+            // logging on without tags (ModifyDBProxy went through, tagging did not).
+            if state.debug_logging && (ours || marks.is_empty()) {
+                match turn_off(life, &state, true, !marks.is_empty(), Some(wait)).await {
+                    Ok(()) => eprintln!("proxydoc: enhanced logging is off on proxy {proxy}"),
+                    Err(e) => eprintln!(
+                        "proxydoc: could not turn enhanced logging off on proxy {proxy}: {e:#}; run `proxydoc logging disable --proxy {proxy}`"
+                    ),
+                }
+            }
+        }
+        Err(e) => eprintln!(
+            "proxydoc: cannot read proxy {proxy} ({e}); check it with `proxydoc logging status --proxy {proxy}`"
+        ),
+    }
+    ExitCode::InputError
+}
+
+/// Without `--enable-logging`: turn off what a crashed proxydoc run left on past its time, drop
+/// stale tags, and hint when enhanced logging is off.
+async fn clean_up_left_over(life: &Lifecycle, proxy: &str, now: Millis) {
+    let state = match life.read(proxy).await {
+        Ok(state) => state,
+        Err(e) => {
+            eprintln!("proxydoc: note: cannot read the logging state of proxy {proxy}: {e}");
+            return;
+        }
+    };
+    let marks = Marks::from_tags(&state.tags);
+    let status = assess(state.debug_logging, &marks, now);
+    if status.overdue {
+        match turn_off(life, &state, true, true, None).await {
+            Ok(()) => eprintln!(
+                "proxydoc: a previous proxydoc run left enhanced logging on for proxy {proxy} past its turn-off time ({}): turned it off",
+                marks.disable_after.map_or("unknown".to_string(), rfc3339)
+            ),
+            Err(e) => eprintln!(
+                "proxydoc: enhanced logging on proxy {proxy} is past proxydoc's turn-off time and could not be turned off: {e:#}"
+            ),
+        }
+    } else if status.state == State::StaleTags {
+        let _ = turn_off(life, &state, false, true, None).await;
+    }
+    if !state.debug_logging || status.overdue {
+        eprintln!(
+            "proxydoc: note: enhanced logging is off for proxy {proxy}: the proxy logs less about each connection; --enable-logging turns it on for the tail"
+        );
+    }
+}
