@@ -15,6 +15,7 @@
 //! - [`logging`]: the enhanced-logging lifecycle (tags, 24-hour arithmetic), as pure decisions.
 //! - [`check`]: the control-plane audit (`proxydoc check`) over a snapshot read by [`aws`].
 //! - [`report`]: the `proxydoc.report/v1` document and its table, Markdown and JSON renderings.
+//! - [`tail`]: how `proxydoc tail` shows events (filters, lines, NDJSON, the status line).
 //!
 //! Shared types live in [`model`]; [`timefmt`] holds calendar arithmetic and [`clock`] the
 //! injectable notion of "now".

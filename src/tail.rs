@@ -193,26 +193,29 @@ const RED: &str = "\x1b[1;31m";
 const YELLOW: &str = "\x1b[33m";
 const CYAN: &str = "\x1b[36m";
 
-/// One terminal line: time, endpoint, kind, user, client, message; cut to `width` columns.
+/// One terminal line: time, endpoint, kind, `user@client`, message; cut to `width` columns.
 pub fn line(shown: &Shown, colour: bool, width: usize) -> String {
     let time = shown
         .time
         .as_deref()
         .and_then(|t| t.get(11..23))
         .unwrap_or("--:--:--.---");
-    let mut head = format!(
-        "{time} {:<10} {:<22} {:<12} {:<21}",
-        clip(shown.endpoint.as_deref().unwrap_or("-"), 10),
-        shown.kind.as_str(),
-        clip(shown.user.as_deref().unwrap_or("-"), 12),
-        clip(shown.client.as_deref().unwrap_or("-"), 21),
-    );
-    let used = head.chars().count() + 1;
-    let message = clip(&shown.message, width.saturating_sub(used).max(20));
+    let who = match (&shown.user, &shown.client) {
+        (Some(user), Some(client)) => format!("{user}@{client}"),
+        (Some(user), None) => user.clone(),
+        (None, Some(client)) => client.clone(),
+        (None, None) => "-".to_string(),
+    };
+    let endpoint = clip(shown.endpoint.as_deref().unwrap_or("-"), 8);
+    let who = clip(&who, 26);
+    let kind = shown.kind.as_str();
+    // time(12) endpoint(8) kind(22) who(26) and four spaces.
+    let used = 12 + 1 + 8 + 1 + 22 + 1 + 26 + 1;
+    let message = clip(&shown.message, width.saturating_sub(used).max(24));
     if !colour {
-        head.push(' ');
-        head.push_str(&message);
-        return head.trim_end().to_string();
+        return format!("{time} {endpoint:<8} {kind:<22} {who:<26} {message}")
+            .trim_end()
+            .to_string();
     }
     let paint = match (shown.kind, shown.severity) {
         (EventKind::Unclassified, _) => DIM,
@@ -221,14 +224,21 @@ pub fn line(shown: &Shown, colour: bool, width: usize) -> String {
         (kind, _) if kind.is_failure() => RED,
         _ => "",
     };
-    let body = format!(
-        "{DIM}{time}{RESET} {CYAN}{:<10}{RESET} {paint}{:<22}{RESET} {:<12} {:<21} {paint}{message}{RESET}",
-        clip(shown.endpoint.as_deref().unwrap_or("-"), 10),
-        shown.kind.as_str(),
-        clip(shown.user.as_deref().unwrap_or("-"), 12),
-        clip(shown.client.as_deref().unwrap_or("-"), 21),
-    );
-    body
+    format!(
+        "{DIM}{time}{RESET} {CYAN}{endpoint:<8}{RESET} {paint}{kind:<22}{RESET} {who:<26} {paint}{message}{RESET}"
+    )
+}
+
+/// The width of the terminal on stdout: `COLUMNS` when set, else the terminal's own size.
+pub fn terminal_width() -> Option<usize> {
+    if let Some(columns) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return Some(columns);
+    }
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we own; fd 1 may be anything,
+    // and the call fails harmlessly when it is not a terminal.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0).then_some(usize::from(size.ws_col))
 }
 
 /// One NDJSON line (without the newline).
@@ -369,7 +379,9 @@ mod tests {
 
         let plain = line(&later, false, 120);
         assert!(
-            plain.starts_with("10:00:00.200 default    pinned "),
+            plain.starts_with(
+                "10:00:00.200 default  pinned                 10.0.1.5:51234             The client session"
+            ),
             "{plain}"
         );
         assert!(plain.chars().count() <= 120, "{plain}");

@@ -202,7 +202,7 @@ async fn run_loop(
     ticker: &Ticker,
 ) -> Result<Outcome> {
     let mut pipeline = Pipeline::new(classifier, TimeWindow::default());
-    let mut printer = Printer::new(config, classifier)?;
+    let mut printer = Printer::new(config, classifier, ticker.now())?;
     if let Some(m) = managed.as_deref() {
         printer.logging = m.describe();
     }
@@ -283,6 +283,8 @@ struct Printer<'a> {
     status_drawn: bool,
     width: usize,
     mode: &'static str,
+    /// `live` or `polling`, what the mode returns to after waiting.
+    reading: &'static str,
     events: u64,
     failures: u64,
     shown: u64,
@@ -296,18 +298,14 @@ struct Printer<'a> {
 }
 
 impl<'a> Printer<'a> {
-    fn new(config: &'a TailConfig, classifier: &'a Classifier) -> Result<Printer<'a>> {
+    fn new(config: &'a TailConfig, classifier: &'a Classifier, now: Millis) -> Result<Printer<'a>> {
         let save = match &config.save {
             Some(path) => Some(BufWriter::new(File::create(path).with_context(|| {
                 format!("cannot create the --save file {}", path.display())
             })?)),
             None => None,
         };
-        let width = std::env::var("COLUMNS")
-            .ok()
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(120usize)
-            .max(40);
+        let width = crate::tail::terminal_width().unwrap_or(120).max(40);
         Ok(Printer {
             config,
             classifier,
@@ -319,6 +317,7 @@ impl<'a> Printer<'a> {
             status_drawn: false,
             width,
             mode: "starting",
+            reading: "starting",
             events: 0,
             failures: 0,
             shown: 0,
@@ -336,7 +335,7 @@ impl<'a> Printer<'a> {
                     ..InputStats::default()
                 })
                 .collect(),
-            now: 0,
+            now,
         })
     }
 
@@ -420,6 +419,7 @@ impl<'a> Printer<'a> {
                 why,
             } => {
                 self.mode = "polling";
+                self.reading = "polling";
                 match why {
                     Some(why) => format!(
                         "{why}; polling FilterLogEvents every {} s instead (Ctrl-C ends and prints the report)",
@@ -456,7 +456,10 @@ impl<'a> Printer<'a> {
                     "log group {group} does not exist yet (the proxy has not logged anything since it was created): waiting for it"
                 )
             }
-            Notice::Appeared { group } => format!("log group {group} exists now"),
+            Notice::Appeared { group } => {
+                self.mode = self.reading;
+                format!("log group {group} exists now")
+            }
             Notice::Retrying { error, delay } => {
                 if delay.is_zero() {
                     error.clone()
@@ -485,17 +488,13 @@ impl<'a> Printer<'a> {
         if let Ok(summary) = pipeline.snapshot() {
             self.all = rules::evaluate(&summary, self.classifier);
         }
+        // "Recent" is by CloudWatch's timestamp (when the event was logged), whatever time the
+        // message text itself carries.
         let since = now - RECENT_MINUTES * 60_000;
         while self.recent.front().is_some_and(|(ts, _, _)| *ts < since) {
             self.recent.pop_front();
         }
-        let mut recent = Pipeline::new(
-            self.classifier,
-            TimeWindow {
-                since: Some(since),
-                until: None,
-            },
-        );
+        let mut recent = Pipeline::new(self.classifier, TimeWindow::default());
         for (ts, input, text) in &self.recent {
             recent.push(RawRecord {
                 text,

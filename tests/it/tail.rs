@@ -634,3 +634,87 @@ fn duration_ends_the_tail_and_usage_errors_are_caught() {
         assert!(out.stderr.contains(message), "{args:?}: {}", out.stderr);
     }
 }
+
+fn tag_proxy(region: &str, name: &str, key: &str, value: &str) {
+    runtime().block_on(async {
+        let rds = aws_sdk_rds::Client::new(&sdk_config(region).await);
+        let out = rds
+            .describe_db_proxies()
+            .db_proxy_name(name)
+            .send()
+            .await
+            .unwrap();
+        let arn = out.db_proxies()[0].db_proxy_arn().unwrap().to_string();
+        rds.add_tags_to_resource()
+            .resource_name(arn)
+            .tags(
+                aws_sdk_rds::types::Tag::builder()
+                    .key(key)
+                    .value(value)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+}
+
+#[test]
+fn a_busy_proxy_or_a_missing_permission_leaves_nothing_half_done() {
+    // (region, proxy, test tag, value, what stderr must say)
+    for (region, name, key, value, says) in [
+        (
+            "ca-west-1",
+            "busy",
+            "proxydoc-test:status",
+            "modifying",
+            "is `modifying`: wait until it is `available` and run this again (nothing was changed)",
+        ),
+        (
+            "eu-central-1",
+            "no-modify",
+            "proxydoc-test:deny",
+            "ModifyDBProxy",
+            "rds:ModifyDBProxy",
+        ),
+        (
+            "ap-southeast-1",
+            "no-tags",
+            "proxydoc-test:deny",
+            "AddTagsToResource",
+            "turned off again, nothing is left on",
+        ),
+    ] {
+        build(
+            region,
+            name,
+            Faults {
+                no_logging: true,
+                ..Faults::default()
+            },
+        );
+        create_group(region, &format!("/aws/rds/proxy/{name}"));
+        tag_proxy(region, name, key, value);
+        for command in ["tail", "logging"] {
+            let mut cmd = crate::moto::proxydoc_aws(region);
+            if command == "tail" {
+                cmd.args(["tail", "--proxy", name, "--enable-logging", "--poll"]);
+            } else {
+                cmd.args(["logging", "enable", "--proxy", name]);
+            }
+            let out = crate::common::run_cmd(cmd.timeout(Duration::from_secs(60)));
+            assert_eq!(out.code, 1, "{command} {name}: {}", out.stderr);
+            assert!(
+                out.stderr.contains(says),
+                "{command} {name}: {}",
+                out.stderr
+            );
+            assert_eq!(
+                logging_state(region, name),
+                (false, 0),
+                "{command} {name}: {}",
+                out.stderr
+            );
+        }
+    }
+}

@@ -17,6 +17,10 @@ Patches:
 4. ModifyDBProxy (not implemented in moto): updates DebugLogging, RequireTLS,
    IdleClientTimeout (clamped to 1..28800 s), SecurityGroups, RoleArn and Auth, refreshes
    UpdatedDate, and answers the proxy; an unknown proxy is DBProxyNotFoundFault.
+5. Test-only proxy tags: `proxydoc-test:status` = STATUS makes DescribeDBProxies report that
+   status (e.g. `modifying`); `proxydoc-test:deny` = comma-separated RDS actions
+   (`ModifyDBProxy`, `AddTagsToResource`, `RemoveTagsFromResource`) makes those calls on that
+   proxy answer AccessDenied, as a caller without the IAM permission would see.
 
 The launcher also exits when the process that started it goes away, so a test run that is
 killed does not leave a server behind.
@@ -143,6 +147,74 @@ def _exit_with_parent(parent):
         if os.getppid() != parent:
             os._exit(0)
         time.sleep(0.5)
+
+
+STATUS_TAG = "proxydoc-test:status"
+DENY_TAG = "proxydoc-test:deny"
+
+
+def _test_tag(proxy, key):
+    for tag in getattr(proxy, "tags", None) or []:
+        if tag.get("Key") == key:
+            return tag.get("Value", "")
+    return None
+
+
+def _proxy_status_get(self):
+    return _test_tag(self, STATUS_TAG) or self.__dict__.get("_status", "available")
+
+
+def _proxy_status_set(self, value):
+    self.__dict__["_status"] = value
+
+
+rds_models.DBProxy.status = property(_proxy_status_get, _proxy_status_set)
+
+from moto.rds.exceptions import RDSClientError
+
+
+class _AccessDenied(RDSClientError):
+    code = 403
+
+    def __init__(self, action, resource):
+        super().__init__(
+            "AccessDenied",
+            f"User: arn:aws:iam::123456789012:user/moto is not authorized to perform: rds:{action} on resource: {resource} because no identity-based policy allows the rds:{action} action",
+        )
+
+
+def _proxy_for(backend, params):
+    name = params.get("DBProxyName")
+    if name:
+        return backend.db_proxies.get(name)
+    arn = params.get("ResourceName") or ""
+    for proxy in backend.db_proxies.values():
+        if getattr(proxy, "arn", None) == arn:
+            return proxy
+    return None
+
+
+def _deniable(action, method):
+    def wrapper(self):
+        proxy = _proxy_for(self.backend, self.params)
+        denied = (_test_tag(proxy, DENY_TAG) or "") if proxy is not None else ""
+        if action in [a.strip() for a in denied.split(",")]:
+            raise _AccessDenied(action, getattr(proxy, "arn", "") or "")
+        return method(self)
+
+    return wrapper
+
+
+for _action, _method in (
+    ("ModifyDBProxy", "modify_db_proxy"),
+    ("AddTagsToResource", "add_tags_to_resource"),
+    ("RemoveTagsFromResource", "remove_tags_from_resource"),
+):
+    setattr(
+        rds_responses.RDSResponse,
+        _method,
+        _deniable(_action, getattr(rds_responses.RDSResponse, _method)),
+    )
 
 
 if __name__ == "__main__":
