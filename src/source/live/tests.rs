@@ -395,3 +395,20 @@ async fn a_stream_error_renews_the_session() {
         Notice::Renewed { why } if why.contains("could not reach"))));
     assert_eq!(*fake.starts.lock().unwrap(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn sessions_are_renewed_before_the_three_hour_limit() {
+    let fake = Arc::new(Fake::new());
+    fake.sessions.lock().unwrap().push_back(Ok(vec![
+        update(vec![live("a", 1_000)], false),
+        Step::Wait(Duration::from_secs(4 * 3600)),
+    ]));
+    // Logged just before the renewal and missed by the old session: found by the back-fill.
+    let renewal = RENEW_AFTER.as_millis() as Millis;
+    fake.put("b", renewal - 5_000, 0);
+    let (ids, notices) = run(Arc::clone(&fake), plan(false), 3 * 3600 + 60).await;
+    assert_eq!(ids, ["a", "b"]);
+    assert!(notices.iter().any(|n| matches!(n,
+        Notice::Renewed { why } if why.contains("3-hour limit"))));
+    assert_eq!(*fake.starts.lock().unwrap(), 2);
+}
