@@ -8,6 +8,7 @@
 //! not its size. Nothing here does I/O.
 
 pub mod frame;
+pub mod sessions;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -15,7 +16,8 @@ use serde::Serialize;
 
 use crate::classify::Classifier;
 use crate::model::{Event, EventKind, Millis, field};
-use frame::{FactBuffer, FactRow, FrameError, Group, SessionBuffer, SessionRow};
+use frame::{FactBuffer, FactRow, FrameError, Group};
+use sessions::{SessionBuffer, SessionRow};
 
 /// Evidence lines kept per cause and per kind.
 pub const EVIDENCE_PER_KEY: usize = 3;
@@ -129,6 +131,14 @@ pub struct Sessions {
     /// Whether a database connection was opened between the first and the last client
     /// connection (`None` when either is absent).
     pub db_opened_while_clients_arrived: Option<bool>,
+    /// Connections folded into the totals before the end because too many were open at once
+    /// (a later line of one of them counts as another session).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub folded_early: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The aggregated view of a run; plain data, no polars types.
@@ -324,7 +334,7 @@ impl<'c> Aggregator<'c> {
                 client,
                 cause,
                 flags,
-            })?;
+            });
         }
         let seq = self.seq;
         if cause != 0 {
@@ -507,7 +517,7 @@ impl<'c> Aggregator<'c> {
             }
         }
 
-        let counts = sessions.finish()?;
+        let counts = sessions.finish();
         // Failed sessions per client address, joined through the connection id (the failure
         // line itself seldom names the address).
         for &(client, n) in &counts.client_failures {
@@ -596,6 +606,7 @@ impl<'c> Aggregator<'c> {
             closed: counts.with[5],
             closed_without_auth: counts.closed_without_auth,
             db_opened_while_clients_arrived,
+            folded_early: counts.folded_early,
         };
 
         let mut kind_evidence: BTreeMap<EventKind, Vec<Evidence>> = kind_evidence;

@@ -1,0 +1,260 @@
+//! Writes realistic mixed RDS Proxy traffic for benchmarks, deterministically from a seed.
+//!
+//! ```sh
+//! cargo run --release --example gen -- --mib 512 --out target/bench/plain-512.log
+//! cargo run --release --example gen -- --mib 512 --gzip-objects 64 --out target/bench/s3-512
+//! ```
+//!
+//! The traffic: client sessions on several endpoints of PostgreSQL and MySQL proxies (connect,
+//! sometimes a new database connection, sometimes pinning with a digest, release, close), with
+//! IAM and password authentication failures, a secret the proxy cannot read, TLS and borrow
+//! timeouts from the applications' side, and lines no pattern knows. With `--gzip-objects N` the
+//! output is an S3 export tree (`<prefix>/<task>/<stream>/NNNNNN.gz`) of N gzipped objects.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+/// splitmix64: small, fast, reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// 2026-11-01T00:00:00Z; a 2 GiB run spans about three days of November.
+const START: i64 = 1_793_491_200_000;
+
+const ENDPOINTS: [&str; 3] = ["default", "reader", "analytics"];
+const USERS: [&str; 5] = ["app", "billing", "ledger_svc", "reporting_iam", "orders"];
+const DIGESTS: [&str; 4] = [
+    "set client_encoding to $1",
+    "set search_path to $1,$2,$3",
+    "SET SESSION sql_mode = ?",
+    "set application_name to $1",
+];
+
+struct Options {
+    mib: u64,
+    seed: u64,
+    out: PathBuf,
+    gzip_objects: Option<usize>,
+}
+
+fn options() -> Result<Options, String> {
+    let mut options = Options {
+        mib: 64,
+        seed: 1,
+        out: PathBuf::from("target/bench/plain.log"),
+        gzip_objects: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--mib" => options.mib = value()?.parse().map_err(|e| format!("--mib: {e}"))?,
+            "--seed" => options.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--out" => options.out = PathBuf::from(value()?),
+            "--gzip-objects" => {
+                options.gzip_objects =
+                    Some(value()?.parse().map_err(|e| format!("--gzip-objects: {e}"))?)
+            }
+            "-h" | "--help" => {
+                return Err(
+                    "usage: gen [--mib N] [--seed S] [--out PATH] [--gzip-objects N]".into(),
+                );
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(options)
+}
+
+/// Writes one session's lines (or one incident line) at time `t` (ms).
+fn session(rng: &mut Rng, t: &mut i64, out: &mut Vec<u8>) {
+    let stamp = |t: i64| {
+        let secs = t / 1000;
+        let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+        let day = 1 + (secs - START / 1000) / 86_400;
+        format!("2026-11-{day:02}T{h:02}:{m:02}:{s:02}.{:03}Z", t % 1000)
+    };
+    let endpoint = ENDPOINTS[(rng.below(10) / 7).min(2) as usize];
+    let conn = rng.next() % 4_294_967_295;
+    let db = rng.next() % 4_294_967_295;
+    let client = format!(
+        "10.0.{}.{}:{}",
+        rng.below(16),
+        rng.below(250) + 2,
+        rng.below(30_000) + 32_768
+    );
+    let user = rng.pick(&USERS);
+    let roll = rng.below(1000);
+    *t += rng.below(40) as i64 + 1;
+    let w = |out: &mut Vec<u8>, t: i64, text: &str| {
+        out.extend_from_slice(stamp(t).as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'\n');
+    };
+    let head = format!("[proxyEndpoint={endpoint}] [clientConnection={conn}]");
+    w(
+        out,
+        *t,
+        &format!("[INFO] {head} A new client connected from {client}."),
+    );
+    match roll {
+        0..=24 => w(
+            out,
+            *t + 3,
+            &format!(
+                "[INFO] {head} Proxy authentication with IAM authentication failed for user \"{user}\" with TLS on. Reason: Invalid credentials. If you provide an IAM token, make sure to either use the correct password or enable IAM authentication."
+            ),
+        ),
+        25..=44 => w(
+            out,
+            *t + 3,
+            &format!(
+                "[INFO] {head} Proxy authentication with PostgreSQL native password authentication failed for user \"{user}\" with TLS on. Reason: Invalid credentials."
+            ),
+        ),
+        45..=49 => w(
+            out,
+            *t + 2,
+            "[WARN] Credentials couldn't be retrieved. The IAM role \"arn:aws:iam::123456789012:role/proxy-role\" is not authorized to read the AWS Secrets Manager secret with the ARN \"arn:aws:secretsmanager:us-east-1:123456789012:secret:db-app-AbCdEf\"",
+        ),
+        50..=59 => w(
+            out,
+            *t + 5,
+            "ERROR [checkout-api] psycopg2.errors.ConnectionException: Timed-out waiting to acquire database connection",
+        ),
+        60..=64 => w(
+            out,
+            *t + 5,
+            "level=error msg=\"query failed\" err=\"Error 9501: Timed-out waiting to acquire database connection\"",
+        ),
+        65..=69 => w(
+            out,
+            *t + 1,
+            &format!("[INFO] {head} worker {} heartbeat ok queue={}", rng.below(64), rng.below(1000)),
+        ),
+        _ => {}
+    }
+    if roll < 65 {
+        w(
+            out,
+            *t + 8,
+            &format!("[INFO] {head} The client connection closed. Reason: The TCP channel was closed by either the client or the proxy."),
+        );
+        return;
+    }
+    if rng.below(4) == 0 {
+        let port = if rng.below(2) == 0 { 5432 } else { 3306 };
+        w(
+            out,
+            *t + 2,
+            &format!(
+                "[INFO] [dbConnection={db}] A TCP connection was established from the proxy at 10.0.11.{}:{} to the database at 10.0.20.14:{port}.",
+                rng.below(250) + 2,
+                rng.below(30_000) + 10_000
+            ),
+        );
+    }
+    let pinned = rng.below(12) == 0;
+    if pinned {
+        let digest = rng.pick(&DIGESTS);
+        w(
+            out,
+            *t + 4,
+            &format!(
+                "[WARN] {head} The client session was pinned to the database connection [dbConnection={db}] for the remainder of the session. The proxy can't reuse this connection until the session ends. Reason: SQL changed session settings that the proxy doesn't track. Consider moving session configuration to the proxy's initialization query. Digest: \"{digest}\"."
+            ),
+        );
+    }
+    let end = *t + rng.below(900) as i64 + 20;
+    w(
+        out,
+        end,
+        &format!(
+            "[INFO] [dbConnection={db}] The database connection was released to the connection pool upon session reset."
+        ),
+    );
+    w(
+        out,
+        end + 2,
+        &format!(
+            "[INFO] {head} The client connection closed. Reason: The client requested that the connection close."
+        ),
+    );
+}
+
+fn main() -> io::Result<()> {
+    let options = match options() {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("gen: {e}");
+            std::process::exit(2);
+        }
+    };
+    let total = options.mib * 1024 * 1024;
+    let mut rng = Rng(options.seed);
+    let mut t: i64 = START;
+    let mut written = 0u64;
+    let mut buf = Vec::with_capacity(1 << 20);
+    match options.gzip_objects {
+        None => {
+            if let Some(parent) = options.out.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            let mut out = BufWriter::with_capacity(1 << 20, File::create(&options.out)?);
+            while written < total {
+                buf.clear();
+                while buf.len() < 1 << 20 {
+                    session(&mut rng, &mut t, &mut buf);
+                }
+                out.write_all(&buf)?;
+                written += buf.len() as u64;
+            }
+            out.flush()?;
+        }
+        Some(objects) => {
+            let objects = objects.max(1);
+            let per_object = total.div_ceil(objects as u64);
+            let task = options.out.join("exportedlogs/3f6b1c0e-bench");
+            for index in 0..objects {
+                let dir = task.join(format!("proxy-stream-{:02}", index % 8));
+                fs::create_dir_all(&dir)?;
+                let path = dir.join(format!("{:06}.gz", index / 8));
+                let file = BufWriter::new(File::create(path)?);
+                let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+                let mut in_object = 0u64;
+                while in_object < per_object && written < total {
+                    buf.clear();
+                    while buf.len() < 1 << 18 {
+                        session(&mut rng, &mut t, &mut buf);
+                    }
+                    gz.write_all(&buf)?;
+                    in_object += buf.len() as u64;
+                    written += buf.len() as u64;
+                }
+                gz.finish()?.flush()?;
+            }
+            fs::write(options.out.join("aws-logs-write-test"), "Permission Check Successful")?;
+        }
+    }
+    eprintln!("gen: wrote {} MiB to {}", written >> 20, options.out.display());
+    Ok(())
+}
