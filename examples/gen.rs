@@ -70,8 +70,11 @@ fn options() -> Result<Options, String> {
             "--seed" => options.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--out" => options.out = PathBuf::from(value()?),
             "--gzip-objects" => {
-                options.gzip_objects =
-                    Some(value()?.parse().map_err(|e| format!("--gzip-objects: {e}"))?)
+                options.gzip_objects = Some(
+                    value()?
+                        .parse()
+                        .map_err(|e| format!("--gzip-objects: {e}"))?,
+                )
             }
             "-h" | "--help" => {
                 return Err(
@@ -149,7 +152,11 @@ fn session(rng: &mut Rng, t: &mut i64, out: &mut Vec<u8>) {
         65..=69 => w(
             out,
             *t + 1,
-            &format!("[INFO] {head} worker {} heartbeat ok queue={}", rng.below(64), rng.below(1000)),
+            &format!(
+                "[INFO] {head} worker {} heartbeat ok queue={}",
+                rng.below(64),
+                rng.below(1000)
+            ),
         ),
         _ => {}
     }
@@ -157,7 +164,9 @@ fn session(rng: &mut Rng, t: &mut i64, out: &mut Vec<u8>) {
         w(
             out,
             *t + 8,
-            &format!("[INFO] {head} The client connection closed. Reason: The TCP channel was closed by either the client or the proxy."),
+            &format!(
+                "[INFO] {head} The client connection closed. Reason: The TCP channel was closed by either the client or the proxy."
+            ),
         );
         return;
     }
@@ -252,9 +261,16 @@ fn main() -> io::Result<()> {
                 }
                 gz.finish()?.flush()?;
             }
-            fs::write(options.out.join("aws-logs-write-test"), "Permission Check Successful")?;
+            fs::write(
+                options.out.join("aws-logs-write-test"),
+                "Permission Check Successful",
+            )?;
         }
     }
-    eprintln!("gen: wrote {} MiB to {}", written >> 20, options.out.display());
+    eprintln!(
+        "gen: wrote {} MiB to {}",
+        written >> 20,
+        options.out.display()
+    );
     Ok(())
 }

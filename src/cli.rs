@@ -335,6 +335,10 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     pub show_sql: bool,
 
+    /// Parsing threads (default: one per core, at most 8).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
     #[command(flatten)]
     pub cloudwatch: CloudWatchArgs,
 }

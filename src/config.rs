@@ -24,6 +24,15 @@ pub struct AnalyzeConfig {
     pub input_format: Option<InputFormat>,
     pub show_sql: bool,
     pub cloud: Option<CloudConfig>,
+    /// Parsing threads.
+    pub workers: usize,
+}
+
+/// Parsing threads by default: one per core, at most 8.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
 }
 
 /// Reading CloudWatch log groups.
@@ -137,6 +146,11 @@ impl AnalyzeConfig {
             input_format: args.input_format.map(input_format),
             show_sql: args.show_sql,
             cloud,
+            workers: match args.threads {
+                Some(0) => return Err("--threads must be at least 1".to_string()),
+                Some(n) => n,
+                None => default_workers(),
+            },
         })
     }
 }
@@ -176,6 +190,7 @@ impl AnalyzeConfig {
             fail_on: args.fail_on.map(severity_for),
             input_format: None,
             show_sql: args.show_sql,
+            workers: default_workers(),
             cloud: Some(CloudConfig {
                 groups: vec![proxy_log_group(&args.proxy)],
                 start: since,

@@ -20,6 +20,12 @@ pub struct Batch {
     text: String,
     spans: Vec<(usize, usize, Option<Millis>)>,
     input: u32,
+    /// The timestamp of the input's last timed line before this batch, for lines at its start
+    /// that have none (batches of one input may go to different workers).
+    carry: Option<Millis>,
+    /// Where the batch's lines are in the run (set by the worker that takes it), so that
+    /// "earliest" evidence is the same whichever worker reads it.
+    seq: Option<u64>,
 }
 
 impl Batch {
@@ -28,7 +34,34 @@ impl Batch {
             text: String::with_capacity(BATCH_BYTES + 4096),
             spans: Vec::new(),
             input,
+            carry: None,
+            seq: None,
         }
+    }
+
+    /// A batch that follows `previous` in the same input: it carries the timestamp that
+    /// untimed lines at its start borrow.
+    pub fn after(previous: &Batch) -> Batch {
+        let mut next = Batch::new(previous.input);
+        next.carry = previous.last_timestamp().or(previous.carry);
+        next
+    }
+
+    /// The timestamp of the last timed line among the batch's last few records.
+    fn last_timestamp(&self) -> Option<Millis> {
+        let mut ansi = String::new();
+        self.records().rev().take(64).find_map(|record| {
+            let text = if strip_ansi(record.text, &mut ansi) {
+                ansi.as_str()
+            } else {
+                record.text
+            };
+            parse_line(text).ts.or(record.ts)
+        })
+    }
+
+    pub fn set_seq(&mut self, seq: u64) {
+        self.seq = Some(seq);
     }
 
     pub fn push(&mut self, record: RawRecord<'_>) {
@@ -50,7 +83,7 @@ impl Batch {
         self.input
     }
 
-    pub fn records(&self) -> impl Iterator<Item = RawRecord<'_>> {
+    pub fn records(&self) -> impl DoubleEndedIterator<Item = RawRecord<'_>> {
         self.spans.iter().map(move |&(start, end, ts)| RawRecord {
             text: self.text.get(start..end).unwrap_or_default(),
             ts,
@@ -141,9 +174,23 @@ impl<'c> Pipeline<'c> {
     }
 
     pub fn push_batch(&mut self, batch: &Batch) {
+        if let Some(carry) = batch.carry {
+            self.last_ts = Some((batch.input, carry));
+        }
+        if let Some(seq) = batch.seq {
+            self.aggregator.set_seq(seq);
+        }
         for record in batch.records() {
             self.push(record);
         }
+    }
+
+    /// Adds another pipeline's events (a parallel worker's).
+    pub fn merge(&mut self, other: Pipeline<'_>) {
+        if self.error.is_none() {
+            self.error = other.error;
+        }
+        self.aggregator.merge(other.aggregator);
     }
 
     /// The summary of everything pushed so far, leaving the pipeline running.

@@ -11,7 +11,6 @@ use std::collections::HashMap;
 
 use polars::prelude::*;
 
-
 pub const KIND: &str = "kind";
 pub const CAUSE: &str = "cause";
 pub const USER: &str = "user";
@@ -23,7 +22,6 @@ pub const MINUTE: &str = "minute";
 const N: &str = "n";
 const FIRST: &str = "first";
 const LAST: &str = "last";
-
 
 /// One event as compact codes. `0` means "none" for interned columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +67,18 @@ struct Acc {
 }
 
 impl Acc {
+    fn absorb(&mut self, other: Acc) {
+        self.n += other.n;
+        self.first = match (self.first, other.first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last = match (self.last, other.last) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
     fn add(&mut self, ts: Option<i64>) {
         self.n += 1;
         if let Some(ts) = ts {
@@ -113,14 +123,31 @@ impl FactBuffer {
             row.pattern,
         ];
         self.main.entry(key).or_insert(EMPTY).add(row.ts);
-        let minute = row
-            .ts
-            .map_or(NO_MINUTE, |t| t.div_euclid(60_000) * 60_000);
+        let minute = row.ts.map_or(NO_MINUTE, |t| t.div_euclid(60_000) * 60_000);
         self.timeline
             .entry((minute, row.kind))
             .or_insert(EMPTY)
             .add(row.ts);
         Ok(())
+    }
+
+    /// Adds another buffer's counts, its string codes mapped through `map`.
+    pub fn merge(&mut self, other: FactBuffer, map: &dyn Fn(u32) -> u32) {
+        for (key, acc) in other.main {
+            let key = [
+                key[0],
+                key[1],
+                map(key[2]),
+                map(key[3]),
+                map(key[4]),
+                map(key[5]),
+                key[6],
+            ];
+            self.main.entry(key).or_insert(EMPTY).absorb(acc);
+        }
+        for (key, acc) in other.timeline {
+            self.timeline.entry(key).or_insert(EMPTY).absorb(acc);
+        }
     }
 
     /// The fact tables as polars frames of compact columns.
@@ -161,9 +188,7 @@ impl FactBuffer {
                 minutes.iter().map(|((_, k), _)| *k).collect::<Vec<u32>>(),
             ),
         ];
-        columns.extend(stats(
-            &minutes.iter().map(|(_, a)| *a).collect::<Vec<_>>(),
-        ));
+        columns.extend(stats(&minutes.iter().map(|(_, a)| *a).collect::<Vec<_>>()));
         let timeline = DataFrame::new(minutes.len(), columns)?;
         Ok(Facts { main, timeline })
     }

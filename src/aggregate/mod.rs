@@ -212,7 +212,7 @@ pub struct Aggregator<'c> {
     lines: LineCounts,
     cause_evidence: BTreeMap<u32, Vec<Evidence>>,
     kind_evidence: BTreeMap<EventKind, Vec<Evidence>>,
-    unparsed_samples: Vec<String>,
+    unparsed_samples: Vec<(u64, String)>,
     shapes: HashMap<String, u64>,
     context: Context,
     seq: u64,
@@ -257,6 +257,80 @@ impl<'c> Aggregator<'c> {
             proxy_lines: 0,
             client_lines: 0,
         }
+    }
+
+    /// Numbers the following lines from `seq` on: parallel workers number each batch from its
+    /// place in the input, so "earliest" evidence does not depend on which worker read it.
+    pub fn set_seq(&mut self, seq: u64) {
+        self.seq = seq;
+    }
+
+    /// Adds another aggregator's events (a parallel worker's) to this one. The result does not
+    /// depend on how lines were split between workers.
+    pub fn merge(&mut self, other: Aggregator<'_>) {
+        let remap: Vec<u32> = other
+            .strings
+            .values
+            .iter()
+            .map(|v| self.strings.intern(Some(v)))
+            .collect();
+        let map = |code: u32| -> u32 {
+            if code == 0 {
+                return 0;
+            }
+            remap.get(code as usize - 1).copied().unwrap_or(0)
+        };
+        self.facts.merge(other.facts, &map);
+        self.sessions.merge(other.sessions, &map);
+        let (a, b) = (&mut self.lines, other.lines);
+        a.lines += b.lines;
+        a.events += b.events;
+        a.unparsed += b.unparsed;
+        a.filtered += b.filtered;
+        a.untimed += b.untimed;
+        for (cause, samples) in other.cause_evidence {
+            let mine = self.cause_evidence.entry(cause).or_default();
+            for e in samples {
+                keep_earliest_evidence(mine, e);
+            }
+        }
+        for (kind, samples) in other.kind_evidence {
+            let mine = self.kind_evidence.entry(kind).or_default();
+            for e in samples {
+                keep_earliest_evidence(mine, e);
+            }
+        }
+        self.unparsed_samples.extend(other.unparsed_samples);
+        self.unparsed_samples.sort();
+        self.unparsed_samples.truncate(UNPARSED_SAMPLES);
+        for (shape, n) in other.shapes {
+            if let Some(count) = self.shapes.get_mut(&shape) {
+                *count += n;
+            } else if self.shapes.len() < MAX_SHAPES {
+                self.shapes.insert(shape, n);
+            } else {
+                *self.shapes.entry("(other shapes)".to_string()).or_default() += n;
+            }
+        }
+        let (mine, theirs) = (&mut self.context, other.context);
+        for (set, values) in [
+            (&mut mine.regions, theirs.regions),
+            (&mut mine.accounts, theirs.accounts),
+            (&mut mine.role_arns, theirs.role_arns),
+            (&mut mine.secret_arns, theirs.secret_arns),
+            (&mut mine.proxy_hosts, theirs.proxy_hosts),
+            (&mut mine.engines, theirs.engines),
+            (&mut mine.db_addresses, theirs.db_addresses),
+            (&mut mine.db_ports, theirs.db_ports),
+            (&mut mine.databases, theirs.databases),
+        ] {
+            for value in values {
+                insert_bounded(set, &value);
+            }
+        }
+        self.seq = self.seq.max(other.seq);
+        self.proxy_lines += other.proxy_lines;
+        self.client_lines += other.client_lines;
     }
 
     /// Counts a line that was dropped by the time window.
@@ -363,7 +437,7 @@ impl<'c> Aggregator<'c> {
 
     fn push_unparsed(&mut self, raw: &str) {
         if self.unparsed_samples.len() < UNPARSED_SAMPLES {
-            self.unparsed_samples.push(clip(raw, 300));
+            self.unparsed_samples.push((self.seq, clip(raw, 300)));
         }
         let shape = shape_of(raw);
         if let Some(count) = self.shapes.get_mut(&shape) {
@@ -489,7 +563,7 @@ impl<'c> Aggregator<'c> {
         let mut clients = dim(frame::CLIENT)?;
         let endpoints = dim(frame::ENDPOINT)?;
 
-        let details = facts
+        let mut details: Vec<DetailCount> = facts
             .group(&[frame::KIND, frame::DETAIL], None)?
             .into_iter()
             .filter_map(|g| {
@@ -500,6 +574,12 @@ impl<'c> Aggregator<'c> {
                 })
             })
             .collect();
+        details.sort_by(|a, b| {
+            b.events
+                .cmp(&a.events)
+                .then(a.kind.cmp(&b.kind))
+                .then_with(|| a.detail.cmp(&b.detail))
+        });
 
         let mut timeline: BTreeMap<Millis, Bucket> = BTreeMap::new();
         for group in facts.group(&[frame::MINUTE, frame::KIND], None)? {
@@ -541,11 +621,14 @@ impl<'c> Aggregator<'c> {
             let Some(total) = facts.group(&[], filter)?.into_iter().next() else {
                 continue;
             };
+            // Ties by name: codes depend on which worker saw a value first.
             let named = |groups: Vec<Group>| -> Vec<(String, u64)> {
-                groups
+                let mut out: Vec<(String, u64)> = groups
                     .into_iter()
                     .filter_map(|g| Some((name(g.keys[0])?, g.n)))
-                    .collect()
+                    .collect();
+                out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                out
             };
             let patterns = facts
                 .group(&[frame::PATTERN], filter)?
@@ -629,7 +712,7 @@ impl<'c> Aggregator<'c> {
             causes,
             kind_evidence,
             sessions,
-            unparsed_samples,
+            unparsed_samples: unparsed_samples.into_iter().map(|(_, t)| t).collect(),
             unparsed_shapes,
             context,
             proxy_lines,
@@ -639,6 +722,19 @@ impl<'c> Aggregator<'c> {
 }
 
 /// Keeps the [`EVIDENCE_PER_KEY`] earliest lines (by timestamp, then arrival).
+fn keep_earliest_evidence(samples: &mut Vec<Evidence>, evidence: Evidence) {
+    let order = |e: &Evidence| (e.ts.unwrap_or(Millis::MAX), e.seq);
+    if samples.len() < EVIDENCE_PER_KEY {
+        samples.push(evidence);
+        return;
+    }
+    if let Some((index, latest)) = samples.iter().enumerate().max_by_key(|(_, e)| order(e))
+        && order(&evidence) < order(latest)
+    {
+        samples[index] = evidence;
+    }
+}
+
 fn keep_earliest(samples: &mut Vec<Evidence>, ts: Option<Millis>, raw: &str, seq: u64) {
     let key = (ts.unwrap_or(Millis::MAX), seq);
     let order = |e: &Evidence| (e.ts.unwrap_or(Millis::MAX), e.seq);

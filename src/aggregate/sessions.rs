@@ -90,7 +90,10 @@ impl Totals {
         }
         if session.client != 0 {
             for cause in &session.causes {
-                *self.cause_clients.entry((*cause, session.client)).or_default() += 1;
+                *self
+                    .cause_clients
+                    .entry((*cause, session.client))
+                    .or_default() += 1;
             }
             if flag(3) {
                 *self.client_failures.entry(session.client).or_default() += 1;
@@ -108,8 +111,11 @@ impl SessionBuffer {
                     && let Some(oldest) = self.order.pop_front()
                     && let Some(session) = self.open.remove(&oldest)
                 {
+                    // Only a session that has not both connected and closed may still get
+                    // lines.
+                    let complete = session.flags & 1 != 0 && session.flags & (1 << 5) != 0;
+                    self.totals.folded_early += u64::from(!complete);
                     self.totals.fold(session);
-                    self.totals.folded_early += 1;
                 }
                 self.order.push_back(row.conn);
                 self.open.entry(row.conn).or_default()
@@ -124,6 +130,52 @@ impl SessionBuffer {
         if row.cause != 0 && !entry.causes.contains(&row.cause) {
             entry.causes.push(row.cause);
         }
+    }
+
+    /// Adds another buffer (a parallel worker's), its client codes mapped through `map`:
+    /// entries of the same connection are joined.
+    pub fn merge(&mut self, other: SessionBuffer, map: &dyn Fn(u32) -> u32) {
+        let SessionBuffer {
+            mut open,
+            order,
+            totals,
+        } = other;
+        for conn in order {
+            let Some(theirs) = open.remove(&conn) else {
+                continue;
+            };
+            let mut row = SessionRow {
+                conn,
+                client: map(theirs.client),
+                cause: 0,
+                flags: [0; 6],
+            };
+            for (i, flag) in row.flags.iter_mut().enumerate() {
+                *flag = u32::from(theirs.flags & (1 << i) != 0);
+            }
+            self.push(row);
+            for cause in theirs.causes {
+                self.push(SessionRow {
+                    conn,
+                    client: 0,
+                    cause,
+                    flags: [0; 6],
+                });
+            }
+        }
+        let mine = &mut self.totals;
+        mine.sessions += totals.sessions;
+        for (a, b) in mine.with.iter_mut().zip(totals.with) {
+            *a += b;
+        }
+        mine.closed_without_auth += totals.closed_without_auth;
+        for ((cause, client), n) in totals.cause_clients {
+            *mine.cause_clients.entry((cause, map(client))).or_default() += n;
+        }
+        for (client, n) in totals.client_failures {
+            *mine.client_failures.entry(map(client)).or_default() += n;
+        }
+        mine.folded_early += totals.folded_early;
     }
 
     pub fn finish(self) -> SessionCounts {
@@ -202,6 +254,7 @@ mod tests {
         assert_eq!(counts.sessions, total);
         assert_eq!(counts.with[0], total);
         assert_eq!(counts.closed_without_auth, total);
-        assert_eq!(counts.folded_early, 1000);
+        // Every folded session was complete (connected and closed).
+        assert_eq!(counts.folded_early, 0);
     }
 }

@@ -130,13 +130,11 @@ async fn run_pipeline(
     inputs: Vec<Input>,
     context: Option<Result<crate::aws::AwsContext, String>>,
 ) -> Result<PipelineOutput> {
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Batch>(CHANNEL_BATCHES);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Batch>(CHANNEL_BATCHES);
     let window = config.window;
+    let workers = config.workers;
     let processor = tokio::task::spawn_blocking(move || {
-        let mut pipeline = Pipeline::new(&classifier, window);
-        while let Some(batch) = receiver.blocking_recv() {
-            pipeline.push_batch(&batch);
-        }
+        let pipeline = run_workers(&classifier, window, workers, receiver);
         let summary = pipeline.finish()?;
         let findings = rules::evaluate(&summary, &classifier);
         anyhow::Ok((summary, findings))
@@ -163,6 +161,51 @@ async fn run_pipeline(
         .await
         .context("the analysis stopped unexpectedly")??;
     Ok((stats, summary, findings))
+}
+
+/// Runs `workers` pipelines over the batches of one channel, on threads of their own, and
+/// merges them. Each batch is numbered as it is taken, so the merged result is the same
+/// whichever worker read which batch.
+fn run_workers<'c>(
+    classifier: &'c Classifier,
+    window: crate::pipeline::TimeWindow,
+    workers: usize,
+    receiver: tokio::sync::mpsc::Receiver<Batch>,
+) -> Pipeline<'c> {
+    let queue = std::sync::Mutex::new((receiver, 0u64));
+    let take = || -> Option<Batch> {
+        let mut guard = queue.lock().ok()?;
+        let (receiver, count) = &mut *guard;
+        let mut batch = receiver.blocking_recv()?;
+        batch.set_seq(*count << 20);
+        *count += 1;
+        Some(batch)
+    };
+    let work = || {
+        let mut pipeline = Pipeline::new(classifier, window);
+        while let Some(batch) = take() {
+            pipeline.push_batch(&batch);
+        }
+        pipeline
+    };
+    if workers <= 1 {
+        return work();
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
+        let mut merged: Option<Pipeline<'c>> = None;
+        for handle in handles {
+            // A worker cannot panic short of a bug; its batches are then missing from the
+            // counts rather than the whole run failing.
+            if let Ok(pipeline) = handle.join() {
+                match merged.as_mut() {
+                    None => merged = Some(pipeline),
+                    Some(merged) => merged.merge(pipeline),
+                }
+            }
+        }
+        merged.unwrap_or_else(|| Pipeline::new(classifier, window))
+    })
 }
 
 /// Fetches the CloudWatch groups into the pipeline (and `--save`). Problems with AWS
@@ -358,7 +401,8 @@ fn read_inputs(
             }
             batch.push(record);
             if batch.is_full() {
-                let full = std::mem::replace(&mut batch, Batch::new(index));
+                let next = Batch::after(&batch);
+                let full = std::mem::replace(&mut batch, next);
                 closed = sender.blocking_send(full).is_err();
             }
         });

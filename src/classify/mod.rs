@@ -20,6 +20,11 @@ pub struct Classifier {
     automaton: AhoCorasick,
     /// For each automaton literal, the (pattern, role) pairs that use it.
     owners: Vec<Vec<(u32, Role)>>,
+    /// Per pattern, compiled searchers for its exact-case `contains` and `not_contains`.
+    exact: Vec<(
+        Vec<memchr::memmem::Finder<'static>>,
+        Vec<memchr::memmem::Finder<'static>>,
+    )>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +67,22 @@ impl Classifier {
                 owners[slot].push((index, role));
             }
         }
+        let exact = patterns
+            .iter()
+            .map(|p| {
+                let finders = |literals: &[String]| {
+                    literals
+                        .iter()
+                        .map(|l| memchr::memmem::Finder::new(l.as_bytes()).into_owned())
+                        .collect()
+                };
+                (finders(&p.contains), finders(&p.not_contains))
+            })
+            .collect();
+        // A DFA: the fastest overlapping search, and the catalogue's few hundred literals keep
+        // it small.
         let automaton = AhoCorasickBuilder::new()
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
             .build(&literals)
@@ -75,6 +95,7 @@ impl Classifier {
             patterns,
             automaton,
             owners,
+            exact,
         })
     }
 
@@ -201,20 +222,14 @@ impl Classifier {
     ) -> bool {
         let pattern = &self.patterns[index as usize];
         if !pattern.ignore_case
-            && !pattern
-                .contains
-                .iter()
-                .all(|lit| message.contains(lit.as_str()))
+            && let Some((required, excluded)) = self.exact.get(index as usize)
         {
-            return false;
-        }
-        if !pattern.ignore_case
-            && pattern
-                .not_contains
-                .iter()
-                .any(|lit| message.contains(lit.as_str()))
-        {
-            return false;
+            let bytes = message.as_bytes();
+            if !required.iter().all(|f| f.find(bytes).is_some())
+                || excluded.iter().any(|f| f.find(bytes).is_some())
+            {
+                return false;
+            }
         }
         let Some(regex) = &pattern.regex else {
             return true;

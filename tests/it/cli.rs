@@ -388,3 +388,39 @@ fn help_mentions_formats_and_exit_codes() {
     let out = run(&["--help"]);
     assert!(out.stdout.contains("Exit codes: 0 done, 1"));
 }
+
+#[test]
+fn parallel_workers_give_the_same_report_as_one() {
+    // Several batches of mixed incidents, with untimed lines at batch boundaries likely.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mixed.log");
+    let mut text = String::new();
+    let mut round = 0;
+    while text.len() < 6 << 20 {
+        for sample in [
+            "proxy/iam-auth-failed-mysql.log",
+            "proxy/session-pinning-postgres.log",
+            "incidents/two-causes/proxy.log",
+            "incidents/pool-exhausted/app.log",
+            "incidents/target-unreachable/proxy.log",
+        ] {
+            let content =
+                std::fs::read_to_string(crate::common::root().join("samples").join(sample))
+                    .unwrap();
+            // Distinct connection ids per round, so sessions do not collapse.
+            text.push_str(
+                &content.replace("clientConnection=", &format!("clientConnection={round}")),
+            );
+            text.push_str("a bare line without any timestamp\n");
+        }
+        round += 1;
+    }
+    std::fs::write(&path, &text).unwrap();
+    let path = path.to_str().unwrap();
+    let one = crate::common::analyze_json(&[path, "--threads", "1"], 0);
+    for threads in ["2", "3"] {
+        let many = crate::common::analyze_json(&[path, "--threads", threads], 0);
+        assert_eq!(one, many, "--threads {threads} differs from --threads 1");
+    }
+    assert!(one["input"]["lines"].as_u64().unwrap() > 20_000, "{}", one["input"]);
+}
