@@ -3,11 +3,13 @@
 //!
 //! A connection's lines can arrive in any order (several export objects, clock skew), so an
 //! entry keeps the client address (only the `A new client connected` line has it), the flags of
-//! every event seen and the causes of its failures. Entries are folded into the totals at the
-//! end, or, oldest first, when more than [`MAX_OPEN`] connections are open at once: memory is
-//! bounded whatever the input size. A line of a connection folded that early starts a new
-//! entry (it then counts as a second session); proxy sessions are short, so this needs more
-//! than [`MAX_OPEN`] connections between a connection's first and last line.
+//! every event seen and the causes of its failures. A session is folded into the totals as soon
+//! as it has connected and closed (a line of that id after its close is a new session: the
+//! proxy reuses ids). When more than [`MAX_OPEN`] connections are open, the oldest is kept
+//! aside among at most [`MAX_INCOMPLETE`] incomplete ones, which are folded at the end (or,
+//! oldest first, when there are too many: `folded_early`, and a later line of such a
+//! connection counts as a second session). Memory is bounded whatever the input size, and
+//! parallel workers' tables merge by connection into the same totals as one worker's.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -15,6 +17,9 @@ use super::frame::FxBuild;
 
 /// Connections kept open at most.
 pub const MAX_OPEN: usize = 1 << 18;
+/// Incomplete connections (not both connected and closed) kept aside at most when they leave
+/// the open table: they may still get lines, from later input or from another worker's share.
+pub const MAX_INCOMPLETE: usize = 1 << 18;
 
 /// Flags an event can set on its connection, in [`SessionCounts::with`] order.
 pub const SESSION_FLAGS: [&str; 6] = [
@@ -65,6 +70,9 @@ pub struct SessionCounts {
 pub struct SessionBuffer {
     open: HashMap<u64, Open, FxBuild>,
     order: VecDeque<u64>,
+    /// Incomplete connections moved out of `open`, oldest first.
+    incomplete: HashMap<u64, Open, FxBuild>,
+    incomplete_order: VecDeque<u64>,
     totals: Totals,
 }
 
@@ -102,33 +110,99 @@ impl Totals {
     }
 }
 
+/// Drops ids of finished sessions from an age queue once they are most of it (amortised O(1)).
+fn compact(order: &mut VecDeque<u64>, live: &HashMap<u64, Open, FxBuild>) {
+    if order.len() > 2 * live.len() + 1024 {
+        order.retain(|conn| live.contains_key(conn));
+    }
+}
+
+impl Open {
+    fn complete(&self) -> bool {
+        self.flags & 1 != 0 && self.flags & (1 << 5) != 0
+    }
+}
+
 impl SessionBuffer {
-    pub fn push(&mut self, row: SessionRow) {
-        let entry = match self.open.get_mut(&row.conn) {
-            Some(entry) => entry,
-            None => {
-                if self.open.len() >= MAX_OPEN
-                    && let Some(oldest) = self.order.pop_front()
-                    && let Some(session) = self.open.remove(&oldest)
-                {
-                    // Only a session that has not both connected and closed may still get
-                    // lines.
-                    let complete = session.flags & 1 != 0 && session.flags & (1 << 5) != 0;
-                    self.totals.folded_early += u64::from(!complete);
-                    self.totals.fold(session);
-                }
-                self.order.push_back(row.conn);
-                self.open.entry(row.conn).or_default()
+    /// Makes room in the open table: the oldest connection is folded when complete, else kept
+    /// aside (and the oldest of those folded early when they are too many).
+    fn evict(&mut self) {
+        // The queue may still hold ids of sessions that finished: skip them.
+        let (oldest, session) = loop {
+            let Some(oldest) = self.order.pop_front() else {
+                return;
+            };
+            if let Some(session) = self.open.remove(&oldest) {
+                break (oldest, session);
             }
         };
-        entry.client = entry.client.max(row.client);
-        for (i, value) in row.flags.iter().enumerate() {
-            if *value != 0 {
-                entry.flags |= 1 << i;
+        if session.complete() {
+            self.totals.fold(session);
+            return;
+        }
+        while self.incomplete.len() >= MAX_INCOMPLETE {
+            let Some(old) = self.incomplete_order.pop_front() else {
+                break;
+            };
+            if let Some(early) = self.incomplete.remove(&old) {
+                self.totals.folded_early += 1;
+                self.totals.fold(early);
             }
         }
-        if row.cause != 0 && !entry.causes.contains(&row.cause) {
-            entry.causes.push(row.cause);
+        self.incomplete_order.push_back(oldest);
+        self.incomplete.insert(oldest, session);
+    }
+
+    pub fn push(&mut self, row: SessionRow) {
+        let mut flags = 0u8;
+        for (i, value) in row.flags.iter().enumerate() {
+            if *value != 0 {
+                flags |= 1 << i;
+            }
+        }
+        let causes: &[u32] = if row.cause != 0 { &[row.cause] } else { &[] };
+        self.absorb(row.conn, row.client, flags, causes);
+    }
+
+    /// Adds what is known of one connection to its entry.
+    fn absorb(&mut self, conn: u64, client: u32, flags: u8, causes: &[u32]) {
+        let row = SessionRow {
+            conn,
+            client,
+            cause: 0,
+            flags: [0; 6],
+        };
+        let entry = if self.open.contains_key(&row.conn) {
+            self.open.get_mut(&row.conn)
+        } else if self.incomplete.contains_key(&row.conn) {
+            self.incomplete.get_mut(&row.conn)
+        } else {
+            if self.open.len() >= MAX_OPEN {
+                self.evict();
+            }
+            self.order.push_back(row.conn);
+            Some(self.open.entry(row.conn).or_default())
+        };
+        let Some(entry) = entry else { return };
+        entry.client = entry.client.max(row.client);
+        entry.flags |= flags;
+        for cause in causes {
+            if !entry.causes.contains(cause) {
+                entry.causes.push(*cause);
+            }
+        }
+        if entry.complete() {
+            // Connected and closed: the session is over (a later line with the same id is a
+            // new session, as when the proxy reuses an id).
+            let session = self
+                .open
+                .remove(&row.conn)
+                .or_else(|| self.incomplete.remove(&row.conn));
+            if let Some(session) = session {
+                self.totals.fold(session);
+            }
+            compact(&mut self.order, &self.open);
+            compact(&mut self.incomplete_order, &self.incomplete);
         }
     }
 
@@ -138,30 +212,21 @@ impl SessionBuffer {
         let SessionBuffer {
             mut open,
             order,
+            mut incomplete,
+            incomplete_order,
             totals,
         } = other;
-        for conn in order {
-            let Some(theirs) = open.remove(&conn) else {
-                continue;
-            };
-            let mut row = SessionRow {
-                conn,
-                client: map(theirs.client),
-                cause: 0,
-                flags: [0; 6],
-            };
-            for (i, flag) in row.flags.iter_mut().enumerate() {
-                *flag = u32::from(theirs.flags & (1 << i) != 0);
-            }
-            self.push(row);
-            for cause in theirs.causes {
-                self.push(SessionRow {
-                    conn,
-                    client: 0,
-                    cause,
-                    flags: [0; 6],
-                });
-            }
+        let entries = incomplete_order
+            .into_iter()
+            .filter_map(|conn| incomplete.remove(&conn).map(|s| (conn, s)))
+            .chain(
+                order
+                    .into_iter()
+                    .filter_map(|conn| open.remove(&conn).map(|s| (conn, s))),
+            )
+            .collect::<Vec<_>>();
+        for (conn, theirs) in entries {
+            self.absorb(conn, map(theirs.client), theirs.flags, &theirs.causes);
         }
         let mine = &mut self.totals;
         mine.sessions += totals.sessions;
@@ -182,8 +247,15 @@ impl SessionBuffer {
         let SessionBuffer {
             mut open,
             order,
+            mut incomplete,
+            incomplete_order,
             mut totals,
         } = self;
+        for conn in incomplete_order {
+            if let Some(session) = incomplete.remove(&conn) {
+                totals.fold(session);
+            }
+        }
         for conn in order {
             if let Some(session) = open.remove(&conn) {
                 totals.fold(session);
@@ -242,19 +314,30 @@ mod tests {
     }
 
     #[test]
-    fn memory_is_bounded_by_folding_the_oldest_connections() {
+    fn finished_sessions_leave_and_open_ones_are_bounded() {
         let mut buffer = SessionBuffer::default();
-        let total = MAX_OPEN as u64 + 1000;
-        for conn in 0..total {
+        // Finished sessions are folded at once: nothing stays open.
+        for conn in 0..10_000u64 {
             buffer.push(row(conn, 1, 0, [1, 0, 0, 0, 0, 0]));
             buffer.push(row(conn, 0, 0, [0, 0, 0, 0, 0, 1]));
         }
+        assert!(buffer.open.is_empty());
+        assert!(buffer.order.len() <= 1024 + 2);
+        // Far more connections in flight than the open table holds: the oldest move aside and
+        // still join their later lines.
+        let first = 1_000_000u64;
+        let total = MAX_OPEN as u64 + 1000;
+        for conn in first..first + total {
+            buffer.push(row(conn, 2, 0, [1, 0, 0, 0, 0, 0]));
+        }
         assert!(buffer.open.len() <= MAX_OPEN);
+        assert_eq!(buffer.incomplete.len(), 1000);
+        buffer.push(row(first, 0, 5, [0, 0, 1, 1, 0, 1]));
+        assert_eq!(buffer.incomplete.len(), 999);
         let counts = buffer.finish();
-        assert_eq!(counts.sessions, total);
-        assert_eq!(counts.with[0], total);
-        assert_eq!(counts.closed_without_auth, total);
-        // Every folded session was complete (connected and closed).
+        assert_eq!(counts.sessions, 10_000 + total);
+        assert_eq!(counts.closed_without_auth, 10_000);
+        assert_eq!(counts.cause_clients, [(5, 2, 1)]);
         assert_eq!(counts.folded_early, 0);
     }
 }
