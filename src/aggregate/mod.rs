@@ -405,6 +405,7 @@ impl<'c> Aggregator<'c> {
             ];
             self.sessions.push(SessionRow {
                 conn,
+                ts: event.ts,
                 client,
                 cause,
                 flags,

@@ -3,12 +3,13 @@
 //!
 //! A connection's lines can arrive in any order (several export objects, clock skew), so an
 //! entry keeps the client address (only the `A new client connected` line has it), the flags of
-//! every event seen and the causes of its failures. A session is folded into the totals as soon
-//! as it has connected and closed (a line of that id after its close is a new session: the
-//! proxy reuses ids). When more than [`MAX_OPEN`] connections are open, the oldest is kept
-//! aside among at most [`MAX_INCOMPLETE`] incomplete ones, which are folded at the end (or,
-//! oldest first, when there are too many: `folded_early`, and a later line of such a
-//! connection counts as a second session). Memory is bounded whatever the input size, and
+//! every event seen and the causes of its failures. A connection leaves the open table when the
+//! input's clock has moved [`HORIZON`] past its last line (or, oldest first, when more than
+//! [`MAX_OPEN`] are open): a complete one (connected and closed) is folded into the totals, an
+//! incomplete one kept aside among at most [`MAX_INCOMPLETE`], which are folded at the end
+//! (or, oldest first, when there are too many: `folded_early`, and a later line of such a
+//! connection counts as a second session). Within the horizon the join is exact whatever the
+//! line order. Memory is bounded whatever the input size, and
 //! parallel workers' tables merge by connection into the same totals as one worker's.
 
 use std::collections::{HashMap, VecDeque};
@@ -20,6 +21,10 @@ pub const MAX_OPEN: usize = 1 << 18;
 /// Incomplete connections (not both connected and closed) kept aside at most when they leave
 /// the open table: they may still get lines, from later input or from another worker's share.
 pub const MAX_INCOMPLETE: usize = 1 << 18;
+/// A connection with no line for this long (by the input's own clock) leaves the open table.
+pub const HORIZON: i64 = 15 * 60_000;
+/// Pushes between sweeps of the open table.
+const SWEEP_EVERY: u64 = 4096;
 
 /// Flags an event can set on its connection, in [`SessionCounts::with`] order.
 pub const SESSION_FLAGS: [&str; 6] = [
@@ -36,6 +41,7 @@ pub const SESSION_FLAGS: [&str; 6] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionRow {
     pub conn: u64,
+    pub ts: Option<i64>,
     pub client: u32,
     pub cause: u32,
     pub flags: [u32; 6],
@@ -47,6 +53,8 @@ struct Open {
     flags: u8,
     /// Distinct cause codes of the connection's events.
     causes: Vec<u32>,
+    /// The newest timestamp of its lines.
+    last: i64,
 }
 
 /// Per-connection totals after the join on `clientConnection`.
@@ -74,6 +82,8 @@ pub struct SessionBuffer {
     incomplete: HashMap<u64, Open, FxBuild>,
     incomplete_order: VecDeque<u64>,
     totals: Totals,
+    newest: i64,
+    pushes: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -107,13 +117,6 @@ impl Totals {
                 *self.client_failures.entry(session.client).or_default() += 1;
             }
         }
-    }
-}
-
-/// Drops ids of finished sessions from an age queue once they are most of it (amortised O(1)).
-fn compact(order: &mut VecDeque<u64>, live: &HashMap<u64, Open, FxBuild>) {
-    if order.len() > 2 * live.len() + 1024 {
-        order.retain(|conn| live.contains_key(conn));
     }
 }
 
@@ -161,13 +164,14 @@ impl SessionBuffer {
             }
         }
         let causes: &[u32] = if row.cause != 0 { &[row.cause] } else { &[] };
-        self.absorb(row.conn, row.client, flags, causes);
+        self.absorb(row.conn, row.ts, row.client, flags, causes);
     }
 
     /// Adds what is known of one connection to its entry.
-    fn absorb(&mut self, conn: u64, client: u32, flags: u8, causes: &[u32]) {
+    fn absorb(&mut self, conn: u64, ts: Option<i64>, client: u32, flags: u8, causes: &[u32]) {
         let row = SessionRow {
             conn,
+            ts,
             client,
             cause: 0,
             flags: [0; 6],
@@ -191,18 +195,28 @@ impl SessionBuffer {
                 entry.causes.push(*cause);
             }
         }
-        if entry.complete() {
-            // Connected and closed: the session is over (a later line with the same id is a
-            // new session, as when the proxy reuses an id).
-            let session = self
-                .open
-                .remove(&row.conn)
-                .or_else(|| self.incomplete.remove(&row.conn));
-            if let Some(session) = session {
-                self.totals.fold(session);
+        let last = ts.unwrap_or(self.newest);
+        entry.last = entry.last.max(last);
+        self.newest = self.newest.max(last);
+        self.pushes += 1;
+        if self.pushes.is_multiple_of(SWEEP_EVERY) {
+            self.sweep();
+        }
+    }
+
+    /// Takes connections whose last line is more than [`HORIZON`] older than the newest line
+    /// out of the open table: complete ones are folded, incomplete ones kept aside.
+    fn sweep(&mut self) {
+        while let Some(&front) = self.order.front() {
+            match self.open.get(&front) {
+                None => {
+                    self.order.pop_front();
+                }
+                Some(entry) if entry.last.saturating_add(HORIZON) < self.newest => {
+                    self.evict();
+                }
+                Some(_) => break,
             }
-            compact(&mut self.order, &self.open);
-            compact(&mut self.incomplete_order, &self.incomplete);
         }
     }
 
@@ -215,6 +229,7 @@ impl SessionBuffer {
             mut incomplete,
             incomplete_order,
             totals,
+            ..
         } = other;
         let entries = incomplete_order
             .into_iter()
@@ -226,7 +241,13 @@ impl SessionBuffer {
             )
             .collect::<Vec<_>>();
         for (conn, theirs) in entries {
-            self.absorb(conn, map(theirs.client), theirs.flags, &theirs.causes);
+            self.absorb(
+                conn,
+                Some(theirs.last),
+                map(theirs.client),
+                theirs.flags,
+                &theirs.causes,
+            );
         }
         let mine = &mut self.totals;
         mine.sessions += totals.sessions;
@@ -250,6 +271,7 @@ impl SessionBuffer {
             mut incomplete,
             incomplete_order,
             mut totals,
+            ..
         } = self;
         for conn in incomplete_order {
             if let Some(session) = incomplete.remove(&conn) {
@@ -287,6 +309,7 @@ mod tests {
     fn row(conn: u64, client: u32, cause: u32, flags: [u32; 6]) -> SessionRow {
         SessionRow {
             conn,
+            ts: Some(1_000),
             client,
             cause,
             flags,
@@ -314,30 +337,44 @@ mod tests {
     }
 
     #[test]
-    fn finished_sessions_leave_and_open_ones_are_bounded() {
+    fn old_connections_leave_the_open_table_and_memory_is_bounded() {
         let mut buffer = SessionBuffer::default();
-        // Finished sessions are folded at once: nothing stays open.
-        for conn in 0..10_000u64 {
-            buffer.push(row(conn, 1, 0, [1, 0, 0, 0, 0, 0]));
-            buffer.push(row(conn, 0, 0, [0, 0, 0, 0, 0, 1]));
+        let at = |conn: u64, ts: i64, flags: [u32; 6]| SessionRow {
+            conn,
+            ts: Some(ts),
+            client: 1,
+            cause: 0,
+            flags,
+        };
+        // Sessions a second apart for 2 hours: the open table holds about the horizon.
+        let n = 7_200u64;
+        for conn in 0..n {
+            let ts = conn as i64 * 1000;
+            buffer.push(at(conn, ts, [1, 0, 0, 0, 0, 0]));
+            buffer.push(at(conn, ts + 10, [0, 0, 0, 0, 0, 1]));
         }
-        assert!(buffer.open.is_empty());
-        assert!(buffer.order.len() <= 1024 + 2);
+        assert!(buffer.open.len() < 2_000, "{}", buffer.open.len());
+        assert!(buffer.incomplete.is_empty());
         // Far more connections in flight than the open table holds: the oldest move aside and
         // still join their later lines.
         let first = 1_000_000u64;
         let total = MAX_OPEN as u64 + 1000;
         for conn in first..first + total {
-            buffer.push(row(conn, 2, 0, [1, 0, 0, 0, 0, 0]));
+            buffer.push(at(conn, 7_300_000, [1, 0, 0, 0, 0, 0]));
         }
         assert!(buffer.open.len() <= MAX_OPEN);
-        assert_eq!(buffer.incomplete.len(), 1000);
-        buffer.push(row(first, 0, 5, [0, 0, 1, 1, 0, 1]));
-        assert_eq!(buffer.incomplete.len(), 999);
+        assert!(buffer.incomplete.len() >= 1000);
+        buffer.push(SessionRow {
+            conn: first,
+            ts: Some(7_300_001),
+            client: 0,
+            cause: 5,
+            flags: [0, 0, 1, 1, 0, 1],
+        });
         let counts = buffer.finish();
-        assert_eq!(counts.sessions, 10_000 + total);
-        assert_eq!(counts.closed_without_auth, 10_000);
-        assert_eq!(counts.cause_clients, [(5, 2, 1)]);
+        assert_eq!(counts.sessions, n + total);
+        assert_eq!(counts.closed_without_auth, n);
+        assert_eq!(counts.cause_clients, [(5, 1, 1)]);
         assert_eq!(counts.folded_early, 0);
     }
 }

@@ -422,5 +422,9 @@ fn parallel_workers_give_the_same_report_as_one() {
         let many = crate::common::analyze_json(&[path, "--threads", threads], 0);
         assert_eq!(one, many, "--threads {threads} differs from --threads 1");
     }
-    assert!(one["input"]["lines"].as_u64().unwrap() > 20_000, "{}", one["input"]);
+    assert!(
+        one["input"]["lines"].as_u64().unwrap() > 20_000,
+        "{}",
+        one["input"]
+    );
 }
