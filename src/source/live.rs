@@ -229,18 +229,12 @@ impl<A: LiveApi> Driver<A> {
                 }
                 Err(RoundError::Stop) => return Stop::Done,
                 Err(RoundError::Retry(error)) => {
-                    failures += 1;
-                    if failures >= LIVE_FAILURES {
-                        return Stop::Fallback {
-                            why: error,
-                            covered_until,
-                        };
-                    }
-                    let delay = backoff(failures, 1000, 30_000);
-                    if !self.notify(Notice::Retrying { error, delay }).await
-                        || !self.sleep(delay).await
+                    let why = error.clone();
+                    if let Some(stop) = self
+                        .live_failure(&mut failures, error, why, covered_until)
+                        .await
                     {
-                        return Stop::Done;
+                        return stop;
                     }
                     continue;
                 }
@@ -265,18 +259,12 @@ impl<A: LiveApi> Driver<A> {
                     continue;
                 }
                 Err(LogsError::Transient(error)) => {
-                    failures += 1;
-                    if failures >= LIVE_FAILURES {
-                        return Stop::Fallback {
-                            why: format!("Live Tail could not be started: {error}"),
-                            covered_until,
-                        };
-                    }
-                    let delay = backoff(failures, 1000, 30_000);
-                    if !self.notify(Notice::Retrying { error, delay }).await
-                        || !self.sleep(delay).await
+                    let why = format!("Live Tail could not be started: {error}");
+                    if let Some(stop) = self
+                        .live_failure(&mut failures, error, why, covered_until)
+                        .await
                     {
-                        return Stop::Done;
+                        return stop;
                     }
                     continue;
                 }
@@ -348,6 +336,26 @@ impl<A: LiveApi> Driver<A> {
                 return Stop::Done;
             }
         }
+    }
+
+    /// One more failed attempt at Live Tail: `Some` when it is time to stop trying (fall back
+    /// with `why`, or the consumer is gone), else it has waited with backoff.
+    async fn live_failure(
+        &self,
+        failures: &mut u32,
+        error: String,
+        why: String,
+        covered_until: Millis,
+    ) -> Option<Stop> {
+        *failures += 1;
+        if *failures >= LIVE_FAILURES {
+            return Some(Stop::Fallback { why, covered_until });
+        }
+        let delay = backoff(*failures, 1000, 30_000);
+        if !self.notify(Notice::Retrying { error, delay }).await || !self.sleep(delay).await {
+            return Some(Stop::Done);
+        }
+        None
     }
 
     /// Finds the ARNs of the groups that do not have one yet. `Ok(false)` when none exists.

@@ -152,20 +152,33 @@ pub fn seed(region: &str, group: &str, streams: &[(&str, Vec<(i64, String)>)]) {
     });
 }
 
+/// The environment that points `proxydoc` at `endpoint` in `region`, isolated from the
+/// user's AWS configuration: (variable, value), `None` to remove it.
+pub fn aws_env(region: &str, endpoint: &str) -> Vec<(&'static str, Option<String>)> {
+    vec![
+        // CloudWatch windows are relative to the real clock: moto keeps only recent events.
+        ("PROXYDOC_NOW", None),
+        ("AWS_ENDPOINT_URL", Some(endpoint.to_string())),
+        ("AWS_REGION", Some(region.to_string())),
+        ("AWS_ACCESS_KEY_ID", Some("testing".to_string())),
+        ("AWS_SECRET_ACCESS_KEY", Some("testing".to_string())),
+        ("AWS_EC2_METADATA_DISABLED", Some("true".to_string())),
+        ("AWS_CONFIG_FILE", Some("/dev/null".to_string())),
+        ("AWS_SHARED_CREDENTIALS_FILE", Some("/dev/null".to_string())),
+        ("AWS_PROFILE", None),
+        ("AWS_SESSION_TOKEN", None),
+        ("AWS_DEFAULT_REGION", None),
+    ]
+}
+
 /// `proxydoc` pointed at moto in `region`, isolated from the user's AWS configuration.
 pub fn proxydoc_aws(region: &str) -> TestCommand {
     let mut cmd = crate::common::proxydoc();
-    // CloudWatch windows are relative to the real clock: moto keeps only recent events.
-    cmd.env_remove("PROXYDOC_NOW")
-        .env("AWS_ENDPOINT_URL", &moto().url)
-        .env("AWS_REGION", region)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_DEFAULT_REGION");
+    for (key, value) in aws_env(region, &moto().url) {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
     cmd
 }

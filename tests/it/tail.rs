@@ -47,26 +47,21 @@ fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
 
 impl Tail {
     fn start(region: &str, endpoint: &str, args: &[&str]) -> Tail {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("proxydoc"))
+        let mut command = Command::new(assert_cmd::cargo::cargo_bin("proxydoc"));
+        command
             .current_dir(crate::common::root())
             .arg("tail")
             .args(args)
-            .env_remove("PROXYDOC_NOW")
-            .env("AWS_ENDPOINT_URL", endpoint)
-            .env("AWS_REGION", region)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_DEFAULT_REGION")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start proxydoc tail");
+            .stderr(Stdio::piped());
+        for (key, value) in crate::moto::aws_env(region, endpoint) {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        let mut child = command.spawn().expect("start proxydoc tail");
         let stdout = collect(child.stdout.take().unwrap());
         let stderr = collect(child.stderr.take().unwrap());
         Tail {
