@@ -491,4 +491,28 @@ mod tests {
         assert!(status_line(&status, false, 40).chars().count() <= 39);
         assert!(status_line(&status, true, 200).starts_with(RED));
     }
+
+    proptest::proptest! {
+        /// Whatever CloudWatch hands over, showing it never panics, a terminal line stays
+        /// within its width, and NDJSON is one valid JSON line.
+        #[test]
+        fn any_message_shows_safely(text in "\\PC{0,400}", width in 40usize..200) {
+            static CLASSIFIER: std::sync::LazyLock<Classifier> = std::sync::LazyLock::new(classifier);
+            let classifier = &*CLASSIFIER;
+            let mut connections = Connections::default();
+            for candidate in [
+                text.clone(),
+                format!("2026-11-25T10:00:00.123Z [INFO] [proxyEndpoint=e] [clientConnection=3] {text}"),
+                format!("A new client connected from {text}:1."),
+            ] {
+                let shown = show(classifier, &mut connections, &candidate);
+                let plain = line(&shown, false, width);
+                proptest::prop_assert!(plain.chars().count() <= width.max(96), "{}", plain);
+                let json = ndjson(&shown);
+                proptest::prop_assert!(!json.contains('\n'));
+                proptest::prop_assert!(serde_json::from_str::<serde_json::Value>(&json).is_ok());
+                let _ = line(&shown, true, width);
+            }
+        }
+    }
 }
