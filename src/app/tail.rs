@@ -63,7 +63,15 @@ pub(super) async fn tail(args: TailArgs) -> Result<ExitCode> {
     let mut managed = None;
     match &config.logging {
         Some(wanted) => {
-            let begin = Managed::begin(&life, wanted, &ticker, config.wait);
+            // The state before anything changes: what a signal during the change restores.
+            let before = match life.read(&wanted.proxy).await {
+                Ok(state) => state,
+                Err(e) => {
+                    eprintln!("proxydoc: {e}");
+                    return Ok(ExitCode::InputError);
+                }
+            };
+            let begin = Managed::begin(&life, wanted, before.clone(), &ticker, config.wait);
             tokio::select! {
                 outcome = begin => match outcome {
                     Ok(m) => managed = Some(m),
@@ -73,8 +81,8 @@ pub(super) async fn tail(args: TailArgs) -> Result<ExitCode> {
                     }
                 },
                 name = signals.recv() => {
-                    eprintln!("proxydoc: {name} while turning enhanced logging on: turning it off again");
-                    return Ok(abandon_enable(&life, wanted, config.wait).await);
+                    eprintln!("proxydoc: {name} while turning enhanced logging on");
+                    return Ok(abandon_enable(&life, wanted, &before, ticker.now(), config.wait).await);
                 }
             }
         }
@@ -567,11 +575,11 @@ impl Managed {
     async fn begin(
         life: &Lifecycle,
         wanted: &ManagedLogging,
+        state: ProxyLogging,
         ticker: &Ticker,
         wait: Duration,
     ) -> Result<Managed, String> {
         let proxy = &wanted.proxy;
-        let state = life.read(proxy).await.map_err(|e| e.to_string())?;
         let now = ticker.now();
         let marks = Marks::from_tags(&state.tags);
         let status = assess(state.debug_logging, &marks, now);
@@ -798,22 +806,37 @@ impl Managed {
     }
 }
 
-/// A signal arrived while logging was being turned on: turn it off again when it was off.
-async fn abandon_enable(life: &Lifecycle, wanted: &ManagedLogging, wait: Duration) -> ExitCode {
+/// A signal arrived while logging was being turned on. If it was on (and not overdue) before,
+/// nothing was changed; otherwise whatever went through is undone: logging off, tags removed.
+async fn abandon_enable(
+    life: &Lifecycle,
+    wanted: &ManagedLogging,
+    before: &ProxyLogging,
+    now: Millis,
+    wait: Duration,
+) -> ExitCode {
     let proxy = &wanted.proxy;
+    let status = assess(before.debug_logging, &Marks::from_tags(&before.tags), now);
+    if status.on && !status.overdue {
+        eprintln!(
+            "proxydoc: enhanced logging was already on for proxy {proxy}; nothing was changed"
+        );
+        return ExitCode::InputError;
+    }
     match life.read(proxy).await {
         Ok(state) => {
-            let marks = Marks::from_tags(&state.tags);
-            let ours = marks.enabled_by.is_some() && marks.enabled_at.is_some();
-            // Only undo what this run may have done: logging on with tags written now, or
-            // logging on without tags (ModifyDBProxy went through, tagging did not).
-            if state.debug_logging && (ours || marks.is_empty()) {
-                match turn_off(life, &state, true, !marks.is_empty(), Some(wait)).await {
-                    Ok(()) => eprintln!("proxydoc: enhanced logging is off on proxy {proxy}"),
+            let tagged = !Marks::from_tags(&state.tags).is_empty();
+            if state.debug_logging || tagged {
+                match turn_off(life, &state, state.debug_logging, tagged, Some(wait)).await {
+                    Ok(()) => {
+                        eprintln!("proxydoc: enhanced logging is off on proxy {proxy}, as before")
+                    }
                     Err(e) => eprintln!(
                         "proxydoc: could not turn enhanced logging off on proxy {proxy}: {e:#}; run `proxydoc logging disable --proxy {proxy}`"
                     ),
                 }
+            } else {
+                eprintln!("proxydoc: nothing was changed on proxy {proxy}");
             }
         }
         Err(e) => eprintln!(
