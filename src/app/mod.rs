@@ -82,14 +82,9 @@ async fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         None => None,
     };
     let (stats, summary, findings) = run_pipeline(&config, classifier, inputs, context).await?;
-    for stat in &stats {
-        if let Some(error) = &stat.error {
-            eprintln!("proxydoc: {}: {error}", stat.path);
-            errors.push(InputError {
-                path: stat.path.clone(),
-                error: error.clone(),
-            });
-        }
+    for error in input_errors(&stats) {
+        eprintln!("proxydoc: {}: {}", error.path, error.error);
+        errors.push(error);
     }
 
     // A CloudWatch-only run covers the fetched window; with files, the data's own range.
@@ -498,15 +493,9 @@ async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode> {
         }
     };
     let (stats, summary, log_findings) = logs?;
-    let mut errors = Vec::new();
-    for stat in &stats {
-        if let Some(error) = &stat.error {
-            eprintln!("proxydoc: {}: {error}", stat.path);
-            errors.push(InputError {
-                path: stat.path.clone(),
-                error: error.clone(),
-            });
-        }
+    let errors = input_errors(&stats);
+    for error in &errors {
+        eprintln!("proxydoc: {}: {}", error.path, error.error);
     }
     let (results, check_findings) = crate::check::audit(&plane);
     let findings = rules::correlate::merge(log_findings, check_findings);
@@ -532,6 +521,19 @@ async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode> {
     } else {
         ExitCode::Ok
     })
+}
+
+/// The inputs that failed, as the report lists them.
+pub(crate) fn input_errors(stats: &[InputStats]) -> Vec<InputError> {
+    stats
+        .iter()
+        .filter_map(|s| {
+            s.error.as_ref().map(|e| InputError {
+                path: s.path.clone(),
+                error: e.clone(),
+            })
+        })
+        .collect()
 }
 
 /// Loads the AWS configuration; on failure prints why (and how to fix it) and returns `None`,

@@ -128,16 +128,8 @@ pub(super) async fn tail(args: TailArgs) -> Result<ExitCode> {
         .pipeline_summary
         .map_err(|e| anyhow::anyhow!("the analysis failed: {e}"))?;
     let findings = rules::evaluate(&summary, &classifier);
-    let errors: Vec<crate::source::InputError> = outcome
-        .stats
-        .iter()
-        .filter_map(|s| {
-            s.error.as_ref().map(|e| crate::source::InputError {
-                path: s.path.clone(),
-                error: e.clone(),
-            })
-        })
-        .collect();
+    // Already said on stderr when it happened (the fatal notice).
+    let errors = super::input_errors(&outcome.stats);
     let build = BuildInput {
         now: ticker.now(),
         since: Some(started),
@@ -366,10 +358,13 @@ impl<'a> Printer<'a> {
             write_saved_event(out, group, event).context("cannot write the --save file")?;
         }
         let input = u32::try_from(tagged.group).unwrap_or(u32::MAX);
-        self.recent
-            .push_back((event.timestamp, input, event.message.clone()));
-        if self.recent.len() > RECENT_RECORDS {
-            self.recent.pop_front();
+        // Only the status line uses the recent view.
+        if self.status {
+            self.recent
+                .push_back((event.timestamp, input, event.message.clone()));
+            if self.recent.len() > RECENT_RECORDS {
+                self.recent.pop_front();
+            }
         }
         let record = RawRecord {
             text: &event.message,

@@ -15,7 +15,7 @@ fn logging(region: &str, now: &str, args: &[&str]) -> Run {
 }
 
 /// (DebugLogging, proxydoc tags) as RDS reports them.
-fn state(region: &str, proxy: &str) -> (bool, Vec<(String, String)>) {
+pub fn state(region: &str, proxy: &str) -> (bool, Vec<(String, String)>) {
     runtime().block_on(async {
         let rds = aws_sdk_rds::Client::new(&sdk_config(region).await);
         let out = rds

@@ -134,6 +134,23 @@ impl Tail {
         assert!(status.success());
     }
 
+    /// Waits for a clean exit, then checks that `events` distinct events were printed, each
+    /// once.
+    fn assert_ends_with_each_event_once(&mut self, events: usize) {
+        assert_eq!(
+            self.wait_exit(Duration::from_secs(30)),
+            0,
+            "{}",
+            self.stderr()
+        );
+        let seen = self.messages();
+        assert_eq!(seen.len(), events, "{seen:?}");
+        assert!(
+            seen.values().all(|&n| n == 1),
+            "an event was printed twice: {seen:?}"
+        );
+    }
+
     /// Waits for the exit (at most `timeout`) and returns the exit code.
     fn wait_exit(&mut self, timeout: Duration) -> i32 {
         let deadline = Instant::now() + timeout;
@@ -229,22 +246,7 @@ impl Dropper {
 }
 
 fn create_group(region: &str, group: &str) {
-    runtime().block_on(async {
-        let client = logs_client(region).await;
-        client
-            .create_log_group()
-            .log_group_name(group)
-            .send()
-            .await
-            .unwrap();
-        client
-            .create_log_stream()
-            .log_group_name(group)
-            .log_stream_name("proxy")
-            .send()
-            .await
-            .unwrap();
-    });
+    crate::moto::seed(region, group, &[("proxy", Vec::new())]);
 }
 
 /// Puts messages stamped now into the group's `proxy` stream.
@@ -346,18 +348,7 @@ fn polling_shows_each_event_once_through_dropped_connections_and_a_late_group() 
     std::thread::sleep(Duration::from_secs(3));
 
     tail.signal("INT");
-    assert_eq!(
-        tail.wait_exit(Duration::from_secs(30)),
-        0,
-        "{}",
-        tail.stderr()
-    );
-    let seen = tail.messages();
-    assert_eq!(seen.len(), 12, "{seen:?}");
-    assert!(
-        seen.values().all(|&n| n == 1),
-        "an event was printed twice: {seen:?}"
-    );
+    tail.assert_ends_with_each_event_once(12);
 
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(report["schema"], "proxydoc.report/v1");
@@ -392,44 +383,13 @@ fn live_tail_through_the_host_prefix_fix_renews_dedups_and_falls_back() {
     put(region, group, &later);
     tail.wait_messages(&printed(&later), Duration::from_secs(20));
     tail.signal("TERM");
-    assert_eq!(
-        tail.wait_exit(Duration::from_secs(30)),
-        0,
-        "{}",
-        tail.stderr()
-    );
-    let seen = tail.messages();
-    assert_eq!(seen.len(), 6, "{seen:?}");
-    assert!(
-        seen.values().all(|&n| n == 1),
-        "an event was printed twice: {seen:?}"
-    );
+    tail.assert_ends_with_each_event_once(6);
 }
 
-/// DebugLogging and proxydoc's tags of proxy `name`.
+/// DebugLogging and the number of proxydoc's tags of proxy `name`.
 fn logging_state(region: &str, name: &str) -> (bool, usize) {
-    runtime().block_on(async {
-        let rds = aws_sdk_rds::Client::new(&sdk_config(region).await);
-        let out = rds
-            .describe_db_proxies()
-            .db_proxy_name(name)
-            .send()
-            .await
-            .unwrap();
-        let proxy = &out.db_proxies()[0];
-        let tags = rds
-            .list_tags_for_resource()
-            .resource_name(proxy.db_proxy_arn().unwrap())
-            .send()
-            .await
-            .unwrap();
-        let ours = tags
-            .tag_list()
-            .iter()
-            .filter(|t| t.key().unwrap_or_default().starts_with("proxydoc:"))
-            .count();
-        (proxy.debug_logging().unwrap_or(false), ours)
-    })
+    let (on, tags) = crate::logging::state(region, name);
+    (on, tags.len())
 }
 
 fn set_debug_logging(region: &str, name: &str, on: bool) {
