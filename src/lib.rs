@@ -30,6 +30,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod fxhash;
 pub mod logging;
 pub mod model;
 pub mod parse;

@@ -11,6 +11,8 @@ use std::collections::HashMap;
 
 use polars::prelude::*;
 
+use crate::fxhash::FxBuild;
+
 pub const KIND: &str = "kind";
 pub const CAUSE: &str = "cause";
 pub const USER: &str = "user";
@@ -191,45 +193,6 @@ impl FactBuffer {
         columns.extend(stats(&minutes.iter().map(|(_, a)| *a).collect::<Vec<_>>()));
         let timeline = DataFrame::new(minutes.len(), columns)?;
         Ok(Facts { main, timeline })
-    }
-}
-
-/// FxHash (rustc's hasher): the keys are small integers, which SipHash would spend most of
-/// the aggregation time on.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct FxBuild;
-
-impl std::hash::BuildHasher for FxBuild {
-    type Hasher = FxHasher;
-    fn build_hasher(&self) -> FxHasher {
-        FxHasher(0)
-    }
-}
-
-pub struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-    fn write_i64(&mut self, n: i64) {
-        self.write_u64(n as u64);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
 

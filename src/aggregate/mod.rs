@@ -175,7 +175,7 @@ impl Summary {
 
 #[derive(Default, Clone)]
 struct Interner {
-    ids: HashMap<String, u32>,
+    ids: HashMap<String, u32, crate::fxhash::FxBuild>,
     values: Vec<String>,
 }
 
@@ -215,6 +215,8 @@ pub struct Aggregator<'c> {
     unparsed_samples: Vec<(u64, String)>,
     shapes: HashMap<String, u64>,
     context: Context,
+    /// Scratch for the "ip:port" of a database address.
+    address: String,
     seq: u64,
     proxy_lines: u64,
     client_lines: u64,
@@ -253,6 +255,7 @@ impl<'c> Aggregator<'c> {
             unparsed_samples: Vec::new(),
             shapes: HashMap::new(),
             context: Context::default(),
+            address: String::new(),
             seq: 0,
             proxy_lines: 0,
             client_lines: 0,
@@ -476,7 +479,12 @@ impl<'c> Aggregator<'c> {
             }
         }
         if let (Some(ip), Some(port)) = (event.field(field::DB_IP), event.field(field::DB_PORT)) {
-            insert_bounded(&mut context.db_addresses, &format!("{ip}:{port}"));
+            let address = &mut self.address;
+            address.clear();
+            address.push_str(ip);
+            address.push(':');
+            address.push_str(port);
+            insert_bounded(&mut context.db_addresses, address);
             match port {
                 "3306" => insert_bounded(&mut context.engines, "mysql"),
                 "5432" => insert_bounded(&mut context.engines, "postgresql"),
@@ -500,6 +508,7 @@ impl<'c> Aggregator<'c> {
             unparsed_samples,
             shapes,
             context,
+            address: _,
             seq: _,
             proxy_lines,
             client_lines,
@@ -762,8 +771,10 @@ fn keep_earliest(samples: &mut Vec<Evidence>, ts: Option<Millis>, raw: &str, seq
 /// `name.endpoint.proxy-…`) in a line; returns it with its region.
 pub fn find_proxy_host(text: &str) -> Option<(&str, &str)> {
     const SUFFIX: &str = ".rds.amazonaws.com";
+    static PROXY: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b".proxy-"));
     let bytes = text.as_bytes();
-    for at in memchr::memmem::find_iter(bytes, b".proxy-") {
+    for at in PROXY.find_iter(bytes) {
         let is_host = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'.';
         let start = bytes[..at]
             .iter()

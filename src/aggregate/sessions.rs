@@ -14,7 +14,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::frame::FxBuild;
+use crate::fxhash::FxBuild;
 
 /// Connections kept open at most.
 pub const MAX_OPEN: usize = 1 << 18;

@@ -7,6 +7,7 @@
 //! does I/O or fails.
 
 pub mod catalogue;
+mod fast;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
@@ -25,6 +26,10 @@ pub struct Classifier {
         Vec<memchr::memmem::Finder<'static>>,
         Vec<memchr::memmem::Finder<'static>>,
     )>,
+    /// Per pattern, the name of each capture group (by group index).
+    group_names: Vec<Vec<Option<String>>>,
+    /// Per pattern, the fast matcher for its regex on ASCII text (`fast.rs`), when it has one.
+    fast: Vec<Option<fast::Program>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +38,31 @@ enum Role {
     Excluded,
 }
 
-/// Per-caller scratch space, so classification allocates nothing per line.
+/// Messages up to this long are remembered in the per-worker cache.
+const CACHED_MESSAGE_MAX: usize = 512;
+/// Slots of the direct-mapped cache of classified messages (a power of two).
+const CACHE_SLOTS: usize = 4096;
+
+/// What matching one message gave: the pattern and its captured fields as (capture group,
+/// start, end) spans of the message, trimmed, empty ones left out.
+#[derive(Debug, Clone, Default)]
+struct Matched {
+    pattern: Option<u32>,
+    spans: Vec<(u16, u32, u32)>,
+}
+
+#[derive(Debug, Default)]
+struct CacheSlot {
+    hash: u64,
+    message: String,
+    matched: Matched,
+}
+
+/// Per-caller scratch space, so classification allocates nothing per line, and the cache of
+/// recently classified messages. Classification depends on the message text alone, and the
+/// busiest proxy messages repeat verbatim ("The database connection was released to the
+/// connection pool upon session reset."), so a repeated message costs one hash and one
+/// comparison instead of the automaton and a regex.
 #[derive(Debug, Default)]
 pub struct Scratch {
     hits: Vec<u16>,
@@ -41,6 +70,11 @@ pub struct Scratch {
     touched: Vec<u32>,
     literal_seen: Vec<bool>,
     touched_literals: Vec<usize>,
+    candidates: Vec<u32>,
+    locations: Vec<Option<regex::CaptureLocations>>,
+    matched: Matched,
+    cache: Vec<CacheSlot>,
+    fast: fast::Scratch,
 }
 
 impl Classifier {
@@ -79,6 +113,14 @@ impl Classifier {
                 (finders(&p.contains), finders(&p.not_contains))
             })
             .collect();
+        let group_names = patterns
+            .iter()
+            .map(|p| {
+                p.regex.as_ref().map_or_else(Vec::new, |r| {
+                    r.capture_names().map(|n| n.map(str::to_string)).collect()
+                })
+            })
+            .collect();
         // A DFA: the fastest overlapping search, and the catalogue's few hundred literals keep
         // it small.
         let automaton = AhoCorasickBuilder::new()
@@ -91,11 +133,20 @@ impl Classifier {
                 id: "*".to_string(),
                 message: format!("cannot build the literal prefilter: {e}"),
             })?;
+        let fast = patterns
+            .iter()
+            .map(|p| match &p.regex {
+                Some(regex) if !p.ignore_case => fast::Program::compile(regex.as_str()),
+                _ => None,
+            })
+            .collect();
         Ok(Classifier {
             patterns,
             automaton,
             owners,
             exact,
+            group_names,
+            fast,
         })
     }
 
@@ -109,14 +160,7 @@ impl Classifier {
 
     /// Classifies one parsed line (first matching pattern in catalogue order).
     pub fn classify<'a>(&'a self, line: LogLine<'a>, scratch: &mut Scratch) -> Event<'a> {
-        let mut fields = Vec::new();
-        let matched = self
-            .candidates(line.message, scratch)
-            .into_iter()
-            .find(|&index| {
-                fields.clear();
-                self.pattern_matches(index, line.message, &mut fields)
-            });
+        let message = line.message;
         let mut event = Event {
             ts: line.ts,
             kind: EventKind::Unclassified,
@@ -127,43 +171,122 @@ impl Classifier {
             fields: Vec::new(),
             line,
         };
-        if let Some(index) = matched {
-            let pattern = &self.patterns[index as usize];
-            event.kind = pattern.kind;
-            event.pattern = Some(index);
-            for (name, value) in &fields {
-                match *name {
-                    field::DB_CONNECTION if event.db_conn.is_none() => {
-                        event.db_conn = value.parse().ok();
-                    }
-                    field::CLIENT_CONNECTION if event.client_conn.is_none() => {
-                        event.client_conn = value.parse().ok();
-                    }
-                    _ => {}
-                }
+        let matched = self.matched(message, scratch);
+        let Some(index) = matched.pattern else {
+            return event;
+        };
+        let pattern = &self.patterns[index as usize];
+        let names = &self.group_names[index as usize];
+        let mut fields = Vec::with_capacity(matched.spans.len() + pattern.set.len());
+        for &(group, start, end) in &matched.spans {
+            let name = names.get(usize::from(group)).and_then(Option::as_deref);
+            let value = message.get(start as usize..end as usize);
+            if let (Some(name), Some(value)) = (name, value) {
+                fields.push((name, value));
             }
-            for (name, value) in &pattern.set {
-                fields.push((name.as_str(), value.as_str()));
-            }
-            event.fields = fields;
         }
+        event.kind = pattern.kind;
+        event.pattern = Some(index);
+        for (name, value) in &fields {
+            match *name {
+                field::DB_CONNECTION if event.db_conn.is_none() => {
+                    event.db_conn = value.parse().ok();
+                }
+                field::CLIENT_CONNECTION if event.client_conn.is_none() => {
+                    event.client_conn = value.parse().ok();
+                }
+                _ => {}
+            }
+        }
+        for (name, value) in &pattern.set {
+            fields.push((name.as_str(), value.as_str()));
+        }
+        event.fields = fields;
         event
+    }
+
+    /// The pattern and field spans of `message`, from the cache when it was seen recently.
+    fn matched<'s>(&self, message: &str, scratch: &'s mut Scratch) -> &'s Matched {
+        if message.len() > CACHED_MESSAGE_MAX {
+            self.match_uncached(message, scratch);
+            return &scratch.matched;
+        }
+        if scratch.cache.is_empty() {
+            scratch.cache.resize_with(CACHE_SLOTS, CacheSlot::default);
+        }
+        let hash = crate::fxhash::hash_bytes(message.as_bytes());
+        // The high bits: the multiply in FxHash leaves the low ones poorly mixed.
+        let slot = (hash >> 52) as usize % CACHE_SLOTS;
+        let hit = scratch.cache[slot].hash == hash && scratch.cache[slot].message == message;
+        if !hit {
+            self.match_uncached(message, scratch);
+            let entry = &mut scratch.cache[slot];
+            entry.hash = hash;
+            entry.message.clear();
+            entry.message.push_str(message);
+            entry.matched.pattern = scratch.matched.pattern;
+            entry.matched.spans.clone_from(&scratch.matched.spans);
+        }
+        &scratch.cache[slot].matched
+    }
+
+    fn match_uncached(&self, message: &str, scratch: &mut Scratch) {
+        self.candidates(message, scratch);
+        if scratch.locations.len() != self.patterns.len() {
+            scratch.locations = self
+                .patterns
+                .iter()
+                .map(|p| p.regex.as_ref().map(regex::Regex::capture_locations))
+                .collect();
+        }
+        let mut spans = std::mem::take(&mut scratch.matched.spans);
+        scratch.matched.pattern = None;
+        for &index in &scratch.candidates {
+            spans.clear();
+            let locations = scratch
+                .locations
+                .get_mut(index as usize)
+                .and_then(Option::as_mut);
+            if self.pattern_matches(index, message, locations, &mut scratch.fast, &mut spans) {
+                scratch.matched.pattern = Some(index);
+                break;
+            }
+        }
+        if scratch.matched.pattern.is_none() {
+            spans.clear();
+        }
+        scratch.matched.spans = spans;
     }
 
     /// Every pattern that matches `message` on its own, ignoring catalogue order. Used by the
     /// catalogue lint ("each example matches its own pattern and no other").
     pub fn all_matches(&self, message: &str) -> Vec<u32> {
         let mut scratch = Scratch::default();
-        let mut fields = Vec::new();
-        self.candidates(message, &mut scratch)
-            .into_iter()
-            .filter(|&index| self.pattern_matches(index, message, &mut fields))
+        let mut spans = Vec::new();
+        self.candidates(message, &mut scratch);
+        scratch
+            .candidates
+            .iter()
+            .copied()
+            .filter(|&index| {
+                let mut locations = self.patterns[index as usize]
+                    .regex
+                    .as_ref()
+                    .map(regex::Regex::capture_locations);
+                self.pattern_matches(
+                    index,
+                    message,
+                    locations.as_mut(),
+                    &mut fast::Scratch::default(),
+                    &mut spans,
+                )
+            })
             .collect()
     }
 
     /// Pattern indexes whose required literals all occur (case-insensitively) and whose
-    /// excluded literals do not, in catalogue order.
-    fn candidates(&self, message: &str, scratch: &mut Scratch) -> Vec<u32> {
+    /// excluded literals do not, in catalogue order, into `scratch.candidates`.
+    fn candidates(&self, message: &str, scratch: &mut Scratch) {
         if scratch.hits.len() != self.patterns.len()
             || scratch.literal_seen.len() != self.owners.len()
         {
@@ -192,16 +315,15 @@ impl Classifier {
                 }
             }
         }
-        let mut out: Vec<u32> = scratch
-            .touched
-            .iter()
-            .copied()
-            .filter(|&index| {
-                let slot = index as usize;
-                !scratch.excluded[slot]
-                    && usize::from(scratch.hits[slot]) >= self.patterns[slot].contains.len()
-            })
-            .collect();
+        scratch.candidates.clear();
+        for &index in &scratch.touched {
+            let slot = index as usize;
+            if !scratch.excluded[slot]
+                && usize::from(scratch.hits[slot]) >= self.patterns[slot].contains.len()
+            {
+                scratch.candidates.push(index);
+            }
+        }
         for &index in &scratch.touched {
             scratch.hits[index as usize] = 0;
             scratch.excluded[index as usize] = false;
@@ -209,16 +331,17 @@ impl Classifier {
         for &literal in &scratch.touched_literals {
             scratch.literal_seen[literal] = false;
         }
-        out.sort_unstable();
-        out.dedup();
-        out
+        scratch.candidates.sort_unstable();
+        scratch.candidates.dedup();
     }
 
-    fn pattern_matches<'a>(
-        &'a self,
+    fn pattern_matches(
+        &self,
         index: u32,
-        message: &'a str,
-        fields: &mut Vec<(&'a str, &'a str)>,
+        message: &str,
+        locations: Option<&mut regex::CaptureLocations>,
+        fast_scratch: &mut fast::Scratch,
+        spans: &mut Vec<(u16, u32, u32)>,
     ) -> bool {
         let pattern = &self.patterns[index as usize];
         if !pattern.ignore_case
@@ -231,17 +354,54 @@ impl Classifier {
                 return false;
             }
         }
-        let Some(regex) = &pattern.regex else {
-            return true;
+        let (Some(regex), Some(locations)) = (&pattern.regex, locations) else {
+            return pattern.regex.is_none();
         };
-        let Some(captures) = regex.captures(message) else {
-            return false;
+        let fast = self.fast.get(index as usize).and_then(Option::as_ref);
+        let outcome = fast.map_or(fast::Outcome::Unknown, |p| {
+            p.captures(message, fast_scratch)
+        });
+        let groups = match outcome {
+            fast::Outcome::NoMatch => return false,
+            fast::Outcome::Match => fast_scratch.slots.len() / 2,
+            fast::Outcome::Unknown => {
+                if regex.captures_read(locations, message).is_none() {
+                    return false;
+                }
+                locations.len()
+            }
         };
-        for name in regex.capture_names().flatten() {
-            if let Some(value) = captures.name(name) {
-                let value = value.as_str().trim();
-                if !value.is_empty() {
-                    fields.push((name, value));
+        let names = &self.group_names[index as usize];
+        for group in 1..groups {
+            let span = match outcome {
+                fast::Outcome::Match => {
+                    match (
+                        fast_scratch.slots[group * 2],
+                        fast_scratch.slots[group * 2 + 1],
+                    ) {
+                        (Some(start), Some(end)) => Some((start, end)),
+                        _ => None,
+                    }
+                }
+                _ => locations.get(group),
+            };
+            let (Some(Some(_)), Some((start, end))) = (names.get(group), span) else {
+                continue;
+            };
+            let Some(value) = message.get(start..end) else {
+                continue;
+            };
+            let trimmed = value.trim_start();
+            let start = start + (value.len() - trimmed.len());
+            let end = start + trimmed.trim_end().len();
+            if end > start {
+                let span = (
+                    u32::try_from(start),
+                    u32::try_from(end),
+                    u16::try_from(group),
+                );
+                if let (Ok(start), Ok(end), Ok(group)) = span {
+                    spans.push((group, start, end));
                 }
             }
         }

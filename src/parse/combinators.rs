@@ -8,7 +8,7 @@ use nom::{
     branch::alt,
     bytes::complete::{tag, take_while_m_n, take_while1},
     character::complete::{char, one_of},
-    combinator::{map_res, opt},
+    combinator::opt,
 };
 
 use crate::model::Millis;
@@ -24,11 +24,9 @@ pub struct TsStyle {
 }
 
 fn digits<const N: usize>(input: &str) -> IResult<&str, u32> {
-    map_res(
-        take_while_m_n(N, N, |c: char| c.is_ascii_digit()),
-        str::parse::<u32>,
-    )
-    .parse(input)
+    take_while_m_n(N, N, |c: char| c.is_ascii_digit())
+        .map(|d: &str| d.bytes().fold(0u32, |n, b| n * 10 + u32::from(b - b'0')))
+        .parse(input)
 }
 
 fn fraction(input: &str) -> IResult<&str, (u32, usize)> {
