@@ -31,6 +31,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod fxhash;
+pub mod insights;
 pub mod logging;
 pub mod model;
 pub mod parse;

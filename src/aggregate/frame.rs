@@ -133,6 +133,33 @@ impl FactBuffer {
         Ok(())
     }
 
+    /// Adds `n` events of one combination at once (rows counted elsewhere: Logs Insights);
+    /// `minute` is their minute, `first`/`last` their time range.
+    pub fn push_counted(&mut self, row: FactRow, n: u64, minute: Option<i64>, last: Option<i64>) {
+        let key = [
+            row.kind,
+            row.cause,
+            row.user,
+            row.client,
+            row.endpoint,
+            row.detail,
+            row.pattern,
+        ];
+        let acc = Acc {
+            n,
+            first: row.ts,
+            last,
+        };
+        self.main.entry(key).or_insert(EMPTY).absorb(acc);
+        let minute = minute
+            .or(row.ts)
+            .map_or(NO_MINUTE, |t| t.div_euclid(60_000) * 60_000);
+        self.timeline
+            .entry((minute, row.kind))
+            .or_insert(EMPTY)
+            .absorb(acc);
+    }
+
     /// Adds another buffer's counts, its string codes mapped through `map`.
     pub fn merge(&mut self, other: FactBuffer, map: &dyn Fn(u32) -> u32) {
         for (key, acc) in other.main {

@@ -57,6 +57,21 @@ pub struct Context {
     pub databases: BTreeSet<String>,
 }
 
+/// Events of one pattern counted elsewhere (a Logs Insights result row).
+#[derive(Debug, Clone, Default)]
+pub struct Counted<'a> {
+    pub pattern: u32,
+    pub n: u64,
+    /// The minute the row counts (`bin(1m)`), else the minute of `first`.
+    pub minute: Option<Millis>,
+    pub first: Option<Millis>,
+    pub last: Option<Millis>,
+    pub endpoint: Option<&'a str>,
+    pub user: Option<&'a str>,
+    pub client: Option<&'a str>,
+    pub detail: Option<&'a str>,
+}
+
 /// One value of a dimension with its event and failure counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DimCount {
@@ -291,18 +306,6 @@ impl<'c> Aggregator<'c> {
         a.unparsed += b.unparsed;
         a.filtered += b.filtered;
         a.untimed += b.untimed;
-        for (cause, samples) in other.cause_evidence {
-            let mine = self.cause_evidence.entry(cause).or_default();
-            for e in samples {
-                keep_earliest_evidence(mine, e);
-            }
-        }
-        for (kind, samples) in other.kind_evidence {
-            let mine = self.kind_evidence.entry(kind).or_default();
-            for e in samples {
-                keep_earliest_evidence(mine, e);
-            }
-        }
         self.unparsed_samples.extend(other.unparsed_samples);
         self.unparsed_samples.sort();
         self.unparsed_samples.truncate(UNPARSED_SAMPLES);
@@ -315,7 +318,88 @@ impl<'c> Aggregator<'c> {
                 *self.shapes.entry("(other shapes)".to_string()).or_default() += n;
             }
         }
-        let (mine, theirs) = (&mut self.context, other.context);
+        self.merge_samples(other.cause_evidence, other.kind_evidence, other.context);
+        self.seq = self.seq.max(other.seq);
+        self.proxy_lines += other.proxy_lines;
+        self.client_lines += other.client_lines;
+    }
+
+    /// Adds `n` events counted elsewhere (a Logs Insights result row), as if each had been
+    /// pushed: the same facts and timeline, no sessions and no evidence.
+    pub fn push_counted(&mut self, counted: &Counted<'_>) {
+        let Some(pattern) = self.classifier.pattern(counted.pattern) else {
+            return;
+        };
+        let n = counted.n;
+        self.lines.lines += n;
+        self.lines.events += n;
+        match pattern.side {
+            crate::classify::Side::Proxy => self.proxy_lines += n,
+            crate::classify::Side::Client => self.client_lines += n,
+        }
+        let cause = self
+            .pattern_cause
+            .get(counted.pattern as usize)
+            .copied()
+            .unwrap_or(0);
+        let set = |name: &str| {
+            pattern
+                .set
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let user = counted.user.or_else(|| set(field::USER));
+        let client = counted.client.or_else(|| set(field::CLIENT_IP));
+        let detail = counted
+            .detail
+            .or_else(|| set(field::DIGEST))
+            .or_else(|| set(field::REASON));
+        let row = FactRow {
+            kind: pattern.kind.index(),
+            cause,
+            user: self.strings.intern(user),
+            client: self.strings.intern(client.filter(|c| *c != "%")),
+            endpoint: self.strings.intern(counted.endpoint),
+            detail: self.strings.intern(detail),
+            pattern: counted.pattern,
+            ts: counted.first,
+        };
+        self.facts
+            .push_counted(row, n, counted.minute, counted.last.or(counted.first));
+    }
+
+    /// Counts `n` lines no pattern claimed, without samples (they were not read).
+    pub fn count_unmatched(&mut self, n: u64) {
+        self.lines.lines += n;
+        self.lines.unparsed += n;
+    }
+
+    /// Takes another aggregator's evidence samples and context (what a sample of lines adds
+    /// to counts made elsewhere), not its counts.
+    pub fn adopt_samples(&mut self, other: Aggregator<'_>) {
+        self.merge_samples(other.cause_evidence, other.kind_evidence, other.context);
+    }
+
+    fn merge_samples(
+        &mut self,
+        cause_evidence: BTreeMap<u32, Vec<Evidence>>,
+        kind_evidence: BTreeMap<EventKind, Vec<Evidence>>,
+        theirs: Context,
+    ) {
+        for (cause, samples) in cause_evidence {
+            let mine = self.cause_evidence.entry(cause).or_default();
+            for e in samples {
+                keep_earliest_evidence(mine, e);
+            }
+        }
+        for (kind, samples) in kind_evidence {
+            let mine = self.kind_evidence.entry(kind).or_default();
+            for e in samples {
+                keep_earliest_evidence(mine, e);
+            }
+        }
+        let mine = &mut self.context;
         for (set, values) in [
             (&mut mine.regions, theirs.regions),
             (&mut mine.accounts, theirs.accounts),
@@ -331,9 +415,6 @@ impl<'c> Aggregator<'c> {
                 insert_bounded(set, &value);
             }
         }
-        self.seq = self.seq.max(other.seq);
-        self.proxy_lines += other.proxy_lines;
-        self.client_lines += other.client_lines;
     }
 
     /// Counts a line that was dropped by the time window.

@@ -1,0 +1,350 @@
+//! `analyze --engine insights`: the pattern catalogue as one CloudWatch Logs Insights query,
+//! and the query's result rows folded into the same aggregator as local analysis. Pure: the
+//! calls are in `source/insights.rs` (driver) and `aws/logs.rs`.
+//!
+//! The query classifies every line the way [`crate::classify::Classifier`] does, as far as the
+//! Logs Insights language allows:
+//!
+//! ```text
+//! fields @timestamp, @message
+//! | filter @message like /(?i)literal|literal|…/          every pattern's `contains` phrases
+//! | parse @message /\[proxyEndpoint=(?<pdend>[^\]\[]+)\]/
+//! | parse @message /(?<pdm3>… pattern 3's regex, groups renamed pd3_user …)/
+//! | parse @message /(?<pdc7>literal 7)/                    exact-case `contains`/`not_contains`
+//! | fields (ispresent(pdm3) and ispresent(pdc7) and not ispresent(pdc9)) as pdh3, …
+//! | fields coalesce(pd1_user, pd3_user, …) as pduser, … client, detail (digest, else reason)
+//! | stats count(*) as n, min(@timestamp) as first, max(@timestamp) as last
+//!     by bin(1m) as minute, pdend, pduser, pdclient, pddetail, pdh0, pdh1, …
+//! ```
+//!
+//! Locally, a row's pattern is the first (in catalogue order) whose `pdh` flag is true: the
+//! catalogue's first-match rule. What only a line-by-line read can give (evidence lines,
+//! session joins) is not in the rows; the caller fetches a small sample for the top findings.
+//! A row's user, client and detail are the first non-null over all patterns that matched, in
+//! catalogue order: the winning pattern's own value unless it has no such field and a later
+//! pattern that also matched has one (the catalogue lint keeps patterns from overlapping).
+
+use std::fmt::Write as _;
+
+use crate::aggregate::{Aggregator, Counted};
+use crate::classify::Classifier;
+use crate::model::{Millis, field};
+
+/// Logs Insights refuses longer query strings.
+pub const MAX_QUERY_CHARS: usize = 10_000;
+/// The most rows one query returns; a result that reaches it is incomplete.
+pub const MAX_ROWS: usize = 10_000;
+/// The most log groups one StartQuery takes.
+pub const MAX_GROUPS_PER_QUERY: usize = 50;
+/// List price per GB scanned (us-east-1; most Regions charge the same, a few more).
+pub const USD_PER_GB: f64 = 0.005;
+
+/// The generated query and what its flag columns mean.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub query: String,
+    /// Pattern index of each `pdh<i>` flag column, in the order they are tested.
+    flags: Vec<(String, u32)>,
+    /// Patterns the query cannot classify (no literal to look for); reported, not counted.
+    pub skipped: Vec<String>,
+}
+
+/// Why no query could be built.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "the Logs Insights query for this catalogue is {0} characters, over the service's limit of {MAX_QUERY_CHARS}: leave out pattern files (--patterns) or use the local engine"
+    )]
+    TooLong(usize),
+    #[error("no pattern of the catalogue can be searched for in Logs Insights")]
+    Empty,
+}
+
+impl Plan {
+    pub fn new(classifier: &Classifier) -> Result<Plan, PlanError> {
+        let patterns = classifier.patterns();
+        let mut prefilter: Vec<String> = Vec::new();
+        let mut parses = String::new();
+        let mut literals: Vec<(String, bool)> = Vec::new();
+        let mut literal_field = |literal: &str, ignore_case: bool, parses: &mut String| {
+            let key = (literal.to_string(), ignore_case);
+            let index = match literals.iter().position(|l| *l == key) {
+                Some(index) => index,
+                None => {
+                    literals.push(key);
+                    let flags = if ignore_case { "(?i)" } else { "" };
+                    let _ = write!(
+                        parses,
+                        "\n| parse @message /(?<pdc{}>{flags}{})/",
+                        literals.len() - 1,
+                        delimit(&regex_syntax::escape(literal))
+                    );
+                    literals.len() - 1
+                }
+            };
+            format!("pdc{index}")
+        };
+        let mut flags = Vec::new();
+        let mut flag_exprs = Vec::new();
+        let mut skipped = Vec::new();
+        let mut users = Vec::new();
+        let mut clients = Vec::new();
+        let mut details = Vec::new();
+        for (index, pattern) in patterns.iter().enumerate() {
+            let Ok(code) = u32::try_from(index) else {
+                continue;
+            };
+            if pattern.contains.is_empty() {
+                skipped.push(pattern.id.clone());
+                continue;
+            }
+            // Any one of the pattern's phrases is a necessary condition: the shortest keeps
+            // the query short.
+            if let Some(literal) = pattern.contains.iter().min_by_key(|l| l.len()) {
+                let escaped = regex_syntax::escape(&literal.to_ascii_lowercase());
+                if !prefilter.contains(&escaped) {
+                    prefilter.push(escaped);
+                }
+            }
+            let implied = pattern
+                .regex
+                .as_ref()
+                .filter(|_| !pattern.ignore_case)
+                .map(|r| mandatory_literals(r.as_str()))
+                .unwrap_or_default();
+            let mut terms = Vec::new();
+            if let Some(regex) = &pattern.regex {
+                let (source, names) = rename_groups(regex.as_str(), index);
+                let flags = if pattern.ignore_case { "(?i)" } else { "" };
+                let _ = write!(
+                    parses,
+                    "\n| parse @message /(?<pdm{index}>{flags}{})/",
+                    delimit(&source)
+                );
+                terms.push(format!("ispresent(pdm{index})"));
+                for name in names {
+                    let column = format!("pd{index}_{name}");
+                    match name.as_str() {
+                        field::USER => users.push(column),
+                        field::CLIENT_IP => clients.push(column),
+                        field::DIGEST => details.push((0, index, column)),
+                        field::REASON => details.push((1, index, column)),
+                        _ => {}
+                    }
+                }
+            }
+            for literal in &pattern.contains {
+                // A phrase the regex itself requires needs no column of its own.
+                if implied.iter().any(|run| run.contains(literal.as_str())) {
+                    continue;
+                }
+                let column = literal_field(literal, pattern.ignore_case, &mut parses);
+                terms.push(format!("ispresent({column})"));
+            }
+            for literal in &pattern.not_contains {
+                let column = literal_field(literal, pattern.ignore_case, &mut parses);
+                terms.push(format!("not ispresent({column})"));
+            }
+            let name = format!("pdh{index}");
+            flag_exprs.push(format!("({}) as {name}", terms.join(" and ")));
+            flags.push((name, code));
+        }
+        if flags.is_empty() {
+            return Err(PlanError::Empty);
+        }
+        // Digest before reason within a pattern, patterns in catalogue order.
+        details.sort_by_key(|(rank, index, _)| (*index, *rank));
+        let details: Vec<String> = details.into_iter().map(|(_, _, c)| c).collect();
+        let mut query = String::from("fields @timestamp, @message");
+        let _ = write!(
+            query,
+            "\n| filter @message like /(?i){}/",
+            delimit(&prefilter.join("|"))
+        );
+        query.push_str("\n| parse @message /\\[proxyEndpoint=(?<pdend>[^\\]\\[]+)\\]/");
+        query.push_str(&parses);
+        let _ = write!(query, "\n| fields {}", flag_exprs.join(", "));
+        let coalesce = |columns: &[String], name: &str| match columns {
+            [] => None,
+            [one] => Some(format!("{one} as {name}")),
+            many => Some(format!("coalesce({}) as {name}", many.join(", "))),
+        };
+        let derived: Vec<String> = [
+            coalesce(&users, "pduser"),
+            coalesce(&clients, "pdclient"),
+            coalesce(&details, "pddetail"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !derived.is_empty() {
+            let _ = write!(query, "\n| fields {}", derived.join(", "));
+        }
+        let mut by = vec!["bin(1m) as minute".to_string(), "pdend".to_string()];
+        for (present, name) in [
+            (!users.is_empty(), "pduser"),
+            (!clients.is_empty(), "pdclient"),
+            (!details.is_empty(), "pddetail"),
+        ] {
+            if present {
+                by.push(name.to_string());
+            }
+        }
+        by.extend(flags.iter().map(|(name, _)| name.clone()));
+        let _ = write!(
+            query,
+            "\n| stats count(*) as n, min(@timestamp) as first, max(@timestamp) as last by {}",
+            by.join(", ")
+        );
+        let _ = write!(query, "\n| limit {MAX_ROWS}");
+        if query.chars().count() > MAX_QUERY_CHARS {
+            return Err(PlanError::TooLong(query.chars().count()));
+        }
+        Ok(Plan {
+            query,
+            flags,
+            skipped,
+        })
+    }
+
+    /// Folds result rows into `aggregator`; returns the events they count. A row no pattern
+    /// claims (it passed the literal prefilter only) counts as unclassified lines.
+    pub fn fold(&self, rows: &[Vec<(String, String)>], aggregator: &mut Aggregator<'_>) -> u64 {
+        let mut events = 0;
+        for row in rows {
+            let get = |name: &str| {
+                row.iter()
+                    .find(|(field, _)| field == name)
+                    .map(|(_, value)| value.trim())
+                    .filter(|value| !value.is_empty())
+            };
+            let Some(n) = get("n").and_then(|n| n.parse::<u64>().ok()) else {
+                continue;
+            };
+            let pattern = self
+                .flags
+                .iter()
+                .find(|(name, _)| get(name).is_some_and(is_true))
+                .map(|(_, pattern)| *pattern);
+            let Some(pattern) = pattern else {
+                aggregator.count_unmatched(n);
+                continue;
+            };
+            let first = get("first").and_then(parse_insights_time);
+            let last = get("last").and_then(parse_insights_time).or(first);
+            aggregator.push_counted(&Counted {
+                pattern,
+                n,
+                minute: get("minute").and_then(parse_insights_time),
+                first,
+                last,
+                endpoint: get("pdend"),
+                user: get("pduser"),
+                client: get("pdclient"),
+                detail: get("pddetail"),
+            });
+            events += n;
+        }
+        events
+    }
+}
+
+/// Logs Insights writes booleans as `1`/`0` or `true`/`false`.
+fn is_true(value: &str) -> bool {
+    matches!(value, "1" | "true" | "TRUE" | "True")
+}
+
+/// A Logs Insights time value: `2024-05-19 06:10:35.743` (UTC, no zone) or epoch
+/// milliseconds.
+pub fn parse_insights_time(value: &str) -> Option<Millis> {
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse().ok();
+    }
+    crate::parse::combinators::timestamp(value)
+        .ok()
+        .filter(|(rest, _)| rest.trim().is_empty())
+        .map(|(_, (ts, _))| ts)
+}
+
+/// Renames the named groups of a catalogue regex to `pd<pattern>_<name>` (field names are
+/// global in a query) in the `(?<name>…)` syntax; returns the source and the original names.
+fn rename_groups(source: &str, pattern: usize) -> (String, Vec<String>) {
+    let mut out = String::with_capacity(source.len() + 32);
+    let mut names = Vec::new();
+    let mut rest = source;
+    while let Some(c) = rest.chars().next() {
+        if c == '\\' {
+            let escaped: String = rest.chars().take(2).collect();
+            out.push_str(&escaped);
+            rest = &rest[escaped.len()..];
+            continue;
+        }
+        let open = ["(?P<", "(?<"].into_iter().find(|o| rest.starts_with(o));
+        if let Some(open) = open {
+            let after = &rest[open.len()..];
+            // `(?<=` and `(?<!` are look-behinds, not names.
+            if let Some(end) = after.find('>').filter(|_| !after.starts_with(['=', '!'])) {
+                let name = &after[..end];
+                let _ = write!(out, "(?<pd{pattern}_{name}>");
+                names.push(name.to_string());
+                rest = &after[end + 1..];
+                continue;
+            }
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    (out, names)
+}
+
+/// The literal text every match of `source` contains: the runs of literals at the top level
+/// of the regex (not inside a group, an alternation or a repetition).
+fn mandatory_literals(source: &str) -> Vec<String> {
+    use regex_syntax::hir::HirKind;
+    let Ok(hir) = regex_syntax::Parser::new().parse(source) else {
+        return Vec::new();
+    };
+    let parts = match hir.kind() {
+        HirKind::Concat(parts) => parts.as_slice(),
+        _ => std::slice::from_ref(&hir),
+    };
+    let mut runs = Vec::new();
+    let mut run = Vec::new();
+    for part in parts {
+        match part.kind() {
+            HirKind::Literal(literal) => run.extend_from_slice(&literal.0),
+            _ => {
+                if !run.is_empty() {
+                    runs.push(String::from_utf8_lossy(&run).into_owned());
+                    run.clear();
+                }
+            }
+        }
+    }
+    if !run.is_empty() {
+        runs.push(String::from_utf8_lossy(&run).into_owned());
+    }
+    runs
+}
+
+/// Escapes the query's regex delimiter.
+fn delimit(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut escaped = false;
+    for c in source.chars() {
+        if c == '/' && !escaped {
+            out.push('\\');
+        }
+        escaped = c == '\\' && !escaped;
+        out.push(c);
+    }
+    out
+}
+
+/// The query's cost at list price.
+pub fn cost_usd(bytes: f64) -> f64 {
+    bytes / 1e9 * USD_PER_GB
+}
+
+#[cfg(test)]
+mod tests;
