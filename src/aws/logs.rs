@@ -78,6 +78,77 @@ pub trait LogsApi: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<String>, LogsError>> + Send;
 }
 
+/// One Logs Insights query to start; times in epoch seconds, `end` inclusive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryRequest {
+    pub groups: Vec<String>,
+    pub start: i64,
+    pub end: i64,
+    pub query: String,
+    pub limit: i32,
+}
+
+/// Where a Logs Insights query is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryState {
+    Scheduled,
+    Running,
+    Complete,
+    Failed,
+    Cancelled,
+    Timeout,
+    Unknown,
+}
+
+impl QueryState {
+    pub fn is_done(self) -> bool {
+        !matches!(self, QueryState::Scheduled | QueryState::Running)
+    }
+}
+
+/// What GetQueryResults says: the state, the rows so far (field, value), the statistics.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct QueryResults {
+    pub state: Option<QueryState>,
+    pub rows: Vec<Vec<(String, String)>>,
+    pub bytes_scanned: f64,
+    pub records_scanned: f64,
+    pub records_matched: f64,
+}
+
+/// The Logs Insights calls `analyze --engine insights` makes; implemented by [`LogsClient`]
+/// and by test doubles.
+pub trait InsightsApi: Send + Sync + 'static {
+    fn start_query(
+        &self,
+        request: QueryRequest,
+    ) -> impl Future<Output = Result<String, LogsError>> + Send;
+
+    fn query_results(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<QueryResults, LogsError>> + Send;
+
+    fn stop_query(&self, id: &str) -> impl Future<Output = Result<(), LogsError>> + Send;
+
+    /// The group's stored bytes (DescribeLogGroups), `Ok(None)` when it does not exist.
+    fn stored_bytes(
+        &self,
+        group: &str,
+    ) -> impl Future<Output = Result<Option<i64>, LogsError>> + Send;
+
+    /// Up to `limit` events of `group` in [start, end] ms matching a FilterLogEvents
+    /// `pattern` (one page: a bounded sample).
+    fn sample(
+        &self,
+        group: &str,
+        start: Millis,
+        end: Millis,
+        pattern: &str,
+        limit: i32,
+    ) -> impl Future<Output = Result<Vec<LogEvent>, LogsError>> + Send;
+}
+
 /// One event of a Live Tail session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveEvent {
@@ -213,6 +284,150 @@ impl LogsApi for LogsClient {
                 None => return Ok(None),
             }
         }
+    }
+}
+
+impl InsightsApi for LogsClient {
+    async fn start_query(&self, request: QueryRequest) -> Result<String, LogsError> {
+        let groups = request.groups.join(", ");
+        // By name: moto answers `logGroupIdentifiers` with a 500.
+        let output = self
+            .client
+            .start_query()
+            .set_log_group_names(Some(request.groups))
+            .start_time(request.start)
+            .end_time(request.end)
+            .query_string(request.query)
+            .limit(request.limit)
+            .send()
+            .await
+            .map_err(|e| classify("StartQuery", &groups, &self.region, "logs:StartQuery", &e))?;
+        output
+            .query_id()
+            .map(str::to_string)
+            .ok_or_else(|| LogsError::Other("StartQuery returned no query id".to_string()))
+    }
+
+    async fn query_results(&self, id: &str) -> Result<QueryResults, LogsError> {
+        use aws_sdk_cloudwatchlogs::types::QueryStatus as S;
+        let output = self
+            .client
+            .get_query_results()
+            .query_id(id)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    "GetQueryResults",
+                    id,
+                    &self.region,
+                    "logs:GetQueryResults",
+                    &e,
+                )
+            })?;
+        let state = output.status().map(|s| match s {
+            S::Scheduled => QueryState::Scheduled,
+            S::Running => QueryState::Running,
+            S::Complete => QueryState::Complete,
+            S::Failed => QueryState::Failed,
+            S::Cancelled => QueryState::Cancelled,
+            S::Timeout => QueryState::Timeout,
+            _ => QueryState::Unknown,
+        });
+        let rows = output
+            .results()
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .filter_map(|f| Some((f.field()?.to_string(), f.value()?.to_string())))
+                    .collect()
+            })
+            .collect();
+        let stats = output.statistics();
+        Ok(QueryResults {
+            state,
+            rows,
+            bytes_scanned: stats.map_or(0.0, |s| s.bytes_scanned()),
+            records_scanned: stats.map_or(0.0, |s| s.records_scanned()),
+            records_matched: stats.map_or(0.0, |s| s.records_matched()),
+        })
+    }
+
+    async fn stop_query(&self, id: &str) -> Result<(), LogsError> {
+        self.client
+            .stop_query()
+            .query_id(id)
+            .send()
+            .await
+            .map_err(|e| classify("StopQuery", id, &self.region, "logs:StopQuery", &e))?;
+        Ok(())
+    }
+
+    async fn stored_bytes(&self, group: &str) -> Result<Option<i64>, LogsError> {
+        let output = self
+            .client
+            .describe_log_groups()
+            .log_group_name_prefix(group)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    "DescribeLogGroups",
+                    group,
+                    &self.region,
+                    "logs:DescribeLogGroups",
+                    &e,
+                )
+            })?;
+        Ok(output
+            .log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(group))
+            .map(|g| g.stored_bytes().unwrap_or(0)))
+    }
+
+    async fn sample(
+        &self,
+        group: &str,
+        start: Millis,
+        end: Millis,
+        pattern: &str,
+        limit: i32,
+    ) -> Result<Vec<LogEvent>, LogsError> {
+        #[allow(deprecated)]
+        let output = self
+            .client
+            .filter_log_events()
+            .log_group_name(group)
+            .start_time(start)
+            .end_time(end)
+            .filter_pattern(pattern)
+            .interleaved(true)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    "FilterLogEvents",
+                    group,
+                    &self.region,
+                    "logs:FilterLogEvents",
+                    &e,
+                )
+            })?;
+        Ok(output
+            .events()
+            .iter()
+            .filter_map(|e| {
+                Some(LogEvent {
+                    id: e.event_id()?.to_string(),
+                    timestamp: e.timestamp()?,
+                    ingestion_time: e.ingestion_time(),
+                    stream: e.log_stream_name().unwrap_or_default().to_string(),
+                    message: e.message().unwrap_or_default().to_string(),
+                })
+            })
+            .collect())
     }
 }
 

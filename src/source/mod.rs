@@ -8,6 +8,7 @@
 //! stops that input only; what was read before it is kept and the error is reported.
 
 pub mod cloudwatch;
+pub mod insights;
 pub mod lines;
 pub mod live;
 pub mod structured;

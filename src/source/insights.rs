@@ -1,0 +1,389 @@
+//! The Logs Insights driver for `analyze --engine insights`: runs the plan's query over the
+//! log groups (at most 50 per StartQuery), polls GetQueryResults with backoff, splits a time
+//! range whose result reached the 10,000-row cap, and stops a query whose scan passes the
+//! budget. Works against the [`InsightsApi`] trait, so its tests use an in-memory fake on
+//! paused time.
+
+use std::time::Duration;
+
+use crate::aws::logs::{InsightsApi, LogsError, QueryRequest, QueryResults, QueryState};
+use crate::insights::{MAX_GROUPS_PER_QUERY, MAX_ROWS};
+use crate::model::Millis;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub groups: Vec<String>,
+    /// Inclusive start and exclusive end, epoch ms (Logs Insights works in whole seconds).
+    pub start: Millis,
+    pub end: Millis,
+    pub query: String,
+    /// Stop when more than this many bytes were scanned; `None` with `--yes`.
+    pub max_scan_bytes: Option<f64>,
+    /// First wait between GetQueryResults calls (grows to 10 s).
+    pub poll: Duration,
+}
+
+/// What the queries gave.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub rows: Vec<Vec<(String, String)>>,
+    pub bytes_scanned: f64,
+    pub records_scanned: f64,
+    pub records_matched: f64,
+    pub queries: u32,
+    /// Time ranges run again in halves because their result reached the row cap.
+    pub splits: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InsightsError {
+    #[error(
+        "stopped the Logs Insights query after {scanned:.2} GB scanned, over --max-scan-gb {limit:.2} (about ${cost:.2} so far): narrow --since/--until, or rerun with --yes"
+    )]
+    Budget { scanned: f64, limit: f64, cost: f64 },
+    #[error("the Logs Insights query over {groups} ended {state:?}: {hint}")]
+    Query {
+        groups: String,
+        state: QueryState,
+        hint: &'static str,
+    },
+    #[error("{0}")]
+    Logs(#[from] LogsError),
+}
+
+/// The longest wait between polls.
+const MAX_POLL: Duration = Duration::from_secs(10);
+/// Attempts at a throttled or refused (too many concurrent queries) call before giving up.
+const MAX_RETRIES: u32 = 20;
+
+/// Runs the job; `notice` gets progress lines (splits, retries).
+pub async fn run<A: InsightsApi>(
+    api: &A,
+    job: &Job,
+    notice: &mut (dyn FnMut(String) + Send),
+) -> Result<Outcome, InsightsError> {
+    let mut outcome = Outcome::default();
+    let start = job.start.div_euclid(1000);
+    // `end` is exclusive in ms and inclusive in seconds.
+    let end = (job.end - 1).div_euclid(1000).max(start);
+    for groups in job.groups.chunks(MAX_GROUPS_PER_QUERY) {
+        let mut ranges = vec![(start, end)];
+        while let Some((from, to)) = ranges.pop() {
+            let request = QueryRequest {
+                groups: groups.to_vec(),
+                start: from,
+                end: to,
+                query: job.query.clone(),
+                limit: i32::try_from(MAX_ROWS).unwrap_or(i32::MAX),
+            };
+            let results = run_one(api, job, request, &mut outcome, notice).await?;
+            let scanned = results.bytes_scanned;
+            outcome.bytes_scanned += scanned;
+            outcome.records_scanned += results.records_scanned;
+            outcome.records_matched += results.records_matched;
+            outcome.queries += 1;
+            let full = results.rows.len() >= MAX_ROWS;
+            match split(from, to) {
+                Some((left, right)) if full => {
+                    // Minute bins do not straddle the cut: it is on a minute boundary. The
+                    // halves scan again what this query scanned.
+                    outcome.splits += 1;
+                    outcome.records_scanned -= results.records_scanned;
+                    outcome.records_matched -= results.records_matched;
+                    notice(format!(
+                        "the result for {} reached {MAX_ROWS} rows: running its two halves",
+                        range_text(from, to)
+                    ));
+                    ranges.push(right);
+                    ranges.push(left);
+                }
+                _ => {
+                    if full {
+                        notice(format!(
+                            "the result for {} reached {MAX_ROWS} rows within one minute: counts are incomplete",
+                            range_text(from, to)
+                        ));
+                    }
+                    outcome.rows.extend(results.rows);
+                }
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// Starts one query and polls it to the end.
+async fn run_one<A: InsightsApi>(
+    api: &A,
+    job: &Job,
+    request: QueryRequest,
+    outcome: &mut Outcome,
+    notice: &mut (dyn FnMut(String) + Send),
+) -> Result<QueryResults, InsightsError> {
+    let groups = request.groups.join(", ");
+    let mut attempt = 0;
+    let id = loop {
+        match api.start_query(request.clone()).await {
+            Ok(id) => break id,
+            Err(e @ (LogsError::Throttled(_) | LogsError::Refused(_))) if attempt < MAX_RETRIES => {
+                attempt += 1;
+                notice(format!("StartQuery: {e}; retrying"));
+                tokio::time::sleep(backoff(job.poll, attempt)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let mut wait = job.poll;
+    let mut failures = 0;
+    loop {
+        tokio::time::sleep(wait).await;
+        wait = (wait * 3 / 2).min(MAX_POLL);
+        let results = match api.query_results(&id).await {
+            Ok(results) => results,
+            Err(e @ (LogsError::Throttled(_) | LogsError::Transient(_)))
+                if failures < MAX_RETRIES =>
+            {
+                failures += 1;
+                notice(format!("GetQueryResults: {e}; retrying"));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let scanned = outcome.bytes_scanned + results.bytes_scanned;
+        if let Some(limit) = job.max_scan_bytes
+            && scanned > limit
+        {
+            // Best effort: the query is billed for what it scanned either way.
+            let _ = api.stop_query(&id).await;
+            return Err(InsightsError::Budget {
+                scanned: scanned / 1e9,
+                limit: limit / 1e9,
+                cost: crate::insights::cost_usd(scanned),
+            });
+        }
+        match results.state {
+            Some(QueryState::Complete) => return Ok(results),
+            Some(state) if state.is_done() => {
+                let hint = match state {
+                    QueryState::Timeout => {
+                        "queries time out after 60 minutes: narrow --since/--until or query fewer proxies at once"
+                    }
+                    QueryState::Cancelled => "someone stopped it (StopQuery)",
+                    _ => "see the query in the CloudWatch console (Logs Insights, query history)",
+                };
+                return Err(InsightsError::Query {
+                    groups,
+                    state,
+                    hint,
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Halves [from, to] (seconds, inclusive) at a minute boundary, if it spans more than one.
+fn split(from: i64, to: i64) -> Option<((i64, i64), (i64, i64))> {
+    let middle = from + (to - from + 1) / 2;
+    let cut = middle - middle.rem_euclid(60);
+    let cut = if cut <= from { cut + 60 } else { cut };
+    (cut > from && cut <= to).then_some(((from, cut - 1), (cut, to)))
+}
+
+fn range_text(from: i64, to: i64) -> String {
+    format!(
+        "{} to {}",
+        crate::timefmt::rfc3339(from * 1000),
+        crate::timefmt::rfc3339(to * 1000 + 999)
+    )
+}
+
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    (base * 2u32.saturating_pow(attempt.min(5))).min(Duration::from_secs(30))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Answers each query with rows that say which range it covered; a range longer than
+    /// `cap_seconds` comes back full (10,000 rows).
+    #[derive(Default)]
+    struct Fake {
+        started: Mutex<Vec<QueryRequest>>,
+        polls: Mutex<u32>,
+        stopped: Mutex<Vec<String>>,
+        cap_seconds: i64,
+        bytes_per_poll: f64,
+        running_polls: u32,
+        throttle_first: Mutex<u32>,
+    }
+
+    impl InsightsApi for Fake {
+        async fn start_query(&self, request: QueryRequest) -> Result<String, LogsError> {
+            {
+                let mut throttle = self.throttle_first.lock().unwrap();
+                if *throttle > 0 {
+                    *throttle -= 1;
+                    return Err(LogsError::Refused("LimitExceededException".into()));
+                }
+            }
+            let mut started = self.started.lock().unwrap();
+            started.push(request);
+            Ok(format!("q{}", started.len() - 1))
+        }
+
+        async fn query_results(&self, id: &str) -> Result<QueryResults, LogsError> {
+            let index: usize = id[1..].parse().unwrap();
+            let request = self.started.lock().unwrap()[index].clone();
+            let mut polls = self.polls.lock().unwrap();
+            *polls += 1;
+            let running = *polls <= self.running_polls;
+            let span = request.end - request.start + 1;
+            let rows = if span > self.cap_seconds {
+                vec![vec![("n".to_string(), "1".to_string())]; MAX_ROWS]
+            } else {
+                vec![vec![
+                    ("n".to_string(), span.to_string()),
+                    ("groups".to_string(), request.groups.len().to_string()),
+                ]]
+            };
+            Ok(QueryResults {
+                state: Some(if running {
+                    QueryState::Running
+                } else {
+                    QueryState::Complete
+                }),
+                rows: if running { Vec::new() } else { rows },
+                bytes_scanned: self.bytes_per_poll * f64::from(*polls),
+                records_scanned: span as f64,
+                records_matched: 0.0,
+            })
+        }
+
+        async fn stop_query(&self, id: &str) -> Result<(), LogsError> {
+            self.stopped.lock().unwrap().push(id.to_string());
+            Ok(())
+        }
+
+        async fn stored_bytes(&self, _group: &str) -> Result<Option<i64>, LogsError> {
+            Ok(Some(0))
+        }
+
+        async fn sample(
+            &self,
+            _group: &str,
+            _start: Millis,
+            _end: Millis,
+            _pattern: &str,
+            _limit: i32,
+        ) -> Result<Vec<crate::aws::logs::LogEvent>, LogsError> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn job(groups: usize, hours: i64) -> Job {
+        Job {
+            groups: (0..groups)
+                .map(|i| format!("/aws/rds/proxy/p{i}"))
+                .collect(),
+            start: 1_700_000_040_000,
+            end: 1_700_000_040_000 + hours * 3_600_000,
+            query: "fields @message".to_string(),
+            max_scan_bytes: None,
+            poll: Duration::from_millis(500),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn groups_go_fifty_to_a_query() {
+        let fake = Fake {
+            cap_seconds: i64::MAX,
+            ..Fake::default()
+        };
+        let outcome = run(&fake, &job(120, 1), &mut |_| {}).await.unwrap();
+        let sizes: Vec<usize> = fake
+            .started
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.groups.len())
+            .collect();
+        assert_eq!(sizes, [50, 50, 20]);
+        assert_eq!(outcome.queries, 3);
+        let request = &fake.started.lock().unwrap()[0];
+        assert_eq!(request.start, 1_700_000_040);
+        assert_eq!(request.end, 1_700_000_040 + 3600 - 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_result_is_run_again_in_halves_until_it_fits() {
+        let fake = Fake {
+            cap_seconds: 2 * 3600,
+            ..Fake::default()
+        };
+        let mut notices = Vec::new();
+        let outcome = run(&fake, &job(1, 7 * 24), &mut |n| notices.push(n))
+            .await
+            .unwrap();
+        // Every second of the week is covered exactly once by the rows kept.
+        let covered: i64 = outcome
+            .rows
+            .iter()
+            .map(|r| r[0].1.parse::<i64>().unwrap())
+            .sum();
+        assert_eq!(covered, 7 * 24 * 3600);
+        assert!(outcome.splits > 0);
+        assert!(outcome.rows.len() < MAX_ROWS);
+        assert_eq!(outcome.records_scanned as i64, 7 * 24 * 3600);
+        assert!(notices.iter().any(|n| n.contains("two halves")));
+        // Cuts are on minute boundaries.
+        for r in fake.started.lock().unwrap().iter() {
+            assert_eq!(r.start.rem_euclid(60), 0, "{r:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polling_backs_off_and_the_budget_stops_the_query() {
+        let fake = Fake {
+            cap_seconds: i64::MAX,
+            bytes_per_poll: 0.4e9,
+            running_polls: 100,
+            ..Fake::default()
+        };
+        let mut job = job(1, 1);
+        job.max_scan_bytes = Some(1e9);
+        let started = tokio::time::Instant::now();
+        let error = run(&fake, &job, &mut |_| {}).await.unwrap_err();
+        assert!(matches!(error, InsightsError::Budget { .. }), "{error}");
+        assert!(error.to_string().contains("--yes"));
+        assert_eq!(*fake.polls.lock().unwrap(), 3);
+        assert_eq!(fake.stopped.lock().unwrap().as_slice(), ["q0"]);
+        // 0.5 s, 0.75 s, 1.125 s.
+        assert_eq!(started.elapsed(), Duration::from_millis(2375));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn too_many_concurrent_queries_are_waited_out() {
+        let fake = Fake {
+            cap_seconds: i64::MAX,
+            throttle_first: Mutex::new(3),
+            ..Fake::default()
+        };
+        let mut notices = Vec::new();
+        let outcome = run(&fake, &job(1, 1), &mut |n| notices.push(n))
+            .await
+            .unwrap();
+        assert_eq!(outcome.queries, 1);
+        assert_eq!(notices.len(), 3);
+    }
+
+    #[test]
+    fn splits_on_minutes() {
+        assert_eq!(split(0, 119), Some(((0, 59), (60, 119))));
+        assert_eq!(split(0, 59), None);
+        assert_eq!(split(30, 100), Some(((30, 59), (60, 100))));
+    }
+}
