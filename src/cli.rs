@@ -341,6 +341,38 @@ pub struct AnalyzeArgs {
 
     #[command(flatten)]
     pub cloudwatch: CloudWatchArgs,
+
+    /// Where the analysis runs: `local` reads every line (files, or events fetched with
+    /// FilterLogEvents); `insights` runs one CloudWatch Logs Insights query over the
+    /// --proxy/--log-group groups and downloads only counts, for fleets and long windows.
+    #[arg(long, value_enum, default_value = "local", help_heading = "CloudWatch")]
+    pub engine: Engine,
+
+    /// With --engine insights: refuse to scan more than this many GB (Logs Insights bills
+    /// per GB scanned) unless --yes is given.
+    #[arg(
+        long,
+        value_name = "GB",
+        default_value_t = 10.0,
+        help_heading = "CloudWatch"
+    )]
+    pub max_scan_gb: f64,
+
+    /// With --engine insights: run even if the scan may exceed --max-scan-gb.
+    #[arg(long, help_heading = "CloudWatch")]
+    pub yes: bool,
+
+    /// Print the Logs Insights query --engine insights would run, to paste into the console,
+    /// and exit; nothing is sent to AWS.
+    #[arg(long, help_heading = "CloudWatch")]
+    pub emit_query: bool,
+}
+
+/// Where `analyze` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    Local,
+    Insights,
 }
 
 /// Reading the proxy's logs from CloudWatch.

@@ -26,6 +26,14 @@ pub struct AnalyzeConfig {
     pub cloud: Option<CloudConfig>,
     /// Parsing threads.
     pub workers: usize,
+    /// `--engine insights`: the scan budget in bytes, `None` with `--yes`.
+    pub insights: Option<InsightsConfig>,
+}
+
+/// `analyze --engine insights`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InsightsConfig {
+    pub max_scan_bytes: Option<f64>,
 }
 
 /// Parsing threads by default: one per core, at most 8.
@@ -122,6 +130,35 @@ impl AnalyzeConfig {
                     .to_string(),
             );
         }
+        let insights = match args.engine {
+            crate::cli::Engine::Local => None,
+            crate::cli::Engine::Insights => {
+                if cloud.is_none() {
+                    return Err(
+                        "--engine insights queries CloudWatch: give --proxy or --log-group"
+                            .to_string(),
+                    );
+                }
+                if !args.paths.is_empty() {
+                    return Err(
+                        "--engine insights reads CloudWatch only: analyse files without it"
+                            .to_string(),
+                    );
+                }
+                if args.cloudwatch.save.is_some() {
+                    return Err(
+                        "--save archives fetched events; --engine insights fetches only counts"
+                            .to_string(),
+                    );
+                }
+                if !(args.max_scan_gb.is_finite() && args.max_scan_gb > 0.0) {
+                    return Err("--max-scan-gb must be a positive number of GB".to_string());
+                }
+                Some(InsightsConfig {
+                    max_scan_bytes: (!args.yes).then_some(args.max_scan_gb * 1e9),
+                })
+            }
+        };
         let mut paths = args.paths.clone();
         if paths.is_empty() && cloud.is_none() {
             if env.stdin_is_terminal {
@@ -151,6 +188,7 @@ impl AnalyzeConfig {
                 Some(n) => n,
                 None => default_workers(),
             },
+            insights,
         })
     }
 }
@@ -191,6 +229,7 @@ impl AnalyzeConfig {
             input_format: None,
             show_sql: args.show_sql,
             workers: default_workers(),
+            insights: None,
             cloud: Some(CloudConfig {
                 groups: vec![proxy_log_group(&args.proxy)],
                 start: since,

@@ -341,6 +341,20 @@ fn delimit(source: &str) -> String {
     out
 }
 
+/// Bytes for people: `512 B`, `3.2 KB`, `1.50 MB`, `2.31 GB` (powers of 1000, as billed).
+pub fn human_bytes(bytes: f64) -> String {
+    let bytes = bytes.max(0.0);
+    if bytes < 1e3 {
+        format!("{bytes:.0} B")
+    } else if bytes < 1e6 {
+        format!("{:.1} KB", bytes / 1e3)
+    } else if bytes < 1e9 {
+        format!("{:.2} MB", bytes / 1e6)
+    } else {
+        format!("{:.2} GB", bytes / 1e9)
+    }
+}
+
 /// The query's cost at list price.
 pub fn cost_usd(bytes: f64) -> f64 {
     bytes / 1e9 * USD_PER_GB

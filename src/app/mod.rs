@@ -27,6 +27,7 @@ use crate::rules;
 use crate::source::cloudwatch::{self, FetchPlan, Progress, Tagged};
 use crate::source::{self, Input, InputError, InputFormat, InputStats};
 
+mod insights;
 mod logging;
 mod tail;
 
@@ -65,8 +66,14 @@ async fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         stdout_is_terminal: io::stdout().is_terminal(),
         stdin_is_terminal: io::stdin().is_terminal(),
     };
+    if args.emit_query {
+        return insights::emit_query(&load_classifier(args.catalogue.patterns.as_deref())?);
+    }
     let config = AnalyzeConfig::from_args(&args, env).map_err(UsageError)?;
     let classifier = Arc::new(load_classifier(config.patterns.as_deref())?);
+    if let Some(options) = &config.insights {
+        return insights::analyze(&config, options, &classifier, &clock).await;
+    }
 
     let (inputs, mut errors) = source::expand(&config.paths);
     for error in &errors {

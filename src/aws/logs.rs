@@ -116,6 +116,14 @@ pub struct QueryResults {
     pub records_matched: f64,
 }
 
+/// What DescribeLogGroups says about a group's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GroupSize {
+    pub stored_bytes: i64,
+    pub created: Option<Millis>,
+    pub retention_days: Option<i32>,
+}
+
 /// The Logs Insights calls `analyze --engine insights` makes; implemented by [`LogsClient`]
 /// and by test doubles.
 pub trait InsightsApi: Send + Sync + 'static {
@@ -131,11 +139,11 @@ pub trait InsightsApi: Send + Sync + 'static {
 
     fn stop_query(&self, id: &str) -> impl Future<Output = Result<(), LogsError>> + Send;
 
-    /// The group's stored bytes (DescribeLogGroups), `Ok(None)` when it does not exist.
-    fn stored_bytes(
+    /// The group's size and age (DescribeLogGroups), `Ok(None)` when it does not exist.
+    fn group_size(
         &self,
         group: &str,
-    ) -> impl Future<Output = Result<Option<i64>, LogsError>> + Send;
+    ) -> impl Future<Output = Result<Option<GroupSize>, LogsError>> + Send;
 
     /// Up to `limit` events of `group` in [start, end] ms matching a FilterLogEvents
     /// `pattern` (one page: a bounded sample).
@@ -363,7 +371,7 @@ impl InsightsApi for LogsClient {
         Ok(())
     }
 
-    async fn stored_bytes(&self, group: &str) -> Result<Option<i64>, LogsError> {
+    async fn group_size(&self, group: &str) -> Result<Option<GroupSize>, LogsError> {
         let output = self
             .client
             .describe_log_groups()
@@ -383,7 +391,11 @@ impl InsightsApi for LogsClient {
             .log_groups()
             .iter()
             .find(|g| g.log_group_name() == Some(group))
-            .map(|g| g.stored_bytes().unwrap_or(0)))
+            .map(|g| GroupSize {
+                stored_bytes: g.stored_bytes().unwrap_or(0),
+                created: g.creation_time(),
+                retention_days: g.retention_in_days(),
+            }))
     }
 
     async fn sample(

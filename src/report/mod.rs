@@ -45,6 +45,29 @@ pub struct Report {
     /// The control-plane checks (`check`, `diagnose`); absent for log analysis alone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checks: Option<Vec<crate::check::CheckResult>>,
+    /// What `analyze --engine insights` ran and scanned; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insights: Option<InsightsOut>,
+}
+
+/// The Logs Insights side of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InsightsOut {
+    pub queries: u32,
+    /// Time ranges run again in halves because a result reached 10,000 rows.
+    pub splits: u32,
+    pub bytes_scanned: f64,
+    pub records_scanned: f64,
+    pub records_matched: f64,
+    /// `bytes_scanned` at `usd_per_gb` (list price; check your Region's).
+    pub cost_usd: f64,
+    pub usd_per_gb: f64,
+    /// The scan expected before running, from the groups' stored bytes.
+    pub expected_bytes: f64,
+    /// Lines fetched with FilterLogEvents for the evidence of the top findings.
+    pub sampled_lines: u64,
+    /// What the counts do not include (session joins, per-client failure attribution).
+    pub not_computed: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -250,6 +273,7 @@ impl Report {
             unparsed,
             context,
             checks: None,
+            insights: None,
         }
     }
 

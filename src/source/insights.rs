@@ -39,9 +39,13 @@ pub struct Outcome {
 #[derive(Debug, thiserror::Error)]
 pub enum InsightsError {
     #[error(
-        "stopped the Logs Insights query after {scanned:.2} GB scanned, over --max-scan-gb {limit:.2} (about ${cost:.2} so far): narrow --since/--until, or rerun with --yes"
+        "stopped the Logs Insights query after {scanned} scanned, over --max-scan-gb ({limit}; about ${cost:.4} so far): narrow --since/--until, or rerun with --yes"
     )]
-    Budget { scanned: f64, limit: f64, cost: f64 },
+    Budget {
+        scanned: String,
+        limit: String,
+        cost: f64,
+    },
     #[error("the Logs Insights query over {groups} ended {state:?}: {hint}")]
     Query {
         groups: String,
@@ -157,8 +161,8 @@ async fn run_one<A: InsightsApi>(
             // Best effort: the query is billed for what it scanned either way.
             let _ = api.stop_query(&id).await;
             return Err(InsightsError::Budget {
-                scanned: scanned / 1e9,
-                limit: limit / 1e9,
+                scanned: crate::insights::human_bytes(scanned),
+                limit: crate::insights::human_bytes(limit),
                 cost: crate::insights::cost_usd(scanned),
             });
         }
@@ -181,6 +185,22 @@ async fn run_one<A: InsightsApi>(
             _ => {}
         }
     }
+}
+
+/// The bytes a query over `window` ms is expected to scan in a group: its stored bytes
+/// spread evenly over its age or retention, whichever is shorter (an estimate: traffic is
+/// rarely even, and stored bytes are compressed while Logs Insights bills uncompressed).
+pub fn expected_scan(size: &crate::aws::logs::GroupSize, window: Millis, now: Millis) -> f64 {
+    let stored = size.stored_bytes.max(0) as f64;
+    let age = size.created.map(|c| (now - c).max(1));
+    let retention = size.retention_days.map(|d| i64::from(d) * 86_400_000);
+    let span = match (age, retention) {
+        (Some(a), Some(r)) => a.min(r),
+        (Some(a), None) => a,
+        (None, Some(r)) => r,
+        (None, None) => return stored,
+    };
+    stored * (window as f64 / span as f64).min(1.0)
 }
 
 /// Halves [from, to] (seconds, inclusive) at a minute boundary, if it spans more than one.
@@ -268,8 +288,11 @@ mod tests {
             Ok(())
         }
 
-        async fn stored_bytes(&self, _group: &str) -> Result<Option<i64>, LogsError> {
-            Ok(Some(0))
+        async fn group_size(
+            &self,
+            _group: &str,
+        ) -> Result<Option<crate::aws::logs::GroupSize>, LogsError> {
+            Ok(None)
         }
 
         async fn sample(

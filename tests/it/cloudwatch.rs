@@ -61,7 +61,7 @@ pub fn split_streams(events: &[(i64, String)]) -> Vec<(&'static str, Vec<(i64, S
     ]
 }
 
-fn window(events: &[(i64, String)]) -> (String, String) {
+pub fn window(events: &[(i64, String)]) -> (String, String) {
     let first = events.iter().map(|e| e.0).min().unwrap();
     let last = events.iter().map(|e| e.0).max().unwrap();
     (

@@ -9,6 +9,7 @@
 //! - `check`: `proxydoc check` on misconfigured setups built in moto.
 //! - `logging`: the enhanced-logging lifecycle against moto.
 //! - `cloudwatch` (with `moto`): `analyze --proxy` against a local moto server over HTTP.
+//! - `insights`: `analyze --engine insights` against moto (call sequence, budget, --emit-query).
 //! - `tail`: `proxydoc tail` as a real process: polling, Live Tail, signals, enhanced logging.
 //! - `tidy`: every source file starts with a module doc.
 
@@ -19,6 +20,7 @@ mod cli;
 mod cloudwatch;
 mod common;
 mod fuzz;
+mod insights;
 mod layouts;
 mod logging;
 mod moto;

@@ -21,6 +21,10 @@ Patches:
    status (e.g. `modifying`); `proxydoc-test:deny` = comma-separated RDS actions
    (`ModifyDBProxy`, `AddTagsToResource`, `RemoveTagsFromResource`) makes those calls on that
    proxy answer AccessDenied, as a caller without the IAM permission would see.
+6. Logs Insights query parsing: moto's toy tokenizer reads the words inside a `/regex/`
+   literal as commands (`… rate limit exceeded …` → `limit exceeded` → ValueError → 500). The
+   regex literals are blanked before moto parses the query; moto still runs only
+   `fields`/`sort`/`limit`, as before.
 
 The launcher also exits when the process that started it goes away, so a test run that is
 killed does not leave a server behind.
@@ -215,6 +219,19 @@ for _action, _method in (
         _method,
         _deniable(_action, getattr(rds_responses.RDSResponse, _method)),
     )
+
+
+from moto.logs import logs_query as _logs_query
+
+_REGEX_LITERAL = re.compile(r"/(?:\\.|[^/\\])*/")
+_original_parse_query = _logs_query.parse_query
+
+
+def _parse_query(query):
+    return _original_parse_query(_REGEX_LITERAL.sub("//", query))
+
+
+_logs_query.parse_query = _parse_query
 
 
 if __name__ == "__main__":
