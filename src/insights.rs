@@ -249,6 +249,14 @@ impl Plan {
     }
 }
 
+/// The lines the rows count (those that passed the query's filter).
+pub fn rows_total(rows: &[Vec<(String, String)>]) -> u64 {
+    rows.iter()
+        .filter_map(|row| row.iter().find(|(f, _)| f == "n"))
+        .filter_map(|(_, n)| n.trim().parse::<u64>().ok())
+        .sum()
+}
+
 /// Logs Insights writes booleans as `1`/`0` or `true`/`false`.
 fn is_true(value: &str) -> bool {
     matches!(value, "1" | "true" | "TRUE" | "True")

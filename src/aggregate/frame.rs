@@ -80,14 +80,6 @@ impl Acc {
             (a, b) => a.or(b),
         };
     }
-
-    fn add(&mut self, ts: Option<i64>) {
-        self.n += 1;
-        if let Some(ts) = ts {
-            self.first = Some(self.first.map_or(ts, |f| f.min(ts)));
-            self.last = Some(self.last.map_or(ts, |l| l.max(ts)));
-        }
-    }
 }
 
 const EMPTY: Acc = Acc {
@@ -115,21 +107,8 @@ fn stats(accs: &[Acc]) -> Vec<Column> {
 
 impl FactBuffer {
     pub fn push(&mut self, row: FactRow) -> Result<(), FrameError> {
-        let key = [
-            row.kind,
-            row.cause,
-            row.user,
-            row.client,
-            row.endpoint,
-            row.detail,
-            row.pattern,
-        ];
-        self.main.entry(key).or_insert(EMPTY).add(row.ts);
-        let minute = row.ts.map_or(NO_MINUTE, |t| t.div_euclid(60_000) * 60_000);
-        self.timeline
-            .entry((minute, row.kind))
-            .or_insert(EMPTY)
-            .add(row.ts);
+        let ts = row.ts;
+        self.push_counted(row, 1, None, ts);
         Ok(())
     }
 

@@ -106,12 +106,7 @@ pub(super) async fn analyze(
         };
         outcome = driver::run(&api, &job, &mut |notice| eprintln!("proxydoc: {notice}")).await?;
         plan.fold(&outcome.rows, &mut aggregator);
-        let passed: u64 = outcome
-            .rows
-            .iter()
-            .filter_map(|row| row.iter().find(|(f, _)| f == "n"))
-            .filter_map(|(_, n)| n.trim().parse::<u64>().ok())
-            .sum();
+        let passed = crate::insights::rows_total(&outcome.rows);
         // Lines that did not pass the query's filter are known only by number.
         let scanned = outcome.records_scanned.max(0.0) as u64;
         aggregator.count_unmatched(scanned.saturating_sub(passed));
@@ -191,14 +186,7 @@ pub(super) async fn analyze(
         not_computed,
     });
     super::write_report(config, &report)?;
-    if !errors.is_empty() {
-        return Ok(ExitCode::InputError);
-    }
-    Ok(if report.trips(config.fail_on) {
-        ExitCode::Findings
-    } else {
-        ExitCode::Ok
-    })
+    Ok(super::exit_code(&errors, &report, config.fail_on))
 }
 
 /// Fetches up to [`SAMPLE_PER_GROUP`] lines per group for each of the top findings' patterns

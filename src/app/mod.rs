@@ -107,15 +107,23 @@ async fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     let report = Report::build(&summary, &findings, &build);
     write_report(&config, &report)?;
 
+    Ok(exit_code(&errors, &report, config.fail_on))
+}
+
+/// How an analysis ends: 1 when an input failed (the report is incomplete), 3 when a finding
+/// trips `--fail-on`, else 0.
+fn exit_code(
+    errors: &[InputError],
+    report: &Report,
+    fail_on: Option<crate::model::Severity>,
+) -> ExitCode {
     if !errors.is_empty() {
-        return Ok(ExitCode::InputError);
-    }
-    let tripped = report.trips(config.fail_on);
-    Ok(if tripped {
+        ExitCode::InputError
+    } else if report.trips(fail_on) {
         ExitCode::Findings
     } else {
         ExitCode::Ok
-    })
+    }
 }
 
 type PipelineOutput = (

@@ -237,19 +237,7 @@ impl LogsApi for LogsClient {
                     &e,
                 )
             })?;
-        let events = output
-            .events()
-            .iter()
-            .filter_map(|e| {
-                Some(LogEvent {
-                    id: e.event_id()?.to_string(),
-                    timestamp: e.timestamp()?,
-                    ingestion_time: e.ingestion_time(),
-                    stream: e.log_stream_name().unwrap_or_default().to_string(),
-                    message: e.message().unwrap_or_default().to_string(),
-                })
-            })
-            .collect();
+        let events = output.events().iter().filter_map(log_event).collect();
         Ok(Page {
             events,
             next_token: output.next_token().map(str::to_string),
@@ -257,6 +245,22 @@ impl LogsApi for LogsClient {
     }
 
     async fn find_group(&self, group: &str) -> Result<Option<String>, LogsError> {
+        Ok(self.describe_group(group).await?.map(|found| {
+            found
+                .log_group_arn()
+                .map(str::to_string)
+                .or_else(|| found.arn().map(|a| a.trim_end_matches(":*").to_string()))
+                .unwrap_or_default()
+        }))
+    }
+}
+
+impl LogsClient {
+    /// The group named exactly `group` (DescribeLogGroups by prefix, every page).
+    async fn describe_group(
+        &self,
+        group: &str,
+    ) -> Result<Option<aws_sdk_cloudwatchlogs::types::LogGroup>, LogsError> {
         let mut token = None;
         loop {
             let output = self
@@ -280,12 +284,7 @@ impl LogsApi for LogsClient {
                 .iter()
                 .find(|g| g.log_group_name() == Some(group))
             {
-                let arn = found
-                    .log_group_arn()
-                    .map(str::to_string)
-                    .or_else(|| found.arn().map(|a| a.trim_end_matches(":*").to_string()))
-                    .unwrap_or_default();
-                return Ok(Some(arn));
+                return Ok(Some(found.clone()));
             }
             match output.next_token() {
                 Some(next) => token = Some(next.to_string()),
@@ -293,6 +292,16 @@ impl LogsApi for LogsClient {
             }
         }
     }
+}
+
+fn log_event(e: &aws_sdk_cloudwatchlogs::types::FilteredLogEvent) -> Option<LogEvent> {
+    Some(LogEvent {
+        id: e.event_id()?.to_string(),
+        timestamp: e.timestamp()?,
+        ingestion_time: e.ingestion_time(),
+        stream: e.log_stream_name().unwrap_or_default().to_string(),
+        message: e.message().unwrap_or_default().to_string(),
+    })
 }
 
 impl InsightsApi for LogsClient {
@@ -372,30 +381,11 @@ impl InsightsApi for LogsClient {
     }
 
     async fn group_size(&self, group: &str) -> Result<Option<GroupSize>, LogsError> {
-        let output = self
-            .client
-            .describe_log_groups()
-            .log_group_name_prefix(group)
-            .send()
-            .await
-            .map_err(|e| {
-                classify(
-                    "DescribeLogGroups",
-                    group,
-                    &self.region,
-                    "logs:DescribeLogGroups",
-                    &e,
-                )
-            })?;
-        Ok(output
-            .log_groups()
-            .iter()
-            .find(|g| g.log_group_name() == Some(group))
-            .map(|g| GroupSize {
-                stored_bytes: g.stored_bytes().unwrap_or(0),
-                created: g.creation_time(),
-                retention_days: g.retention_in_days(),
-            }))
+        Ok(self.describe_group(group).await?.map(|g| GroupSize {
+            stored_bytes: g.stored_bytes().unwrap_or(0),
+            created: g.creation_time(),
+            retention_days: g.retention_in_days(),
+        }))
     }
 
     async fn sample(
@@ -427,19 +417,7 @@ impl InsightsApi for LogsClient {
                     &e,
                 )
             })?;
-        Ok(output
-            .events()
-            .iter()
-            .filter_map(|e| {
-                Some(LogEvent {
-                    id: e.event_id()?.to_string(),
-                    timestamp: e.timestamp()?,
-                    ingestion_time: e.ingestion_time(),
-                    stream: e.log_stream_name().unwrap_or_default().to_string(),
-                    message: e.message().unwrap_or_default().to_string(),
-                })
-            })
-            .collect())
+        Ok(output.events().iter().filter_map(log_event).collect())
     }
 }
 

@@ -337,13 +337,6 @@ fn the_query_counts_what_local_analysis_counts() {
     assert!(local.count(EventKind::AuthFailed) > 0);
 }
 
-fn rows_total(rows: &[Vec<(String, String)>]) -> u64 {
-    rows.iter()
-        .filter_map(|row| row.iter().find(|(f, _)| f == "n"))
-        .filter_map(|(_, n)| n.parse::<u64>().ok())
-        .sum()
-}
-
 #[test]
 fn a_row_no_flag_claims_counts_as_unclassified() {
     let classifier = classifier();
