@@ -8,6 +8,7 @@
 
 pub mod catalogue;
 mod fast;
+mod shape;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
@@ -30,6 +31,18 @@ pub struct Classifier {
     group_names: Vec<Vec<Option<String>>>,
     /// Per pattern, the fast matcher for its regex on ASCII text (`fast.rs`), when it has one.
     fast: Vec<Option<fast::Program>>,
+    /// Per pattern, whether it cannot tell one digit from another (`shape.rs`).
+    digit_blind: Vec<bool>,
+    /// The patterns that are not digit-blind, in catalogue order, with the automaton slots of
+    /// their digit-free phrases (what a message's shape already decides about them).
+    sighted: Vec<Sighted>,
+}
+
+#[derive(Debug)]
+struct Sighted {
+    pattern: u32,
+    required: Vec<usize>,
+    excluded: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,18 +64,23 @@ struct Matched {
     spans: Vec<(u16, u32, u32)>,
 }
 
+/// One cached shape: the first digit-blind pattern that matches its messages, with its group
+/// spans, and the patterns that are not digit-blind that come before it and that the shape
+/// does not rule out (checked on every message).
 #[derive(Debug, Default)]
 struct CacheSlot {
     hash: u64,
-    message: String,
-    matched: Matched,
+    shape: Vec<u8>,
+    blind: Matched,
+    sighted: Vec<u32>,
 }
 
 /// Per-caller scratch space, so classification allocates nothing per line, and the cache of
-/// recently classified messages. Classification depends on the message text alone, and the
+/// recently classified message shapes. Classification depends on the message text alone; the
 /// busiest proxy messages repeat verbatim ("The database connection was released to the
-/// connection pool upon session reset."), so a repeated message costs one hash and one
-/// comparison instead of the automaton and a regex.
+/// connection pool upon session reset.") or differ only in their numbers ("A new client
+/// connected from 10.0.11.13:52816."), so such a message costs one pass over its bytes, a hash
+/// and one comparison instead of the automaton and a regex (see `shape.rs`).
 #[derive(Debug, Default)]
 pub struct Scratch {
     hits: Vec<u16>,
@@ -74,6 +92,7 @@ pub struct Scratch {
     locations: Vec<Option<regex::CaptureLocations>>,
     matched: Matched,
     cache: Vec<CacheSlot>,
+    shape: Vec<u8>,
     fast: fast::Scratch,
 }
 
@@ -140,6 +159,38 @@ impl Classifier {
                 _ => None,
             })
             .collect();
+        let digit_blind: Vec<bool> = patterns
+            .iter()
+            .map(|p| {
+                p.contains
+                    .iter()
+                    .chain(&p.not_contains)
+                    .all(|l| shape::digit_free(l))
+                    && p.regex
+                        .as_ref()
+                        .is_none_or(|r| shape::regex_is_digit_blind(r.as_str(), p.ignore_case))
+            })
+            .collect();
+        let slots_of = |phrases: &[String]| -> Vec<usize> {
+            phrases
+                .iter()
+                .filter(|l| shape::digit_free(l))
+                .filter_map(|l| {
+                    let key = l.to_ascii_lowercase();
+                    literals.iter().position(|k| *k == key)
+                })
+                .collect()
+        };
+        let sighted = patterns
+            .iter()
+            .enumerate()
+            .filter(|&(index, _)| !digit_blind[index])
+            .map(|(index, p)| Sighted {
+                pattern: u32::try_from(index).unwrap_or(u32::MAX),
+                required: slots_of(&p.contains),
+                excluded: slots_of(&p.not_contains),
+            })
+            .collect();
         Ok(Classifier {
             patterns,
             automaton,
@@ -147,6 +198,8 @@ impl Classifier {
             exact,
             group_names,
             fast,
+            digit_blind,
+            sighted,
         })
     }
 
@@ -205,7 +258,7 @@ impl Classifier {
         event
     }
 
-    /// The pattern and field spans of `message`, from the cache when it was seen recently.
+    /// The pattern and field spans of `message`, through the cache of message shapes.
     fn matched<'s>(&self, message: &str, scratch: &'s mut Scratch) -> &'s Matched {
         if message.len() > CACHED_MESSAGE_MAX {
             self.match_uncached(message, scratch);
@@ -214,24 +267,78 @@ impl Classifier {
         if scratch.cache.is_empty() {
             scratch.cache.resize_with(CACHE_SLOTS, CacheSlot::default);
         }
-        let hash = crate::fxhash::hash_bytes(message.as_bytes());
+        shape::shape_into(message, &mut scratch.shape);
+        let hash = crate::fxhash::hash_bytes(&scratch.shape);
         // The high bits: the multiply in FxHash leaves the low ones poorly mixed.
         let slot = (hash >> 52) as usize % CACHE_SLOTS;
-        let hit = scratch.cache[slot].hash == hash && scratch.cache[slot].message == message;
+        let hit = scratch.cache[slot].hash == hash && scratch.cache[slot].shape == scratch.shape;
         if !hit {
-            self.match_uncached(message, scratch);
-            let entry = &mut scratch.cache[slot];
-            entry.hash = hash;
-            entry.message.clear();
-            entry.message.push_str(message);
-            entry.matched.pattern = scratch.matched.pattern;
-            entry.matched.spans.clone_from(&scratch.matched.spans);
+            self.fill_slot(message, scratch, slot, hash);
         }
-        &scratch.cache[slot].matched
+        let Scratch {
+            cache,
+            locations,
+            fast,
+            matched,
+            ..
+        } = scratch;
+        let entry = &cache[slot];
+        // A pattern that sees digits and comes first wins over the shape's digit-blind match.
+        for &index in &entry.sighted {
+            matched.spans.clear();
+            let locations = locations.get_mut(index as usize).and_then(Option::as_mut);
+            if self.pattern_matches(index, message, locations, fast, &mut matched.spans) {
+                matched.pattern = Some(index);
+                return matched;
+            }
+        }
+        &entry.blind
     }
 
-    fn match_uncached(&self, message: &str, scratch: &mut Scratch) {
+    /// Classifies the shape of `message` into cache slot `slot`: the first digit-blind
+    /// candidate that matches, and the patterns that are not blind which the shape leaves open.
+    fn fill_slot(&self, message: &str, scratch: &mut Scratch, slot: usize, hash: u64) {
         self.candidates(message, scratch);
+        self.ensure_locations(scratch);
+        let Scratch {
+            cache,
+            locations,
+            fast,
+            candidates,
+            touched_literals,
+            shape,
+            ..
+        } = scratch;
+        let entry = &mut cache[slot];
+        entry.hash = hash;
+        entry.shape.clone_from(shape);
+        entry.blind.pattern = None;
+        entry.blind.spans.clear();
+        for &index in candidates.iter() {
+            if !self.digit_blind[index as usize] {
+                continue;
+            }
+            let locations = locations.get_mut(index as usize).and_then(Option::as_mut);
+            if self.pattern_matches(index, message, locations, fast, &mut entry.blind.spans) {
+                entry.blind.pattern = Some(index);
+                break;
+            }
+            entry.blind.spans.clear();
+        }
+        let before = entry.blind.pattern.unwrap_or(u32::MAX);
+        entry.sighted.clear();
+        for sighted in &self.sighted {
+            if sighted.pattern >= before {
+                break;
+            }
+            let found = |slot: &usize| touched_literals.contains(slot);
+            if sighted.required.iter().all(found) && !sighted.excluded.iter().any(found) {
+                entry.sighted.push(sighted.pattern);
+            }
+        }
+    }
+
+    fn ensure_locations(&self, scratch: &mut Scratch) {
         if scratch.locations.len() != self.patterns.len() {
             scratch.locations = self
                 .patterns
@@ -239,6 +346,11 @@ impl Classifier {
                 .map(|p| p.regex.as_ref().map(regex::Regex::capture_locations))
                 .collect();
         }
+    }
+
+    fn match_uncached(&self, message: &str, scratch: &mut Scratch) {
+        self.candidates(message, scratch);
+        self.ensure_locations(scratch);
         let mut spans = std::mem::take(&mut scratch.matched.spans);
         scratch.matched.pattern = None;
         for &index in &scratch.candidates {
@@ -518,6 +630,70 @@ mod tests {
         assert_eq!(event.kind, EventKind::Pinned);
         assert_eq!(event.db_conn, Some(1_953_961_465));
         assert_eq!(event.field("digest"), Some("set search_path to $1,$2,$3"));
+    }
+
+    /// The cache of shapes answers exactly what classifying each message on its own does,
+    /// also for patterns that tell digits apart (MySQL error codes) and when messages of one
+    /// shape follow each other.
+    #[test]
+    fn shape_cache_agrees_with_uncached_classification() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+        let classifier = classifier();
+        let messages: Vec<String> = classifier
+            .patterns()
+            .iter()
+            .flat_map(|p| p.examples_match.iter().chain(&p.examples_no_match))
+            .map(|e| parse_line(e).message.to_string())
+            .chain([
+                "ERROR 1045 (28000): Access denied for user 'app'@'10.0.0.1' (using password: YES)"
+                    .to_string(),
+                "ERROR 1046 (28000): Access denied for user 'app'@'10.0.0.1' (using password: YES)"
+                    .to_string(),
+                "Error 9501: Timed-out waiting to acquire database connection".to_string(),
+                "Error 9502: Timed-out waiting to acquire database connection".to_string(),
+            ])
+            .collect();
+        let shared = std::cell::RefCell::new(Scratch::default());
+        let check = |message: &str| {
+            let cached = classifier
+                .matched(message, &mut shared.borrow_mut())
+                .clone();
+            let mut fresh = Scratch::default();
+            classifier.match_uncached(message, &mut fresh);
+            assert_eq!(cached.pattern, fresh.matched.pattern, "{message}");
+            assert_eq!(cached.spans, fresh.matched.spans, "{message}");
+        };
+        for message in &messages {
+            check(message);
+            check(message);
+        }
+        // Every digit replaced by another (same shape), one at a time and then all at once.
+        let mut runner = TestRunner::new(Config::with_cases(3000));
+        let strategy = (0..messages.len(), any::<u64>());
+        runner
+            .run(&strategy, |(index, seed)| {
+                let message = &messages[index];
+                check(message);
+                let mut state = seed;
+                let changed: String = message
+                    .chars()
+                    .map(|c| {
+                        state = state
+                            .wrapping_mul(6_364_136_223_846_793_005)
+                            .wrapping_add(1);
+                        if c.is_ascii_digit() && state >> 62 != 0 {
+                            char::from(b'0' + ((state >> 33) % 10) as u8)
+                        } else {
+                            c
+                        }
+                    })
+                    .collect();
+                check(&changed);
+                check(message);
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[test]
