@@ -691,13 +691,22 @@ impl<'c> Aggregator<'c> {
         let counts = sessions.finish();
         // Failed sessions per client address, joined through the connection id (the failure
         // line itself seldom names the address).
+        // Indexed by address: a busy fleet has thousands of clients.
+        let positions: HashMap<&str, usize> = clients
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.value.as_str(), i))
+            .collect();
+        let mut raised = Vec::new();
         for &(client, n) in &counts.client_failures {
-            let Some(value) = name(Some(i64::from(client))) else {
-                continue;
-            };
-            if let Some(entry) = clients.iter_mut().find(|d| d.value == value) {
-                entry.failures = entry.failures.max(n);
+            let value = strings.get(i64::from(client));
+            if let Some(&at) = value.and_then(|v| positions.get(v)) {
+                raised.push((at, n));
             }
+        }
+        drop(positions);
+        for (at, n) in raised {
+            clients[at].failures = clients[at].failures.max(n);
         }
         clients.sort_by(|a, b| {
             b.failures
@@ -729,14 +738,22 @@ impl<'c> Aggregator<'c> {
             let mut evidence = cause_evidence.get(&code).cloned().unwrap_or_default();
             evidence.sort_by_key(|e| (e.ts, e.seq));
             let mut clients = named(facts.group(&[frame::CLIENT], filter)?);
+            let mut positions: HashMap<String, usize> = clients
+                .iter()
+                .enumerate()
+                .map(|(i, (v, _))| (v.clone(), i))
+                .collect();
             for &(session_cause, client, n) in &counts.cause_clients {
                 let Some(value) = name(Some(i64::from(client))).filter(|_| session_cause == code)
                 else {
                     continue;
                 };
-                match clients.iter_mut().find(|(v, _)| *v == value) {
-                    Some(entry) => entry.1 = entry.1.max(n),
-                    None => clients.push((value, n)),
+                match positions.get(&value) {
+                    Some(&at) => clients[at].1 = clients[at].1.max(n),
+                    None => {
+                        positions.insert(value.clone(), clients.len());
+                        clients.push((value, n));
+                    }
                 }
             }
             clients.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));

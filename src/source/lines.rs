@@ -22,6 +22,8 @@ pub struct LineReader<R> {
     reader: R,
     buf: Vec<u8>,
     max: usize,
+    /// Bytes of the reader's buffer lent out by the last call, consumed on the next one.
+    pending: usize,
 }
 
 impl<R: BufRead> LineReader<R> {
@@ -34,12 +36,30 @@ impl<R: BufRead> LineReader<R> {
             reader,
             buf: Vec::with_capacity(4096),
             max,
+            pending: 0,
         }
     }
 
     /// The next line, `Ok(None)` at the end, or the read error (the reader should then stop;
     /// whatever was read of a partial line is returned first).
     pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        self.reader.consume(std::mem::take(&mut self.pending));
+        // A whole line inside the reader's buffer (nearly every line) is lent, not copied.
+        let whole = match self.reader.fill_buf() {
+            Ok(available) => memchr::memchr(b'\n', available).filter(|&at| at <= self.max),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(at) = whole {
+            // The same buffer again: nothing is read.
+            let available = self.reader.fill_buf()?;
+            let mut bytes = available.get(..at).unwrap_or_default();
+            if let [rest @ .., b'\r'] = bytes {
+                bytes = rest;
+            }
+            self.pending = at + 1;
+            return Ok(Some(decode(bytes, false)));
+        }
         self.buf.clear();
         let mut truncated = false;
         let mut saw_any = false;
@@ -79,15 +99,19 @@ impl<R: BufRead> LineReader<R> {
         if self.buf.last() == Some(&b'\r') {
             self.buf.pop();
         }
-        let (text, invalid_utf8) = match std::str::from_utf8(&self.buf) {
-            Ok(text) => (Cow::Borrowed(text), false),
-            Err(_) => (String::from_utf8_lossy(&self.buf), true),
-        };
-        Ok(Some(Line {
-            text,
-            invalid_utf8,
-            truncated,
-        }))
+        Ok(Some(decode(&self.buf, truncated)))
+    }
+}
+
+fn decode(bytes: &[u8], truncated: bool) -> Line<'_> {
+    let (text, invalid_utf8) = match std::str::from_utf8(bytes) {
+        Ok(text) => (Cow::Borrowed(text), false),
+        Err(_) => (String::from_utf8_lossy(bytes), true),
+    };
+    Line {
+        text,
+        invalid_utf8,
+        truncated,
     }
 }
 
@@ -131,6 +155,56 @@ mod tests {
     fn invalid_utf8_is_decoded_lossily() {
         let out = lines(b"ok\xff\xfe\n", 100);
         assert_eq!(out[0], ("ok\u{fffd}\u{fffd}".into(), true, false));
+    }
+
+    /// Against a plain split, for any buffer size (lines lent from the buffer, or copied
+    /// across refills) and any length limit.
+    #[test]
+    fn agrees_with_a_plain_split() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+        let bytes = proptest::collection::vec(
+            prop_oneof![
+                Just(b'\n'),
+                Just(b'\r'),
+                Just(0xffu8),
+                Just(0xc3),
+                Just(0xa9),
+                b'a'..b'e'
+            ],
+            0..200,
+        );
+        TestRunner::new(Config::with_cases(800))
+            .run(
+                &(bytes, 1usize..40, 1usize..30),
+                |(input, capacity, max)| {
+                    let mut expected = Vec::new();
+                    let mut pieces: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
+                    if pieces.last().is_some_and(|p| p.is_empty()) {
+                        pieces.pop();
+                    }
+                    for piece in pieces {
+                        let mut kept = &piece[..piece.len().min(max)];
+                        if let [rest @ .., b'\r'] = kept {
+                            kept = rest;
+                        }
+                        let text = String::from_utf8_lossy(kept).into_owned();
+                        let invalid = std::str::from_utf8(kept).is_err();
+                        expected.push((text, invalid, piece.len() > max));
+                    }
+                    let mut reader = LineReader::with_max(
+                        io::BufReader::with_capacity(capacity, &input[..]),
+                        max,
+                    );
+                    let mut got = Vec::new();
+                    while let Some(line) = reader.next_line().unwrap() {
+                        got.push((line.text.into_owned(), line.invalid_utf8, line.truncated));
+                    }
+                    prop_assert_eq!(got, expected);
+                    Ok(())
+                },
+            )
+            .unwrap();
     }
 
     struct Failing(Vec<u8>, bool);

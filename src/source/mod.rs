@@ -292,7 +292,13 @@ fn read_text(
     while let Some(line) = lines.next_line()? {
         stats.invalid_utf8 += u64::from(line.invalid_utf8);
         stats.truncated_lines += u64::from(line.truncated);
-        if line.text.trim().is_empty() {
+        // Most lines start with a visible ASCII byte: no need to trim them.
+        let visible = line
+            .text
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_graphic);
+        if !visible && line.text.trim().is_empty() {
             continue;
         }
         stats.records += 1;
