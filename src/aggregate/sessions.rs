@@ -52,9 +52,45 @@ struct Open {
     client: u32,
     flags: u8,
     /// Distinct cause codes of the connection's events.
-    causes: Vec<u32>,
+    causes: Causes,
     /// The newest timestamp of its lines.
     last: i64,
+}
+
+/// A small set of cause codes (non-zero): two inline, which is what a connection has, and
+/// the rest on the heap. Open connections are the biggest table of a run; this keeps an
+/// entry at 32 bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Causes {
+    inline: [u32; 2],
+    more: Option<Box<Vec<u32>>>,
+}
+
+// The open table's size is what bounds a run's memory; keep its entries small.
+const _: () = assert!(std::mem::size_of::<Open>() <= 32);
+
+impl Causes {
+    fn insert(&mut self, cause: u32) {
+        if cause == 0 || self.inline.contains(&cause) {
+            return;
+        }
+        if let Some(free) = self.inline.iter_mut().find(|c| **c == 0) {
+            *free = cause;
+            return;
+        }
+        let more = self.more.get_or_insert_with(Box::default);
+        if !more.contains(&cause) {
+            more.push(cause);
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.inline
+            .iter()
+            .copied()
+            .filter(|&c| c != 0)
+            .chain(self.more.iter().flat_map(|m| m.iter().copied()))
+    }
 }
 
 /// Per-connection totals after the join on `clientConnection`.
@@ -77,7 +113,8 @@ pub struct SessionCounts {
 #[derive(Debug, Clone, Default)]
 pub struct SessionBuffer {
     open: HashMap<u64, Open, FxBuild>,
-    order: VecDeque<u64>,
+    /// Open connections, oldest first: the id and the newest line time when queued.
+    order: VecDeque<(u64, i64)>,
     /// Incomplete connections moved out of `open`, oldest first.
     incomplete: HashMap<u64, Open, FxBuild>,
     incomplete_order: VecDeque<u64>,
@@ -107,10 +144,10 @@ impl Totals {
             self.closed_without_auth += 1;
         }
         if session.client != 0 {
-            for cause in &session.causes {
+            for cause in session.causes.iter() {
                 *self
                     .cause_clients
-                    .entry((*cause, session.client))
+                    .entry((cause, session.client))
                     .or_default() += 1;
             }
             if flag(3) {
@@ -132,7 +169,7 @@ impl SessionBuffer {
     fn evict(&mut self) {
         // The queue may still hold ids of sessions that finished: skip them.
         let (oldest, session) = loop {
-            let Some(oldest) = self.order.pop_front() else {
+            let Some((oldest, _)) = self.order.pop_front() else {
                 return;
             };
             if let Some(session) = self.open.remove(&oldest) {
@@ -163,41 +200,39 @@ impl SessionBuffer {
                 flags |= 1 << i;
             }
         }
-        let causes: &[u32] = if row.cause != 0 { &[row.cause] } else { &[] };
-        self.absorb(row.conn, row.ts, row.client, flags, causes);
+        self.absorb(row.conn, row.ts, row.client, flags, [row.cause].into_iter());
     }
 
     /// Adds what is known of one connection to its entry.
-    fn absorb(&mut self, conn: u64, ts: Option<i64>, client: u32, flags: u8, causes: &[u32]) {
-        let row = SessionRow {
-            conn,
-            ts,
-            client,
-            cause: 0,
-            flags: [0; 6],
+    fn absorb(
+        &mut self,
+        conn: u64,
+        ts: Option<i64>,
+        client: u32,
+        flags: u8,
+        causes: impl Iterator<Item = u32>,
+    ) {
+        let update = |entry: &mut Open, newest: i64| {
+            entry.client = entry.client.max(client);
+            entry.flags |= flags;
+            for cause in causes {
+                entry.causes.insert(cause);
+            }
+            entry.last = entry.last.max(ts.unwrap_or(newest));
         };
-        let entry = if self.open.contains_key(&row.conn) {
-            self.open.get_mut(&row.conn)
-        } else if self.incomplete.contains_key(&row.conn) {
-            self.incomplete.get_mut(&row.conn)
+        // One lookup for a connection already open (most lines).
+        if let Some(entry) = self.open.get_mut(&conn) {
+            update(entry, self.newest);
+        } else if let Some(entry) = self.incomplete.get_mut(&conn) {
+            update(entry, self.newest);
         } else {
             if self.open.len() >= MAX_OPEN {
                 self.evict();
             }
-            self.order.push_back(row.conn);
-            Some(self.open.entry(row.conn).or_default())
-        };
-        let Some(entry) = entry else { return };
-        entry.client = entry.client.max(row.client);
-        entry.flags |= flags;
-        for cause in causes {
-            if !entry.causes.contains(cause) {
-                entry.causes.push(*cause);
-            }
+            self.order.push_back((conn, ts.unwrap_or(self.newest)));
+            update(self.open.entry(conn).or_default(), self.newest);
         }
-        let last = ts.unwrap_or(self.newest);
-        entry.last = entry.last.max(last);
-        self.newest = self.newest.max(last);
+        self.newest = self.newest.max(ts.unwrap_or(self.newest));
         self.pushes += 1;
         if self.pushes.is_multiple_of(SWEEP_EVERY) {
             self.sweep();
@@ -207,7 +242,10 @@ impl SessionBuffer {
     /// Takes connections whose last line is more than [`HORIZON`] older than the newest line
     /// out of the open table: complete ones are folded, incomplete ones kept aside.
     fn sweep(&mut self) {
-        while let Some(&front) = self.order.front() {
+        while let Some(&(front, queued)) = self.order.front() {
+            if queued.saturating_add(HORIZON) >= self.newest {
+                break;
+            }
             match self.open.get(&front) {
                 None => {
                     self.order.pop_front();
@@ -215,7 +253,13 @@ impl SessionBuffer {
                 Some(entry) if entry.last.saturating_add(HORIZON) < self.newest => {
                     self.evict();
                 }
-                Some(_) => break,
+                // Still active (a long session): queued again at its newest line, so that it
+                // does not hold back the connections behind it.
+                Some(entry) => {
+                    let last = entry.last;
+                    self.order.pop_front();
+                    self.order.push_back((front, last));
+                }
             }
         }
     }
@@ -237,7 +281,7 @@ impl SessionBuffer {
             .chain(
                 order
                     .into_iter()
-                    .filter_map(|conn| open.remove(&conn).map(|s| (conn, s))),
+                    .filter_map(|(conn, _)| open.remove(&conn).map(|s| (conn, s))),
             )
             .collect::<Vec<_>>();
         for (conn, theirs) in entries {
@@ -246,7 +290,7 @@ impl SessionBuffer {
                 Some(theirs.last),
                 map(theirs.client),
                 theirs.flags,
-                &theirs.causes,
+                theirs.causes.iter(),
             );
         }
         let mine = &mut self.totals;
@@ -278,7 +322,7 @@ impl SessionBuffer {
                 totals.fold(session);
             }
         }
-        for conn in order {
+        for (conn, _) in order {
             if let Some(session) = open.remove(&conn) {
                 totals.fold(session);
             }
@@ -304,6 +348,15 @@ impl SessionBuffer {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn causes_are_a_set() {
+        let mut causes = Causes::default();
+        for cause in [3, 0, 3, 7, 9, 7, 11, 9] {
+            causes.insert(cause);
+        }
+        assert_eq!(causes.iter().collect::<Vec<_>>(), [3, 7, 9, 11]);
+    }
+
     use super::*;
 
     fn row(conn: u64, client: u32, cause: u32, flags: [u32; 6]) -> SessionRow {
@@ -334,6 +387,37 @@ mod tests {
         assert_eq!(counts.cause_clients, [(5, 9, 1)]);
         assert_eq!(counts.client_failures, [(9, 1)]);
         assert_eq!(counts.folded_early, 0);
+    }
+
+    /// A connection that stays active for hours (a pooled application connection) does not
+    /// keep the short ones queued behind it in the open table.
+    #[test]
+    fn a_long_session_does_not_hold_back_the_others() {
+        let mut buffer = SessionBuffer::default();
+        let at = |conn: u64, ts: i64, flags: [u32; 6]| SessionRow {
+            conn,
+            ts: Some(ts),
+            client: 1,
+            cause: 0,
+            flags,
+        };
+        buffer.push(at(1, 0, [1, 0, 0, 0, 0, 0]));
+        let mut largest = 0;
+        for second in 1..4 * 3600 {
+            let ts = second * 1000;
+            let conn = 10 + second as u64;
+            buffer.push(at(conn, ts, [1, 0, 0, 0, 0, 0]));
+            buffer.push(at(conn, ts + 10, [0, 0, 0, 0, 0, 1]));
+            if second % 60 == 0 {
+                buffer.push(at(1, ts, [0, 1, 0, 0, 0, 0]));
+            }
+            largest = largest.max(buffer.open.len());
+        }
+        // The horizon is 15 minutes of one connection per second, plus a sweep's worth.
+        assert!(largest < 900 + 2 * SWEEP_EVERY as usize, "{largest}");
+        let counts = buffer.finish();
+        assert_eq!(counts.sessions, 4 * 3600);
+        assert_eq!(counts.with[1], 1);
     }
 
     #[test]
