@@ -12,7 +12,7 @@ use crate::model::{Event, Millis, RawRecord};
 use crate::parse::{parse_line, strip_ansi};
 
 /// Records are sent in batches of about this many bytes.
-pub const BATCH_BYTES: usize = 1 << 20;
+pub const BATCH_BYTES: usize = 1 << 18;
 
 /// A batch of records from one input.
 #[derive(Debug, Default)]
@@ -39,12 +39,13 @@ impl Batch {
         }
     }
 
-    /// A batch that follows `previous` in the same input: it carries the timestamp that
-    /// untimed lines at its start borrow.
-    pub fn after(previous: &Batch) -> Batch {
-        let mut next = Batch::new(previous.input);
-        next.carry = previous.last_timestamp().or(previous.carry);
-        next
+    /// Empties the batch for reuse by `input`, keeping its buffers.
+    fn reset(&mut self, input: u32) {
+        self.text.clear();
+        self.spans.clear();
+        self.input = input;
+        self.carry = None;
+        self.seq = None;
     }
 
     /// The timestamp of the last timed line among the batch's last few records.
@@ -71,7 +72,7 @@ impl Batch {
     }
 
     pub fn is_full(&self) -> bool {
-        self.text.len() >= BATCH_BYTES || self.spans.len() >= 16_384
+        self.text.len() >= BATCH_BYTES || self.spans.len() >= 4096
     }
 
     pub fn is_empty(&self) -> bool {
@@ -89,6 +90,48 @@ impl Batch {
             ts,
             input: self.input,
         })
+    }
+}
+
+/// Emptied batches handed back by the workers for the readers to fill again: a run allocates
+/// its batch buffers once, so their memory is the same whatever the input size (fresh
+/// megabyte buffers freed on another thread also leave the allocator's arenas fragmented).
+#[derive(Debug, Default)]
+pub struct BatchPool {
+    free: std::sync::Mutex<Vec<Batch>>,
+}
+
+impl BatchPool {
+    /// Emptied batches kept at most (more than can be in flight at once).
+    const KEEP: usize = 32;
+
+    /// An empty batch for `input`.
+    pub fn take(&self, input: u32) -> Batch {
+        let reused = self.free.lock().ok().and_then(|mut free| free.pop());
+        match reused {
+            Some(mut batch) => {
+                batch.reset(input);
+                batch
+            }
+            None => Batch::new(input),
+        }
+    }
+
+    /// A batch that follows `previous` in the same input: it carries the timestamp that
+    /// untimed lines at its start borrow.
+    pub fn after(&self, previous: &Batch) -> Batch {
+        let mut next = self.take(previous.input);
+        next.carry = previous.last_timestamp().or(previous.carry);
+        next
+    }
+
+    /// Hands a batch back once its records are processed.
+    pub fn give(&self, batch: Batch) {
+        if let Ok(mut free) = self.free.lock()
+            && free.len() < Self::KEEP
+        {
+            free.push(batch);
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use crate::clock::Clock;
 use crate::config::{self, AnalyzeConfig, CloudConfig, Env};
 use crate::error::{ExitCode, UsageError};
 use crate::model::RawRecord;
-use crate::pipeline::{Batch, Pipeline};
+use crate::pipeline::{Batch, BatchPool, Pipeline};
 use crate::report::{self, BuildInput, Format, Report};
 use crate::rules;
 use crate::source::cloudwatch::{self, FetchPlan, Progress, Tagged};
@@ -143,8 +143,10 @@ async fn run_pipeline(
     let (sender, receiver) = tokio::sync::mpsc::channel::<Batch>(CHANNEL_BATCHES);
     let window = config.window;
     let workers = config.workers;
+    let pool = Arc::new(BatchPool::default());
+    let worker_pool = Arc::clone(&pool);
     let processor = tokio::task::spawn_blocking(move || {
-        let pipeline = run_workers(&classifier, window, workers, receiver);
+        let pipeline = run_workers(&classifier, window, workers, receiver, &worker_pool);
         let summary = pipeline.finish()?;
         let findings = rules::evaluate(&summary, &classifier);
         anyhow::Ok((summary, findings))
@@ -153,10 +155,13 @@ async fn run_pipeline(
     let first_group_input = inputs.len();
     let forced = config.input_format;
     let file_sender = sender.clone();
-    let reader = tokio::task::spawn_blocking(move || read_inputs(&inputs, forced, &file_sender));
+    let reader_pool = Arc::clone(&pool);
+    let reader = tokio::task::spawn_blocking(move || {
+        read_inputs(&inputs, forced, &file_sender, &reader_pool)
+    });
     let cloud_stats = match (&config.cloud, context) {
         (Some(cloud), Some(context)) => {
-            read_cloudwatch(cloud, first_group_input, sender, context).await?
+            read_cloudwatch(cloud, first_group_input, sender, context, pool).await?
         }
         _ => {
             drop(sender);
@@ -181,6 +186,7 @@ fn run_workers<'c>(
     window: crate::pipeline::TimeWindow,
     workers: usize,
     receiver: tokio::sync::mpsc::Receiver<Batch>,
+    pool: &BatchPool,
 ) -> Pipeline<'c> {
     let queue = std::sync::Mutex::new((receiver, 0u64));
     let take = || -> Option<Batch> {
@@ -195,6 +201,7 @@ fn run_workers<'c>(
         let mut pipeline = Pipeline::new(classifier, window);
         while let Some(batch) = take() {
             pipeline.push_batch(&batch);
+            pool.give(batch);
         }
         pipeline
     };
@@ -226,6 +233,7 @@ async fn read_cloudwatch(
     first_input: usize,
     sender: tokio::sync::mpsc::Sender<Batch>,
     context: Result<crate::aws::AwsContext, String>,
+    pool: Arc<BatchPool>,
 ) -> Result<Vec<InputStats>> {
     let stat_for = |group: &str| InputStats {
         path: format!("cloudwatch:{group}"),
@@ -288,11 +296,11 @@ async fn read_cloudwatch(
     let writer = tokio::task::spawn_blocking(move || -> Result<()> {
         let mut save = save;
         while let Some(chunk) = chunk_receiver.blocking_recv() {
-            let mut batch = Batch::new(base);
+            let mut batch = pool.take(base);
             for tagged in &chunk {
                 let index = base.saturating_add(u32::try_from(tagged.group).unwrap_or(0));
                 if index != batch.input() || batch.is_full() {
-                    let full = std::mem::replace(&mut batch, Batch::new(index));
+                    let full = std::mem::replace(&mut batch, pool.take(index));
                     if !full.is_empty() && sender.blocking_send(full).is_err() {
                         return Ok(());
                     }
@@ -399,11 +407,12 @@ fn read_inputs(
     inputs: &[Input],
     forced: Option<InputFormat>,
     sender: &tokio::sync::mpsc::Sender<Batch>,
+    pool: &BatchPool,
 ) -> Vec<InputStats> {
     let mut all = Vec::with_capacity(inputs.len());
     for (index, input) in inputs.iter().enumerate() {
         let index = u32::try_from(index).unwrap_or(u32::MAX);
-        let mut batch = Batch::new(index);
+        let mut batch = pool.take(index);
         let mut closed = false;
         let stats = source::read(input, index, forced, &mut |record| {
             if closed {
@@ -411,7 +420,7 @@ fn read_inputs(
             }
             batch.push(record);
             if batch.is_full() {
-                let next = Batch::after(&batch);
+                let next = pool.after(&batch);
                 let full = std::mem::replace(&mut batch, next);
                 closed = sender.blocking_send(full).is_err();
             }
