@@ -23,9 +23,10 @@ pub struct Batch {
     /// The timestamp of the input's last timed line before this batch, for lines at its start
     /// that have none (batches of one input may go to different workers).
     carry: Option<Millis>,
-    /// Where the batch's lines are in the run (set by the worker that takes it), so that
-    /// "earliest" evidence is the same whichever worker reads it.
-    seq: Option<u64>,
+    /// The batch's place in its input (0, 1, …): with the input's index it numbers the lines,
+    /// so "earliest" evidence is the same whichever worker reads a batch, and whichever of
+    /// several readers sent it first.
+    number: u64,
 }
 
 impl Batch {
@@ -35,7 +36,7 @@ impl Batch {
             spans: Vec::new(),
             input,
             carry: None,
-            seq: None,
+            number: 0,
         }
     }
 
@@ -45,7 +46,15 @@ impl Batch {
         self.spans.clear();
         self.input = input;
         self.carry = None;
-        self.seq = None;
+        self.number = 0;
+    }
+
+    /// The number of this batch's first line in the run: input, batch, line (24, 24 and 16
+    /// bits; a batch holds at most 4,096 lines).
+    fn first_seq(&self) -> u64 {
+        let input = u64::from(self.input).min((1 << 24) - 1);
+        let number = self.number.min((1 << 24) - 1);
+        (input << 40) | (number << 16)
     }
 
     /// The timestamp of the last timed line among the batch's last few records.
@@ -61,8 +70,9 @@ impl Batch {
         })
     }
 
-    pub fn set_seq(&mut self, seq: u64) {
-        self.seq = Some(seq);
+    /// Sets the batch's place in its input (a source that does not use [`BatchPool::after`]).
+    pub fn set_number(&mut self, number: u64) {
+        self.number = number;
     }
 
     pub fn push(&mut self, record: RawRecord<'_>) {
@@ -122,6 +132,7 @@ impl BatchPool {
     pub fn after(&self, previous: &Batch) -> Batch {
         let mut next = self.take(previous.input);
         next.carry = previous.last_timestamp().or(previous.carry);
+        next.number = previous.number + 1;
         next
     }
 
@@ -220,9 +231,7 @@ impl<'c> Pipeline<'c> {
         if let Some(carry) = batch.carry {
             self.last_ts = Some((batch.input, carry));
         }
-        if let Some(seq) = batch.seq {
-            self.aggregator.set_seq(seq);
-        }
+        self.aggregator.set_seq(batch.first_seq());
         for record in batch.records() {
             self.push(record);
         }

@@ -192,18 +192,41 @@ impl Summary {
 struct Interner {
     ids: HashMap<String, u32, crate::fxhash::FxBuild>,
     values: Vec<String>,
+    /// Recently returned codes by a cheap slot of the value (length and end bytes): most
+    /// lines repeat the endpoint, user and reason of lines before them, and a hit costs one
+    /// comparison instead of a hash and a probe.
+    recent: Vec<u32>,
 }
+
+/// Slots of [`Interner::recent`] (a power of two).
+const RECENT_SLOTS: usize = 256;
 
 impl Interner {
     /// Code for `value`; 0 is reserved for "none".
     fn intern(&mut self, value: Option<&str>) -> u32 {
         let Some(value) = value else { return 0 };
-        if let Some(&id) = self.ids.get(value) {
-            return id;
+        if self.recent.is_empty() {
+            self.recent = vec![0; RECENT_SLOTS];
         }
-        self.values.push(value.to_string());
-        let id = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
-        self.ids.insert(value.to_string(), id);
+        let bytes = value.as_bytes();
+        let ends = bytes.first().zip(bytes.last());
+        let slot = ends.map_or(0, |(&first, &last)| {
+            bytes.len() ^ usize::from(first) << 2 ^ usize::from(last) << 5
+        }) & (RECENT_SLOTS - 1);
+        let recent = self.recent[slot];
+        if recent != 0 && self.get(i64::from(recent)) == Some(value) {
+            return recent;
+        }
+        let id = match self.ids.get(value) {
+            Some(&id) => id,
+            None => {
+                self.values.push(value.to_string());
+                let id = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
+                self.ids.insert(value.to_string(), id);
+                id
+            }
+        };
+        self.recent[slot] = id;
         id
     }
 

@@ -157,7 +157,7 @@ async fn run_pipeline(
     let file_sender = sender.clone();
     let reader_pool = Arc::clone(&pool);
     let reader = tokio::task::spawn_blocking(move || {
-        read_inputs(&inputs, forced, &file_sender, &reader_pool)
+        read_inputs(&inputs, forced, &file_sender, &reader_pool, workers)
     });
     let cloud_stats = match (&config.cloud, context) {
         (Some(cloud), Some(context)) => {
@@ -179,8 +179,8 @@ async fn run_pipeline(
 }
 
 /// Runs `workers` pipelines over the batches of one channel, on threads of their own, and
-/// merges them. Each batch is numbered as it is taken, so the merged result is the same
-/// whichever worker read which batch.
+/// merges them. Batches are numbered by their place in their input, so the merged result is
+/// the same whichever worker read which batch.
 fn run_workers<'c>(
     classifier: &'c Classifier,
     window: crate::pipeline::TimeWindow,
@@ -188,15 +188,8 @@ fn run_workers<'c>(
     receiver: tokio::sync::mpsc::Receiver<Batch>,
     pool: &BatchPool,
 ) -> Pipeline<'c> {
-    let queue = std::sync::Mutex::new((receiver, 0u64));
-    let take = || -> Option<Batch> {
-        let mut guard = queue.lock().ok()?;
-        let (receiver, count) = &mut *guard;
-        let mut batch = receiver.blocking_recv()?;
-        batch.set_seq(*count << 20);
-        *count += 1;
-        Some(batch)
-    };
+    let queue = std::sync::Mutex::new(receiver);
+    let take = || -> Option<Batch> { queue.lock().ok()?.blocking_recv() };
     let work = || {
         let mut pipeline = Pipeline::new(classifier, window);
         while let Some(batch) = take() {
@@ -295,13 +288,25 @@ async fn read_cloudwatch(
     let (chunk_sender, mut chunk_receiver) = tokio::sync::mpsc::channel::<Vec<Tagged>>(2);
     let writer = tokio::task::spawn_blocking(move || -> Result<()> {
         let mut save = save;
+        // Batches are numbered per group, in the order the merger hands events out.
+        let mut numbers: std::collections::HashMap<u32, u64> = std::collections::HashMap::new();
+        let mut send = |mut batch: Batch| -> bool {
+            if batch.is_empty() {
+                pool.give(batch);
+                return true;
+            }
+            let number = numbers.entry(batch.input()).or_default();
+            batch.set_number(*number);
+            *number += 1;
+            sender.blocking_send(batch).is_ok()
+        };
         while let Some(chunk) = chunk_receiver.blocking_recv() {
             let mut batch = pool.take(base);
             for tagged in &chunk {
                 let index = base.saturating_add(u32::try_from(tagged.group).unwrap_or(0));
                 if index != batch.input() || batch.is_full() {
                     let full = std::mem::replace(&mut batch, pool.take(index));
-                    if !full.is_empty() && sender.blocking_send(full).is_err() {
+                    if !send(full) {
                         return Ok(());
                     }
                 }
@@ -316,7 +321,7 @@ async fn read_cloudwatch(
                         .context("cannot write the --save file")?;
                 }
             }
-            if !batch.is_empty() && sender.blocking_send(batch).is_err() {
+            if !send(batch) {
                 return Ok(());
             }
         }
@@ -403,35 +408,81 @@ async fn show_progress(progress: Arc<Progress>) {
     }
 }
 
+/// Reads the files on `readers` threads, each taking the next unread input: export trees of
+/// many gzip objects are inflated in parallel. Statistics come back in input order.
 fn read_inputs(
     inputs: &[Input],
     forced: Option<InputFormat>,
     sender: &tokio::sync::mpsc::Sender<Batch>,
     pool: &BatchPool,
+    readers: usize,
 ) -> Vec<InputStats> {
-    let mut all = Vec::with_capacity(inputs.len());
-    for (index, input) in inputs.iter().enumerate() {
-        let index = u32::try_from(index).unwrap_or(u32::MAX);
-        let mut batch = pool.take(index);
-        let mut closed = false;
-        let stats = source::read(input, index, forced, &mut |record| {
-            if closed {
-                return;
-            }
-            batch.push(record);
-            if batch.is_full() {
-                let next = pool.after(&batch);
-                let full = std::mem::replace(&mut batch, next);
-                closed = sender.blocking_send(full).is_err();
-            }
-        });
-        if !batch.is_empty() && !closed {
-            // A closed channel means the pipeline failed; its error is reported instead.
-            let _ = sender.blocking_send(batch);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let read_some = || {
+        let mut done = Vec::new();
+        loop {
+            let position = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(input) = inputs.get(position) else {
+                break;
+            };
+            let index = u32::try_from(position).unwrap_or(u32::MAX);
+            done.push((position, read_input(input, index, forced, sender, pool)));
         }
-        all.push(stats);
+        done
+    };
+    let readers = readers.clamp(1, inputs.len().max(1));
+    let mut all: Vec<Option<InputStats>> = inputs.iter().map(|_| None).collect();
+    let finished: Vec<Vec<(usize, InputStats)>> = if readers == 1 {
+        vec![read_some()]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..readers).map(|_| scope.spawn(read_some)).collect();
+            // A reader cannot panic short of a bug; its inputs are then reported as failed.
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        })
+    };
+    for (position, stats) in finished.into_iter().flatten() {
+        if let Some(slot) = all.get_mut(position) {
+            *slot = Some(stats);
+        }
     }
-    all
+    all.into_iter()
+        .zip(inputs)
+        .map(|(stats, input)| {
+            stats.unwrap_or_else(|| InputStats {
+                path: input.name(),
+                error: Some("the reader of this input stopped unexpectedly".to_string()),
+                ..InputStats::default()
+            })
+        })
+        .collect()
+}
+
+fn read_input(
+    input: &Input,
+    index: u32,
+    forced: Option<InputFormat>,
+    sender: &tokio::sync::mpsc::Sender<Batch>,
+    pool: &BatchPool,
+) -> InputStats {
+    let mut batch = pool.take(index);
+    let mut closed = false;
+    let stats = source::read(input, index, forced, &mut |record| {
+        if closed {
+            return;
+        }
+        batch.push(record);
+        if batch.is_full() {
+            let next = pool.after(&batch);
+            let full = std::mem::replace(&mut batch, next);
+            closed = sender.blocking_send(full).is_err();
+        }
+    });
+    if !batch.is_empty() && !closed {
+        // A closed channel means the pipeline failed; its error is reported instead.
+        let _ = sender.blocking_send(batch);
+    }
+    stats
 }
 
 /// `proxydoc check`: read the control-plane snapshot, audit it, report.
