@@ -222,6 +222,11 @@ impl SessionBuffer {
         };
         // One lookup for a connection already open (most lines).
         if let Some(entry) = self.open.get_mut(&conn) {
+            // A connect line for a connection that already connected and closed: the proxy
+            // reused the id (they are random 32-bit numbers), and this is a new session.
+            if flags & 1 != 0 && entry.complete() {
+                self.totals.fold(std::mem::take(entry));
+            }
             update(entry, self.newest);
         } else if let Some(entry) = self.incomplete.get_mut(&conn) {
             update(entry, self.newest);
@@ -387,6 +392,30 @@ mod tests {
         assert_eq!(counts.cause_clients, [(5, 9, 1)]);
         assert_eq!(counts.client_failures, [(9, 1)]);
         assert_eq!(counts.folded_early, 0);
+    }
+
+    /// The proxy reuses connection ids: a connect line after a complete session starts a new
+    /// one, in one buffer and across merged buffers alike.
+    #[test]
+    fn a_reused_connection_id_is_a_second_session() {
+        let connected = [1, 0, 0, 0, 0, 0];
+        let closed = [0, 0, 0, 0, 0, 1];
+        let pinned = [0, 0, 0, 0, 1, 0];
+        let mut one = SessionBuffer::default();
+        for flags in [connected, pinned, closed, connected, closed] {
+            one.push(row(4, 0, 0, flags));
+        }
+        let one = one.finish();
+        assert_eq!((one.sessions, one.with[4]), (2, 1));
+        let (mut first, mut second) = (SessionBuffer::default(), SessionBuffer::default());
+        for flags in [connected, pinned, closed] {
+            first.push(row(4, 0, 0, flags));
+        }
+        for flags in [connected, closed] {
+            second.push(row(4, 0, 0, flags));
+        }
+        first.merge(second, &|c| c);
+        assert_eq!(first.finish(), one);
     }
 
     /// A connection that stays active for hours (a pooled application connection) does not
