@@ -47,7 +47,11 @@ fn ascii_run(input: &str, keep: impl Fn(u8) -> bool) -> usize {
 }
 
 fn fraction(input: &str) -> IResult<&str, (u32, usize)> {
-    let (rest, _) = one_of(".,").parse(input)?;
+    // `.` or `,`, both ASCII: the rest starts at a character boundary.
+    let rest = match input.as_bytes().first() {
+        Some(b'.' | b',') => input.get(1..).unwrap_or_default(),
+        _ => return Err(fail(input, nom::error::ErrorKind::OneOf)),
+    };
     let len = ascii_run(rest, |b| b.is_ascii_digit()).min(9);
     if len == 0 {
         return Err(fail(rest, nom::error::ErrorKind::TakeWhileMN));

@@ -96,7 +96,8 @@ fn skip_blanks(text: &str) -> &str {
 /// Removes ANSI escape sequences (`ESC [ ... final-byte`, and lone `ESC x`) into `out`.
 /// Returns false, leaving `out` untouched, when the text has none.
 pub fn strip_ansi(text: &str, out: &mut String) -> bool {
-    if !text.contains('\u{1b}') {
+    // The `memchr` crate's search: `str::contains` on a char is a slow generic loop here.
+    if memchr::memchr(0x1b, text.as_bytes()).is_none() {
         return false;
     }
     out.clear();
