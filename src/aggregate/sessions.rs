@@ -71,6 +71,8 @@ struct Open {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Causes {
     inline: [u32; 2],
+    // A thin pointer (8 bytes) where a `Vec` takes 24: the point of this type.
+    #[allow(clippy::box_collection)]
     more: Option<Box<Vec<u32>>>,
 }
 
