@@ -335,7 +335,7 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     pub show_sql: bool,
 
-    /// Parsing threads (default: one per core, at most 8).
+    /// Analysis threads, and as many threads reading files (default: one per core, at most 8).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 

@@ -24,7 +24,7 @@ pub struct AnalyzeConfig {
     pub input_format: Option<InputFormat>,
     pub show_sql: bool,
     pub cloud: Option<CloudConfig>,
-    /// Parsing threads.
+    /// Analysis threads, and file-reading threads.
     pub workers: usize,
     /// `--engine insights`: the scan budget in bytes, `None` with `--yes`.
     pub insights: Option<InsightsConfig>,
