@@ -384,6 +384,17 @@ mod tests {
         }
     }
 
+    /// A line of connection `conn` at `ts` from client 1, without a cause.
+    fn at(conn: u64, ts: i64, flags: [u32; 6]) -> SessionRow {
+        SessionRow {
+            conn,
+            ts: Some(ts),
+            client: 1,
+            cause: 0,
+            flags,
+        }
+    }
+
     #[test]
     fn sessions_join_flags_and_addresses_per_connection() {
         let mut buffer = SessionBuffer::default();
@@ -433,13 +444,6 @@ mod tests {
     #[test]
     fn a_long_session_does_not_hold_back_the_others() {
         let mut buffer = SessionBuffer::default();
-        let at = |conn: u64, ts: i64, flags: [u32; 6]| SessionRow {
-            conn,
-            ts: Some(ts),
-            client: 1,
-            cause: 0,
-            flags,
-        };
         buffer.push(at(1, 0, [1, 0, 0, 0, 0, 0]));
         let mut largest = 0;
         for second in 1..4 * 3600 {
@@ -462,13 +466,6 @@ mod tests {
     #[test]
     fn old_connections_leave_the_open_table_and_memory_is_bounded() {
         let mut buffer = SessionBuffer::default();
-        let at = |conn: u64, ts: i64, flags: [u32; 6]| SessionRow {
-            conn,
-            ts: Some(ts),
-            client: 1,
-            cause: 0,
-            flags,
-        };
         // Sessions a second apart for 2 hours: the open table holds about the horizon.
         let n = 7_200u64;
         for conn in 0..n {

@@ -32,34 +32,31 @@ fn hir_is_digit_blind(hir: &Hir) -> bool {
         // Anchors and word boundaries: every digit is a word character, none is a line end.
         HirKind::Empty | HirKind::Look(_) => true,
         HirKind::Literal(literal) => !literal.0.iter().any(u8::is_ascii_digit),
-        HirKind::Class(Class::Unicode(class)) => {
-            let held = ('0'..='9')
-                .filter(|&digit| {
-                    class
-                        .ranges()
-                        .iter()
-                        .any(|r| r.start() <= digit && digit <= r.end())
-                })
-                .count();
-            held == 0 || held == 10
-        }
-        HirKind::Class(Class::Bytes(class)) => {
-            let held = (b'0'..=b'9')
-                .filter(|&digit| {
-                    class
-                        .ranges()
-                        .iter()
-                        .any(|r| r.start() <= digit && digit <= r.end())
-                })
-                .count();
-            held == 0 || held == 10
-        }
+        HirKind::Class(Class::Unicode(class)) => all_or_no_digits(|digit| {
+            let digit = char::from(digit);
+            class
+                .ranges()
+                .iter()
+                .any(|r| r.start() <= digit && digit <= r.end())
+        }),
+        HirKind::Class(Class::Bytes(class)) => all_or_no_digits(|digit| {
+            class
+                .ranges()
+                .iter()
+                .any(|r| r.start() <= digit && digit <= r.end())
+        }),
         HirKind::Repetition(repetition) => hir_is_digit_blind(&repetition.sub),
         HirKind::Capture(capture) => hir_is_digit_blind(&capture.sub),
         HirKind::Concat(parts) | HirKind::Alternation(parts) => {
             parts.iter().all(hir_is_digit_blind)
         }
     }
+}
+
+/// Whether a class (`holds`) holds all ten ASCII digits or none of them.
+fn all_or_no_digits(holds: impl Fn(u8) -> bool) -> bool {
+    let held = (b'0'..=b'9').filter(|&digit| holds(digit)).count();
+    held == 0 || held == 10
 }
 
 /// Writes the shape of `message` (every ASCII digit as `0`) into `shape`.
