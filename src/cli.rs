@@ -5,8 +5,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::report::Format;
-
 #[derive(Debug, Parser)]
 #[command(
     name = "proxydoc",
@@ -87,7 +85,7 @@ pub struct TailArgs {
 
     /// The final report's format (default: `table` on a terminal, `json` otherwise).
     #[arg(long, value_enum, help_heading = "Report")]
-    pub format: Option<Format>,
+    pub format: Option<FormatArg>,
 
     /// Write the final report to FILE.
     #[arg(long, short = 'o', value_name = "FILE", help_heading = "Report")]
@@ -238,7 +236,7 @@ pub struct DiagnoseArgs {
 
     /// Report format (default: `table` on a terminal, `json` when piped).
     #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    pub format: Option<FormatArg>,
 
     /// Write the report to FILE instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
@@ -281,7 +279,7 @@ pub struct CheckArgs {
 
     /// Report format (default: `table` on a terminal, `json` when piped).
     #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    pub format: Option<FormatArg>,
 
     /// Write the report to FILE instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
@@ -304,7 +302,7 @@ pub struct AnalyzeArgs {
     /// Report format. Default: `table` on a terminal, `json` when stdout is piped; with
     /// --output, from the file's extension (.json, .md), else `table`.
     #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    pub format: Option<FormatArg>,
 
     /// Write the report to FILE instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
@@ -473,6 +471,14 @@ pub struct PatternsTestArgs {
 pub enum FailOn {
     Critical,
     Warning,
+}
+
+/// `--format`: how the report is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Table,
+    Json,
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

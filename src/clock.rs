@@ -24,7 +24,7 @@ impl Clock {
     /// The system clock, unless `PROXYDOC_NOW` holds a valid RFC 3339 time.
     pub fn from_env() -> Result<Clock, String> {
         if let Ok(text) = std::env::var(NOW_ENV) {
-            return match crate::parse::combinators::timestamp(text.trim()) {
+            return match crate::timefmt::timestamp(text.trim()) {
                 Ok(("", (now, _))) => Ok(Clock { now }),
                 _ => Err(format!("{NOW_ENV}=`{text}` is not an RFC 3339 time")),
             };

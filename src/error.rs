@@ -30,6 +30,19 @@ impl From<ExitCode> for std::process::ExitCode {
     }
 }
 
+/// How a command that completed ends, the same order for every command: 1 when something it
+/// needed could not be read (an input, a part of the control plane: the report is
+/// incomplete), else 3 when a finding trips `--fail-on`, else 0.
+pub fn exit_code(incomplete: bool, tripped: bool) -> ExitCode {
+    if incomplete {
+        ExitCode::InputError
+    } else if tripped {
+        ExitCode::Findings
+    } else {
+        ExitCode::Ok
+    }
+}
+
 /// An error that ends the run with a usage exit code (2) rather than a failure.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -22,18 +22,18 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod aggregate;
-pub mod app;
+pub mod audit;
 pub mod aws;
-pub mod check;
 pub mod classify;
 pub mod cli;
 pub mod clock;
+pub mod cmd;
 pub mod config;
+pub mod enhanced_logging;
 pub mod error;
-pub mod fxhash;
 pub mod insights;
-pub mod logging;
 pub mod model;
+pub mod output;
 pub mod parse;
 pub mod pipeline;
 pub mod report;

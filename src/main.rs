@@ -17,7 +17,7 @@ fn main() -> std::process::ExitCode {
             return ExitCode::InputError.into();
         }
     };
-    match runtime.block_on(proxydoc::app::run(cli)) {
+    match runtime.block_on(proxydoc::cmd::run(cli)) {
         Ok(code) => code.into(),
         Err(e) if is_broken_pipe(&e) => ExitCode::Ok.into(),
         Err(e) if e.downcast_ref::<UsageError>().is_some() => {

@@ -232,3 +232,85 @@ pub mod field {
     pub const CLIENT_CONNECTION: &str = "client_connection";
     pub const ENGINE: &str = "engine";
 }
+
+/// A line kept as evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    pub ts: Option<Millis>,
+    pub text: String,
+    /// The line's place in the input, which orders lines of one timestamp; set by the
+    /// aggregator that kept it.
+    #[serde(skip)]
+    pub(crate) seq: u64,
+}
+
+impl Evidence {
+    pub fn new(ts: Option<Millis>, text: String) -> Evidence {
+        Evidence { ts, text, seq: 0 }
+    }
+}
+
+/// One root cause.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub cause: String,
+    pub title: String,
+    pub severity: Severity,
+    pub confidence: f64,
+    pub why: String,
+    pub events: u64,
+    /// Connection attempts that failed because of this cause (0 for warnings).
+    pub failed_connections: u64,
+    pub first_seen: Option<Millis>,
+    pub last_seen: Option<Millis>,
+    pub users: Vec<String>,
+    pub clients: Vec<String>,
+    pub endpoints: Vec<String>,
+    pub evidence: Vec<Evidence>,
+    pub remediation: Vec<String>,
+}
+
+/// An input that could not be read (or only partly).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InputError {
+    pub path: String,
+    pub error: String,
+}
+
+/// What reading one input produced, besides its records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct InputStats {
+    pub path: String,
+    pub format: Option<&'static str>,
+    pub gzip: bool,
+    pub records: u64,
+    pub bytes: u64,
+    pub invalid_utf8: u64,
+    pub truncated_lines: u64,
+    /// Lines of a JSON or CSV input that were not valid and were read as text instead.
+    pub malformed: u64,
+    /// CloudWatch requests made and throttled (0 for files).
+    pub pages: u64,
+    pub throttles: u64,
+    pub error: Option<String>,
+    /// Things that make the counts incomplete without being errors (Live Tail sampling).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Pass,
+    Fail,
+    Warn,
+    Skipped,
+}
+
+/// One check and what it found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckResult {
+    pub check: String,
+    pub status: CheckStatus,
+    pub detail: String,
+}

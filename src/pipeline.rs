@@ -6,7 +6,7 @@
 //! thousands of lines costs two allocations. A record without any timestamp takes the one of
 //! the record before it in the same input (bare proxy messages, stack-trace lines).
 
-use crate::aggregate::{Aggregator, Summary, frame::FrameError};
+use crate::aggregate::{AggregateError, Aggregator, Summary};
 use crate::classify::{Classifier, Scratch};
 use crate::model::{Event, Millis, RawRecord};
 use crate::parse::{parse_line, strip_ansi};
@@ -166,7 +166,6 @@ pub struct Pipeline<'c> {
     scratch: Scratch,
     ansi: String,
     window: TimeWindow,
-    error: Option<FrameError>,
     /// The last timestamp seen per input, lent to following lines without one.
     last_ts: Option<(u32, Millis)>,
 }
@@ -179,7 +178,6 @@ impl<'c> Pipeline<'c> {
             scratch: Scratch::default(),
             ansi: String::new(),
             window,
-            error: None,
             last_ts: None,
         }
     }
@@ -195,9 +193,6 @@ impl<'c> Pipeline<'c> {
         record: RawRecord<'_>,
         inspect: &mut dyn FnMut(&Event<'_>, &str),
     ) {
-        if self.error.is_some() {
-            return;
-        }
         let mut ansi = std::mem::take(&mut self.ansi);
         let text = if strip_ansi(record.text, &mut ansi) {
             ansi.as_str()
@@ -219,9 +214,7 @@ impl<'c> Pipeline<'c> {
             self.aggregator.count_filtered();
         } else {
             let event = self.classifier.classify(line, &mut self.scratch);
-            if let Err(e) = self.aggregator.push(&event, text) {
-                self.error = Some(e);
-            }
+            self.aggregator.push(&event, text);
             inspect(&event, text);
         }
         self.ansi = ansi;
@@ -239,24 +232,15 @@ impl<'c> Pipeline<'c> {
 
     /// Adds another pipeline's events (a parallel worker's).
     pub fn merge(&mut self, other: Pipeline<'_>) {
-        if self.error.is_none() {
-            self.error = other.error;
-        }
         self.aggregator.merge(other.aggregator);
     }
 
     /// The summary of everything pushed so far, leaving the pipeline running.
-    pub fn snapshot(&self) -> Result<Summary, String> {
-        if let Some(error) = &self.error {
-            return Err(error.to_string());
-        }
-        self.aggregator.clone().finish().map_err(|e| e.to_string())
+    pub fn snapshot(&self) -> Result<Summary, AggregateError> {
+        self.aggregator.clone().finish()
     }
 
-    pub fn finish(self) -> Result<Summary, FrameError> {
-        if let Some(error) = self.error {
-            return Err(error);
-        }
+    pub fn finish(self) -> Result<Summary, AggregateError> {
         self.aggregator.finish()
     }
 }

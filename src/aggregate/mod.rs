@@ -7,7 +7,7 @@
 //! needs (ARNs, regions, engine, ports). Memory therefore follows the variety of the input,
 //! not its size. Nothing here does I/O.
 
-pub mod frame;
+mod frame;
 pub mod sessions;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -15,8 +15,20 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 
 use crate::classify::Classifier;
-use crate::model::{Event, EventKind, Millis, field};
+use crate::model::{Event, EventKind, Evidence, Millis, field};
 use frame::{FactBuffer, FactRow, FrameError, Group};
+
+/// The summary tables could not be built (a polars error, which would be a bug in proxydoc):
+/// the only way an aggregation fails. polars' own error type stays in this module.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the summary tables: {0}")]
+pub struct AggregateError(String);
+
+impl From<FrameError> for AggregateError {
+    fn from(error: FrameError) -> AggregateError {
+        AggregateError(error.to_string())
+    }
+}
 use sessions::{SessionBuffer, SessionRow};
 
 /// Evidence lines kept per cause and per kind.
@@ -27,21 +39,6 @@ pub const UNPARSED_SAMPLES: usize = 5;
 const MAX_SHAPES: usize = 512;
 /// Values kept per context set (ARNs, hosts, ...).
 const MAX_CONTEXT_VALUES: usize = 16;
-
-/// A line kept as evidence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Evidence {
-    pub ts: Option<Millis>,
-    pub text: String,
-    #[serde(skip)]
-    seq: u64,
-}
-
-impl Evidence {
-    pub fn new(ts: Option<Millis>, text: String) -> Evidence {
-        Evidence { ts, text, seq: 0 }
-    }
-}
 
 /// Values seen in the logs that remediation steps fill in.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -190,7 +187,7 @@ impl Summary {
 
 #[derive(Default, Clone)]
 struct Interner {
-    ids: HashMap<String, u32, crate::fxhash::FxBuild>,
+    ids: HashMap<String, u32, rustc_hash::FxBuildHasher>,
     values: Vec<String>,
     /// Recently returned codes by a cheap slot of the value (length and end bytes): most
     /// lines repeat the endpoint, user and reason of lines before them, and a hit costs one
@@ -447,7 +444,7 @@ impl<'c> Aggregator<'c> {
     }
 
     /// Adds one event; `raw` is the line as read, kept verbatim when it becomes evidence.
-    pub fn push(&mut self, event: &Event<'_>, raw: &str) -> Result<(), FrameError> {
+    pub fn push(&mut self, event: &Event<'_>, raw: &str) {
         self.lines.lines += 1;
         self.seq += 1;
         if event.ts.is_none() {
@@ -456,7 +453,7 @@ impl<'c> Aggregator<'c> {
         let Some(pattern_index) = event.pattern else {
             self.lines.unparsed += 1;
             self.push_unparsed(raw);
-            return self.facts.push(FactRow {
+            self.facts.push(FactRow {
                 kind: EventKind::Unclassified.index(),
                 cause: 0,
                 user: 0,
@@ -466,6 +463,7 @@ impl<'c> Aggregator<'c> {
                 pattern: u32::MAX,
                 ts: event.ts,
             });
+            return;
         };
         self.lines.events += 1;
         if let Some(pattern) = self.classifier.pattern(pattern_index) {
@@ -496,7 +494,7 @@ impl<'c> Aggregator<'c> {
             pattern: pattern_index,
             ts: event.ts,
         };
-        self.facts.push(row)?;
+        self.facts.push(row);
         if let Some(conn) = event.client_conn {
             let kind = event.kind;
             let flags = [
@@ -540,7 +538,6 @@ impl<'c> Aggregator<'c> {
             insert_bounded(&mut self.context.proxy_hosts, host);
             insert_bounded(&mut self.context.regions, region);
         }
-        Ok(())
     }
 
     fn push_unparsed(&mut self, raw: &str) {
@@ -598,7 +595,7 @@ impl<'c> Aggregator<'c> {
     }
 
     /// Reduces everything into a [`Summary`].
-    pub fn finish(self) -> Result<Summary, FrameError> {
+    pub fn finish(self) -> Result<Summary, AggregateError> {
         let Aggregator {
             classifier: _,
             pattern_cause: _,

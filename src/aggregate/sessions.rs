@@ -22,7 +22,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::fxhash::FxBuild;
+use rustc_hash::FxBuildHasher as FxBuild;
 
 /// Connections kept open at most.
 pub const MAX_OPEN: usize = 1 << 18;

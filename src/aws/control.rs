@@ -12,8 +12,8 @@ use std::fmt::{Debug, Display};
 use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 
 use super::AwsContext;
-use crate::check::policy::{Decision, Policy};
-use crate::check::{
+use crate::audit::policy::{Decision, Policy};
+use crate::audit::{
     AuthEntry, ClientCheck, ControlPlane, DbInfo, ProxyInfo, RoleInfo, Rule, SecretInfo,
     SecurityGroup, Simulation, TargetInfo, rds_db_resource, secret_key_arn,
 };

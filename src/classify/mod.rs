@@ -12,6 +12,7 @@ mod shape;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
+use crate::error::UsageError;
 use crate::model::{Event, EventKind, LogLine, field};
 pub use catalogue::{CatalogueError, Pattern, Side};
 
@@ -268,9 +269,8 @@ impl Classifier {
             scratch.cache.resize_with(CACHE_SLOTS, CacheSlot::default);
         }
         shape::shape_into(message, &mut scratch.shape);
-        let hash = crate::fxhash::hash_bytes(&scratch.shape);
-        // The high bits: the multiply in FxHash leaves the low ones poorly mixed.
-        let slot = (hash >> 52) as usize % CACHE_SLOTS;
+        let hash = shape_hash(&scratch.shape);
+        let slot = (hash % CACHE_SLOTS as u64) as usize;
         let hit = scratch.cache[slot].hash == hash && scratch.cache[slot].shape == scratch.shape;
         if !hit {
             self.fill_slot(message, scratch, slot, hash);
@@ -568,6 +568,32 @@ pub fn lint(classifier: &Classifier) -> Vec<String> {
         }
     }
     problems
+}
+
+/// The hash of a message's shape (with its length, so that a prefix hashes differently).
+fn shape_hash(shape: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = rustc_hash::FxHasher::default();
+    hasher.write(shape);
+    hasher.write_usize(shape.len());
+    hasher.finish()
+}
+
+/// The built-in catalogue plus `--patterns DIR`, as a classifier. A bad `--patterns`
+/// directory is the user's to fix (a [`UsageError`], exit 2); a bad built-in catalogue is a
+/// bug in this build.
+pub fn load(dir: Option<&std::path::Path>) -> anyhow::Result<Classifier> {
+    use anyhow::Context as _;
+    let builtin = catalogue::builtin().context("the built-in pattern catalogue is invalid")?;
+    let patterns = match dir {
+        Some(dir) => {
+            let user =
+                catalogue::from_dir(dir).map_err(|e| UsageError(format!("--patterns: {e}")))?;
+            catalogue::merge(builtin, user)
+        }
+        None => builtin,
+    };
+    Classifier::new(patterns).map_err(|e| UsageError(e.to_string()).into())
 }
 
 #[cfg(test)]

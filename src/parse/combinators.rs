@@ -1,40 +1,10 @@
-//! Small nom combinators shared by the envelope parser: timestamps, numbers, bracketed tags.
+//! Small nom combinators for the envelope parser: `[LEVEL]`, `[key=value]` tags, blanks and
+//! tokens. Timestamps are read by [`crate::timefmt::timestamp`].
 //!
 //! Every combinator works on `&str` and fails cleanly (a nom `Err::Error`) on anything it does
 //! not recognise, so callers can try them in turn without ever aborting on a bad line.
 
-use nom::{
-    IResult, Parser,
-    branch::alt,
-    bytes::complete::{tag, take_while1},
-    character::complete::{char, one_of},
-    combinator::opt,
-};
-
-use crate::model::Millis;
-use crate::timefmt::{DateTimeParts, to_millis};
-
-/// How a timestamp was written; the envelope parser uses it to recognise `aws logs tail` output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TsStyle {
-    /// Written with a numeric offset such as `+00:00` (Python's `isoformat`).
-    pub numeric_offset: bool,
-    /// Number of fraction digits (0 when none).
-    pub fraction_digits: usize,
-}
-
-/// Exactly `N` ASCII digits, as a number. Byte-level: this runs several times per line.
-fn digits<const N: usize>(input: &str) -> IResult<&str, u32> {
-    let bytes = input.as_bytes();
-    match bytes.get(..N) {
-        Some(head) if head.iter().all(u8::is_ascii_digit) => {
-            let value = head.iter().fold(0u32, |n, b| n * 10 + u32::from(b - b'0'));
-            // The digits are ASCII, so `N` is a character boundary.
-            Ok((input.get(N..).unwrap_or_default(), value))
-        }
-        _ => Err(fail(input, nom::error::ErrorKind::Digit)),
-    }
-}
+use nom::{IResult, Parser, bytes::complete::take_while1, character::complete::char};
 
 fn fail(input: &str, kind: nom::error::ErrorKind) -> nom::Err<nom::error::Error<&str>> {
     nom::Err::Error(nom::error::Error::new(input, kind))
@@ -44,115 +14,6 @@ fn fail(input: &str, kind: nom::error::ErrorKind) -> nom::Err<nom::error::Error<
 /// length is a character boundary).
 fn ascii_run(input: &str, keep: impl Fn(u8) -> bool) -> usize {
     input.bytes().position(|b| !keep(b)).unwrap_or(input.len())
-}
-
-fn fraction(input: &str) -> IResult<&str, (u32, usize)> {
-    // `.` or `,`, both ASCII: the rest starts at a character boundary.
-    let rest = match input.as_bytes().first() {
-        Some(b'.' | b',') => input.get(1..).unwrap_or_default(),
-        _ => return Err(fail(input, nom::error::ErrorKind::OneOf)),
-    };
-    let len = ascii_run(rest, |b| b.is_ascii_digit()).min(9);
-    if len == 0 {
-        return Err(fail(rest, nom::error::ErrorKind::TakeWhileMN));
-    }
-    let (frac, rest) = rest.split_at(len);
-    let mut millis = 0u32;
-    for (i, b) in frac.bytes().take(3).enumerate() {
-        millis += u32::from(b - b'0') * [100, 10, 1][i];
-    }
-    Ok((rest, (millis, frac.len())))
-}
-
-fn numeric_offset(input: &str) -> IResult<&str, i32> {
-    let (rest, sign) = one_of("+-").parse(input)?;
-    let (rest, hours) = digits::<2>(rest)?;
-    let (rest, _) = opt(char(':')).parse(rest)?;
-    let (rest, minutes) = opt(digits::<2>).parse(rest)?;
-    let total = i32::try_from(hours * 60 + minutes.unwrap_or(0)).unwrap_or(0);
-    Ok((rest, if sign == '-' { -total } else { total }))
-}
-
-/// A zone suffix: `Z`, `+hh:mm`, `+hhmm`, `+hh`, ` UTC`, ` GMT`. Returns offset minutes and
-/// whether it was numeric.
-fn zone(input: &str) -> IResult<&str, (i32, bool)> {
-    // The proxy's own form, first and without the alternation.
-    if let Some(rest) = input.strip_prefix('Z') {
-        return Ok((rest, (0, false)));
-    }
-    alt((
-        char('Z').map(|_| (0, false)),
-        numeric_offset.map(|m| (m, true)),
-        alt((tag(" UTC"), tag(" GMT"))).map(|_| (0, false)),
-    ))
-    .parse(input)
-}
-
-/// An ISO-8601-like timestamp: `2022-10-21T17:25:29.482Z`, `2024-10-12T17:20:40`,
-/// `2022-10-21T17:25:29.482000+00:00`, `2024-05-19 06:10:35.743`, `2024/05/19 06:10:35`,
-/// `2024-05-19 06:10:35,743 UTC`. A timestamp without a zone is taken as UTC.
-pub fn timestamp(input: &str) -> IResult<&str, (Millis, TsStyle)> {
-    // `YYYY?MM?DD?hh:mm:ss` is 19 bytes at fixed places: checked on bytes, one length test.
-    let bytes = input.as_bytes();
-    let layout = bytes.len() >= 19
-        && matches!(bytes[4], b'-' | b'/')
-        && bytes[7] == bytes[4]
-        && matches!(bytes[10], b'T' | b' ')
-        && bytes[13] == b':'
-        && bytes[16] == b':';
-    if !layout {
-        return Err(fail(input, nom::error::ErrorKind::Tag));
-    }
-    let number = |at: usize, len: usize| -> Option<u32> {
-        let field = bytes.get(at..at + len)?;
-        field.iter().try_fold(0u32, |n, b| {
-            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
-        })
-    };
-    let fields = (
-        number(0, 4),
-        number(5, 2),
-        number(8, 2),
-        number(11, 2),
-        number(14, 2),
-        number(17, 2),
-    );
-    let (Some(year), Some(month), Some(day), Some(hour), Some(minute), Some(second)) = fields
-    else {
-        return Err(fail(input, nom::error::ErrorKind::Digit));
-    };
-    // All 19 bytes are ASCII, so 19 is a character boundary.
-    let rest = input.get(19..).unwrap_or_default();
-    let (rest, frac) = opt(fraction).parse(rest)?;
-    let (rest, zone) = opt(zone).parse(rest)?;
-    let (millis, fraction_digits) = frac.unwrap_or((0, 0));
-    let (offset_minutes, numeric) = zone.unwrap_or((0, false));
-    let parts = DateTimeParts {
-        year: i64::from(year),
-        month,
-        day,
-        hour,
-        minute,
-        second,
-        millis,
-        offset_minutes,
-    };
-    match to_millis(parts) {
-        Some(ts) => Ok((
-            rest,
-            (
-                ts,
-                TsStyle {
-                    numeric_offset: numeric,
-                    fraction_digits,
-                },
-            ),
-        )),
-        None => Err(nom::Err::Error(nom::error::Error::new(
-            input,
-            nom::error::ErrorKind::Verify,
-        ))),
-    }
 }
 
 /// `[LEVEL]` with an upper-case word; returns the word.
@@ -200,66 +61,10 @@ pub fn token(input: &str) -> IResult<&str, &str> {
 mod tests {
     use super::*;
 
-    fn ts(text: &str) -> Option<(Millis, TsStyle, &str)> {
-        timestamp(text)
-            .ok()
-            .map(|(rest, (ms, style))| (ms, style, rest))
-    }
-
-    #[test]
-    fn proxy_timestamps() {
-        let (ms, style, rest) = ts("2022-10-21T17:25:29.482Z [INFO]").unwrap();
-        assert_eq!(ms, 1_666_373_129_482);
-        assert_eq!(
-            style,
-            TsStyle {
-                numeric_offset: false,
-                fraction_digits: 3
-            }
-        );
-        assert_eq!(rest, " [INFO]");
-        assert_eq!(
-            ts("2024-10-12T17:20:40 [WARN]").unwrap().0,
-            1_728_753_640_000
-        );
-    }
-
-    #[test]
-    fn tail_and_insights_timestamps() {
-        let (ms, style, _) = ts("2022-10-21T17:25:29.482000+00:00 stream").unwrap();
-        assert_eq!(ms, 1_666_373_129_482);
-        assert!(style.numeric_offset);
-        assert_eq!(style.fraction_digits, 6);
-        assert_eq!(ts("2024-05-19 06:10:35.743").unwrap().0, 1_716_099_035_743);
-        assert_eq!(ts("2024/05/19 06:10:35 x").unwrap().0, 1_716_099_035_000);
-        assert_eq!(
-            ts("2024-05-19 08:10:35,743+0200").unwrap().0,
-            1_716_099_035_743
-        );
-        assert_eq!(ts("2024-05-19 06:10:35 UTC:").unwrap().2, ":");
-    }
-
-    #[test]
-    fn rejects_non_timestamps() {
-        assert!(ts("2024-13-19T06:10:35Z").is_none());
-        assert!(ts("2024-05-19").is_none());
-        assert!(ts("20240519T061035Z").is_none());
-        assert!(ts("").is_none());
-        assert!(ts("2024-05-1906:10:35").is_none());
-    }
-
-    /// The byte-level combinators against the plain nom formulation they replace, on text
-    /// made of the characters that matter to them.
+    /// The byte-level combinators against the plain nom formulation they replace.
     mod reference {
         use super::super::*;
-        use nom::bytes::complete::take_while_m_n;
         use proptest::prelude::*;
-
-        fn nom_digits<const N: usize>(input: &str) -> IResult<&str, u32> {
-            take_while_m_n(N, N, |c: char| c.is_ascii_digit())
-                .map(|d: &str| d.bytes().fold(0u32, |n, b| n * 10 + u32::from(b - b'0')))
-                .parse(input)
-        }
 
         fn nom_tag_pair(input: &str) -> IResult<&str, (&str, &str)> {
             let (rest, _) = char('[').parse(input)?;
@@ -277,21 +82,6 @@ mod tests {
             Ok((rest, word))
         }
 
-        fn nom_date(input: &str) -> IResult<&str, [u32; 6]> {
-            let (rest, year) = nom_digits::<4>(input)?;
-            let (rest, sep) = one_of("-/").parse(rest)?;
-            let (rest, month) = nom_digits::<2>(rest)?;
-            let (rest, _) = char(sep).parse(rest)?;
-            let (rest, day) = nom_digits::<2>(rest)?;
-            let (rest, _) = one_of("T ").parse(rest)?;
-            let (rest, hour) = nom_digits::<2>(rest)?;
-            let (rest, _) = char(':').parse(rest)?;
-            let (rest, minute) = nom_digits::<2>(rest)?;
-            let (rest, _) = char(':').parse(rest)?;
-            let (rest, second) = nom_digits::<2>(rest)?;
-            Ok((rest, [year, month, day, hour, minute, second]))
-        }
-
         fn ok<T>(result: IResult<&str, T>) -> Option<(&str, T)> {
             result.ok()
         }
@@ -299,35 +89,9 @@ mod tests {
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(4000))]
             #[test]
-            fn agree_with_nom(text in "[0-9\\-/T :.,Z+\\[\\]=a-zA-Z\u{e9}\u{2603}]{0,40}",
-                              valid in "20[0-9]{2}-[01][0-9]-[0-3][0-9][T ][0-2][0-9]:[0-5][0-9]:[0-6][0-9][.,Z]{0,1}[0-9]{0,4}Z?") {
-                prop_assert_eq!(ok(digits::<4>(&text)), ok(nom_digits::<4>(&text)));
+            fn agree_with_nom(text in "[0-9\\-/T :.,Z+\\[\\]=a-zA-Z\u{e9}\u{2603}]{0,40}") {
                 prop_assert_eq!(ok(tag_pair(&text)), ok(nom_tag_pair(&text)));
                 prop_assert_eq!(ok(level(&text)), ok(nom_level(&text)));
-                for input in [text.as_str(), valid.as_str()] {
-                    // Where the nom version reads a date, `timestamp` reads the same one (or
-                    // rejects an impossible calendar date); where it does not, neither does
-                    // `timestamp`.
-                    match (timestamp(input), nom_date(input)) {
-                        (Ok(_), Err(_)) => prop_assert!(false, "{input}"),
-                        (Err(_), Ok((_, [y, mo, d, h, mi, s]))) => {
-                            let parts = DateTimeParts {
-                                year: i64::from(y), month: mo, day: d, hour: h, minute: mi,
-                                second: s, millis: 0, offset_minutes: 0,
-                            };
-                            prop_assert!(to_millis(parts).is_none(), "{input}");
-                        }
-                        (Ok((_, (ms, _))), Ok((_, [y, mo, d, h, mi, s]))) => {
-                            let parts = DateTimeParts {
-                                year: i64::from(y), month: mo, day: d, hour: h, minute: mi,
-                                second: s, millis: 0, offset_minutes: 0,
-                            };
-                            let whole = to_millis(parts).unwrap();
-                            prop_assert!(ms >= whole - 24 * 3_600_000 && ms < whole + 24 * 3_600_000 + 1000);
-                        }
-                        _ => {}
-                    }
-                }
             }
         }
     }

@@ -14,7 +14,8 @@
 pub mod combinators;
 
 use crate::model::LogLine;
-use combinators::{blanks, level, tag_pair, timestamp, token};
+use crate::timefmt::timestamp;
+use combinators::{blanks, level, tag_pair, token};
 
 /// Parses the envelope of one line. Never fails; see the module docs for the grammar.
 pub fn parse_line(text: &str) -> LogLine<'_> {

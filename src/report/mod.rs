@@ -14,15 +14,13 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::aggregate::{DetailCount, DimCount, Sessions, Summary};
-use crate::model::{EventKind, Millis, Severity};
-use crate::rules::Finding;
-use crate::source::{InputError, InputStats};
+use crate::model::{EventKind, Finding, InputError, InputStats, Millis, Severity};
 use crate::timefmt::rfc3339;
 
 pub const SCHEMA: &str = "proxydoc.report/v1";
 
 /// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Table,
     Json,
@@ -44,7 +42,7 @@ pub struct Report {
     pub context: ContextOut,
     /// The control-plane checks (`check`, `diagnose`); absent for log analysis alone.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub checks: Option<Vec<crate::check::CheckResult>>,
+    pub checks: Option<Vec<crate::model::CheckResult>>,
     /// What `analyze --engine insights` ran and scanned; absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub insights: Option<InsightsOut>,
@@ -327,7 +325,7 @@ pub fn timeline_columns(
         .timeline
         .iter()
         .filter_map(|m| {
-            let ts = crate::parse::combinators::timestamp(&m.minute).ok()?.1.0;
+            let ts = crate::timefmt::timestamp(&m.minute).ok()?.1.0;
             Some((ts, m.events, m.failures))
         })
         .collect();

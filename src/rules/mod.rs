@@ -7,13 +7,10 @@
 //! severity, then failed connections, then confidence, then cause id.
 
 pub mod causes;
-pub mod correlate;
 
-use serde::Serialize;
-
-use crate::aggregate::{CauseStats, Evidence, Summary};
+use crate::aggregate::{CauseStats, Summary};
 use crate::classify::{Classifier, Side};
-use crate::model::{EventKind, Millis, Severity};
+use crate::model::{EventKind, Evidence, Finding, Millis, Severity};
 use causes::Fill;
 
 /// Names of the built-in cause ids. Part of the report contract: add, never rename.
@@ -36,26 +33,6 @@ pub mod id {
 
 /// Values listed per finding (users, clients, endpoints).
 const MAX_LISTED: usize = 10;
-
-/// One root cause.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Finding {
-    pub cause: String,
-    pub title: String,
-    pub severity: Severity,
-    pub confidence: f64,
-    pub why: String,
-    pub events: u64,
-    /// Connection attempts that failed because of this cause (0 for warnings).
-    pub failed_connections: u64,
-    pub first_seen: Option<Millis>,
-    pub last_seen: Option<Millis>,
-    pub users: Vec<String>,
-    pub clients: Vec<String>,
-    pub endpoints: Vec<String>,
-    pub evidence: Vec<Evidence>,
-    pub remediation: Vec<String>,
-}
 
 /// Evaluates every rule and returns the findings, most important first.
 pub fn evaluate(summary: &Summary, classifier: &Classifier) -> Vec<Finding> {

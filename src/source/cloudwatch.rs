@@ -360,19 +360,9 @@ pub(crate) fn backoff(attempt: u32, base_ms: u64, cap_ms: u64) -> Duration {
     let ceiling = base_ms.saturating_mul(1u64 << attempt.min(16)).min(cap_ms);
     let floor = base_ms / 2;
     let span = ceiling.saturating_sub(floor).max(1);
-    Duration::from_millis(floor + jitter() % span)
-}
-
-/// A cheap, non-cryptographic random number for jitter (no `rand` dependency).
-fn jitter() -> u64 {
-    use std::sync::atomic::AtomicU64;
-    static STATE: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
-    let mut x = STATE.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
-    x ^= x >> 30;
-    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
+    // Seeded per process, so that several proxydoc runs against one account do not back off
+    // in step.
+    Duration::from_millis(floor + fastrand::u64(..span))
 }
 
 /// A token bucket shared by all fetch tasks, with multiplicative decrease on throttling and

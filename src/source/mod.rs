@@ -8,9 +8,7 @@
 //! stops that input only; what was read before it is kept and the error is reported.
 
 pub mod cloudwatch;
-pub mod insights;
 pub mod lines;
-pub mod live;
 pub mod structured;
 
 use std::fs::File;
@@ -20,7 +18,7 @@ use std::path::{Path, PathBuf};
 use flate2::bufread::MultiGzDecoder;
 use serde::Serialize;
 
-use crate::model::RawRecord;
+use crate::model::{InputError, InputStats, RawRecord};
 use lines::LineReader;
 
 /// A layout that can be forced with `--input-format`.
@@ -64,34 +62,6 @@ impl Input {
     }
 }
 
-/// An input that could not be read (or only partly).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct InputError {
-    pub path: String,
-    pub error: String,
-}
-
-/// What reading one input produced, besides its records.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct InputStats {
-    pub path: String,
-    pub format: Option<&'static str>,
-    pub gzip: bool,
-    pub records: u64,
-    pub bytes: u64,
-    pub invalid_utf8: u64,
-    pub truncated_lines: u64,
-    /// Lines of a JSON or CSV input that were not valid and were read as text instead.
-    pub malformed: u64,
-    /// CloudWatch requests made and throttled (0 for files).
-    pub pages: u64,
-    pub throttles: u64,
-    pub error: Option<String>,
-    /// Things that make the counts incomplete without being errors (Live Tail sampling).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-}
-
 /// Files whose names are never logs (the marker an S3 export task writes).
 const SKIPPED_NAMES: [&str; 1] = ["aws-logs-write-test"];
 
@@ -131,24 +101,30 @@ pub fn expand(paths: &[String]) -> (Vec<Input>, Vec<InputError>) {
     (inputs, errors)
 }
 
+/// The files under `dir`, depth first in file-name order, hidden entries and the export
+/// marker skipped. Symbolic links are followed; a link that leads back to one of its own
+/// ancestors is an error rather than an endless walk.
 fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<(), String> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| describe_io(&e))?
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .collect();
-    entries.sort();
-    for path in entries {
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if name.starts_with('.') || SKIPPED_NAMES.contains(&name) {
-            continue;
-        }
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else if path.is_file() {
-            out.push(Input::File(path));
+    let entries = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|entry| {
+            let name = entry.file_name().to_str().unwrap_or_default();
+            entry.depth() == 0 || !(name.starts_with('.') || SKIPPED_NAMES.contains(&name))
+        });
+    for entry in entries {
+        let entry = entry.map_err(|e| match (e.loop_ancestor(), e.path(), e.io_error()) {
+            (Some(ancestor), Some(path), _) => format!(
+                "{} is a symbolic link back to {}: remove the link or pass the files directly",
+                path.display(),
+                ancestor.display()
+            ),
+            (_, _, Some(io)) => describe_io(io),
+            _ => e.to_string(),
+        })?;
+        if entry.file_type().is_file() {
+            out.push(Input::File(entry.into_path()));
         }
     }
     Ok(())
@@ -322,6 +298,19 @@ impl<R: Read> Read for CountingReader<R> {
         self.bytes += n as u64;
         Ok(n)
     }
+}
+
+/// The inputs that failed, as the report lists them.
+pub fn input_errors(stats: &[InputStats]) -> Vec<InputError> {
+    stats
+        .iter()
+        .filter_map(|s| {
+            s.error.as_ref().map(|e| InputError {
+                path: s.path.clone(),
+                error: e.clone(),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -242,9 +242,7 @@ fn parse_ts_text(text: &str) -> Option<Millis> {
     if let Ok(ms) = text.parse::<i64>() {
         return Some(ms);
     }
-    crate::parse::combinators::timestamp(text)
-        .ok()
-        .map(|(_, (ts, _))| ts)
+    crate::timefmt::timestamp(text).ok().map(|(_, (ts, _))| ts)
 }
 
 #[cfg(test)]

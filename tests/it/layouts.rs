@@ -29,7 +29,7 @@ const COARSE: &[&str] = &[
 
 fn millis(value: &Value) -> i64 {
     let text = value.as_str().expect("timestamp string");
-    let (_, (ms, _)) = proxydoc::parse::combinators::timestamp(text).expect("RFC 3339");
+    let (_, (ms, _)) = proxydoc::timefmt::timestamp(text).expect("RFC 3339");
     ms
 }
 

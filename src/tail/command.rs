@@ -16,23 +16,23 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use super::logging::{turn_off, turn_on};
-use super::{load_aws, load_classifier, write_saved_event};
+use super::options::{ManagedLogging, TailConfig, TailEnv};
 use crate::aws::lifecycle::{Lifecycle, ProxyLogging};
 use crate::classify::Classifier;
 use crate::cli::TailArgs;
 use crate::clock::Ticker;
-use crate::config::{ManagedLogging, TailConfig, TailEnv};
-use crate::error::{ExitCode, UsageError};
-use crate::logging::{Marks, State, assess, human, plan_enable};
-use crate::model::{Millis, RawRecord};
+use crate::enhanced_logging::command::{turn_off, turn_on};
+use crate::enhanced_logging::{Marks, State, assess, human, plan_enable};
+use crate::error::{ExitCode, UsageError, exit_code};
+use crate::model::{Finding, InputStats, Millis, RawRecord};
+use crate::output::write_saved_event;
 use crate::pipeline::{Pipeline, TimeWindow};
 use crate::report::{self, BuildInput, Report};
-use crate::rules::{self, Finding};
-use crate::source::InputStats;
-use crate::source::live::{self, Item, Mode, Notice, NowFn, TailPlan};
-use crate::tail::{Connections, Filter, Origin, Status, line, ndjson, shown, status_line};
+use crate::rules;
+use crate::tail::driver::{self, Item, Mode, Notice, NowFn, TailPlan};
+use crate::tail::view::{Connections, Filter, Origin, Status, line, ndjson, shown, status_line};
 use crate::timefmt::rfc3339;
+use crate::{aws, classify};
 
 /// The status line's "recent" view covers this many minutes.
 const RECENT_MINUTES: i64 = 5;
@@ -43,7 +43,7 @@ const REFRESH: Duration = Duration::from_secs(3);
 /// Warn this long before RDS's own 24-hour turn-off.
 const RDS_OFF_WARNING: Millis = 10 * 60_000;
 
-pub(super) async fn tail(args: TailArgs) -> Result<ExitCode> {
+pub async fn tail(args: TailArgs) -> Result<ExitCode> {
     let ticker = Ticker::from_env().map_err(UsageError)?;
     let env = TailEnv {
         stdout_is_terminal: io::stdout().is_terminal(),
@@ -51,10 +51,10 @@ pub(super) async fn tail(args: TailArgs) -> Result<ExitCode> {
         no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
     };
     let config = TailConfig::from_args(&args, env).map_err(UsageError)?;
-    let classifier = Arc::new(load_classifier(config.patterns.as_deref())?);
+    let classifier = Arc::new(classify::load(config.patterns.as_deref())?);
     // Before anything changes on AWS: from here on a signal ends the run through cleanup.
     let mut signals = Signals::new()?;
-    let Some(context) = load_aws(&config.aws).await else {
+    let Some(context) = aws::load_or_explain(&config.aws).await else {
         return Ok(ExitCode::InputError);
     };
     let life = Lifecycle::new(&context);
@@ -105,7 +105,7 @@ pub(super) async fn tail(args: TailArgs) -> Result<ExitCode> {
     plan.overlap = config.overlap;
     plan.max_tps = config.max_tps;
     let now: NowFn = Arc::new(move || ticker.now());
-    let (receiver, driver) = live::spawn(Arc::new(context.logs()), plan, now);
+    let (receiver, driver) = driver::spawn(Arc::new(context.logs()), plan, now);
 
     let outcome = run_loop(
         &config,
@@ -129,7 +129,7 @@ pub(super) async fn tail(args: TailArgs) -> Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("the analysis failed: {e}"))?;
     let findings = rules::evaluate(&summary, &classifier);
     // Already said on stderr when it happened (the fatal notice).
-    let errors = super::input_errors(&outcome.stats);
+    let errors = crate::source::input_errors(&outcome.stats);
     let build = BuildInput {
         now: ticker.now(),
         since: Some(started),
@@ -146,15 +146,12 @@ pub(super) async fn tail(args: TailArgs) -> Result<ExitCode> {
             .and_then(|()| out.flush())
             .context("cannot write the report to stderr")?;
     } else {
-        super::write_report_to(config.output.as_deref(), config.format, &report)?;
+        crate::output::write_report_to(config.output.as_deref(), config.format, &report)?;
     }
-    Ok(if !errors.is_empty() || restore_failed {
-        ExitCode::InputError
-    } else if report.trips(config.fail_on) {
-        ExitCode::Findings
-    } else {
-        ExitCode::Ok
-    })
+    Ok(exit_code(
+        !errors.is_empty() || restore_failed,
+        report.trips(config.fail_on),
+    ))
 }
 
 /// SIGINT, SIGTERM and SIGHUP, as one stream.
@@ -186,7 +183,7 @@ impl Signals {
 }
 
 struct Outcome {
-    pipeline_summary: Result<crate::aggregate::Summary, String>,
+    pipeline_summary: Result<crate::aggregate::Summary, crate::aggregate::AggregateError>,
     stats: Vec<InputStats>,
 }
 
@@ -305,7 +302,7 @@ impl<'a> Printer<'a> {
             })?)),
             None => None,
         };
-        let width = crate::tail::terminal_width().unwrap_or(120).max(40);
+        let width = crate::tail::view::terminal_width().unwrap_or(120).max(40);
         Ok(Printer {
             config,
             classifier,
@@ -697,7 +694,7 @@ impl Managed {
         let rds_off_at = self
             .marks
             .enabled_at
-            .map(|at| at + crate::logging::RDS_AUTO_OFF);
+            .map(|at| at + crate::enhanced_logging::RDS_AUTO_OFF);
         if self.believed_on && !state.debug_logging {
             self.believed_on = false;
             let reason = match rds_off_at {

@@ -268,7 +268,7 @@ pub fn parse_insights_time(value: &str) -> Option<Millis> {
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         return value.parse().ok();
     }
-    crate::parse::combinators::timestamp(value)
+    crate::timefmt::timestamp(value)
         .ok()
         .filter(|(rest, _)| rest.trim().is_empty())
         .map(|(_, (ts, _))| ts)

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::aws::logs::{InsightsApi, LogsError, QueryRequest, QueryResults, QueryState};
-use crate::insights::{MAX_GROUPS_PER_QUERY, MAX_ROWS};
+use crate::insights::plan::{MAX_GROUPS_PER_QUERY, MAX_ROWS};
 use crate::model::Millis;
 
 /// What to run.
@@ -161,9 +161,9 @@ async fn run_one<A: InsightsApi>(
             // Best effort: the query is billed for what it scanned either way.
             let _ = api.stop_query(&id).await;
             return Err(InsightsError::Budget {
-                scanned: crate::insights::human_bytes(scanned),
-                limit: crate::insights::human_bytes(limit),
-                cost: crate::insights::cost_usd(scanned),
+                scanned: crate::insights::plan::human_bytes(scanned),
+                limit: crate::insights::plan::human_bytes(limit),
+                cost: crate::insights::plan::cost_usd(scanned),
             });
         }
         match results.state {

@@ -14,8 +14,9 @@
 //!
 //! Every other finding is kept as it is.
 
-use crate::check::id as check_id;
-use crate::rules::{Finding, id as log_id};
+use crate::audit::id as check_id;
+use crate::model::Finding;
+use crate::rules::id as log_id;
 
 /// (log cause, control-plane causes it folds into, in order of preference).
 const PAIRS: &[(&str, &[&str])] = &[
@@ -104,7 +105,7 @@ fn fold(check: &mut Finding, log: Finding) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::Evidence;
+    use crate::model::Evidence;
     use crate::model::Severity;
 
     fn finding(cause: &str, severity: Severity, failed: u64) -> Finding {

@@ -12,8 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::model::Severity;
-use crate::rules::Finding;
+use crate::model::{CheckResult, CheckStatus, Finding, Severity};
 use policy::{Decision, Policy};
 
 /// Cause ids of the control-plane checks. A contract: add, never rename.
@@ -220,23 +219,6 @@ impl ControlPlane {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckStatus {
-    Pass,
-    Fail,
-    Warn,
-    Skipped,
-}
-
-/// One check and what it found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CheckResult {
-    pub check: String,
-    pub status: CheckStatus,
-    pub detail: String,
-}
-
 /// Runs every check; returns the results in order and the findings, most important first.
 pub fn audit(plane: &ControlPlane) -> (Vec<CheckResult>, Vec<Finding>) {
     let mut audit = Audit {
@@ -307,7 +289,7 @@ impl Audit<'_> {
             endpoints: self.plane.proxy.endpoint.iter().cloned().collect(),
             evidence: evidence
                 .into_iter()
-                .map(|e| crate::aggregate::Evidence::new(None, e))
+                .map(|e| crate::model::Evidence::new(None, e))
                 .collect(),
             remediation,
         });

@@ -11,9 +11,8 @@ use std::collections::{HashMap, VecDeque};
 use serde::Serialize;
 
 use crate::classify::Classifier;
-use crate::model::{Event, EventKind, Millis, Severity, field};
+use crate::model::{Event, EventKind, Finding, Millis, Severity, field};
 use crate::report::redact::redact;
-use crate::rules::Finding;
 use crate::timefmt::rfc3339;
 
 /// Connections remembered for filling in client and user.
@@ -234,11 +233,8 @@ pub fn terminal_width() -> Option<usize> {
     if let Some(columns) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
         return Some(columns);
     }
-    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we own; fd 1 may be anything,
-    // and the call fails harmlessly when it is not a terminal.
-    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
-    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
-    (ok && size.ws_col > 0).then_some(usize::from(size.ws_col))
+    let (terminal_size::Width(columns), _) = terminal_size::terminal_size_of(std::io::stdout())?;
+    (columns > 0).then_some(usize::from(columns))
 }
 
 /// One NDJSON line (without the newline).

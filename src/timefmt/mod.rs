@@ -3,9 +3,12 @@
 //! proxydoc keeps every instant as `i64` milliseconds since the Unix epoch (UTC). This module
 //! converts civil dates to and from that form (Howard Hinnant's `days_from_civil`), renders
 //! RFC 3339 with a `Z` suffix, and reads the `--since`/`--until` values. Log timestamps are
-//! parsed by the nom combinators in `parse::combinators`, which call [`to_millis`].
+//! read by [`timestamp()`] (`timestamp.rs`), which calls [`to_millis`].
 
 use crate::model::Millis;
+
+mod timestamp;
+pub use timestamp::{TsStyle, timestamp};
 
 /// Days since 1970-01-01 for a proleptic Gregorian date.
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
@@ -113,7 +116,7 @@ pub fn parse_time_arg(text: &str, now: Millis) -> Result<Millis, String> {
     if let Some(ms) = parse_duration(text) {
         return Ok(now - ms);
     }
-    if let Ok(("", (ts, _))) = crate::parse::combinators::timestamp(text) {
+    if let Ok(("", (ts, _))) = timestamp(text) {
         return Ok(ts);
     }
     Err(format!(

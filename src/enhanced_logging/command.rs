@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use super::load_aws;
+use crate::aws;
 use crate::aws::lifecycle::{Lifecycle, ProxyLogging};
 use crate::cli::{LoggingAction, LoggingArgs};
 use crate::clock::Clock;
@@ -14,8 +14,8 @@ use crate::error::{ExitCode, UsageError};
 pub(super) const WAIT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `proxydoc logging enable|disable|status`.
-pub(super) async fn logging_command(args: LoggingArgs) -> Result<ExitCode> {
-    use crate::logging::{Marks, State, TAGS, assess, human, parse_for, plan_enable};
+pub async fn logging_command(args: LoggingArgs) -> Result<ExitCode> {
+    use crate::enhanced_logging::{Marks, State, TAGS, assess, human, parse_for, plan_enable};
     use crate::timefmt::rfc3339;
 
     let clock = Clock::from_env().map_err(UsageError)?;
@@ -36,7 +36,7 @@ pub(super) async fn logging_command(args: LoggingArgs) -> Result<ExitCode> {
         LoggingAction::Enable { duration } => Some(parse_for(duration).map_err(UsageError)?),
         _ => None,
     };
-    let Some(context) = load_aws(&config::aws_options(&args.aws)).await else {
+    let Some(context) = aws::load_or_explain(&config::aws_options(&args.aws)).await else {
         return Ok(ExitCode::InputError);
     };
     let life = crate::aws::lifecycle::Lifecycle::new(&context);
@@ -62,7 +62,7 @@ pub(super) async fn logging_command(args: LoggingArgs) -> Result<ExitCode> {
 
     match args.action {
         LoggingAction::Enable { .. } => {
-            let duration = duration.unwrap_or(crate::logging::DEFAULT_FOR);
+            let duration = duration.unwrap_or(crate::enhanced_logging::DEFAULT_FOR);
             if state.status != "available" {
                 eprintln!(
                     "proxydoc: proxy {proxy} is `{}`: wait until it is `available` and run this again (nothing was changed)",
@@ -247,7 +247,7 @@ pub(super) async fn logging_command(args: LoggingArgs) -> Result<ExitCode> {
 /// Turns enhanced logging on (when `modify`) and writes proxydoc's tags, then waits until the
 /// proxy is `available`. If tagging fails after logging was turned on, it is turned off again;
 /// the error then says exactly what is left on.
-pub(super) async fn turn_on(
+pub async fn turn_on(
     life: &Lifecycle,
     state: &ProxyLogging,
     modify: bool,
@@ -283,14 +283,14 @@ pub(super) async fn turn_on(
 
 /// Turns enhanced logging off (when `on`) and removes proxydoc's tags (when `tagged`);
 /// with `wait`, waits until the proxy is `available` again.
-pub(super) async fn turn_off(
+pub async fn turn_off(
     life: &Lifecycle,
     state: &ProxyLogging,
     on: bool,
     tagged: bool,
     wait: Option<std::time::Duration>,
 ) -> Result<()> {
-    use crate::logging::TAGS;
+    use crate::enhanced_logging::TAGS;
     if on {
         life.set_debug_logging(&state.name, false).await?;
     }

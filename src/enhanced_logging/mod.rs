@@ -7,6 +7,8 @@
 //! knows the state and can clean up after a crash. This module holds the tag format and the
 //! arithmetic; `aws/lifecycle.rs` makes the calls and `app.rs` prints.
 
+pub mod command;
+
 use crate::model::Millis;
 use crate::timefmt::rfc3339;
 
@@ -33,7 +35,7 @@ impl Marks {
         let get = |key: &str| tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
         let time = |key: &str| {
             get(key)
-                .and_then(|v| crate::parse::combinators::timestamp(v).ok())
+                .and_then(|v| crate::timefmt::timestamp(v).ok())
                 .map(|(_, (ts, _))| ts)
         };
         Marks {

@@ -9,12 +9,12 @@ use crate::aws::logs::InsightsApi;
 use crate::classify::{Classifier, Scratch};
 use crate::clock::Clock;
 use crate::config::{AnalyzeConfig, CloudConfig, InsightsConfig};
-use crate::error::{ExitCode, UsageError};
-use crate::insights::{Plan, USD_PER_GB, cost_usd, human_bytes};
+use crate::error::{ExitCode, UsageError, exit_code};
+use crate::insights::driver::{self as driver, Job};
+use crate::insights::plan::{Plan, USD_PER_GB, cost_usd, human_bytes};
+use crate::model::{InputError, InputStats};
 use crate::report::{BuildInput, InsightsOut, Report};
 use crate::rules;
-use crate::source::insights::{self as driver, Job};
-use crate::source::{InputError, InputStats};
 
 /// Findings whose evidence is fetched, and events fetched per finding and group.
 const SAMPLED_FINDINGS: usize = 3;
@@ -23,7 +23,7 @@ const SAMPLE_PER_GROUP: i32 = 20;
 const SAMPLED_GROUPS: usize = 5;
 
 /// `--emit-query`: prints the query and nothing else.
-pub(super) fn emit_query(classifier: &Classifier) -> Result<ExitCode> {
+pub fn emit_query(classifier: &Classifier) -> Result<ExitCode> {
     let plan = Plan::new(classifier).map_err(|e| UsageError(e.to_string()))?;
     println!("{}", plan.query);
     for id in &plan.skipped {
@@ -32,7 +32,7 @@ pub(super) fn emit_query(classifier: &Classifier) -> Result<ExitCode> {
     Ok(ExitCode::Ok)
 }
 
-pub(super) async fn analyze(
+pub async fn analyze(
     config: &AnalyzeConfig,
     insights: &InsightsConfig,
     classifier: &Classifier,
@@ -106,7 +106,7 @@ pub(super) async fn analyze(
         };
         outcome = driver::run(&api, &job, &mut |notice| eprintln!("proxydoc: {notice}")).await?;
         plan.fold(&outcome.rows, &mut aggregator);
-        let passed = crate::insights::rows_total(&outcome.rows);
+        let passed = crate::insights::plan::rows_total(&outcome.rows);
         // Lines that did not pass the query's filter are known only by number.
         let scanned = outcome.records_scanned.max(0.0) as u64;
         aggregator.count_unmatched(scanned.saturating_sub(passed));
@@ -185,8 +185,8 @@ pub(super) async fn analyze(
         sampled_lines: sampled,
         not_computed,
     });
-    super::write_report(config, &report)?;
-    Ok(super::exit_code(&errors, &report, config.fail_on))
+    crate::output::write_report(config, &report)?;
+    Ok(exit_code(!errors.is_empty(), report.trips(config.fail_on)))
 }
 
 /// Fetches up to [`SAMPLE_PER_GROUP`] lines per group for each of the top findings' patterns
@@ -197,7 +197,7 @@ async fn sample_evidence<'c, A: InsightsApi>(
     cloud: &CloudConfig,
     groups: &[String],
     summary: &crate::aggregate::Summary,
-    findings: &[rules::Finding],
+    findings: &[crate::model::Finding],
 ) -> Result<(Aggregator<'c>, u64), crate::aws::logs::LogsError> {
     let mut sample = Aggregator::new(classifier);
     let mut scratch = Scratch::default();
@@ -237,7 +237,7 @@ async fn sample_evidence<'c, A: InsightsApi>(
                     line.ts = Some(event.timestamp);
                 }
                 let classified = classifier.classify(line, &mut scratch);
-                let _ = sample.push(&classified, &event.message);
+                sample.push(&classified, &event.message);
                 lines += 1;
             }
         }

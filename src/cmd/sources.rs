@@ -1,0 +1,365 @@
+//! Every source into the pipeline: files on `--threads` blocking reader threads (each takes
+//! the next unread input, so export trees of gzip objects inflate in parallel), CloudWatch
+//! groups through the async fetcher, all sending batches through one bounded channel to
+//! `--threads` pipeline workers whose aggregators merge at the end. Emptied batches go back
+//! through a [`BatchPool`], so batch buffers are allocated once per run.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+
+use crate::aws::logs::LogsApi;
+use crate::classify::Classifier;
+use crate::config::{AnalyzeConfig, CloudConfig};
+use crate::model::{InputStats, RawRecord};
+use crate::output::write_saved_event;
+use crate::pipeline::{Batch, BatchPool, Pipeline};
+use crate::rules;
+use crate::source::cloudwatch::{self, FetchPlan, Progress, Tagged};
+use crate::source::{self, Input, InputFormat};
+
+/// Batches in flight between the reading threads and the pipeline.
+const CHANNEL_BATCHES: usize = 8;
+
+type PipelineOutput = (
+    Vec<InputStats>,
+    crate::aggregate::Summary,
+    Vec<crate::model::Finding>,
+);
+
+/// Runs every source into one pipeline: files on a blocking reader thread, CloudWatch groups
+/// through the async fetcher; both send batches to the pipeline's thread.
+pub(super) async fn run_pipeline(
+    config: &AnalyzeConfig,
+    classifier: Arc<Classifier>,
+    inputs: Vec<Input>,
+    context: Option<Result<crate::aws::AwsContext, String>>,
+) -> Result<PipelineOutput> {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Batch>(CHANNEL_BATCHES);
+    let window = config.window;
+    let workers = config.workers;
+    let pool = Arc::new(BatchPool::default());
+    let worker_pool = Arc::clone(&pool);
+    let processor = tokio::task::spawn_blocking(move || {
+        let pipeline = run_workers(&classifier, window, workers, receiver, &worker_pool);
+        let summary = pipeline.finish()?;
+        let findings = rules::evaluate(&summary, &classifier);
+        anyhow::Ok((summary, findings))
+    });
+
+    let first_group_input = inputs.len();
+    let forced = config.input_format;
+    let file_sender = sender.clone();
+    let reader_pool = Arc::clone(&pool);
+    let reader = tokio::task::spawn_blocking(move || {
+        read_inputs(&inputs, forced, &file_sender, &reader_pool, workers)
+    });
+    let cloud_stats = match (&config.cloud, context) {
+        (Some(cloud), Some(context)) => {
+            read_cloudwatch(cloud, first_group_input, sender, context, pool).await?
+        }
+        _ => {
+            drop(sender);
+            Vec::new()
+        }
+    };
+    let mut stats = reader
+        .await
+        .context("the input reader stopped unexpectedly")?;
+    stats.extend(cloud_stats);
+    let (summary, findings) = processor
+        .await
+        .context("the analysis stopped unexpectedly")??;
+    Ok((stats, summary, findings))
+}
+
+/// Runs `workers` pipelines over the batches of one channel, on threads of their own, and
+/// merges them. Batches are numbered by their place in their input, so the merged result is
+/// the same whichever worker read which batch.
+fn run_workers<'c>(
+    classifier: &'c Classifier,
+    window: crate::pipeline::TimeWindow,
+    workers: usize,
+    receiver: tokio::sync::mpsc::Receiver<Batch>,
+    pool: &BatchPool,
+) -> Pipeline<'c> {
+    let queue = std::sync::Mutex::new(receiver);
+    let take = || -> Option<Batch> { queue.lock().ok()?.blocking_recv() };
+    let work = || {
+        let mut pipeline = Pipeline::new(classifier, window);
+        while let Some(batch) = take() {
+            pipeline.push_batch(&batch);
+            pool.give(batch);
+        }
+        pipeline
+    };
+    if workers <= 1 {
+        return work();
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
+        let mut merged: Option<Pipeline<'c>> = None;
+        for handle in handles {
+            // A worker cannot panic short of a bug; its batches are then missing from the
+            // counts rather than the whole run failing.
+            if let Ok(pipeline) = handle.join() {
+                match merged.as_mut() {
+                    None => merged = Some(pipeline),
+                    Some(merged) => merged.merge(pipeline),
+                }
+            }
+        }
+        merged.unwrap_or_else(|| Pipeline::new(classifier, window))
+    })
+}
+
+/// Fetches the CloudWatch groups into the pipeline (and `--save`). Problems with AWS
+/// (configuration, a missing group, a failed slice) become per-group input errors, so files
+/// given alongside are still analysed.
+async fn read_cloudwatch(
+    cloud: &CloudConfig,
+    first_input: usize,
+    sender: tokio::sync::mpsc::Sender<Batch>,
+    context: Result<crate::aws::AwsContext, String>,
+    pool: Arc<BatchPool>,
+) -> Result<Vec<InputStats>> {
+    let stat_for = |group: &str| InputStats {
+        path: format!("cloudwatch:{group}"),
+        format: Some("cloudwatch"),
+        ..InputStats::default()
+    };
+    let context = match context {
+        Ok(context) => context,
+        Err(e) => {
+            return Ok(cloud
+                .groups
+                .iter()
+                .map(|g| InputStats {
+                    error: Some(e.clone()),
+                    ..stat_for(g)
+                })
+                .collect());
+        }
+    };
+    let api = Arc::new(context.logs());
+    let mut stats = Vec::new();
+    let mut groups = Vec::new();
+    for group in &cloud.groups {
+        match api.find_group(group).await {
+            Ok(Some(_)) => groups.push(group.clone()),
+            Ok(None) => stats.push(InputStats {
+                error: Some(format!(
+                    "log group {group} not found in {}: the proxy has not logged anything since it was created, or the name or region is wrong (list proxies with `aws rds describe-db-proxies --region {}`)",
+                    context.region(),
+                    context.region()
+                )),
+                ..stat_for(group)
+            }),
+            Err(e) => stats.push(InputStats { error: Some(e.to_string()), ..stat_for(group) }),
+        }
+    }
+    if groups.is_empty() {
+        return Ok(stats);
+    }
+
+    let save = match &cloud.save {
+        Some(path) => Some(BufWriter::new(File::create(path).with_context(|| {
+            format!("cannot create the --save file {}", path.display())
+        })?)),
+        None => None,
+    };
+    let plan = FetchPlan {
+        page_limit: cloud.page_limit,
+        ..FetchPlan::new(groups.clone(), cloud.start, cloud.end, cloud.max_tps)
+    };
+    let progress = Arc::new(Progress::new());
+    let (mut chunks, fetcher) = cloudwatch::spawn(Arc::clone(&api), plan, Arc::clone(&progress));
+    let ticker = io::stderr()
+        .is_terminal()
+        .then(|| tokio::spawn(show_progress(Arc::clone(&progress))));
+
+    let base = u32::try_from(first_input).unwrap_or(u32::MAX);
+    let saved_groups = groups.clone();
+    let (chunk_sender, mut chunk_receiver) = tokio::sync::mpsc::channel::<Vec<Tagged>>(2);
+    let writer = tokio::task::spawn_blocking(move || -> Result<()> {
+        let mut save = save;
+        // Batches are numbered per group, in the order the merger hands events out.
+        let mut numbers: std::collections::HashMap<u32, u64> = std::collections::HashMap::new();
+        let mut send = |mut batch: Batch| -> bool {
+            if batch.is_empty() {
+                pool.give(batch);
+                return true;
+            }
+            let number = numbers.entry(batch.input()).or_default();
+            batch.set_number(*number);
+            *number += 1;
+            sender.blocking_send(batch).is_ok()
+        };
+        while let Some(chunk) = chunk_receiver.blocking_recv() {
+            let mut batch = pool.take(base);
+            for tagged in &chunk {
+                let index = base.saturating_add(u32::try_from(tagged.group).unwrap_or(0));
+                if index != batch.input() || batch.is_full() {
+                    let full = std::mem::replace(&mut batch, pool.take(index));
+                    if !send(full) {
+                        return Ok(());
+                    }
+                }
+                batch.push(RawRecord {
+                    text: &tagged.event.message,
+                    ts: Some(tagged.event.timestamp),
+                    input: index,
+                });
+                if let Some(out) = save.as_mut() {
+                    let group = saved_groups.get(tagged.group).map_or("", String::as_str);
+                    write_saved_event(out, group, &tagged.event)
+                        .context("cannot write the --save file")?;
+                }
+            }
+            if !send(batch) {
+                return Ok(());
+            }
+        }
+        if let Some(mut out) = save {
+            out.flush().context("cannot write the --save file")?;
+        }
+        Ok(())
+    });
+    while let Some(chunk) = chunks.recv().await {
+        if chunk_sender.send(chunk).await.is_err() {
+            break;
+        }
+    }
+    // If the analysis stopped early, dropping the receiver lets the fetch tasks end instead of
+    // waiting on a full channel.
+    drop(chunks);
+    drop(chunk_sender);
+    let outcomes = fetcher
+        .await
+        .context("the CloudWatch fetcher stopped unexpectedly")?;
+    if let Some(ticker) = ticker {
+        ticker.abort();
+        eprint!("\r\x1b[K");
+    }
+    writer
+        .await
+        .context("the CloudWatch writer stopped unexpectedly")??;
+    for outcome in outcomes {
+        stats.push(InputStats {
+            records: outcome.events,
+            pages: outcome.pages,
+            throttles: outcome.throttles,
+            error: (!outcome.errors.is_empty()).then(|| outcome.errors.join("; ")),
+            ..stat_for(&outcome.group)
+        });
+    }
+    Ok(stats)
+}
+
+/// The progress line on stderr (only when it is a terminal).
+async fn show_progress(progress: Arc<Progress>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        let (first, last) = (
+            progress.first_ts.load(Relaxed),
+            progress.last_ts.load(Relaxed),
+        );
+        let range = if first <= last {
+            format!(
+                ", {} … {}",
+                crate::timefmt::rfc3339(first),
+                crate::timefmt::rfc3339(last)
+            )
+        } else {
+            String::new()
+        };
+        eprint!(
+            "\r\x1b[Kcloudwatch: {} events, {} pages, {} throttled, {} retried{range}",
+            progress.events.load(Relaxed),
+            progress.pages.load(Relaxed),
+            progress.throttles.load(Relaxed),
+            progress.retries.load(Relaxed),
+        );
+    }
+}
+
+/// Reads the files on `readers` threads, each taking the next unread input: export trees of
+/// many gzip objects are inflated in parallel. Statistics come back in input order.
+fn read_inputs(
+    inputs: &[Input],
+    forced: Option<InputFormat>,
+    sender: &tokio::sync::mpsc::Sender<Batch>,
+    pool: &BatchPool,
+    readers: usize,
+) -> Vec<InputStats> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let read_some = || {
+        let mut done = Vec::new();
+        loop {
+            let position = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(input) = inputs.get(position) else {
+                break;
+            };
+            let index = u32::try_from(position).unwrap_or(u32::MAX);
+            done.push((position, read_input(input, index, forced, sender, pool)));
+        }
+        done
+    };
+    let readers = readers.clamp(1, inputs.len().max(1));
+    let mut all: Vec<Option<InputStats>> = inputs.iter().map(|_| None).collect();
+    let finished: Vec<Vec<(usize, InputStats)>> = if readers == 1 {
+        vec![read_some()]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..readers).map(|_| scope.spawn(read_some)).collect();
+            // A reader cannot panic short of a bug; its inputs are then reported as failed.
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        })
+    };
+    for (position, stats) in finished.into_iter().flatten() {
+        if let Some(slot) = all.get_mut(position) {
+            *slot = Some(stats);
+        }
+    }
+    all.into_iter()
+        .zip(inputs)
+        .map(|(stats, input)| {
+            stats.unwrap_or_else(|| InputStats {
+                path: input.name(),
+                error: Some("the reader of this input stopped unexpectedly".to_string()),
+                ..InputStats::default()
+            })
+        })
+        .collect()
+}
+
+fn read_input(
+    input: &Input,
+    index: u32,
+    forced: Option<InputFormat>,
+    sender: &tokio::sync::mpsc::Sender<Batch>,
+    pool: &BatchPool,
+) -> InputStats {
+    let mut batch = pool.take(index);
+    let mut closed = false;
+    let stats = source::read(input, index, forced, &mut |record| {
+        if closed {
+            return;
+        }
+        batch.push(record);
+        if batch.is_full() {
+            let next = pool.after(&batch);
+            let full = std::mem::replace(&mut batch, next);
+            closed = sender.blocking_send(full).is_err();
+        }
+    });
+    if !batch.is_empty() && !closed {
+        // A closed channel means the pipeline failed; its error is reported instead.
+        let _ = sender.blocking_send(batch);
+    }
+    stats
+}

@@ -1,0 +1,56 @@
+//! Where reports and saved events go: a file (`--output`, `--save`) or stdout, buffered; the
+//! renderers in [`crate::report`] only write to the writer given here.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+
+use anyhow::{Context as _, Result};
+
+use crate::config::AnalyzeConfig;
+use crate::report::{self, Format, Report};
+
+pub fn write_report(config: &AnalyzeConfig, report: &Report) -> Result<()> {
+    write_report_to(config.output.as_deref(), config.format, report)
+}
+
+pub fn write_report_to(
+    output: Option<&std::path::Path>,
+    format: Format,
+    report: &Report,
+) -> Result<()> {
+    match output {
+        Some(path) => {
+            let file = File::create(path)
+                .with_context(|| format!("cannot create the report file {}", path.display()))?;
+            let mut out = BufWriter::new(file);
+            report::render(report, format, &mut out)
+                .and_then(|()| out.flush())
+                .with_context(|| format!("cannot write the report to {}", path.display()))
+        }
+        None => {
+            let stdout = io::stdout();
+            let mut out = BufWriter::new(stdout.lock());
+            report::render(report, format, &mut out)
+                .and_then(|()| out.flush())
+                .context("cannot write the report to stdout")
+        }
+    }
+}
+
+/// One fetched event as an NDJSON line, in the shape `filter-log-events` prints.
+pub fn write_saved_event(
+    out: &mut dyn Write,
+    group: &str,
+    event: &crate::aws::logs::LogEvent,
+) -> io::Result<()> {
+    let line = serde_json::json!({
+        "logGroupName": group,
+        "logStreamName": event.stream,
+        "timestamp": event.timestamp,
+        "message": event.message,
+        "ingestionTime": event.ingestion_time,
+        "eventId": event.id,
+    });
+    serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
+    writeln!(out)
+}
