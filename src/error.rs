@@ -43,6 +43,13 @@ pub fn exit_code(incomplete: bool, tripped: bool) -> ExitCode {
     }
 }
 
+/// A failure that ends a command with exit code 1 and a message that already says what
+/// failed, on which object, and what to do (`proxydoc: <message>`, no `error:` prefix): an
+/// unreadable proxy, missing credentials, a change that could not be made.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Failed(pub String);
+
 /// An error that ends the run with a usage exit code (2) rather than a failure.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

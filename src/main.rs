@@ -3,7 +3,7 @@
 use clap::Parser;
 
 use proxydoc::cli::Cli;
-use proxydoc::error::{ExitCode, UsageError, is_broken_pipe};
+use proxydoc::error::{ExitCode, Failed, UsageError, is_broken_pipe};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -20,6 +20,10 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(proxydoc::cmd::run(cli)) {
         Ok(code) => code.into(),
         Err(e) if is_broken_pipe(&e) => ExitCode::Ok.into(),
+        Err(e) if e.downcast_ref::<Failed>().is_some() => {
+            eprintln!("proxydoc: {e:#}");
+            ExitCode::InputError.into()
+        }
         Err(e) if e.downcast_ref::<UsageError>().is_some() => {
             eprintln!("proxydoc: error: {e:#}");
             ExitCode::Usage.into()

@@ -43,13 +43,14 @@ pub fn write_saved_event(
     group: &str,
     event: &crate::aws::logs::LogEvent,
 ) -> io::Result<()> {
+    // Keys in alphabetical order, as earlier versions wrote them.
     let line = serde_json::json!({
+        "eventId": event.id,
+        "ingestionTime": event.ingestion_time,
         "logGroupName": group,
         "logStreamName": event.stream,
-        "timestamp": event.timestamp,
         "message": event.message,
-        "ingestionTime": event.ingestion_time,
-        "eventId": event.id,
+        "timestamp": event.timestamp,
     });
     serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
     writeln!(out)

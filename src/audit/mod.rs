@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use serde_json::json;
+
 use crate::model::{CheckResult, CheckStatus, Finding, Severity};
 use policy::{Decision, Policy};
 
@@ -733,7 +735,17 @@ impl Audit<'_> {
             Severity::Critical,
             format!("the trust policy of {} does not let rds.amazonaws.com assume it, so the proxy cannot read its secrets", role.arn),
             vec![format!("AssumeRolePolicyDocument={}", role.trust_policy)],
-            vec![format!("Trust RDS: `aws iam update-assume-role-policy --role-name {role_name} --policy-document '{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Principal\":{{\"Service\":\"rds.amazonaws.com\"}},\"Action\":\"sts:AssumeRole\"}}]}}'`")],
+            vec![format!(
+                "Trust RDS: `aws iam update-assume-role-policy --role-name {role_name} --policy-document '{}'`",
+                json!({
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Effect": "Allow",
+                        "Principal": {"Service": "rds.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }],
+                })
+            )],
         );
     }
 
@@ -841,8 +853,19 @@ impl Audit<'_> {
                 format!("{} may not {} for secret {}", role.arn, missing.join(" and "), secret.arn),
                 evidence,
                 vec![format!(
-                    "Attach: `aws iam put-role-policy --role-name {role_name} --policy-name proxydoc-read-proxy-secret --policy-document '{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":\"secretsmanager:GetSecretValue\",\"Resource\":\"{}\"}},{{\"Effect\":\"Allow\",\"Action\":\"kms:Decrypt\",\"Resource\":\"{key}\",\"Condition\":{{\"StringEquals\":{{\"kms:ViaService\":\"{via}\"}}}}}}]}}'`",
-                    secret.arn
+                    "Attach: `aws iam put-role-policy --role-name {role_name} --policy-name proxydoc-read-proxy-secret --policy-document '{}'`",
+                    json!({
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret.arn},
+                            {
+                                "Effect": "Allow",
+                                "Action": "kms:Decrypt",
+                                "Resource": key,
+                                "Condition": {"StringEquals": {"kms:ViaService": via}},
+                            },
+                        ],
+                    })
                 )],
             );
         }
@@ -900,7 +923,11 @@ impl Audit<'_> {
             Severity::Critical,
             format!("{} may not rds-db:connect to {resource} ({detail}); the resource is the proxy's id, not the database's", client.principal),
             vec![format!("rds-db:connect on {resource}: {detail}")],
-            vec![format!("Add to {}'s policy: {{\"Effect\":\"Allow\",\"Action\":\"rds-db:connect\",\"Resource\":\"{resource}\"}}", client.principal)],
+            vec![format!(
+                "Add to {}'s policy: {}",
+                client.principal,
+                json!({"Effect": "Allow", "Action": "rds-db:connect", "Resource": resource})
+            )],
         );
     }
 }

@@ -213,6 +213,16 @@ impl LogsClient {
     }
 }
 
+/// One attempt per call for the calls proxydoc retries itself (FilterLogEvents in the fetcher
+/// and the live driver, StartQuery and GetQueryResults in the Insights driver, StartLiveTail
+/// renewed by the live driver): the SDK's standard retries underneath would multiply the
+/// attempts and hide throttling from proxydoc's rate limiter. One-shot calls (DescribeLogGroups,
+/// the evidence sample) keep the SDK's retries.
+fn own_retries() -> aws_sdk_cloudwatchlogs::config::Builder {
+    aws_sdk_cloudwatchlogs::config::Builder::default()
+        .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled())
+}
+
 impl LogsApi for LogsClient {
     async fn filter_page(&self, request: PageRequest) -> Result<Page, LogsError> {
         // `interleaved` is deprecated (AWS always interleaves) but moto needs it.
@@ -226,6 +236,8 @@ impl LogsApi for LogsClient {
             .interleaved(true)
             .limit(request.limit)
             .set_next_token(request.token.clone())
+            .customize()
+            .config_override(own_retries())
             .send()
             .await
             .map_err(|e| {
@@ -316,6 +328,8 @@ impl InsightsApi for LogsClient {
             .end_time(request.end)
             .query_string(request.query)
             .limit(request.limit)
+            .customize()
+            .config_override(own_retries())
             .send()
             .await
             .map_err(|e| classify("StartQuery", &groups, &self.region, "logs:StartQuery", &e))?;
@@ -331,6 +345,8 @@ impl InsightsApi for LogsClient {
             .client
             .get_query_results()
             .query_id(id)
+            .customize()
+            .config_override(own_retries())
             .send()
             .await
             .map_err(|e| {
@@ -476,6 +492,8 @@ impl LiveApi for LogsClient {
             .client
             .start_live_tail()
             .set_log_group_identifiers(Some(group_arns.to_vec()))
+            .customize()
+            .config_override(own_retries())
             .send()
             .await
             .map_err(|e| {

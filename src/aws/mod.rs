@@ -108,15 +108,3 @@ impl AwsContext {
         )
     }
 }
-
-/// Loads the AWS configuration; on failure prints why (and how to fix it) and returns `None`,
-/// which the commands turn into exit code 1.
-pub async fn load_or_explain(options: &AwsOptions) -> Option<AwsContext> {
-    match AwsContext::load(options).await {
-        Ok(context) => Some(context),
-        Err(e) => {
-            eprintln!("proxydoc: {e}");
-            None
-        }
-    }
-}

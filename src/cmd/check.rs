@@ -8,7 +8,7 @@ use crate::aws;
 use crate::cli::CheckArgs;
 use crate::clock::Clock;
 use crate::config;
-use crate::error::{ExitCode, UsageError, exit_code};
+use crate::error::{ExitCode, Failed, UsageError, exit_code};
 use crate::output::write_report_to;
 use crate::report::{BuildInput, Report};
 
@@ -20,19 +20,16 @@ pub(super) async fn check(args: CheckArgs) -> Result<ExitCode> {
         io::stdout().is_terminal(),
     );
     let options = config::aws_options(&args.aws);
-    let Some(context) = aws::load_or_explain(&options).await else {
-        return Ok(ExitCode::InputError);
-    };
+    let context = aws::AwsContext::load(&options)
+        .await
+        .map_err(|e| Failed(e.to_string()))?;
     let client = args
         .client_principal
         .as_deref()
         .zip(args.db_user.as_deref());
     let plane = match crate::aws::control::snapshot(&context, &args.proxy, client).await {
         Ok(plane) => plane,
-        Err(e) => {
-            eprintln!("proxydoc: {e}");
-            return Ok(ExitCode::InputError);
-        }
+        Err(e) => return Err(Failed(e.to_string()).into()),
     };
     let (results, findings) = crate::audit::audit(&plane);
     let build = BuildInput {

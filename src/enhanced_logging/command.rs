@@ -8,7 +8,7 @@ use crate::aws::lifecycle::{Lifecycle, ProxyLogging};
 use crate::cli::{LoggingAction, LoggingArgs};
 use crate::clock::Clock;
 use crate::config;
-use crate::error::{ExitCode, UsageError};
+use crate::error::{ExitCode, Failed, UsageError};
 
 /// How often `logging` and `tail` poll the proxy's status after a change.
 pub(super) const WAIT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -36,16 +36,13 @@ pub async fn logging_command(args: LoggingArgs) -> Result<ExitCode> {
         LoggingAction::Enable { duration } => Some(parse_for(duration).map_err(UsageError)?),
         _ => None,
     };
-    let Some(context) = aws::load_or_explain(&config::aws_options(&args.aws)).await else {
-        return Ok(ExitCode::InputError);
-    };
+    let context = aws::AwsContext::load(&config::aws_options(&args.aws))
+        .await
+        .map_err(|e| Failed(e.to_string()))?;
     let life = crate::aws::lifecycle::Lifecycle::new(&context);
     let state = match life.read(&proxy).await {
         Ok(state) => state,
-        Err(e) => {
-            eprintln!("proxydoc: {e}");
-            return Ok(ExitCode::InputError);
-        }
+        Err(e) => return Err(Failed(e.to_string()).into()),
     };
     let marks = Marks::from_tags(&state.tags);
     let status = assess(state.debug_logging, &marks, now);
@@ -64,11 +61,11 @@ pub async fn logging_command(args: LoggingArgs) -> Result<ExitCode> {
         LoggingAction::Enable { .. } => {
             let duration = duration.unwrap_or(crate::enhanced_logging::DEFAULT_FOR);
             if state.status != "available" {
-                eprintln!(
-                    "proxydoc: proxy {proxy} is `{}`: wait until it is `available` and run this again (nothing was changed)",
+                return Err(Failed(format!(
+                    "proxy {proxy} is `{}`: wait until it is `available` and run this again (nothing was changed)",
                     state.status
-                );
-                return Ok(ExitCode::InputError);
+                ))
+                .into());
             }
             let by = life.caller().await;
             let plan = plan_enable(&status, now, duration, &by);
@@ -107,10 +104,9 @@ pub async fn logging_command(args: LoggingArgs) -> Result<ExitCode> {
                 }
                 return Ok(ExitCode::Ok);
             }
-            if let Err(e) = turn_on(&life, &state, plan.modify, &tags, wait).await {
-                eprintln!("proxydoc: {e}");
-                return Ok(ExitCode::InputError);
-            }
+            turn_on(&life, &state, plan.modify, &tags, wait)
+                .await
+                .map_err(Failed)?;
             let enabled_at = plan.marks.enabled_at.unwrap_or(now);
             let until = plan.marks.disable_after.unwrap_or(plan.rds_off_at);
             println!(

@@ -4,6 +4,8 @@
 //! proxy's resource id, security group ids) the step names a placeholder in capitals and the
 //! command that finds it.
 
+use serde_json::json;
+
 use crate::aggregate::{CauseStats, Summary};
 use crate::model::Severity;
 use crate::rules::id;
@@ -187,7 +189,7 @@ fn iam_auth_failed(fill: &Fill, stats: &CauseStats) -> Vec<String> {
         .iter()
         .map(|u| {
             format!(
-                "\"arn:aws:rds-db:{}:{}:dbuser:PROXY_RESOURCE_ID/{u}\"",
+                "arn:aws:rds-db:{}:{}:dbuser:PROXY_RESOURCE_ID/{u}",
                 fill.region, fill.account
             )
         })
@@ -202,9 +204,9 @@ fn iam_auth_failed(fill: &Fill, stats: &CauseStats) -> Vec<String> {
             fill.proxy
         ),
         format!(
-            "Allow the client's IAM user or role to connect as {}: add the statement {{\"Effect\":\"Allow\",\"Action\":\"rds-db:connect\",\"Resource\":[{}]}} to its policy",
+            "Allow the client's IAM user or role to connect as {}: add the statement {} to its policy",
             users.join(", "),
-            resources.join(",")
+            json!({"Effect": "Allow", "Action": "rds-db:connect", "Resource": resources})
         ),
         format!(
             "Generate the token for the proxy endpoint, port and region, with the same user name the client logs in with (tokens last 15 minutes): `aws rds generate-db-auth-token --hostname {} --port {} --username {} --region {}`",
@@ -245,16 +247,19 @@ fn no_secret_for_user(fill: &Fill, stats: &CauseStats) -> Vec<String> {
     let users = users(stats);
     vec![
         format!(
-            "Create a Secrets Manager secret for {} holding {{\"username\":\"{}\",\"password\":\"…\"}} (the username must match exactly, including case)",
+            "Create a Secrets Manager secret for {} holding {} (the username must match exactly, including case)",
             users.join(", "),
-            users[0]
+            json!({"username": users[0], "password": "…"})
         ),
         format!(
-            "Register it with the proxy; `--auth` replaces the whole list, so repeat the existing entries (see `{}`): `aws rds modify-db-proxy --db-proxy-name {} --auth '[…existing entries…,{{\"AuthScheme\":\"SECRETS\",\"SecretArn\":\"arn:aws:secretsmanager:{}:{}:secret:NAME\",\"IAMAuth\":\"DISABLED\"}}]'`",
+            "Register it with the proxy; `--auth` replaces the whole list, so repeat the existing entries (see `{}`): `aws rds modify-db-proxy --db-proxy-name {} --auth '[…existing entries…,{}]'`",
             describe_auth(fill),
             fill.proxy,
-            fill.region,
-            fill.account
+            json!({
+                "AuthScheme": "SECRETS",
+                "SecretArn": format!("arn:aws:secretsmanager:{}:{}:secret:NAME", fill.region, fill.account),
+                "IAMAuth": "DISABLED",
+            })
         ),
         "Allow the proxy's IAM role to read the new secret (secretsmanager:GetSecretValue, and kms:Decrypt on its key)".to_string(),
         "With alternating-users rotation the user name in AWSCURRENT changes: register a secret for each user, or use single-user rotation".to_string(),
@@ -280,25 +285,34 @@ fn secret_access_denied(fill: &Fill, _stats: &CauseStats) -> Vec<String> {
     } else {
         fill.secret_arns.clone()
     };
-    let secret_list = secrets
-        .iter()
-        .map(|s| format!("\"{s}\""))
-        .collect::<Vec<_>>()
-        .join(",");
     vec![
         format!(
-            "Give the proxy's role {role} read access to {}: `aws iam put-role-policy --role-name {role_name} --policy-name proxydoc-read-proxy-secret --policy-document '{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":\"secretsmanager:GetSecretValue\",\"Resource\":[{secret_list}]}},{{\"Effect\":\"Allow\",\"Action\":\"kms:Decrypt\",\"Resource\":\"arn:aws:kms:{}:{}:key/KMS_KEY_ID\",\"Condition\":{{\"StringEquals\":{{\"kms:ViaService\":\"secretsmanager.{}.amazonaws.com\"}}}}}}]}}'`",
+            "Give the proxy's role {role} read access to {}: `aws iam put-role-policy --role-name {role_name} --policy-name proxydoc-read-proxy-secret --policy-document '{}'`",
             secrets.join(", "),
-            fill.region,
-            fill.account,
-            fill.region
+            json!({
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secrets},
+                    {
+                        "Effect": "Allow",
+                        "Action": "kms:Decrypt",
+                        "Resource": format!("arn:aws:kms:{}:{}:key/KMS_KEY_ID", fill.region, fill.account),
+                        "Condition": {"StringEquals": {"kms:ViaService": format!("secretsmanager.{}.amazonaws.com", fill.region)}},
+                    },
+                ],
+            })
         ),
         format!(
             "Find KMS_KEY_ID: `aws secretsmanager describe-secret --secret-id {} --query KmsKeyId` (none means the AWS managed key aws/secretsmanager, which needs no grant); a customer managed key's key policy must allow the role too",
             secrets[0]
         ),
         format!(
-            "The role must trust RDS: `aws iam get-role --role-name {role_name} --query Role.AssumeRolePolicyDocument` must allow {{\"Effect\":\"Allow\",\"Principal\":{{\"Service\":\"rds.amazonaws.com\"}},\"Action\":\"sts:AssumeRole\"}}"
+            "The role must trust RDS: `aws iam get-role --role-name {role_name} --query Role.AssumeRolePolicyDocument` must allow {}",
+            json!({
+                "Effect": "Allow",
+                "Principal": {"Service": "rds.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            })
         ),
         format!(
             "If the proxy's subnets have no route to Secrets Manager (no NAT gateway), add an interface VPC endpoint for com.amazonaws.{}.secretsmanager that accepts HTTPS (443) from the proxy's security group",

@@ -23,7 +23,7 @@ use crate::cli::TailArgs;
 use crate::clock::Ticker;
 use crate::enhanced_logging::command::{turn_off, turn_on};
 use crate::enhanced_logging::{Marks, State, assess, human, plan_enable};
-use crate::error::{ExitCode, UsageError, exit_code};
+use crate::error::{ExitCode, Failed, UsageError, exit_code};
 use crate::model::{Finding, InputStats, Millis, RawRecord};
 use crate::output::write_saved_event;
 use crate::pipeline::{Pipeline, TimeWindow};
@@ -54,9 +54,9 @@ pub async fn tail(args: TailArgs) -> Result<ExitCode> {
     let classifier = Arc::new(classify::load(config.patterns.as_deref())?);
     // Before anything changes on AWS: from here on a signal ends the run through cleanup.
     let mut signals = Signals::new()?;
-    let Some(context) = aws::load_or_explain(&config.aws).await else {
-        return Ok(ExitCode::InputError);
-    };
+    let context = aws::AwsContext::load(&config.aws)
+        .await
+        .map_err(|e| Failed(e.to_string()))?;
     let life = Lifecycle::new(&context);
     let started = ticker.now();
 
@@ -66,19 +66,13 @@ pub async fn tail(args: TailArgs) -> Result<ExitCode> {
             // The state before anything changes: what a signal during the change restores.
             let before = match life.read(&wanted.proxy).await {
                 Ok(state) => state,
-                Err(e) => {
-                    eprintln!("proxydoc: {e}");
-                    return Ok(ExitCode::InputError);
-                }
+                Err(e) => return Err(Failed(e.to_string()).into()),
             };
             let begin = Managed::begin(&life, wanted, before.clone(), &ticker, config.wait);
             tokio::select! {
                 outcome = begin => match outcome {
                     Ok(m) => managed = Some(m),
-                    Err(e) => {
-                        eprintln!("proxydoc: {e}");
-                        return Ok(ExitCode::InputError);
-                    }
+                    Err(e) => return Err(Failed(e.to_string()).into()),
                 },
                 name = signals.recv() => {
                     eprintln!("proxydoc: {name} while turning enhanced logging on");

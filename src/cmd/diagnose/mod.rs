@@ -12,7 +12,7 @@ use crate::classify;
 use crate::cli::DiagnoseArgs;
 use crate::clock::Clock;
 use crate::config::{AnalyzeConfig, Env};
-use crate::error::{ExitCode, UsageError, exit_code};
+use crate::error::{ExitCode, Failed, UsageError, exit_code};
 use crate::output::write_report;
 use crate::report::{BuildInput, Report};
 use crate::source;
@@ -32,9 +32,9 @@ pub(super) async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode> {
     let Some(cloud) = &config.cloud else {
         return Err(anyhow::anyhow!("diagnose has no CloudWatch source"));
     };
-    let Some(context) = aws::load_or_explain(&cloud.aws).await else {
-        return Ok(ExitCode::InputError);
-    };
+    let context = aws::AwsContext::load(&cloud.aws)
+        .await
+        .map_err(|e| Failed(e.to_string()))?;
     let client = args
         .client_principal
         .as_deref()
@@ -45,10 +45,7 @@ pub(super) async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode> {
     );
     let plane = match plane {
         Ok(plane) => plane,
-        Err(e) => {
-            eprintln!("proxydoc: {e}");
-            return Ok(ExitCode::InputError);
-        }
+        Err(e) => return Err(Failed(e.to_string()).into()),
     };
     let (stats, summary, log_findings) = logs?;
     let errors = source::input_errors(&stats);
