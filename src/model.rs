@@ -234,13 +234,12 @@ pub mod field {
 }
 
 /// A line kept as evidence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evidence {
     pub ts: Option<Millis>,
     pub text: String,
     /// The line's place in the input, which orders lines of one timestamp; set by the
     /// aggregator that kept it.
-    #[serde(skip)]
     pub(crate) seq: u64,
 }
 
@@ -251,7 +250,7 @@ impl Evidence {
 }
 
 /// One root cause.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
     pub cause: String,
     pub title: String,
@@ -271,14 +270,14 @@ pub struct Finding {
 }
 
 /// An input that could not be read (or only partly).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputError {
     pub path: String,
     pub error: String,
 }
 
 /// What reading one input produced, besides its records.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InputStats {
     pub path: String,
     pub format: Option<&'static str>,
@@ -294,12 +293,10 @@ pub struct InputStats {
     pub throttles: u64,
     pub error: Option<String>,
     /// Things that make the counts incomplete without being errors (Live Tail sampling).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckStatus {
     Pass,
     Fail,
@@ -308,7 +305,7 @@ pub enum CheckStatus {
 }
 
 /// One check and what it found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckResult {
     pub check: String,
     pub status: CheckStatus,

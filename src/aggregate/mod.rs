@@ -12,8 +12,6 @@ pub mod sessions;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde::Serialize;
-
 use crate::classify::Classifier;
 use crate::model::{Event, EventKind, Evidence, Millis, field};
 use frame::{FactBuffer, FactRow, FrameError, Group};
@@ -41,7 +39,7 @@ const MAX_SHAPES: usize = 512;
 const MAX_CONTEXT_VALUES: usize = 16;
 
 /// Values seen in the logs that remediation steps fill in.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Context {
     pub regions: BTreeSet<String>,
     pub accounts: BTreeSet<String>,
@@ -70,7 +68,7 @@ pub struct Counted<'a> {
 }
 
 /// One value of a dimension with its event and failure counts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DimCount {
     pub value: String,
     pub events: u64,
@@ -78,7 +76,7 @@ pub struct DimCount {
 }
 
 /// A (kind, reason-or-digest) pair with its count.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DetailCount {
     pub kind: EventKind,
     pub detail: String,
@@ -86,7 +84,7 @@ pub struct DetailCount {
 }
 
 /// Per-minute counts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bucket {
     pub minute: Millis,
     pub counts: BTreeMap<EventKind, u64>,
@@ -94,7 +92,7 @@ pub struct Bucket {
 }
 
 /// Everything known about one pattern-level cause.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CauseStats {
     pub cause: String,
     pub events: u64,
@@ -110,7 +108,7 @@ pub struct CauseStats {
 }
 
 /// Totals for a kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KindStats {
     pub events: u64,
     pub first: Option<Millis>,
@@ -118,7 +116,7 @@ pub struct KindStats {
 }
 
 /// Counts of the input lines.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LineCounts {
     pub lines: u64,
     pub events: u64,
@@ -130,7 +128,7 @@ pub struct LineCounts {
 }
 
 /// Sessions joined on `clientConnection`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sessions {
     pub sessions: u64,
     pub connected: u64,
@@ -145,16 +143,11 @@ pub struct Sessions {
     pub db_opened_while_clients_arrived: Option<bool>,
     /// Connections folded into the totals before the end because too many were open at once
     /// (a later line of one of them counts as another session).
-    #[serde(skip_serializing_if = "is_zero")]
     pub folded_early: u64,
 }
 
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
 /// The aggregated view of a run; plain data, no polars types.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
     pub lines: LineCounts,
     pub window: Option<(Millis, Millis)>,

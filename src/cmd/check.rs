@@ -41,11 +41,9 @@ pub(super) async fn check(args: CheckArgs) -> Result<ExitCode> {
         errors: &[],
     };
     let mut report = Report::build(&crate::aggregate::Summary::default(), &findings, &build);
-    report.checks = Some(results);
-    let skipped = report
-        .checks
+    report.set_checks(&results);
+    let skipped = results
         .iter()
-        .flatten()
         .any(|c| c.status == crate::model::CheckStatus::Skipped);
     write_report_to(args.output.as_deref(), format, &report)?;
     let tripped = report.trips(args.fail_on.map(config::severity_for));

@@ -8,14 +8,17 @@ pub mod markdown;
 pub mod redact;
 pub mod table;
 
-use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use serde::Serialize;
-
-use crate::aggregate::{DetailCount, DimCount, Sessions, Summary};
-use crate::model::{EventKind, Finding, InputError, InputStats, Millis, Severity};
+use crate::aggregate::{DimCount, Summary};
+use crate::model::{
+    CheckResult, CheckStatus, EventKind, Finding, InputError, InputStats, Millis, Severity,
+};
 use crate::timefmt::rfc3339;
+
+mod v1;
+
+pub use v1::*;
 
 pub const SCHEMA: &str = "proxydoc.report/v1";
 
@@ -25,128 +28,6 @@ pub enum Format {
     Table,
     Json,
     Markdown,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Report {
-    pub schema: &'static str,
-    pub generated_at: String,
-    pub window: Window,
-    pub input: InputSection,
-    pub counts: BTreeMap<EventKind, u64>,
-    pub findings: Vec<FindingOut>,
-    pub timeline: Vec<MinuteOut>,
-    pub sessions: Sessions,
-    pub top: Top,
-    pub unparsed: Unparsed,
-    pub context: ContextOut,
-    /// The control-plane checks (`check`, `diagnose`); absent for log analysis alone.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub checks: Option<Vec<crate::model::CheckResult>>,
-    /// What `analyze --engine insights` ran and scanned; absent otherwise.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub insights: Option<InsightsOut>,
-}
-
-/// The Logs Insights side of a run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct InsightsOut {
-    pub queries: u32,
-    /// Time ranges run again in halves because a result reached 10,000 rows.
-    pub splits: u32,
-    pub bytes_scanned: f64,
-    pub records_scanned: f64,
-    pub records_matched: f64,
-    /// `bytes_scanned` at `usd_per_gb` (list price; check your Region's).
-    pub cost_usd: f64,
-    pub usd_per_gb: f64,
-    /// The scan expected before running, from the groups' stored bytes.
-    pub expected_bytes: f64,
-    /// Lines fetched with FilterLogEvents for the evidence of the top findings.
-    pub sampled_lines: u64,
-    /// What the counts do not include (session joins, per-client failure attribution).
-    pub not_computed: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Window {
-    pub start: Option<String>,
-    pub end: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct InputSection {
-    pub files: Vec<String>,
-    pub lines: u64,
-    pub events: u64,
-    pub unparsed: u64,
-    pub filtered: u64,
-    pub untimed: u64,
-    pub invalid_utf8: u64,
-    pub truncated_lines: u64,
-    pub malformed: u64,
-    pub errors: Vec<InputError>,
-    /// `path: warning` for every input warning (e.g. Live Tail sampled events away).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-    pub details: Vec<InputStats>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FindingOut {
-    pub cause: String,
-    pub title: String,
-    pub severity: Severity,
-    pub confidence: f64,
-    pub why: String,
-    pub events: u64,
-    pub failed_connections: u64,
-    pub first_seen: Option<String>,
-    pub last_seen: Option<String>,
-    pub users: Vec<String>,
-    pub clients: Vec<String>,
-    pub endpoints: Vec<String>,
-    pub evidence: Vec<String>,
-    pub remediation: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MinuteOut {
-    pub minute: String,
-    pub events: u64,
-    pub failures: u64,
-    pub counts: BTreeMap<EventKind, u64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Top {
-    pub users: Vec<DimCount>,
-    pub clients: Vec<DimCount>,
-    pub endpoints: Vec<DimCount>,
-    pub details: Vec<DetailCount>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Unparsed {
-    pub samples: Vec<String>,
-    pub shapes: Vec<ShapeOut>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ShapeOut {
-    pub shape: String,
-    pub count: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ContextOut {
-    pub regions: Vec<String>,
-    pub accounts: Vec<String>,
-    pub proxy_hosts: Vec<String>,
-    pub engines: Vec<String>,
-    pub role_arns: Vec<String>,
-    pub secret_arns: Vec<String>,
-    pub db_addresses: Vec<String>,
 }
 
 /// What the report is built from besides the summary.
@@ -181,13 +62,20 @@ impl Report {
             invalid_utf8: sum(|i| i.invalid_utf8),
             truncated_lines: sum(|i| i.truncated_lines),
             malformed: sum(|i| i.malformed),
-            errors: build.errors.to_vec(),
+            errors: build
+                .errors
+                .iter()
+                .map(|e| InputErrorOut {
+                    path: e.path.clone(),
+                    error: e.error.clone(),
+                })
+                .collect(),
             warnings: build
                 .inputs
                 .iter()
                 .flat_map(|i| i.warnings.iter().map(move |w| format!("{}: {w}", i.path)))
                 .collect(),
-            details: build.inputs.to_vec(),
+            details: build.inputs.iter().map(input_out).collect(),
         };
         let counts = EventKind::ALL
             .iter()
@@ -223,16 +111,17 @@ impl Report {
             })
             .collect();
         let top = Top {
-            users: summary.users.iter().take(TOP).cloned().collect(),
-            clients: summary.clients.iter().take(TOP).cloned().collect(),
-            endpoints: summary.endpoints.iter().take(TOP).cloned().collect(),
+            users: top_rows(&summary.users),
+            clients: top_rows(&summary.clients),
+            endpoints: top_rows(&summary.endpoints),
             details: summary
                 .details
                 .iter()
                 .take(TOP)
-                .map(|d| DetailCount {
+                .map(|d| DetailOut {
+                    kind: d.kind,
                     detail: redact(&d.detail),
-                    ..d.clone()
+                    events: d.events,
                 })
                 .collect(),
         };
@@ -266,13 +155,18 @@ impl Report {
             counts,
             findings,
             timeline,
-            sessions: summary.sessions,
+            sessions: sessions_out(&summary.sessions),
             top,
             unparsed,
             context,
             checks: None,
             insights: None,
         }
+    }
+
+    /// The control-plane checks, as the report lists them.
+    pub fn set_checks(&mut self, checks: &[CheckResult]) {
+        self.checks = Some(checks.iter().map(check_out).collect());
     }
 
     /// The most severe finding, if any.
@@ -283,6 +177,62 @@ impl Report {
     /// Whether a finding is at or above `--fail-on` (never without one).
     pub fn trips(&self, fail_on: Option<Severity>) -> bool {
         matches!((fail_on, self.worst()), (Some(threshold), Some(worst)) if worst >= threshold)
+    }
+}
+
+fn top_rows(rows: &[DimCount]) -> Vec<DimOut> {
+    rows.iter()
+        .take(TOP)
+        .map(|d| DimOut {
+            value: d.value.clone(),
+            events: d.events,
+            failures: d.failures,
+        })
+        .collect()
+}
+
+fn sessions_out(s: &crate::aggregate::Sessions) -> SessionsOut {
+    SessionsOut {
+        sessions: s.sessions,
+        connected: s.connected,
+        authenticated: s.authenticated,
+        auth_failed: s.auth_failed,
+        failed: s.failed,
+        pinned: s.pinned,
+        closed: s.closed,
+        closed_without_auth: s.closed_without_auth,
+        db_opened_while_clients_arrived: s.db_opened_while_clients_arrived,
+        folded_early: s.folded_early,
+    }
+}
+
+fn input_out(i: &InputStats) -> InputOut {
+    InputOut {
+        path: i.path.clone(),
+        format: i.format.map(str::to_string),
+        gzip: i.gzip,
+        records: i.records,
+        bytes: i.bytes,
+        invalid_utf8: i.invalid_utf8,
+        truncated_lines: i.truncated_lines,
+        malformed: i.malformed,
+        pages: i.pages,
+        throttles: i.throttles,
+        error: i.error.clone(),
+        warnings: i.warnings.clone(),
+    }
+}
+
+fn check_out(c: &CheckResult) -> CheckOut {
+    CheckOut {
+        check: c.check.clone(),
+        status: match c.status {
+            CheckStatus::Pass => CheckStatusOut::Pass,
+            CheckStatus::Fail => CheckStatusOut::Fail,
+            CheckStatus::Warn => CheckStatusOut::Warn,
+            CheckStatus::Skipped => CheckStatusOut::Skipped,
+        },
+        detail: c.detail.clone(),
     }
 }
 

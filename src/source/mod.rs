@@ -16,14 +16,12 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use flate2::bufread::MultiGzDecoder;
-use serde::Serialize;
 
 use crate::model::{InputError, InputStats, RawRecord};
 use lines::LineReader;
 
 /// A layout that can be forced with `--input-format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputFormat {
     /// Text lines: proxy log, S3 export object, `aws logs tail`, application log.
     Text,

@@ -66,7 +66,7 @@ pub(super) async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode> {
     let skipped = results
         .iter()
         .any(|c| c.status == crate::model::CheckStatus::Skipped);
-    report.checks = Some(results);
+    report.set_checks(&results);
     write_report(&config, &report)?;
     let tripped = report.trips(config.fail_on);
     Ok(exit_code(!errors.is_empty() || skipped, tripped))
