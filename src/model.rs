@@ -49,7 +49,9 @@ pub struct LogLine<'a> {
 
 /// The closed set of event kinds. Their snake_case names are part of the report contract
 /// (`counts` in `proxydoc.report/v1`), so variants may be added but never renamed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     ClientConnected,
@@ -150,7 +152,9 @@ impl fmt::Display for EventKind {
 }
 
 /// Severity of a pattern or a finding, ordered from least to most severe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
@@ -276,11 +280,119 @@ pub struct InputError {
     pub error: String,
 }
 
+/// A proxy's or a database's status as RDS reports it (`DBProxy.Status`,
+/// `DBInstanceStatus`, `DBCluster.Status`). The values proxydoc acts on are variants; any other
+/// is kept as written, so nothing RDS adds is lost or misread.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RdsStatus {
+    Available,
+    Modifying,
+    Creating,
+    Deleting,
+    Stopped,
+    IncompatibleNetwork,
+    InsufficientResourceLimits,
+    Suspended,
+    Suspending,
+    Reactivating,
+    /// No status in the answer.
+    #[default]
+    Unknown,
+    Other(String),
+}
+
+impl RdsStatus {
+    pub fn parse(text: &str) -> RdsStatus {
+        match text {
+            "available" => RdsStatus::Available,
+            "modifying" => RdsStatus::Modifying,
+            "creating" => RdsStatus::Creating,
+            "deleting" => RdsStatus::Deleting,
+            "stopped" => RdsStatus::Stopped,
+            "incompatible-network" => RdsStatus::IncompatibleNetwork,
+            "insufficient-resource-limits" => RdsStatus::InsufficientResourceLimits,
+            "suspended" => RdsStatus::Suspended,
+            "suspending" => RdsStatus::Suspending,
+            "reactivating" => RdsStatus::Reactivating,
+            "" => RdsStatus::Unknown,
+            other => RdsStatus::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            RdsStatus::Available => "available",
+            RdsStatus::Modifying => "modifying",
+            RdsStatus::Creating => "creating",
+            RdsStatus::Deleting => "deleting",
+            RdsStatus::Stopped => "stopped",
+            RdsStatus::IncompatibleNetwork => "incompatible-network",
+            RdsStatus::InsufficientResourceLimits => "insufficient-resource-limits",
+            RdsStatus::Suspended => "suspended",
+            RdsStatus::Suspending => "suspending",
+            RdsStatus::Reactivating => "reactivating",
+            RdsStatus::Unknown => "",
+            RdsStatus::Other(text) => text,
+        }
+    }
+
+    pub fn is_available(&self) -> bool {
+        *self == RdsStatus::Available
+    }
+}
+
+impl fmt::Display for RdsStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for RdsStatus {
+    fn from(text: &str) -> RdsStatus {
+        RdsStatus::parse(text)
+    }
+}
+
+/// How an input was read: a file's layout, or the CloudWatch API that delivered it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Text lines: proxy log, S3 export object, `aws logs tail`, application log.
+    Text,
+    /// One JSON document: `filter-log-events`, `get-log-events`, `get-query-results`.
+    Json,
+    /// One JSON event per line.
+    Ndjson,
+    /// Logs Insights CSV export.
+    InsightsCsv,
+    /// FilterLogEvents pages.
+    CloudWatch,
+    /// Live Tail sessions or polling (`tail`).
+    CloudWatchLive,
+    /// Logs Insights query results (`--engine insights`).
+    Insights,
+}
+
+impl Layout {
+    /// The name the report shows (`input.details[].format`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::Text => "text",
+            Layout::Json => "json",
+            Layout::Ndjson => "ndjson",
+            Layout::InsightsCsv => "insights-csv",
+            Layout::CloudWatch => "cloudwatch",
+            Layout::CloudWatchLive => "cloudwatch-live",
+            Layout::Insights => "insights",
+        }
+    }
+}
+
 /// What reading one input produced, besides its records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InputStats {
     pub path: String,
-    pub format: Option<&'static str>,
+    /// `None` when the input could not be opened.
+    pub format: Option<Layout>,
     pub gzip: bool,
     pub records: u64,
     pub bytes: u64,

@@ -27,7 +27,7 @@ impl From<FrameError> for AggregateError {
         AggregateError(error.to_string())
     }
 }
-use sessions::{SessionBuffer, SessionRow};
+use sessions::{SessionBuffer, SessionFlags, SessionRow};
 
 /// Evidence lines kept per cause and per kind.
 pub const EVIDENCE_PER_KEY: usize = 3;
@@ -489,24 +489,12 @@ impl<'c> Aggregator<'c> {
         };
         self.facts.push(row);
         if let Some(conn) = event.client_conn {
-            let kind = event.kind;
-            let flags = [
-                u32::from(kind == EventKind::ClientConnected),
-                u32::from(kind == EventKind::AuthSucceeded),
-                u32::from(matches!(
-                    kind,
-                    EventKind::AuthFailed | EventKind::CredentialsError
-                )),
-                u32::from(kind.is_failure()),
-                u32::from(matches!(kind, EventKind::Pinned | EventKind::WillPin)),
-                u32::from(kind == EventKind::ClientClosed),
-            ];
             self.sessions.push(SessionRow {
                 conn,
                 ts: event.ts,
                 client,
                 cause,
-                flags,
+                flags: SessionFlags::of(event.kind),
             });
         }
         let seq = self.seq;
@@ -802,12 +790,12 @@ impl<'c> Aggregator<'c> {
         });
         let sessions = Sessions {
             sessions: counts.sessions,
-            connected: counts.with[0],
-            authenticated: counts.with[1],
-            auth_failed: counts.with[2],
-            failed: counts.with[3],
-            pinned: counts.with[4],
-            closed: counts.with[5],
+            connected: counts.with.connected,
+            authenticated: counts.with.authenticated,
+            auth_failed: counts.with.auth_failed,
+            failed: counts.with.failed,
+            pinned: counts.with.pinned,
+            closed: counts.with.closed,
             closed_without_auth: counts.closed_without_auth,
             db_opened_while_clients_arrived,
             folded_early: counts.folded_early,

@@ -24,6 +24,8 @@ use std::collections::{HashMap, VecDeque};
 
 use rustc_hash::FxBuildHasher as FxBuild;
 
+use crate::model::EventKind;
+
 /// Connections kept open at most.
 pub const MAX_OPEN: usize = 1 << 18;
 /// Incomplete connections (not both connected and closed) kept aside at most when they leave
@@ -34,31 +36,109 @@ pub const HORIZON: i64 = 15 * 60_000;
 /// Pushes between sweeps of the open table.
 const SWEEP_EVERY: u64 = 4096;
 
-/// Flags an event can set on its connection, in [`SessionCounts::with`] order.
-pub const SESSION_FLAGS: [&str; 6] = [
-    "connected",
-    "authenticated",
-    "auth_failed",
-    "failed",
-    "pinned",
-    "closed",
-];
+/// What the lines of one client connection said about it, as a set of bits (one byte, so an
+/// open connection stays at 32 bytes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionFlags(u8);
 
-/// One event of a client connection: its flags (`0`/`1` per [`SESSION_FLAGS`]), the client
-/// address code (0 when the line has none) and the cause code of the event (0 for none).
+impl SessionFlags {
+    pub const NONE: SessionFlags = SessionFlags(0);
+    pub const CONNECTED: SessionFlags = SessionFlags(1);
+    pub const AUTHENTICATED: SessionFlags = SessionFlags(1 << 1);
+    pub const AUTH_FAILED: SessionFlags = SessionFlags(1 << 2);
+    pub const FAILED: SessionFlags = SessionFlags(1 << 3);
+    pub const PINNED: SessionFlags = SessionFlags(1 << 4);
+    pub const CLOSED: SessionFlags = SessionFlags(1 << 5);
+
+    /// The flags an event of `kind` sets on its connection.
+    pub fn of(kind: EventKind) -> SessionFlags {
+        let mut flags = SessionFlags::NONE;
+        let mut set = |on: bool, flag: SessionFlags| {
+            if on {
+                flags.insert(flag);
+            }
+        };
+        set(kind == EventKind::ClientConnected, SessionFlags::CONNECTED);
+        set(
+            kind == EventKind::AuthSucceeded,
+            SessionFlags::AUTHENTICATED,
+        );
+        set(
+            matches!(kind, EventKind::AuthFailed | EventKind::CredentialsError),
+            SessionFlags::AUTH_FAILED,
+        );
+        set(kind.is_failure(), SessionFlags::FAILED);
+        set(
+            matches!(kind, EventKind::Pinned | EventKind::WillPin),
+            SessionFlags::PINNED,
+        );
+        set(kind == EventKind::ClientClosed, SessionFlags::CLOSED);
+        flags
+    }
+
+    pub fn contains(self, other: SessionFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub fn insert(&mut self, other: SessionFlags) {
+        self.0 |= other.0;
+    }
+}
+
+impl std::ops::BitOr for SessionFlags {
+    type Output = SessionFlags;
+    fn bitor(self, other: SessionFlags) -> SessionFlags {
+        SessionFlags(self.0 | other.0)
+    }
+}
+
+/// Sessions counted per flag.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlagCounts {
+    pub connected: u64,
+    pub authenticated: u64,
+    pub auth_failed: u64,
+    pub failed: u64,
+    pub pinned: u64,
+    pub closed: u64,
+}
+
+impl FlagCounts {
+    fn count(&mut self, flags: SessionFlags) {
+        let one = |flag| u64::from(flags.contains(flag));
+        self.connected += one(SessionFlags::CONNECTED);
+        self.authenticated += one(SessionFlags::AUTHENTICATED);
+        self.auth_failed += one(SessionFlags::AUTH_FAILED);
+        self.failed += one(SessionFlags::FAILED);
+        self.pinned += one(SessionFlags::PINNED);
+        self.closed += one(SessionFlags::CLOSED);
+    }
+
+    fn add(&mut self, other: FlagCounts) {
+        self.connected += other.connected;
+        self.authenticated += other.authenticated;
+        self.auth_failed += other.auth_failed;
+        self.failed += other.failed;
+        self.pinned += other.pinned;
+        self.closed += other.closed;
+    }
+}
+
+/// One event of a client connection: the flags it sets, the client address code (0 when the
+/// line has none) and the cause code of the event (0 for none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionRow {
     pub conn: u64,
     pub ts: Option<i64>,
     pub client: u32,
     pub cause: u32,
-    pub flags: [u32; 6],
+    pub flags: SessionFlags,
 }
 
 #[derive(Debug, Clone, Default)]
 struct Open {
     client: u32,
-    flags: u8,
+    flags: SessionFlags,
     /// Distinct cause codes of the connection's events.
     causes: Causes,
     /// The newest timestamp of its lines.
@@ -107,8 +187,8 @@ impl Causes {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionCounts {
     pub sessions: u64,
-    /// Sessions that had each of [`SESSION_FLAGS`], in that order.
-    pub with: [u64; 6],
+    /// Sessions per flag.
+    pub with: FlagCounts,
     /// Sessions that connected and closed without authenticating or failing.
     pub closed_without_auth: u64,
     /// (cause code, client code, sessions): which client addresses the sessions of a cause
@@ -136,7 +216,7 @@ pub struct SessionBuffer {
 #[derive(Debug, Clone, Default)]
 struct Totals {
     sessions: u64,
-    with: [u64; 6],
+    with: FlagCounts,
     closed_without_auth: u64,
     cause_clients: HashMap<(u32, u32), u64, FxBuild>,
     client_failures: HashMap<u32, u64, FxBuild>,
@@ -146,11 +226,13 @@ struct Totals {
 impl Totals {
     fn fold(&mut self, session: Open) {
         self.sessions += 1;
-        let flag = |i: usize| session.flags & (1 << i) != 0;
-        for (i, total) in self.with.iter_mut().enumerate() {
-            *total += u64::from(flag(i));
-        }
-        if flag(0) && flag(5) && !flag(1) && !flag(2) && !flag(3) {
+        let flags = session.flags;
+        self.with.count(flags);
+        if flags.contains(SessionFlags::CONNECTED | SessionFlags::CLOSED)
+            && !flags.contains(SessionFlags::AUTHENTICATED)
+            && !flags.contains(SessionFlags::AUTH_FAILED)
+            && !flags.contains(SessionFlags::FAILED)
+        {
             self.closed_without_auth += 1;
         }
         if session.client != 0 {
@@ -160,7 +242,7 @@ impl Totals {
                     .entry((cause, session.client))
                     .or_default() += 1;
             }
-            if flag(3) {
+            if flags.contains(SessionFlags::FAILED) {
                 *self.client_failures.entry(session.client).or_default() += 1;
             }
         }
@@ -169,7 +251,8 @@ impl Totals {
 
 impl Open {
     fn complete(&self) -> bool {
-        self.flags & 1 != 0 && self.flags & (1 << 5) != 0
+        self.flags
+            .contains(SessionFlags::CONNECTED | SessionFlags::CLOSED)
     }
 }
 
@@ -204,13 +287,13 @@ impl SessionBuffer {
     }
 
     pub fn push(&mut self, row: SessionRow) {
-        let mut flags = 0u8;
-        for (i, value) in row.flags.iter().enumerate() {
-            if *value != 0 {
-                flags |= 1 << i;
-            }
-        }
-        self.absorb(row.conn, row.ts, row.client, flags, [row.cause].into_iter());
+        self.absorb(
+            row.conn,
+            row.ts,
+            row.client,
+            row.flags,
+            [row.cause].into_iter(),
+        );
     }
 
     /// Adds what is known of one connection to its entry.
@@ -219,12 +302,12 @@ impl SessionBuffer {
         conn: u64,
         ts: Option<i64>,
         client: u32,
-        flags: u8,
+        flags: SessionFlags,
         causes: impl Iterator<Item = u32>,
     ) {
         let update = |entry: &mut Open, newest: i64| {
             entry.client = entry.client.max(client);
-            entry.flags |= flags;
+            entry.flags.insert(flags);
             for cause in causes {
                 entry.causes.insert(cause);
             }
@@ -234,7 +317,7 @@ impl SessionBuffer {
         if let Some(entry) = self.open.get_mut(&conn) {
             // A connect line for a connection that already connected and closed: the proxy
             // reused the id (they are random 32-bit numbers), and this is a new session.
-            if flags & 1 != 0 && entry.complete() {
+            if flags.contains(SessionFlags::CONNECTED) && entry.complete() {
                 self.totals.fold(std::mem::take(entry));
             }
             update(entry, self.newest);
@@ -310,9 +393,7 @@ impl SessionBuffer {
         }
         let mine = &mut self.totals;
         mine.sessions += totals.sessions;
-        for (a, b) in mine.with.iter_mut().zip(totals.with) {
-            *a += b;
-        }
+        mine.with.add(totals.with);
         mine.closed_without_auth += totals.closed_without_auth;
         for ((cause, client), n) in totals.cause_clients {
             *mine.cause_clients.entry((cause, map(client))).or_default() += n;
@@ -374,7 +455,35 @@ mod tests {
 
     use super::*;
 
+    /// Flags from `0`/`1` per connected, authenticated, auth_failed, failed, pinned, closed.
+    fn bits(flags: [u32; 6]) -> SessionFlags {
+        let all = [
+            SessionFlags::CONNECTED,
+            SessionFlags::AUTHENTICATED,
+            SessionFlags::AUTH_FAILED,
+            SessionFlags::FAILED,
+            SessionFlags::PINNED,
+            SessionFlags::CLOSED,
+        ];
+        all.into_iter()
+            .zip(flags)
+            .filter(|(_, on)| *on != 0)
+            .fold(SessionFlags::NONE, |acc, (flag, _)| acc | flag)
+    }
+
+    fn counted(n: [u64; 6]) -> FlagCounts {
+        FlagCounts {
+            connected: n[0],
+            authenticated: n[1],
+            auth_failed: n[2],
+            failed: n[3],
+            pinned: n[4],
+            closed: n[5],
+        }
+    }
+
     fn row(conn: u64, client: u32, cause: u32, flags: [u32; 6]) -> SessionRow {
+        let flags = bits(flags);
         SessionRow {
             conn,
             ts: Some(1_000),
@@ -386,6 +495,7 @@ mod tests {
 
     /// A line of connection `conn` at `ts` from client 1, without a cause.
     fn at(conn: u64, ts: i64, flags: [u32; 6]) -> SessionRow {
+        let flags = bits(flags);
         SessionRow {
             conn,
             ts: Some(ts),
@@ -408,7 +518,7 @@ mod tests {
         buffer.push(row(2, 0, 5, [0, 0, 1, 1, 0, 0]));
         let counts = buffer.finish();
         assert_eq!(counts.sessions, 3);
-        assert_eq!(counts.with, [2, 0, 2, 2, 0, 1]);
+        assert_eq!(counts.with, counted([2, 0, 2, 2, 0, 1]));
         assert_eq!(counts.closed_without_auth, 1);
         assert_eq!(counts.cause_clients, [(5, 9, 1)]);
         assert_eq!(counts.client_failures, [(9, 1)]);
@@ -427,7 +537,7 @@ mod tests {
             one.push(row(4, 0, 0, flags));
         }
         let one = one.finish();
-        assert_eq!((one.sessions, one.with[4]), (2, 1));
+        assert_eq!((one.sessions, one.with.pinned), (2, 1));
         let (mut first, mut second) = (SessionBuffer::default(), SessionBuffer::default());
         for flags in [connected, pinned, closed] {
             first.push(row(4, 0, 0, flags));
@@ -460,7 +570,7 @@ mod tests {
         assert!(largest < 900 + 2 * SWEEP_EVERY as usize, "{largest}");
         let counts = buffer.finish();
         assert_eq!(counts.sessions, 4 * 3600);
-        assert_eq!(counts.with[1], 1);
+        assert_eq!(counts.with.authenticated, 1);
     }
 
     #[test]
@@ -489,7 +599,7 @@ mod tests {
             ts: Some(7_300_001),
             client: 0,
             cause: 5,
-            flags: [0, 0, 1, 1, 0, 1],
+            flags: bits([0, 0, 1, 1, 0, 1]),
         });
         let counts = buffer.finish();
         assert_eq!(counts.sessions, n + total);

@@ -10,11 +10,9 @@ pub mod policy;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use serde_json::json;
 
-use crate::model::{CheckResult, CheckStatus, Finding, Severity};
+use crate::model::{CheckResult, CheckStatus, Finding, RdsStatus, Severity};
 use policy::{Decision, Policy};
 
 /// Cause ids of the control-plane checks. A contract: add, never rename.
@@ -32,7 +30,7 @@ pub mod id {
 }
 
 /// One entry of the proxy's `Auth[]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthEntry {
     pub user_name: Option<String>,
     pub secret_arn: Option<String>,
@@ -40,11 +38,11 @@ pub struct AuthEntry {
     pub client_password_auth_type: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProxyInfo {
     pub name: String,
     pub arn: String,
-    pub status: String,
+    pub status: RdsStatus,
     pub engine_family: String,
     pub endpoint: Option<String>,
     pub vpc_id: Option<String>,
@@ -74,7 +72,7 @@ impl ProxyInfo {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TargetInfo {
     pub rds_resource_id: Option<String>,
     pub tracked_cluster_id: Option<String>,
@@ -86,17 +84,17 @@ pub struct TargetInfo {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DbInfo {
     pub id: String,
     pub is_cluster: bool,
-    pub status: String,
+    pub status: RdsStatus,
     pub port: Option<i32>,
     pub security_groups: Vec<String>,
 }
 
 /// A security group rule, flattened.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rule {
     /// `-1` for all traffic, else `tcp`, `udp`, `icmp` or a number.
     pub protocol: String,
@@ -118,21 +116,21 @@ impl Rule {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SecurityGroup {
     pub id: String,
     pub ingress: Vec<Rule>,
     pub egress: Vec<Rule>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RoleInfo {
     pub arn: String,
     pub trust_policy: String,
     pub policies: Vec<Policy>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SecretInfo {
     pub arn: String,
     pub kms_key_id: Option<String>,
@@ -304,7 +302,7 @@ impl Audit<'_> {
     fn proxy_status(&mut self) {
         let proxy = &self.plane.proxy;
         let status = proxy.status.clone();
-        if status == "available" {
+        if status.is_available() {
             self.result(
                 "proxy-status",
                 CheckStatus::Pass,
@@ -312,17 +310,17 @@ impl Audit<'_> {
             );
             return;
         }
-        let hint = match status.as_str() {
-            "modifying" | "creating" => {
+        let hint = match status {
+            RdsStatus::Modifying | RdsStatus::Creating => {
                 "a change is in progress; connections may fail until it ends"
             }
-            "incompatible-network" => {
+            RdsStatus::IncompatibleNetwork => {
                 "the proxy's VPC or subnets no longer fit (deleted subnet, missing DNS support)"
             }
-            "insufficient-resource-limits" => {
+            RdsStatus::InsufficientResourceLimits => {
                 "the subnets are out of free IP addresses (RDS-EVENT-0243)"
             }
-            "suspended" | "suspending" => {
+            RdsStatus::Suspended | RdsStatus::Suspending => {
                 "the proxy is suspended (for example its role or KMS key became unusable)"
             }
             _ => "the proxy does not accept connections in this state",
@@ -538,7 +536,7 @@ impl Audit<'_> {
         for db in &self.plane.databases {
             match db {
                 Err(e) => self.result("db-status", CheckStatus::Skipped, e.clone()),
-                Ok(db) if db.status == "available" => {
+                Ok(db) if db.status.is_available() => {
                     self.result(
                         "db-status",
                         CheckStatus::Pass,
@@ -569,7 +567,7 @@ impl Audit<'_> {
                         "The proxy can only connect to an `available` database; the {kind} {} is `{}`",
                         db.id, db.status
                     )];
-                    if db.status == "stopped" {
+                    if db.status == RdsStatus::Stopped {
                         steps.push(format!("Start it: `{start}` (a stopped database restarts by itself after 7 days)"));
                     } else {
                         steps.push(format!("Wait for `available`, or read why it is not: `aws rds describe-events --source-identifier {} --source-type db-{kind} --duration 1440`", db.id));
@@ -1057,7 +1055,7 @@ mod tests {
             proxy: ProxyInfo {
                 name: "orders".into(),
                 arn: "arn:aws:rds:us-east-1:123456789012:db-proxy:prx-0123456789abcdef0".into(),
-                status: "available".into(),
+                status: RdsStatus::Available,
                 engine_family: "POSTGRESQL".into(),
                 security_groups: vec!["sg-proxy".into()],
                 role_arn: Some("arn:aws:iam::123456789012:role/proxy-role".into()),
@@ -1066,7 +1064,7 @@ mod tests {
                 ..ProxyInfo::default()
             },
             targets: Ok(vec![TargetInfo { rds_resource_id: Some("db1".into()), state: Some("AVAILABLE".into()), ..TargetInfo::default() }]),
-            databases: vec![Ok(DbInfo { id: "db1".into(), is_cluster: false, status: "available".into(), port: Some(5432), security_groups: vec!["sg-db".into()] })],
+            databases: vec![Ok(DbInfo { id: "db1".into(), is_cluster: false, status: RdsStatus::Available, port: Some(5432), security_groups: vec!["sg-db".into()] })],
             security_groups: Ok(groups),
             subnet_cidrs: Ok(vec![("subnet-1".into(), "10.0.1.0/24".into())]),
             role: Ok(RoleInfo {
@@ -1097,7 +1095,7 @@ mod tests {
     #[test]
     fn each_misconfiguration_has_its_finding() {
         let mut plane = good();
-        plane.proxy.status = "modifying".into();
+        plane.proxy.status = RdsStatus::Modifying;
         assert_eq!(causes(&plane), [id::PROXY_NOT_AVAILABLE]);
 
         let mut plane = good();

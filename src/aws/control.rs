@@ -17,6 +17,7 @@ use crate::audit::{
     AuthEntry, ClientCheck, ControlPlane, DbInfo, ProxyInfo, RoleInfo, Rule, SecretInfo,
     SecurityGroup, Simulation, TargetInfo, rds_db_resource, secret_key_arn,
 };
+use crate::model::RdsStatus;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -341,10 +342,7 @@ async fn read_proxy(
     Ok(ProxyInfo {
         name: proxy.db_proxy_name().unwrap_or(name).to_string(),
         arn: proxy.db_proxy_arn().unwrap_or_default().to_string(),
-        status: proxy
-            .status()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default(),
+        status: RdsStatus::parse(proxy.status().map_or("", |s| s.as_str())),
         engine_family: proxy.engine_family().unwrap_or_default().to_string(),
         endpoint: proxy.endpoint().map(str::to_string),
         vpc_id: proxy.vpc_id().map(str::to_string),
@@ -422,7 +420,7 @@ async fn read_instance(rds: &aws_sdk_rds::Client, id: &str) -> Result<DbInfo, St
     Ok(DbInfo {
         id: id.to_string(),
         is_cluster: false,
-        status: db.db_instance_status().unwrap_or_default().to_string(),
+        status: RdsStatus::parse(db.db_instance_status().unwrap_or_default()),
         port: db.endpoint().and_then(|e| e.port()),
         security_groups: db
             .vpc_security_groups()
@@ -446,7 +444,7 @@ async fn read_cluster(rds: &aws_sdk_rds::Client, id: &str) -> Result<DbInfo, Str
     Ok(DbInfo {
         id: id.to_string(),
         is_cluster: true,
-        status: db.status().unwrap_or_default().to_string(),
+        status: RdsStatus::parse(db.status().unwrap_or_default()),
         port: db.port(),
         security_groups: db
             .vpc_security_groups()

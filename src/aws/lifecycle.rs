@@ -2,6 +2,7 @@
 //! DebugLogging on or off; add and remove proxydoc's tags; wait until the proxy is available
 //! again; say who is calling. Errors name the call, the proxy and the IAM action.
 
+use crate::model::RdsStatus;
 use std::time::Duration;
 
 use super::AwsContext;
@@ -11,7 +12,7 @@ use super::AwsContext;
 pub struct ProxyLogging {
     pub name: String,
     pub arn: String,
-    pub status: String,
+    pub status: RdsStatus,
     pub debug_logging: bool,
     pub tags: Vec<(String, String)>,
 }
@@ -27,7 +28,7 @@ pub enum LifecycleError {
     )]
     Timeout {
         proxy: String,
-        status: String,
+        status: RdsStatus,
         seconds: u64,
     },
 }
@@ -119,10 +120,7 @@ impl Lifecycle {
         Ok(ProxyLogging {
             name: proxy.to_string(),
             arn,
-            status: found
-                .status()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default(),
+            status: RdsStatus::parse(found.status().map_or("", |s| s.as_str())),
             debug_logging: found.debug_logging().unwrap_or(false),
             tags: tags
                 .tag_list()
@@ -204,7 +202,7 @@ impl Lifecycle {
         let started = tokio::time::Instant::now();
         loop {
             let state = self.read(proxy).await?;
-            if state.status == "available" {
+            if state.status.is_available() {
                 return Ok(());
             }
             if started.elapsed() >= timeout {

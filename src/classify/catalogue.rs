@@ -17,7 +17,8 @@ use crate::model::{EventKind, Severity};
 static BUILTIN: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/patterns");
 
 /// Which side of the proxy writes the message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Side {
     /// The proxy's own CloudWatch log.
     Proxy,
@@ -104,10 +105,10 @@ struct FileSpec {
 #[serde(deny_unknown_fields)]
 struct PatternSpec {
     id: String,
-    kind: String,
-    severity: String,
+    kind: EventKind,
+    severity: Severity,
     cause: Option<String>,
-    side: String,
+    side: Side,
     confidence: Option<f64>,
     description: String,
     reference: Option<String>,
@@ -254,34 +255,12 @@ fn validate(spec: PatternSpec, origin: &str) -> Result<Pattern, CatalogueError> 
             "ids are lower-case letters, digits and '-'".to_string(),
         ));
     }
-    let kind = EventKind::parse(&spec.kind).ok_or_else(|| {
-        let known: Vec<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
-        invalid(format!(
-            "unknown kind `{}`; known kinds: {}",
-            spec.kind,
-            known.join(", ")
-        ))
-    })?;
+    let (kind, severity, side) = (spec.kind, spec.severity, spec.side);
     if kind == EventKind::Unclassified {
         return Err(invalid(
             "kind `unclassified` is reserved for lines no pattern matches".into(),
         ));
     }
-    let severity = Severity::parse(&spec.severity).ok_or_else(|| {
-        invalid(format!(
-            "unknown severity `{}`; use info, warning or critical",
-            spec.severity
-        ))
-    })?;
-    let side = match spec.side.as_str() {
-        "proxy" => Side::Proxy,
-        "client" => Side::Client,
-        other => {
-            return Err(invalid(format!(
-                "unknown side `{other}`; use proxy or client"
-            )));
-        }
-    };
     if spec.contains.is_empty() || spec.contains.iter().any(|lit| lit.trim().is_empty()) {
         return Err(invalid(
             "`contains` needs at least one non-empty literal phrase (it is the prefilter)".into(),
@@ -372,10 +351,17 @@ match = ["boom"]
     fn errors_name_file_and_pattern() {
         let text = MINIMAL.replace("db_error", "explosion");
         let err = parse_file(&text, "t.toml").unwrap_err().to_string();
+        // serde names the line and the values it accepts.
         assert!(
-            err.starts_with("t.toml: pattern `x-one`: unknown kind `explosion`"),
+            err.starts_with("t.toml: ")
+                && err.contains("line 4")
+                && err.contains("unknown variant `explosion`, expected one of")
+                && err.contains("`db_error`"),
             "{err}"
         );
+        let text = MINIMAL.replace("side = \"client\"", "side = \"server\"");
+        let err = parse_file(&text, "t.toml").unwrap_err().to_string();
+        assert!(err.contains("expected `proxy` or `client`"), "{err}");
         let text = MINIMAL.replace("contains = [\"boom\"]", "contains = []");
         assert!(
             parse_file(&text, "t.toml")

@@ -13,7 +13,7 @@ use anyhow::{Context as _, Result};
 use crate::aws::logs::LogsApi;
 use crate::classify::Classifier;
 use crate::config::{AnalyzeConfig, CloudConfig};
-use crate::model::{InputStats, RawRecord};
+use crate::model::{InputStats, Layout, RawRecord};
 use crate::output::write_saved_event;
 use crate::pipeline::{Batch, BatchPool, Pipeline};
 use crate::rules;
@@ -127,7 +127,7 @@ async fn read_cloudwatch(
 ) -> Result<Vec<InputStats>> {
     let stat_for = |group: &str| InputStats {
         path: format!("cloudwatch:{group}"),
-        format: Some("cloudwatch"),
+        format: Some(Layout::CloudWatch),
         ..InputStats::default()
     };
     let context = match context {

@@ -60,7 +60,7 @@ pub async fn logging_command(args: LoggingArgs) -> Result<ExitCode> {
     match args.action {
         LoggingAction::Enable { .. } => {
             let duration = duration.unwrap_or(crate::enhanced_logging::DEFAULT_FOR);
-            if state.status != "available" {
+            if !state.status.is_available() {
                 return Err(Failed(format!(
                     "proxy {proxy} is `{}`: wait until it is `available` and run this again (nothing was changed)",
                     state.status

@@ -155,7 +155,7 @@ pub async fn analyze(
         .enumerate()
         .map(|(i, group)| InputStats {
             path: format!("insights:{group}"),
-            format: Some("insights"),
+            format: Some(crate::model::Layout::Insights),
             warnings: if i == 0 {
                 std::mem::take(&mut warnings)
             } else {

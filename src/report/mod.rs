@@ -209,7 +209,7 @@ fn sessions_out(s: &crate::aggregate::Sessions) -> SessionsOut {
 fn input_out(i: &InputStats) -> InputOut {
     InputOut {
         path: i.path.clone(),
-        format: i.format.map(str::to_string),
+        format: i.format.map(|f| f.as_str().to_string()),
         gzip: i.gzip,
         records: i.records,
         bytes: i.bytes,

@@ -296,7 +296,7 @@ mod tests {
         };
         let inputs = [InputStats {
             path: "p".into(),
-            format: Some("text"),
+            format: Some(crate::model::Layout::Text),
             error: Some("e".into()),
             warnings: vec!["w".into()],
             ..InputStats::default()

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use flate2::bufread::MultiGzDecoder;
 
-use crate::model::{InputError, InputStats, RawRecord};
+use crate::model::{InputError, InputStats, Layout, RawRecord};
 use lines::LineReader;
 
 /// A layout that can be forced with `--input-format`.
@@ -34,12 +34,12 @@ pub enum InputFormat {
 }
 
 impl InputFormat {
-    pub fn as_str(self) -> &'static str {
+    pub fn layout(self) -> Layout {
         match self {
-            InputFormat::Text => "text",
-            InputFormat::Json => "json",
-            InputFormat::Ndjson => "ndjson",
-            InputFormat::InsightsCsv => "insights-csv",
+            InputFormat::Text => Layout::Text,
+            InputFormat::Json => Layout::Json,
+            InputFormat::Ndjson => Layout::Ndjson,
+            InputFormat::InsightsCsv => Layout::InsightsCsv,
         }
     }
 }
@@ -193,7 +193,7 @@ pub fn read(
             }
         },
     };
-    stats.format = Some(format.as_str());
+    stats.format = Some(format.layout());
     if stats.error.is_none() {
         let result = match format {
             InputFormat::Text => read_text(&mut reader, index, &mut stats, sink),

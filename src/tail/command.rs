@@ -322,7 +322,7 @@ impl<'a> Printer<'a> {
                 .iter()
                 .map(|g| InputStats {
                     path: format!("cloudwatch:{g}"),
-                    format: Some("cloudwatch-live"),
+                    format: Some(crate::model::Layout::CloudWatchLive),
                     ..InputStats::default()
                 })
                 .collect(),
@@ -594,7 +594,7 @@ impl Managed {
                 unreadable_reported: false,
             });
         }
-        if state.status != "available" {
+        if !state.status.is_available() {
             return Err(format!(
                 "proxy {proxy} is `{}`: wait until it is `available` and run this again (nothing was changed)",
                 state.status
