@@ -33,6 +33,7 @@ pub enum LifecycleError {
     },
 }
 
+#[derive(Clone)]
 pub struct Lifecycle {
     rds: aws_sdk_rds::Client,
     sts: aws_sdk_sts::Client,

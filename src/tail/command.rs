@@ -101,19 +101,23 @@ pub async fn tail(args: TailArgs) -> Result<ExitCode> {
     let now: NowFn = Arc::new(move || ticker.now());
     let (receiver, driver) = driver::spawn(Arc::new(context.logs()), plan, now);
 
+    let describe = managed.as_ref().and_then(Managed::describe);
+    let mut manager =
+        managed.map(|m| Manager::spawn(m, life.clone(), ticker, config.logging_check, config.wait));
     let outcome = run_loop(
         &config,
         &classifier,
         receiver,
         &mut signals,
-        &life,
-        managed.as_mut(),
+        manager.as_mut(),
+        describe,
         &ticker,
     )
     .await;
     driver.abort();
     let mut restore_failed = false;
-    if let Some(managed) = managed {
+    if let Some(manager) = manager {
+        let managed = manager.stop().await;
         restore_failed = !managed.end(&life, config.wait, &mut signals).await;
     }
     let outcome = outcome?;
@@ -182,24 +186,22 @@ struct Outcome {
 }
 
 /// Prints events and notices until an end: the driver stops (a fatal error), a signal, or
-/// `--duration`.
+/// `--duration`. Never waits on AWS itself: enhanced logging is managed by the [`Manager`]'s
+/// task, whose reports arrive like events, so a renewal that waits for the proxy neither holds
+/// back events nor delays Ctrl-C.
 async fn run_loop(
     config: &TailConfig,
     classifier: &Classifier,
     mut receiver: tokio::sync::mpsc::Receiver<Item>,
     signals: &mut Signals,
-    life: &Lifecycle,
-    mut managed: Option<&mut Managed>,
+    mut manager: Option<&mut Manager>,
+    logging: Option<String>,
     ticker: &Ticker,
 ) -> Result<Outcome> {
     let mut pipeline = Pipeline::new(classifier, TimeWindow::default());
     let mut printer = Printer::new(config, classifier, ticker.now())?;
-    if let Some(m) = managed.as_deref() {
-        printer.logging = m.describe();
-    }
+    printer.logging = logging;
     let mut refresh = tokio::time::interval(REFRESH);
-    let mut logging_check = tokio::time::interval(config.logging_check);
-    logging_check.tick().await;
     let deadline = config.duration.map(|d| tokio::time::Instant::now() + d);
     let mut fatal: Option<String> = None;
     loop {
@@ -223,13 +225,12 @@ async fn run_loop(
                 printer.refresh(&pipeline, ticker.now());
                 printer.redraw()?;
             }
-            _ = logging_check.tick(), if managed.is_some() => {
-                if let Some(m) = managed.as_deref_mut() {
-                    for message in m.check(life, ticker.now(), config.wait).await {
-                        printer.message(&message)?;
-                    }
-                    printer.logging = m.describe();
+            Some(report) = next_report(&mut manager) => {
+                for message in &report.messages {
+                    printer.message(message)?;
                 }
+                printer.logging = report.describe;
+                printer.redraw()?;
             }
             name = signals.recv() => {
                 printer.message(&format!("{name}: stopping"))?;
@@ -545,7 +546,121 @@ impl<'a> Printer<'a> {
     }
 }
 
+/// What the manager's task found on one check of the proxy.
+struct LoggingReport {
+    messages: Vec<String>,
+    /// For the status line.
+    describe: Option<String>,
+}
+
+/// The manager's latest [`Managed`] state, and whether a check (which may change the proxy)
+/// was under way.
+struct Shared {
+    managed: Managed,
+    checking: bool,
+}
+
+/// `tail --enable-logging`'s enhanced logging, managed on its own task: every
+/// `--logging-check` it re-reads the proxy ([`Managed::check`]: the `--for` end, RDS's 24-hour
+/// turn-off, `--renew-logging`) and reports over a channel. A check may wait minutes for the
+/// proxy to be `available`; the event loop goes on meanwhile, and [`Manager::stop`] ends the
+/// task at once whatever it is waiting for.
+struct Manager {
+    shared: Arc<std::sync::Mutex<Shared>>,
+    reports: tokio::sync::mpsc::Receiver<LoggingReport>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Manager {
+    fn spawn(
+        managed: Managed,
+        life: Lifecycle,
+        ticker: Ticker,
+        every: Duration,
+        wait: Duration,
+    ) -> Manager {
+        let shared = Arc::new(std::sync::Mutex::new(Shared {
+            managed,
+            checking: false,
+        }));
+        let (sender, reports) = tokio::sync::mpsc::channel(4);
+        let state = Arc::clone(&shared);
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                // The check works on a copy; the shared state changes only when it is done,
+                // so a stop in the middle finds the state before it (and `checking`).
+                let mut managed = {
+                    let mut s = lock(&state);
+                    s.checking = true;
+                    s.managed.clone()
+                };
+                let messages = managed.check(&life, ticker.now(), wait).await;
+                let describe = managed.describe();
+                {
+                    let mut s = lock(&state);
+                    s.managed = managed;
+                    s.checking = false;
+                }
+                if sender
+                    .send(LoggingReport { messages, describe })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        Manager {
+            shared,
+            reports,
+            task,
+        }
+    }
+
+    /// Ends the task (at once, whatever it waits for) and returns the state to restore. A check
+    /// cut short may have turned logging on again (`--renew-logging`) before it could say so:
+    /// then the restore turns it off, as for logging this run turned on.
+    async fn stop(self) -> Managed {
+        self.task.abort();
+        // The task ends at its next await; its result (cancelled) says nothing more.
+        let _ = self.task.await;
+        let Shared {
+            mut managed,
+            checking,
+        } = {
+            let s = lock(&self.shared);
+            Shared {
+                managed: s.managed.clone(),
+                checking: s.checking,
+            }
+        };
+        if checking && managed.wanted.renew {
+            managed.ours = true;
+            managed.believed_on = true;
+        }
+        managed
+    }
+}
+
+fn lock(shared: &std::sync::Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+    // A poisoned lock means the task panicked between two whole writes of the state, which
+    // is still the last one written.
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The next report of the manager, or never when there is none.
+async fn next_report(manager: &mut Option<&mut Manager>) -> Option<LoggingReport> {
+    match manager {
+        Some(m) => m.reports.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Enhanced logging as `tail --enable-logging` manages it.
+#[derive(Clone)]
 struct Managed {
     wanted: ManagedLogging,
     state: ProxyLogging,

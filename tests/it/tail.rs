@@ -673,3 +673,75 @@ fn a_busy_proxy_or_a_missing_permission_leaves_nothing_half_done() {
         }
     }
 }
+
+#[test]
+fn a_renewal_waiting_for_a_busy_proxy_holds_back_neither_events_nor_ctrl_c() {
+    let (region, name) = ("sa-east-1", "stuck");
+    build(
+        region,
+        name,
+        Faults {
+            no_logging: true,
+            ..Faults::default()
+        },
+    );
+    let group = format!("/aws/rds/proxy/{name}");
+    create_group(region, &group);
+    let mut tail = Tail::start(
+        region,
+        &moto().url,
+        &[
+            "--proxy",
+            name,
+            "--enable-logging",
+            "--renew-logging",
+            "--poll",
+            "--poll-interval",
+            "1s",
+            "--logging-check",
+            "1s",
+            "--wait",
+            "10m",
+            "--events",
+            "ndjson",
+        ],
+    );
+    tail.wait_stderr("by polling FilterLogEvents", Duration::from_secs(30));
+    // Logging goes off outside the tail and the proxy stays `modifying`: the renewal turns it
+    // on and then waits (up to --wait, 10 minutes) for the proxy to be `available` again.
+    tag_proxy(region, name, "proxydoc-test:status", "modifying");
+    set_debug_logging(region, name, false);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !logging_state(region, name).0 {
+        assert!(Instant::now() < deadline, "no renewal: {}", tail.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Events still print while the renewal waits.
+    let sent = lines("stuck", 0..3);
+    put(region, &group, &sent);
+    tail.wait_messages(&printed(&sent), Duration::from_secs(20));
+    // Ctrl-C is acted on at once, not after the wait.
+    let interrupted = Instant::now();
+    tail.signal("INT");
+    tail.wait_stderr("interrupted (SIGINT): stopping", Duration::from_secs(3));
+    tail.wait_stderr(
+        &format!("turning enhanced logging off on proxy {name}"),
+        Duration::from_secs(3),
+    );
+    assert!(interrupted.elapsed() < Duration::from_secs(3));
+    // The restore waits for the busy proxy; a second Ctrl-C stops waiting.
+    tail.signal("INT");
+    assert_eq!(
+        tail.wait_exit(Duration::from_secs(10)),
+        1,
+        "{}",
+        tail.stderr()
+    );
+    assert!(
+        tail.stderr().contains("again: stopped waiting"),
+        "{}",
+        tail.stderr()
+    );
+    // The renewal this tail made was undone even though it never finished.
+    assert_eq!(logging_state(region, name), (false, 0), "{}", tail.stderr());
+}
