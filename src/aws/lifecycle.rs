@@ -217,9 +217,3 @@ impl Lifecycle {
         }
     }
 }
-
-/// A printable description of an API call, for `--dry-run`.
-pub fn describe_call(call: &str, args: &[(&str, String)]) -> String {
-    let args: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    format!("{call} {}", args.join(" "))
-}

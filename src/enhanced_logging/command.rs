@@ -4,10 +4,12 @@
 use anyhow::Result;
 
 use crate::aws;
+use crate::aws::lifecycle::LifecycleError;
 use crate::aws::lifecycle::{Lifecycle, ProxyLogging};
 use crate::cli::{LoggingAction, LoggingArgs};
 use crate::clock::Clock;
 use crate::config;
+use crate::enhanced_logging::{Step, TAGS, disable_steps, enable_steps};
 use crate::error::{ExitCode, Failed, UsageError};
 
 /// How often `logging` and `tail` poll the proxy's status after a change.
@@ -15,7 +17,7 @@ pub(super) const WAIT_INTERVAL: std::time::Duration = std::time::Duration::from_
 
 /// `proxydoc logging enable|disable|status`.
 pub async fn logging_command(args: LoggingArgs) -> Result<ExitCode> {
-    use crate::enhanced_logging::{Marks, State, TAGS, assess, human, parse_for, plan_enable};
+    use crate::enhanced_logging::{Marks, State, assess, human, parse_for, plan_enable};
     use crate::timefmt::rfc3339;
 
     let clock = Clock::from_env().map_err(UsageError)?;
@@ -47,15 +49,11 @@ pub async fn logging_command(args: LoggingArgs) -> Result<ExitCode> {
     let marks = Marks::from_tags(&state.tags);
     let status = assess(state.debug_logging, &marks, now);
     let dry = args.dry_run;
-    let call = |text: String| println!("would call {text}");
-    let disable_args = vec![
-        ("DBProxyName", proxy.clone()),
-        ("DebugLogging", "false".to_string()),
-    ];
-    let untag_args = vec![
-        ("ResourceName", state.arn.clone()),
-        ("TagKeys", TAGS.join(",")),
-    ];
+    let print_plan = |steps: &[Step]| {
+        for step in steps {
+            println!("would call {}", step.describe(WAIT_INTERVAL, wait));
+        }
+    };
 
     match args.action {
         LoggingAction::Enable { .. } => {
@@ -75,38 +73,12 @@ pub async fn logging_command(args: LoggingArgs) -> Result<ExitCode> {
             for note in &plan.notes {
                 println!("note: {note}");
             }
-            let tags = plan.marks.to_tags();
+            let steps = enable_steps(&proxy, &state.arn, plan.modify, plan.marks.to_tags());
             if dry {
-                if plan.modify {
-                    call(crate::aws::lifecycle::describe_call(
-                        "rds:ModifyDBProxy",
-                        &[
-                            ("DBProxyName", proxy.clone()),
-                            ("DebugLogging", "true".into()),
-                        ],
-                    ));
-                }
-                let tag_text = tags
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(",");
-                call(crate::aws::lifecycle::describe_call(
-                    "rds:AddTagsToResource",
-                    &[("ResourceName", state.arn.clone()), ("Tags", tag_text)],
-                ));
-                if plan.modify {
-                    call(format!(
-                        "rds:DescribeDBProxies DBProxyName={proxy} (every {} s until available, at most {} s)",
-                        WAIT_INTERVAL.as_secs(),
-                        wait.as_secs()
-                    ));
-                }
+                print_plan(&steps);
                 return Ok(ExitCode::Ok);
             }
-            turn_on(&life, &state, plan.modify, &tags, wait)
-                .await
-                .map_err(Failed)?;
+            run_enable(&life, &steps, wait).await.map_err(Failed)?;
             let enabled_at = plan.marks.enabled_at.unwrap_or(now);
             let until = plan.marks.disable_after.unwrap_or(plan.rds_off_at);
             println!(
@@ -130,24 +102,19 @@ pub async fn logging_command(args: LoggingArgs) -> Result<ExitCode> {
             Ok(ExitCode::Ok)
         }
         LoggingAction::Disable => {
+            let steps = disable_steps(
+                &proxy,
+                &state.arn,
+                state.debug_logging,
+                !marks.is_empty(),
+                true,
+            );
             if dry {
-                if state.debug_logging {
-                    call(crate::aws::lifecycle::describe_call(
-                        "rds:ModifyDBProxy",
-                        &disable_args,
-                    ));
-                }
-                if !marks.is_empty() {
-                    call(crate::aws::lifecycle::describe_call(
-                        "rds:RemoveTagsFromResource",
-                        &untag_args,
-                    ));
-                }
+                print_plan(&steps);
                 return Ok(ExitCode::Ok);
             }
-            turn_off(&life, &state, state.debug_logging, !marks.is_empty(), None).await?;
+            execute(&life, &steps, wait).await.map_err(|(_, e)| e)?;
             if state.debug_logging {
-                life.wait_available(&proxy, WAIT_INTERVAL, wait).await?;
                 println!("enhanced logging is now off on proxy {proxy}");
             } else {
                 println!(
@@ -210,24 +177,12 @@ pub async fn logging_command(args: LoggingArgs) -> Result<ExitCode> {
                 ),
             }
             let cleanup = !no_cleanup && (status.overdue || status.state == State::StaleTags);
+            let steps = disable_steps(&proxy, &state.arn, status.overdue, true, true);
             if cleanup && dry {
-                if status.overdue {
-                    call(crate::aws::lifecycle::describe_call(
-                        "rds:ModifyDBProxy",
-                        &disable_args,
-                    ));
-                }
-                call(crate::aws::lifecycle::describe_call(
-                    "rds:RemoveTagsFromResource",
-                    &untag_args,
-                ));
+                print_plan(&steps);
             } else if cleanup {
+                execute(&life, &steps, wait).await.map_err(|(_, e)| e)?;
                 if status.overdue {
-                    life.set_debug_logging(&proxy, false).await?;
-                }
-                life.remove_tags(&state.arn, &TAGS).await?;
-                if status.overdue {
-                    life.wait_available(&proxy, WAIT_INTERVAL, wait).await?;
                     println!(
                         "proxydoc's time for it has passed: turned enhanced logging off and removed the tags"
                     );
@@ -240,9 +195,56 @@ pub async fn logging_command(args: LoggingArgs) -> Result<ExitCode> {
     }
 }
 
+/// Runs `steps` in order. On a failure, returns the index of the step that failed and why;
+/// the steps before it went through.
+pub async fn execute(
+    life: &Lifecycle,
+    steps: &[Step],
+    wait: std::time::Duration,
+) -> Result<(), (usize, LifecycleError)> {
+    for (index, step) in steps.iter().enumerate() {
+        let done = match step {
+            Step::SetDebugLogging { proxy, on } => life.set_debug_logging(proxy, *on).await,
+            Step::AddTags { arn, tags } => life.add_tags(arn, tags).await,
+            Step::RemoveTags { arn } => life.remove_tags(arn, &TAGS).await,
+            Step::WaitAvailable { proxy } => life.wait_available(proxy, WAIT_INTERVAL, wait).await,
+        };
+        done.map_err(|e| (index, e))?;
+    }
+    Ok(())
+}
+
+/// Runs the steps of [`enable_steps`]. If tagging fails after logging was turned on, it is
+/// turned off again; the error then says exactly what is left on.
+async fn run_enable(
+    life: &Lifecycle,
+    steps: &[Step],
+    wait: std::time::Duration,
+) -> Result<(), String> {
+    let modified = steps.iter().find_map(|s| match s {
+        Step::SetDebugLogging { proxy, on: true } => Some(proxy.as_str()),
+        _ => None,
+    });
+    let Err((index, e)) = execute(life, steps, wait).await else {
+        return Ok(());
+    };
+    Err(match (&steps[index], modified) {
+        (Step::SetDebugLogging { .. }, _) => format!("{e}; nothing was changed"),
+        (Step::AddTags { .. }, None) => {
+            format!("{e}; enhanced logging was already on and is unchanged")
+        }
+        (Step::AddTags { .. }, Some(proxy)) => match life.set_debug_logging(proxy, false).await {
+            Ok(()) => format!("{e}; enhanced logging was turned off again, nothing is left on"),
+            Err(undo) => format!(
+                "{e}; enhanced logging is ON on {proxy} and could not be turned off ({undo}): run `aws rds modify-db-proxy --db-proxy-name {proxy} --no-debug-logging`"
+            ),
+        },
+        _ => e.to_string(),
+    })
+}
+
 /// Turns enhanced logging on (when `modify`) and writes proxydoc's tags, then waits until the
-/// proxy is `available`. If tagging fails after logging was turned on, it is turned off again;
-/// the error then says exactly what is left on.
+/// proxy is `available` ([`enable_steps`], undone when tagging fails).
 pub async fn turn_on(
     life: &Lifecycle,
     state: &ProxyLogging,
@@ -250,35 +252,12 @@ pub async fn turn_on(
     tags: &[(String, String)],
     wait: std::time::Duration,
 ) -> Result<(), String> {
-    let proxy = &state.name;
-    if modify {
-        life.set_debug_logging(proxy, true)
-            .await
-            .map_err(|e| format!("{e}; nothing was changed"))?;
-    }
-    if let Err(e) = life.add_tags(&state.arn, tags).await {
-        if !modify {
-            return Err(format!(
-                "{e}; enhanced logging was already on and is unchanged"
-            ));
-        }
-        return Err(match life.set_debug_logging(proxy, false).await {
-            Ok(()) => format!("{e}; enhanced logging was turned off again, nothing is left on"),
-            Err(undo) => format!(
-                "{e}; enhanced logging is ON on {proxy} and could not be turned off ({undo}): run `aws rds modify-db-proxy --db-proxy-name {proxy} --no-debug-logging`"
-            ),
-        });
-    }
-    if modify {
-        life.wait_available(proxy, WAIT_INTERVAL, wait)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(())
+    let steps = enable_steps(&state.name, &state.arn, modify, tags.to_vec());
+    run_enable(life, &steps, wait).await
 }
 
 /// Turns enhanced logging off (when `on`) and removes proxydoc's tags (when `tagged`);
-/// with `wait`, waits until the proxy is `available` again.
+/// with `wait`, waits until the proxy is `available` again ([`disable_steps`]).
 pub async fn turn_off(
     life: &Lifecycle,
     state: &ProxyLogging,
@@ -286,16 +265,9 @@ pub async fn turn_off(
     tagged: bool,
     wait: Option<std::time::Duration>,
 ) -> Result<()> {
-    use crate::enhanced_logging::TAGS;
-    if on {
-        life.set_debug_logging(&state.name, false).await?;
-    }
-    if tagged {
-        life.remove_tags(&state.arn, &TAGS).await?;
-    }
-    if let (true, Some(wait)) = (on, wait) {
-        life.wait_available(&state.name, WAIT_INTERVAL, wait)
-            .await?;
-    }
+    let steps = disable_steps(&state.name, &state.arn, on, tagged, wait.is_some());
+    execute(life, &steps, wait.unwrap_or_default())
+        .await
+        .map_err(|(_, e)| e)?;
     Ok(())
 }

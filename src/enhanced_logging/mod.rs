@@ -158,6 +158,116 @@ pub fn plan_enable(status: &Status, now: Millis, duration: Millis, by: &str) -> 
     }
 }
 
+/// One call that changes (or waits on) a proxy's enhanced logging. The commands build the
+/// list of steps first; `--dry-run` prints it and a normal run executes it, so the two cannot
+/// differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// `rds:ModifyDBProxy DebugLogging=…`.
+    SetDebugLogging { proxy: String, on: bool },
+    /// `rds:AddTagsToResource` with proxydoc's tags.
+    AddTags {
+        arn: String,
+        tags: Vec<(String, String)>,
+    },
+    /// `rds:RemoveTagsFromResource` of proxydoc's tags.
+    RemoveTags { arn: String },
+    /// `rds:DescribeDBProxies` until the proxy is `available`.
+    WaitAvailable { proxy: String },
+}
+
+impl Step {
+    /// The call as `--dry-run` prints it; `poll` and `wait` are the waiting step's interval and
+    /// limit.
+    pub fn describe(&self, poll: std::time::Duration, wait: std::time::Duration) -> String {
+        let call = |name: &str, args: &[(&str, String)]| {
+            let args: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{name} {}", args.join(" "))
+        };
+        match self {
+            Step::SetDebugLogging { proxy, on } => call(
+                "rds:ModifyDBProxy",
+                &[
+                    ("DBProxyName", proxy.clone()),
+                    ("DebugLogging", on.to_string()),
+                ],
+            ),
+            Step::AddTags { arn, tags } => call(
+                "rds:AddTagsToResource",
+                &[
+                    ("ResourceName", arn.clone()),
+                    (
+                        "Tags",
+                        tags.iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    ),
+                ],
+            ),
+            Step::RemoveTags { arn } => call(
+                "rds:RemoveTagsFromResource",
+                &[("ResourceName", arn.clone()), ("TagKeys", TAGS.join(","))],
+            ),
+            Step::WaitAvailable { proxy } => format!(
+                "rds:DescribeDBProxies DBProxyName={proxy} (every {} s until available, at most {} s)",
+                poll.as_secs(),
+                wait.as_secs()
+            ),
+        }
+    }
+}
+
+/// Turning logging on: ModifyDBProxy (when `modify`: it is off), the tags, then the wait for
+/// the change to end.
+pub fn enable_steps(
+    proxy: &str,
+    arn: &str,
+    modify: bool,
+    tags: Vec<(String, String)>,
+) -> Vec<Step> {
+    let mut steps = Vec::new();
+    if modify {
+        steps.push(Step::SetDebugLogging {
+            proxy: proxy.to_string(),
+            on: true,
+        });
+    }
+    steps.push(Step::AddTags {
+        arn: arn.to_string(),
+        tags,
+    });
+    if modify {
+        steps.push(Step::WaitAvailable {
+            proxy: proxy.to_string(),
+        });
+    }
+    steps
+}
+
+/// Turning logging off (when `on`) and removing proxydoc's tags (when `tagged`), then, with
+/// `wait`, waiting for the change to end.
+pub fn disable_steps(proxy: &str, arn: &str, on: bool, tagged: bool, wait: bool) -> Vec<Step> {
+    let mut steps = Vec::new();
+    if on {
+        steps.push(Step::SetDebugLogging {
+            proxy: proxy.to_string(),
+            on: false,
+        });
+    }
+    if tagged {
+        steps.push(Step::RemoveTags {
+            arn: arn.to_string(),
+        });
+    }
+    if on && wait {
+        steps.push(Step::WaitAvailable {
+            proxy: proxy.to_string(),
+        });
+    }
+    steps
+}
+
 /// Reads `--for`: a duration up to 24 hours.
 pub fn parse_for(text: &str) -> Result<Millis, String> {
     let duration = crate::timefmt::parse_duration(text.trim())
@@ -182,6 +292,8 @@ pub fn human(span: Millis) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     const NOW: Millis = 1_800_000_000_000;
@@ -255,5 +367,39 @@ mod tests {
         assert!(parse_for("soon").is_err());
         assert_eq!(human(90 * 60_000), "1h 30m");
         assert_eq!(human(-5), "0m");
+    }
+
+    #[test]
+    fn steps_in_order_and_as_printed() {
+        let tags = vec![("proxydoc:enabled-at".to_string(), "t".to_string())];
+        let on = enable_steps("p", "arn:p", true, tags.clone());
+        assert_eq!(on.len(), 3);
+        assert_eq!(
+            on[0].describe(Duration::from_secs(5), Duration::from_secs(600)),
+            "rds:ModifyDBProxy DBProxyName=p DebugLogging=true"
+        );
+        assert_eq!(
+            on[1].describe(Duration::from_secs(5), Duration::from_secs(600)),
+            "rds:AddTagsToResource ResourceName=arn:p Tags=proxydoc:enabled-at=t"
+        );
+        assert_eq!(
+            on[2].describe(Duration::from_secs(5), Duration::from_secs(600)),
+            "rds:DescribeDBProxies DBProxyName=p (every 5 s until available, at most 600 s)"
+        );
+        // Already on: only the tags.
+        assert_eq!(enable_steps("p", "arn:p", false, tags).len(), 1);
+        assert_eq!(disable_steps("p", "arn:p", false, false, true), []);
+        assert_eq!(
+            disable_steps("p", "arn:p", true, true, false),
+            [
+                Step::SetDebugLogging {
+                    proxy: "p".into(),
+                    on: false
+                },
+                Step::RemoveTags {
+                    arn: "arn:p".into()
+                }
+            ]
+        );
     }
 }
