@@ -3,7 +3,11 @@
 
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::timefmt::{TimeArg, duration_arg};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -68,8 +72,8 @@ pub struct TailArgs {
     pub client: Option<String>,
 
     /// Stop after this long (e.g. 15m) instead of at Ctrl-C.
-    #[arg(long, value_name = "DURATION")]
-    pub duration: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    pub duration: Option<Duration>,
 
     /// Archive every event received to FILE as NDJSON, readable by `proxydoc analyze FILE`.
     #[arg(long, value_name = "FILE")]
@@ -110,9 +114,10 @@ pub struct TailArgs {
         long = "for",
         value_name = "DURATION",
         requires = "enable_logging",
-        help_heading = "Enhanced logging"
+        help_heading = "Enhanced logging",
+        value_parser = duration_arg
     )]
-    pub logging_for: Option<String>,
+    pub logging_for: Option<Duration>,
 
     /// Leave enhanced logging on when the tail ends (its tags stay, so `logging status` can
     /// turn it off later).
@@ -129,9 +134,10 @@ pub struct TailArgs {
         long,
         value_name = "DURATION",
         default_value = "10m",
-        help_heading = "Enhanced logging"
+        help_heading = "Enhanced logging",
+        value_parser = duration_arg
     )]
-    pub wait: String,
+    pub wait: Duration,
 
     #[command(flatten)]
     pub catalogue: CatalogueArgs,
@@ -141,16 +147,16 @@ pub struct TailArgs {
     pub max_tps: f64,
 
     /// Time between polling rounds.
-    #[arg(long, value_name = "DURATION", default_value = "2s", hide = true)]
-    pub poll_interval: String,
+    #[arg(long, value_name = "DURATION", default_value = "2s", hide = true, value_parser = duration_arg)]
+    pub poll_interval: Duration,
 
     /// How far back each polling round re-reads, for late-ingested events.
-    #[arg(long, value_name = "DURATION", default_value = "30s", hide = true)]
-    pub overlap: String,
+    #[arg(long, value_name = "DURATION", default_value = "30s", hide = true, value_parser = duration_arg)]
+    pub overlap: Duration,
 
     /// How often proxydoc re-reads the proxy's logging state during the tail.
-    #[arg(long, value_name = "DURATION", default_value = "60s", hide = true)]
-    pub logging_check: String,
+    #[arg(long, value_name = "DURATION", default_value = "60s", hide = true, value_parser = duration_arg)]
+    pub logging_check: Duration,
 
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -185,8 +191,8 @@ pub struct LoggingArgs {
     pub dry_run: bool,
 
     /// How long to wait for the proxy to be `available` again after a change.
-    #[arg(long, value_name = "DURATION", default_value = "10m", global = true)]
-    pub wait: String,
+    #[arg(long, value_name = "DURATION", default_value = "10m", global = true, value_parser = duration_arg)]
+    pub wait: Duration,
 
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -198,8 +204,8 @@ pub enum LoggingAction {
     /// may log SQL text).
     Enable {
         /// How long proxydoc keeps it on (at most 24h, RDS's own limit).
-        #[arg(long = "for", value_name = "DURATION", default_value = "1h")]
-        duration: String,
+        #[arg(long = "for", value_name = "DURATION", default_value = "1h", value_parser = duration_arg)]
+        duration: Duration,
     },
     /// Turn enhanced logging off and remove proxydoc's tags.
     Disable,
@@ -219,12 +225,12 @@ pub struct DiagnoseArgs {
     pub proxy: String,
 
     /// Logs from this time: RFC 3339 or a duration before now.
-    #[arg(long, value_name = "TIME", default_value = "1h")]
-    pub since: String,
+    #[arg(long, value_name = "TIME", default_value = "1h", value_parser = TimeArg::parse)]
+    pub since: TimeArg,
 
     /// Logs before this time (default: now).
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = TimeArg::parse)]
+    pub until: Option<TimeArg>,
 
     /// An IAM user or role ARN whose permission to `rds-db:connect` is checked (with --db-user).
     #[arg(long, value_name = "ARN", requires = "db_user")]
@@ -310,12 +316,12 @@ pub struct AnalyzeArgs {
 
     /// Only events at or after this time: RFC 3339 (2024-05-19T06:10:00Z) or a duration
     /// before now (30m, 2h, 7d).
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = TimeArg::parse)]
+    pub since: Option<TimeArg>,
 
     /// Only events before this time: RFC 3339 or a duration before now.
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = TimeArg::parse)]
+    pub until: Option<TimeArg>,
 
     #[command(flatten)]
     pub catalogue: CatalogueArgs,

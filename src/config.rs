@@ -11,7 +11,6 @@ use crate::model::{Millis, Severity};
 use crate::pipeline::TimeWindow;
 use crate::report::Format;
 use crate::source::InputFormat;
-use crate::timefmt::parse_time_arg;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnalyzeConfig {
@@ -75,16 +74,8 @@ pub struct Env {
 
 impl AnalyzeConfig {
     pub fn from_args(args: &AnalyzeArgs, env: Env) -> Result<AnalyzeConfig, String> {
-        let since = args
-            .since
-            .as_deref()
-            .map(|t| parse_time_arg(t, env.now).map_err(|e| format!("--since: {e}")))
-            .transpose()?;
-        let until = args
-            .until
-            .as_deref()
-            .map(|t| parse_time_arg(t, env.now).map_err(|e| format!("--until: {e}")))
-            .transpose()?;
+        let since = args.since.map(|t| t.resolve(env.now));
+        let until = args.until.map(|t| t.resolve(env.now));
         if let (Some(since), Some(until)) = (since, until)
             && since >= until
         {
@@ -199,12 +190,8 @@ impl AnalyzeConfig {
         args: &crate::cli::DiagnoseArgs,
         env: Env,
     ) -> Result<AnalyzeConfig, String> {
-        let since = parse_time_arg(&args.since, env.now).map_err(|e| format!("--since: {e}"))?;
-        let until = args
-            .until
-            .as_deref()
-            .map(|t| parse_time_arg(t, env.now).map_err(|e| format!("--until: {e}")))
-            .transpose()?;
+        let since = args.since.resolve(env.now);
+        let until = args.until.map(|t| t.resolve(env.now));
         let end = until.unwrap_or(env.now);
         if since >= end {
             return Err("--since must be before --until (and before now)".to_string());
@@ -345,10 +332,13 @@ mod tests {
         assert_eq!(c.window.since, Some(NOW - 7_200_000));
         let err = config(&["a", "--since", "1h", "--until", "2h"], true, true).unwrap_err();
         assert!(err.contains("--since must be before --until"));
+        // clap reads the value: a usage error naming the flag.
+        let err = Cli::try_parse_from(["proxydoc", "analyze", "a", "--since", "soon"])
+            .unwrap_err()
+            .to_string();
         assert!(
-            config(&["a", "--since", "soon"], true, true)
-                .unwrap_err()
-                .starts_with("--since:")
+            err.contains("--since") && err.contains("is neither an RFC 3339 time"),
+            "{err}"
         );
     }
 

@@ -17,7 +17,7 @@ pub(super) const WAIT_INTERVAL: std::time::Duration = std::time::Duration::from_
 
 /// `proxydoc logging enable|disable|status`.
 pub async fn logging_command(args: LoggingArgs) -> Result<ExitCode> {
-    use crate::enhanced_logging::{Marks, State, assess, human, parse_for, plan_enable};
+    use crate::enhanced_logging::{Marks, State, assess, check_for, human, plan_enable};
     use crate::timefmt::rfc3339;
 
     let clock = Clock::from_env().map_err(UsageError)?;
@@ -26,16 +26,9 @@ pub async fn logging_command(args: LoggingArgs) -> Result<ExitCode> {
         .proxy
         .clone()
         .ok_or_else(|| UsageError("--proxy NAME is required".into()))?;
-    let wait = crate::timefmt::parse_duration(&args.wait)
-        .map(|ms| std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
-        .ok_or_else(|| {
-            UsageError(format!(
-                "--wait `{}` is not a duration such as 10m",
-                args.wait
-            ))
-        })?;
+    let wait = args.wait;
     let duration = match &args.action {
-        LoggingAction::Enable { duration } => Some(parse_for(duration).map_err(UsageError)?),
+        LoggingAction::Enable { duration } => Some(check_for(*duration).map_err(UsageError)?),
         _ => None,
     };
     let context = aws::AwsContext::load(&config::aws_options(&args.aws))

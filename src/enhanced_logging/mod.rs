@@ -268,13 +268,13 @@ pub fn disable_steps(proxy: &str, arn: &str, on: bool, tagged: bool, wait: bool)
     steps
 }
 
-/// Reads `--for`: a duration up to 24 hours.
-pub fn parse_for(text: &str) -> Result<Millis, String> {
-    let duration = crate::timefmt::parse_duration(text.trim())
-        .ok_or_else(|| format!("--for `{text}` is not a duration such as 30m or 2h"))?;
+/// Checks `--for` (read by clap as a duration): at most 24 hours.
+pub fn check_for(span: std::time::Duration) -> Result<Millis, String> {
+    let duration = Millis::try_from(span.as_millis()).unwrap_or(Millis::MAX);
     if duration <= 0 || duration > RDS_AUTO_OFF {
         return Err(format!(
-            "--for `{text}` must be more than 0 and at most 24h (RDS turns enhanced logging off after 24 hours)"
+            "--for `{}` must be more than 0 and at most 24h (RDS turns enhanced logging off after 24 hours)",
+            human(duration)
         ));
     }
     Ok(duration)
@@ -361,10 +361,9 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_for("90m"), Ok(90 * 60_000));
-        assert!(parse_for("25h").is_err());
-        assert!(parse_for("0m").is_err());
-        assert!(parse_for("soon").is_err());
+        assert_eq!(check_for(Duration::from_secs(90 * 60)), Ok(90 * 60_000));
+        assert!(check_for(Duration::from_secs(25 * 3600)).is_err());
+        assert!(check_for(Duration::ZERO).is_err());
         assert_eq!(human(90 * 60_000), "1h 30m");
         assert_eq!(human(-5), "0m");
     }

@@ -53,17 +53,6 @@ pub struct TailConfig {
     pub aws: AwsOptions,
 }
 
-fn duration_arg(flag: &str, text: &str) -> Result<std::time::Duration, String> {
-    match crate::timefmt::parse_duration(text.trim()) {
-        Some(ms) if ms > 0 => Ok(std::time::Duration::from_millis(
-            u64::try_from(ms).unwrap_or(u64::MAX),
-        )),
-        _ => Err(format!(
-            "{flag} `{text}` is not a duration such as 30s, 15m or 2h"
-        )),
-    }
-}
-
 impl TailConfig {
     pub fn from_args(args: &crate::cli::TailArgs, env: TailEnv) -> Result<TailConfig, String> {
         let mut groups: Vec<String> = args.proxy.iter().map(|p| proxy_log_group(p)).collect();
@@ -81,8 +70,8 @@ impl TailConfig {
                     "--enable-logging manages one proxy: give exactly one --proxy".to_string(),
                 );
             };
-            let for_ms = match &args.logging_for {
-                Some(text) => crate::enhanced_logging::parse_for(text)?,
+            let for_ms = match args.logging_for {
+                Some(span) => crate::enhanced_logging::check_for(span)?,
                 None => crate::enhanced_logging::DEFAULT_FOR,
             };
             Some(ManagedLogging {
@@ -127,11 +116,7 @@ impl TailConfig {
             proxies: args.proxy.clone(),
             poll: args.poll,
             filter,
-            duration: args
-                .duration
-                .as_deref()
-                .map(|d| duration_arg("--duration", d))
-                .transpose()?,
+            duration: args.duration,
             save: args.save.clone(),
             ndjson,
             colour,
@@ -141,12 +126,11 @@ impl TailConfig {
             fail_on: args.fail_on.map(severity_for),
             show_sql: args.show_sql,
             logging,
-            wait: duration_arg("--wait", &args.wait)?,
+            wait: args.wait,
             max_tps: args.max_tps,
-            poll_interval: duration_arg("--poll-interval", &args.poll_interval)?,
-            overlap: i64::try_from(duration_arg("--overlap", &args.overlap)?.as_millis())
-                .unwrap_or(i64::MAX),
-            logging_check: duration_arg("--logging-check", &args.logging_check)?,
+            poll_interval: args.poll_interval,
+            overlap: i64::try_from(args.overlap.as_millis()).unwrap_or(i64::MAX),
+            logging_check: args.logging_check,
             patterns: args.catalogue.patterns.clone(),
             aws: aws_options(&args.aws),
         })

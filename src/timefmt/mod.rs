@@ -109,19 +109,51 @@ pub fn hh_mm(ts: Millis) -> String {
     format!("{:02}:{:02}", sod / 3600, (sod / 60) % 60)
 }
 
-/// Reads `--since`/`--until`: an RFC 3339 instant (zone optional, UTC assumed) or a duration
-/// before `now` such as `90s`, `15m`, `2h`, `7d`, `1w`.
+/// `--since`/`--until` as given: an instant, or a span before "now" (resolved when the command
+/// knows its clock, so `PROXYDOC_NOW` applies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeArg {
+    At(Millis),
+    Before(Millis),
+}
+
+impl TimeArg {
+    /// Reads an RFC 3339 instant (zone optional, UTC assumed) or a duration before now such as
+    /// `90s`, `15m`, `2h`, `7d`, `1w`. A clap value parser.
+    pub fn parse(text: &str) -> Result<TimeArg, String> {
+        let text = text.trim();
+        if let Some(ms) = parse_duration(text) {
+            return Ok(TimeArg::Before(ms));
+        }
+        if let Ok(("", (ts, _))) = timestamp(text) {
+            return Ok(TimeArg::At(ts));
+        }
+        Err(format!(
+            "`{text}` is neither an RFC 3339 time (2024-05-19T06:10:00Z) nor a relative duration (30m, 2h, 7d)"
+        ))
+    }
+
+    pub fn resolve(self, now: Millis) -> Millis {
+        match self {
+            TimeArg::At(ts) => ts,
+            TimeArg::Before(span) => now - span,
+        }
+    }
+}
+
+/// Reads `--since`/`--until` against `now`.
 pub fn parse_time_arg(text: &str, now: Millis) -> Result<Millis, String> {
-    let text = text.trim();
-    if let Some(ms) = parse_duration(text) {
-        return Ok(now - ms);
+    TimeArg::parse(text).map(|t| t.resolve(now))
+}
+
+/// A duration argument greater than zero (`30s`, `15m`, `2h`, `1h30m`). A clap value parser.
+pub fn duration_arg(text: &str) -> Result<std::time::Duration, String> {
+    match parse_duration(text.trim()) {
+        Some(ms) if ms > 0 => Ok(std::time::Duration::from_millis(
+            u64::try_from(ms).unwrap_or(u64::MAX),
+        )),
+        _ => Err(format!("`{text}` is not a duration such as 30s, 15m or 2h")),
     }
-    if let Ok(("", (ts, _))) = timestamp(text) {
-        return Ok(ts);
-    }
-    Err(format!(
-        "`{text}` is neither an RFC 3339 time (2024-05-19T06:10:00Z) nor a relative duration (30m, 2h, 7d)"
-    ))
 }
 
 /// A duration such as `30s`, `15m`, `2h`, `7d`, `1w`, or combined `1h30m`, in milliseconds.
