@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::classify::Classifier;
 use crate::model::{Event, EventKind, Evidence, Millis, field};
-use frame::{FactBuffer, FactRow, FrameError, Group};
+use frame::{FactBuffer, FactRow, FrameError};
 
 /// The summary tables could not be built (a polars error, which would be a bug in proxydoc):
 /// the only way an aggregation fails. polars' own error type stays in this module.
@@ -27,7 +27,7 @@ impl From<FrameError> for AggregateError {
         AggregateError(error.to_string())
     }
 }
-use sessions::{SessionBuffer, SessionFlags, SessionRow};
+use sessions::{SessionBuffer, SessionCounts, SessionFlags, SessionRow};
 
 /// Evidence lines kept per cause and per kind.
 pub const EVIDENCE_PER_KEY: usize = 3;
@@ -595,211 +595,20 @@ impl<'c> Aggregator<'c> {
             proxy_lines,
             client_lines,
         } = self;
-        let facts = facts.finish()?;
-        let kind_of = |code: Option<i64>| {
-            code.and_then(|c| u32::try_from(c).ok())
-                .and_then(EventKind::from_index)
+        let tables = Tables {
+            facts: facts.finish()?,
+            strings: &strings,
         };
-        let name = |code: Option<i64>| code.and_then(|c| strings.get(c)).map(str::to_string);
-
-        let mut kinds = BTreeMap::new();
-        let mut window: Option<(Millis, Millis)> = None;
-        for group in facts.group(&[frame::KIND], None)? {
-            let Some(kind) = kind_of(group.keys[0]) else {
-                continue;
-            };
-            kinds.insert(
-                kind,
-                KindStats {
-                    events: group.n,
-                    first: group.first,
-                    last: group.last,
-                },
-            );
-            if let (Some(first), Some(last)) = (group.first, group.last) {
-                window = Some(match window {
-                    None => (first, last),
-                    Some((a, b)) => (a.min(first), b.max(last)),
-                });
-            }
-        }
-
-        let dim = |dimension: &str| -> Result<Vec<DimCount>, FrameError> {
-            let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-            for group in facts.group(&[dimension, frame::KIND], None)? {
-                let Some(value) = name(group.keys[0]) else {
-                    continue;
-                };
-                let failure = kind_of(group.keys[1]).is_some_and(EventKind::is_failure);
-                let entry = out.entry(value).or_default();
-                entry.0 += group.n;
-                entry.1 += if failure { group.n } else { 0 };
-            }
-            let mut out: Vec<DimCount> = out
-                .into_iter()
-                .map(|(value, (events, failures))| DimCount {
-                    value,
-                    events,
-                    failures,
-                })
-                .collect();
-            out.sort_by(|a, b| {
-                b.failures
-                    .cmp(&a.failures)
-                    .then(b.events.cmp(&a.events))
-                    .then(a.value.cmp(&b.value))
-            });
-            Ok(out)
-        };
-        let users = dim(frame::USER)?;
-        let mut clients = dim(frame::CLIENT)?;
-        let endpoints = dim(frame::ENDPOINT)?;
-
-        let mut details: Vec<DetailCount> = facts
-            .group(&[frame::KIND, frame::DETAIL], None)?
-            .into_iter()
-            .filter_map(|g| {
-                Some(DetailCount {
-                    kind: kind_of(g.keys[0])?,
-                    detail: name(g.keys[1])?,
-                    events: g.n,
-                })
-            })
-            .collect();
-        details.sort_by(|a, b| {
-            b.events
-                .cmp(&a.events)
-                .then(a.kind.cmp(&b.kind))
-                .then_with(|| a.detail.cmp(&b.detail))
-        });
-
-        let mut timeline: BTreeMap<Millis, Bucket> = BTreeMap::new();
-        for group in facts.group(&[frame::MINUTE, frame::KIND], None)? {
-            let (Some(minute), Some(kind)) = (group.keys[0], kind_of(group.keys[1])) else {
-                continue;
-            };
-            let bucket = timeline.entry(minute).or_insert_with(|| Bucket {
-                minute,
-                counts: BTreeMap::new(),
-                failures: 0,
-            });
-            *bucket.counts.entry(kind).or_default() += group.n;
-            if kind.is_failure() {
-                bucket.failures += group.n;
-            }
-        }
-
+        let (kinds, window) = tables.kinds()?;
+        let users = tables.dimension(frame::USER)?;
+        let mut clients = tables.dimension(frame::CLIENT)?;
+        let endpoints = tables.dimension(frame::ENDPOINT)?;
+        let details = tables.details()?;
+        let timeline = tables.timeline()?;
         let counts = sessions.finish();
-        // Failed sessions per client address, joined through the connection id (the failure
-        // line itself seldom names the address).
-        // Indexed by address: a busy fleet has thousands of clients.
-        let positions: HashMap<&str, usize> = clients
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (d.value.as_str(), i))
-            .collect();
-        let mut raised = Vec::new();
-        for &(client, n) in &counts.client_failures {
-            let value = strings.get(i64::from(client));
-            if let Some(&at) = value.and_then(|v| positions.get(v)) {
-                raised.push((at, n));
-            }
-        }
-        drop(positions);
-        for (at, n) in raised {
-            clients[at].failures = clients[at].failures.max(n);
-        }
-        clients.sort_by(|a, b| {
-            b.failures
-                .cmp(&a.failures)
-                .then(b.events.cmp(&a.events))
-                .then(a.value.cmp(&b.value))
-        });
-        let mut causes = Vec::new();
-        for (code, cause) in cause_names.iter().enumerate() {
-            let code = u32::try_from(code + 1).unwrap_or(u32::MAX);
-            let filter = Some((frame::CAUSE, code));
-            let Some(total) = facts.group(&[], filter)?.into_iter().next() else {
-                continue;
-            };
-            // Ties by name: codes depend on which worker saw a value first.
-            let named = |groups: Vec<Group>| -> Vec<(String, u64)> {
-                let mut out: Vec<(String, u64)> = groups
-                    .into_iter()
-                    .filter_map(|g| Some((name(g.keys[0])?, g.n)))
-                    .collect();
-                out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-                out
-            };
-            let patterns = facts
-                .group(&[frame::PATTERN], filter)?
-                .into_iter()
-                .filter_map(|g| Some((u32::try_from(g.keys[0]?).ok()?, g.n)))
-                .collect();
-            let mut evidence = cause_evidence.get(&code).cloned().unwrap_or_default();
-            evidence.sort_by_key(|e| (e.ts, e.seq));
-            let mut clients = named(facts.group(&[frame::CLIENT], filter)?);
-            let mut positions: HashMap<String, usize> = clients
-                .iter()
-                .enumerate()
-                .map(|(i, (v, _))| (v.clone(), i))
-                .collect();
-            for &(session_cause, client, n) in &counts.cause_clients {
-                let Some(value) = name(Some(i64::from(client))).filter(|_| session_cause == code)
-                else {
-                    continue;
-                };
-                match positions.get(&value) {
-                    Some(&at) => clients[at].1 = clients[at].1.max(n),
-                    None => {
-                        positions.insert(value.clone(), clients.len());
-                        clients.push((value, n));
-                    }
-                }
-            }
-            clients.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            causes.push(CauseStats {
-                cause: cause.clone(),
-                events: total.n,
-                first: total.first,
-                last: total.last,
-                users: named(facts.group(&[frame::USER], filter)?),
-                clients,
-                endpoints: named(facts.group(&[frame::ENDPOINT], filter)?),
-                details: named(facts.group(&[frame::DETAIL], filter)?),
-                patterns,
-                evidence,
-            });
-        }
-
-        let clients_range = kinds
-            .get(&EventKind::ClientConnected)
-            .and_then(|k| k.first.zip(k.last));
-        let db_opened_while_clients_arrived = clients_range.map(|(first, last)| {
-            facts
-                .group(
-                    &[frame::MINUTE],
-                    Some((frame::KIND, EventKind::DbConnectionOpened.index())),
-                )
-                .map(|groups| {
-                    groups.iter().any(|g| {
-                        g.first.is_some_and(|f| f <= last) && g.last.is_some_and(|l| l >= first)
-                    })
-                })
-                .unwrap_or(false)
-        });
-        let sessions = Sessions {
-            sessions: counts.sessions,
-            connected: counts.with.connected,
-            authenticated: counts.with.authenticated,
-            auth_failed: counts.with.auth_failed,
-            failed: counts.with.failed,
-            pinned: counts.with.pinned,
-            closed: counts.with.closed,
-            closed_without_auth: counts.closed_without_auth,
-            db_opened_while_clients_arrived,
-            folded_early: counts.folded_early,
-        };
+        tables.raise_client_failures(&mut clients, &counts);
+        let causes = tables.causes(&cause_names, &cause_evidence, &counts)?;
+        let sessions = sessions_summary(&counts, tables.db_opened_while_clients_arrived(&kinds));
 
         let mut kind_evidence: BTreeMap<EventKind, Vec<Evidence>> = kind_evidence;
         for samples in kind_evidence.values_mut() {
@@ -817,7 +626,7 @@ impl<'c> Aggregator<'c> {
             clients,
             endpoints,
             details,
-            timeline: timeline.into_values().collect(),
+            timeline,
             causes,
             kind_evidence,
             sessions,
@@ -827,6 +636,274 @@ impl<'c> Aggregator<'c> {
             proxy_lines,
             client_lines,
         })
+    }
+}
+
+/// The time range of a run's timed lines.
+type Window = Option<(Millis, Millis)>;
+
+/// The fact tables at the end of a run, with the strings their codes stand for: the questions
+/// [`Aggregator::finish`] asks of them, one method each.
+struct Tables<'a> {
+    facts: frame::Facts,
+    strings: &'a Interner,
+}
+
+/// Top-N rows: most failures, then most events, then by value (codes depend on which worker
+/// saw a value first, so ties never follow them).
+fn by_failures(a: &DimCount, b: &DimCount) -> std::cmp::Ordering {
+    b.failures
+        .cmp(&a.failures)
+        .then(b.events.cmp(&a.events))
+        .then(a.value.cmp(&b.value))
+}
+
+impl Tables<'_> {
+    fn kind_of(code: Option<i64>) -> Option<EventKind> {
+        code.and_then(|c| u32::try_from(c).ok())
+            .and_then(EventKind::from_index)
+    }
+
+    fn name(&self, code: Option<i64>) -> Option<String> {
+        code.and_then(|c| self.strings.get(c)).map(str::to_string)
+    }
+
+    /// Totals per kind, and the time range of everything timed.
+    fn kinds(&self) -> Result<(BTreeMap<EventKind, KindStats>, Window), FrameError> {
+        let mut kinds = BTreeMap::new();
+        let mut window: Option<(Millis, Millis)> = None;
+        for group in self.facts.group(&[frame::KIND], None)? {
+            let Some(kind) = Self::kind_of(group.keys[0]) else {
+                continue;
+            };
+            kinds.insert(
+                kind,
+                KindStats {
+                    events: group.n,
+                    first: group.first,
+                    last: group.last,
+                },
+            );
+            if let (Some(first), Some(last)) = (group.first, group.last) {
+                window = Some(match window {
+                    None => (first, last),
+                    Some((a, b)) => (a.min(first), b.max(last)),
+                });
+            }
+        }
+        Ok((kinds, window))
+    }
+
+    /// Events and failures per value of one dimension (users, clients, endpoints).
+    fn dimension(&self, dimension: &str) -> Result<Vec<DimCount>, FrameError> {
+        let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for group in self.facts.group(&[dimension, frame::KIND], None)? {
+            let Some(value) = self.name(group.keys[0]) else {
+                continue;
+            };
+            let failure = Self::kind_of(group.keys[1]).is_some_and(EventKind::is_failure);
+            let entry = out.entry(value).or_default();
+            entry.0 += group.n;
+            entry.1 += if failure { group.n } else { 0 };
+        }
+        let mut out: Vec<DimCount> = out
+            .into_iter()
+            .map(|(value, (events, failures))| DimCount {
+                value,
+                events,
+                failures,
+            })
+            .collect();
+        out.sort_by(by_failures);
+        Ok(out)
+    }
+
+    /// (kind, reason or digest) pairs, most frequent first.
+    fn details(&self) -> Result<Vec<DetailCount>, FrameError> {
+        let mut details: Vec<DetailCount> = self
+            .facts
+            .group(&[frame::KIND, frame::DETAIL], None)?
+            .into_iter()
+            .filter_map(|g| {
+                Some(DetailCount {
+                    kind: Self::kind_of(g.keys[0])?,
+                    detail: self.name(g.keys[1])?,
+                    events: g.n,
+                })
+            })
+            .collect();
+        details.sort_by(|a, b| {
+            b.events
+                .cmp(&a.events)
+                .then(a.kind.cmp(&b.kind))
+                .then_with(|| a.detail.cmp(&b.detail))
+        });
+        Ok(details)
+    }
+
+    /// Counts per minute and kind.
+    fn timeline(&self) -> Result<Vec<Bucket>, FrameError> {
+        let mut timeline: BTreeMap<Millis, Bucket> = BTreeMap::new();
+        for group in self.facts.group(&[frame::MINUTE, frame::KIND], None)? {
+            let (Some(minute), Some(kind)) = (group.keys[0], Self::kind_of(group.keys[1])) else {
+                continue;
+            };
+            let bucket = timeline.entry(minute).or_insert_with(|| Bucket {
+                minute,
+                counts: BTreeMap::new(),
+                failures: 0,
+            });
+            *bucket.counts.entry(kind).or_default() += group.n;
+            if kind.is_failure() {
+                bucket.failures += group.n;
+            }
+        }
+        Ok(timeline.into_values().collect())
+    }
+
+    /// Failed sessions per client address, joined through the connection id (the failure line
+    /// itself seldom names the address), raise the clients' failure counts.
+    fn raise_client_failures(&self, clients: &mut [DimCount], counts: &SessionCounts) {
+        // Indexed by address: a busy fleet has thousands of clients.
+        let positions: HashMap<&str, usize> = clients
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.value.as_str(), i))
+            .collect();
+        let mut raised = Vec::new();
+        for &(client, n) in &counts.client_failures {
+            let value = self.strings.get(i64::from(client));
+            if let Some(&at) = value.and_then(|v| positions.get(v)) {
+                raised.push((at, n));
+            }
+        }
+        drop(positions);
+        for (at, n) in raised {
+            clients[at].failures = clients[at].failures.max(n);
+        }
+        clients.sort_by(by_failures);
+    }
+
+    /// Everything known per cause the patterns name.
+    fn causes(
+        &self,
+        cause_names: &[String],
+        cause_evidence: &BTreeMap<u32, Vec<Evidence>>,
+        counts: &SessionCounts,
+    ) -> Result<Vec<CauseStats>, FrameError> {
+        let mut causes = Vec::new();
+        for (code, cause) in cause_names.iter().enumerate() {
+            let code = u32::try_from(code + 1).unwrap_or(u32::MAX);
+            let filter = Some((frame::CAUSE, code));
+            let Some(total) = self.facts.group(&[], filter)?.into_iter().next() else {
+                continue;
+            };
+            let named = |dimension: &str| -> Result<Vec<(String, u64)>, FrameError> {
+                let mut out: Vec<(String, u64)> = self
+                    .facts
+                    .group(&[dimension], filter)?
+                    .into_iter()
+                    .filter_map(|g| Some((self.name(g.keys[0])?, g.n)))
+                    .collect();
+                // Ties by name: codes depend on which worker saw a value first.
+                out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                Ok(out)
+            };
+            let patterns = self
+                .facts
+                .group(&[frame::PATTERN], filter)?
+                .into_iter()
+                .filter_map(|g| Some((u32::try_from(g.keys[0]?).ok()?, g.n)))
+                .collect();
+            let mut evidence = cause_evidence.get(&code).cloned().unwrap_or_default();
+            evidence.sort_by_key(|e| (e.ts, e.seq));
+            causes.push(CauseStats {
+                cause: cause.clone(),
+                events: total.n,
+                first: total.first,
+                last: total.last,
+                users: named(frame::USER)?,
+                clients: self.cause_clients(named(frame::CLIENT)?, code, counts),
+                endpoints: named(frame::ENDPOINT)?,
+                details: named(frame::DETAIL)?,
+                patterns,
+                evidence,
+            });
+        }
+        Ok(causes)
+    }
+
+    /// A cause's clients from its own lines, joined with the addresses its sessions came from.
+    fn cause_clients(
+        &self,
+        mut clients: Vec<(String, u64)>,
+        code: u32,
+        counts: &SessionCounts,
+    ) -> Vec<(String, u64)> {
+        let mut positions: HashMap<String, usize> = clients
+            .iter()
+            .enumerate()
+            .map(|(i, (v, _))| (v.clone(), i))
+            .collect();
+        for &(session_cause, client, n) in &counts.cause_clients {
+            let Some(value) = self
+                .name(Some(i64::from(client)))
+                .filter(|_| session_cause == code)
+            else {
+                continue;
+            };
+            match positions.get(&value) {
+                Some(&at) => clients[at].1 = clients[at].1.max(n),
+                None => {
+                    positions.insert(value.clone(), clients.len());
+                    clients.push((value, n));
+                }
+            }
+        }
+        clients.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        clients
+    }
+
+    /// Whether a database connection was opened between the first and the last client
+    /// connection (`None` when either is absent).
+    fn db_opened_while_clients_arrived(
+        &self,
+        kinds: &BTreeMap<EventKind, KindStats>,
+    ) -> Option<bool> {
+        let (first, last) = kinds
+            .get(&EventKind::ClientConnected)
+            .and_then(|k| k.first.zip(k.last))?;
+        Some(
+            self.facts
+                .group(
+                    &[frame::MINUTE],
+                    Some((frame::KIND, EventKind::DbConnectionOpened.index())),
+                )
+                .map(|groups| {
+                    groups.iter().any(|g| {
+                        g.first.is_some_and(|f| f <= last) && g.last.is_some_and(|l| l >= first)
+                    })
+                })
+                .unwrap_or(false),
+        )
+    }
+}
+
+fn sessions_summary(
+    counts: &SessionCounts,
+    db_opened_while_clients_arrived: Option<bool>,
+) -> Sessions {
+    Sessions {
+        sessions: counts.sessions,
+        connected: counts.with.connected,
+        authenticated: counts.with.authenticated,
+        auth_failed: counts.with.auth_failed,
+        failed: counts.with.failed,
+        pinned: counts.with.pinned,
+        closed: counts.with.closed,
+        closed_without_auth: counts.closed_without_auth,
+        db_opened_while_clients_arrived,
+        folded_early: counts.folded_early,
     }
 }
 

@@ -9,182 +9,240 @@ use crate::aws::lifecycle::{Lifecycle, ProxyLogging};
 use crate::cli::{LoggingAction, LoggingArgs};
 use crate::clock::Clock;
 use crate::config;
-use crate::enhanced_logging::{Step, TAGS, disable_steps, enable_steps};
+use crate::enhanced_logging::{
+    Marks, State, Status, Step, TAGS, assess, check_for, disable_steps, enable_steps, human,
+    plan_enable,
+};
 use crate::error::{ExitCode, Failed, UsageError};
+use crate::model::Millis;
+use crate::timefmt::rfc3339;
 
 /// How often `logging` and `tail` poll the proxy's status after a change.
 pub(super) const WAIT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `proxydoc logging enable|disable|status`.
 pub async fn logging_command(args: LoggingArgs) -> Result<ExitCode> {
-    use crate::enhanced_logging::{Marks, State, assess, check_for, human, plan_enable};
-    use crate::timefmt::rfc3339;
-
     let clock = Clock::from_env().map_err(UsageError)?;
-    let now = clock.now();
     let proxy = args
         .proxy
         .clone()
         .ok_or_else(|| UsageError("--proxy NAME is required".into()))?;
-    let wait = args.wait;
     let duration = match &args.action {
-        LoggingAction::Enable { duration } => Some(check_for(*duration).map_err(UsageError)?),
-        _ => None,
+        LoggingAction::Enable { duration } => check_for(*duration).map_err(UsageError)?,
+        _ => crate::enhanced_logging::DEFAULT_FOR,
     };
     let context = aws::AwsContext::load(&config::aws_options(&args.aws))
         .await
         .map_err(|e| Failed(e.to_string()))?;
-    let life = crate::aws::lifecycle::Lifecycle::new(&context);
-    let state = match life.read(&proxy).await {
-        Ok(state) => state,
-        Err(e) => return Err(Failed(e.to_string()).into()),
-    };
+    let life = Lifecycle::new(&context);
+    let state = life.read(&proxy).await.map_err(|e| Failed(e.to_string()))?;
     let marks = Marks::from_tags(&state.tags);
-    let status = assess(state.debug_logging, &marks, now);
-    let dry = args.dry_run;
-    let print_plan = |steps: &[Step]| {
-        for step in steps {
-            println!("would call {}", step.describe(WAIT_INTERVAL, wait));
-        }
+    let now = clock.now();
+    let command = Logging {
+        status: assess(state.debug_logging, &marks, now),
+        marks,
+        life,
+        state,
+        proxy,
+        now,
+        wait: args.wait,
+        dry: args.dry_run,
     };
-
     match args.action {
-        LoggingAction::Enable { .. } => {
-            let duration = duration.unwrap_or(crate::enhanced_logging::DEFAULT_FOR);
-            if !state.status.is_available() {
-                return Err(Failed(format!(
-                    "proxy {proxy} is `{}`: wait until it is `available` and run this again (nothing was changed)",
-                    state.status
-                ))
-                .into());
+        LoggingAction::Enable { .. } => command.enable(duration).await,
+        LoggingAction::Disable => command.disable().await,
+        LoggingAction::Status { no_cleanup } => command.status(no_cleanup).await,
+    }
+}
+
+/// One `proxydoc logging` run: the proxy as read, and how to change it.
+struct Logging {
+    life: Lifecycle,
+    state: ProxyLogging,
+    proxy: String,
+    marks: Marks,
+    status: Status,
+    now: Millis,
+    wait: std::time::Duration,
+    /// `--dry-run`: print the steps, make no change.
+    dry: bool,
+}
+
+impl Logging {
+    fn print_plan(&self, steps: &[Step]) {
+        for step in steps {
+            println!("would call {}", step.describe(WAIT_INTERVAL, self.wait));
+        }
+    }
+
+    async fn enable(&self, duration: Millis) -> Result<ExitCode> {
+        let Logging {
+            life,
+            state,
+            proxy,
+            status,
+            now,
+            wait,
+            dry,
+            ..
+        } = self;
+        let (now, wait, dry) = (*now, *wait, *dry);
+        if !state.status.is_available() {
+            return Err(Failed(format!(
+                "proxy {proxy} is `{}`: wait until it is `available` and run this again (nothing was changed)",
+                state.status
+            ))
+            .into());
+        }
+        let by = life.caller().await;
+        let plan = plan_enable(status, now, duration, &by);
+        println!(
+            "note: enhanced logging adds overhead to the proxy, costs CloudWatch Logs ingestion, and may write SQL statement text (with its data) into the proxy's log group"
+        );
+        for note in &plan.notes {
+            println!("note: {note}");
+        }
+        let steps = enable_steps(proxy, &state.arn, plan.modify, plan.marks.to_tags());
+        if dry {
+            self.print_plan(&steps);
+            return Ok(ExitCode::Ok);
+        }
+        run_enable(life, &steps, wait).await.map_err(Failed)?;
+        let enabled_at = plan.marks.enabled_at.unwrap_or(now);
+        let until = plan.marks.disable_after.unwrap_or(plan.rds_off_at);
+        println!(
+            "enhanced logging is on for proxy {proxy} since {} ({})",
+            rfc3339(enabled_at),
+            if plan.modify {
+                "turned on now"
+            } else {
+                "it was already on"
             }
-            let by = life.caller().await;
-            let plan = plan_enable(&status, now, duration, &by);
+        );
+        println!(
+            "proxydoc turns it off at {} ({} from now) when `proxydoc logging status`, `disable` or `tail` runs after that",
+            rfc3339(until),
+            human(until - now)
+        );
+        println!(
+            "RDS turns it off by itself at {} at the latest (24 hours after it was enabled)",
+            rfc3339(plan.rds_off_at)
+        );
+        Ok(ExitCode::Ok)
+    }
+
+    async fn disable(&self) -> Result<ExitCode> {
+        let Logging {
+            life,
+            state,
+            proxy,
+            marks,
+            wait,
+            dry,
+            ..
+        } = self;
+        let (wait, dry) = (*wait, *dry);
+        let steps = disable_steps(
+            proxy,
+            &state.arn,
+            state.debug_logging,
+            !marks.is_empty(),
+            true,
+        );
+        if dry {
+            self.print_plan(&steps);
+            return Ok(ExitCode::Ok);
+        }
+        execute(life, &steps, wait).await.map_err(|(_, e)| e)?;
+        if state.debug_logging {
+            println!("enhanced logging is now off on proxy {proxy}");
+        } else {
             println!(
-                "note: enhanced logging adds overhead to the proxy, costs CloudWatch Logs ingestion, and may write SQL statement text (with its data) into the proxy's log group"
-            );
-            for note in &plan.notes {
-                println!("note: {note}");
-            }
-            let steps = enable_steps(&proxy, &state.arn, plan.modify, plan.marks.to_tags());
-            if dry {
-                print_plan(&steps);
-                return Ok(ExitCode::Ok);
-            }
-            run_enable(&life, &steps, wait).await.map_err(Failed)?;
-            let enabled_at = plan.marks.enabled_at.unwrap_or(now);
-            let until = plan.marks.disable_after.unwrap_or(plan.rds_off_at);
-            println!(
-                "enhanced logging is on for proxy {proxy} since {} ({})",
-                rfc3339(enabled_at),
-                if plan.modify {
-                    "turned on now"
+                "enhanced logging was already off on proxy {proxy}{}",
+                if marks.is_empty() {
+                    ""
                 } else {
-                    "it was already on"
+                    "; removed proxydoc's tags"
                 }
             );
-            println!(
-                "proxydoc turns it off at {} ({} from now) when `proxydoc logging status`, `disable` or `tail` runs after that",
-                rfc3339(until),
-                human(until - now)
-            );
-            println!(
-                "RDS turns it off by itself at {} at the latest (24 hours after it was enabled)",
-                rfc3339(plan.rds_off_at)
-            );
-            Ok(ExitCode::Ok)
         }
-        LoggingAction::Disable => {
-            let steps = disable_steps(
-                &proxy,
-                &state.arn,
-                state.debug_logging,
-                !marks.is_empty(),
-                true,
-            );
-            if dry {
-                print_plan(&steps);
-                return Ok(ExitCode::Ok);
-            }
-            execute(&life, &steps, wait).await.map_err(|(_, e)| e)?;
-            if state.debug_logging {
-                println!("enhanced logging is now off on proxy {proxy}");
-            } else {
+        Ok(ExitCode::Ok)
+    }
+
+    async fn status(&self, no_cleanup: bool) -> Result<ExitCode> {
+        let Logging {
+            life,
+            state,
+            proxy,
+            status,
+            now,
+            wait,
+            dry,
+            ..
+        } = self;
+        let (now, wait, dry) = (*now, *wait, *dry);
+        println!(
+            "proxy {proxy}: enhanced logging is {} (DebugLogging={})",
+            if status.on { "ON" } else { "off" },
+            status.on
+        );
+        match &status.state {
+            State::Off => {}
+            State::Tracked {
+                enabled_at,
+                disable_after,
+                rds_off_at,
+            } => {
                 println!(
-                    "enhanced logging was already off on proxy {proxy}{}",
-                    if marks.is_empty() {
-                        ""
+                    "enabled at {} by {}",
+                    rfc3339(*enabled_at),
+                    status.marks.enabled_by.as_deref().unwrap_or("unknown")
+                );
+                println!(
+                    "proxydoc's turn-off: {} ({})",
+                    rfc3339(*disable_after),
+                    if now >= *disable_after {
+                        "passed".to_string()
                     } else {
-                        "; removed proxydoc's tags"
+                        format!("in {}", human(disable_after - now))
+                    }
+                );
+                println!(
+                    "RDS's automatic turn-off: {} ({})",
+                    rfc3339(*rds_off_at),
+                    if now >= *rds_off_at {
+                        "passed: RDS should have turned it off; it was probably enabled again, so the 24-hour clock is unknown".to_string()
+                    } else {
+                        format!("in {}", human(rds_off_at - now))
                     }
                 );
             }
-            Ok(ExitCode::Ok)
+            State::Untracked => println!(
+                "it was turned on outside proxydoc (no proxydoc tags): when RDS turns it off (24 hours after it was enabled) is unknown; `proxydoc logging disable --proxy {proxy}` turns it off now"
+            ),
+            State::StaleTags => println!(
+                "proxydoc's tags are stale (enabled at {}): RDS or someone already turned it off",
+                status
+                    .marks
+                    .enabled_at
+                    .map_or("an unknown time".to_string(), rfc3339)
+            ),
         }
-        LoggingAction::Status { no_cleanup } => {
-            println!(
-                "proxy {proxy}: enhanced logging is {} (DebugLogging={})",
-                if status.on { "ON" } else { "off" },
-                status.on
-            );
-            match &status.state {
-                State::Off => {}
-                State::Tracked {
-                    enabled_at,
-                    disable_after,
-                    rds_off_at,
-                } => {
-                    println!(
-                        "enabled at {} by {}",
-                        rfc3339(*enabled_at),
-                        status.marks.enabled_by.as_deref().unwrap_or("unknown")
-                    );
-                    println!(
-                        "proxydoc's turn-off: {} ({})",
-                        rfc3339(*disable_after),
-                        if now >= *disable_after {
-                            "passed".to_string()
-                        } else {
-                            format!("in {}", human(disable_after - now))
-                        }
-                    );
-                    println!(
-                        "RDS's automatic turn-off: {} ({})",
-                        rfc3339(*rds_off_at),
-                        if now >= *rds_off_at {
-                            "passed: RDS should have turned it off; it was probably enabled again, so the 24-hour clock is unknown".to_string()
-                        } else {
-                            format!("in {}", human(rds_off_at - now))
-                        }
-                    );
-                }
-                State::Untracked => println!(
-                    "it was turned on outside proxydoc (no proxydoc tags): when RDS turns it off (24 hours after it was enabled) is unknown; `proxydoc logging disable --proxy {proxy}` turns it off now"
-                ),
-                State::StaleTags => println!(
-                    "proxydoc's tags are stale (enabled at {}): RDS or someone already turned it off",
-                    status
-                        .marks
-                        .enabled_at
-                        .map_or("an unknown time".to_string(), rfc3339)
-                ),
+        let cleanup = !no_cleanup && (status.overdue || status.state == State::StaleTags);
+        let steps = disable_steps(proxy, &state.arn, status.overdue, true, true);
+        if cleanup && dry {
+            self.print_plan(&steps);
+        } else if cleanup {
+            execute(life, &steps, wait).await.map_err(|(_, e)| e)?;
+            if status.overdue {
+                println!(
+                    "proxydoc's time for it has passed: turned enhanced logging off and removed the tags"
+                );
+            } else {
+                println!("removed the stale tags");
             }
-            let cleanup = !no_cleanup && (status.overdue || status.state == State::StaleTags);
-            let steps = disable_steps(&proxy, &state.arn, status.overdue, true, true);
-            if cleanup && dry {
-                print_plan(&steps);
-            } else if cleanup {
-                execute(&life, &steps, wait).await.map_err(|(_, e)| e)?;
-                if status.overdue {
-                    println!(
-                        "proxydoc's time for it has passed: turned enhanced logging off and removed the tags"
-                    );
-                } else {
-                    println!("removed the stale tags");
-                }
-            }
-            Ok(ExitCode::Ok)
         }
+        Ok(ExitCode::Ok)
     }
 }
 

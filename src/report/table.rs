@@ -8,13 +8,30 @@ use std::io::{self, Write};
 
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 
-use super::{Report, sparkline, timeline_columns};
+use super::{CheckOut, FindingOut, Report, sparkline, timeline_columns};
 use crate::timefmt::hh_mm;
 
 /// Width the table rendering is laid out for.
 pub const WIDTH: u16 = 80;
 
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    header(report, out)?;
+    findings(report, out)?;
+    if let Some(checks) = &report.checks {
+        self::checks(checks, out)?;
+        if report.input.lines == 0 {
+            return Ok(());
+        }
+    }
+    kinds(report, out)?;
+    sessions(report, out)?;
+    top(report, out)?;
+    timeline(report, out)?;
+    unparsed(report, out)
+}
+
+/// The title, the window and the inputs, with their errors and warnings.
+fn header(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "proxydoc — RDS Proxy connection report")?;
     writeln!(out, "{}", header_line(report))?;
     writeln!(out, "{}", input_line(report))?;
@@ -24,90 +41,99 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     for warning in &report.input.warnings {
         writeln!(out, "  ! warning: {warning}")?;
     }
-    writeln!(out)?;
+    writeln!(out)
+}
 
+/// The findings table, then each finding's why, evidence and fix.
+fn findings(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     if report.findings.is_empty() {
-        writeln!(
+        return writeln!(
             out,
             "No findings: nothing in these logs points at a connection problem."
-        )?;
-    } else {
-        let mut table = new_table();
-        table.set_header([
-            "#",
-            "cause",
-            "severity",
-            "events",
-            "conf.",
-            "first seen (UTC)",
+        );
+    }
+    let mut table = new_table();
+    table.set_header([
+        "#",
+        "cause",
+        "severity",
+        "events",
+        "conf.",
+        "first seen (UTC)",
+    ]);
+    for (i, f) in report.findings.iter().enumerate() {
+        table.add_row([
+            (i + 1).to_string(),
+            f.cause.clone(),
+            f.severity.to_string(),
+            f.events.to_string(),
+            format!("{:.2}", f.confidence),
+            f.first_seen.as_deref().map_or("-".to_string(), short_time),
         ]);
-        for (i, f) in report.findings.iter().enumerate() {
-            table.add_row([
-                (i + 1).to_string(),
-                f.cause.clone(),
-                f.severity.to_string(),
-                f.events.to_string(),
-                format!("{:.2}", f.confidence),
-                f.first_seen.as_deref().map_or("-".to_string(), short_time),
-            ]);
-        }
-        right_align(&mut table, &[0, 3, 4]);
-        writeln!(out, "{table}")?;
-        for (i, f) in report.findings.iter().enumerate() {
-            writeln!(out)?;
-            writeln!(out, "{}. {} — {} [{}]", i + 1, f.cause, f.title, f.severity)?;
-            wrap_into(
-                out,
-                "   why: ",
-                &format!("{} (confidence {:.2})", f.why, f.confidence),
-            )?;
-            let seen = match (&f.first_seen, &f.last_seen) {
-                (Some(a), Some(b)) => format!("{a} … {b}"),
-                _ => "no timestamps".to_string(),
-            };
-            wrap_into(out, "   seen: ", &seen)?;
-            for (label, values) in [
-                ("users: ", &f.users),
-                ("clients: ", &f.clients),
-                ("endpoints: ", &f.endpoints),
-            ] {
-                if !values.is_empty() {
-                    wrap_into(out, &format!("   {label}"), &values.join(", "))?;
-                }
-            }
-            if !f.evidence.is_empty() {
-                writeln!(out, "   evidence:")?;
-                for line in &f.evidence {
-                    wrap_into(out, "     > ", line)?;
-                }
-            }
-            if !f.remediation.is_empty() {
-                writeln!(out, "   fix:")?;
-                for (n, step) in f.remediation.iter().enumerate() {
-                    wrap_into(out, &format!("     {}. ", n + 1), step)?;
-                }
-            }
+    }
+    right_align(&mut table, &[0, 3, 4]);
+    writeln!(out, "{table}")?;
+    for (i, f) in report.findings.iter().enumerate() {
+        finding(i + 1, f, out)?;
+    }
+    Ok(())
+}
+
+fn finding(n: usize, f: &FindingOut, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out)?;
+    writeln!(out, "{n}. {} — {} [{}]", f.cause, f.title, f.severity)?;
+    wrap_into(
+        out,
+        "   why: ",
+        &format!("{} (confidence {:.2})", f.why, f.confidence),
+    )?;
+    let seen = match (&f.first_seen, &f.last_seen) {
+        (Some(a), Some(b)) => format!("{a} … {b}"),
+        _ => "no timestamps".to_string(),
+    };
+    wrap_into(out, "   seen: ", &seen)?;
+    for (label, values) in [
+        ("users: ", &f.users),
+        ("clients: ", &f.clients),
+        ("endpoints: ", &f.endpoints),
+    ] {
+        if !values.is_empty() {
+            wrap_into(out, &format!("   {label}"), &values.join(", "))?;
         }
     }
-
-    if let Some(checks) = &report.checks {
-        writeln!(out)?;
-        writeln!(out, "Checks")?;
-        let mut table = new_table();
-        table.set_header(["check", "status", "detail"]);
-        for check in checks {
-            table.add_row([
-                check.check.clone(),
-                format!("{:?}", check.status).to_lowercase(),
-                check.detail.clone(),
-            ]);
-        }
-        writeln!(out, "{table}")?;
-        if report.input.lines == 0 {
-            return Ok(());
+    if !f.evidence.is_empty() {
+        writeln!(out, "   evidence:")?;
+        for line in &f.evidence {
+            wrap_into(out, "     > ", line)?;
         }
     }
+    if !f.remediation.is_empty() {
+        writeln!(out, "   fix:")?;
+        for (n, step) in f.remediation.iter().enumerate() {
+            wrap_into(out, &format!("     {}. ", n + 1), step)?;
+        }
+    }
+    Ok(())
+}
 
+/// The control-plane checks (`check`, `diagnose`).
+fn checks(checks: &[CheckOut], out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out)?;
+    writeln!(out, "Checks")?;
+    let mut table = new_table();
+    table.set_header(["check", "status", "detail"]);
+    for check in checks {
+        table.add_row([
+            check.check.clone(),
+            format!("{:?}", check.status).to_lowercase(),
+            check.detail.clone(),
+        ]);
+    }
+    writeln!(out, "{table}")
+}
+
+/// Events by kind, in two columns.
+fn kinds(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)?;
     writeln!(out, "Events by kind")?;
     let mut table = new_table();
@@ -128,8 +154,10 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         table.add_row(cells);
     }
     right_align(&mut table, &[1, 3]);
-    writeln!(out, "{table}")?;
+    writeln!(out, "{table}")
+}
 
+fn sessions(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let s = &report.sessions;
     if s.sessions > 0 {
         writeln!(
@@ -138,7 +166,11 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             s.sessions, s.connected, s.authenticated, s.auth_failed, s.pinned, s.closed
         )?;
     }
+    Ok(())
+}
 
+/// The top clients, users and endpoints.
+fn top(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     for (title, rows) in [
         ("Top clients", &report.top.clients),
         ("Top users", &report.top.users),
@@ -161,33 +193,42 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         right_align(&mut table, &[1, 2]);
         writeln!(out, "{table}")?;
     }
+    Ok(())
+}
 
-    if let Some((per, start, totals, failures)) = timeline_columns(report, 60) {
-        writeln!(out)?;
-        let end = start + (totals.len() as i64 * per - 1) * 60_000;
-        writeln!(
-            out,
-            "Timeline (UTC, one column = {per} min, {} … {})",
-            hh_mm(start),
-            hh_mm(end)
-        )?;
-        writeln!(out, "  events   {}", sparkline(&totals))?;
-        writeln!(out, "  failures {}", sparkline(&failures))?;
-        if let Some(first) = report.timeline.iter().find(|m| m.failures > 0) {
-            writeln!(out, "  first failure in minute {}", first.minute)?;
-        }
+/// Events and failures per minute as two sparklines.
+fn timeline(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let Some((per, start, totals, failures)) = timeline_columns(report, 60) else {
+        return Ok(());
+    };
+    writeln!(out)?;
+    let end = start + (totals.len() as i64 * per - 1) * 60_000;
+    writeln!(
+        out,
+        "Timeline (UTC, one column = {per} min, {} … {})",
+        hh_mm(start),
+        hh_mm(end)
+    )?;
+    writeln!(out, "  events   {}", sparkline(&totals))?;
+    writeln!(out, "  failures {}", sparkline(&failures))?;
+    if let Some(first) = report.timeline.iter().find(|m| m.failures > 0) {
+        writeln!(out, "  first failure in minute {}", first.minute)?;
     }
+    Ok(())
+}
 
-    if report.input.unparsed > 0 {
-        writeln!(out)?;
-        writeln!(
-            out,
-            "Unparsed lines: {} (samples below; `proxydoc patterns test` shows why)",
-            report.input.unparsed
-        )?;
-        for sample in report.unparsed.samples.iter().take(3) {
-            wrap_into(out, "  > ", sample)?;
-        }
+fn unparsed(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    if report.input.unparsed == 0 {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Unparsed lines: {} (samples below; `proxydoc patterns test` shows why)",
+        report.input.unparsed
+    )?;
+    for sample in report.unparsed.samples.iter().take(3) {
+        wrap_into(out, "  > ", sample)?;
     }
     Ok(())
 }
