@@ -7,13 +7,15 @@
 //! checks still run. Findings use the same structure as the log findings.
 
 pub mod policy;
+pub mod snapshot;
 
 use std::collections::BTreeMap;
 
 use serde_json::json;
 
 use crate::model::{CheckResult, CheckStatus, Finding, RdsStatus, Severity};
-use policy::{Decision, Policy};
+use policy::Decision;
+pub use snapshot::*;
 
 /// Cause ids of the control-plane checks. A contract: add, never rename.
 pub mod id {
@@ -27,196 +29,6 @@ pub mod id {
     pub const CLIENT_IAM_NOT_ALLOWED: &str = "client-iam-not-allowed";
     pub const ENHANCED_LOGGING_OFF: &str = "enhanced-logging-off";
     pub const DUPLICATE_AUTH_USER: &str = "duplicate-auth-user";
-}
-
-/// One entry of the proxy's `Auth[]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuthEntry {
-    pub user_name: Option<String>,
-    pub secret_arn: Option<String>,
-    pub iam_auth: Option<String>,
-    pub client_password_auth_type: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProxyInfo {
-    pub name: String,
-    pub arn: String,
-    pub status: RdsStatus,
-    pub engine_family: String,
-    pub endpoint: Option<String>,
-    pub vpc_id: Option<String>,
-    pub security_groups: Vec<String>,
-    pub subnets: Vec<String>,
-    pub role_arn: Option<String>,
-    pub require_tls: bool,
-    pub debug_logging: bool,
-    pub idle_client_timeout: Option<i32>,
-    pub auth: Vec<AuthEntry>,
-}
-
-impl ProxyInfo {
-    /// The `prx-…` resource id (the last part of the ARN), used by `rds-db:connect`.
-    pub fn resource_id(&self) -> &str {
-        self.arn.rsplit(':').next().unwrap_or("PROXY_RESOURCE_ID")
-    }
-
-    pub fn engine_port(&self) -> i32 {
-        if self.engine_family.eq_ignore_ascii_case("MYSQL") {
-            3306
-        } else if self.engine_family.eq_ignore_ascii_case("SQLSERVER") {
-            1433
-        } else {
-            5432
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TargetInfo {
-    pub rds_resource_id: Option<String>,
-    pub tracked_cluster_id: Option<String>,
-    pub endpoint: Option<String>,
-    pub port: Option<i32>,
-    pub kind: Option<String>,
-    pub state: Option<String>,
-    pub reason: Option<String>,
-    pub description: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DbInfo {
-    pub id: String,
-    pub is_cluster: bool,
-    pub status: RdsStatus,
-    pub port: Option<i32>,
-    pub security_groups: Vec<String>,
-}
-
-/// A security group rule, flattened.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Rule {
-    /// `-1` for all traffic, else `tcp`, `udp`, `icmp` or a number.
-    pub protocol: String,
-    pub from_port: Option<i32>,
-    pub to_port: Option<i32>,
-    pub cidrs: Vec<String>,
-    pub groups: Vec<String>,
-}
-
-impl Rule {
-    fn covers_tcp(&self, port: i32) -> bool {
-        match self.protocol.as_str() {
-            "-1" | "all" => true,
-            "tcp" | "6" => {
-                self.from_port.is_none_or(|f| f <= port) && self.to_port.is_none_or(|t| t >= port)
-            }
-            _ => false,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SecurityGroup {
-    pub id: String,
-    pub ingress: Vec<Rule>,
-    pub egress: Vec<Rule>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RoleInfo {
-    pub arn: String,
-    pub trust_policy: String,
-    pub policies: Vec<Policy>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SecretInfo {
-    pub arn: String,
-    pub kms_key_id: Option<String>,
-}
-
-/// The client principal to check for `rds-db:connect`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientCheck {
-    pub principal: String,
-    pub db_user: String,
-    pub policies: Result<Vec<Policy>, String>,
-}
-
-/// IAM's own answer (SimulatePrincipalPolicy) for one principal, action and resource.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Simulation {
-    pub principal: String,
-    pub action: String,
-    pub resource: String,
-    pub decision: Decision,
-}
-
-/// The ARN of the customer managed KMS key that encrypts `secret`; `None` for the AWS managed
-/// key (`aws/secretsmanager`), which needs no grant.
-pub fn secret_key_arn(secret: &SecretInfo, region: &str, account: &str) -> Option<String> {
-    let key = secret.kms_key_id.as_deref()?;
-    if key.ends_with("alias/aws/secretsmanager") {
-        return None;
-    }
-    Some(if key.starts_with("arn:") {
-        key.to_string()
-    } else {
-        format!("arn:aws:kms:{region}:{account}:key/{key}")
-    })
-}
-
-/// The `rds-db:connect` resource for `db_user` through the proxy.
-pub fn rds_db_resource(region: &str, account: &str, proxy: &ProxyInfo, db_user: &str) -> String {
-    format!(
-        "arn:aws:rds-db:{region}:{account}:dbuser:{}/{db_user}",
-        proxy.resource_id()
-    )
-}
-
-/// Everything `check` read about one proxy. `Err` holds why a part could not be read.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ControlPlane {
-    pub region: String,
-    pub account: Option<String>,
-    pub proxy: ProxyInfo,
-    pub targets: Result<Vec<TargetInfo>, String>,
-    pub databases: Vec<Result<DbInfo, String>>,
-    pub security_groups: Result<BTreeMap<String, SecurityGroup>, String>,
-    /// The proxy's subnets and their IPv4 CIDRs.
-    pub subnet_cidrs: Result<Vec<(String, String)>, String>,
-    pub role: Result<RoleInfo, String>,
-    pub secrets: Vec<Result<SecretInfo, String>>,
-    pub client: Option<ClientCheck>,
-    /// IAM's simulations where SimulatePrincipalPolicy answered; the evaluator covers the rest.
-    pub simulations: Vec<Simulation>,
-}
-
-impl ControlPlane {
-    /// IAM's simulated decision when there is one, else proxydoc's evaluation of `policies`.
-    fn decide(
-        &self,
-        principal: &str,
-        policies: &[Policy],
-        action: &str,
-        resource: &str,
-        context: &[(&str, &str)],
-    ) -> Decision {
-        self.simulations
-            .iter()
-            .find(|s| s.principal == principal && s.action == action && s.resource == resource)
-            .map(|s| s.decision.clone())
-            .unwrap_or_else(|| policy::evaluate(policies, action, resource, context))
-    }
-
-    pub fn account(&self) -> String {
-        self.account
-            .clone()
-            .or_else(|| self.proxy.arn.split(':').nth(4).map(str::to_string))
-            .filter(|a| !a.is_empty())
-            .unwrap_or_else(|| "ACCOUNT_ID".into())
-    }
 }
 
 /// Runs every check; returns the results in order and the findings, most important first.
@@ -1019,6 +831,7 @@ pub fn cidr_contains(outer: &str, inner: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use policy::Policy;
 
     fn good() -> ControlPlane {
         let mut groups = BTreeMap::new();
