@@ -76,17 +76,8 @@ impl Logging {
     }
 
     async fn enable(&self, duration: Millis) -> Result<ExitCode> {
-        let Logging {
-            life,
-            state,
-            proxy,
-            status,
-            now,
-            wait,
-            dry,
-            ..
-        } = self;
-        let (now, wait, dry) = (*now, *wait, *dry);
+        let (life, state, proxy, status) = (&self.life, &self.state, &self.proxy, &self.status);
+        let (now, wait, dry) = (self.now, self.wait, self.dry);
         if !state.status.is_available() {
             return Err(Failed(format!(
                 "proxy {proxy} is `{}`: wait until it is `available` and run this again (nothing was changed)",
@@ -132,16 +123,8 @@ impl Logging {
     }
 
     async fn disable(&self) -> Result<ExitCode> {
-        let Logging {
-            life,
-            state,
-            proxy,
-            marks,
-            wait,
-            dry,
-            ..
-        } = self;
-        let (wait, dry) = (*wait, *dry);
+        let (life, state, proxy, marks) = (&self.life, &self.state, &self.proxy, &self.marks);
+        let (wait, dry) = (self.wait, self.dry);
         let steps = disable_steps(
             proxy,
             &state.arn,
@@ -170,17 +153,8 @@ impl Logging {
     }
 
     async fn status(&self, no_cleanup: bool) -> Result<ExitCode> {
-        let Logging {
-            life,
-            state,
-            proxy,
-            status,
-            now,
-            wait,
-            dry,
-            ..
-        } = self;
-        let (now, wait, dry) = (*now, *wait, *dry);
+        let (life, state, proxy, status) = (&self.life, &self.state, &self.proxy, &self.status);
+        let (now, wait, dry) = (self.now, self.wait, self.dry);
         println!(
             "proxy {proxy}: enhanced logging is {} (DebugLogging={})",
             if status.on { "ON" } else { "off" },
