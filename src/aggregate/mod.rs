@@ -27,6 +27,7 @@ impl From<FrameError> for AggregateError {
         AggregateError(error.to_string())
     }
 }
+pub use sessions::FlagCounts;
 use sessions::{SessionBuffer, SessionCounts, SessionFlags, SessionRow};
 
 /// Evidence lines kept per cause and per kind.
@@ -131,12 +132,8 @@ pub struct LineCounts {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sessions {
     pub sessions: u64,
-    pub connected: u64,
-    pub authenticated: u64,
-    pub auth_failed: u64,
-    pub failed: u64,
-    pub pinned: u64,
-    pub closed: u64,
+    /// Sessions per flag (connected, authenticated, auth failed, failed, pinned, closed).
+    pub with: FlagCounts,
     pub closed_without_auth: u64,
     /// Whether a database connection was opened between the first and the last client
     /// connection (`None` when either is absent).
@@ -895,12 +892,7 @@ fn sessions_summary(
 ) -> Sessions {
     Sessions {
         sessions: counts.sessions,
-        connected: counts.with.connected,
-        authenticated: counts.with.authenticated,
-        auth_failed: counts.with.auth_failed,
-        failed: counts.with.failed,
-        pinned: counts.with.pinned,
-        closed: counts.with.closed,
+        with: counts.with,
         closed_without_auth: counts.closed_without_auth,
         db_opened_while_clients_arrived,
         folded_early: counts.folded_early,

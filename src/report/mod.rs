@@ -194,12 +194,12 @@ fn top_rows(rows: &[DimCount]) -> Vec<DimOut> {
 fn sessions_out(s: &crate::aggregate::Sessions) -> SessionsOut {
     SessionsOut {
         sessions: s.sessions,
-        connected: s.connected,
-        authenticated: s.authenticated,
-        auth_failed: s.auth_failed,
-        failed: s.failed,
-        pinned: s.pinned,
-        closed: s.closed,
+        connected: s.with.connected,
+        authenticated: s.with.authenticated,
+        auth_failed: s.with.auth_failed,
+        failed: s.with.failed,
+        pinned: s.with.pinned,
+        closed: s.with.closed,
         closed_without_auth: s.closed_without_auth,
         db_opened_while_clients_arrived: s.db_opened_while_clients_arrived,
         folded_early: s.folded_early,

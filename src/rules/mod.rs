@@ -126,10 +126,10 @@ fn from_cause(
         None => format!("{} events", stats.events),
     };
     if stats.cause == id::SESSION_PINNING && summary.sessions.sessions > 0 {
-        let share = 100.0 * summary.sessions.pinned as f64 / summary.sessions.sessions as f64;
+        let share = 100.0 * summary.sessions.with.pinned as f64 / summary.sessions.sessions as f64;
         why = format!(
             "{} of {} client sessions ({share:.0}%) were pinned; {why}",
-            summary.sessions.pinned, summary.sessions.sessions
+            summary.sessions.with.pinned, summary.sessions.sessions
         );
     }
     let remediation = match known {
@@ -197,7 +197,7 @@ fn borrow_timeouts(
     }
     if summary.proxy_lines > 0 {
         finding.confidence = 0.75;
-        let pinned = summary.sessions.pinned;
+        let pinned = summary.sessions.with.pinned;
         finding.why = format!(
             "{} borrow timeouts while the proxy did open database connections ({db_activity} database-side lines): the pool is at its limit{}",
             stats.events,
