@@ -63,3 +63,16 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
             .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_incomplete_report_outranks_a_tripped_finding() {
+        assert_eq!(exit_code(false, false).code(), 0);
+        assert_eq!(exit_code(false, true).code(), 3);
+        assert_eq!(exit_code(true, false).code(), 1);
+        assert_eq!(exit_code(true, true).code(), 1);
+    }
+}

@@ -9,10 +9,13 @@ use anyhow::{Context as _, Result};
 use crate::config::AnalyzeConfig;
 use crate::report::{self, Format, Report};
 
+/// The report in the format and to the place (`--output`, else stdout) `analyze` and
+/// `diagnose` were given.
 pub fn write_report(config: &AnalyzeConfig, report: &Report) -> Result<()> {
     write_report_to(config.output.as_deref(), config.format, report)
 }
 
+/// The report in `format` to `output` (created or truncated), else to stdout.
 pub fn write_report_to(
     output: Option<&std::path::Path>,
     format: Format,

@@ -587,6 +587,8 @@ impl Manager {
         let state = Arc::clone(&shared);
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
+            // After a check that waited minutes, the next one comes a full period later.
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
             loop {
                 tick.tick().await;
