@@ -471,12 +471,26 @@ impl Audit<'_> {
                     ],
                 );
             }
-            // Outbound from the proxy.
+            // Outbound from the proxy: to the database's groups, or to address ranges that
+            // cover all of its subnets (unknown subnets: only an all-addresses rule proves it).
+            let mut unproven = None;
             let reaches = proxy_sgs.iter().filter_map(|g| groups.get(g)).any(|sg| {
                 sg.egress.iter().any(|rule| {
-                    rule.covers_tcp(port)
-                        && (rule.groups.iter().any(|g| db.security_groups.contains(g))
-                            || !rule.cidrs.is_empty())
+                    if !rule.covers_tcp(port) {
+                        return false;
+                    }
+                    if rule.groups.iter().any(|g| db.security_groups.contains(g)) {
+                        return true;
+                    }
+                    match ranges_cover(&rule.cidrs, db.subnet_cidrs.as_deref()) {
+                        Some(covered) => covered,
+                        None => {
+                            unproven.get_or_insert_with(|| {
+                                format!("{} allows TCP {port} to {}", sg.id, rule.cidrs.join(", "))
+                            });
+                            false
+                        }
+                    }
                 })
             });
             if reaches {
@@ -484,6 +498,15 @@ impl Audit<'_> {
                     "proxy-egress-to-db",
                     CheckStatus::Pass,
                     format!("the proxy may send TCP {port} to {}", db.id),
+                );
+            } else if let Some(rule) = unproven {
+                self.result(
+                    "proxy-egress-to-db",
+                    CheckStatus::Warn,
+                    format!(
+                        "{rule}, but the subnets of {} could not be read to tell whether that covers it",
+                        db.id
+                    ),
                 );
             } else {
                 self.result(
@@ -805,6 +828,26 @@ fn describe_rules(rules: &[Rule]) -> String {
         .join("; ")
 }
 
+/// Whether address ranges cover every one of `targets`: `Some(true)` or `Some(false)` when
+/// that can be told, `None` when the targets are unknown and no range covers all addresses.
+/// No ranges at all cover nothing.
+fn ranges_cover(ranges: &[String], targets: Option<&[String]>) -> Option<bool> {
+    if ranges.is_empty() {
+        return Some(false);
+    }
+    if ranges.iter().any(|r| r.ends_with("/0")) {
+        return Some(true);
+    }
+    match targets {
+        Some(targets) if !targets.is_empty() => Some(
+            targets
+                .iter()
+                .all(|t| ranges.iter().any(|r| cidr_contains(r, t))),
+        ),
+        _ => None,
+    }
+}
+
 /// True when IPv4 CIDR `outer` contains CIDR (or address) `inner`.
 pub fn cidr_contains(outer: &str, inner: &str) -> bool {
     fn parse(cidr: &str) -> Option<(u32, u32)> {
@@ -877,7 +920,7 @@ mod tests {
                 ..ProxyInfo::default()
             },
             targets: Ok(vec![TargetInfo { rds_resource_id: Some("db1".into()), state: Some("AVAILABLE".into()), ..TargetInfo::default() }]),
-            databases: vec![Ok(DbInfo { id: "db1".into(), is_cluster: false, status: RdsStatus::Available, port: Some(5432), security_groups: vec!["sg-db".into()] })],
+            databases: vec![Ok(DbInfo { id: "db1".into(), is_cluster: false, status: RdsStatus::Available, port: Some(5432), security_groups: vec!["sg-db".into()], subnets: vec!["subnet-db".into()], subnet_cidrs: Some(vec!["10.0.20.0/24".into()]) })],
             security_groups: Ok(groups),
             subnet_cidrs: Ok(vec![("subnet-1".into(), "10.0.1.0/24".into())]),
             role: Ok(RoleInfo {
@@ -1063,5 +1106,75 @@ mod tests {
         assert!(!cidr_contains("10.0.1.0/24", "10.0.0.0/16"));
         assert!(!cidr_contains("10.1.0.0/16", "10.0.1.0/24"));
         assert!(!cidr_contains("bad", "10.0.0.0/8"));
+    }
+
+    /// (proxy's outbound rule, database subnets' CIDRs, expected status, a finding or not).
+    #[test]
+    fn an_egress_rule_counts_only_when_it_covers_the_database() {
+        let tcp = |cidrs: &[&str], groups: &[&str]| Rule {
+            protocol: "tcp".into(),
+            from_port: Some(5432),
+            to_port: Some(5432),
+            cidrs: cidrs.iter().map(|c| c.to_string()).collect(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        };
+        let known = Some(vec!["10.0.20.0/24".to_string()]);
+        let cases = [
+            (
+                tcp(&[], &["sg-db"]),
+                known.clone(),
+                CheckStatus::Pass,
+                false,
+            ),
+            (tcp(&["0.0.0.0/0"], &[]), None, CheckStatus::Pass, false),
+            (
+                tcp(&["10.0.0.0/16"], &[]),
+                known.clone(),
+                CheckStatus::Pass,
+                false,
+            ),
+            (
+                tcp(&["10.0.99.0/24"], &[]),
+                known.clone(),
+                CheckStatus::Fail,
+                true,
+            ),
+            (tcp(&["10.0.0.0/16"], &[]), None, CheckStatus::Warn, false),
+            (tcp(&[], &["sg-other"]), None, CheckStatus::Fail, true),
+            (
+                Rule {
+                    from_port: Some(3306),
+                    to_port: Some(3306),
+                    ..tcp(&["0.0.0.0/0"], &[])
+                },
+                known,
+                CheckStatus::Fail,
+                true,
+            ),
+        ];
+        for (rule, cidrs, status, finding) in cases {
+            let mut plane = good();
+            if let Ok(groups) = &mut plane.security_groups {
+                groups.get_mut("sg-proxy").unwrap().egress = vec![rule.clone()];
+            }
+            if let Ok(db) = &mut plane.databases[0] {
+                db.subnet_cidrs = cidrs.clone();
+            }
+            let (results, findings) = audit(&plane);
+            let egress = results
+                .iter()
+                .find(|r| r.check == "proxy-egress-to-db")
+                .unwrap();
+            assert_eq!(
+                egress.status, status,
+                "{rule:?} {cidrs:?}: {}",
+                egress.detail
+            );
+            assert_eq!(
+                findings.iter().any(|f| f.cause == id::PROXY_EGRESS_BLOCKED),
+                finding,
+                "{rule:?} {cidrs:?}"
+            );
+        }
     }
 }

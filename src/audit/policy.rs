@@ -6,8 +6,9 @@
 //! case-insensitively), an explicit deny winning over any allow, and the condition operators
 //! `StringEquals`, `StringLike`, `StringNotEquals`, `StringNotLike` (and their `IfExists`
 //! forms, and `ForAnyValue:` prefixes) on the given context keys. Anything else in a condition
-//! (other operators, unknown keys) makes that statement not apply, and the answer says so:
-//! proxydoc reports "could not decide" rather than guess. Resource policies, permission
+//! (other operators, unknown keys) cannot be judged, and the answer says so: an Allow whose
+//! condition cannot be judged does not count, and a Deny whose condition cannot be judged
+//! makes any Allow undecided; proxydoc reports "could not decide" rather than guess. Resource policies, permission
 //! boundaries, SCPs and session policies are out of scope.
 
 use serde_json::Value;
@@ -47,6 +48,8 @@ pub fn evaluate(
 ) -> Decision {
     let mut allowed: Option<String> = None;
     let mut undecided: Option<(String, String)> = None;
+    // A Deny that may apply: an Allow cannot be trusted while it stands.
+    let mut deny_undecided: Option<(String, String)> = None;
     for policy in policies {
         let Ok(document) = serde_json::from_str::<Value>(&policy.document) else {
             undecided.get_or_insert((
@@ -73,14 +76,20 @@ pub fn evaluate(
                 Err(why) if !deny => {
                     undecided.get_or_insert((policy.name.clone(), why));
                 }
-                Err(_) => {}
+                Err(why) => {
+                    deny_undecided.get_or_insert((policy.name.clone(), why));
+                }
             }
         }
     }
-    match (allowed, undecided) {
-        (Some(policy), _) => Decision::Allowed { policy },
-        (None, Some((policy, why))) => Decision::Undecided { policy, why },
-        (None, None) => Decision::NotAllowed,
+    match (allowed, deny_undecided, undecided) {
+        (Some(_), Some((policy, why)), _) => Decision::Undecided {
+            policy,
+            why: format!("a Deny statement may apply: {why}"),
+        },
+        (Some(policy), None, _) => Decision::Allowed { policy },
+        (None, _, Some((policy, why))) => Decision::Undecided { policy, why },
+        (None, _, None) => Decision::NotAllowed,
     }
 }
 
@@ -339,5 +348,40 @@ mod tests {
         let other = r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
         assert!(!trusts_service(other, "rds.amazonaws.com"));
         assert!(!trusts_service("not json", "rds.amazonaws.com"));
+    }
+
+    /// (statements, expected decision) for secretsmanager:GetSecretValue on SECRET, with
+    /// `kms:ViaService` known and `aws:SourceVpce` not.
+    #[test]
+    fn an_undecidable_deny_never_lets_an_allow_win() {
+        let allow = r#"{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}"#;
+        let deny_unknown_key = r#"{"Effect":"Deny","Action":"secretsmanager:*","Resource":"*","Condition":{"StringNotEquals":{"aws:SourceVpce":"vpce-1"}}}"#;
+        let deny_unknown_operator = r#"{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}"#;
+        let deny_not_applying = r#"{"Effect":"Deny","Action":"secretsmanager:*","Resource":"*","Condition":{"StringEquals":{"kms:ViaService":"s3.us-east-1.amazonaws.com"}}}"#;
+        let deny_applying = r#"{"Effect":"Deny","Action":"secretsmanager:*","Resource":"*","Condition":{"StringEquals":{"kms:ViaService":"secretsmanager.us-east-1.amazonaws.com"}}}"#;
+        let cases: [(&[&str], &str); 6] = [
+            (&[allow], "allowed"),
+            (&[allow, deny_unknown_key], "undecided"),
+            (&[allow, deny_unknown_operator], "undecided"),
+            (&[allow, deny_not_applying], "allowed"),
+            (&[allow, deny_applying], "denied"),
+            // Nothing allows it: a possible Deny changes nothing.
+            (&[deny_unknown_key], "not allowed"),
+        ];
+        for (statements, expected) in cases {
+            let document = format!(r#"{{"Statement":[{}]}}"#, statements.join(","));
+            let got = match evaluate(
+                &policy(&document),
+                "secretsmanager:GetSecretValue",
+                SECRET,
+                &[("kms:ViaService", "secretsmanager.us-east-1.amazonaws.com")],
+            ) {
+                Decision::Allowed { .. } => "allowed",
+                Decision::Denied { .. } => "denied",
+                Decision::NotAllowed => "not allowed",
+                Decision::Undecided { .. } => "undecided",
+            };
+            assert_eq!(got, expected, "{document}");
+        }
     }
 }

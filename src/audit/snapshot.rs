@@ -70,6 +70,10 @@ pub struct DbInfo {
     pub status: RdsStatus,
     pub port: Option<i32>,
     pub security_groups: Vec<String>,
+    /// The subnets of its DB subnet group (instances; empty when unknown).
+    pub subnets: Vec<String>,
+    /// Their IPv4 CIDRs, when they could be read: what an address-range rule must cover.
+    pub subnet_cidrs: Option<Vec<String>>,
 }
 
 /// A security group rule, flattened.

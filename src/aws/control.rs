@@ -148,6 +148,14 @@ pub async fn snapshot(
         }
     }
     let security_groups = read_security_groups(&ec2, &group_ids).await;
+    for db in databases.iter_mut().flatten() {
+        if !db.subnets.is_empty()
+            && let Ok(subnets) = read_subnets(&ec2, &db.subnets).await
+            && subnets.len() == db.subnets.len()
+        {
+            db.subnet_cidrs = Some(subnets.into_iter().map(|(_, cidr)| cidr).collect());
+        }
+    }
     let subnet_cidrs = read_subnets(&ec2, &proxy_info.subnets).await;
     let role = match &proxy_info.role_arn {
         Some(arn) => read_principal_policies(&iam, arn)
@@ -427,6 +435,16 @@ async fn read_instance(rds: &aws_sdk_rds::Client, id: &str) -> Result<DbInfo, St
             .iter()
             .filter_map(|g| g.vpc_security_group_id().map(str::to_string))
             .collect(),
+        subnets: db
+            .db_subnet_group()
+            .map(|g| {
+                g.subnets()
+                    .iter()
+                    .filter_map(|s| s.subnet_identifier().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        subnet_cidrs: None,
     })
 }
 
@@ -451,6 +469,9 @@ async fn read_cluster(rds: &aws_sdk_rds::Client, id: &str) -> Result<DbInfo, Str
             .iter()
             .filter_map(|g| g.vpc_security_group_id().map(str::to_string))
             .collect(),
+        // A cluster names its subnet group only; its subnets stay unknown.
+        subnets: Vec::new(),
+        subnet_cidrs: None,
     })
 }
 
