@@ -6,6 +6,8 @@
 //! be read (an access error, say) makes its checks `skipped` with the reason, and the other
 //! checks still run. Findings use the same structure as the log findings.
 
+pub mod cidr;
+pub mod network;
 pub mod policy;
 pub mod snapshot;
 
@@ -848,27 +850,9 @@ fn ranges_cover(ranges: &[String], targets: Option<&[String]>) -> Option<bool> {
     }
 }
 
-/// True when IPv4 CIDR `outer` contains CIDR (or address) `inner`.
+/// Whether the CIDR block `outer` contains `inner` (IPv4 or IPv6).
 pub fn cidr_contains(outer: &str, inner: &str) -> bool {
-    fn parse(cidr: &str) -> Option<(u32, u32)> {
-        let (address, bits) = cidr.split_once('/').unwrap_or((cidr, "32"));
-        let bits: u32 = bits.parse().ok().filter(|b| *b <= 32)?;
-        let address: std::net::Ipv4Addr = address.parse().ok()?;
-        Some((u32::from(address), bits))
-    }
-    let (Some((outer, outer_bits)), Some((inner, inner_bits))) = (parse(outer), parse(inner))
-    else {
-        return false;
-    };
-    if inner_bits < outer_bits {
-        return false;
-    }
-    let mask = if outer_bits == 0 {
-        0
-    } else {
-        u32::MAX << (32 - outer_bits)
-    };
-    outer & mask == inner & mask
+    cidr::contains(outer, inner)
 }
 
 #[cfg(test)]
