@@ -7,6 +7,7 @@
 //! checks still run. Findings use the same structure as the log findings.
 
 pub mod cidr;
+pub mod client;
 pub mod network;
 pub mod policy;
 pub mod snapshot;

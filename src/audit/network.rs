@@ -225,17 +225,22 @@ pub struct AclLeg {
     pub verdict: AclVerdict,
 }
 
+/// The network ACLs of the client's and the proxy's VPCs.
+#[derive(Debug, Clone, Copy)]
+pub struct AclNetworkView<'a> {
+    pub acls: &'a [NetworkAcl],
+    pub client_vpc: &'a str,
+    pub proxy_vpc: &'a str,
+}
+
 /// The four network ACL checks between a client and one proxy interface in different
 /// subnets: the client's subnet out and the proxy's subnet in on `port`, then the way back
 /// on the client's ephemeral ports. Traffic within one subnet is not subject to its ACL, so
 /// a client in the proxy's subnet has no legs.
-#[allow(clippy::too_many_arguments)]
 pub fn acl_legs(
-    acls: &[NetworkAcl],
-    vpc_client: &str,
+    view: &AclNetworkView<'_>,
     client_subnet: &str,
     client_address: &str,
-    vpc_proxy: &str,
     proxy_subnet: &str,
     proxy_address: &str,
     port: u16,
@@ -246,7 +251,7 @@ pub fn acl_legs(
     }
     let mut legs = Vec::new();
     let mut leg = |vpc: &str, subnet: &str, direction, peer: &str, ports: (u16, u16)| {
-        if let Some(acl) = acl_of(acls, vpc, subnet) {
+        if let Some(acl) = acl_of(view.acls, vpc, subnet) {
             legs.push(AclLeg {
                 acl: acl.id.clone(),
                 subnet: subnet.to_string(),
@@ -258,29 +263,30 @@ pub fn acl_legs(
         }
     };
     let back = ephemeral.ports();
+    let (client_vpc, proxy_vpc) = (view.client_vpc, view.proxy_vpc);
     leg(
-        vpc_client,
+        client_vpc,
         client_subnet,
         Direction::Outbound,
         proxy_address,
         (port, port),
     );
     leg(
-        vpc_proxy,
+        proxy_vpc,
         proxy_subnet,
         Direction::Inbound,
         client_address,
         (port, port),
     );
     leg(
-        vpc_proxy,
+        proxy_vpc,
         proxy_subnet,
         Direction::Outbound,
         client_address,
         back,
     );
     leg(
-        vpc_client,
+        client_vpc,
         client_subnet,
         Direction::Inbound,
         proxy_address,
@@ -569,13 +575,16 @@ mod tests {
         proxy_side.id = "acl-proxy".into();
         proxy_side.subnets = vec!["subnet-p".into()];
         let acls = [open, proxy_side];
+        let view = AclNetworkView {
+            acls: &acls,
+            client_vpc: "vpc-a",
+            proxy_vpc: "vpc-a",
+        };
         let legs = |ephemeral| {
             acl_legs(
-                &acls,
-                "vpc-a",
+                &view,
                 "subnet-1",
                 "10.0.1.25",
-                "vpc-a",
                 "subnet-p",
                 "10.0.2.9",
                 5432,
@@ -593,20 +602,16 @@ mod tests {
             (blocked[0].acl.as_str(), blocked[0].direction),
             ("acl-proxy", Direction::Outbound)
         );
-        assert!(
-            acl_legs(
-                &acls,
-                "vpc-a",
-                "subnet-p",
-                "10.0.2.20",
-                "vpc-a",
-                "subnet-p",
-                "10.0.2.9",
-                5432,
-                Ephemeral::Wide
-            )
-            .is_empty()
+        let same_subnet = acl_legs(
+            &view,
+            "subnet-p",
+            "10.0.2.20",
+            "subnet-p",
+            "10.0.2.9",
+            5432,
+            Ephemeral::Wide,
         );
+        assert!(same_subnet.is_empty());
     }
 
     fn group(id: &str, ingress: Vec<Rule>, egress: Vec<Rule>) -> SecurityGroup {

@@ -1,0 +1,930 @@
+//! `check --client SPEC`: who the client is, where it sits, and whether each layer between it
+//! and the proxy lets it through: placement (same VPC, a peered VPC, or nowhere the proxy can
+//! be reached from), routes both ways, the proxy's security groups inbound, the client's
+//! outbound, and the network ACLs of both subnets in both directions. Pure: `aws/control.rs`
+//! resolves the client and reads the path into a [`PathSnapshot`]; [`audit_client`] judges it
+//! with the layer evaluations of [`super::network`].
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::cidr::Cidr;
+use super::network::{
+    AclLeg, AclNetworkView, AclVerdict, ClientSide, Direction, Ephemeral, NetworkAcl, RouteTable,
+    Target, acl_legs, admitting_rule, egress_rule, route_for, table_of,
+};
+use super::snapshot::SecurityGroup;
+use crate::model::{CheckResult, CheckStatus, Evidence, Finding, Severity};
+
+/// Cause ids of the client path. A contract: add, never rename.
+pub mod id {
+    pub const CLIENT_OUTSIDE_VPC: &str = "client-outside-vpc";
+    pub const CLIENT_ROUTE_MISSING: &str = "client-route-missing";
+    pub const PROXY_SECURITY_GROUP_BLOCKS_CLIENT: &str = "proxy-security-group-blocks-client";
+    pub const CLIENT_EGRESS_BLOCKED: &str = "client-egress-blocked";
+    pub const NETWORK_ACL_BLOCKS_CLIENT: &str = "network-acl-blocks-client";
+}
+
+/// `--client SPEC`, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientSpec {
+    /// An IPv4 address or CIDR block.
+    Address(String),
+    SecurityGroup(String),
+    Instance(String),
+    Interface(String),
+    /// `lambda:NAME` or a function ARN.
+    Lambda(String),
+}
+
+impl ClientSpec {
+    /// Reads a `--client` value. A clap value parser.
+    pub fn parse(text: &str) -> Result<ClientSpec, String> {
+        let text = text.trim();
+        if let Some(name) = text.strip_prefix("lambda:") {
+            return Ok(ClientSpec::Lambda(name.to_string()));
+        }
+        if text.starts_with("arn:aws") && text.contains(":lambda:") {
+            return Ok(ClientSpec::Lambda(text.to_string()));
+        }
+        for (prefix, make) in [
+            ("sg-", ClientSpec::SecurityGroup as fn(String) -> ClientSpec),
+            ("i-", ClientSpec::Instance),
+            ("eni-", ClientSpec::Interface),
+        ] {
+            if text.starts_with(prefix) && text.len() > prefix.len() {
+                return Ok(make(text.to_string()));
+            }
+        }
+        match Cidr::parse(text) {
+            Some(cidr) if !cidr.is_v6() => Ok(ClientSpec::Address(text.to_string())),
+            _ => Err(format!(
+                "`{text}` is not a client: give an IPv4 address or CIDR, sg-…, i-…, eni-…, or lambda:NAME"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for ClientSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientSpec::Address(text)
+            | ClientSpec::SecurityGroup(text)
+            | ClientSpec::Instance(text)
+            | ClientSpec::Interface(text) => f.write_str(text),
+            ClientSpec::Lambda(name) => write!(f, "lambda:{name}"),
+        }
+    }
+}
+
+/// A client resolved to its place in the network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedClient {
+    pub spec: ClientSpec,
+    /// `None`: in no VPC of the account in this Region (a public or on-premises address).
+    pub vpc_id: Option<String>,
+    /// (subnet, its CIDR) the client sits in; empty when only its groups are known.
+    pub subnets: Vec<(String, String)>,
+    pub security_groups: Vec<String>,
+    /// Its own addresses (an instance's or interface's private IP, or the address given).
+    pub addresses: Vec<String>,
+}
+
+impl ResolvedClient {
+    /// What a CIDR rule or ACL entry must contain: the client's addresses, else its subnets.
+    fn ranges(&self) -> Vec<String> {
+        if self.addresses.is_empty() {
+            self.subnets.iter().map(|(_, c)| c.clone()).collect()
+        } else {
+            self.addresses.clone()
+        }
+    }
+
+    fn ephemeral(&self) -> Ephemeral {
+        match self.spec {
+            ClientSpec::Instance(_) => Ephemeral::Linux,
+            _ => Ephemeral::Wide,
+        }
+    }
+}
+
+/// A VPC peering connection between two VPCs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peering {
+    pub id: String,
+    pub requester_vpc: String,
+    pub accepter_vpc: String,
+    /// `Status.Code`: only `active` carries traffic.
+    pub status: String,
+}
+
+/// What `--client` needs read besides the proxy: the clients, and the route tables, network
+/// ACLs, peering connections and security groups of the client's and the proxy's VPCs. `Err`
+/// holds why a part could not be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathSnapshot {
+    pub clients: Vec<Result<ResolvedClient, String>>,
+    pub route_tables: Result<Vec<RouteTable>, String>,
+    pub acls: Result<Vec<NetworkAcl>, String>,
+    pub peerings: Result<Vec<Peering>, String>,
+    pub security_groups: BTreeMap<String, SecurityGroup>,
+}
+
+/// The proxy's side: its VPC, subnets with their CIDRs, groups, endpoint and port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxySide {
+    pub name: String,
+    pub vpc_id: String,
+    pub subnets: Vec<(String, String)>,
+    pub security_groups: Vec<String>,
+    pub endpoint: String,
+    pub port: i32,
+}
+
+/// The results and findings of every client in `path`.
+pub fn audit_client(path: &PathSnapshot, proxy: &ProxySide) -> (Vec<CheckResult>, Vec<Finding>) {
+    let mut out = ClientAudit {
+        path,
+        proxy,
+        results: Vec::new(),
+        findings: Vec::new(),
+    };
+    for client in &path.clients {
+        match client {
+            Ok(client) => out.one(client),
+            Err(e) => out.result("client-placement", CheckStatus::Skipped, e.clone()),
+        }
+    }
+    (out.results, out.findings)
+}
+
+struct ClientAudit<'a> {
+    path: &'a PathSnapshot,
+    proxy: &'a ProxySide,
+    results: Vec<CheckResult>,
+    findings: Vec<Finding>,
+}
+
+impl ClientAudit<'_> {
+    fn result(&mut self, check: &str, status: CheckStatus, detail: String) {
+        self.results.push(CheckResult {
+            check: check.to_string(),
+            status,
+            detail,
+        });
+    }
+
+    fn finding(
+        &mut self,
+        cause: &str,
+        title: &str,
+        why: String,
+        evidence: Vec<String>,
+        fix: Vec<String>,
+    ) {
+        self.findings.push(Finding {
+            cause: cause.to_string(),
+            title: title.to_string(),
+            severity: Severity::Critical,
+            confidence: 0.95,
+            why,
+            events: 0,
+            failed_connections: 0,
+            first_seen: None,
+            last_seen: None,
+            users: Vec::new(),
+            clients: Vec::new(),
+            endpoints: vec![self.proxy.endpoint.clone()],
+            evidence: evidence
+                .into_iter()
+                .map(|e| Evidence::new(None, e))
+                .collect(),
+            remediation: fix,
+        });
+    }
+
+    fn one(&mut self, client: &ResolvedClient) {
+        let Some(vpc) = client.vpc_id.clone() else {
+            self.outside(
+                client,
+                "is in no VPC of this account in this Region".to_string(),
+                None,
+            );
+            return;
+        };
+        if vpc != self.proxy.vpc_id && !self.routed(client, &vpc) {
+            return;
+        }
+        self.result(
+            "client-placement",
+            CheckStatus::Pass,
+            format!(
+                "{} is in {vpc}{}",
+                client.spec,
+                if vpc == self.proxy.vpc_id {
+                    ", the proxy's VPC".to_string()
+                } else {
+                    ", peered with the proxy's VPC".to_string()
+                }
+            ),
+        );
+        self.security_groups(client);
+        self.acls(client, &vpc);
+    }
+
+    /// `client-outside-vpc`, with every way to reach the proxy from where the client is.
+    fn outside(&mut self, client: &ResolvedClient, why: String, client_vpc: Option<&str>) {
+        let proxy = self.proxy;
+        self.result(
+            "client-placement",
+            CheckStatus::Fail,
+            format!("{} {why}", client.spec),
+        );
+        let port = proxy.port;
+        let subnets: Vec<&str> = proxy.subnets.iter().map(|(s, _)| s.as_str()).collect();
+        let mut fix = Vec::new();
+        if let ClientSpec::Lambda(name) = &client.spec {
+            fix.push(format!(
+                "Put the function in the proxy's VPC: `aws lambda update-function-configuration --function-name {name} --vpc-config SubnetIds={},SecurityGroupIds=LAMBDA_SG_ID` (and admit LAMBDA_SG_ID on TCP {port} in {})",
+                subnets.join(","),
+                proxy.security_groups.join(", ")
+            ));
+        }
+        if let Some(vpc) = client_vpc {
+            fix.push(format!(
+                "Create a proxy endpoint in the client's VPC: `aws rds create-db-proxy-endpoint --db-proxy-name {} --db-proxy-endpoint-name {}-{vpc} --vpc-subnet-ids CLIENT_SUBNET_IDS --vpc-security-group-ids CLIENT_SIDE_SG_ID`",
+                proxy.name, proxy.name
+            ));
+            fix.push(format!(
+                "Or peer the VPCs with routes both ways: `aws ec2 create-vpc-peering-connection --vpc-id {vpc} --peer-vpc-id {}`, accept it, then add a route to the other VPC's CIDR through the `pcx-…` id in the route tables of the client's subnets and of the proxy's subnets ({})",
+                proxy.vpc_id,
+                subnets.join(", ")
+            ));
+            fix.push(format!(
+                "Or attach both VPCs to a Transit Gateway, with a route to {} in the client's subnets and back in the proxy's",
+                proxy.vpc_id
+            ));
+        } else {
+            fix.push(format!(
+                "From a corporate network: Site-to-Site VPN or Direct Connect into {}, with the proxy's security groups ({}) admitting your range on TCP {port}",
+                proxy.vpc_id,
+                proxy.security_groups.join(", ")
+            ));
+            fix.push(format!(
+                "From a laptop: an SSH tunnel through a host in {}: `ssh -N -L {port}:{}:{port} USER@BASTION_HOST`, then connect to localhost:{port}",
+                proxy.vpc_id, proxy.endpoint
+            ));
+        }
+        fix.push(
+            "RDS Proxy is never publicly accessible: a public address cannot reach it directly"
+                .to_string(),
+        );
+        self.finding(
+            id::CLIENT_OUTSIDE_VPC,
+            "The client is outside the proxy's VPC and nothing routes to it",
+            format!(
+                "{} {why}; proxy {} is reachable only from inside {} (or what routes to it), so the client's connections time out",
+                client.spec, proxy.name, proxy.vpc_id
+            ),
+            vec![format!(
+                "client {}: VPC {}, subnets {}",
+                client.spec,
+                client.vpc_id.as_deref().unwrap_or("none"),
+                client
+                    .subnets
+                    .iter()
+                    .map(|(s, c)| format!("{s} ({c})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )],
+            fix,
+        );
+    }
+
+    /// A client in another VPC: an active peering connection and routes both ways. Returns
+    /// whether the path is routed (findings made otherwise).
+    fn routed(&mut self, client: &ResolvedClient, vpc: &str) -> bool {
+        let proxy = self.proxy;
+        let peerings = match &self.path.peerings {
+            Ok(p) => p,
+            Err(e) => {
+                self.result("client-route", CheckStatus::Skipped, e.clone());
+                return false;
+            }
+        };
+        let peering = peerings.iter().find(|p| {
+            (p.requester_vpc == vpc && p.accepter_vpc == proxy.vpc_id)
+                || (p.accepter_vpc == vpc && p.requester_vpc == proxy.vpc_id)
+        });
+        let Some(peering) = peering else {
+            self.outside(
+                client,
+                format!(
+                    "is in {vpc}, which has no peering connection with the proxy's VPC {}",
+                    proxy.vpc_id
+                ),
+                Some(vpc),
+            );
+            return false;
+        };
+        let tables = match &self.path.route_tables {
+            Ok(t) => t,
+            Err(e) => {
+                self.result("client-route", CheckStatus::Skipped, e.clone());
+                return false;
+            }
+        };
+        let mut missing = Vec::new();
+        if peering.status != "active" {
+            missing.push(format!(
+                "peering connection {} is `{}`, not `active`",
+                peering.id, peering.status
+            ));
+        }
+        let via = |table: Option<&RouteTable>, destination: &str| -> Result<(), String> {
+            let Some(table) = table else {
+                return Err(format!("no route table found for the way to {destination}"));
+            };
+            match route_for(table, destination) {
+                Some(r) if r.target == Target::Peering(peering.id.clone()) && !r.blackhole => {
+                    Ok(())
+                }
+                Some(r) if r.blackhole => Err(format!(
+                    "{}: the route to {destination} is a blackhole",
+                    table.id
+                )),
+                Some(r) => Err(format!(
+                    "{}: {destination} goes to {:?}, not to {}",
+                    table.id, r.target, peering.id
+                )),
+                None => Err(format!("{}: no route to {destination}", table.id)),
+            }
+        };
+        let mut fixes = Vec::new();
+        for (subnet, _) in &client.subnets {
+            for (_, proxy_cidr) in &proxy.subnets {
+                let table = table_of(tables, vpc, subnet);
+                if let Err(e) = via(table, proxy_cidr) {
+                    missing.push(e);
+                    if let Some(t) = table {
+                        fixes.push(format!("`aws ec2 create-route --route-table-id {} --destination-cidr-block {proxy_cidr} --vpc-peering-connection-id {}`", t.id, peering.id));
+                    }
+                }
+            }
+        }
+        for (proxy_subnet, _) in &proxy.subnets {
+            for range in client.subnets.iter().map(|(_, c)| c) {
+                let table = table_of(tables, &proxy.vpc_id, proxy_subnet);
+                if let Err(e) = via(table, range) {
+                    missing.push(e);
+                    if let Some(t) = table {
+                        fixes.push(format!("`aws ec2 create-route --route-table-id {} --destination-cidr-block {range} --vpc-peering-connection-id {}`", t.id, peering.id));
+                    }
+                }
+            }
+        }
+        if missing.is_empty() {
+            self.result(
+                "client-route",
+                CheckStatus::Pass,
+                format!(
+                    "{vpc} and {} route to each other through {}",
+                    proxy.vpc_id, peering.id
+                ),
+            );
+            return true;
+        }
+        self.result("client-route", CheckStatus::Fail, missing.join("; "));
+        fixes.sort();
+        fixes.dedup();
+        if peering.status != "active" {
+            fixes.insert(0, format!("Accept the peering connection: `aws ec2 accept-vpc-peering-connection --vpc-peering-connection-id {}`", peering.id));
+        }
+        self.finding(
+            id::CLIENT_ROUTE_MISSING,
+            "No route between the client's VPC and the proxy's",
+            format!(
+                "{} is in {vpc}, peered with {} by {}, but {}",
+                client.spec, proxy.vpc_id, peering.id, missing[0]
+            ),
+            missing.clone(),
+            fixes,
+        );
+        false
+    }
+
+    fn security_groups(&mut self, client: &ResolvedClient) {
+        let proxy = self.proxy;
+        let port = proxy.port;
+        let groups = &self.path.security_groups;
+        let side = ClientSide {
+            security_groups: client.security_groups.clone(),
+            ranges: client.ranges(),
+        };
+        let endpoint_groups = proxy.security_groups.iter().filter_map(|g| groups.get(g));
+        match admitting_rule(endpoint_groups, &side, port) {
+            Some((group, rule)) => self.result(
+                "proxy-ingress-from-client",
+                CheckStatus::Pass,
+                format!("{group} admits {}: {rule}", client.spec),
+            ),
+            None => {
+                self.result(
+                    "proxy-ingress-from-client",
+                    CheckStatus::Fail,
+                    format!(
+                        "no inbound rule of {} admits {} on TCP {port}",
+                        proxy.security_groups.join(", "),
+                        client.spec
+                    ),
+                );
+                let proxy_sg = proxy
+                    .security_groups
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "PROXY_SG_ID".into());
+                let source = match (client.security_groups.first(), side.ranges.first()) {
+                    (Some(sg), _) => format!("--source-group {sg}"),
+                    (None, Some(range)) => format!("--cidr {range}"),
+                    (None, None) => "--cidr CLIENT_RANGE".to_string(),
+                };
+                let evidence = proxy
+                    .security_groups
+                    .iter()
+                    .filter_map(|g| groups.get(g))
+                    .map(|sg| format!("{} inbound: {}", sg.id, super::describe_rules(&sg.ingress)))
+                    .collect();
+                self.finding(
+                    id::PROXY_SECURITY_GROUP_BLOCKS_CLIENT,
+                    "The proxy's security group does not admit the client",
+                    format!("no inbound rule of the proxy's security groups ({}) allows TCP {port} from {} (groups {}, addresses {}): its packets are dropped and connections time out", proxy.security_groups.join(", "), client.spec, none_if_empty(&client.security_groups), none_if_empty(&side.ranges)),
+                    evidence,
+                    vec![format!("Add the inbound rule: `aws ec2 authorize-security-group-ingress --group-id {proxy_sg} --protocol tcp --port {port} {source}`")],
+                );
+            }
+        }
+        if client.security_groups.is_empty() {
+            return;
+        }
+        let proxy_ranges: Vec<String> = proxy.subnets.iter().map(|(_, c)| c.clone()).collect();
+        let client_groups = client.security_groups.iter().filter_map(|g| groups.get(g));
+        match egress_rule(client_groups, &proxy.security_groups, &proxy_ranges, port) {
+            Some((group, rule)) => self.result(
+                "client-egress-to-proxy",
+                CheckStatus::Pass,
+                format!("{group} lets {} send {rule}", client.spec),
+            ),
+            None => {
+                self.result(
+                    "client-egress-to-proxy",
+                    CheckStatus::Fail,
+                    format!(
+                        "no outbound rule of {} allows TCP {port} to the proxy",
+                        client.security_groups.join(", ")
+                    ),
+                );
+                let proxy_sg = proxy
+                    .security_groups
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "PROXY_SG_ID".into());
+                let client_sg = &client.security_groups[0];
+                let permission = json!([{"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "UserIdGroupPairs": [{"GroupId": proxy_sg}]}]);
+                self.finding(
+                    id::CLIENT_EGRESS_BLOCKED,
+                    "The client's security group does not let it reach the proxy",
+                    format!("no outbound rule of {}'s security groups ({}) allows TCP {port} to the proxy's groups ({}) or subnets ({})", client.spec, client.security_groups.join(", "), proxy.security_groups.join(", "), proxy_ranges.join(", ")),
+                    client.security_groups.iter().filter_map(|g| groups.get(g)).map(|sg| format!("{} outbound: {}", sg.id, super::describe_rules(&sg.egress))).collect(),
+                    vec![format!("Add the outbound rule: `aws ec2 authorize-security-group-egress --group-id {client_sg} --ip-permissions '{permission}'`")],
+                );
+            }
+        }
+    }
+
+    fn acls(&mut self, client: &ResolvedClient, vpc: &str) {
+        let proxy = self.proxy;
+        let acls = match &self.path.acls {
+            Ok(acls) => acls,
+            Err(e) => {
+                self.result("network-acls", CheckStatus::Skipped, e.clone());
+                return;
+            }
+        };
+        if client.subnets.is_empty() {
+            self.result(
+                "network-acls",
+                CheckStatus::Skipped,
+                format!(
+                    "the subnets of {} are not known (a security group alone names none)",
+                    client.spec
+                ),
+            );
+            return;
+        }
+        let ephemeral = client.ephemeral();
+        let mut blocked: Vec<AclLeg> = Vec::new();
+        let mut checked = 0;
+        for (client_subnet, client_cidr) in &client.subnets {
+            let client_peer = client.addresses.first().unwrap_or(client_cidr);
+            for (proxy_subnet, proxy_cidr) in &proxy.subnets {
+                let view = AclNetworkView {
+                    acls,
+                    client_vpc: vpc,
+                    proxy_vpc: &proxy.vpc_id,
+                };
+                let legs = acl_legs(
+                    &view,
+                    client_subnet,
+                    client_peer,
+                    proxy_subnet,
+                    proxy_cidr,
+                    proxy.port_u16(),
+                    ephemeral,
+                );
+                checked += legs.len();
+                blocked.extend(legs.into_iter().filter(|l| !l.verdict.allowed()));
+            }
+        }
+        if blocked.is_empty() {
+            self.result(
+                "network-acls",
+                CheckStatus::Pass,
+                format!(
+                    "{checked} network ACL checks allow TCP {} and the return traffic on {}",
+                    proxy.port,
+                    ephemeral.describe()
+                ),
+            );
+            return;
+        }
+        let describe = |leg: &AclLeg| {
+            let rule = match &leg.verdict {
+                AclVerdict::Denied {
+                    rule: Some(n),
+                    port,
+                } => format!("rule {n} denies port {port}"),
+                AclVerdict::Denied { rule: None, port } => {
+                    format!("no rule allows port {port} (the implicit deny)")
+                }
+                AclVerdict::Allowed(_) => "allowed".to_string(),
+            };
+            let way = match leg.direction {
+                Direction::Inbound => "inbound from",
+                Direction::Outbound => "outbound to",
+            };
+            format!(
+                "{} on {}: {way} {} on ports {}-{}: {rule}",
+                leg.acl, leg.subnet, leg.peer, leg.ports.0, leg.ports.1
+            )
+        };
+        let evidence: Vec<String> = blocked.iter().map(describe).collect();
+        self.result("network-acls", CheckStatus::Fail, evidence.join("; "));
+        let fix = blocked
+            .iter()
+            .map(|leg| {
+                let number = match leg.verdict {
+                    AclVerdict::Denied { rule: Some(n), .. } => format!("{} (below the denying rule {n})", (n - 1).max(1)),
+                    _ => "100 (any number not in use)".to_string(),
+                };
+                let way = match leg.direction { Direction::Inbound => "--ingress", Direction::Outbound => "--egress" };
+                format!("`aws ec2 create-network-acl-entry --network-acl-id {} --rule-number N {way} --protocol tcp --port-range From={},To={} --cidr-block {} --rule-action allow` with N = {number}", leg.acl, leg.ports.0, leg.ports.1, leg.peer)
+            })
+            .collect();
+        self.finding(
+            id::NETWORK_ACL_BLOCKS_CLIENT,
+            "A network ACL blocks the client's traffic to the proxy",
+            format!("{} (network ACLs are stateless: the return traffic to the client's ephemeral ports, assumed {}, needs its own rules)", evidence[0], ephemeral.describe()),
+            evidence,
+            fix,
+        );
+    }
+}
+
+impl ProxySide {
+    fn port_u16(&self) -> u16 {
+        u16::try_from(self.port).unwrap_or(5432)
+    }
+}
+
+fn none_if_empty(values: &[String]) -> String {
+    if values.is_empty() {
+        "none".to_string()
+    } else {
+        values.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::network::{AclEntry, Route};
+    use crate::audit::snapshot::Rule;
+
+    fn tcp(cidrs: &[&str], groups: &[&str]) -> Rule {
+        Rule {
+            protocol: "tcp".into(),
+            from_port: Some(5432),
+            to_port: Some(5432),
+            cidrs: cidrs.iter().map(|c| c.to_string()).collect(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        }
+    }
+
+    fn all_out() -> Rule {
+        Rule {
+            protocol: "-1".into(),
+            cidrs: vec!["0.0.0.0/0".into()],
+            ..Rule::default()
+        }
+    }
+
+    fn open_acl(id: &str, vpc: &str) -> NetworkAcl {
+        let entry = |egress, allow, number| AclEntry {
+            number,
+            egress,
+            protocol: "-1".into(),
+            ports: None,
+            cidr: "0.0.0.0/0".into(),
+            allow,
+        };
+        NetworkAcl {
+            id: id.into(),
+            vpc_id: vpc.into(),
+            default: true,
+            subnets: vec![],
+            entries: vec![
+                entry(false, true, 100),
+                entry(true, true, 100),
+                entry(false, false, 32767),
+                entry(true, false, 32767),
+            ],
+        }
+    }
+
+    fn table(id: &str, vpc: &str, routes: &[(&str, Target)]) -> RouteTable {
+        RouteTable {
+            id: id.into(),
+            vpc_id: vpc.into(),
+            main: true,
+            subnets: vec![],
+            routes: routes
+                .iter()
+                .map(|(d, t)| Route {
+                    destination: d.to_string(),
+                    target: t.clone(),
+                    blackhole: false,
+                })
+                .collect(),
+        }
+    }
+
+    fn proxy() -> ProxySide {
+        ProxySide {
+            name: "orders".into(),
+            vpc_id: "vpc-p".into(),
+            subnets: vec![("subnet-p1".into(), "10.0.1.0/24".into())],
+            security_groups: vec!["sg-proxy".into()],
+            endpoint: "orders.proxy-abc.us-east-1.rds.amazonaws.com".into(),
+            port: 5432,
+        }
+    }
+
+    fn instance(vpc: &str, subnet: (&str, &str), address: &str) -> ResolvedClient {
+        ResolvedClient {
+            spec: ClientSpec::Instance("i-1".into()),
+            vpc_id: Some(vpc.into()),
+            subnets: vec![(subnet.0.into(), subnet.1.into())],
+            security_groups: vec!["sg-app".into()],
+            addresses: vec![address.into()],
+        }
+    }
+
+    /// A healthy path: the app in the proxy's VPC, admitted by its group.
+    fn good() -> PathSnapshot {
+        let mut groups = BTreeMap::new();
+        groups.insert(
+            "sg-proxy".to_string(),
+            SecurityGroup {
+                id: "sg-proxy".into(),
+                ingress: vec![tcp(&[], &["sg-app"])],
+                egress: vec![all_out()],
+            },
+        );
+        groups.insert(
+            "sg-app".to_string(),
+            SecurityGroup {
+                id: "sg-app".into(),
+                ingress: vec![],
+                egress: vec![all_out()],
+            },
+        );
+        PathSnapshot {
+            clients: vec![Ok(instance(
+                "vpc-p",
+                ("subnet-a1", "10.0.2.0/24"),
+                "10.0.2.15",
+            ))],
+            route_tables: Ok(vec![table(
+                "rtb-p",
+                "vpc-p",
+                &[("10.0.0.0/16", Target::Local)],
+            )]),
+            acls: Ok(vec![open_acl("acl-p", "vpc-p")]),
+            peerings: Ok(vec![]),
+            security_groups: groups,
+        }
+    }
+
+    fn causes(path: &PathSnapshot) -> Vec<String> {
+        audit_client(path, &proxy())
+            .1
+            .into_iter()
+            .map(|f| f.cause)
+            .collect()
+    }
+
+    #[test]
+    fn specs() {
+        let cases = [
+            ("10.0.2.15", Some(ClientSpec::Address("10.0.2.15".into()))),
+            (
+                "10.0.2.0/24",
+                Some(ClientSpec::Address("10.0.2.0/24".into())),
+            ),
+            ("sg-0abc", Some(ClientSpec::SecurityGroup("sg-0abc".into()))),
+            ("i-0abc", Some(ClientSpec::Instance("i-0abc".into()))),
+            ("eni-0abc", Some(ClientSpec::Interface("eni-0abc".into()))),
+            (
+                "lambda:orders-api",
+                Some(ClientSpec::Lambda("orders-api".into())),
+            ),
+            (
+                "arn:aws:lambda:us-east-1:123456789012:function:orders-api",
+                Some(ClientSpec::Lambda(
+                    "arn:aws:lambda:us-east-1:123456789012:function:orders-api".into(),
+                )),
+            ),
+            ("my-laptop", None),
+            ("sg-", None),
+            ("2600::1", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(ClientSpec::parse(text).ok(), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_good_path_is_quiet() {
+        let (results, findings) = audit_client(&good(), &proxy());
+        assert!(findings.is_empty(), "{findings:?}");
+        assert!(
+            results.iter().all(|r| r.status == CheckStatus::Pass),
+            "{results:?}"
+        );
+    }
+
+    #[test]
+    fn each_fault_yields_exactly_its_finding() {
+        // The proxy's group does not admit the app.
+        let mut path = good();
+        path.security_groups.get_mut("sg-proxy").unwrap().ingress =
+            vec![tcp(&["10.9.0.0/16"], &[])];
+        assert_eq!(causes(&path), [id::PROXY_SECURITY_GROUP_BLOCKS_CLIENT]);
+        let (_, findings) = audit_client(&path, &proxy());
+        assert!(findings[0].remediation[0].contains(
+            "authorize-security-group-ingress --group-id sg-proxy --protocol tcp --port 5432 --source-group sg-app"
+        ));
+
+        // Admitted by a range that contains the app's address.
+        path.security_groups.get_mut("sg-proxy").unwrap().ingress =
+            vec![tcp(&["10.0.0.0/16"], &[])];
+        assert!(causes(&path).is_empty());
+
+        // The app's group sends nothing out.
+        let mut path = good();
+        path.security_groups
+            .get_mut("sg-app")
+            .unwrap()
+            .egress
+            .clear();
+        assert_eq!(causes(&path), [id::CLIENT_EGRESS_BLOCKED]);
+
+        // A network ACL on the proxy's subnet denies the port.
+        let mut path = good();
+        let mut acl = open_acl("acl-proxy", "vpc-p");
+        acl.default = false;
+        acl.subnets = vec!["subnet-p1".into()];
+        acl.entries.insert(
+            0,
+            AclEntry {
+                number: 50,
+                egress: false,
+                protocol: "6".into(),
+                ports: Some((5432, 5432)),
+                cidr: "10.0.2.0/24".into(),
+                allow: false,
+            },
+        );
+        path.acls.as_mut().unwrap().push(acl);
+        assert_eq!(causes(&path), [id::NETWORK_ACL_BLOCKS_CLIENT]);
+        let (_, findings) = audit_client(&path, &proxy());
+        assert!(
+            findings[0]
+                .why
+                .contains("acl-proxy on subnet-p1: inbound from 10.0.2.15"),
+            "{}",
+            findings[0].why
+        );
+        assert!(
+            findings[0].remediation[0]
+                .contains("--network-acl-id acl-proxy --rule-number N --ingress")
+        );
+
+        // An address in no VPC: a laptop.
+        let mut path = good();
+        path.clients = vec![Ok(ResolvedClient {
+            spec: ClientSpec::Address("203.0.113.9".into()),
+            vpc_id: None,
+            subnets: vec![],
+            security_groups: vec![],
+            addresses: vec!["203.0.113.9".into()],
+        })];
+        assert_eq!(causes(&path), [id::CLIENT_OUTSIDE_VPC]);
+        let (_, findings) = audit_client(&path, &proxy());
+        assert!(findings[0].remediation.iter().any(|s| {
+            s.contains("ssh -N -L 5432:orders.proxy-abc.us-east-1.rds.amazonaws.com:5432")
+        }));
+    }
+
+    #[test]
+    fn another_vpc_needs_an_active_peering_and_routes_both_ways() {
+        let peered = |status: &str| Peering {
+            id: "pcx-1".into(),
+            requester_vpc: "vpc-c".into(),
+            accepter_vpc: "vpc-p".into(),
+            status: status.into(),
+        };
+        let client_table = table(
+            "rtb-c",
+            "vpc-c",
+            &[
+                ("10.1.0.0/16", Target::Local),
+                ("10.0.0.0/16", Target::Peering("pcx-1".into())),
+            ],
+        );
+        let proxy_table = table(
+            "rtb-p",
+            "vpc-p",
+            &[
+                ("10.0.0.0/16", Target::Local),
+                ("10.1.0.0/16", Target::Peering("pcx-1".into())),
+            ],
+        );
+        let mut path = good();
+        path.clients = vec![Ok(instance(
+            "vpc-c",
+            ("subnet-c1", "10.1.4.0/24"),
+            "10.1.4.20",
+        ))];
+        path.acls = Ok(vec![open_acl("acl-p", "vpc-p"), open_acl("acl-c", "vpc-c")]);
+
+        // No peering at all.
+        path.route_tables = Ok(vec![client_table.clone(), proxy_table.clone()]);
+        assert_eq!(causes(&path), [id::CLIENT_OUTSIDE_VPC]);
+        let (_, findings) = audit_client(&path, &proxy());
+        assert!(
+            findings[0]
+                .remediation
+                .iter()
+                .any(|s| s.contains("create-db-proxy-endpoint --db-proxy-name orders"))
+        );
+
+        // Peered, routes both ways: quiet (the group reference works across active peering).
+        path.peerings = Ok(vec![peered("active")]);
+        assert!(
+            causes(&path).is_empty(),
+            "{:?}",
+            audit_client(&path, &proxy())
+        );
+
+        // Not accepted yet.
+        path.peerings = Ok(vec![peered("pending-acceptance")]);
+        assert_eq!(causes(&path), [id::CLIENT_ROUTE_MISSING]);
+
+        // No way back from the proxy's subnets.
+        path.peerings = Ok(vec![peered("active")]);
+        path.route_tables = Ok(vec![
+            client_table,
+            table("rtb-p", "vpc-p", &[("10.0.0.0/16", Target::Local)]),
+        ]);
+        assert_eq!(causes(&path), [id::CLIENT_ROUTE_MISSING]);
+        let (_, findings) = audit_client(&path, &proxy());
+        assert_eq!(
+            findings[0].remediation,
+            [
+                "`aws ec2 create-route --route-table-id rtb-p --destination-cidr-block 10.1.4.0/24 --vpc-peering-connection-id pcx-1`"
+            ]
+        );
+    }
+}
