@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::audit::client::ClientSpec;
 use crate::timefmt::{TimeArg, duration_arg};
 
 #[derive(Debug, Parser)]
@@ -232,6 +233,11 @@ pub struct DiagnoseArgs {
     #[arg(long, value_name = "TIME", value_parser = TimeArg::parse)]
     pub until: Option<TimeArg>,
 
+    /// A client whose path to the proxy is checked, layer by layer: an IPv4 address or CIDR, a
+    /// security group (sg-…), an EC2 instance (i-…) or network interface (eni-…). Repeatable.
+    #[arg(long = "client", value_name = "SPEC", value_parser = ClientSpec::parse)]
+    pub clients: Vec<ClientSpec>,
+
     /// An IAM user or role ARN whose permission to `rds-db:connect` is checked (with --db-user).
     #[arg(long, value_name = "ARN", requires = "db_user")]
     pub client_principal: Option<String>,
@@ -273,6 +279,11 @@ pub struct CheckArgs {
     /// The RDS proxy to audit.
     #[arg(long, value_name = "NAME")]
     pub proxy: String,
+
+    /// A client whose path to the proxy is checked, layer by layer: an IPv4 address or CIDR, a
+    /// security group (sg-…), an EC2 instance (i-…) or network interface (eni-…). Repeatable.
+    #[arg(long = "client", value_name = "SPEC", value_parser = ClientSpec::parse)]
+    pub clients: Vec<ClientSpec>,
 
     /// An IAM user or role ARN whose permission to `rds-db:connect` through the proxy is
     /// checked (with --db-user).

@@ -318,6 +318,14 @@ impl ClientAudit<'_> {
                 || (p.accepter_vpc == vpc && p.requester_vpc == proxy.vpc_id)
         });
         let Some(peering) = peering else {
+            if let Some(via) = self.routed_elsewhere(client, vpc) {
+                self.result(
+                    "client-route",
+                    CheckStatus::Warn,
+                    format!("{vpc} routes to the proxy's subnets through {via}; proxydoc does not check Transit Gateway or VPN routing yet"),
+                );
+                return true;
+            }
             self.outside(
                 client,
                 format!(
@@ -412,6 +420,21 @@ impl ClientAudit<'_> {
             fixes,
         );
         false
+    }
+
+    /// A Transit Gateway or VPN gateway the client's subnets route the proxy's subnets to.
+    fn routed_elsewhere(&self, client: &ResolvedClient, vpc: &str) -> Option<String> {
+        let tables = self.path.route_tables.as_ref().ok()?;
+        client.subnets.iter().find_map(|(subnet, _)| {
+            let table = table_of(tables, vpc, subnet)?;
+            self.proxy
+                .subnets
+                .iter()
+                .find_map(|(_, cidr)| match &route_for(table, cidr)?.target {
+                    Target::TransitGateway(id) | Target::VpnGateway(id) => Some(id.clone()),
+                    _ => None,
+                })
+        })
     }
 
     fn security_groups(&mut self, client: &ResolvedClient) {
@@ -898,6 +921,24 @@ mod tests {
                 .remediation
                 .iter()
                 .any(|s| s.contains("create-db-proxy-endpoint --db-proxy-name orders"))
+        );
+
+        // No peering, but a Transit Gateway route: not proven either way, so no block.
+        let mut via_tgw = path.clone();
+        via_tgw.route_tables = Ok(vec![
+            table(
+                "rtb-c",
+                "vpc-c",
+                &[("10.0.0.0/16", Target::TransitGateway("tgw-1".into()))],
+            ),
+            proxy_table.clone(),
+        ]);
+        assert!(causes(&via_tgw).is_empty());
+        let (results, _) = audit_client(&via_tgw, &proxy());
+        assert!(
+            results
+                .iter()
+                .any(|r| r.check == "client-route" && r.status == CheckStatus::Warn)
         );
 
         // Peered, routes both ways: quiet (the group reference works across active peering).

@@ -52,10 +52,15 @@ pub fn audit(plane: &ControlPlane) -> (Vec<CheckResult>, Vec<Finding>) {
     audit.role_reads_secrets();
     audit.client_iam();
     let Audit {
-        results,
+        mut results,
         mut findings,
         ..
     } = audit;
+    if let Some(path) = &plane.path {
+        let (more_results, more_findings) = client::audit_client(path, &proxy_side(plane));
+        results.extend(more_results);
+        findings.extend(more_findings);
+    }
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -63,6 +68,19 @@ pub fn audit(plane: &ControlPlane) -> (Vec<CheckResult>, Vec<Finding>) {
             .then(a.cause.cmp(&b.cause))
     });
     (results, findings)
+}
+
+/// The proxy as the client path sees it.
+fn proxy_side(plane: &ControlPlane) -> client::ProxySide {
+    let proxy = &plane.proxy;
+    client::ProxySide {
+        name: proxy.name.clone(),
+        vpc_id: proxy.vpc_id.clone().unwrap_or_default(),
+        subnets: plane.subnet_cidrs.clone().unwrap_or_default(),
+        security_groups: proxy.security_groups.clone(),
+        endpoint: proxy.endpoint.clone().unwrap_or_else(|| proxy.name.clone()),
+        port: proxy.engine_port(),
+    }
 }
 
 struct Audit<'a> {
@@ -916,6 +934,7 @@ mod tests {
             secrets: vec![Ok(SecretInfo { arn: secret, kms_key_id: Some("1234abcd-12ab-34cd-56ef-1234567890ab".into()) })],
             client: None,
             simulations: Vec::new(),
+            path: None,
         }
     }
 

@@ -174,6 +174,8 @@ pub struct ControlPlane {
     pub client: Option<ClientCheck>,
     /// IAM's simulations where SimulatePrincipalPolicy answered; the evaluator covers the rest.
     pub simulations: Vec<Simulation>,
+    /// With `--client`: the clients and the network between them and the proxy.
+    pub path: Option<super::client::PathSnapshot>,
 }
 
 impl ControlPlane {

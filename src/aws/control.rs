@@ -12,6 +12,7 @@ use std::fmt::{Debug, Display};
 use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 
 use super::AwsContext;
+use crate::audit::client::ClientSpec;
 use crate::audit::policy::{Decision, Policy};
 use crate::audit::{
     AuthEntry, ClientCheck, ControlPlane, DbInfo, ProxyInfo, RoleInfo, Rule, SecretInfo,
@@ -105,6 +106,7 @@ pub async fn snapshot(
     ctx: &AwsContext,
     proxy: &str,
     client: Option<(&str, &str)>,
+    clients: &[ClientSpec],
 ) -> Result<ControlPlane, ControlError> {
     let config = &ctx.config;
     let rds = aws_sdk_rds::Client::new(config);
@@ -157,6 +159,11 @@ pub async fn snapshot(
         }
     }
     let subnet_cidrs = read_subnets(&ec2, &proxy_info.subnets).await;
+    let path = if clients.is_empty() {
+        None
+    } else {
+        Some(super::path::read_path(&ec2, &proxy_info, clients, &security_groups).await)
+    };
     let role = match &proxy_info.role_arn {
         Some(arn) => read_principal_policies(&iam, arn)
             .await
@@ -251,6 +258,7 @@ pub async fn snapshot(
         secrets: secret_infos,
         client,
         simulations,
+        path,
     })
 }
 
@@ -475,7 +483,7 @@ async fn read_cluster(rds: &aws_sdk_rds::Client, id: &str) -> Result<DbInfo, Str
     })
 }
 
-async fn read_security_groups(
+pub(super) async fn read_security_groups(
     ec2: &aws_sdk_ec2::Client,
     ids: &[String],
 ) -> Result<std::collections::BTreeMap<String, SecurityGroup>, String> {

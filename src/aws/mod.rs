@@ -8,6 +8,7 @@
 pub mod control;
 pub mod lifecycle;
 pub mod logs;
+mod path;
 
 use std::time::Duration;
 

@@ -482,3 +482,227 @@ fn the_launcher_implements_modify_db_proxy() {
         "DebugLogging now reads true"
     );
 }
+
+/// The proxy's VPC, subnets and security groups, as DescribeDBProxies reports them.
+fn proxy_network(region: &str, name: &str) -> (String, Vec<String>, Vec<String>) {
+    runtime().block_on(async {
+        let rds = aws_sdk_rds::Client::new(&sdk_config(region).await);
+        let out = rds
+            .describe_db_proxies()
+            .db_proxy_name(name)
+            .send()
+            .await
+            .unwrap();
+        let proxy = &out.db_proxies()[0];
+        (
+            proxy.vpc_id().unwrap_or_default().to_string(),
+            proxy.vpc_subnet_ids().to_vec(),
+            proxy.vpc_security_group_ids().to_vec(),
+        )
+    })
+}
+
+fn check_client(region: &str, name: &str, client: &str) -> (i32, Value, String) {
+    let out = run_cmd(proxydoc_aws(region).args([
+        "check", "--proxy", name, "--client", client, "--format", "json",
+    ]));
+    let json = if out.stdout.trim().is_empty() {
+        Value::Null
+    } else {
+        out.json()
+    };
+    (out.code, json, out.stderr)
+}
+
+fn client_check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {}", report["checks"]))
+}
+
+#[test]
+fn client_path_security_groups_and_placement() {
+    let (region, name) = ("eu-south-1", "client-path");
+    build(region, name, Faults::default());
+    let _ = check(region, name);
+    let (vpc, subnets, proxy_groups) = proxy_network(region, name);
+    // An application's network interface in the proxy's VPC, in its own group.
+    let (eni, app_group) = runtime().block_on(async {
+        let ec2 = aws_sdk_ec2::Client::new(&sdk_config(region).await);
+        let group = ec2
+            .create_security_group()
+            .group_name("client-path-app")
+            .description("app")
+            .vpc_id(&vpc)
+            .send()
+            .await
+            .unwrap()
+            .group_id()
+            .unwrap()
+            .to_string();
+        let eni = ec2
+            .create_network_interface()
+            .subnet_id(&subnets[1])
+            .groups(&group)
+            .send()
+            .await
+            .unwrap()
+            .network_interface()
+            .unwrap()
+            .network_interface_id()
+            .unwrap()
+            .to_string();
+        (eni, group)
+    });
+
+    // The proxy's group does not admit the app yet.
+    let (code, report, stderr) = check_client(region, name, &eni);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        causes(&report),
+        ["proxy-security-group-blocks-client"],
+        "{}",
+        report["findings"]
+    );
+    let fix = report["findings"][0]["remediation"][0].as_str().unwrap();
+    assert!(
+        fix.contains(&format!(
+            "--group-id {} --protocol tcp --port 5432 --source-group {app_group}",
+            proxy_groups[0]
+        )),
+        "{fix}"
+    );
+    assert_eq!(client_check(&report, "client-placement")["status"], "pass");
+
+    // Admitted by its group: every client check passes (moto's default network ACL allows all).
+    runtime().block_on(async {
+        let ec2 = aws_sdk_ec2::Client::new(&sdk_config(region).await);
+        ec2.authorize_security_group_ingress()
+            .group_id(&proxy_groups[0])
+            .ip_permissions(
+                aws_sdk_ec2::types::IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(5432)
+                    .to_port(5432)
+                    .user_id_group_pairs(
+                        aws_sdk_ec2::types::UserIdGroupPair::builder()
+                            .group_id(&app_group)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    let (code, report, stderr) = check_client(region, name, &eni);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(causes(&report).is_empty(), "{}", report["findings"]);
+    for check in [
+        "client-placement",
+        "proxy-ingress-from-client",
+        "client-egress-to-proxy",
+        "network-acls",
+    ] {
+        assert_eq!(
+            client_check(&report, check)["status"],
+            "pass",
+            "{check}: {}",
+            report["checks"]
+        );
+    }
+
+    // A network ACL on the proxy's first subnet turns the app's subnet away on the port.
+    let acl = runtime().block_on(async {
+        let ec2 = aws_sdk_ec2::Client::new(&sdk_config(region).await);
+        let acl = ec2
+            .create_network_acl()
+            .vpc_id(&vpc)
+            .send()
+            .await
+            .unwrap()
+            .network_acl()
+            .unwrap()
+            .network_acl_id()
+            .unwrap()
+            .to_string();
+        for (number, egress, allow, ports) in [
+            (90, false, false, Some(5432)),
+            (100, false, true, None),
+            (100, true, true, None),
+        ] {
+            let mut entry = ec2
+                .create_network_acl_entry()
+                .network_acl_id(&acl)
+                .rule_number(number)
+                .egress(egress)
+                .rule_action(if allow {
+                    aws_sdk_ec2::types::RuleAction::Allow
+                } else {
+                    aws_sdk_ec2::types::RuleAction::Deny
+                })
+                .cidr_block(if ports.is_some() {
+                    "10.20.1.0/24"
+                } else {
+                    "0.0.0.0/0"
+                });
+            entry = match ports {
+                Some(port) => entry.protocol("6").port_range(
+                    aws_sdk_ec2::types::PortRange::builder()
+                        .from(port)
+                        .to(port)
+                        .build(),
+                ),
+                None => entry.protocol("-1"),
+            };
+            entry.send().await.unwrap();
+        }
+        let current = ec2
+            .describe_network_acls()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("association.subnet-id")
+                    .values(&subnets[0])
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let association = current.network_acls()[0]
+            .associations()
+            .iter()
+            .find(|a| a.subnet_id() == Some(subnets[0].as_str()))
+            .unwrap()
+            .network_acl_association_id()
+            .unwrap()
+            .to_string();
+        ec2.replace_network_acl_association()
+            .association_id(association)
+            .network_acl_id(&acl)
+            .send()
+            .await
+            .unwrap();
+        acl
+    });
+    let (_, report, stderr) = check_client(region, name, &eni);
+    assert_eq!(causes(&report), ["network-acl-blocks-client"], "{stderr}");
+    let why = report["findings"][0]["why"].as_str().unwrap();
+    assert!(
+        why.contains(&format!("{acl} on {}: inbound from", subnets[0]))
+            && why.contains("rule 90 denies port 5432"),
+        "{why}"
+    );
+
+    // A laptop on the internet: outside any VPC, with the tunnel in the fix.
+    let (_, report, stderr) = check_client(region, name, "203.0.113.9");
+    assert_eq!(causes(&report), ["client-outside-vpc"], "{stderr}");
+    let fixes = report["findings"][0]["remediation"].to_string();
+    assert!(fixes.contains("ssh -N -L 5432:"), "{fixes}");
+
+    // Not a client.
+    let out = run_cmd(proxydoc_aws(region).args(["check", "--proxy", name, "--client", "laptop"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}

@@ -40,7 +40,7 @@ pub(super) async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode> {
         .as_deref()
         .zip(args.db_user.as_deref());
     let (plane, logs) = tokio::join!(
-        crate::aws::control::snapshot(&context, &args.proxy, client),
+        crate::aws::control::snapshot(&context, &args.proxy, client, &args.clients),
         run_pipeline(&config, classifier, Vec::new(), Some(Ok(context.clone())))
     );
     let plane = match plane {

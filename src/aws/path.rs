@@ -1,0 +1,356 @@
+//! Reads what `check --client` judges: each client resolved to its VPC, subnets, groups and
+//! addresses (DescribeSubnets, DescribeSecurityGroups, DescribeInstances,
+//! DescribeNetworkInterfaces), and the route tables, network ACLs and peering connections of
+//! the client's and the proxy's VPCs (DescribeRouteTables, DescribeNetworkAcls,
+//! DescribeVpcPeeringConnections). Read-only; a call that fails leaves its part as `Err` with
+//! the call, the object and the IAM action.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::Filter;
+
+use super::control::{explain, read_security_groups};
+use crate::audit::cidr::Cidr;
+use crate::audit::client::{ClientSpec, PathSnapshot, Peering, ResolvedClient};
+use crate::audit::network::{AclEntry, NetworkAcl, Route, RouteTable, Target};
+use crate::audit::{ProxyInfo, SecurityGroup};
+
+/// Resolves `specs` and reads the path between them and `proxy`.
+pub(super) async fn read_path(
+    ec2: &aws_sdk_ec2::Client,
+    proxy: &ProxyInfo,
+    specs: &[ClientSpec],
+    known_groups: &Result<BTreeMap<String, SecurityGroup>, String>,
+) -> PathSnapshot {
+    let subnets = all_subnets(ec2).await;
+    let mut clients = Vec::new();
+    for spec in specs {
+        clients.push(resolve(ec2, spec, &subnets).await);
+    }
+    let mut vpcs: Vec<String> = proxy.vpc_id.iter().cloned().collect();
+    let mut group_ids: Vec<String> = proxy.security_groups.clone();
+    for client in clients.iter().flatten() {
+        if let Some(vpc) = &client.vpc_id
+            && !vpcs.contains(vpc)
+        {
+            vpcs.push(vpc.clone());
+        }
+        for group in &client.security_groups {
+            if !group_ids.contains(group) {
+                group_ids.push(group.clone());
+            }
+        }
+    }
+    let mut security_groups = known_groups.clone().unwrap_or_default();
+    group_ids.retain(|g| !security_groups.contains_key(g));
+    if let Ok(more) = read_security_groups(ec2, &group_ids).await {
+        security_groups.extend(more);
+    }
+    PathSnapshot {
+        clients,
+        route_tables: route_tables(ec2, &vpcs).await,
+        acls: network_acls(ec2, &vpcs).await,
+        peerings: peerings(ec2).await,
+        security_groups,
+    }
+}
+
+/// Every subnet of the Region: (id, VPC, CIDR).
+async fn all_subnets(ec2: &aws_sdk_ec2::Client) -> Result<Vec<(String, String, String)>, String> {
+    let mut out = Vec::new();
+    let mut pages = ec2.describe_subnets().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            explain(
+                "DescribeSubnets",
+                "ec2:DescribeSubnets",
+                "the Region's subnets",
+                &e,
+            )
+        })?;
+        for subnet in page.subnets() {
+            if let (Some(id), Some(vpc), Some(cidr)) =
+                (subnet.subnet_id(), subnet.vpc_id(), subnet.cidr_block())
+            {
+                out.push((id.to_string(), vpc.to_string(), cidr.to_string()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn resolve(
+    ec2: &aws_sdk_ec2::Client,
+    spec: &ClientSpec,
+    subnets: &Result<Vec<(String, String, String)>, String>,
+) -> Result<ResolvedClient, String> {
+    let subnets = subnets.as_ref().map_err(Clone::clone)?;
+    let cidr_of = |subnet: &str| {
+        subnets
+            .iter()
+            .find(|(id, _, _)| id == subnet)
+            .map(|(id, _, cidr)| (id.clone(), cidr.clone()))
+    };
+    let placed = |vpc: Option<String>,
+                  subnet: Option<String>,
+                  groups: Vec<String>,
+                  address: Option<String>| ResolvedClient {
+        spec: spec.clone(),
+        vpc_id: vpc,
+        subnets: subnet.and_then(|s| cidr_of(&s)).into_iter().collect(),
+        security_groups: groups,
+        addresses: address.into_iter().collect(),
+    };
+    match spec {
+        ClientSpec::Address(text) => {
+            let address = Cidr::parse(text).ok_or_else(|| format!("`{text}` is not an address"))?;
+            let found = subnets
+                .iter()
+                .find(|(_, _, cidr)| Cidr::parse(cidr).is_some_and(|c| c.contains(address)));
+            Ok(match found {
+                Some((id, vpc, cidr)) => ResolvedClient {
+                    spec: spec.clone(),
+                    vpc_id: Some(vpc.clone()),
+                    subnets: vec![(id.clone(), cidr.clone())],
+                    security_groups: Vec::new(),
+                    addresses: vec![text.clone()],
+                },
+                None => placed(None, None, Vec::new(), Some(text.clone())),
+            })
+        }
+        ClientSpec::SecurityGroup(id) => {
+            let output = ec2
+                .describe_security_groups()
+                .group_ids(id)
+                .send()
+                .await
+                .map_err(|e| {
+                    explain(
+                        "DescribeSecurityGroups",
+                        "ec2:DescribeSecurityGroups",
+                        id,
+                        &e,
+                    )
+                })?;
+            let group = output
+                .security_groups()
+                .first()
+                .ok_or_else(|| format!("security group {id} not found in this Region"))?;
+            Ok(placed(
+                group.vpc_id().map(str::to_string),
+                None,
+                vec![id.clone()],
+                None,
+            ))
+        }
+        ClientSpec::Instance(id) => {
+            let output = ec2
+                .describe_instances()
+                .instance_ids(id)
+                .send()
+                .await
+                .map_err(|e| explain("DescribeInstances", "ec2:DescribeInstances", id, &e))?;
+            let instance = output
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .next()
+                .ok_or_else(|| format!("instance {id} not found in this Region"))?;
+            Ok(placed(
+                instance.vpc_id().map(str::to_string),
+                instance.subnet_id().map(str::to_string),
+                instance
+                    .security_groups()
+                    .iter()
+                    .filter_map(|g| g.group_id().map(str::to_string))
+                    .collect(),
+                instance.private_ip_address().map(str::to_string),
+            ))
+        }
+        ClientSpec::Interface(id) => {
+            let output = ec2
+                .describe_network_interfaces()
+                .network_interface_ids(id)
+                .send()
+                .await
+                .map_err(|e| {
+                    explain(
+                        "DescribeNetworkInterfaces",
+                        "ec2:DescribeNetworkInterfaces",
+                        id,
+                        &e,
+                    )
+                })?;
+            let interface = output
+                .network_interfaces()
+                .first()
+                .ok_or_else(|| format!("network interface {id} not found in this Region"))?;
+            Ok(placed(
+                interface.vpc_id().map(str::to_string),
+                interface.subnet_id().map(str::to_string),
+                interface
+                    .groups()
+                    .iter()
+                    .filter_map(|g| g.group_id().map(str::to_string))
+                    .collect(),
+                interface.private_ip_address().map(str::to_string),
+            ))
+        }
+        ClientSpec::Lambda(name) => Err(format!(
+            "Lambda function {name}: proxydoc does not read Lambda configurations yet; give the function's security group (sg-…) or an address in its subnet instead"
+        )),
+    }
+}
+
+fn vpc_filter(vpcs: &[String]) -> Filter {
+    Filter::builder()
+        .name("vpc-id")
+        .set_values(Some(vpcs.to_vec()))
+        .build()
+}
+
+async fn route_tables(
+    ec2: &aws_sdk_ec2::Client,
+    vpcs: &[String],
+) -> Result<Vec<RouteTable>, String> {
+    let output = ec2
+        .describe_route_tables()
+        .filters(vpc_filter(vpcs))
+        .send()
+        .await
+        .map_err(|e| {
+            explain(
+                "DescribeRouteTables",
+                "ec2:DescribeRouteTables",
+                &vpcs.join(","),
+                &e,
+            )
+        })?;
+    Ok(output
+        .route_tables()
+        .iter()
+        .map(|t| RouteTable {
+            id: t.route_table_id().unwrap_or_default().to_string(),
+            vpc_id: t.vpc_id().unwrap_or_default().to_string(),
+            main: t.associations().iter().any(|a| a.main() == Some(true)),
+            subnets: t
+                .associations()
+                .iter()
+                .filter_map(|a| a.subnet_id().map(str::to_string))
+                .collect(),
+            routes: t
+                .routes()
+                .iter()
+                .filter_map(|r| {
+                    let destination = r
+                        .destination_cidr_block()
+                        .or(r.destination_ipv6_cidr_block())?
+                        .to_string();
+                    let target = if r.gateway_id() == Some("local") {
+                        Target::Local
+                    } else if let Some(pcx) = r.vpc_peering_connection_id() {
+                        Target::Peering(pcx.to_string())
+                    } else if let Some(tgw) = r.transit_gateway_id() {
+                        Target::TransitGateway(tgw.to_string())
+                    } else if let Some(vgw) = r.gateway_id().filter(|g| g.starts_with("vgw-")) {
+                        Target::VpnGateway(vgw.to_string())
+                    } else {
+                        Target::Other(
+                            r.gateway_id()
+                                .or(r.nat_gateway_id())
+                                .or(r.network_interface_id())
+                                .or(r.instance_id())
+                                .unwrap_or("other")
+                                .to_string(),
+                        )
+                    };
+                    Some(Route {
+                        destination,
+                        target,
+                        blackhole: r.state().is_some_and(|s| s.as_str() == "blackhole"),
+                    })
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+async fn network_acls(
+    ec2: &aws_sdk_ec2::Client,
+    vpcs: &[String],
+) -> Result<Vec<NetworkAcl>, String> {
+    let output = ec2
+        .describe_network_acls()
+        .filters(vpc_filter(vpcs))
+        .send()
+        .await
+        .map_err(|e| {
+            explain(
+                "DescribeNetworkAcls",
+                "ec2:DescribeNetworkAcls",
+                &vpcs.join(","),
+                &e,
+            )
+        })?;
+    Ok(output
+        .network_acls()
+        .iter()
+        .map(|acl| NetworkAcl {
+            id: acl.network_acl_id().unwrap_or_default().to_string(),
+            vpc_id: acl.vpc_id().unwrap_or_default().to_string(),
+            default: acl.is_default().unwrap_or(false),
+            subnets: acl
+                .associations()
+                .iter()
+                .filter_map(|a| a.subnet_id().map(str::to_string))
+                .collect(),
+            entries: acl
+                .entries()
+                .iter()
+                .filter_map(|e| {
+                    let port = |p: Option<i32>| p.and_then(|p| u16::try_from(p).ok());
+                    Some(AclEntry {
+                        number: e.rule_number()?,
+                        egress: e.egress().unwrap_or(false),
+                        protocol: e.protocol().unwrap_or("-1").to_string(),
+                        ports: e
+                            .port_range()
+                            .and_then(|r| Some((port(r.from())?, port(r.to())?))),
+                        cidr: e.cidr_block().or(e.ipv6_cidr_block())?.to_string(),
+                        allow: e.rule_action().is_some_and(|a| a.as_str() == "allow"),
+                    })
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+async fn peerings(ec2: &aws_sdk_ec2::Client) -> Result<Vec<Peering>, String> {
+    let output = ec2
+        .describe_vpc_peering_connections()
+        .send()
+        .await
+        .map_err(|e| {
+            explain(
+                "DescribeVpcPeeringConnections",
+                "ec2:DescribeVpcPeeringConnections",
+                "the Region's peering connections",
+                &e,
+            )
+        })?;
+    Ok(output
+        .vpc_peering_connections()
+        .iter()
+        .filter_map(|p| {
+            Some(Peering {
+                id: p.vpc_peering_connection_id()?.to_string(),
+                requester_vpc: p.requester_vpc_info()?.vpc_id()?.to_string(),
+                accepter_vpc: p.accepter_vpc_info()?.vpc_id()?.to_string(),
+                status: p
+                    .status()
+                    .and_then(|s| s.code())
+                    .map_or("unknown".to_string(), |c| c.as_str().to_string()),
+            })
+        })
+        .collect())
+}
