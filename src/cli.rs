@@ -234,7 +234,8 @@ pub struct DiagnoseArgs {
     pub until: Option<TimeArg>,
 
     /// A client whose path to the proxy is checked, layer by layer: an IPv4 address or CIDR, a
-    /// security group (sg-…), an EC2 instance (i-…) or network interface (eni-…). Repeatable.
+    /// security group (sg-…), an EC2 instance (i-…), a network interface (eni-…), or a Lambda
+    /// function (lambda:NAME or its ARN). Repeatable.
     #[arg(long = "client", value_name = "SPEC", value_parser = ClientSpec::parse)]
     pub clients: Vec<ClientSpec>,
 
@@ -281,7 +282,8 @@ pub struct CheckArgs {
     pub proxy: String,
 
     /// A client whose path to the proxy is checked, layer by layer: an IPv4 address or CIDR, a
-    /// security group (sg-…), an EC2 instance (i-…) or network interface (eni-…). Repeatable.
+    /// security group (sg-…), an EC2 instance (i-…), a network interface (eni-…), or a Lambda
+    /// function (lambda:NAME or its ARN). Repeatable.
     #[arg(long = "client", value_name = "SPEC", value_parser = ClientSpec::parse)]
     pub clients: Vec<ClientSpec>,
 

@@ -206,11 +206,11 @@ impl ClientAudit<'_> {
 
     fn one(&mut self, client: &ResolvedClient) {
         let Some(vpc) = client.vpc_id.clone() else {
-            self.outside(
-                client,
-                "is in no VPC of this account in this Region".to_string(),
-                None,
-            );
+            let why = match client.spec {
+                ClientSpec::Lambda(_) => "has no VPC configuration, so it runs outside every VPC",
+                _ => "is in no VPC of this account in this Region",
+            };
+            self.outside(client, why.to_string(), None);
             return;
         };
         if vpc != self.proxy.vpc_id && !self.routed(client, &vpc) {
@@ -246,11 +246,12 @@ impl ClientAudit<'_> {
         let mut fix = Vec::new();
         if let ClientSpec::Lambda(name) = &client.spec {
             fix.push(format!(
-                "Put the function in the proxy's VPC: `aws lambda update-function-configuration --function-name {name} --vpc-config SubnetIds={},SecurityGroupIds=LAMBDA_SG_ID` (and admit LAMBDA_SG_ID on TCP {port} in {})",
+                "Put the function in the proxy's VPC: `aws lambda update-function-configuration --function-name {name} --vpc-config SubnetIds={},SecurityGroupIds=LAMBDA_SG_ID` (its execution role needs AWSLambdaVPCAccessExecutionRole; admit LAMBDA_SG_ID on TCP {port} in {})",
                 subnets.join(","),
                 proxy.security_groups.join(", ")
             ));
         }
+        let lambda = matches!(client.spec, ClientSpec::Lambda(_));
         if let Some(vpc) = client_vpc {
             fix.push(format!(
                 "Create a proxy endpoint in the client's VPC: `aws rds create-db-proxy-endpoint --db-proxy-name {} --db-proxy-endpoint-name {}-{vpc} --vpc-subnet-ids CLIENT_SUBNET_IDS --vpc-security-group-ids CLIENT_SIDE_SG_ID`",
@@ -265,7 +266,7 @@ impl ClientAudit<'_> {
                 "Or attach both VPCs to a Transit Gateway, with a route to {} in the client's subnets and back in the proxy's",
                 proxy.vpc_id
             ));
-        } else {
+        } else if !lambda {
             fix.push(format!(
                 "From a corporate network: Site-to-Site VPN or Direct Connect into {}, with the proxy's security groups ({}) admitting your range on TCP {port}",
                 proxy.vpc_id,

@@ -162,7 +162,7 @@ pub async fn snapshot(
     let path = if clients.is_empty() {
         None
     } else {
-        Some(super::path::read_path(&ec2, &proxy_info, clients, &security_groups).await)
+        Some(super::path::read_path(config, &proxy_info, clients, &security_groups).await)
     };
     let role = match &proxy_info.role_arn {
         Some(arn) => read_principal_policies(&iam, arn)

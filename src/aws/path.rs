@@ -17,15 +17,20 @@ use crate::audit::{ProxyInfo, SecurityGroup};
 
 /// Resolves `specs` and reads the path between them and `proxy`.
 pub(super) async fn read_path(
-    ec2: &aws_sdk_ec2::Client,
+    config: &aws_config::SdkConfig,
     proxy: &ProxyInfo,
     specs: &[ClientSpec],
     known_groups: &Result<BTreeMap<String, SecurityGroup>, String>,
 ) -> PathSnapshot {
+    let ec2 = &aws_sdk_ec2::Client::new(config);
+    let lambda = aws_sdk_lambda::Client::new(config);
     let subnets = all_subnets(ec2).await;
     let mut clients = Vec::new();
     for spec in specs {
-        clients.push(resolve(ec2, spec, &subnets).await);
+        clients.push(match spec {
+            ClientSpec::Lambda(name) => resolve_lambda(&lambda, spec, name, &subnets).await,
+            _ => resolve(ec2, spec, &subnets).await,
+        });
     }
     let mut vpcs: Vec<String> = proxy.vpc_id.iter().cloned().collect();
     let mut group_ids: Vec<String> = proxy.security_groups.clone();
@@ -197,9 +202,51 @@ async fn resolve(
             ))
         }
         ClientSpec::Lambda(name) => Err(format!(
-            "Lambda function {name}: proxydoc does not read Lambda configurations yet; give the function's security group (sg-…) or an address in its subnet instead"
+            "Lambda function {name} is resolved by GetFunctionConfiguration"
         )),
     }
+}
+
+/// A Lambda function: its `VpcConfig` subnets and groups (the VPC is the subnets' own:
+/// `VpcConfig.VpcId` is not always filled in), or no VPC at all.
+async fn resolve_lambda(
+    lambda: &aws_sdk_lambda::Client,
+    spec: &ClientSpec,
+    name: &str,
+    subnets: &Result<Vec<(String, String, String)>, String>,
+) -> Result<ResolvedClient, String> {
+    let subnets = subnets.as_ref().map_err(Clone::clone)?;
+    let output = lambda
+        .get_function_configuration()
+        .function_name(name)
+        .send()
+        .await
+        .map_err(|e| {
+            explain(
+                "GetFunctionConfiguration",
+                "lambda:GetFunctionConfiguration",
+                name,
+                &e,
+            )
+        })?;
+    let (subnet_ids, groups) = output
+        .vpc_config()
+        .map(|v| (v.subnet_ids().to_vec(), v.security_group_ids().to_vec()))
+        .unwrap_or_default();
+    let placed: Vec<&(String, String, String)> = subnets
+        .iter()
+        .filter(|(id, _, _)| subnet_ids.contains(id))
+        .collect();
+    Ok(ResolvedClient {
+        spec: spec.clone(),
+        vpc_id: placed.first().map(|(_, vpc, _)| vpc.clone()),
+        subnets: placed
+            .iter()
+            .map(|(id, _, cidr)| (id.clone(), cidr.clone()))
+            .collect(),
+        security_groups: groups,
+        addresses: Vec::new(),
+    })
 }
 
 fn vpc_filter(vpcs: &[String]) -> Filter {

@@ -706,3 +706,94 @@ fn client_path_security_groups_and_placement() {
     let out = run_cmd(proxydoc_aws(region).args(["check", "--proxy", name, "--client", "laptop"]));
     assert_eq!(out.code, 2, "{}", out.stderr);
 }
+
+#[test]
+fn lambda_clients_outside_a_vpc_or_not_admitted() {
+    let (region, name) = ("af-south-1", "lambda-path");
+    build(region, name, Faults::default());
+    let _ = check(region, name);
+    let (vpc, subnets, proxy_groups) = proxy_network(region, name);
+    let app_group = runtime().block_on(async {
+        let config = sdk_config(region).await;
+        let ec2 = aws_sdk_ec2::Client::new(&config);
+        let iam = aws_sdk_iam::Client::new(&config);
+        let lambda = aws_sdk_lambda::Client::new(&config);
+        let group = ec2
+            .create_security_group()
+            .group_name("lambda-path-fn")
+            .description("function")
+            .vpc_id(&vpc)
+            .send()
+            .await
+            .unwrap()
+            .group_id()
+            .unwrap()
+            .to_string();
+        let role = iam
+            .create_role()
+            .role_name("lambda-path-exec")
+            .assume_role_policy_document(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+            )
+            .send()
+            .await
+            .unwrap()
+            .role()
+            .unwrap()
+            .arn()
+            .to_string();
+        // An empty zip archive: moto stores the code without running it.
+        let zip = aws_sdk_lambda::primitives::Blob::new(
+            [b"PK\x05\x06".as_slice(), &[0u8; 18]].concat(),
+        );
+        for (function, in_vpc) in [("orders-api", false), ("orders-api-vpc", true)] {
+            let mut create = lambda
+                .create_function()
+                .function_name(function)
+                .runtime(aws_sdk_lambda::types::Runtime::Nodejs20x)
+                .role(&role)
+                .handler("index.handler")
+                .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(zip.clone()).build());
+            if in_vpc {
+                create = create.vpc_config(
+                    aws_sdk_lambda::types::VpcConfig::builder()
+                        .subnet_ids(&subnets[1])
+                        .security_group_ids(&group)
+                        .build(),
+                );
+            }
+            create.send().await.unwrap();
+        }
+        group
+    });
+
+    // No VPC configuration: the fix puts the function in the proxy's subnets.
+    let (_, report, stderr) = check_client(region, name, "lambda:orders-api");
+    assert_eq!(causes(&report), ["client-outside-vpc"], "{stderr}");
+    let fixes = report["findings"][0]["remediation"].to_string();
+    assert!(
+        fixes.contains(&format!(
+            "update-function-configuration --function-name orders-api --vpc-config SubnetIds={}",
+            subnets.join(",")
+        )),
+        "{fixes}"
+    );
+    assert!(!fixes.contains("ssh -N"), "{fixes}");
+
+    // In the VPC (placed by its subnet, whatever VpcId moto reports), its group not admitted.
+    let (_, report, stderr) = check_client(region, name, "lambda:orders-api-vpc");
+    assert_eq!(
+        causes(&report),
+        ["proxy-security-group-blocks-client"],
+        "{stderr} {}",
+        report["checks"]
+    );
+    let fix = report["findings"][0]["remediation"][0].as_str().unwrap();
+    assert!(
+        fix.contains(&format!(
+            "--group-id {} --protocol tcp --port 5432 --source-group {app_group}",
+            proxy_groups[0]
+        )),
+        "{fix}"
+    );
+}
