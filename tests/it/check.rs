@@ -797,3 +797,141 @@ fn lambda_clients_outside_a_vpc_or_not_admitted() {
         "{fix}"
     );
 }
+
+#[test]
+fn a_client_in_a_peered_vpc_needs_routes_both_ways() {
+    let (region, name) = ("ap-northeast-3", "peered-path");
+    build(region, name, Faults::default());
+    let _ = check(region, name);
+    let (proxy_vpc, _, proxy_groups) = proxy_network(region, name);
+    let config = runtime().block_on(sdk_config(region));
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let (client_vpc, eni) = runtime().block_on(async {
+        let vpc = ec2
+            .create_vpc()
+            .cidr_block("10.30.0.0/16")
+            .send()
+            .await
+            .unwrap();
+        let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+        let subnet = ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block("10.30.1.0/24")
+            .send()
+            .await
+            .unwrap();
+        let subnet = subnet.subnet().unwrap().subnet_id().unwrap().to_string();
+        let eni = ec2
+            .create_network_interface()
+            .subnet_id(&subnet)
+            .send()
+            .await
+            .unwrap();
+        let eni = eni
+            .network_interface()
+            .unwrap()
+            .network_interface_id()
+            .unwrap()
+            .to_string();
+        // The proxy admits the other VPC's range.
+        ec2.authorize_security_group_ingress()
+            .group_id(&proxy_groups[0])
+            .ip_permissions(
+                aws_sdk_ec2::types::IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(5432)
+                    .to_port(5432)
+                    .ip_ranges(
+                        aws_sdk_ec2::types::IpRange::builder()
+                            .cidr_ip("10.30.0.0/16")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        (vpc, eni)
+    });
+
+    // No peering: outside, with a proxy endpoint in the client's VPC among the fixes.
+    let (_, report, stderr) = check_client(region, name, &eni);
+    assert_eq!(causes(&report), ["client-outside-vpc"], "{stderr}");
+    assert!(
+        report["findings"][0]["remediation"]
+            .to_string()
+            .contains("create-db-proxy-endpoint")
+    );
+
+    // Peered, but no routes yet.
+    let (pcx, tables) = runtime().block_on(async {
+        let pcx = ec2
+            .create_vpc_peering_connection()
+            .vpc_id(&client_vpc)
+            .peer_vpc_id(&proxy_vpc)
+            .send()
+            .await
+            .unwrap();
+        let pcx = pcx
+            .vpc_peering_connection()
+            .unwrap()
+            .vpc_peering_connection_id()
+            .unwrap()
+            .to_string();
+        ec2.accept_vpc_peering_connection()
+            .vpc_peering_connection_id(&pcx)
+            .send()
+            .await
+            .unwrap();
+        let mut tables = Vec::new();
+        for vpc in [&client_vpc, &proxy_vpc] {
+            let out = ec2
+                .describe_route_tables()
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("vpc-id")
+                        .values(vpc.as_str())
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            tables.push(out.route_tables()[0].route_table_id().unwrap().to_string());
+        }
+        (pcx, tables)
+    });
+    let (_, report, stderr) = check_client(region, name, &eni);
+    assert_eq!(causes(&report), ["client-route-missing"], "{stderr}");
+    let fixes = report["findings"][0]["remediation"].to_string();
+    assert!(
+        fixes.contains(&format!("create-route --route-table-id {} --destination-cidr-block 10.20.0.0/24 --vpc-peering-connection-id {pcx}", tables[0]))
+            && fixes.contains(&format!("create-route --route-table-id {} --destination-cidr-block 10.30.1.0/24 --vpc-peering-connection-id {pcx}", tables[1])),
+        "{fixes}"
+    );
+
+    // Routes both ways: quiet.
+    runtime().block_on(async {
+        for (table, destination) in [(&tables[0], "10.20.0.0/16"), (&tables[1], "10.30.0.0/16")] {
+            ec2.create_route()
+                .route_table_id(table)
+                .destination_cidr_block(destination)
+                .vpc_peering_connection_id(&pcx)
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    let (_, report, stderr) = check_client(region, name, &eni);
+    assert!(
+        causes(&report).is_empty(),
+        "{stderr} {}",
+        report["findings"]
+    );
+    assert_eq!(
+        client_check(&report, "client-route")["status"],
+        "pass",
+        "{}",
+        report["checks"]
+    );
+}
