@@ -11,9 +11,11 @@
 //! | `target-unreachable`, `pool-exhausted` | `db-not-available` | the database, not the network |
 //! | `target-unreachable` | `db-security-group-blocks-proxy`, `proxy-egress-blocked`, `target-unavailable` | the control-plane finding |
 //! | `iam-auth-failed` | `client-iam-not-allowed` | the control-plane finding |
+//! | `client-network-blocked` | `client-outside-vpc`, `client-route-missing`, `proxy-security-group-blocks-client`, `client-egress-blocked`, `network-acl-blocks-client` (`--client`) | the control-plane finding |
 //!
 //! Every other finding is kept as it is.
 
+use crate::audit::client::id as client_id;
 use crate::audit::id as check_id;
 use crate::model::Finding;
 use crate::rules::id as log_id;
@@ -39,6 +41,16 @@ const PAIRS: &[(&str, &[&str])] = &[
     ),
     (log_id::POOL_EXHAUSTED, &[check_id::DB_NOT_AVAILABLE]),
     (log_id::IAM_AUTH_FAILED, &[check_id::CLIENT_IAM_NOT_ALLOWED]),
+    (
+        log_id::CLIENT_NETWORK_BLOCKED,
+        &[
+            client_id::CLIENT_OUTSIDE_VPC,
+            client_id::CLIENT_ROUTE_MISSING,
+            client_id::PROXY_SECURITY_GROUP_BLOCKS_CLIENT,
+            client_id::CLIENT_EGRESS_BLOCKED,
+            client_id::NETWORK_ACL_BLOCKS_CLIENT,
+        ],
+    ),
 ];
 
 /// Merges `logs` and `checks` into one ranked list.
@@ -182,6 +194,25 @@ mod tests {
         assert_eq!(
             merged[0].cause, "tls-required",
             "more failed connections first"
+        );
+    }
+
+    #[test]
+    fn client_timeouts_in_the_app_log_fold_into_the_blocking_rule() {
+        let merged = merge(
+            vec![finding("client-network-blocked", Severity::Critical, 12)],
+            vec![finding(
+                "proxy-security-group-blocks-client",
+                Severity::Critical,
+                0,
+            )],
+        );
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].cause, "proxy-security-group-blocks-client");
+        assert_eq!(merged[0].failed_connections, 12);
+        assert_eq!(
+            merged[0].remediation,
+            ["fix proxy-security-group-blocks-client"]
         );
     }
 }
