@@ -51,6 +51,7 @@ pub fn audit(plane: &ControlPlane) -> (Vec<CheckResult>, Vec<Finding>) {
     audit.role_trust();
     audit.role_reads_secrets();
     audit.client_iam();
+    audit.pool();
     let Audit {
         mut results,
         mut findings,
@@ -556,6 +557,14 @@ impl Audit<'_> {
         }
     }
 
+    /// The pool settings, recorded for the report (diagnose weighs them against the log).
+    fn pool(&mut self) {
+        match &self.plane.pool {
+            Ok(pool) => self.result("pool-settings", CheckStatus::Pass, pool.describe()),
+            Err(e) => self.result("pool-settings", CheckStatus::Skipped, e.clone()),
+        }
+    }
+
     fn role_trust(&mut self) {
         let role = match &self.plane.role {
             Ok(role) => role.clone(),
@@ -935,6 +944,12 @@ mod tests {
             client: None,
             simulations: Vec::new(),
             path: None,
+            pool: Ok(PoolSettings {
+                max_connections_percent: Some(100),
+                max_idle_connections_percent: Some(50),
+                connection_borrow_timeout: Some(120),
+                ..PoolSettings::default()
+            }),
         }
     }
 

@@ -158,6 +158,42 @@ pub fn rds_db_resource(region: &str, account: &str, proxy: &ProxyInfo, db_user: 
     )
 }
 
+/// The connection pool of the proxy's default target group (`DescribeDBProxyTargetGroups`
+/// `ConnectionPoolConfig`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// The share of the database's `max_connections` the proxy may open.
+    pub max_connections_percent: Option<i32>,
+    pub max_idle_connections_percent: Option<i32>,
+    /// Seconds a client waits for a free database connection before its borrow times out.
+    pub connection_borrow_timeout: Option<i32>,
+    pub session_pinning_filters: Vec<String>,
+    pub init_query: Option<String>,
+}
+
+impl PoolSettings {
+    /// `MaxConnectionsPercent=100, ...` for reports.
+    pub fn describe(&self) -> String {
+        let n = |v: Option<i32>| v.map_or("unset".to_string(), |v| v.to_string());
+        format!(
+            "MaxConnectionsPercent={}, MaxIdleConnectionsPercent={}, ConnectionBorrowTimeout={} s, SessionPinningFilters={}, InitQuery={}",
+            n(self.max_connections_percent),
+            n(self.max_idle_connections_percent),
+            n(self.connection_borrow_timeout),
+            if self.session_pinning_filters.is_empty() {
+                "none".to_string()
+            } else {
+                self.session_pinning_filters.join(",")
+            },
+            if self.init_query.as_deref().unwrap_or_default().is_empty() {
+                "none"
+            } else {
+                "set"
+            }
+        )
+    }
+}
+
 /// Everything `check` read about one proxy. `Err` holds why a part could not be read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ControlPlane {
@@ -176,6 +212,8 @@ pub struct ControlPlane {
     pub simulations: Vec<Simulation>,
     /// With `--client`: the clients and the network between them and the proxy.
     pub path: Option<super::client::PathSnapshot>,
+    /// The default target group's connection pool.
+    pub pool: Result<PoolSettings, String>,
 }
 
 impl ControlPlane {

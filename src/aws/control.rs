@@ -15,8 +15,8 @@ use super::AwsContext;
 use crate::audit::client::ClientSpec;
 use crate::audit::policy::{Decision, Policy};
 use crate::audit::{
-    AuthEntry, ClientCheck, ControlPlane, DbInfo, ProxyInfo, RoleInfo, Rule, SecretInfo,
-    SecurityGroup, Simulation, TargetInfo, rds_db_resource, secret_key_arn,
+    AuthEntry, ClientCheck, ControlPlane, DbInfo, PoolSettings, ProxyInfo, RoleInfo, Rule,
+    SecretInfo, SecurityGroup, Simulation, TargetInfo, rds_db_resource, secret_key_arn,
 };
 use crate::model::RdsStatus;
 
@@ -259,6 +259,7 @@ pub async fn snapshot(
         client,
         simulations,
         path,
+        pool: read_pool(&rds, proxy).await,
     })
 }
 
@@ -380,6 +381,38 @@ async fn read_proxy(
                     .map(|t| t.as_str().to_string()),
             })
             .collect(),
+    })
+}
+
+async fn read_pool(rds: &aws_sdk_rds::Client, proxy: &str) -> Result<PoolSettings, String> {
+    let output = rds
+        .describe_db_proxy_target_groups()
+        .db_proxy_name(proxy)
+        .send()
+        .await
+        .map_err(|e| {
+            explain(
+                "DescribeDBProxyTargetGroups",
+                "rds:DescribeDBProxyTargetGroups",
+                proxy,
+                &e,
+            )
+        })?;
+    let group = output
+        .target_groups()
+        .iter()
+        .find(|g| g.is_default() == Some(true))
+        .or(output.target_groups().first())
+        .ok_or_else(|| format!("proxy {proxy} has no target group"))?;
+    let config = group.connection_pool_config();
+    Ok(PoolSettings {
+        max_connections_percent: config.and_then(|c| c.max_connections_percent()),
+        max_idle_connections_percent: config.and_then(|c| c.max_idle_connections_percent()),
+        connection_borrow_timeout: config.and_then(|c| c.connection_borrow_timeout()),
+        session_pinning_filters: config
+            .map(|c| c.session_pinning_filters().to_vec())
+            .unwrap_or_default(),
+        init_query: config.and_then(|c| c.init_query()).map(str::to_string),
     })
 }
 

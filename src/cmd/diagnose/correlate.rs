@@ -13,8 +13,10 @@
 //! | `iam-auth-failed` | `client-iam-not-allowed` | the control-plane finding |
 //! | `client-network-blocked` | `client-outside-vpc`, `client-route-missing`, `proxy-security-group-blocks-client`, `client-egress-blocked`, `network-acl-blocks-client` (`--client`) | the control-plane finding |
 //!
-//! Every other finding is kept as it is.
+//! Every other finding is kept as it is. `pool-exhausted` and `session-pinning` also get the
+//! proxy's pool settings and fixes computed from them ([`with_pool_settings`]).
 
+use crate::audit::PoolSettings;
 use crate::audit::client::id as client_id;
 use crate::audit::id as check_id;
 use crate::model::Finding;
@@ -112,6 +114,61 @@ fn fold(check: &mut Finding, log: Finding) {
     let mut evidence: Vec<_> = check.evidence.iter().take(1).cloned().collect();
     evidence.extend(log.evidence.into_iter().take(3 - evidence.len()));
     check.evidence = evidence;
+}
+
+/// Pool exhaustion and pinning seen in the log, weighed against the proxy's pool settings:
+/// the values go into the why, and the fixes are computed from them.
+pub fn with_pool_settings(
+    findings: &mut [Finding],
+    pool: &PoolSettings,
+    proxy: &str,
+    engine: &str,
+) {
+    let modify = |config: String| {
+        format!(
+            "`aws rds modify-db-proxy-target-group --db-proxy-name {proxy} --target-group-name default --connection-pool-config {config}`"
+        )
+    };
+    for finding in findings.iter_mut() {
+        let mut steps = Vec::new();
+        if finding.cause == log_id::POOL_EXHAUSTED {
+            match pool.max_connections_percent {
+                Some(percent) if percent < 100 => steps.push(format!(
+                    "The proxy may open {percent}% of the database's max_connections (MaxConnectionsPercent): let it use more: {}",
+                    modify(format!("MaxConnectionsPercent={}", (percent * 2).min(100)))
+                )),
+                Some(_) => steps.push("The proxy may already open all of the database's max_connections (MaxConnectionsPercent=100): raise max_connections (a larger instance class, or the parameter group) or shorten what each client holds (pinned sessions, long transactions)".to_string()),
+                None => {}
+            }
+            if let Some(timeout) = pool.connection_borrow_timeout {
+                steps.push(format!(
+                    "Clients give up after ConnectionBorrowTimeout={timeout} s waiting for a free database connection; a longer wait hides the shortage, it does not fix it"
+                ));
+            }
+        } else if finding.cause == log_id::SESSION_PINNING {
+            if engine.eq_ignore_ascii_case("MYSQL")
+                && !pool
+                    .session_pinning_filters
+                    .iter()
+                    .any(|f| f == "EXCLUDE_VARIABLE_SETS")
+            {
+                steps.push(format!(
+                    "If the application does not depend on session variables it sets, stop them from pinning: {}",
+                    modify("SessionPinningFilters=EXCLUDE_VARIABLE_SETS".to_string())
+                ));
+            }
+            if pool.init_query.as_deref().unwrap_or_default().is_empty() {
+                steps.push(format!(
+                    "Move the SET statements every session runs into the proxy's InitQuery (none is set), so they no longer pin: {}",
+                    modify("InitQuery='SET ...'".to_string())
+                ));
+            }
+        } else {
+            continue;
+        }
+        finding.why = format!("{}; pool settings: {}", finding.why, pool.describe());
+        finding.remediation.splice(0..0, steps);
+    }
 }
 
 #[cfg(test)]
@@ -214,5 +271,32 @@ mod tests {
             merged[0].remediation,
             ["fix proxy-security-group-blocks-client"]
         );
+    }
+
+    #[test]
+    fn pool_findings_carry_the_settings_and_fixes_computed_from_them() {
+        let pool = PoolSettings {
+            max_connections_percent: Some(40),
+            max_idle_connections_percent: Some(20),
+            connection_borrow_timeout: Some(120),
+            session_pinning_filters: vec![],
+            init_query: None,
+        };
+        let mut findings = vec![
+            finding("pool-exhausted", Severity::Critical, 30),
+            finding("session-pinning", Severity::Warning, 0),
+            finding("tls-required", Severity::Critical, 3),
+        ];
+        with_pool_settings(&mut findings, &pool, "orders", "MYSQL");
+        assert!(findings[0].why.contains("MaxConnectionsPercent=40"));
+        assert!(findings[0].remediation[0].contains(
+            "--db-proxy-name orders --target-group-name default --connection-pool-config MaxConnectionsPercent=80"
+        ));
+        assert!(findings[0].remediation[1].contains("ConnectionBorrowTimeout=120 s"));
+        assert_eq!(findings[0].remediation[2], "fix pool-exhausted");
+        assert!(findings[1].remediation[0].contains("SessionPinningFilters=EXCLUDE_VARIABLE_SETS"));
+        assert!(findings[1].remediation[1].contains("InitQuery"));
+        assert_eq!(findings[2].remediation, ["fix tls-required"]);
+        assert!(!findings[2].why.contains("pool settings"));
     }
 }

@@ -53,7 +53,15 @@ pub(super) async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode> {
         eprintln!("proxydoc: {}: {}", error.path, error.error);
     }
     let (results, check_findings) = crate::audit::audit(&plane);
-    let findings = super::diagnose::correlate::merge(log_findings, check_findings);
+    let mut findings = correlate::merge(log_findings, check_findings);
+    if let Ok(pool) = &plane.pool {
+        correlate::with_pool_settings(
+            &mut findings,
+            pool,
+            &plane.proxy.name,
+            &plane.proxy.engine_family,
+        );
+    }
     let build = BuildInput {
         now: clock.now(),
         since: Some(cloud.start),
