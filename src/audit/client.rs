@@ -12,7 +12,7 @@ use serde_json::json;
 use super::cidr::Cidr;
 use super::network::{
     AclLeg, AclNetworkView, AclVerdict, ClientSide, Direction, Ephemeral, NetworkAcl, RouteTable,
-    Target, acl_legs, admitting_rule, egress_rule, route_for, table_of,
+    Target, acl_legs, admitting_rule, egress_rule, route_for, table_of, unread_rule,
 };
 use super::snapshot::SecurityGroup;
 use crate::model::{CheckResult, CheckStatus, Evidence, Finding, Severity};
@@ -99,6 +99,21 @@ impl ResolvedClient {
         } else {
             self.addresses.clone()
         }
+    }
+
+    /// What was resolved: subnets, groups, addresses.
+    fn describe(&self) -> String {
+        let subnets: Vec<String> = self
+            .subnets
+            .iter()
+            .map(|(s, c)| format!("{s} {c}"))
+            .collect();
+        format!(
+            "subnets {}; security groups {}; addresses {}",
+            none_if_empty(&subnets),
+            none_if_empty(&self.security_groups),
+            none_if_empty(&self.addresses)
+        )
     }
 
     fn ephemeral(&self) -> Ephemeral {
@@ -220,13 +235,14 @@ impl ClientAudit<'_> {
             "client-placement",
             CheckStatus::Pass,
             format!(
-                "{} is in {vpc}{}",
+                "{} is in {vpc}{} ({})",
                 client.spec,
                 if vpc == self.proxy.vpc_id {
-                    ", the proxy's VPC".to_string()
+                    ", the proxy's VPC"
                 } else {
-                    ", peered with the proxy's VPC".to_string()
-                }
+                    ", peered with the proxy's VPC"
+                },
+                client.describe()
             ),
         );
         self.security_groups(client);
@@ -453,6 +469,26 @@ impl ClientAudit<'_> {
                 CheckStatus::Pass,
                 format!("{group} admits {}: {rule}", client.spec),
             ),
+            None if unread_rule(
+                proxy
+                    .security_groups
+                    .iter()
+                    .filter_map(|g| groups.get(g))
+                    .flat_map(|g| g.ingress.iter()),
+                port,
+            )
+            .is_some() =>
+            {
+                self.result(
+                    "proxy-ingress-from-client",
+                    CheckStatus::Warn,
+                    format!(
+                        "no readable rule of {} admits {}, and a rule on TCP {port} names a prefix list that could not be read (ec2:GetManagedPrefixListEntries)",
+                        proxy.security_groups.join(", "),
+                        client.spec
+                    ),
+                );
+            }
             None => {
                 self.result(
                     "proxy-ingress-from-client",
@@ -652,6 +688,7 @@ mod tests {
             to_port: Some(5432),
             cidrs: cidrs.iter().map(|c| c.to_string()).collect(),
             groups: groups.iter().map(|g| g.to_string()).collect(),
+            ..Rule::default()
         }
     }
 
@@ -968,5 +1005,34 @@ mod tests {
                 "`aws ec2 create-route --route-table-id rtb-p --destination-cidr-block 10.1.4.0/24 --vpc-peering-connection-id pcx-1`"
             ]
         );
+    }
+
+    #[test]
+    fn prefix_lists_admit_by_their_entries_and_unread_ones_prove_nothing() {
+        let mut path = good();
+        let listed = |entries: Option<Vec<String>>| Rule {
+            protocol: "tcp".into(),
+            from_port: Some(5432),
+            to_port: Some(5432),
+            prefix_lists: vec![("pl-apps".into(), entries)],
+            ..Rule::default()
+        };
+        path.security_groups.get_mut("sg-proxy").unwrap().ingress =
+            vec![listed(Some(vec!["10.0.2.0/24".into()]))];
+        assert!(causes(&path).is_empty());
+        path.security_groups.get_mut("sg-proxy").unwrap().ingress = vec![listed(None)];
+        assert!(
+            causes(&path).is_empty(),
+            "an unread list is no proof of a block"
+        );
+        let (results, _) = audit_client(&path, &proxy());
+        assert!(
+            results
+                .iter()
+                .any(|r| r.check == "proxy-ingress-from-client" && r.status == CheckStatus::Warn)
+        );
+        path.security_groups.get_mut("sg-proxy").unwrap().ingress =
+            vec![listed(Some(vec!["192.168.0.0/16".into()]))];
+        assert_eq!(causes(&path), [id::PROXY_SECURITY_GROUP_BLOCKS_CLIENT]);
     }
 }

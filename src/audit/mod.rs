@@ -453,9 +453,9 @@ impl Audit<'_> {
                         rule.covers_tcp(port)
                             && (rule.groups.iter().any(|g| proxy_sgs.contains(g))
                                 || (!subnet_cidrs.is_empty()
-                                    && subnet_cidrs
-                                        .iter()
-                                        .all(|s| rule.cidrs.iter().any(|c| cidr_contains(c, s)))))
+                                    && subnet_cidrs.iter().all(|s| {
+                                        rule.ranges().iter().any(|c| cidr_contains(c, s))
+                                    })))
                     })
                 });
             let proxy_sg = proxy_sgs
@@ -467,11 +467,25 @@ impl Audit<'_> {
                 .first()
                 .cloned()
                 .unwrap_or_else(|| "DB_SG_ID".into());
+            let unread = db
+                .security_groups
+                .iter()
+                .filter_map(|g| groups.get(g))
+                .flat_map(|sg| sg.ingress.iter())
+                .filter(|rule| rule.covers_tcp(port))
+                .flat_map(|rule| rule.unread_prefix_lists())
+                .next();
             if allows {
                 self.result(
                     "db-ingress-from-proxy",
                     CheckStatus::Pass,
                     format!("{} accepts TCP {port} from the proxy", db.id),
+                );
+            } else if let Some(list) = unread {
+                self.result(
+                    "db-ingress-from-proxy",
+                    CheckStatus::Warn,
+                    format!("no rule of {} admits the proxy by group or range, but a rule on TCP {port} names prefix list {list}, which could not be read (ec2:GetManagedPrefixListEntries)", db.id),
                 );
             } else {
                 self.result("db-ingress-from-proxy", CheckStatus::Fail, format!("no inbound rule of {} ({}) accepts TCP {port} from the proxy's groups {} or subnets", db.id, db.security_groups.join(", "), proxy_sgs.join(", ")));
@@ -504,7 +518,17 @@ impl Audit<'_> {
                     if rule.groups.iter().any(|g| db.security_groups.contains(g)) {
                         return true;
                     }
-                    match ranges_cover(&rule.cidrs, db.subnet_cidrs.as_deref()) {
+                    match ranges_cover(&rule.ranges(), db.subnet_cidrs.as_deref()) {
+                        Some(false) if !rule.unread_prefix_lists().is_empty() => {
+                            unproven.get_or_insert_with(|| {
+                                format!(
+                                    "{} allows TCP {port} to prefix list {}, which could not be read",
+                                    sg.id,
+                                    rule.unread_prefix_lists().join(", ")
+                                )
+                            });
+                            false
+                        }
                         Some(covered) => covered,
                         None => {
                             unproven.get_or_insert_with(|| {
@@ -861,7 +885,7 @@ fn describe_rules(rules: &[Rule]) -> String {
 /// Whether address ranges cover every one of `targets`: `Some(true)` or `Some(false)` when
 /// that can be told, `None` when the targets are unknown and no range covers all addresses.
 /// No ranges at all cover nothing.
-fn ranges_cover(ranges: &[String], targets: Option<&[String]>) -> Option<bool> {
+fn ranges_cover(ranges: &[&str], targets: Option<&[String]>) -> Option<bool> {
     if ranges.is_empty() {
         return Some(false);
     }
@@ -1136,6 +1160,7 @@ mod tests {
             to_port: Some(5432),
             cidrs: cidrs.iter().map(|c| c.to_string()).collect(),
             groups: groups.iter().map(|g| g.to_string()).collect(),
+            ..Rule::default()
         };
         let known = Some(vec!["10.0.20.0/24".to_string()]);
         let cases = [
@@ -1160,6 +1185,25 @@ mod tests {
             ),
             (tcp(&["10.0.0.0/16"], &[]), None, CheckStatus::Warn, false),
             (tcp(&[], &["sg-other"]), None, CheckStatus::Fail, true),
+            // A prefix list that could not be read proves nothing either way.
+            (
+                Rule {
+                    prefix_lists: vec![("pl-1".into(), None)],
+                    ..tcp(&[], &[])
+                },
+                known.clone(),
+                CheckStatus::Warn,
+                false,
+            ),
+            (
+                Rule {
+                    prefix_lists: vec![("pl-1".into(), Some(vec!["10.0.0.0/8".into()]))],
+                    ..tcp(&[], &[])
+                },
+                known.clone(),
+                CheckStatus::Pass,
+                false,
+            ),
             (
                 Rule {
                     from_port: Some(3306),

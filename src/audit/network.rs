@@ -361,10 +361,17 @@ fn covering<'r>(rule: &'r Rule, targets: &[String]) -> Option<&'r str> {
     if targets.is_empty() {
         return None;
     }
-    rule.cidrs
-        .iter()
+    rule.ranges()
+        .into_iter()
         .find(|c| targets.iter().all(|t| super::cidr::contains(c, t)))
-        .map(String::as_str)
+}
+
+/// A rule on TCP `port` among `rules` that names a prefix list proxydoc could not read: it
+/// may admit what no readable rule does, so a block cannot be proven.
+pub fn unread_rule<'r>(rules: impl Iterator<Item = &'r Rule>, port: i32) -> Option<String> {
+    rules
+        .filter(|r| r.covers_tcp(port))
+        .find_map(|r| r.unread_prefix_lists().first().map(|l| l.to_string()))
 }
 
 #[cfg(test)]
@@ -629,6 +636,7 @@ mod tests {
             to_port: Some(port),
             cidrs: cidrs.iter().map(|c| c.to_string()).collect(),
             groups: groups.iter().map(|g| g.to_string()).collect(),
+            ..Rule::default()
         }
     }
 

@@ -85,9 +85,37 @@ pub struct Rule {
     pub to_port: Option<i32>,
     pub cidrs: Vec<String>,
     pub groups: Vec<String>,
+    /// IPv6 ranges.
+    pub ipv6_cidrs: Vec<String>,
+    /// Managed prefix lists: the id, and its CIDRs when they could be read.
+    pub prefix_lists: Vec<(String, Option<Vec<String>>)>,
 }
 
 impl Rule {
+    /// Every address range the rule names: IPv4, IPv6 and the entries of its prefix lists.
+    pub fn ranges(&self) -> Vec<&str> {
+        self.cidrs
+            .iter()
+            .chain(&self.ipv6_cidrs)
+            .chain(
+                self.prefix_lists
+                    .iter()
+                    .flat_map(|(_, e)| e.iter().flatten()),
+            )
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// The prefix lists whose entries could not be read: the rule may match more than
+    /// [`Rule::ranges`] says.
+    pub fn unread_prefix_lists(&self) -> Vec<&str> {
+        self.prefix_lists
+            .iter()
+            .filter(|(_, e)| e.is_none())
+            .map(|(id, _)| id.as_str())
+            .collect()
+    }
+
     pub(super) fn covers_tcp(&self, port: i32) -> bool {
         match self.protocol.as_str() {
             "-1" | "all" => true,

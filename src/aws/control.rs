@@ -554,6 +554,16 @@ pub(super) async fn read_security_groups(
                     .iter()
                     .filter_map(|g| g.group_id().map(str::to_string))
                     .collect(),
+                ipv6_cidrs: p
+                    .ipv6_ranges()
+                    .iter()
+                    .filter_map(|r| r.cidr_ipv6().map(str::to_string))
+                    .collect(),
+                prefix_lists: p
+                    .prefix_list_ids()
+                    .iter()
+                    .filter_map(|l| Some((l.prefix_list_id()?.to_string(), None)))
+                    .collect(),
             })
             .collect()
     };
@@ -568,7 +578,46 @@ pub(super) async fn read_security_groups(
             },
         );
     }
+    resolve_prefix_lists(ec2, &mut out).await;
     Ok(out)
+}
+
+/// Fills in the entries of the managed prefix lists the rules name; a list that cannot be
+/// read stays `None`, which makes a check that depends on it undecided.
+async fn resolve_prefix_lists(
+    ec2: &aws_sdk_ec2::Client,
+    groups: &mut std::collections::BTreeMap<String, SecurityGroup>,
+) {
+    let mut ids: Vec<String> = groups
+        .values()
+        .flat_map(|g| g.ingress.iter().chain(&g.egress))
+        .flat_map(|r| r.prefix_lists.iter().map(|(id, _)| id.clone()))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let mut entries = std::collections::BTreeMap::new();
+    for id in ids {
+        let read = ec2
+            .get_managed_prefix_list_entries()
+            .prefix_list_id(&id)
+            .send()
+            .await
+            .ok()
+            .map(|out| {
+                out.entries()
+                    .iter()
+                    .filter_map(|e| e.cidr().map(str::to_string))
+                    .collect::<Vec<_>>()
+            });
+        entries.insert(id, read);
+    }
+    for group in groups.values_mut() {
+        for rule in group.ingress.iter_mut().chain(group.egress.iter_mut()) {
+            for (id, cidrs) in &mut rule.prefix_lists {
+                *cidrs = entries.get(id.as_str()).cloned().flatten();
+            }
+        }
+    }
 }
 
 async fn read_subnets(
