@@ -220,6 +220,7 @@ pub enum LoggingAction {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("who").args(["client_principal", "clients"]).multiple(true)))]
 pub struct DiagnoseArgs {
     /// The RDS proxy to diagnose (its log group is /aws/rds/proxy/NAME).
     #[arg(long, value_name = "NAME")]
@@ -243,8 +244,9 @@ pub struct DiagnoseArgs {
     #[arg(long, value_name = "ARN", requires = "db_user")]
     pub client_principal: Option<String>,
 
-    /// The database user the client principal connects as.
-    #[arg(long, value_name = "USER", requires = "client_principal")]
+    /// The database user the client principal (or the --client Lambda function's execution
+    /// role) connects as.
+    #[arg(long, value_name = "USER", requires = "who")]
     pub db_user: Option<String>,
 
     /// Report format (default: `table` on a terminal, `json` when piped).
@@ -276,6 +278,7 @@ pub struct DiagnoseArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("who").args(["client_principal", "clients"]).multiple(true)))]
 pub struct CheckArgs {
     /// The RDS proxy to audit.
     #[arg(long, value_name = "NAME")]
@@ -292,8 +295,9 @@ pub struct CheckArgs {
     #[arg(long, value_name = "ARN", requires = "db_user")]
     pub client_principal: Option<String>,
 
-    /// The database user the client principal connects as (with --client-principal).
-    #[arg(long, value_name = "USER", requires = "client_principal")]
+    /// The database user the client principal (or the --client Lambda function's execution
+    /// role) connects as.
+    #[arg(long, value_name = "USER", requires = "who")]
     pub db_user: Option<String>,
 
     /// Report format (default: `table` on a terminal, `json` when piped).

@@ -89,6 +89,8 @@ pub struct ResolvedClient {
     pub security_groups: Vec<String>,
     /// Its own addresses (an instance's or interface's private IP, or the address given).
     pub addresses: Vec<String>,
+    /// The IAM role it runs as, when known (a Lambda function's execution role).
+    pub role: Option<String>,
 }
 
 impl ResolvedClient {
@@ -758,6 +760,7 @@ mod tests {
             subnets: vec![(subnet.0.into(), subnet.1.into())],
             security_groups: vec!["sg-app".into()],
             addresses: vec![address.into()],
+            role: None,
         }
     }
 
@@ -910,6 +913,7 @@ mod tests {
             subnets: vec![],
             security_groups: vec![],
             addresses: vec!["203.0.113.9".into()],
+            role: None,
         })];
         assert_eq!(causes(&path), [id::CLIENT_OUTSIDE_VPC]);
         let (_, findings) = audit_client(&path, &proxy());

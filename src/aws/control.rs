@@ -100,12 +100,20 @@ pub fn decode_policy(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Reads the snapshot for `proxy`; `client` is (principal ARN, database user) to check
-/// `rds-db:connect` for.
+/// Whose `rds-db:connect` to check, as which database user: `--client-principal`, else the
+/// execution role of a Lambda function given as `--client`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Principal<'a> {
+    pub arn: Option<&'a str>,
+    pub db_user: Option<&'a str>,
+}
+
+/// Reads the snapshot for `proxy`, with the `rds-db:connect` question for `client` and the
+/// network path of `clients`.
 pub async fn snapshot(
     ctx: &AwsContext,
     proxy: &str,
-    client: Option<(&str, &str)>,
+    client: Principal<'_>,
     clients: &[ClientSpec],
 ) -> Result<ControlPlane, ControlError> {
     let config = &ctx.config;
@@ -192,15 +200,24 @@ pub async fn snapshot(
             });
         }
     }
-    let client = match client {
-        Some((principal, db_user)) => Some(ClientCheck {
-            principal: principal.to_string(),
+    let principal = client.arn.map(str::to_string).or_else(|| {
+        path.as_ref()
+            .and_then(|p| p.clients.iter().flatten().find_map(|c| c.role.clone()))
+    });
+    let client = match (principal, client.db_user) {
+        (Some(principal), Some(db_user)) => Some(ClientCheck {
             db_user: db_user.to_string(),
-            policies: read_principal_policies(&iam, principal)
+            policies: read_principal_policies(&iam, &principal)
                 .await
                 .map(|(_, policies)| policies),
+            principal,
         }),
-        None => None,
+        (None, Some(db_user)) => Some(ClientCheck {
+            principal: "the client".to_string(),
+            db_user: db_user.to_string(),
+            policies: Err("no IAM principal to check: give --client-principal ARN, or a Lambda function as --client (its execution role)".to_string()),
+        }),
+        _ => None,
     };
     // Ask IAM itself where it answers (SimulatePrincipalPolicy also weighs permission
     // boundaries); proxydoc's evaluator covers whatever it does not.

@@ -105,6 +105,7 @@ async fn resolve(
         subnets: subnet.and_then(|s| cidr_of(&s)).into_iter().collect(),
         security_groups: groups,
         addresses: address.into_iter().collect(),
+        role: None,
     };
     match spec {
         ClientSpec::Address(text) => {
@@ -119,6 +120,7 @@ async fn resolve(
                     subnets: vec![(id.clone(), cidr.clone())],
                     security_groups: Vec::new(),
                     addresses: vec![text.clone()],
+                    role: None,
                 },
                 None => placed(None, None, Vec::new(), Some(text.clone())),
             })
@@ -246,6 +248,7 @@ async fn resolve_lambda(
             .collect(),
         security_groups: groups,
         addresses: Vec::new(),
+        role: output.role().map(str::to_string),
     })
 }
 

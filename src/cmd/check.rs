@@ -23,10 +23,10 @@ pub(super) async fn check(args: CheckArgs) -> Result<ExitCode> {
     let context = aws::AwsContext::load(&options)
         .await
         .map_err(|e| Failed(e.to_string()))?;
-    let client = args
-        .client_principal
-        .as_deref()
-        .zip(args.db_user.as_deref());
+    let client = crate::aws::control::Principal {
+        arn: args.client_principal.as_deref(),
+        db_user: args.db_user.as_deref(),
+    };
     let plane =
         match crate::aws::control::snapshot(&context, &args.proxy, client, &args.clients).await {
             Ok(plane) => plane,

@@ -796,6 +796,34 @@ fn lambda_clients_outside_a_vpc_or_not_admitted() {
         )),
         "{fix}"
     );
+
+    // With --db-user, the function's execution role is the principal whose rds-db:connect
+    // is checked.
+    let out = run_cmd(proxydoc_aws(region).args([
+        "check",
+        "--proxy",
+        name,
+        "--client",
+        "lambda:orders-api-vpc",
+        "--db-user",
+        "app",
+        "--format",
+        "json",
+    ]));
+    let report = out.json();
+    let iam = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["cause"] == "client-iam-not-allowed")
+        .unwrap_or_else(|| panic!("{}", report["findings"]));
+    assert!(
+        iam["why"].as_str().unwrap().contains("lambda-path-exec"),
+        "{iam}"
+    );
+    // --db-user alone names no principal: a usage error.
+    let out = run_cmd(proxydoc_aws(region).args(["check", "--proxy", name, "--db-user", "app"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
 }
 
 #[test]

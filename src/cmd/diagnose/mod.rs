@@ -35,10 +35,10 @@ pub(super) async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode> {
     let context = aws::AwsContext::load(&cloud.aws)
         .await
         .map_err(|e| Failed(e.to_string()))?;
-    let client = args
-        .client_principal
-        .as_deref()
-        .zip(args.db_user.as_deref());
+    let client = crate::aws::control::Principal {
+        arn: args.client_principal.as_deref(),
+        db_user: args.db_user.as_deref(),
+    };
     let (plane, logs) = tokio::join!(
         crate::aws::control::snapshot(&context, &args.proxy, client, &args.clients),
         run_pipeline(&config, classifier, Vec::new(), Some(Ok(context.clone())))
