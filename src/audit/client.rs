@@ -12,7 +12,7 @@ use serde_json::json;
 use super::cidr::Cidr;
 use super::network::{
     AclLeg, AclNetworkView, AclVerdict, ClientSide, Direction, Ephemeral, NetworkAcl, RouteTable,
-    Target, acl_legs, admitting_rule, egress_rule, route_for, table_of, unread_rule,
+    Target, acl_legs, acl_verdict, admitting_rule, egress_rule, route_for, table_of, unread_rule,
 };
 use super::snapshot::SecurityGroup;
 use crate::model::{CheckResult, CheckStatus, Evidence, Finding, Severity};
@@ -123,6 +123,15 @@ impl ResolvedClient {
             ClientSpec::Instance(_) => Ephemeral::Linux,
             _ => Ephemeral::Wide,
         }
+    }
+
+    /// An address, interface or group: its ephemeral range is not known (a Lambda function's
+    /// is documented, an instance is taken as Linux).
+    fn os_unknown(&self) -> bool {
+        matches!(
+            self.spec,
+            ClientSpec::Address(_) | ClientSpec::Interface(_) | ClientSpec::SecurityGroup(_)
+        )
     }
 }
 
@@ -362,6 +371,17 @@ impl ClientAudit<'_> {
                 return false;
             }
         };
+        if client.subnets.is_empty() {
+            self.result(
+                "client-route",
+                CheckStatus::Warn,
+                format!(
+                    "{vpc} is peered with {} by {} ({}), but the subnets of {} are not known, so the routes were not checked",
+                    proxy.vpc_id, peering.id, peering.status, client.spec
+                ),
+            );
+            return peering.status == "active";
+        }
         let mut missing = Vec::new();
         if peering.status != "active" {
             missing.push(format!(
@@ -616,6 +636,32 @@ impl ClientAudit<'_> {
                     "{checked} network ACL checks allow TCP {} and the return traffic on {}",
                     proxy.port,
                     ephemeral.describe()
+                ),
+            );
+            return;
+        }
+        // A client whose operating system is unknown: when only the way back is refused on
+        // part of 1024-65535 and the Linux range passes, it depends on the client.
+        if client.os_unknown()
+            && blocked
+                .iter()
+                .all(|leg| leg.ports != (proxy.port_u16(), proxy.port_u16()))
+            && blocked.iter().all(|leg| {
+                acls.iter()
+                    .find(|acl| acl.id == leg.acl)
+                    .is_some_and(|acl| {
+                        acl_verdict(acl, leg.direction, &leg.peer, Ephemeral::Linux.ports())
+                            .allowed()
+                    })
+            })
+        {
+            self.result(
+                "network-acls",
+                CheckStatus::Warn,
+                format!(
+                    "the return traffic is allowed on the Linux ephemeral ports {} but not on all of {}: it depends on the client's operating system",
+                    Ephemeral::Linux.describe(),
+                    Ephemeral::Wide.describe()
                 ),
             );
             return;
@@ -1038,5 +1084,53 @@ mod tests {
         path.security_groups.get_mut("sg-proxy").unwrap().ingress =
             vec![listed(Some(vec!["192.168.0.0/16".into()]))];
         assert_eq!(causes(&path), [id::PROXY_SECURITY_GROUP_BLOCKS_CLIENT]);
+    }
+
+    #[test]
+    fn an_unknown_client_os_makes_a_narrow_return_range_a_warning() {
+        let mut path = good();
+        let mut acl = open_acl("acl-proxy", "vpc-p");
+        acl.default = false;
+        acl.subnets = vec!["subnet-p1".into()];
+        // The proxy's subnet answers only on the Linux ephemeral ports.
+        acl.entries = vec![
+            AclEntry {
+                number: 100,
+                egress: false,
+                protocol: "-1".into(),
+                ports: None,
+                cidr: "0.0.0.0/0".into(),
+                allow: true,
+            },
+            AclEntry {
+                number: 100,
+                egress: true,
+                protocol: "6".into(),
+                ports: Some((32768, 60999)),
+                cidr: "0.0.0.0/0".into(),
+                allow: true,
+            },
+        ];
+        path.acls.as_mut().unwrap().push(acl);
+        let status = |path: &PathSnapshot| {
+            let (results, findings) = audit_client(path, &proxy());
+            let acls = results
+                .into_iter()
+                .find(|r| r.check == "network-acls")
+                .unwrap();
+            (acls.status, findings.len())
+        };
+        // An instance is taken as Linux: allowed.
+        assert_eq!(status(&path), (CheckStatus::Pass, 0));
+        // An interface could be anything: it depends.
+        if let Ok(client) = &mut path.clients[0] {
+            client.spec = ClientSpec::Interface("eni-1".into());
+        }
+        assert_eq!(status(&path), (CheckStatus::Warn, 0));
+        // A Lambda function answers on 1024-65535: blocked.
+        if let Ok(client) = &mut path.clients[0] {
+            client.spec = ClientSpec::Lambda("f".into());
+        }
+        assert_eq!(status(&path), (CheckStatus::Fail, 1));
     }
 }

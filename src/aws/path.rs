@@ -113,6 +113,27 @@ async fn resolve(
             let found = subnets
                 .iter()
                 .find(|(_, _, cidr)| Cidr::parse(cidr).is_some_and(|c| c.contains(address)));
+            // A range wider than a subnet: the subnets it spans, when they are in one VPC.
+            let spanned: Vec<&(String, String, String)> = subnets
+                .iter()
+                .filter(|(_, _, cidr)| Cidr::parse(cidr).is_some_and(|c| address.contains(c)))
+                .collect();
+            if found.is_none()
+                && let Some((_, vpc, _)) = spanned.first()
+                && spanned.iter().all(|(_, v, _)| v == vpc)
+            {
+                return Ok(ResolvedClient {
+                    spec: spec.clone(),
+                    vpc_id: Some(vpc.clone()),
+                    subnets: spanned
+                        .iter()
+                        .map(|(id, _, cidr)| (id.clone(), cidr.clone()))
+                        .collect(),
+                    security_groups: Vec::new(),
+                    addresses: vec![text.clone()],
+                    role: None,
+                });
+            }
             Ok(match found {
                 Some((id, vpc, cidr)) => ResolvedClient {
                     spec: spec.clone(),
