@@ -15,7 +15,7 @@ use super::network::{
     Target, acl_legs, acl_verdict, admitting_rule, egress_rule, route_for, table_of, unread_rule,
 };
 use super::snapshot::SecurityGroup;
-use crate::model::{CheckResult, CheckStatus, Evidence, Finding, Severity};
+use crate::model::{CheckResult, CheckStatus, Finding, Severity};
 
 /// Cause ids of the client path. A contract: add, never rename.
 pub mod id {
@@ -194,11 +194,8 @@ struct ClientAudit<'a> {
 
 impl ClientAudit<'_> {
     fn result(&mut self, check: &str, status: CheckStatus, detail: String) {
-        self.results.push(CheckResult {
-            check: check.to_string(),
-            status,
-            detail,
-        });
+        self.results
+            .push(super::check_result(check, status, detail));
     }
 
     fn finding(
@@ -209,25 +206,15 @@ impl ClientAudit<'_> {
         evidence: Vec<String>,
         fix: Vec<String>,
     ) {
-        self.findings.push(Finding {
-            cause: cause.to_string(),
-            title: title.to_string(),
-            severity: Severity::Critical,
-            confidence: 0.95,
+        self.findings.push(super::control_plane_finding(
+            cause,
+            title,
+            Severity::Critical,
             why,
-            events: 0,
-            failed_connections: 0,
-            first_seen: None,
-            last_seen: None,
-            users: Vec::new(),
-            clients: Vec::new(),
-            endpoints: vec![self.proxy.endpoint.clone()],
-            evidence: evidence
-                .into_iter()
-                .map(|e| Evidence::new(None, e))
-                .collect(),
-            remediation: fix,
-        });
+            evidence,
+            fix,
+            vec![self.proxy.endpoint.clone()],
+        ));
     }
 
     fn one(&mut self, client: &ResolvedClient) {

@@ -84,6 +84,46 @@ fn proxy_side(plane: &ControlPlane) -> client::ProxySide {
     }
 }
 
+/// One check's result.
+fn check_result(check: &str, status: CheckStatus, detail: String) -> CheckResult {
+    CheckResult {
+        check: check.to_string(),
+        status,
+        detail,
+    }
+}
+
+/// A finding of the control plane: no log events, its evidence the settings that show it.
+fn control_plane_finding(
+    cause: &str,
+    title: &str,
+    severity: Severity,
+    why: String,
+    evidence: Vec<String>,
+    remediation: Vec<String>,
+    endpoints: Vec<String>,
+) -> Finding {
+    Finding {
+        cause: cause.to_string(),
+        title: title.to_string(),
+        severity,
+        confidence: 0.95,
+        why,
+        events: evidence.len() as u64,
+        failed_connections: 0,
+        first_seen: None,
+        last_seen: None,
+        users: Vec::new(),
+        clients: Vec::new(),
+        endpoints,
+        evidence: evidence
+            .into_iter()
+            .map(|e| crate::model::Evidence::new(None, e))
+            .collect(),
+        remediation,
+    }
+}
+
 struct Audit<'a> {
     plane: &'a ControlPlane,
     results: Vec<CheckResult>,
@@ -92,11 +132,7 @@ struct Audit<'a> {
 
 impl Audit<'_> {
     fn result(&mut self, check: &str, status: CheckStatus, detail: String) {
-        self.results.push(CheckResult {
-            check: check.to_string(),
-            status,
-            detail,
-        });
+        self.results.push(check_result(check, status, detail));
     }
 
     fn finding(
@@ -108,25 +144,16 @@ impl Audit<'_> {
         evidence: Vec<String>,
         remediation: Vec<String>,
     ) {
-        self.findings.push(Finding {
-            cause: cause.to_string(),
-            title: title.to_string(),
+        let endpoints = self.plane.proxy.endpoint.iter().cloned().collect();
+        self.findings.push(control_plane_finding(
+            cause,
+            title,
             severity,
-            confidence: 0.95,
             why,
-            events: evidence.len() as u64,
-            failed_connections: 0,
-            first_seen: None,
-            last_seen: None,
-            users: Vec::new(),
-            clients: Vec::new(),
-            endpoints: self.plane.proxy.endpoint.iter().cloned().collect(),
-            evidence: evidence
-                .into_iter()
-                .map(|e| crate::model::Evidence::new(None, e))
-                .collect(),
+            evidence,
             remediation,
-        });
+            endpoints,
+        ));
     }
 
     fn name(&self) -> &str {

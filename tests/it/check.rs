@@ -514,6 +514,33 @@ fn check_client(region: &str, name: &str, client: &str) -> (i32, Value, String) 
     (out.code, json, out.stderr)
 }
 
+/// `check --client CLIENT` finds exactly that the proxy's group does not admit the client's
+/// group, with the rule to add; returns the report.
+fn assert_not_admitted(
+    region: &str,
+    name: &str,
+    client: &str,
+    proxy_group: &str,
+    client_group: &str,
+) -> Value {
+    let (code, report, stderr) = check_client(region, name, client);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        causes(&report),
+        ["proxy-security-group-blocks-client"],
+        "{}",
+        report["checks"]
+    );
+    let fix = report["findings"][0]["remediation"][0].as_str().unwrap();
+    assert!(
+        fix.contains(&format!(
+            "--group-id {proxy_group} --protocol tcp --port 5432 --source-group {client_group}"
+        )),
+        "{fix}"
+    );
+    report
+}
+
 fn client_check<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["checks"]
         .as_array()
@@ -559,22 +586,7 @@ fn client_path_security_groups_and_placement() {
     });
 
     // The proxy's group does not admit the app yet.
-    let (code, report, stderr) = check_client(region, name, &eni);
-    assert_eq!(code, 0, "{stderr}");
-    assert_eq!(
-        causes(&report),
-        ["proxy-security-group-blocks-client"],
-        "{}",
-        report["findings"]
-    );
-    let fix = report["findings"][0]["remediation"][0].as_str().unwrap();
-    assert!(
-        fix.contains(&format!(
-            "--group-id {} --protocol tcp --port 5432 --source-group {app_group}",
-            proxy_groups[0]
-        )),
-        "{fix}"
-    );
+    let report = assert_not_admitted(region, name, &eni, &proxy_groups[0], &app_group);
     assert_eq!(client_check(&report, "client-placement")["status"], "pass");
 
     // Admitted by its group: every client check passes (moto's default network ACL allows all).
@@ -781,20 +793,12 @@ fn lambda_clients_outside_a_vpc_or_not_admitted() {
     assert!(!fixes.contains("ssh -N"), "{fixes}");
 
     // In the VPC (placed by its subnet, whatever VpcId moto reports), its group not admitted.
-    let (_, report, stderr) = check_client(region, name, "lambda:orders-api-vpc");
-    assert_eq!(
-        causes(&report),
-        ["proxy-security-group-blocks-client"],
-        "{stderr} {}",
-        report["checks"]
-    );
-    let fix = report["findings"][0]["remediation"][0].as_str().unwrap();
-    assert!(
-        fix.contains(&format!(
-            "--group-id {} --protocol tcp --port 5432 --source-group {app_group}",
-            proxy_groups[0]
-        )),
-        "{fix}"
+    assert_not_admitted(
+        region,
+        name,
+        "lambda:orders-api-vpc",
+        &proxy_groups[0],
+        &app_group,
     );
 
     // With --db-user, the function's execution role is the principal whose rds-db:connect
