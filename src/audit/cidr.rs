@@ -1,77 +1,36 @@
-//! Address ranges (IPv4 and IPv6 CIDR blocks) and containment, as security group rules,
-//! network ACL entries, route tables and subnets use them.
+//! Address ranges (IPv4 and IPv6 CIDR blocks, `ipnet`) and containment, as security group
+//! rules, network ACL entries, route tables and subnets use them.
 
 use std::net::IpAddr;
+
+use ipnet::IpNet;
 
 /// A CIDR block: an address and a prefix length. A bare address is a /32 (IPv4) or /128
 /// (IPv6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    /// The address bits, IPv4 in the low 32 bits.
-    bits: u128,
-    prefix: u8,
-    v6: bool,
-}
+pub struct Cidr(IpNet);
 
 impl Cidr {
     pub fn parse(text: &str) -> Option<Cidr> {
         let text = text.trim();
-        let (address, prefix) = match text.split_once('/') {
-            Some((address, prefix)) => (address, Some(prefix.parse::<u8>().ok()?)),
-            None => (text, None),
-        };
-        match address.parse::<IpAddr>().ok()? {
-            IpAddr::V4(v4) => {
-                let prefix = prefix.unwrap_or(32);
-                (prefix <= 32).then(|| Cidr {
-                    bits: u128::from(u32::from(v4)),
-                    prefix,
-                    v6: false,
-                })
-            }
-            IpAddr::V6(v6) => {
-                let prefix = prefix.unwrap_or(128);
-                (prefix <= 128).then(|| Cidr {
-                    bits: u128::from(v6),
-                    prefix,
-                    v6: true,
-                })
-            }
-        }
+        text.parse::<IpNet>()
+            .ok()
+            .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+            .map(Cidr)
     }
 
     /// The prefix length: the longer, the more specific (route choice).
     pub fn prefix(self) -> u8 {
-        self.prefix
+        self.0.prefix_len()
     }
 
     pub fn is_v6(self) -> bool {
-        self.v6
-    }
-
-    fn width(self) -> u8 {
-        if self.v6 { 128 } else { 32 }
-    }
-
-    fn mask(self, prefix: u8) -> u128 {
-        let width = self.width();
-        if prefix == 0 {
-            0
-        } else {
-            let all = if width == 128 {
-                u128::MAX
-            } else {
-                u128::from(u32::MAX)
-            };
-            (all << (width - prefix)) & all
-        }
+        matches!(self.0, IpNet::V6(_))
     }
 
     /// Whether every address of `inner` is in `self` (same family only).
     pub fn contains(self, inner: Cidr) -> bool {
-        self.v6 == inner.v6
-            && inner.prefix >= self.prefix
-            && self.bits & self.mask(self.prefix) == inner.bits & self.mask(self.prefix)
+        self.0.contains(&inner.0)
     }
 
     /// Whether the two blocks share any address.
