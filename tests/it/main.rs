@@ -6,12 +6,13 @@
 //! - `bad_input`: missing paths, truncated gzip, binary and malformed files, huge lines.
 //! - `fuzz`: property tests over random bytes and mutated real lines.
 //! - `catalogue`: the pattern catalogue lint.
-//! - `check`: `proxydoc check` on misconfigured setups built in moto.
+//! - `check`: `proxydoc check` on misconfigured setups built in moto, `--client` paths included.
 //! - `logging`: the enhanced-logging lifecycle against moto.
 //! - `cloudwatch` (with `moto`): `analyze --proxy` against a local moto server over HTTP.
 //! - `insights`: `analyze --engine insights` against moto (call sequence, budget, --emit-query).
 //! - `tail`: `proxydoc tail` as a real process: polling, Live Tail, signals, enhanced logging.
-//! - `tidy`: every source file starts with a module doc.
+//! - `tidy`: every source file starts with a module doc; every `crate::` path follows the
+//!   layering table of ARCHITECTURE.md, and the table has no cycles.
 
 mod bad_input;
 mod catalogue;
