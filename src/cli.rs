@@ -27,7 +27,8 @@ pub enum Command {
     /// Analyse exported logs (files, directories, `-` for stdin) and print a root-cause report.
     Analyze(Box<AnalyzeArgs>),
     /// Audit the proxy's setup (read-only): status, targets, databases, security groups, the
-    /// proxy's IAM role and secrets, and optionally a client principal's rds-db:connect.
+    /// proxy's IAM role and secrets, pool settings, and optionally a client's network path to
+    /// the proxy (--client) and a client principal's rds-db:connect.
     Check(Box<CheckArgs>),
     /// The main job on AWS: `check` plus the analysis of the proxy's CloudWatch logs, merged
     /// into one ranked report.
