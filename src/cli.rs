@@ -241,6 +241,11 @@ pub struct DiagnoseArgs {
     #[arg(long = "client", value_name = "SPEC", value_parser = ClientSpec::parse)]
     pub clients: Vec<ClientSpec>,
 
+    /// The proxy endpoint the --client connects to (default: an endpoint in the client's VPC if
+    /// there is one, else the proxy's own; `default` for the proxy's own).
+    #[arg(long, value_name = "NAME", requires = "clients")]
+    pub endpoint: Option<String>,
+
     /// An IAM user or role ARN whose permission to `rds-db:connect` is checked (with --db-user).
     #[arg(long, value_name = "ARN", requires = "db_user")]
     pub client_principal: Option<String>,
@@ -290,6 +295,11 @@ pub struct CheckArgs {
     /// function (lambda:NAME or its ARN). Repeatable.
     #[arg(long = "client", value_name = "SPEC", value_parser = ClientSpec::parse)]
     pub clients: Vec<ClientSpec>,
+
+    /// The proxy endpoint the --client connects to (default: an endpoint in the client's VPC if
+    /// there is one, else the proxy's own; `default` for the proxy's own).
+    #[arg(long, value_name = "NAME", requires = "clients")]
+    pub endpoint: Option<String>,
 
     /// An IAM user or role ARN whose permission to `rds-db:connect` through the proxy is
     /// checked (with --db-user).

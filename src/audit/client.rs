@@ -155,6 +155,23 @@ pub struct PathSnapshot {
     pub acls: Result<Vec<NetworkAcl>, String>,
     pub peerings: Result<Vec<Peering>, String>,
     pub security_groups: BTreeMap<String, SecurityGroup>,
+    /// The proxy's user-defined endpoints (DescribeDBProxyEndpoints).
+    pub endpoints: Result<Vec<ProxyEndpoint>, String>,
+    /// Every subnet's IPv4 CIDR, for the endpoints' subnets.
+    pub subnet_cidrs: BTreeMap<String, String>,
+    /// `--endpoint NAME`: the endpoint the clients connect to (`default`: the proxy's own).
+    pub wanted_endpoint: Option<String>,
+}
+
+/// A user-defined proxy endpoint: its own VPC, subnets and security groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyEndpoint {
+    pub name: String,
+    pub vpc_id: String,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub host: String,
+    pub available: bool,
 }
 
 /// The proxy's side: its VPC, subnets with their CIDRs, groups, endpoint and port.
@@ -170,19 +187,102 @@ pub struct ProxySide {
 
 /// The results and findings of every client in `path`.
 pub fn audit_client(path: &PathSnapshot, proxy: &ProxySide) -> (Vec<CheckResult>, Vec<Finding>) {
-    let mut out = ClientAudit {
-        path,
-        proxy,
-        results: Vec::new(),
-        findings: Vec::new(),
-    };
+    let (mut results, mut findings) = (Vec::new(), Vec::new());
     for client in &path.clients {
-        match client {
-            Ok(client) => out.one(client),
-            Err(e) => out.result("client-placement", CheckStatus::Skipped, e.clone()),
-        }
+        let client = match client {
+            Ok(client) => client,
+            Err(e) => {
+                results.push(super::check_result(
+                    "client-placement",
+                    CheckStatus::Skipped,
+                    e.clone(),
+                ));
+                continue;
+            }
+        };
+        let (side, result) = endpoint_for(path, proxy, client);
+        results.push(result);
+        let mut out = ClientAudit {
+            path,
+            proxy: &side,
+            results: Vec::new(),
+            findings: Vec::new(),
+        };
+        out.one(client);
+        results.extend(out.results);
+        findings.extend(out.findings);
     }
-    (out.results, out.findings)
+    (results, findings)
+}
+
+/// The endpoint a client connects to: `--endpoint NAME`, else a user-defined endpoint in the
+/// client's own VPC, else the proxy's default endpoint; and the result that says which.
+fn endpoint_for(
+    path: &PathSnapshot,
+    default: &ProxySide,
+    client: &ResolvedClient,
+) -> (ProxySide, CheckResult) {
+    let endpoints = path.endpoints.as_ref().ok();
+    let chosen = match path.wanted_endpoint.as_deref() {
+        Some("default") => None,
+        Some(name) => match endpoints.and_then(|e| e.iter().find(|e| e.name == name)) {
+            Some(endpoint) => Some(endpoint),
+            None => {
+                let why = match &path.endpoints {
+                    Err(e) => format!("the endpoints could not be read ({e})"),
+                    Ok(_) => format!("proxy {} has no endpoint named {name}", default.name),
+                };
+                let result = super::check_result(
+                    "proxy-endpoint",
+                    CheckStatus::Warn,
+                    format!("{why}: checked against the default endpoint"),
+                );
+                return (default.clone(), result);
+            }
+        },
+        None => endpoints.and_then(|e| {
+            e.iter().find(|e| {
+                e.available
+                    && e.vpc_id != default.vpc_id
+                    && client.vpc_id.as_deref() == Some(e.vpc_id.as_str())
+            })
+        }),
+    };
+    match chosen {
+        Some(endpoint) => (
+            ProxySide {
+                name: default.name.clone(),
+                vpc_id: endpoint.vpc_id.clone(),
+                subnets: endpoint
+                    .subnets
+                    .iter()
+                    .filter_map(|s| Some((s.clone(), path.subnet_cidrs.get(s)?.clone())))
+                    .collect(),
+                security_groups: endpoint.security_groups.clone(),
+                endpoint: endpoint.host.clone(),
+                port: default.port,
+            },
+            super::check_result(
+                "proxy-endpoint",
+                CheckStatus::Pass,
+                format!(
+                    "{} connects to endpoint {} ({}) in {}",
+                    client.spec, endpoint.name, endpoint.host, endpoint.vpc_id
+                ),
+            ),
+        ),
+        None => (
+            default.clone(),
+            super::check_result(
+                "proxy-endpoint",
+                CheckStatus::Pass,
+                format!(
+                    "{} connects to the default endpoint {} in {}",
+                    client.spec, default.endpoint, default.vpc_id
+                ),
+            ),
+        ),
+    }
 }
 
 struct ClientAudit<'a> {
@@ -236,7 +336,7 @@ impl ClientAudit<'_> {
                 "{} is in {vpc}{} ({})",
                 client.spec,
                 if vpc == self.proxy.vpc_id {
-                    ", the proxy's VPC"
+                    ", the VPC of the proxy's endpoint"
                 } else {
                     ", peered with the proxy's VPC"
                 },
@@ -830,6 +930,9 @@ mod tests {
             acls: Ok(vec![open_acl("acl-p", "vpc-p")]),
             peerings: Ok(vec![]),
             security_groups: groups,
+            endpoints: Ok(vec![]),
+            subnet_cidrs: BTreeMap::new(),
+            wanted_endpoint: None,
         }
     }
 
@@ -1119,5 +1222,48 @@ mod tests {
             client.spec = ClientSpec::Lambda("f".into());
         }
         assert_eq!(status(&path), (CheckStatus::Fail, 1));
+    }
+
+    #[test]
+    fn the_endpoint_in_the_clients_vpc_unless_one_is_named() {
+        let mut path = good();
+        path.clients = vec![Ok(instance(
+            "vpc-c",
+            ("subnet-c1", "10.1.4.0/24"),
+            "10.1.4.20",
+        ))];
+        path.endpoints = Ok(vec![ProxyEndpoint {
+            name: "apps".into(),
+            vpc_id: "vpc-c".into(),
+            subnets: vec!["subnet-c2".into()],
+            security_groups: vec!["sg-proxy".into()],
+            host: "apps.endpoint.proxy-abc.us-east-1.rds.amazonaws.com".into(),
+            available: true,
+        }]);
+        path.subnet_cidrs
+            .insert("subnet-c2".into(), "10.1.5.0/24".into());
+        path.acls = Ok(vec![open_acl("acl-c", "vpc-c")]);
+        let client = path.clients[0].clone().unwrap();
+        let (side, result) = endpoint_for(&path, &proxy(), &client);
+        assert_eq!(side.vpc_id, "vpc-c");
+        assert_eq!(
+            side.subnets,
+            [("subnet-c2".to_string(), "10.1.5.0/24".to_string())]
+        );
+        assert!(result.detail.contains("endpoint apps"));
+        // Same VPC as the client: no peering needed.
+        assert!(
+            causes(&path).is_empty(),
+            "{:?}",
+            audit_client(&path, &proxy())
+        );
+
+        path.wanted_endpoint = Some("default".into());
+        assert_eq!(causes(&path), [id::CLIENT_OUTSIDE_VPC]);
+
+        path.wanted_endpoint = Some("nope".into());
+        let (side, result) = endpoint_for(&path, &proxy(), &client);
+        assert_eq!(side.vpc_id, "vpc-p");
+        assert_eq!(result.status, CheckStatus::Warn);
     }
 }

@@ -115,6 +115,7 @@ pub async fn snapshot(
     proxy: &str,
     client: Principal<'_>,
     clients: &[ClientSpec],
+    endpoint: Option<&str>,
 ) -> Result<ControlPlane, ControlError> {
     let config = &ctx.config;
     let rds = aws_sdk_rds::Client::new(config);
@@ -170,7 +171,7 @@ pub async fn snapshot(
     let path = if clients.is_empty() {
         None
     } else {
-        Some(super::path::read_path(config, &proxy_info, clients, &security_groups).await)
+        Some(super::path::read_path(config, &proxy_info, clients, endpoint, &security_groups).await)
     };
     let role = match &proxy_info.role_arn {
         Some(arn) => read_principal_policies(&iam, arn)

@@ -11,7 +11,7 @@ use aws_sdk_ec2::types::Filter;
 
 use super::control::{explain, read_security_groups};
 use crate::audit::cidr::Cidr;
-use crate::audit::client::{ClientSpec, PathSnapshot, Peering, ResolvedClient};
+use crate::audit::client::{ClientSpec, PathSnapshot, Peering, ProxyEndpoint, ResolvedClient};
 use crate::audit::network::{AclEntry, NetworkAcl, Route, RouteTable, Target};
 use crate::audit::{ProxyInfo, SecurityGroup};
 
@@ -20,9 +20,11 @@ pub(super) async fn read_path(
     config: &aws_config::SdkConfig,
     proxy: &ProxyInfo,
     specs: &[ClientSpec],
+    wanted_endpoint: Option<&str>,
     known_groups: &Result<BTreeMap<String, SecurityGroup>, String>,
 ) -> PathSnapshot {
     let ec2 = &aws_sdk_ec2::Client::new(config);
+    let endpoints = proxy_endpoints(&aws_sdk_rds::Client::new(config), &proxy.name).await;
     let lambda = aws_sdk_lambda::Client::new(config);
     let subnets = all_subnets(ec2).await;
     let mut clients = Vec::new();
@@ -34,6 +36,14 @@ pub(super) async fn read_path(
     }
     let mut vpcs: Vec<String> = proxy.vpc_id.iter().cloned().collect();
     let mut group_ids: Vec<String> = proxy.security_groups.clone();
+    for endpoint in endpoints.iter().flatten() {
+        group_ids.extend(endpoint.security_groups.iter().cloned());
+        if !vpcs.contains(&endpoint.vpc_id) {
+            vpcs.push(endpoint.vpc_id.clone());
+        }
+    }
+    group_ids.sort();
+    group_ids.dedup();
     for client in clients.iter().flatten() {
         if let Some(vpc) = &client.vpc_id
             && !vpcs.contains(vpc)
@@ -57,7 +67,49 @@ pub(super) async fn read_path(
         acls: network_acls(ec2, &vpcs).await,
         peerings: peerings(ec2).await,
         security_groups,
+        endpoints,
+        subnet_cidrs: subnets
+            .iter()
+            .flatten()
+            .map(|(id, _, cidr)| (id.clone(), cidr.clone()))
+            .collect(),
+        wanted_endpoint: wanted_endpoint.map(str::to_string),
     }
+}
+
+/// The proxy's user-defined endpoints.
+async fn proxy_endpoints(
+    rds: &aws_sdk_rds::Client,
+    proxy: &str,
+) -> Result<Vec<ProxyEndpoint>, String> {
+    let output = rds
+        .describe_db_proxy_endpoints()
+        .db_proxy_name(proxy)
+        .send()
+        .await
+        .map_err(|e| {
+            explain(
+                "DescribeDBProxyEndpoints",
+                "rds:DescribeDBProxyEndpoints",
+                proxy,
+                &e,
+            )
+        })?;
+    Ok(output
+        .db_proxy_endpoints()
+        .iter()
+        .filter(|e| e.is_default() != Some(true))
+        .filter_map(|e| {
+            Some(ProxyEndpoint {
+                name: e.db_proxy_endpoint_name()?.to_string(),
+                vpc_id: e.vpc_id()?.to_string(),
+                subnets: e.vpc_subnet_ids().to_vec(),
+                security_groups: e.vpc_security_group_ids().to_vec(),
+                host: e.endpoint().unwrap_or_default().to_string(),
+                available: e.status().is_some_and(|s| s.as_str() == "available"),
+            })
+        })
+        .collect())
 }
 
 /// Every subnet of the Region: (id, VPC, CIDR).

@@ -27,11 +27,18 @@ pub(super) async fn check(args: CheckArgs) -> Result<ExitCode> {
         arn: args.client_principal.as_deref(),
         db_user: args.db_user.as_deref(),
     };
-    let plane =
-        match crate::aws::control::snapshot(&context, &args.proxy, client, &args.clients).await {
-            Ok(plane) => plane,
-            Err(e) => return Err(Failed(e.to_string()).into()),
-        };
+    let plane = match crate::aws::control::snapshot(
+        &context,
+        &args.proxy,
+        client,
+        &args.clients,
+        args.endpoint.as_deref(),
+    )
+    .await
+    {
+        Ok(plane) => plane,
+        Err(e) => return Err(Failed(e.to_string()).into()),
+    };
     let (results, findings) = crate::audit::audit(&plane);
     let build = BuildInput {
         now: clock.now(),

@@ -967,3 +967,115 @@ fn a_client_in_a_peered_vpc_needs_routes_both_ways() {
         report["checks"]
     );
 }
+
+#[test]
+fn a_client_in_another_vpc_reaches_an_endpoint_in_its_own() {
+    let (region, name) = ("ap-southeast-4", "endpoint-path");
+    build(region, name, Faults::default());
+    let _ = check(region, name);
+    let config = runtime().block_on(sdk_config(region));
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let rds = aws_sdk_rds::Client::new(&config);
+    let eni = runtime().block_on(async {
+        let vpc = ec2
+            .create_vpc()
+            .cidr_block("10.40.0.0/16")
+            .send()
+            .await
+            .unwrap();
+        let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+        let subnet = ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block("10.40.1.0/24")
+            .send()
+            .await
+            .unwrap();
+        let subnet = subnet.subnet().unwrap().subnet_id().unwrap().to_string();
+        let group = |label: &str| {
+            let (ec2, vpc, label) = (ec2.clone(), vpc.clone(), format!("endpoint-path-{label}"));
+            async move {
+                ec2.create_security_group()
+                    .group_name(&label)
+                    .description(&label)
+                    .vpc_id(vpc)
+                    .send()
+                    .await
+                    .unwrap()
+                    .group_id()
+                    .unwrap()
+                    .to_string()
+            }
+        };
+        let (app, endpoint_group) = (group("app").await, group("endpoint").await);
+        ec2.authorize_security_group_ingress()
+            .group_id(&endpoint_group)
+            .ip_permissions(
+                aws_sdk_ec2::types::IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(5432)
+                    .to_port(5432)
+                    .user_id_group_pairs(
+                        aws_sdk_ec2::types::UserIdGroupPair::builder()
+                            .group_id(&app)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        rds.create_db_proxy_endpoint()
+            .db_proxy_name(name)
+            .db_proxy_endpoint_name("apps")
+            .vpc_subnet_ids(&subnet)
+            .vpc_security_group_ids(&endpoint_group)
+            .send()
+            .await
+            .unwrap();
+        let eni = ec2
+            .create_network_interface()
+            .subnet_id(&subnet)
+            .groups(&app)
+            .send()
+            .await
+            .unwrap();
+        eni.network_interface()
+            .unwrap()
+            .network_interface_id()
+            .unwrap()
+            .to_string()
+    });
+
+    // The endpoint in its own VPC is the one it uses: no peering needed, quiet.
+    let (code, report, stderr) = check_client(region, name, &eni);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(causes(&report).is_empty(), "{}", report["findings"]);
+    let endpoint = client_check(&report, "proxy-endpoint");
+    assert!(
+        endpoint["detail"]
+            .as_str()
+            .unwrap()
+            .contains("endpoint apps"),
+        "{endpoint}"
+    );
+
+    // Forced to the proxy's own endpoint, it is outside (no peering).
+    let out = run_cmd(proxydoc_aws(region).args([
+        "check",
+        "--proxy",
+        name,
+        "--client",
+        &eni,
+        "--endpoint",
+        "default",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(
+        causes(&out.json()),
+        ["client-outside-vpc"],
+        "{}",
+        out.stderr
+    );
+}

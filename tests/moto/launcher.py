@@ -25,6 +25,9 @@ Patches:
    literal as commands (`… rate limit exceeded …` → `limit exceeded` → ValueError → 500). The
    regex literals are blanked before moto parses the query; moto still runs only
    `fields`/`sort`/`limit`, as before.
+7. DB proxy endpoints (CreateDBProxyEndpoint, DescribeDBProxyEndpoints: not implemented in
+   moto, a 500): kept per backend; the endpoint's VPC is its subnets' VPC, its status
+   `available`.
 
 The launcher also exits when the process that started it goes away, so a test run that is
 killed does not leave a server behind.
@@ -232,6 +235,57 @@ def _parse_query(query):
 
 
 _logs_query.parse_query = _parse_query
+
+
+# 7. DB proxy endpoints.
+def _proxy_endpoints(backend):
+    if not hasattr(backend, "_proxydoc_endpoints"):
+        backend._proxydoc_endpoints = {}
+    return backend._proxydoc_endpoints
+
+
+def _create_db_proxy_endpoint(self):
+    from moto.ec2.models import ec2_backends
+
+    params = self.params
+    name = params.get("DBProxyName")
+    if name not in self.backend.db_proxies:
+        raise DBProxyNotFoundFault(name)
+    endpoint_name = params["DBProxyEndpointName"]
+    subnets = list(params.get("VpcSubnetIds") or [])
+    ec2 = ec2_backends[self.current_account][self.region]
+    vpc = ec2.get_subnet(subnets[0]).vpc_id if subnets else None
+    endpoint = {
+        "DBProxyEndpointName": endpoint_name,
+        "DBProxyEndpointArn": f"arn:aws:rds:{self.region}:{self.current_account}:db-proxy-endpoint:prx-endpoint-{endpoint_name}",
+        "DBProxyName": name,
+        "Status": "available",
+        "VpcId": vpc,
+        "VpcSecurityGroupIds": list(params.get("VpcSecurityGroupIds") or []),
+        "VpcSubnetIds": subnets,
+        "Endpoint": f"{endpoint_name}.endpoint.proxy-test.{self.region}.rds.amazonaws.com",
+        "TargetRole": params.get("TargetRole") or "READ_WRITE",
+        "IsDefault": False,
+    }
+    _proxy_endpoints(self.backend)[endpoint_name] = endpoint
+    return ActionResult({"DBProxyEndpoint": endpoint})
+
+
+def _describe_db_proxy_endpoints(self):
+    name = self.params.get("DBProxyName")
+    wanted = self.params.get("DBProxyEndpointName")
+    if name and name not in self.backend.db_proxies:
+        raise DBProxyNotFoundFault(name)
+    endpoints = [
+        e
+        for e in _proxy_endpoints(self.backend).values()
+        if (not name or e["DBProxyName"] == name) and (not wanted or e["DBProxyEndpointName"] == wanted)
+    ]
+    return ActionResult({"DBProxyEndpoints": endpoints})
+
+
+rds_responses.RDSResponse.create_db_proxy_endpoint = _create_db_proxy_endpoint
+rds_responses.RDSResponse.describe_db_proxy_endpoints = _describe_db_proxy_endpoints
 
 
 if __name__ == "__main__":

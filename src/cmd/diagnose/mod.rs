@@ -40,7 +40,13 @@ pub(super) async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode> {
         db_user: args.db_user.as_deref(),
     };
     let (plane, logs) = tokio::join!(
-        crate::aws::control::snapshot(&context, &args.proxy, client, &args.clients),
+        crate::aws::control::snapshot(
+            &context,
+            &args.proxy,
+            client,
+            &args.clients,
+            args.endpoint.as_deref()
+        ),
         run_pipeline(&config, classifier, Vec::new(), Some(Ok(context.clone())))
     );
     let plane = match plane {
