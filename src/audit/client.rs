@@ -694,14 +694,14 @@ impl ClientAudit<'_> {
         let ephemeral = client.ephemeral();
         let mut blocked: Vec<AclLeg> = Vec::new();
         let mut checked = 0;
+        let view = AclNetworkView {
+            acls,
+            client_vpc: vpc,
+            proxy_vpc: &proxy.vpc_id,
+        };
         for (client_subnet, client_cidr) in &client.subnets {
             let client_peer = client.addresses.first().unwrap_or(client_cidr);
             for (proxy_subnet, proxy_cidr) in &proxy.subnets {
-                let view = AclNetworkView {
-                    acls,
-                    client_vpc: vpc,
-                    proxy_vpc: &proxy.vpc_id,
-                };
                 let legs = acl_legs(
                     &view,
                     client_subnet,

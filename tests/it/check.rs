@@ -514,6 +514,41 @@ fn check_client(region: &str, name: &str, client: &str) -> (i32, Value, String) 
     (out.code, json, out.stderr)
 }
 
+/// A security group `name` in `vpc`.
+async fn security_group(ec2: &aws_sdk_ec2::Client, vpc: &str, name: &str) -> String {
+    ec2.create_security_group()
+        .group_name(name)
+        .description(name)
+        .vpc_id(vpc)
+        .send()
+        .await
+        .unwrap()
+        .group_id()
+        .unwrap()
+        .to_string()
+}
+
+/// A new VPC with one subnet: (VPC id, subnet id).
+async fn vpc_with_subnet(
+    ec2: &aws_sdk_ec2::Client,
+    vpc_cidr: &str,
+    subnet_cidr: &str,
+) -> (String, String) {
+    let vpc = ec2.create_vpc().cidr_block(vpc_cidr).send().await.unwrap();
+    let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(&vpc)
+        .cidr_block(subnet_cidr)
+        .send()
+        .await
+        .unwrap();
+    (
+        vpc,
+        subnet.subnet().unwrap().subnet_id().unwrap().to_string(),
+    )
+}
+
 /// `check --client CLIENT` finds exactly that the proxy's group does not admit the client's
 /// group, with the rule to add; returns the report.
 fn assert_not_admitted(
@@ -559,17 +594,7 @@ fn client_path_security_groups_and_placement() {
     // An application's network interface in the proxy's VPC, in its own group.
     let (eni, app_group) = runtime().block_on(async {
         let ec2 = aws_sdk_ec2::Client::new(&sdk_config(region).await);
-        let group = ec2
-            .create_security_group()
-            .group_name("client-path-app")
-            .description("app")
-            .vpc_id(&vpc)
-            .send()
-            .await
-            .unwrap()
-            .group_id()
-            .unwrap()
-            .to_string();
+        let group = security_group(&ec2, &vpc, "client-path-app").await;
         let eni = ec2
             .create_network_interface()
             .subnet_id(&subnets[1])
@@ -730,17 +755,7 @@ fn lambda_clients_outside_a_vpc_or_not_admitted() {
         let ec2 = aws_sdk_ec2::Client::new(&config);
         let iam = aws_sdk_iam::Client::new(&config);
         let lambda = aws_sdk_lambda::Client::new(&config);
-        let group = ec2
-            .create_security_group()
-            .group_name("lambda-path-fn")
-            .description("function")
-            .vpc_id(&vpc)
-            .send()
-            .await
-            .unwrap()
-            .group_id()
-            .unwrap()
-            .to_string();
+        let group = security_group(&ec2, &vpc, "lambda-path-fn").await;
         let role = iam
             .create_role()
             .role_name("lambda-path-exec")
@@ -839,21 +854,7 @@ fn a_client_in_a_peered_vpc_needs_routes_both_ways() {
     let config = runtime().block_on(sdk_config(region));
     let ec2 = aws_sdk_ec2::Client::new(&config);
     let (client_vpc, eni) = runtime().block_on(async {
-        let vpc = ec2
-            .create_vpc()
-            .cidr_block("10.30.0.0/16")
-            .send()
-            .await
-            .unwrap();
-        let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
-        let subnet = ec2
-            .create_subnet()
-            .vpc_id(&vpc)
-            .cidr_block("10.30.1.0/24")
-            .send()
-            .await
-            .unwrap();
-        let subnet = subnet.subnet().unwrap().subnet_id().unwrap().to_string();
+        let (vpc, subnet) = vpc_with_subnet(&ec2, "10.30.0.0/16", "10.30.1.0/24").await;
         let eni = ec2
             .create_network_interface()
             .subnet_id(&subnet)
@@ -977,37 +978,9 @@ fn a_client_in_another_vpc_reaches_an_endpoint_in_its_own() {
     let ec2 = aws_sdk_ec2::Client::new(&config);
     let rds = aws_sdk_rds::Client::new(&config);
     let eni = runtime().block_on(async {
-        let vpc = ec2
-            .create_vpc()
-            .cidr_block("10.40.0.0/16")
-            .send()
-            .await
-            .unwrap();
-        let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
-        let subnet = ec2
-            .create_subnet()
-            .vpc_id(&vpc)
-            .cidr_block("10.40.1.0/24")
-            .send()
-            .await
-            .unwrap();
-        let subnet = subnet.subnet().unwrap().subnet_id().unwrap().to_string();
-        let group = |label: &str| {
-            let (ec2, vpc, label) = (ec2.clone(), vpc.clone(), format!("endpoint-path-{label}"));
-            async move {
-                ec2.create_security_group()
-                    .group_name(&label)
-                    .description(&label)
-                    .vpc_id(vpc)
-                    .send()
-                    .await
-                    .unwrap()
-                    .group_id()
-                    .unwrap()
-                    .to_string()
-            }
-        };
-        let (app, endpoint_group) = (group("app").await, group("endpoint").await);
+        let (vpc, subnet) = vpc_with_subnet(&ec2, "10.40.0.0/16", "10.40.1.0/24").await;
+        let app = security_group(&ec2, &vpc, "endpoint-path-app").await;
+        let endpoint_group = security_group(&ec2, &vpc, "endpoint-path-endpoint").await;
         ec2.authorize_security_group_ingress()
             .group_id(&endpoint_group)
             .ip_permissions(
