@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use crate::model::{CheckResult, CheckStatus, Finding, RdsStatus, Severity};
-use policy::Decision;
+use policy::{Decision, KeyGrant};
 pub use snapshot::*;
 
 /// Cause ids of the control-plane checks. A contract: add, never rename.
@@ -697,15 +697,43 @@ impl Audit<'_> {
             );
             let key_arn = secret_key_arn(&secret, &region, &account);
             let via = format!("secretsmanager.{region}.amazonaws.com");
+            let key_grant = key_arn
+                .as_ref()
+                .map(|key| self.key_policy(&secret, key, &role.arn, &via));
             let decrypt = key_arn.as_ref().map(|key| {
-                plane.decide(
+                let iam = plane.decide(
                     &role.arn,
                     &role.policies,
                     "kms:Decrypt",
                     key,
                     &[("kms:ViaService", via.as_str())],
-                )
+                );
+                let by_key = |what: &str| format!("the key policy of {key} ({what})");
+                match (&key_grant, iam) {
+                    (_, iam @ Decision::Denied { .. }) => iam,
+                    (Some(Ok(KeyGrant::Denied { statement })), _) => Decision::Denied {
+                        policy: by_key(statement),
+                    },
+                    (Some(Ok(KeyGrant::NotAllowed)), _) => Decision::Denied {
+                        policy: by_key("it names neither the role nor its account"),
+                    },
+                    (Some(Ok(KeyGrant::Role { statement })), _) => Decision::Allowed {
+                        policy: by_key(statement),
+                    },
+                    (
+                        Some(Ok(KeyGrant::Undecided { statement, why })),
+                        Decision::Allowed { .. },
+                    ) => Decision::Undecided {
+                        policy: by_key(statement),
+                        why: why.clone(),
+                    },
+                    (_, iam) => iam,
+                }
             });
+            let key_blocks = matches!(
+                key_grant,
+                Some(Ok(KeyGrant::Denied { .. } | KeyGrant::NotAllowed))
+            );
             let mut missing = Vec::new();
             let mut evidence = Vec::new();
             for (action, resource, decision) in [
@@ -760,13 +788,11 @@ impl Audit<'_> {
             let key = key_arn
                 .clone()
                 .unwrap_or_else(|| format!("arn:aws:kms:{region}:{account}:key/KMS_KEY_ID"));
-            self.finding(
-                id::PROXY_ROLE_CANNOT_READ_SECRET,
-                "The proxy's role cannot read its secret",
-                Severity::Critical,
-                format!("{} may not {} for secret {}", role.arn, missing.join(" and "), secret.arn),
-                evidence,
-                vec![format!(
+            let mut fix = Vec::new();
+            if missing.contains(&"secretsmanager:GetSecretValue")
+                || (missing.contains(&"kms:Decrypt") && !key_blocks)
+            {
+                fix.push(format!(
                     "Attach: `aws iam put-role-policy --role-name {role_name} --policy-name proxydoc-read-proxy-secret --policy-document '{}'`",
                     json!({
                         "Version": "2012-10-17",
@@ -780,9 +806,89 @@ impl Audit<'_> {
                             },
                         ],
                     })
-                )],
+                ));
+            }
+            if key_blocks {
+                fix.push(format!(
+                    "The key policy of {key} does not let the role use the key: grant it `aws kms create-grant --key-id {key} --grantee-principal {} --operations Decrypt`, or add to the key policy (`aws kms get-key-policy --key-id {key} --policy-name default`, edit, `aws kms put-key-policy`) a statement allowing {} kms:Decrypt, or one naming the account root so IAM policies decide; remove any Deny statement that names the role",
+                    role.arn, role.arn
+                ));
+            }
+            self.finding(
+                id::PROXY_ROLE_CANNOT_READ_SECRET,
+                "The proxy's role cannot read its secret",
+                Severity::Critical,
+                format!(
+                    "{} may not {} for secret {}",
+                    role.arn,
+                    missing.join(" and "),
+                    secret.arn
+                ),
+                evidence,
+                fix,
             );
         }
+    }
+
+    /// The `secret-key-policy` result for the customer managed key `key` of `secret`: what its
+    /// key policy says about `role` decrypting through Secrets Manager (`via`).
+    fn key_policy(
+        &mut self,
+        secret: &SecretInfo,
+        key: &str,
+        role: &str,
+        via: &str,
+    ) -> Result<KeyGrant, String> {
+        let account = self.plane.account();
+        let grant = match &secret.key {
+            Some(Ok(info)) => info.policy.as_ref().map_err(Clone::clone).map(|document| {
+                policy::key_policy_grant(
+                    document,
+                    role,
+                    &account,
+                    "kms:Decrypt",
+                    key,
+                    &[
+                        ("kms:ViaService", via),
+                        ("kms:CallerAccount", account.as_str()),
+                    ],
+                )
+            }),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(format!("{key} was not described")),
+        };
+        let (status, detail) = match &grant {
+            Ok(KeyGrant::Role { statement }) => (
+                CheckStatus::Pass,
+                format!("the key policy of {key} lets {role} decrypt ({statement})"),
+            ),
+            Ok(KeyGrant::Account { statement }) => (
+                CheckStatus::Pass,
+                format!(
+                    "the key policy of {key} lets the account's IAM policies decide ({statement})"
+                ),
+            ),
+            Ok(KeyGrant::Denied { statement }) => (
+                CheckStatus::Fail,
+                format!("the key policy of {key} denies {role} kms:Decrypt ({statement})"),
+            ),
+            Ok(KeyGrant::NotAllowed) => (
+                CheckStatus::Fail,
+                format!(
+                    "the key policy of {key} names neither {role} nor its account for kms:Decrypt"
+                ),
+            ),
+            Ok(KeyGrant::Undecided { statement, why }) => (
+                CheckStatus::Warn,
+                format!("the key policy of {key} could not be judged ({statement}: {why})"),
+            ),
+            Err(e) => (
+                CheckStatus::Warn,
+                format!("unverified: the key policy of {key} could not be read ({e})"),
+            ),
+        };
+        self.result("secret-key-policy", status, detail);
+        grant
     }
 
     fn client_iam(&mut self) {
@@ -939,6 +1045,11 @@ mod tests {
     use super::*;
     use policy::Policy;
 
+    const KEY_ARN: &str =
+        "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    /// The policy KMS gives a key by default: the account's IAM policies decide.
+    const DEFAULT_KEY_POLICY: &str = r#"{"Version":"2012-10-17","Id":"key-default-1","Statement":[{"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*"}]}"#;
+
     fn good() -> ControlPlane {
         let mut groups = BTreeMap::new();
         groups.insert(
@@ -991,7 +1102,15 @@ mod tests {
                 trust_policy: r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"rds.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#.into(),
                 policies: vec![Policy { name: "read".into(), document: format!(r#"{{"Statement":[{{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"{secret}"}},{{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*","Condition":{{"StringEquals":{{"kms:ViaService":"secretsmanager.us-east-1.amazonaws.com"}}}}}}]}}"#) }],
             }),
-            secrets: vec![Ok(SecretInfo { arn: secret, kms_key_id: Some("1234abcd-12ab-34cd-56ef-1234567890ab".into()) })],
+            secrets: vec![Ok(SecretInfo {
+                arn: secret,
+                kms_key_id: Some("1234abcd-12ab-34cd-56ef-1234567890ab".into()),
+                key: Some(Ok(KeyInfo {
+                    arn: KEY_ARN.into(),
+                    customer_managed: true,
+                    policy: Ok(DEFAULT_KEY_POLICY.into()),
+                })),
+            })],
             client: None,
             simulations: Vec::new(),
             path: None,
@@ -1094,12 +1213,118 @@ mod tests {
         assert_eq!(findings[0].severity, Severity::Info);
     }
 
+    fn with_key_policy(plane: &mut ControlPlane, policy: Result<&str, &str>) {
+        if let Some(Ok(secret)) = plane.secrets.first_mut()
+            && let Some(Ok(key)) = &mut secret.key
+        {
+            key.policy = policy.map(str::to_string).map_err(str::to_string);
+        }
+    }
+
+    fn result_of(plane: &ControlPlane, check: &str) -> CheckResult {
+        let (results, _) = audit(plane);
+        results
+            .into_iter()
+            .find(|r| r.check == check)
+            .unwrap_or_else(|| panic!("no {check} result"))
+    }
+
+    /// A customer managed key: its key policy, not only the role's IAM policies, decides.
+    #[test]
+    fn customer_managed_key_policy_table() {
+        let plane = good();
+        assert_eq!(
+            result_of(&plane, "secret-key-policy").status,
+            CheckStatus::Pass
+        );
+
+        // The key policy names another role only: the IAM policy's Allow is not enough.
+        let mut other = good();
+        with_key_policy(
+            &mut other,
+            Ok(
+                r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/admin"},"Action":"kms:*","Resource":"*"}]}"#,
+            ),
+        );
+        assert_eq!(
+            result_of(&other, "secret-key-policy").status,
+            CheckStatus::Fail
+        );
+        let (_, findings) = audit(&other);
+        assert_eq!(findings[0].cause, id::PROXY_ROLE_CANNOT_READ_SECRET);
+        assert!(
+            findings[0].why.contains("kms:Decrypt"),
+            "{}",
+            findings[0].why
+        );
+        assert!(findings[0].remediation.iter().any(|f| f.contains(&format!("aws kms create-grant --key-id {KEY_ARN} --grantee-principal arn:aws:iam::123456789012:role/proxy-role --operations Decrypt"))), "{:?}", findings[0].remediation);
+        // The role's IAM policy already allows the action: no put-role-policy to paste.
+        assert!(
+            !findings[0]
+                .remediation
+                .iter()
+                .any(|f| f.contains("put-role-policy")),
+            "{:?}",
+            findings[0].remediation
+        );
+
+        // A Deny naming the role wins over the account's delegation.
+        let mut denied = good();
+        with_key_policy(&mut denied, Ok(&DEFAULT_KEY_POLICY.replace("]}", r#",{"Sid":"NoProxy","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::123456789012:role/proxy-role"},"Action":"kms:Decrypt","Resource":"*"}]}"#)));
+        let (_, findings) = audit(&denied);
+        assert!(
+            findings[0]
+                .evidence
+                .iter()
+                .any(|e| e.text.contains("\"NoProxy\"")),
+            "{:?}",
+            findings[0].evidence
+        );
+
+        // The key policy names the role: no IAM statement for kms:Decrypt is needed.
+        let mut direct = good();
+        with_key_policy(
+            &mut direct,
+            Ok(
+                r#"{"Statement":[{"Sid":"Proxy","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/proxy-role"},"Action":"kms:Decrypt","Resource":"*"}]}"#,
+            ),
+        );
+        if let Ok(role) = &mut direct.role {
+            role.policies = vec![Policy { name: "get".into(), document: r#"{"Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#.into() }];
+        }
+        assert!(causes(&direct).is_empty(), "{:?}", causes(&direct));
+
+        // Unreadable: said to be unverified, never a finding.
+        let mut unread = good();
+        with_key_policy(
+            &mut unread,
+            Err("GetKeyPolicy on the key was denied; grant kms:GetKeyPolicy"),
+        );
+        let result = result_of(&unread, "secret-key-policy");
+        assert_eq!(result.status, CheckStatus::Warn);
+        assert!(result.detail.starts_with("unverified"), "{}", result.detail);
+        assert!(causes(&unread).is_empty());
+
+        // The AWS managed key: no key policy check at all.
+        let mut managed = good();
+        if let Some(Ok(secret)) = managed.secrets.first_mut() {
+            secret.key = Some(Ok(KeyInfo {
+                arn: KEY_ARN.into(),
+                customer_managed: false,
+                policy: Err("not read".into()),
+            }));
+        }
+        let (results, _) = audit(&managed);
+        assert!(!results.iter().any(|r| r.check == "secret-key-policy"));
+    }
+
     #[test]
     fn aws_managed_key_needs_no_decrypt_grant() {
         let mut plane = good();
         plane.secrets = vec![Ok(SecretInfo {
             arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:app-AbC".into(),
             kms_key_id: None,
+            key: None,
         })];
         if let Ok(role) = &mut plane.role {
             role.policies = vec![Policy { name: "get".into(), document: r#"{"Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#.into() }];

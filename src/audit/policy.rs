@@ -8,8 +8,12 @@
 //! forms, and `ForAnyValue:` prefixes) on the given context keys. Anything else in a condition
 //! (other operators, unknown keys) cannot be judged, and the answer says so: an Allow whose
 //! condition cannot be judged does not count, and a Deny whose condition cannot be judged
-//! makes any Allow undecided; proxydoc reports "could not decide" rather than guess. Resource policies, permission
-//! boundaries, SCPs and session policies are out of scope.
+//! makes any Allow undecided; proxydoc reports "could not decide" rather than guess.
+//!
+//! KMS key policies, the one resource policy the proxy's checks need, are read by
+//! [`key_policy_grant`]: the same statement logic, counting only statements whose `Principal`
+//! names the role, `*` or the account. Other resource policies, permission boundaries, SCPs
+//! and session policies are out of scope (IAM's own simulator weighs boundaries).
 
 use serde_json::Value;
 
@@ -108,6 +112,126 @@ pub fn trusts_service(trust: &str, service: &str) -> bool {
                 .and_then(|p| p.get("Service"))
                 .is_some_and(|s| strings(Some(s)).iter().any(|v| v == service))
     })
+}
+
+/// What a KMS key policy says about a role using the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyGrant {
+    /// A statement names the role (or `*`): the key policy alone allows it.
+    Role { statement: String },
+    /// A statement names the account (`arn:aws:iam::ACCOUNT:root`): the role's own IAM
+    /// policies decide.
+    Account { statement: String },
+    /// A Deny statement applies to the role.
+    Denied { statement: String },
+    /// No statement allows the role or its account.
+    NotAllowed,
+    /// A statement that might allow or deny it has a condition proxydoc cannot judge.
+    Undecided { statement: String, why: String },
+}
+
+/// Evaluates `action` on the key `key_arn` for `role` (an IAM role ARN in `account`) against
+/// `document`, a KMS key policy. Unlike an identity policy, a key policy names principals: a
+/// statement counts only when its `Principal` is `*`, the role, or the account (the last only
+/// delegates to IAM). Deny statements naming any of those apply to the role.
+pub fn key_policy_grant(
+    document: &str,
+    role: &str,
+    account: &str,
+    action: &str,
+    key_arn: &str,
+    context: &[(&str, &str)],
+) -> KeyGrant {
+    let Ok(parsed) = serde_json::from_str::<Value>(document) else {
+        return KeyGrant::Undecided {
+            statement: "the key policy".into(),
+            why: "the key policy is not valid JSON".into(),
+        };
+    };
+    let root = format!("arn:aws:iam::{account}:root");
+    let names = |statement: &Value| -> (bool, bool, bool) {
+        // (names the role or everyone, names the account, has a principal we cannot read)
+        let principals: Vec<String> = match statement.get("Principal") {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Object(map)) => {
+                map.get("AWS").map(|v| strings(Some(v))).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        let everyone = principals.iter().any(|p| p == "*");
+        let role_named = everyone || principals.iter().any(|p| p == role);
+        let account_named = principals.iter().any(|p| p == &root || p == account);
+        let not_principal = statement.get("NotPrincipal").is_some();
+        (role_named, account_named, not_principal)
+    };
+    let label = |index: usize, statement: &Value| {
+        statement
+            .get("Sid")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map_or_else(
+                || format!("statement {}", index + 1),
+                |s| format!("statement {s:?}"),
+            )
+    };
+    let mut role_allow: Option<String> = None;
+    let mut account_allow: Option<String> = None;
+    let mut undecided: Option<(String, String)> = None;
+    let mut deny_undecided: Option<(String, String)> = None;
+    for (index, statement) in statements(&parsed).enumerate() {
+        if !matches_action(statement, action) || !matches_resource(statement, key_arn) {
+            continue;
+        }
+        let deny = statement.get("Effect").and_then(Value::as_str) == Some("Deny");
+        let (role_named, account_named, not_principal) = names(statement);
+        if not_principal {
+            let slot = if deny {
+                &mut deny_undecided
+            } else {
+                &mut undecided
+            };
+            slot.get_or_insert((
+                label(index, statement),
+                "NotPrincipal is not evaluated by proxydoc".into(),
+            ));
+            continue;
+        }
+        if !role_named && !account_named {
+            continue;
+        }
+        match conditions_hold(statement.get("Condition"), context) {
+            Ok(true) if deny => {
+                return KeyGrant::Denied {
+                    statement: label(index, statement),
+                };
+            }
+            Ok(true) if role_named => {
+                role_allow.get_or_insert(label(index, statement));
+            }
+            Ok(true) => {
+                account_allow.get_or_insert(label(index, statement));
+            }
+            Ok(false) => {}
+            Err(why) => {
+                let slot = if deny {
+                    &mut deny_undecided
+                } else {
+                    &mut undecided
+                };
+                slot.get_or_insert((label(index, statement), why));
+            }
+        }
+    }
+    match (role_allow, account_allow, deny_undecided, undecided) {
+        (None, None, _, None) => KeyGrant::NotAllowed,
+        (_, _, Some((statement, why)), _) => KeyGrant::Undecided {
+            statement,
+            why: format!("a Deny statement may apply: {why}"),
+        },
+        (Some(statement), _, None, _) => KeyGrant::Role { statement },
+        (None, Some(statement), None, _) => KeyGrant::Account { statement },
+        (None, None, None, Some((statement, why))) => KeyGrant::Undecided { statement, why },
+    }
 }
 
 fn statements(document: &Value) -> impl Iterator<Item = &Value> {
@@ -383,5 +507,49 @@ mod tests {
             };
             assert_eq!(got, expected, "{document}");
         }
+    }
+
+    /// Key policies: whom a statement names decides whether it counts for the role.
+    #[test]
+    fn key_policy_principals_table() {
+        const ROLE: &str = "arn:aws:iam::111122223333:role/proxy-role";
+        const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/k";
+        let via = [("kms:ViaService", "secretsmanager.us-east-1.amazonaws.com")];
+        let doc =
+            |statements: &str| format!(r#"{{"Version":"2012-10-17","Statement":[{statements}]}}"#);
+        let root = r#"{"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}"#;
+        let role = r#"{"Sid":"ProxyRole","Effect":"Allow","Principal":{"AWS":["arn:aws:iam::999:role/x","arn:aws:iam::111122223333:role/proxy-role"]},"Action":["kms:Decrypt","kms:DescribeKey"],"Resource":"*"}"#;
+        let other = r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/admin"},"Action":"kms:*","Resource":"*"}"#;
+        let everyone_via = r#"{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{"StringEquals":{"kms:ViaService":"secretsmanager.us-east-1.amazonaws.com"}}}"#;
+        let deny_role = r#"{"Sid":"NoDecrypt","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::111122223333:role/proxy-role"},"Action":"kms:Decrypt","Resource":"*"}"#;
+        let deny_unknown = r#"{"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"Bool":{"aws:ViaAWSService":"false"}}}"#;
+        let account_id = r#"{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"kms:Decrypt","Resource":"*"}"#;
+        let cases: Vec<(String, KeyGrant)> = vec![
+            (doc(root), KeyGrant::Account { statement: "statement \"Enable IAM User Permissions\"".into() }),
+            (doc(account_id), KeyGrant::Account { statement: "statement 1".into() }),
+            (doc(&format!("{root},{role}")), KeyGrant::Role { statement: "statement \"ProxyRole\"".into() }),
+            (doc(other), KeyGrant::NotAllowed),
+            (doc(everyone_via), KeyGrant::Role { statement: "statement 1".into() }),
+            (doc(&format!("{role},{deny_role}")), KeyGrant::Denied { statement: "statement \"NoDecrypt\"".into() }),
+            (doc(&format!("{root},{deny_unknown}")), KeyGrant::Undecided { statement: "statement 2".into(), why: "a Deny statement may apply: condition Bool on aws:ViaAWSService, a key proxydoc does not know here".into() }),
+            (doc(deny_unknown), KeyGrant::NotAllowed),
+            ("not json".into(), KeyGrant::Undecided { statement: "the key policy".into(), why: "the key policy is not valid JSON".into() }),
+        ];
+        for (document, expected) in cases {
+            let got = key_policy_grant(&document, ROLE, "111122223333", "kms:Decrypt", KEY, &via);
+            assert_eq!(got, expected, "{document}");
+        }
+        // Without the ViaService context, a statement conditioned on it is undecided.
+        assert!(matches!(
+            key_policy_grant(
+                &doc(everyone_via),
+                ROLE,
+                "111122223333",
+                "kms:Decrypt",
+                KEY,
+                &[]
+            ),
+            KeyGrant::Undecided { .. }
+        ));
     }
 }

@@ -145,6 +145,19 @@ pub struct RoleInfo {
 pub struct SecretInfo {
     pub arn: String,
     pub kms_key_id: Option<String>,
+    /// The key behind `kms_key_id` (KMS DescribeKey and GetKeyPolicy); `None` when the secret
+    /// names no key (the AWS managed `aws/secretsmanager`).
+    pub key: Option<Result<KeyInfo, String>>,
+}
+
+/// A secret's KMS key as KMS describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    pub arn: String,
+    /// `KeyManager` is `CUSTOMER`: its key policy decides who may use it.
+    pub customer_managed: bool,
+    /// The key policy named `default` (GetKeyPolicy), for a customer managed key.
+    pub policy: Result<String, String>,
 }
 
 /// The client principal to check for `rds-db:connect`.
@@ -167,12 +180,17 @@ pub struct Simulation {
 /// The ARN of the customer managed KMS key that encrypts `secret`; `None` for the AWS managed
 /// key (`aws/secretsmanager`), which needs no grant.
 pub fn secret_key_arn(secret: &SecretInfo, region: &str, account: &str) -> Option<String> {
+    if let Some(Ok(key)) = &secret.key {
+        return key.customer_managed.then(|| key.arn.clone());
+    }
     let key = secret.kms_key_id.as_deref()?;
     if key.ends_with("alias/aws/secretsmanager") {
         return None;
     }
     Some(if key.starts_with("arn:") {
         key.to_string()
+    } else if key.starts_with("alias/") {
+        format!("arn:aws:kms:{region}:{account}:{key}")
     } else {
         format!("arn:aws:kms:{region}:{account}:key/{key}")
     })

@@ -1,6 +1,7 @@
 //! Reads the control-plane snapshot `check` audits: the proxy, its targets and their
 //! databases (RDS), security groups and subnets (EC2), the proxy's role and its policies (IAM),
-//! its secrets' KMS keys (Secrets Manager `DescribeSecret` only: never a secret's value), and
+//! its secrets (Secrets Manager `DescribeSecret` only: never a secret's value) and their
+//! customer managed KMS keys (KMS `DescribeKey` and `GetKeyPolicy`: never the key itself), and
 //! the account (STS). Read-only.
 //!
 //! Only an unknown proxy is fatal. Any other call that fails leaves its part of the snapshot
@@ -15,7 +16,7 @@ use super::AwsContext;
 use crate::audit::client::ClientSpec;
 use crate::audit::policy::{Decision, Policy};
 use crate::audit::{
-    AuthEntry, ClientCheck, ControlPlane, DbInfo, PoolSettings, ProxyInfo, RoleInfo, Rule,
+    AuthEntry, ClientCheck, ControlPlane, DbInfo, KeyInfo, PoolSettings, ProxyInfo, RoleInfo, Rule,
     SecretInfo, SecurityGroup, Simulation, TargetInfo, rds_db_resource, secret_key_arn,
 };
 use crate::model::RdsStatus;
@@ -32,6 +33,43 @@ pub enum ControlError {
 
 /// Describes a failed call: what, on which object, the service's code and message, and the
 /// IAM action to grant when access was denied.
+/// Describes a secret's KMS key and, for a customer managed key, reads its key policy. Never
+/// uses the key.
+async fn read_key(kms: &aws_sdk_kms::Client, key_id: &str) -> Result<KeyInfo, String> {
+    let described = kms
+        .describe_key()
+        .key_id(key_id)
+        .send()
+        .await
+        .map_err(|e| explain("DescribeKey", "kms:DescribeKey", key_id, &e))?;
+    let metadata = described
+        .key_metadata()
+        .ok_or_else(|| format!("DescribeKey on {key_id} returned no key metadata"))?;
+    let arn = metadata.arn().unwrap_or(key_id).to_string();
+    let customer_managed =
+        metadata.key_manager() == Some(&aws_sdk_kms::types::KeyManagerType::Customer);
+    let policy = if customer_managed {
+        kms.get_key_policy()
+            .key_id(&arn)
+            .policy_name("default")
+            .send()
+            .await
+            .map_err(|e| explain("GetKeyPolicy", "kms:GetKeyPolicy", &arn, &e))
+            .and_then(|out| {
+                out.policy()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("GetKeyPolicy on {arn} returned no policy"))
+            })
+    } else {
+        Err("an AWS managed key: its key policy is AWS's".to_string())
+    };
+    Ok(KeyInfo {
+        arn,
+        customer_managed,
+        policy,
+    })
+}
+
 pub(crate) fn explain<E, R>(
     call: &str,
     action: &str,
@@ -122,6 +160,7 @@ pub async fn snapshot(
     let ec2 = aws_sdk_ec2::Client::new(config);
     let iam = aws_sdk_iam::Client::new(config);
     let secrets = aws_sdk_secretsmanager::Client::new(config);
+    let kms = aws_sdk_kms::Client::new(config);
     let sts = aws_sdk_sts::Client::new(config);
     let region = ctx.region().to_string();
 
@@ -188,10 +227,18 @@ pub async fn snapshot(
         if let Some(arn) = &entry.secret_arn {
             let result = secrets.describe_secret().secret_id(arn).send().await;
             secret_infos.push(match result {
-                Ok(output) => Ok(SecretInfo {
-                    arn: output.arn().unwrap_or(arn).to_string(),
-                    kms_key_id: output.kms_key_id().map(str::to_string),
-                }),
+                Ok(output) => {
+                    let kms_key_id = output.kms_key_id().map(str::to_string);
+                    let key = match &kms_key_id {
+                        Some(id) => Some(read_key(&kms, id).await),
+                        None => None,
+                    };
+                    Ok(SecretInfo {
+                        arn: output.arn().unwrap_or(arn).to_string(),
+                        kms_key_id,
+                        key,
+                    })
+                }
                 Err(e) => Err(explain(
                     "DescribeSecret",
                     "secretsmanager:DescribeSecret",

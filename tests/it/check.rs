@@ -6,9 +6,6 @@ use serde_json::Value;
 use crate::common::run_cmd;
 use crate::moto::{moto, proxydoc_aws, runtime};
 
-const SECRET_KEY: &str =
-    "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
-
 /// What to get wrong in a setup.
 #[derive(Clone, Copy, Default)]
 pub struct Faults {
@@ -16,6 +13,8 @@ pub struct Faults {
     pub no_egress: bool,
     pub trust_ec2: bool,
     pub no_decrypt: bool,
+    /// The secret's key policy names only another role (not the account, not the proxy's).
+    pub key_policy_other_role: bool,
     pub stop_db: bool,
     pub target_health: Option<&'static str>,
     pub no_logging: bool,
@@ -121,10 +120,17 @@ pub fn build(region: &str, name: &str, faults: Faults) {
                 .unwrap();
         }
 
+        let kms = aws_sdk_kms::Client::new(&config);
+        let mut key = kms.create_key().description(format!("{name} secrets"));
+        if faults.key_policy_other_role {
+            key = key.policy(r#"{"Version":"2012-10-17","Statement":[{"Sid":"AdminOnly","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/admin"},"Action":"kms:*","Resource":"*"}]}"#);
+        }
+        let key = key.send().await.unwrap();
+        let key_arn = key.key_metadata().unwrap().arn().unwrap().to_string();
         let secret = secrets
             .create_secret()
             .name(format!("{name}/app"))
-            .kms_key_id(SECRET_KEY)
+            .kms_key_id(&key_arn)
             .secret_string(r#"{"username":"app","password":"not-a-real-password"}"#)
             .send()
             .await
@@ -145,7 +151,7 @@ pub fn build(region: &str, name: &str, faults: Faults) {
         let decrypt = if faults.no_decrypt {
             String::new()
         } else {
-            format!(r#",{{"Effect":"Allow","Action":"kms:Decrypt","Resource":"{SECRET_KEY}","Condition":{{"StringEquals":{{"kms:ViaService":"secretsmanager.{region}.amazonaws.com"}}}}}}"#)
+            format!(r#",{{"Effect":"Allow","Action":"kms:Decrypt","Resource":"{key_arn}","Condition":{{"StringEquals":{{"kms:ViaService":"secretsmanager.{region}.amazonaws.com"}}}}}}"#)
         };
         iam.put_role_policy()
             .role_name(format!("{name}-role"))
@@ -205,12 +211,17 @@ fn a_good_setup_passes_every_check() {
     for check in checks {
         assert_eq!(check["status"], "pass", "{check}");
     }
+    // The secret's customer managed key was described and its key policy read.
+    assert!(
+        checks.iter().any(|c| c["check"] == "secret-key-policy"),
+        "{checks:?}"
+    );
     assert_eq!(report["schema"], "proxydoc.report/v1");
 }
 
 #[test]
 fn each_fault_has_its_finding() {
-    let cases: [(&str, &str, Faults, &str); 7] = [
+    let cases: [(&str, &str, Faults, &str); 8] = [
         (
             "sa-east-1",
             "nodbrule",
@@ -243,6 +254,15 @@ fn each_fault_has_its_finding() {
             "nodecrypt",
             Faults {
                 no_decrypt: true,
+                ..Faults::default()
+            },
+            "proxy-role-cannot-read-secret",
+        ),
+        (
+            "ap-south-1",
+            "keypolicy",
+            Faults {
+                key_policy_other_role: true,
                 ..Faults::default()
             },
             "proxy-role-cannot-read-secret",
@@ -303,12 +323,22 @@ fn each_fault_has_its_finding() {
         }
         if expected == "proxy-role-cannot-read-secret" {
             assert!(finding["why"].as_str().unwrap().contains("kms:Decrypt"));
+            let fix = finding["remediation"][0].as_str().unwrap();
             assert!(
-                finding["remediation"][0]
-                    .as_str()
-                    .unwrap()
-                    .contains(SECRET_KEY)
+                fix.contains(&format!("arn:aws:kms:{region}:123456789012:key/")),
+                "{fix}"
             );
+            if name == "keypolicy" {
+                // The IAM policy allows kms:Decrypt; the key policy is what refuses.
+                assert!(fix.contains("aws kms create-grant"), "{fix}");
+                let check = report["checks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|c| c["check"] == "secret-key-policy")
+                    .unwrap();
+                assert_eq!(check["status"], "fail", "{check}");
+            }
         }
         if expected == "db-security-group-blocks-proxy" {
             assert!(
