@@ -145,6 +145,16 @@ pub struct Peering {
     pub status: String,
 }
 
+/// A VPC attached to a Transit Gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TgwAttachment {
+    pub id: String,
+    pub transit_gateway: String,
+    pub vpc_id: String,
+    /// `State`: only `available` carries traffic.
+    pub state: String,
+}
+
 /// What `--client` needs read besides the proxy: the clients, and the route tables, network
 /// ACLs, peering connections and security groups of the client's and the proxy's VPCs. `Err`
 /// holds why a part could not be read.
@@ -154,6 +164,9 @@ pub struct PathSnapshot {
     pub route_tables: Result<Vec<RouteTable>, String>,
     pub acls: Result<Vec<NetworkAcl>, String>,
     pub peerings: Result<Vec<Peering>, String>,
+    /// The VPC attachments of the Transit Gateways the route tables name (none read when no
+    /// route goes to one).
+    pub tgw_attachments: Result<Vec<TgwAttachment>, String>,
     pub security_groups: BTreeMap<String, SecurityGroup>,
     /// The proxy's user-defined endpoints (DescribeDBProxyEndpoints).
     pub endpoints: Result<Vec<ProxyEndpoint>, String>,
@@ -285,6 +298,12 @@ fn endpoint_for(
     }
 }
 
+/// What joins the client's VPC to the proxy's.
+enum Link {
+    Peering(Peering),
+    TransitGateway(String),
+}
+
 struct ClientAudit<'a> {
     path: &'a PathSnapshot,
     proxy: &'a ProxySide,
@@ -319,6 +338,9 @@ impl ClientAudit<'_> {
 
     fn one(&mut self, client: &ResolvedClient) {
         let Some(vpc) = client.vpc_id.clone() else {
+            if !matches!(client.spec, ClientSpec::Lambda(_)) && self.on_premises(client) {
+                return;
+            }
             let why = match client.spec {
                 ClientSpec::Lambda(_) => "has no VPC configuration, so it runs outside every VPC",
                 _ => "is in no VPC of this account in this Region",
@@ -345,6 +367,94 @@ impl ClientAudit<'_> {
         );
         self.security_groups(client);
         self.acls(client, &vpc);
+    }
+
+    /// An address outside the account's VPCs that the proxy's subnets route to through a
+    /// VPN gateway or a Transit Gateway (Site-to-Site VPN, Direct Connect): judged from the
+    /// proxy's side, the far side being invisible. Returns false when no proxy subnet routes
+    /// to it that way (the client is then outside).
+    fn on_premises(&mut self, client: &ResolvedClient) -> bool {
+        let proxy = self.proxy;
+        let Ok(tables) = &self.path.route_tables else {
+            return false;
+        };
+        let Some(range) = client.ranges().into_iter().next() else {
+            return false;
+        };
+        let routes: Vec<(&str, Option<&RouteTable>, Option<Target>)> = proxy
+            .subnets
+            .iter()
+            .map(|(subnet, _)| {
+                let table = table_of(tables, &proxy.vpc_id, subnet);
+                let target = table
+                    .and_then(|t| route_for(t, &range))
+                    .filter(|r| !r.blackhole)
+                    .map(|r| r.target.clone())
+                    .filter(|t| matches!(t, Target::VpnGateway(_) | Target::TransitGateway(_)));
+                (subnet.as_str(), table, target)
+            })
+            .collect();
+        let Some(gateway) = routes.iter().find_map(|(_, _, t)| t.clone()) else {
+            return false;
+        };
+        let flag = match &gateway {
+            Target::TransitGateway(id) => format!("--transit-gateway-id {id}"),
+            other => format!("--gateway-id {}", other.id()),
+        };
+        let gaps: Vec<String> = routes
+            .iter()
+            .filter(|(_, _, t)| t.is_none())
+            .map(|(subnet, table, _)| match table {
+                Some(t) => format!(
+                    "{} of {subnet} has no route to {range} through a VPN or Transit Gateway",
+                    t.id
+                ),
+                None => format!("no route table found for {subnet}"),
+            })
+            .collect();
+        self.result(
+            "client-placement",
+            CheckStatus::Pass,
+            format!(
+                "{} is outside the account's VPCs, reached from the proxy's VPC {} through {} (a VPN, Direct Connect or Transit Gateway: its far side is not visible to proxydoc)",
+                client.spec,
+                proxy.vpc_id,
+                gateway.id()
+            ),
+        );
+        if gaps.is_empty() {
+            self.result(
+                "client-route",
+                CheckStatus::Pass,
+                format!(
+                    "every subnet of the proxy routes {range} through {}",
+                    gateway.id()
+                ),
+            );
+        } else {
+            self.result("client-route", CheckStatus::Fail, gaps.join("; "));
+            let fixes = routes
+                .iter()
+                .filter(|(_, _, t)| t.is_none())
+                .filter_map(|(_, table, _)| *table)
+                .map(|t| format!("`aws ec2 create-route --route-table-id {} --destination-cidr-block {range} {flag}`", t.id))
+                .collect();
+            self.finding(
+                id::CLIENT_ROUTE_MISSING,
+                "Not every subnet of the proxy routes back to the client's network",
+                format!(
+                    "{} is reached through {}, but {}: the proxy answers from an interface in that subnet and the reply is lost",
+                    client.spec,
+                    gateway.id(),
+                    gaps[0]
+                ),
+                gaps.clone(),
+                fixes,
+            );
+        }
+        self.security_groups(client);
+        self.acls(client, "");
+        true
     }
 
     /// `client-outside-vpc`, with every way to reach the proxy from where the client is.
@@ -417,8 +527,9 @@ impl ClientAudit<'_> {
         );
     }
 
-    /// A client in another VPC: an active peering connection and routes both ways. Returns
-    /// whether the path is routed (findings made otherwise).
+    /// A client in another VPC: an active peering connection, or a Transit Gateway both VPCs
+    /// are attached to, and routes both ways through it. Returns whether the path is routed
+    /// (findings made otherwise).
     fn routed(&mut self, client: &ResolvedClient, vpc: &str) -> bool {
         let proxy = self.proxy;
         let peerings = match &self.path.peerings {
@@ -432,25 +543,38 @@ impl ClientAudit<'_> {
             (p.requester_vpc == vpc && p.accepter_vpc == proxy.vpc_id)
                 || (p.accepter_vpc == vpc && p.requester_vpc == proxy.vpc_id)
         });
-        let Some(peering) = peering else {
-            if let Some(via) = self.routed_elsewhere(client, vpc) {
+        if let Some(peering) = peering {
+            return self.routed_through(client, vpc, &Link::Peering(peering.clone()));
+        }
+        match self.routed_elsewhere(client, vpc) {
+            Some(Target::TransitGateway(tgw)) => {
+                self.routed_through(client, vpc, &Link::TransitGateway(tgw))
+            }
+            Some(other) => {
                 self.result(
                     "client-route",
                     CheckStatus::Warn,
-                    format!("{vpc} routes to the proxy's subnets through {via}; proxydoc does not check Transit Gateway or VPN routing yet"),
+                    format!("{vpc} routes to the proxy's subnets through {}, a VPN gateway: the far side of the VPN is not visible to proxydoc", other.id()),
                 );
-                return true;
+                true
             }
-            self.outside(
-                client,
-                format!(
-                    "is in {vpc}, which has no peering connection with the proxy's VPC {}",
-                    proxy.vpc_id
-                ),
-                Some(vpc),
-            );
-            return false;
-        };
+            None => {
+                self.outside(
+                    client,
+                    format!(
+                        "is in {vpc}, which has no peering connection with the proxy's VPC {} and no route to it through a Transit Gateway",
+                        proxy.vpc_id
+                    ),
+                    Some(vpc),
+                );
+                false
+            }
+        }
+    }
+
+    /// The routes both ways through `link`, and its state.
+    fn routed_through(&mut self, client: &ResolvedClient, vpc: &str, link: &Link) -> bool {
+        let proxy = self.proxy;
         let tables = match &self.path.route_tables {
             Ok(t) => t,
             Err(e) => {
@@ -458,90 +582,150 @@ impl ClientAudit<'_> {
                 return false;
             }
         };
+        let mut missing = Vec::new();
+        let mut fixes = Vec::new();
+        let mut unverified = None;
+        let (linked, target, flag) = match link {
+            Link::Peering(peering) => {
+                if peering.status != "active" {
+                    missing.push(format!(
+                        "peering connection {} is `{}`, not `active`",
+                        peering.id, peering.status
+                    ));
+                    fixes.push(format!("Accept the peering connection: `aws ec2 accept-vpc-peering-connection --vpc-peering-connection-id {}`", peering.id));
+                }
+                (
+                    format!("peered with {} by {}", proxy.vpc_id, peering.id),
+                    Target::Peering(peering.id.clone()),
+                    format!("--vpc-peering-connection-id {}", peering.id),
+                )
+            }
+            Link::TransitGateway(tgw) => {
+                match &self.path.tgw_attachments {
+                    Err(e) => unverified = Some(e.clone()),
+                    Ok(attachments) => {
+                        let client_subnets: Vec<String> =
+                            client.subnets.iter().map(|(s, _)| s.clone()).collect();
+                        let proxy_subnets: Vec<String> =
+                            proxy.subnets.iter().map(|(s, _)| s.clone()).collect();
+                        for (side, side_vpc, subnets) in [
+                            ("the client's", vpc, client_subnets),
+                            ("the proxy's", proxy.vpc_id.as_str(), proxy_subnets),
+                        ] {
+                            match attachments
+                                .iter()
+                                .find(|a| a.transit_gateway == *tgw && a.vpc_id == side_vpc)
+                            {
+                                None => {
+                                    missing.push(format!(
+                                        "{side} VPC {side_vpc} is not attached to {tgw}"
+                                    ));
+                                    fixes.push(format!("Attach {side} VPC: `aws ec2 create-transit-gateway-vpc-attachment --transit-gateway-id {tgw} --vpc-id {side_vpc} --subnet-ids {}`", subnets.join(" ")));
+                                }
+                                Some(a) if a.state != "available" => {
+                                    missing.push(format!(
+                                        "attachment {} of {side_vpc} to {tgw} is `{}`, not `available`",
+                                        a.id, a.state
+                                    ));
+                                    if a.state == "pendingAcceptance" {
+                                        fixes.push(format!("Accept the attachment: `aws ec2 accept-transit-gateway-vpc-attachment --transit-gateway-attachment-id {}`", a.id));
+                                    }
+                                }
+                                Some(_) => {}
+                            }
+                        }
+                    }
+                }
+                (
+                    format!("routed to {} through Transit Gateway {tgw}", proxy.vpc_id),
+                    Target::TransitGateway(tgw.clone()),
+                    format!("--transit-gateway-id {tgw}"),
+                )
+            }
+        };
         if client.subnets.is_empty() {
             self.result(
                 "client-route",
                 CheckStatus::Warn,
                 format!(
-                    "{vpc} is peered with {} by {} ({}), but the subnets of {} are not known, so the routes were not checked",
-                    proxy.vpc_id, peering.id, peering.status, client.spec
+                    "{vpc} is {linked}, but the subnets of {} are not known, so the routes were not checked",
+                    client.spec
                 ),
             );
-            return peering.status == "active";
-        }
-        let mut missing = Vec::new();
-        if peering.status != "active" {
-            missing.push(format!(
-                "peering connection {} is `{}`, not `active`",
-                peering.id, peering.status
-            ));
+            return missing.is_empty();
         }
         let via = |table: Option<&RouteTable>, destination: &str| -> Result<(), String> {
             let Some(table) = table else {
                 return Err(format!("no route table found for the way to {destination}"));
             };
             match route_for(table, destination) {
-                Some(r) if r.target == Target::Peering(peering.id.clone()) && !r.blackhole => {
-                    Ok(())
-                }
+                Some(r) if r.target == target && !r.blackhole => Ok(()),
                 Some(r) if r.blackhole => Err(format!(
                     "{}: the route to {destination} is a blackhole",
                     table.id
                 )),
                 Some(r) => Err(format!(
-                    "{}: {destination} goes to {:?}, not to {}",
-                    table.id, r.target, peering.id
+                    "{}: {destination} goes to {}, not to {}",
+                    table.id,
+                    r.target.id(),
+                    target.id()
                 )),
                 None => Err(format!("{}: no route to {destination}", table.id)),
             }
         };
-        let mut fixes = Vec::new();
-        for (subnet, _) in &client.subnets {
-            for (_, proxy_cidr) in &proxy.subnets {
-                let table = table_of(tables, vpc, subnet);
-                if let Err(e) = via(table, proxy_cidr) {
-                    missing.push(e);
-                    if let Some(t) = table {
-                        fixes.push(format!("`aws ec2 create-route --route-table-id {} --destination-cidr-block {proxy_cidr} --vpc-peering-connection-id {}`", t.id, peering.id));
-                    }
+        let mut route_fixes = Vec::new();
+        let legs = client
+            .subnets
+            .iter()
+            .flat_map(|(subnet, _)| {
+                proxy
+                    .subnets
+                    .iter()
+                    .map(move |(_, proxy_cidr)| (vpc, subnet, proxy_cidr))
+            })
+            .chain(proxy.subnets.iter().flat_map(|(proxy_subnet, _)| {
+                client
+                    .subnets
+                    .iter()
+                    .map(move |(_, range)| (proxy.vpc_id.as_str(), proxy_subnet, range))
+            }));
+        for (table_vpc, subnet, destination) in legs {
+            let table = table_of(tables, table_vpc, subnet);
+            if let Err(e) = via(table, destination) {
+                missing.push(e);
+                if let Some(t) = table {
+                    route_fixes.push(format!("`aws ec2 create-route --route-table-id {} --destination-cidr-block {destination} {flag}`", t.id));
                 }
             }
         }
-        for (proxy_subnet, _) in &proxy.subnets {
-            for range in client.subnets.iter().map(|(_, c)| c) {
-                let table = table_of(tables, &proxy.vpc_id, proxy_subnet);
-                if let Err(e) = via(table, range) {
-                    missing.push(e);
-                    if let Some(t) = table {
-                        fixes.push(format!("`aws ec2 create-route --route-table-id {} --destination-cidr-block {range} --vpc-peering-connection-id {}`", t.id, peering.id));
-                    }
-                }
-            }
-        }
+        route_fixes.sort();
+        route_fixes.dedup();
+        fixes.extend(route_fixes);
         if missing.is_empty() {
-            self.result(
-                "client-route",
-                CheckStatus::Pass,
-                format!(
-                    "{vpc} and {} route to each other through {}",
-                    proxy.vpc_id, peering.id
+            match (link, unverified) {
+                (Link::Peering(p), _) => self.result(
+                    "client-route",
+                    CheckStatus::Pass,
+                    format!("{vpc} and {} route to each other through {}", proxy.vpc_id, p.id),
                 ),
-            );
+                (Link::TransitGateway(tgw), None) => self.result(
+                    "client-route",
+                    CheckStatus::Pass,
+                    format!("{vpc} and {} are attached to {tgw} and route to each other through it (the Transit Gateway's own route tables were not read)", proxy.vpc_id),
+                ),
+                (Link::TransitGateway(tgw), Some(e)) => self.result(
+                    "client-route",
+                    CheckStatus::Warn,
+                    format!("{vpc} and {} route to each other through {tgw}, but its attachments could not be read: {e}", proxy.vpc_id),
+                ),
+            }
             return true;
         }
         self.result("client-route", CheckStatus::Fail, missing.join("; "));
-        fixes.sort();
-        fixes.dedup();
-        if peering.status != "active" {
-            fixes.insert(0, format!("Accept the peering connection: `aws ec2 accept-vpc-peering-connection --vpc-peering-connection-id {}`", peering.id));
-        }
         self.finding(
             id::CLIENT_ROUTE_MISSING,
             "No route between the client's VPC and the proxy's",
-            format!(
-                "{} is in {vpc}, peered with {} by {}, but {}",
-                client.spec, proxy.vpc_id, peering.id, missing[0]
-            ),
+            format!("{} is in {vpc}, {linked}, but {}", client.spec, missing[0]),
             missing.clone(),
             fixes,
         );
@@ -549,7 +733,7 @@ impl ClientAudit<'_> {
     }
 
     /// A Transit Gateway or VPN gateway the client's subnets route the proxy's subnets to.
-    fn routed_elsewhere(&self, client: &ResolvedClient, vpc: &str) -> Option<String> {
+    fn routed_elsewhere(&self, client: &ResolvedClient, vpc: &str) -> Option<Target> {
         let tables = self.path.route_tables.as_ref().ok()?;
         client.subnets.iter().find_map(|(subnet, _)| {
             let table = table_of(tables, vpc, subnet)?;
@@ -557,7 +741,7 @@ impl ClientAudit<'_> {
                 .subnets
                 .iter()
                 .find_map(|(_, cidr)| match &route_for(table, cidr)?.target {
-                    Target::TransitGateway(id) | Target::VpnGateway(id) => Some(id.clone()),
+                    t @ (Target::TransitGateway(_) | Target::VpnGateway(_)) => Some(t.clone()),
                     _ => None,
                 })
         })
@@ -680,7 +864,23 @@ impl ClientAudit<'_> {
                 return;
             }
         };
-        if client.subnets.is_empty() {
+        // A client outside the account's VPCs: only the proxy's subnets' ACLs are visible.
+        let outside: Vec<(String, String)> = if client.vpc_id.is_none() {
+            client
+                .ranges()
+                .into_iter()
+                .take(1)
+                .map(|r| (String::new(), r))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let client_subnets = if client.subnets.is_empty() {
+            &outside
+        } else {
+            &client.subnets
+        };
+        if client_subnets.is_empty() {
             self.result(
                 "network-acls",
                 CheckStatus::Skipped,
@@ -699,7 +899,7 @@ impl ClientAudit<'_> {
             client_vpc: vpc,
             proxy_vpc: &proxy.vpc_id,
         };
-        for (client_subnet, client_cidr) in &client.subnets {
+        for (client_subnet, client_cidr) in client_subnets {
             let client_peer = client.addresses.first().unwrap_or(client_cidr);
             for (proxy_subnet, proxy_cidr) in &proxy.subnets {
                 let legs = acl_legs(
@@ -929,11 +1129,20 @@ mod tests {
             )]),
             acls: Ok(vec![open_acl("acl-p", "vpc-p")]),
             peerings: Ok(vec![]),
+            tgw_attachments: Ok(vec![]),
             security_groups: groups,
             endpoints: Ok(vec![]),
             subnet_cidrs: BTreeMap::new(),
             wanted_endpoint: None,
         }
+    }
+
+    fn result(path: &PathSnapshot, check: &str) -> CheckResult {
+        let (results, _) = audit_client(path, &proxy());
+        results
+            .into_iter()
+            .find(|r| r.check == check)
+            .unwrap_or_else(|| panic!("no {check} result"))
     }
 
     fn causes(path: &PathSnapshot) -> Vec<String> {
@@ -1058,6 +1267,73 @@ mod tests {
         }));
     }
 
+    /// A corporate network behind Site-to-Site VPN: the proxy's subnets route it through a
+    /// VPN gateway, so it is not "outside"; the proxy's side is judged.
+    #[test]
+    fn an_address_behind_a_vpn_is_judged_from_the_proxys_side() {
+        let mut path = good();
+        path.clients = vec![Ok(ResolvedClient {
+            spec: ClientSpec::Address("192.168.7.20".into()),
+            vpc_id: None,
+            subnets: vec![],
+            security_groups: vec![],
+            addresses: vec!["192.168.7.20".into()],
+            role: None,
+        })];
+        path.route_tables = Ok(vec![table(
+            "rtb-p",
+            "vpc-p",
+            &[
+                ("10.0.0.0/16", Target::Local),
+                ("192.168.0.0/16", Target::VpnGateway("vgw-1".into())),
+            ],
+        )]);
+        // The proxy's group admits only sg-app: the corporate range is refused.
+        assert_eq!(causes(&path), [id::PROXY_SECURITY_GROUP_BLOCKS_CLIENT]);
+        let placement = result(&path, "client-placement");
+        assert_eq!(placement.status, CheckStatus::Pass);
+        assert!(placement.detail.contains("vgw-1"), "{placement:?}");
+        let (_, findings) = audit_client(&path, &proxy());
+        assert!(
+            findings[0].remediation[0].contains("--cidr 192.168.7.20"),
+            "{:?}",
+            findings[0].remediation
+        );
+
+        // Admitted by range: quiet, and the proxy subnet's ACL is judged on its own.
+        if let Some(group) = path.security_groups.get_mut("sg-proxy") {
+            group.ingress.push(tcp(&["192.168.0.0/16"], &[]));
+        }
+        assert!(
+            causes(&path).is_empty(),
+            "{:?}",
+            audit_client(&path, &proxy())
+        );
+        assert_eq!(result(&path, "network-acls").status, CheckStatus::Pass);
+        let mut denied = path.clone();
+        denied.acls = Ok(vec![NetworkAcl {
+            entries: vec![AclEntry {
+                number: 100,
+                egress: false,
+                protocol: "6".into(),
+                ports: Some((5432, 5432)),
+                cidr: "10.0.0.0/8".into(),
+                allow: true,
+            }],
+            ..open_acl("acl-p", "vpc-p")
+        }]);
+        assert_eq!(causes(&denied), [id::NETWORK_ACL_BLOCKS_CLIENT]);
+
+        // A blackholed VPN route: outside after all.
+        let mut blackhole = path.clone();
+        if let Ok(tables) = &mut blackhole.route_tables {
+            for route in &mut tables[0].routes {
+                route.blackhole = route.destination.starts_with("192.168");
+            }
+        }
+        assert_eq!(causes(&blackhole), [id::CLIENT_OUTSIDE_VPC]);
+    }
+
     #[test]
     fn another_vpc_needs_an_active_peering_and_routes_both_ways() {
         let peered = |status: &str| Peering {
@@ -1101,7 +1377,13 @@ mod tests {
                 .any(|s| s.contains("create-db-proxy-endpoint --db-proxy-name orders"))
         );
 
-        // No peering, but a Transit Gateway route: not proven either way, so no block.
+        // No peering, but a Transit Gateway: attachments of both VPCs and routes both ways.
+        let tgw = |vpc: &str, state: &str| TgwAttachment {
+            id: format!("tgw-attach-{vpc}"),
+            transit_gateway: "tgw-1".into(),
+            vpc_id: vpc.into(),
+            state: state.into(),
+        };
         let mut via_tgw = path.clone();
         via_tgw.route_tables = Ok(vec![
             table(
@@ -1109,15 +1391,67 @@ mod tests {
                 "vpc-c",
                 &[("10.0.0.0/16", Target::TransitGateway("tgw-1".into()))],
             ),
+            table(
+                "rtb-p",
+                "vpc-p",
+                &[
+                    ("10.0.0.0/16", Target::Local),
+                    ("10.1.0.0/8", Target::TransitGateway("tgw-1".into())),
+                ],
+            ),
+        ]);
+        via_tgw.tgw_attachments = Ok(vec![tgw("vpc-c", "available"), tgw("vpc-p", "available")]);
+        assert!(
+            causes(&via_tgw).is_empty(),
+            "{:?}",
+            audit_client(&via_tgw, &proxy())
+        );
+        let route = result(&via_tgw, "client-route");
+        assert_eq!(route.status, CheckStatus::Pass, "{route:?}");
+        assert!(route.detail.contains("tgw-1"), "{route:?}");
+
+        // The proxy's VPC is not attached.
+        let mut unattached = via_tgw.clone();
+        unattached.tgw_attachments = Ok(vec![tgw("vpc-c", "available")]);
+        assert_eq!(causes(&unattached), [id::CLIENT_ROUTE_MISSING]);
+        let (_, findings) = audit_client(&unattached, &proxy());
+        assert!(
+            findings[0]
+                .why
+                .contains("the proxy's VPC vpc-p is not attached to tgw-1"),
+            "{}",
+            findings[0].why
+        );
+        assert!(findings[0].remediation.iter().any(|f| f.contains("aws ec2 create-transit-gateway-vpc-attachment --transit-gateway-id tgw-1 --vpc-id vpc-p --subnet-ids subnet-p1")), "{:?}", findings[0].remediation);
+
+        // An attachment waiting for acceptance.
+        let mut pending = via_tgw.clone();
+        pending.tgw_attachments = Ok(vec![
+            tgw("vpc-c", "pendingAcceptance"),
+            tgw("vpc-p", "available"),
+        ]);
+        let (_, findings) = audit_client(&pending, &proxy());
+        assert!(findings[0].remediation.iter().any(|f| f.contains("accept-transit-gateway-vpc-attachment --transit-gateway-attachment-id tgw-attach-vpc-c")), "{:?}", findings[0].remediation);
+
+        // No route back from the proxy's subnets.
+        let mut one_way = via_tgw.clone();
+        one_way.route_tables = Ok(vec![
+            table(
+                "rtb-c",
+                "vpc-c",
+                &[("10.0.0.0/16", Target::TransitGateway("tgw-1".into()))],
+            ),
             proxy_table.clone(),
         ]);
-        assert!(causes(&via_tgw).is_empty());
-        let (results, _) = audit_client(&via_tgw, &proxy());
-        assert!(
-            results
-                .iter()
-                .any(|r| r.check == "client-route" && r.status == CheckStatus::Warn)
-        );
+        assert_eq!(causes(&one_way), [id::CLIENT_ROUTE_MISSING]);
+        let (_, findings) = audit_client(&one_way, &proxy());
+        assert!(findings[0].remediation.iter().any(|f| f.contains("aws ec2 create-route --route-table-id rtb-p --destination-cidr-block 10.1.4.0/24 --transit-gateway-id tgw-1")), "{:?}", findings[0].remediation);
+
+        // Attachments unreadable: routes fine both ways, so a warning, not a block.
+        let mut unread = via_tgw.clone();
+        unread.tgw_attachments = Err("DescribeTransitGatewayAttachments was denied".into());
+        assert!(causes(&unread).is_empty());
+        assert_eq!(result(&unread, "client-route").status, CheckStatus::Warn);
 
         // Peered, routes both ways: quiet (the group reference works across active peering).
         path.peerings = Ok(vec![peered("active")]);

@@ -28,6 +28,19 @@ pub enum Target {
     Other(String),
 }
 
+impl Target {
+    /// The id a route names (`local` inside the VPC).
+    pub fn id(&self) -> &str {
+        match self {
+            Target::Local => "local",
+            Target::Peering(id)
+            | Target::TransitGateway(id)
+            | Target::VpnGateway(id)
+            | Target::Other(id) => id,
+        }
+    }
+}
+
 /// One route of a route table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {

@@ -2,7 +2,8 @@
 //! addresses (DescribeSubnets, DescribeSecurityGroups, DescribeInstances,
 //! DescribeNetworkInterfaces), and the route tables, network ACLs and peering connections of
 //! the client's and the proxy's VPCs (DescribeRouteTables, DescribeNetworkAcls,
-//! DescribeVpcPeeringConnections). Read-only; a call that fails leaves its part as `Err` with
+//! DescribeVpcPeeringConnections, and DescribeTransitGatewayAttachments for the Transit
+//! Gateways a route names). Read-only; a call that fails leaves its part as `Err` with
 //! the call, the object and the IAM action.
 
 use std::collections::BTreeMap;
@@ -11,7 +12,9 @@ use aws_sdk_ec2::types::Filter;
 
 use super::control::{explain, read_security_groups};
 use crate::audit::cidr::Cidr;
-use crate::audit::client::{ClientSpec, PathSnapshot, Peering, ProxyEndpoint, ResolvedClient};
+use crate::audit::client::{
+    ClientSpec, PathSnapshot, Peering, ProxyEndpoint, ResolvedClient, TgwAttachment,
+};
 use crate::audit::network::{AclEntry, NetworkAcl, Route, RouteTable, Target};
 use crate::audit::{ProxyInfo, SecurityGroup};
 
@@ -61,11 +64,29 @@ pub(super) async fn read_path(
     if let Ok(more) = read_security_groups(ec2, &group_ids).await {
         security_groups.extend(more);
     }
+    let route_tables = route_tables(ec2, &vpcs).await;
+    let mut gateways: Vec<String> = route_tables
+        .iter()
+        .flatten()
+        .flat_map(|t| &t.routes)
+        .filter_map(|r| match &r.target {
+            Target::TransitGateway(id) => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
+    gateways.sort();
+    gateways.dedup();
+    let tgw_attachments = if gateways.is_empty() {
+        Ok(Vec::new())
+    } else {
+        tgw_attachments(ec2, &gateways).await
+    };
     PathSnapshot {
         clients,
-        route_tables: route_tables(ec2, &vpcs).await,
+        route_tables,
         acls: network_acls(ec2, &vpcs).await,
         peerings: peerings(ec2).await,
+        tgw_attachments,
         security_groups,
         endpoints,
         subnet_cidrs: subnets
@@ -446,6 +467,46 @@ async fn network_acls(
                 .collect(),
         })
         .collect())
+}
+
+/// The VPC attachments of `gateways` (DescribeTransitGatewayAttachments).
+async fn tgw_attachments(
+    ec2: &aws_sdk_ec2::Client,
+    gateways: &[String],
+) -> Result<Vec<TgwAttachment>, String> {
+    let mut attachments = Vec::new();
+    let mut pages = ec2
+        .describe_transit_gateway_attachments()
+        .filters(
+            Filter::builder()
+                .name("transit-gateway-id")
+                .set_values(Some(gateways.to_vec()))
+                .build(),
+        )
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            explain(
+                "DescribeTransitGatewayAttachments",
+                "ec2:DescribeTransitGatewayAttachments",
+                &gateways.join(","),
+                &e,
+            )
+        })?;
+        attachments.extend(page.transit_gateway_attachments().iter().filter_map(|a| {
+            (a.resource_type().map(|t| t.as_str()) == Some("vpc")).then_some(())?;
+            Some(TgwAttachment {
+                id: a.transit_gateway_attachment_id()?.to_string(),
+                transit_gateway: a.transit_gateway_id()?.to_string(),
+                vpc_id: a.resource_id()?.to_string(),
+                state: a
+                    .state()
+                    .map_or("unknown".to_string(), |s| s.as_str().to_string()),
+            })
+        }));
+    }
+    Ok(attachments)
 }
 
 async fn peerings(ec2: &aws_sdk_ec2::Client) -> Result<Vec<Peering>, String> {

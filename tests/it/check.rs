@@ -1000,6 +1000,119 @@ fn a_client_in_a_peered_vpc_needs_routes_both_ways() {
 }
 
 #[test]
+fn a_client_through_a_transit_gateway_needs_both_vpcs_attached() {
+    let (region, name) = ("il-central-1", "tgw-path");
+    build(region, name, Faults::default());
+    let _ = check(region, name);
+    let (proxy_vpc, proxy_subnets, proxy_groups) = proxy_network(region, name);
+    let config = runtime().block_on(sdk_config(region));
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let (eni, tgw) = runtime().block_on(async {
+        let (vpc, subnet) = vpc_with_subnet(&ec2, "10.40.0.0/16", "10.40.1.0/24").await;
+        let eni = ec2
+            .create_network_interface()
+            .subnet_id(&subnet)
+            .send()
+            .await
+            .unwrap();
+        let eni = eni
+            .network_interface()
+            .unwrap()
+            .network_interface_id()
+            .unwrap()
+            .to_string();
+        ec2.authorize_security_group_ingress()
+            .group_id(&proxy_groups[0])
+            .ip_permissions(
+                aws_sdk_ec2::types::IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(5432)
+                    .to_port(5432)
+                    .ip_ranges(
+                        aws_sdk_ec2::types::IpRange::builder()
+                            .cidr_ip("10.40.0.0/16")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let tgw = ec2.create_transit_gateway().send().await.unwrap();
+        let tgw = tgw
+            .transit_gateway()
+            .unwrap()
+            .transit_gateway_id()
+            .unwrap()
+            .to_string();
+        ec2.create_transit_gateway_vpc_attachment()
+            .transit_gateway_id(&tgw)
+            .vpc_id(&vpc)
+            .subnet_ids(&subnet)
+            .send()
+            .await
+            .unwrap();
+        for (vpc, destination) in [(&vpc, "10.20.0.0/16"), (&proxy_vpc, "10.40.0.0/16")] {
+            let tables = ec2
+                .describe_route_tables()
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("vpc-id")
+                        .values(vpc.as_str())
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            ec2.create_route()
+                .route_table_id(tables.route_tables()[0].route_table_id().unwrap())
+                .destination_cidr_block(destination)
+                .transit_gateway_id(&tgw)
+                .send()
+                .await
+                .unwrap();
+        }
+        (eni, tgw)
+    });
+
+    // Routes both ways, but only the client's VPC is attached.
+    let (_, report, stderr) = check_client(region, name, &eni);
+    assert_eq!(
+        causes(&report),
+        ["client-route-missing"],
+        "{stderr} {}",
+        report["checks"]
+    );
+    let fixes = report["findings"][0]["remediation"].to_string();
+    assert!(
+        fixes.contains(&format!(
+            "create-transit-gateway-vpc-attachment --transit-gateway-id {tgw} --vpc-id {proxy_vpc}"
+        )),
+        "{fixes}"
+    );
+
+    // Both attached: quiet.
+    runtime().block_on(async {
+        ec2.create_transit_gateway_vpc_attachment()
+            .transit_gateway_id(&tgw)
+            .vpc_id(&proxy_vpc)
+            .set_subnet_ids(Some(proxy_subnets.clone()))
+            .send()
+            .await
+            .unwrap();
+    });
+    let (_, report, stderr) = check_client(region, name, &eni);
+    assert!(
+        causes(&report).is_empty(),
+        "{stderr} {}",
+        report["findings"]
+    );
+    let route = client_check(&report, "client-route");
+    assert_eq!(route["status"], "pass", "{route}");
+    assert!(route["detail"].as_str().unwrap().contains(&tgw), "{route}");
+}
+
+#[test]
 fn a_client_in_another_vpc_reaches_an_endpoint_in_its_own() {
     let (region, name) = ("ap-southeast-4", "endpoint-path");
     build(region, name, Faults::default());
