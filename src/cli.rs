@@ -250,8 +250,8 @@ pub struct DiagnoseArgs {
     #[arg(long, value_name = "ARN", requires = "db_user")]
     pub client_principal: Option<String>,
 
-    /// The database user the client principal (or the --client Lambda function's execution
-    /// role) connects as.
+    /// The database user the client principal connects as (or the --client Lambda function's
+    /// execution role, or the --client instance's instance profile role).
     #[arg(long, value_name = "USER", requires = "who")]
     pub db_user: Option<String>,
 
@@ -306,8 +306,8 @@ pub struct CheckArgs {
     #[arg(long, value_name = "ARN", requires = "db_user")]
     pub client_principal: Option<String>,
 
-    /// The database user the client principal (or the --client Lambda function's execution
-    /// role) connects as.
+    /// The database user the client principal connects as (or the --client Lambda function's
+    /// execution role, or the --client instance's instance profile role).
     #[arg(long, value_name = "USER", requires = "who")]
     pub db_user: Option<String>,
 

@@ -91,6 +91,8 @@ pub struct ResolvedClient {
     pub addresses: Vec<String>,
     /// The IAM role it runs as, when known (a Lambda function's execution role).
     pub role: Option<String>,
+    /// An instance's instance profile (`IamInstanceProfile.Arn`), whose role it runs as.
+    pub instance_profile: Option<String>,
 }
 
 impl ResolvedClient {
@@ -1094,6 +1096,7 @@ mod tests {
             security_groups: vec!["sg-app".into()],
             addresses: vec![address.into()],
             role: None,
+            instance_profile: None,
         }
     }
 
@@ -1259,6 +1262,7 @@ mod tests {
             security_groups: vec![],
             addresses: vec!["203.0.113.9".into()],
             role: None,
+            instance_profile: None,
         })];
         assert_eq!(causes(&path), [id::CLIENT_OUTSIDE_VPC]);
         let (_, findings) = audit_client(&path, &proxy());
@@ -1279,6 +1283,7 @@ mod tests {
             security_groups: vec![],
             addresses: vec!["192.168.7.20".into()],
             role: None,
+            instance_profile: None,
         })];
         path.route_tables = Ok(vec![table(
             "rtb-p",

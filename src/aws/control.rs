@@ -33,6 +33,23 @@ pub enum ControlError {
 
 /// Describes a failed call: what, on which object, the service's code and message, and the
 /// IAM action to grant when access was denied.
+/// The role of the instance profile `arn` (GetInstanceProfile), the principal an instance's
+/// applications run as.
+async fn instance_profile_role(iam: &aws_sdk_iam::Client, arn: &str) -> Result<String, String> {
+    let name = arn.rsplit('/').next().unwrap_or(arn);
+    let output = iam
+        .get_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+        .map_err(|e| explain("GetInstanceProfile", "iam:GetInstanceProfile", arn, &e))?;
+    output
+        .instance_profile()
+        .and_then(|p| p.roles().first())
+        .map(|r| r.arn().to_string())
+        .ok_or_else(|| format!("instance profile {arn} has no role: the instance's applications have no IAM principal to sign tokens with"))
+}
+
 /// Describes a secret's KMS key and, for a customer managed key, reads its key policy. Never
 /// uses the key.
 async fn read_key(kms: &aws_sdk_kms::Client, key_id: &str) -> Result<KeyInfo, String> {
@@ -248,22 +265,34 @@ pub async fn snapshot(
             });
         }
     }
-    let principal = client.arn.map(str::to_string).or_else(|| {
-        path.as_ref()
-            .and_then(|p| p.clients.iter().flatten().find_map(|c| c.role.clone()))
-    });
+    let resolved = path.as_ref().map(|p| p.clients.iter().flatten());
+    let mut principal: Option<Result<String, String>> = client
+        .arn
+        .map(|a| Ok(a.to_string()))
+        .or_else(|| resolved.clone()?.find_map(|c| c.role.clone()).map(Ok));
+    if principal.is_none()
+        && client.db_user.is_some()
+        && let Some(profile) = resolved.and_then(|mut c| c.find_map(|c| c.instance_profile.clone()))
+    {
+        principal = Some(instance_profile_role(&iam, &profile).await);
+    }
     let client = match (principal, client.db_user) {
-        (Some(principal), Some(db_user)) => Some(ClientCheck {
+        (Some(Ok(principal)), Some(db_user)) => Some(ClientCheck {
             db_user: db_user.to_string(),
             policies: read_principal_policies(&iam, &principal)
                 .await
                 .map(|(_, policies)| policies),
             principal,
         }),
+        (Some(Err(e)), Some(db_user)) => Some(ClientCheck {
+            principal: "the client".to_string(),
+            db_user: db_user.to_string(),
+            policies: Err(e),
+        }),
         (None, Some(db_user)) => Some(ClientCheck {
             principal: "the client".to_string(),
             db_user: db_user.to_string(),
-            policies: Err("no IAM principal to check: give --client-principal ARN, or a Lambda function as --client (its execution role)".to_string()),
+            policies: Err("no IAM principal to check: give --client-principal ARN, or as --client a Lambda function (its execution role) or an instance with an instance profile (its role)".to_string()),
         }),
         _ => None,
     };

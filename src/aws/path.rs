@@ -179,6 +179,7 @@ async fn resolve(
         security_groups: groups,
         addresses: address.into_iter().collect(),
         role: None,
+        instance_profile: None,
     };
     match spec {
         ClientSpec::Address(text) => {
@@ -205,6 +206,7 @@ async fn resolve(
                     security_groups: Vec::new(),
                     addresses: vec![text.clone()],
                     role: None,
+                    instance_profile: None,
                 });
             }
             Ok(match found {
@@ -215,6 +217,7 @@ async fn resolve(
                     security_groups: Vec::new(),
                     addresses: vec![text.clone()],
                     role: None,
+                    instance_profile: None,
                 },
                 None => placed(None, None, Vec::new(), Some(text.clone())),
             })
@@ -257,16 +260,22 @@ async fn resolve(
                 .flat_map(|r| r.instances())
                 .next()
                 .ok_or_else(|| format!("instance {id} not found in this Region"))?;
-            Ok(placed(
-                instance.vpc_id().map(str::to_string),
-                instance.subnet_id().map(str::to_string),
-                instance
-                    .security_groups()
-                    .iter()
-                    .filter_map(|g| g.group_id().map(str::to_string))
-                    .collect(),
-                instance.private_ip_address().map(str::to_string),
-            ))
+            Ok(ResolvedClient {
+                instance_profile: instance
+                    .iam_instance_profile()
+                    .and_then(|p| p.arn())
+                    .map(str::to_string),
+                ..placed(
+                    instance.vpc_id().map(str::to_string),
+                    instance.subnet_id().map(str::to_string),
+                    instance
+                        .security_groups()
+                        .iter()
+                        .filter_map(|g| g.group_id().map(str::to_string))
+                        .collect(),
+                    instance.private_ip_address().map(str::to_string),
+                )
+            })
         }
         ClientSpec::Interface(id) => {
             let output = ec2
@@ -343,6 +352,7 @@ async fn resolve_lambda(
         security_groups: groups,
         addresses: Vec::new(),
         role: output.role().map(str::to_string),
+        instance_profile: None,
     })
 }
 

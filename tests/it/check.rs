@@ -875,6 +875,78 @@ fn lambda_clients_outside_a_vpc_or_not_admitted() {
     assert_eq!(out.code, 2, "{}", out.stderr);
 }
 
+/// An instance's applications sign IAM tokens as its instance profile's role: that role is
+/// the principal checked for rds-db:connect.
+#[test]
+fn an_instance_is_checked_as_its_instance_profile_role() {
+    let (region, name) = ("mx-central-1", "profile-path");
+    build(region, name, Faults::default());
+    let _ = check(region, name);
+    let (_, subnets, _) = proxy_network(region, name);
+    let instance = runtime().block_on(async {
+        let config = sdk_config(region).await;
+        let ec2 = aws_sdk_ec2::Client::new(&config);
+        let iam = aws_sdk_iam::Client::new(&config);
+        iam.create_role()
+            .role_name("orders-app-instance")
+            .assume_role_policy_document(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+            )
+            .send()
+            .await
+            .unwrap();
+        iam.create_instance_profile().instance_profile_name("orders-app").send().await.unwrap();
+        iam.add_role_to_instance_profile()
+            .instance_profile_name("orders-app")
+            .role_name("orders-app-instance")
+            .send()
+            .await
+            .unwrap();
+        let images = ec2.describe_images().send().await.unwrap();
+        let image = images.images()[0].image_id().unwrap().to_string();
+        let out = ec2
+            .run_instances()
+            .image_id(image)
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(&subnets[0])
+            .iam_instance_profile(
+                aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+                    .name("orders-app")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        out.instances()[0].instance_id().unwrap().to_string()
+    });
+    let out = run_cmd(proxydoc_aws(region).args([
+        "check",
+        "--proxy",
+        name,
+        "--client",
+        &instance,
+        "--db-user",
+        "app",
+        "--format",
+        "json",
+    ]));
+    let report = out.json();
+    let iam = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["cause"] == "client-iam-not-allowed")
+        .unwrap_or_else(|| panic!("{} {}", report["findings"], out.stderr));
+    assert!(
+        iam["why"]
+            .as_str()
+            .unwrap()
+            .contains("role/orders-app-instance"),
+        "{iam}"
+    );
+}
+
 #[test]
 fn a_client_in_a_peered_vpc_needs_routes_both_ways() {
     let (region, name) = ("ap-northeast-3", "peered-path");
