@@ -428,6 +428,85 @@ def app_logs(rng):
     return out
 
 
+ONSET_START = datetime(2026, 11, 24, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def db_lost_after_healthy_hour(rng):
+    """An hour of healthy traffic, then at 02:12 the database stops answering the proxy:
+    clients still connect, no database connection is opened or released any more, and each
+    client waits out ConnectionBorrowTimeout (30 s). A real log starts healthy."""
+    p = Proxy(rng, db_ip="10.0.40.12")
+    ips = clients(rng, 6, "10.0.42")
+    app = []
+    t = ONSET_START
+    lost = ONSET_START + timedelta(hours=1)
+    while t < lost:
+        t += timedelta(milliseconds=rng.randrange(3000, 9000))
+        p.healthy_session(t, rng.choice(ips))
+    t = lost
+    while t < lost + timedelta(minutes=6):
+        t += timedelta(milliseconds=rng.randrange(3000, 9000))
+        client = p.connect(t, rng.choice(ips))
+        t_fail = t + timedelta(seconds=30, milliseconds=rng.randrange(1, 20))
+        p.close(t_fail + timedelta(milliseconds=4), client, requested=False)
+        app.append((t_fail,
+                    f'{t_fail.strftime("%Y/%m/%d %H:%M:%S")} orders/repo.go:57: query failed: '
+                    f'Error 9501 (HY000): Timed-out waiting to acquire database connection'))
+    return p, "".join(line + "\n" for _, line in sorted(app))
+
+
+def pinning_builds_to_exhaustion(rng):
+    """An hour where one session in twenty is pinned; then a release starts setting a session
+    variable on every connection: pinned sessions climb for ten minutes, each holding its
+    database connection, until the pool is full and clients time out borrowing one. The proxy
+    still opens and releases database connections for the sessions that got one."""
+    p = Proxy(rng)
+    ips = clients(rng, 8, "10.0.44")
+    app = []
+    reason = ('SQL changed session settings that the proxy doesn\'t track. Consider moving session '
+              'configuration to the proxy\'s initialization query. Digest: "set application_name to $1".')
+    t = ONSET_START
+    release = ONSET_START + timedelta(minutes=50)
+    full = release + timedelta(minutes=10)
+    while t < full + timedelta(minutes=5):
+        t += timedelta(milliseconds=rng.randrange(1500, 4000))
+        if t < release:
+            p.healthy_session(t, rng.choice(ips), pin_reason=reason if rng.random() < 0.05 else None)
+        elif t < full or rng.random() < 0.4:
+            p.healthy_session(t, rng.choice(ips), pin_reason=reason)
+        else:
+            client = p.connect(t, rng.choice(ips))
+            t_fail = t + timedelta(seconds=30)
+            p.close(t_fail, client, requested=False)
+            app.append((t_fail, f"{t_fail.strftime('%Y-%m-%d %H:%M:%S')},{t_fail.microsecond // 1000:03d} "
+                                f"ERROR [orders-api] psycopg2.OperationalError: Timed-out waiting to acquire "
+                                f"database connection"))
+    return p, "".join(line + "\n" for _, line in sorted(app))
+
+
+def passwords_changed_at_once(rng):
+    """Half an hour of healthy traffic for three services, then the database is restored from
+    a snapshot whose passwords predate the last rotation: from 01:42 every user's password is
+    refused at once."""
+    p = Proxy(rng)
+    ips = clients(rng, 6, "10.0.46")
+    users = ["orders_app", "billing", "reporting"]
+    t = ONSET_START
+    changed = ONSET_START + timedelta(minutes=30)
+    while t < changed + timedelta(minutes=4):
+        t += timedelta(milliseconds=rng.randrange(1000, 4000))
+        if t < changed:
+            p.healthy_session(t, rng.choice(ips))
+        else:
+            user = rng.choice(users)
+            client = p.connect(t, rng.choice(ips))
+            p.line(t + timedelta(milliseconds=25), "INFO",
+                   f'Proxy authentication with PostgreSQL native password authentication failed for user '
+                   f'"{user}" with TLS on. Reason: Invalid credentials.', client=client)
+            p.close(t + timedelta(milliseconds=28), client, requested=False)
+    return p
+
+
 def bad_inputs():
     rng = random.Random(99)
     full = gzip.compress(healthy(random.Random(5)).text().encode(), mtime=0)
@@ -461,6 +540,15 @@ def main():
     for path, lines in app_logs(rng).items():
         write(path, "".join(line + "\n" for line in lines))
     bad_inputs()
+    # Incidents that begin healthy (their own seed, so the samples above stay as they are).
+    rng = random.Random(20261203)
+    p, app = db_lost_after_healthy_hour(rng)
+    write("incidents/db-lost-after-healthy-hour/proxy.log", p.text())
+    write("incidents/db-lost-after-healthy-hour/app.log", app)
+    p, app = pinning_builds_to_exhaustion(rng)
+    write("incidents/pinning-builds-to-exhaustion/proxy.log", p.text())
+    write("incidents/pinning-builds-to-exhaustion/app.log", app)
+    write("incidents/passwords-changed-at-once/proxy.log", passwords_changed_at_once(rng).text())
 
 
 if __name__ == "__main__":

@@ -271,6 +271,38 @@ pub struct Finding {
     pub endpoints: Vec<String>,
     pub evidence: Vec<Evidence>,
     pub remediation: Vec<String>,
+    /// When the incident behind this finding began and what changed then.
+    pub onset: Option<FindingOnset>,
+    /// Other causes the same evidence fits, each with what tells it apart.
+    pub alternatives: Vec<Alternative>,
+}
+
+/// When a finding's incident began, and the rates that changed at that moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FindingOnset {
+    pub at: Millis,
+    /// One line for people: "started 02:12; database connections opened: 6/min before, 0 after".
+    pub summary: String,
+    pub changes: Vec<RateChange>,
+}
+
+/// The rate of one kind of event before and after an onset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateChange {
+    /// The event kind (`db-connection-opened`).
+    pub kind: EventKind,
+    /// Events per minute before the onset; `None` when the input starts at the onset.
+    pub before_per_minute: Option<f64>,
+    pub after_per_minute: f64,
+}
+
+/// Another cause that fits a finding's evidence as well, and the check that separates them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alternative {
+    pub cause: String,
+    pub why: String,
+    /// What tells the two apart (a check, a metric, a log to add).
+    pub check: String,
 }
 
 /// An input that could not be read (or only partly).

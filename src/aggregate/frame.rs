@@ -272,6 +272,82 @@ impl Facts {
     }
 }
 
+impl Facts {
+    /// Events per minute of the kinds `kinds` (timed rows only), in minute order.
+    pub fn minutes_of(&self, kinds: &[u32]) -> Result<Vec<(i64, u64)>, FrameError> {
+        if self.timeline.height() == 0 || kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted = kinds
+            .iter()
+            .fold(lit(false), |any, k| any.or(col(KIND).eq(lit(*k))));
+        let grouped = self
+            .timeline
+            .clone()
+            .lazy()
+            .filter(col(MINUTE).is_not_null().and(wanted))
+            .group_by([col(MINUTE)])
+            .agg([col(N).sum().alias(N)])
+            .collect()?;
+        let minutes = grouped.column(MINUTE)?.i64()?.clone();
+        let n = grouped.column(N)?.cast(&DataType::UInt64)?;
+        let n = n.u64()?;
+        let mut out: Vec<(i64, u64)> = (0..grouped.height())
+            .filter_map(|row| Some((minutes.get(row)?, n.get(row)?)))
+            .collect();
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Events per kind in three phases around an onset: before `lead_from` (early), from
+    /// `lead_from` to before `at` (the lead-up), and from `at` to `end` inclusive (after).
+    /// Minutes after `end` and untimed rows are left out. Rows: (kind, early, lead, after).
+    pub fn phase_counts(
+        &self,
+        lead_from: i64,
+        at: i64,
+        end: i64,
+    ) -> Result<Vec<(u32, u64, u64, u64)>, FrameError> {
+        const PHASE: &str = "phase";
+        if self.timeline.height() == 0 {
+            return Ok(Vec::new());
+        }
+        let phase = when(col(MINUTE).lt(lit(lead_from)))
+            .then(lit(0i32))
+            .when(col(MINUTE).lt(lit(at)))
+            .then(lit(1i32))
+            .otherwise(lit(2i32))
+            .alias(PHASE);
+        let grouped = self
+            .timeline
+            .clone()
+            .lazy()
+            .filter(col(MINUTE).is_not_null().and(col(MINUTE).lt_eq(lit(end))))
+            .with_column(phase)
+            .group_by([col(KIND), col(PHASE)])
+            .agg([col(N).sum().alias(N)])
+            .collect()?;
+        let kinds = grouped.column(KIND)?.u32()?.clone();
+        let phases = grouped.column(PHASE)?.i32()?.clone();
+        let n = grouped.column(N)?.cast(&DataType::UInt64)?;
+        let n = n.u64()?;
+        let mut by_kind: std::collections::BTreeMap<u32, [u64; 3]> = Default::default();
+        for row in 0..grouped.height() {
+            let (Some(kind), Some(phase), Some(count)) =
+                (kinds.get(row), phases.get(row), n.get(row))
+            else {
+                continue;
+            };
+            let slot = usize::try_from(phase).unwrap_or(2).min(2);
+            by_kind.entry(kind).or_default()[slot] += count;
+        }
+        Ok(by_kind
+            .into_iter()
+            .map(|(kind, [early, lead, after])| (kind, early, lead, after))
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,5 +390,29 @@ mod tests {
     fn empty_facts() {
         let facts = FactBuffer::default().finish().unwrap();
         assert!(facts.group(&[KIND], None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn minutes_and_phases_from_the_timeline() {
+        let mut buffer = FactBuffer::default();
+        // Kind 1 every minute 0..10, kind 2 from minute 6, kind 3 untimed.
+        for minute in 0..10i64 {
+            buffer.push(row(1, 0, Some(minute * 60_000 + 5)));
+            if minute >= 6 {
+                buffer.push(row(2, 0, Some(minute * 60_000 + 7)));
+                buffer.push(row(2, 0, Some(minute * 60_000 + 9)));
+            }
+        }
+        buffer.push(row(3, 0, None));
+        let facts = buffer.finish().unwrap();
+        let twos = facts.minutes_of(&[2]).unwrap();
+        assert_eq!(twos, (6..10).map(|m| (m * 60_000, 2)).collect::<Vec<_>>());
+        assert_eq!(facts.minutes_of(&[1, 2]).unwrap()[9], (9 * 60_000, 3));
+        assert!(facts.minutes_of(&[3]).unwrap().is_empty());
+        // Early before minute 2, lead-up 2..6, after 6..=8 (minute 9 is past the end).
+        let phases = facts
+            .phase_counts(2 * 60_000, 6 * 60_000, 8 * 60_000)
+            .unwrap();
+        assert_eq!(phases, vec![(1, 2, 4, 3), (2, 0, 0, 6)]);
     }
 }

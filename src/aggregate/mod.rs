@@ -8,6 +8,7 @@
 //! not its size. Nothing here does I/O.
 
 mod frame;
+pub mod onset;
 pub mod sessions;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -103,6 +104,8 @@ pub struct CauseStats {
     pub clients: Vec<(String, u64)>,
     pub endpoints: Vec<(String, u64)>,
     pub details: Vec<(String, u64)>,
+    /// Each user's first line of this cause, earliest first.
+    pub user_first: Vec<(String, Millis)>,
     /// (pattern index, events) for the patterns that produced this cause.
     pub patterns: Vec<(u32, u64)>,
     pub evidence: Vec<Evidence>,
@@ -163,7 +166,22 @@ pub struct Summary {
     /// Lines seen per side (`proxy`, `client`) of the patterns that matched them.
     pub proxy_lines: u64,
     pub client_lines: u64,
+    /// Where failures rose above the baseline, and the rates around it.
+    pub onset: Option<onset::Onset>,
+    /// The same per failure kind (the onset of borrow timeouts, of authentication failures…).
+    pub kind_onsets: BTreeMap<EventKind, onset::Onset>,
+    /// Where the database side went quiet while clients kept arriving.
+    pub db_silence: Option<onset::Onset>,
 }
+
+/// Database-side kinds: lines that show the proxy talking to its target.
+pub const DB_SIDE: [EventKind; 5] = [
+    EventKind::DbConnectionOpened,
+    EventKind::DbConnectionClosed,
+    EventKind::DbConnectionReleased,
+    EventKind::Pinned,
+    EventKind::WillPin,
+];
 
 impl Summary {
     pub fn count(&self, kind: EventKind) -> u64 {
@@ -602,6 +620,7 @@ impl<'c> Aggregator<'c> {
         let endpoints = tables.dimension(frame::ENDPOINT)?;
         let details = tables.details()?;
         let timeline = tables.timeline()?;
+        let (onset, kind_onsets, db_silence) = tables.onsets(window)?;
         let counts = sessions.finish();
         tables.raise_client_failures(&mut clients, &counts);
         let causes = tables.causes(&cause_names, &cause_evidence, &counts)?;
@@ -632,6 +651,9 @@ impl<'c> Aggregator<'c> {
             context,
             proxy_lines,
             client_lines,
+            onset,
+            kind_onsets,
+            db_silence,
         })
     }
 }
@@ -758,6 +780,85 @@ impl Tables<'_> {
         Ok(timeline.into_values().collect())
     }
 
+    /// The failure onset and the database silence, each with the rates around it (see
+    /// `onset.rs`), over the input's timed `window`.
+    #[allow(clippy::type_complexity)]
+    fn onsets(
+        &self,
+        window: Window,
+    ) -> Result<
+        (
+            Option<onset::Onset>,
+            BTreeMap<EventKind, onset::Onset>,
+            Option<onset::Onset>,
+        ),
+        FrameError,
+    > {
+        let Some((first, last)) = window else {
+            return Ok((None, BTreeMap::new(), None));
+        };
+        let minute = |t: Millis| t.div_euclid(onset::MINUTE) * onset::MINUTE;
+        let (start, end) = (minute(first), minute(last));
+        let codes = |kinds: &mut dyn Iterator<Item = EventKind>| -> Vec<u32> {
+            kinds.map(EventKind::index).collect()
+        };
+        let failures = self.facts.minutes_of(&codes(
+            &mut EventKind::ALL.into_iter().filter(|k| k.is_failure()),
+        ))?;
+        let db = self.facts.minutes_of(&codes(&mut DB_SIDE.into_iter()))?;
+        let clients = self
+            .facts
+            .minutes_of(&[EventKind::ClientConnected.index()])?;
+        let around = |at: Millis, until: Millis, trigger| -> Result<onset::Onset, FrameError> {
+            let (before_minutes, lead_minutes, lead_from) = onset::phases(at, start);
+            let rates = self
+                .facts
+                .phase_counts(lead_from, at, until)?
+                .into_iter()
+                .filter_map(|(kind, early, lead, after)| {
+                    Some(onset::KindRate {
+                        kind: EventKind::from_index(kind)?,
+                        early,
+                        lead,
+                        after,
+                    })
+                })
+                .collect();
+            Ok(onset::Onset {
+                at,
+                trigger,
+                end: until,
+                before_minutes,
+                lead_minutes,
+                after_minutes: (until - at) / onset::MINUTE + 1,
+                rates,
+            })
+        };
+        let of_failures = |failures: &[(Millis, u64)]| -> Result<Option<onset::Onset>, FrameError> {
+            match onset::failure_onset(failures, start, end) {
+                Some(at) => {
+                    // The incident lasts until its last failing minute.
+                    let until = failures.last().map_or(end, |(m, _)| *m).max(at);
+                    Ok(Some(around(at, until, onset::Trigger::Failures)?))
+                }
+                None => Ok(None),
+            }
+        };
+        let failure_onset = of_failures(&failures)?;
+        let mut kind_onsets = BTreeMap::new();
+        for kind in EventKind::ALL.into_iter().filter(|k| k.is_failure()) {
+            let series = self.facts.minutes_of(&[kind.index()])?;
+            if let Some(onset) = of_failures(&series)? {
+                kind_onsets.insert(kind, onset);
+            }
+        }
+        let silence = match onset::db_silence(&db, &clients) {
+            Some(at) => Some(around(at, end.max(at), onset::Trigger::DbSilence)?),
+            None => None,
+        };
+        Ok((failure_onset, kind_onsets, silence))
+    }
+
     /// Failed sessions per client address, joined through the connection id (the failure line
     /// itself seldom names the address), raise the clients' failure counts.
     fn raise_client_failures(&self, clients: &mut [DimCount], counts: &SessionCounts) {
@@ -812,6 +913,13 @@ impl Tables<'_> {
                 .into_iter()
                 .filter_map(|g| Some((u32::try_from(g.keys[0]?).ok()?, g.n)))
                 .collect();
+            let mut user_first: Vec<(String, Millis)> = self
+                .facts
+                .group(&[frame::USER], filter)?
+                .into_iter()
+                .filter_map(|g| Some((self.name(g.keys[0])?, g.first?)))
+                .collect();
+            user_first.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
             let mut evidence = cause_evidence.get(&code).cloned().unwrap_or_default();
             evidence.sort_by_key(|e| (e.ts, e.seq));
             causes.push(CauseStats {
@@ -823,6 +931,7 @@ impl Tables<'_> {
                 clients: self.cause_clients(named(frame::CLIENT)?, code, counts),
                 endpoints: named(frame::ENDPOINT)?,
                 details: named(frame::DETAIL)?,
+                user_first,
                 patterns,
                 evidence,
             });

@@ -121,6 +121,8 @@ fn control_plane_finding(
             .map(|e| crate::model::Evidence::new(None, e))
             .collect(),
         remediation,
+        onset: None,
+        alternatives: Vec::new(),
     }
 }
 

@@ -80,6 +80,20 @@ fn finding(n: usize, f: &FindingOut, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)?;
     writeln!(out, "**Why** ({:.2}): {}", f.confidence, escape(&f.why))?;
     writeln!(out)?;
+    if let Some(onset) = &f.onset {
+        writeln!(out, "**Onset**: {}", escape(&onset.summary))?;
+        writeln!(out)?;
+    }
+    for alternative in &f.alternatives {
+        writeln!(
+            out,
+            "**Or** `{}`: {}. To tell them apart: {}",
+            alternative.cause,
+            escape(&alternative.why),
+            alternative.check
+        )?;
+        writeln!(out)?;
+    }
     for (label, values) in [
         ("Users", &f.users),
         ("Clients", &f.clients),

@@ -98,6 +98,28 @@ impl Report {
                 endpoints: f.endpoints.clone(),
                 evidence: f.evidence.iter().map(|e| redact(&e.text)).collect(),
                 remediation: f.remediation.clone(),
+                onset: f.onset.as_ref().map(|o| OnsetOut {
+                    at: rfc3339(o.at),
+                    summary: o.summary.clone(),
+                    changes: o
+                        .changes
+                        .iter()
+                        .map(|c| RateChangeOut {
+                            kind: c.kind,
+                            before_per_minute: c.before_per_minute.map(round2),
+                            after_per_minute: round2(c.after_per_minute),
+                        })
+                        .collect(),
+                }),
+                alternatives: f
+                    .alternatives
+                    .iter()
+                    .map(|a| AlternativeOut {
+                        cause: a.cause.clone(),
+                        why: a.why.clone(),
+                        check: a.check.clone(),
+                    })
+                    .collect(),
             })
             .collect();
         let timeline = summary
@@ -295,6 +317,11 @@ pub fn timeline_columns(
         failures[index] += failed;
     }
     Some((per, first, totals, failures))
+}
+
+/// A rate rounded to two decimals for the JSON report.
+fn round2(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
 }
 
 #[cfg(test)]

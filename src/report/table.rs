@@ -92,6 +92,19 @@ fn finding(n: usize, f: &FindingOut, out: &mut dyn Write) -> io::Result<()> {
         _ => "no timestamps".to_string(),
     };
     wrap_into(out, "   seen: ", &seen)?;
+    if let Some(onset) = &f.onset {
+        wrap_into(out, "   onset: ", &onset.summary)?;
+    }
+    for alternative in &f.alternatives {
+        wrap_into(
+            out,
+            "   or: ",
+            &format!(
+                "{} — {}. To tell them apart: {}",
+                alternative.cause, alternative.why, alternative.check
+            ),
+        )?;
+    }
     for (label, values) in [
         ("users: ", &f.users),
         ("clients: ", &f.clients),

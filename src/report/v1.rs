@@ -90,6 +90,36 @@ pub struct FindingOut {
     pub endpoints: Vec<String>,
     pub evidence: Vec<String>,
     pub remediation: Vec<String>,
+    /// When the incident behind the finding began and the rates that changed then; null
+    /// when the input has no onset for it (too few timed failures).
+    pub onset: Option<OnsetOut>,
+    /// Other causes the same evidence fits as well, each with what tells them apart.
+    pub alternatives: Vec<AlternativeOut>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OnsetOut {
+    /// The first minute of the incident (RFC 3339).
+    pub at: String,
+    /// "started 02:12 UTC; database connections opened: 6/min before, 0 after".
+    pub summary: String,
+    pub changes: Vec<RateChangeOut>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RateChangeOut {
+    pub kind: EventKind,
+    /// Null when the input starts at the onset.
+    pub before_per_minute: Option<f64>,
+    pub after_per_minute: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlternativeOut {
+    pub cause: String,
+    pub why: String,
+    /// The check, metric or log that separates the two.
+    pub check: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -293,6 +323,20 @@ mod tests {
             endpoints: vec!["e".into()],
             evidence: vec![Evidence::new(Some(0), "line".into())],
             remediation: vec!["r".into()],
+            onset: Some(crate::model::FindingOnset {
+                at: 0,
+                summary: "started 00:00 UTC".into(),
+                changes: vec![crate::model::RateChange {
+                    kind: EventKind::AuthFailed,
+                    before_per_minute: Some(0.0),
+                    after_per_minute: 2.0,
+                }],
+            }),
+            alternatives: vec![crate::model::Alternative {
+                cause: "a".into(),
+                why: "w".into(),
+                check: "c".into(),
+            }],
         };
         let inputs = [InputStats {
             path: "p".into(),

@@ -7,10 +7,12 @@
 //! severity, then failed connections, then confidence, then cause id.
 
 pub mod causes;
+pub mod onset;
 
-use crate::aggregate::{CauseStats, Summary};
+use crate::aggregate::onset::{MINUTE, Onset};
+use crate::aggregate::{CauseStats, DB_SIDE, Summary};
 use crate::classify::{Classifier, Side};
-use crate::model::{EventKind, Evidence, Finding, Millis, Severity};
+use crate::model::{Alternative, EventKind, Evidence, Finding, Millis, Severity};
 use causes::Fill;
 
 /// Names of the built-in cause ids. Part of the report contract: add, never rename.
@@ -49,7 +51,7 @@ pub fn evaluate(summary: &Summary, classifier: &Classifier) -> Vec<Finding> {
             }
             _ => from_cause(stats, classifier, &fill, summary),
         };
-        findings.push(finding);
+        findings.push(with_onset(finding, stats, classifier, summary));
     }
     if let Some(secret) = findings
         .iter_mut()
@@ -165,10 +167,80 @@ fn from_cause(
         endpoints: names(&stats.endpoints),
         evidence: stats.evidence.clone(),
         remediation,
+        onset: None,
+        alternatives: Vec::new(),
     }
 }
 
+/// A critical finding without an onset of its own gets the onset of its main kind of event
+/// (the kind most of its lines are), with the rates that show the change.
+fn with_onset(
+    mut finding: Finding,
+    stats: &CauseStats,
+    classifier: &Classifier,
+    summary: &Summary,
+) -> Finding {
+    if finding.onset.is_some() || finding.severity != Severity::Critical {
+        return finding;
+    }
+    let Some(kind) = stats
+        .patterns
+        .first()
+        .and_then(|(p, _)| classifier.pattern(*p))
+        .map(|p| p.kind)
+    else {
+        return finding;
+    };
+    let Some(onset) = summary.kind_onsets.get(&kind) else {
+        return finding;
+    };
+    let shown: Vec<EventKind> = match kind {
+        EventKind::AuthFailed | EventKind::CredentialsError => {
+            vec![kind, EventKind::AuthSucceeded, EventKind::ClientConnected]
+        }
+        _ => vec![kind, EventKind::ClientConnected],
+    };
+    finding.onset = Some(onset::describe(onset, &shown, summary.window));
+    if matches!(kind, EventKind::AuthFailed | EventKind::CredentialsError)
+        && let Some(moment) = all_at_once(stats, onset, summary)
+    {
+        finding.why.push_str(&format!("; {moment}"));
+    }
+    finding
+}
+
+/// Authentication failures that began in the same minute for every user that had been
+/// authenticating before: one change behind all of them (a rotated or changed secret, a
+/// changed role or key policy), not each user's own mistake.
+fn all_at_once(stats: &CauseStats, onset: &Onset, summary: &Summary) -> Option<String> {
+    let users = stats.user_first.len();
+    let served = |kind| onset.rate(kind).early + onset.rate(kind).lead;
+    let served_before: u64 = [EventKind::AuthSucceeded]
+        .into_iter()
+        .chain(DB_SIDE)
+        .map(served)
+        .sum();
+    if users < 2 || served_before == 0 {
+        return None;
+    }
+    let first = stats.user_first.first()?.1;
+    let last = stats.user_first.last()?.1;
+    (last - first < 2 * MINUTE && first >= onset.at - MINUTE).then(|| {
+        format!(
+            "the failures began at {} for all {users} users within two minutes, after clients had been served before: something they share changed then (a rotated or edited secret, a database restored with older passwords, the proxy's role or the key's policy)",
+            onset::when(onset.at, summary.window)
+        )
+    })
+}
+
 /// Borrow timeouts: the pool (`pool-exhausted`) or a target the proxy cannot reach.
+///
+/// Decided at the moment things broke, not over the whole input (a real log starts healthy):
+/// from the onset of the borrow timeouts, a proxy log that still shows database connections
+/// opened, closed or released means a full pool; one that shows clients arriving and no
+/// database-side line at all means an unreachable target, whatever happened before. Without
+/// timestamps enough for an onset, the whole input decides. Without the proxy's log it cannot
+/// be told, and the finding says so.
 fn borrow_timeouts(
     summary: &Summary,
     stats: &CauseStats,
@@ -176,18 +248,70 @@ fn borrow_timeouts(
     fill: &Fill,
 ) -> Finding {
     let mut finding = from_cause(stats, classifier, fill, summary);
+    let timed = summary.kind_onsets.get(&EventKind::BorrowTimeout);
+    // A client that times out in minute M arrived up to ConnectionBorrowTimeout before (120 s
+    // by default): the proxy's view of the failure window starts that much earlier.
+    let in_window = |o: &Onset, kinds: &[EventKind]| {
+        counts_between(summary, o.at - BORROW_LOOKBACK, o.end, kinds)
+    };
+    let window = timed.filter(|o| {
+        in_window(o, &DB_SIDE)
+            + in_window(o, &[EventKind::ClientConnected, EventKind::ClientClosed])
+            > 0
+    });
+    let silence = summary
+        .db_silence
+        .as_ref()
+        .filter(|s| stats.first.is_some_and(|f| f >= s.at - MINUTE));
     let db_activity = db_side_lines(summary);
     let clients = summary.count(EventKind::ClientConnected);
-    if summary.proxy_lines > 0 && db_activity == 0 {
+    let unreachable = match (silence, window) {
+        (Some(_), _) => true,
+        (None, Some(window)) => {
+            in_window(window, &DB_SIDE) == 0 && in_window(window, &[EventKind::ClientConnected]) > 0
+        }
+        (None, None) => summary.proxy_lines > 0 && timed.is_none() && db_activity == 0,
+    };
+    if summary.proxy_lines > 0 && unreachable {
         let target = causes::lookup(id::TARGET_UNREACHABLE);
         finding.cause = id::TARGET_UNREACHABLE.to_string();
         finding.title = target.map_or_else(String::new, |c| c.title.to_string());
         finding.confidence = 0.8;
-        finding.why = format!(
-            "{} borrow timeouts while the proxy log shows {clients} client {} and not one database connection opened, closed or released: the proxy cannot reach its target (security group, port, or a database that is not available)",
-            stats.events,
-            plural(clients, "connection", "connections"),
-        );
+        // The borrow timeouts' onset is when clients began to fail; the silence's rates are
+        // the ones to show when there is no such onset.
+        let onset = window.or(silence);
+        finding.why = match onset {
+            Some(onset) if onset.before_per_minute(&DB_SIDE).is_some_and(|r| r > 0.0) => format!(
+                "from {}, {} borrow timeouts while {} client {} reached the proxy and not one database connection was opened, closed or released (database-side lines: {}/min before, 0 after): the proxy lost its target (security group, port, or a database that stopped, failed over or is not available)",
+                onset::when(onset.at, summary.window),
+                stats.events,
+                onset.after(&[EventKind::ClientConnected]),
+                plural(
+                    onset.after(&[EventKind::ClientConnected]),
+                    "connection",
+                    "connections"
+                ),
+                onset::rate(onset.before_per_minute(&DB_SIDE).unwrap_or(0.0)),
+            ),
+            _ => format!(
+                "{} borrow timeouts while the proxy log shows {clients} client {} and not one database connection opened, closed or released: the proxy cannot reach its target (security group, port, or a database that is not available)",
+                stats.events,
+                plural(clients, "connection", "connections"),
+            ),
+        };
+        finding.onset = onset.map(|o| {
+            onset::describe(
+                o,
+                &[
+                    EventKind::DbConnectionOpened,
+                    EventKind::DbConnectionReleased,
+                    EventKind::DbConnectionClosed,
+                    EventKind::BorrowTimeout,
+                    EventKind::ClientConnected,
+                ],
+                summary.window,
+            )
+        });
         if let Some(target) = target {
             finding.remediation = (target.remediation)(fill, stats);
         }
@@ -195,30 +319,112 @@ fn borrow_timeouts(
             with_kind_evidence(&finding.evidence, summary, EventKind::ClientConnected);
         return finding;
     }
-    if summary.proxy_lines > 0 {
+    if summary.proxy_lines > 0 && (window.is_some() || timed.is_none()) {
         finding.confidence = 0.75;
         let pinned = summary.sessions.with.pinned;
+        let db_lines = window.map_or(db_activity, |w| in_window(w, &DB_SIDE));
         finding.why = format!(
-            "{} borrow timeouts while the proxy did open database connections ({db_activity} database-side lines): the pool is at its limit{}",
+            "{} borrow timeouts while the proxy {} database connections ({db_lines} database-side lines{}): the pool is at its limit{}",
             stats.events,
+            if window.is_some() {
+                "kept using"
+            } else {
+                "did open"
+            },
+            if window.is_some() {
+                " in the same minutes"
+            } else {
+                ""
+            },
             if pinned > 0 {
                 format!(", and {pinned} pinned sessions each hold a database connection")
             } else {
                 String::new()
             }
         );
-    } else {
-        finding.confidence = 0.5;
-        finding.why = format!(
-            "{} borrow timeouts seen by clients only; without the proxy's own log a full pool and an unreachable or unavailable database look the same (add the proxy log to tell them apart)",
-            stats.events
-        );
+        if let Some(window) = window {
+            if let Some(growth) = pinning_growth(window) {
+                finding
+                    .why
+                    .push_str(&format!("; {growth}: pinning is what filled the pool"));
+            }
+            finding.onset = Some(onset::describe(
+                window,
+                &[
+                    EventKind::BorrowTimeout,
+                    EventKind::Pinned,
+                    EventKind::ClientConnected,
+                    EventKind::DbConnectionOpened,
+                ],
+                summary.window,
+            ));
+        }
+        return finding;
     }
+    finding.confidence = 0.5;
+    finding.why = format!(
+        "{} borrow timeouts seen by clients only{}; a full pool and a database the proxy cannot reach (or that is not available) look the same from the client: proxydoc cannot tell which",
+        stats.events,
+        if summary.proxy_lines > 0 {
+            " (the proxy's log does not cover those minutes)"
+        } else {
+            ""
+        }
+    );
+    finding.onset = timed.map(|o| onset::describe(o, &[EventKind::BorrowTimeout], summary.window));
+    let proxy = if fill.proxy.is_empty() {
+        "PROXY_NAME".to_string()
+    } else {
+        fill.proxy.clone()
+    };
+    finding.alternatives = vec![Alternative {
+        cause: id::TARGET_UNREACHABLE.to_string(),
+        why: "the proxy cannot reach its database (security group, port, a database stopped, failing over or not available): clients wait out ConnectionBorrowTimeout the same way".to_string(),
+        check: format!(
+            "`aws rds describe-db-proxy-targets --db-proxy-name {proxy}`: TargetHealth AVAILABLE points at the pool, UNAVAILABLE (UNREACHABLE, CONNECTION_FAILED) at the target; or the DatabaseConnections and ClientConnections metrics of the proxy for those minutes; or the proxy's own log for them (`proxydoc diagnose --proxy {proxy}` reads both and decides)"
+        ),
+    }];
     finding
 }
 
+/// How long before a borrow timeout its client may have arrived (the default
+/// ConnectionBorrowTimeout).
+const BORROW_LOOKBACK: Millis = 2 * MINUTE;
+
+/// Events of `kinds` in the minutes `from..=to` of the timeline.
+fn counts_between(summary: &Summary, from: Millis, to: Millis, kinds: &[EventKind]) -> u64 {
+    summary
+        .timeline
+        .iter()
+        .filter(|b| b.minute >= from && b.minute <= to)
+        .flat_map(|b| kinds.iter().map(|k| b.counts.get(k).copied().unwrap_or(0)))
+        .sum()
+}
+
+/// "pinned sessions rose from 0.5/min to 6/min in the 10 minutes before": pinning that grew
+/// ahead of an onset.
+fn pinning_growth(onset: &Onset) -> Option<String> {
+    let pinned = [EventKind::Pinned];
+    let lead = onset.lead_per_minute(&pinned)?;
+    // Growth needs a time before the lead-up to grow from.
+    let early = onset.early_per_minute(&pinned)?;
+    (lead > 0.0 && lead >= 1.5 * early && onset.rate(EventKind::Pinned).lead >= 3).then(|| {
+        format!(
+            "pinned sessions rose from {}/min to {}/min in the {} minutes before the borrow timeouts began",
+            onset::rate(early),
+            onset::rate(lead),
+            onset.lead_minutes
+        )
+    })
+}
+
 /// No client errors, but clients connect and the database side is silent.
+/// Or: the database side went quiet at some moment while clients kept arriving (a database
+/// lost after a healthy period, seen in the proxy's log only).
 fn silent_target(summary: &Summary, fill: &Fill) -> Option<Finding> {
+    if let Some(silence) = &summary.db_silence {
+        return went_silent(summary, fill, silence);
+    }
     let connected = summary.count(EventKind::ClientConnected);
     if summary.proxy_lines == 0 || connected < 5 || db_side_lines(summary) > 0 {
         return None;
@@ -237,6 +443,7 @@ fn silent_target(summary: &Summary, fill: &Fill) -> Option<Finding> {
         clients: Vec::new(),
         endpoints: Vec::new(),
         details: Vec::new(),
+        user_first: Vec::new(),
         patterns: Vec::new(),
         evidence: Vec::new(),
     };
@@ -266,22 +473,83 @@ fn silent_target(summary: &Summary, fill: &Fill) -> Option<Finding> {
             .take(MAX_LISTED)
             .map(|c| c.value.clone())
             .collect(),
+        onset: None,
+        alternatives: Vec::new(),
         evidence: with_kind_evidence(&[], summary, EventKind::ClientConnected),
         remediation: (target.remediation)(fill, &empty),
     })
 }
 
+/// The database side stopped at `silence.at` while clients kept connecting.
+fn went_silent(summary: &Summary, fill: &Fill, silence: &Onset) -> Option<Finding> {
+    let target = causes::lookup(id::TARGET_UNREACHABLE)?;
+    let clients = silence.after(&[EventKind::ClientConnected]);
+    let authenticated = silence.after(&[EventKind::AuthSucceeded]);
+    let before = silence.before_per_minute(&DB_SIDE).unwrap_or(0.0);
+    let empty = CauseStats {
+        cause: id::TARGET_UNREACHABLE.to_string(),
+        events: clients,
+        first: Some(silence.at),
+        last: Some(silence.end + MINUTE - 1),
+        users: Vec::new(),
+        clients: Vec::new(),
+        endpoints: Vec::new(),
+        details: Vec::new(),
+        user_first: Vec::new(),
+        patterns: Vec::new(),
+        evidence: Vec::new(),
+    };
+    let at = onset::when(silence.at, summary.window);
+    Some(Finding {
+        cause: id::TARGET_UNREACHABLE.to_string(),
+        title: target.title.to_string(),
+        severity: Severity::Warning,
+        confidence: 0.6,
+        why: format!(
+            "from {at} the proxy's log has no database connection opened, closed or released ({}/min before, 0 after) while {clients} client {} arrived{}; the proxy may have lost its target (a database stopped, failing over or blocked)",
+            onset::rate(before),
+            plural(clients, "connection", "connections"),
+            if authenticated > 0 {
+                format!(" and {authenticated} authenticated")
+            } else {
+                String::new()
+            }
+        ),
+        events: clients,
+        failed_connections: 0,
+        first_seen: Some(silence.at),
+        last_seen: summary.window.map(|(_, last)| last),
+        users: Vec::new(),
+        clients: summary
+            .clients
+            .iter()
+            .take(MAX_LISTED)
+            .map(|c| c.value.clone())
+            .collect(),
+        endpoints: summary
+            .endpoints
+            .iter()
+            .take(MAX_LISTED)
+            .map(|c| c.value.clone())
+            .collect(),
+        evidence: with_kind_evidence(&[], summary, EventKind::ClientConnected),
+        remediation: (target.remediation)(fill, &empty),
+        onset: Some(onset::describe(
+            silence,
+            &[
+                EventKind::DbConnectionOpened,
+                EventKind::DbConnectionReleased,
+                EventKind::DbConnectionClosed,
+                EventKind::ClientConnected,
+            ],
+            summary.window,
+        )),
+        alternatives: Vec::new(),
+    })
+}
+
 fn db_side_lines(summary: &Summary) -> u64 {
-    [
-        EventKind::DbConnectionOpened,
-        EventKind::DbConnectionClosed,
-        EventKind::DbConnectionReleased,
-        EventKind::Pinned,
-        EventKind::WillPin,
-    ]
-    .into_iter()
-    .map(|k| summary.count(k))
-    .sum()
+    DB_SIDE.into_iter().map(|k| summary.count(k)).sum()
 }
 
 fn with_kind_evidence(existing: &[Evidence], summary: &Summary, kind: EventKind) -> Vec<Evidence> {
@@ -301,7 +569,11 @@ fn only_mysql_1045(stats: &CauseStats, classifier: &Classifier) -> bool {
         })
 }
 
-/// The strongest pattern's confidence, a little higher when proxy and client sides agree.
+/// The most a finding seen only in application logs is given.
+const CLIENT_ONLY_CONFIDENCE: f64 = 0.85;
+
+/// The strongest pattern's confidence, a little higher when proxy and client sides agree, and
+/// at most [`CLIENT_ONLY_CONFIDENCE`] when only clients saw it.
 fn confidence(stats: &CauseStats, classifier: &Classifier) -> f64 {
     let patterns: Vec<_> = stats
         .patterns
@@ -311,8 +583,12 @@ fn confidence(stats: &CauseStats, classifier: &Classifier) -> f64 {
     let best = patterns.iter().map(|p| p.confidence).fold(0.0, f64::max);
     let both_sides = patterns.iter().any(|p| p.side == Side::Proxy)
         && patterns.iter().any(|p| p.side == Side::Client);
+    let client_only = patterns.iter().all(|p| p.side == Side::Client);
     let value = if both_sides {
         (best + 0.05).min(0.99)
+    } else if client_only {
+        // Inferred from application logs alone: below what the proxy's own log confirms.
+        best.min(CLIENT_ONLY_CONFIDENCE)
     } else {
         best
     };

@@ -282,8 +282,14 @@ pub fn status_line(status: &Status<'_>, colour: bool, width: usize) -> String {
             .iter()
             .find(|f| f.cause == finding.cause)
             .map_or(0, count);
+        // The onset says when it began: "since 02:12".
+        let since = finding
+            .onset
+            .as_ref()
+            .map(|o| format!(", since {}", crate::timefmt::hh_mm(o.at)))
+            .unwrap_or_default();
         parts.push(format!(
-            "{} {} ({} in {}m)",
+            "{} {} ({} in {}m{since})",
             finding.cause,
             count(finding),
             recent,
@@ -461,11 +467,16 @@ mod tests {
             endpoints: vec![],
             evidence: vec![],
             remediation: vec![],
+            onset: None,
+            alternatives: Vec::new(),
         };
-        let all = [
-            finding("pool-exhausted", 34, Severity::Critical),
-            finding("session-pinning", 3, Severity::Warning),
-        ];
+        let mut exhausted = finding("pool-exhausted", 34, Severity::Critical);
+        exhausted.onset = Some(crate::model::FindingOnset {
+            at: 1_764_064_320_000,
+            summary: String::new(),
+            changes: Vec::new(),
+        });
+        let all = [exhausted, finding("session-pinning", 3, Severity::Warning)];
         let recent = [finding("pool-exhausted", 12, Severity::Critical)];
         let status = Status {
             now: 1_764_064_980_000,
@@ -482,7 +493,7 @@ mod tests {
         let text = status_line(&status, false, 200);
         assert_eq!(
             text,
-            "10:03 live · 1234 events, 34 failed · pool-exhausted 34 (12 in 5m) · session-pinning 3 (0 in 5m) · enhanced logging on until 11:03 · SAMPLED: events missing"
+            "10:03 live · 1234 events, 34 failed · pool-exhausted 34 (12 in 5m, since 09:52) · session-pinning 3 (0 in 5m) · enhanced logging on until 11:03 · SAMPLED: events missing"
         );
         assert!(status_line(&status, false, 40).chars().count() <= 39);
         assert!(status_line(&status, true, 200).starts_with(RED));

@@ -30,7 +30,101 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ("app/unsupported-client-python.log", &["unsupported-client"]),
     ("app/db-error-python.log", &["db-error"]),
     ("incidents/two-causes", &["iam-auth-failed", "tls-required"]),
+    (
+        "incidents/db-lost-after-healthy-hour",
+        &["target-unreachable"],
+    ),
+    (
+        "incidents/db-lost-after-healthy-hour/proxy.log",
+        &["target-unreachable"],
+    ),
+    (
+        "incidents/pinning-builds-to-exhaustion",
+        &["pool-exhausted", "session-pinning"],
+    ),
+    (
+        "incidents/passwords-changed-at-once",
+        &["password-auth-failed"],
+    ),
 ];
+
+/// Incidents that begin healthy are judged at their onset, not over the whole input.
+#[test]
+fn incidents_that_begin_healthy_are_judged_at_their_onset() {
+    // A database lost after a healthy hour: not the pool, whatever the hour before shows.
+    let report = analyze_json(&[&sample("incidents/db-lost-after-healthy-hour")], 0);
+    let first = &report["findings"][0];
+    assert_eq!(first["cause"], "target-unreachable");
+    assert_eq!(first["onset"]["at"], "2026-11-24T02:12:00.000Z", "{first}");
+    let summary = first["onset"]["summary"].as_str().unwrap();
+    assert!(
+        summary
+            .starts_with("started 02:12 UTC; database connections opened: 3.1/min before, 0 after"),
+        "{summary}"
+    );
+    let opened = first["onset"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "db_connection_opened")
+        .unwrap();
+    assert_eq!(opened["after_per_minute"], 0.0);
+    assert!(opened["before_per_minute"].as_f64().unwrap() > 3.0);
+    assert!(first["alternatives"].as_array().unwrap().is_empty());
+    // The table shows it in a line.
+    let table = run(&[
+        "analyze",
+        "--format",
+        "table",
+        &sample("incidents/db-lost-after-healthy-hour"),
+    ]);
+    assert!(
+        table.stdout.contains("   onset: started 02:12 UTC"),
+        "{}",
+        table.stdout
+    );
+
+    // The proxy's log alone: the database side went quiet while clients kept coming.
+    let report = analyze_json(
+        &[&sample("incidents/db-lost-after-healthy-hour/proxy.log")],
+        0,
+    );
+    let first = &report["findings"][0];
+    assert_eq!(first["severity"], "warning");
+    assert!(
+        first["why"].as_str().unwrap().contains("from 02:13 UTC"),
+        "{first}"
+    );
+
+    // Pinning that grows before the borrow timeouts is named as what filled the pool.
+    let report = analyze_json(&[&sample("incidents/pinning-builds-to-exhaustion")], 0);
+    let why = report["findings"][0]["why"].as_str().unwrap();
+    assert!(
+        why.contains("pinned sessions rose from")
+            && why.contains("pinning is what filled the pool"),
+        "{why}"
+    );
+
+    // Every user failing from one minute, after clients had been served: one shared change.
+    let report = analyze_json(&[&sample("incidents/passwords-changed-at-once")], 0);
+    let why = report["findings"][0]["why"].as_str().unwrap();
+    assert!(why.contains("began at 01:42 UTC for all 3 users"), "{why}");
+
+    // Borrow timeouts in an application log alone: both candidates, and what separates them.
+    let report = analyze_json(&[&sample("incidents/pool-exhausted/app.log")], 0);
+    let first = &report["findings"][0];
+    assert_eq!(first["cause"], "pool-exhausted");
+    assert!(first["confidence"].as_f64().unwrap() <= 0.5);
+    let alternative = &first["alternatives"][0];
+    assert_eq!(alternative["cause"], "target-unreachable");
+    assert!(
+        alternative["check"]
+            .as_str()
+            .unwrap()
+            .contains("describe-db-proxy-targets"),
+        "{alternative}"
+    );
+}
 
 #[test]
 fn each_sample_yields_its_cause_first_in_json() {

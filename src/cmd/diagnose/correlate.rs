@@ -9,11 +9,13 @@
 //! |---|---|---|
 //! | `secret-access-denied` | `proxy-role-cannot-read-secret`, `proxy-role-trust-missing`, `target-unavailable` | the control-plane finding |
 //! | `target-unreachable`, `pool-exhausted` | `db-not-available` | the database, not the network |
+//! | `pool-exhausted` seen by clients only (its alternative is `target-unreachable`) | `db-security-group-blocks-proxy`, `proxy-egress-blocked`, `target-unavailable` | the control-plane finding: the target, not the pool |
 //! | `target-unreachable` | `db-security-group-blocks-proxy`, `proxy-egress-blocked`, `target-unavailable` | the control-plane finding |
 //! | `iam-auth-failed` | `client-iam-not-allowed` | the control-plane finding |
 //! | `client-network-blocked` | `client-outside-vpc`, `client-route-missing`, `proxy-security-group-blocks-client`, `client-egress-blocked`, `network-acl-blocks-client` (`--client`) | the control-plane finding |
 //!
-//! Every other finding is kept as it is. `pool-exhausted` and `session-pinning` also get the
+//! A `pool-exhausted` finding that is still ambiguous after that is settled by the target's
+//! health ([`settle_borrow_timeouts`]). Every other finding is kept as it is. `pool-exhausted` and `session-pinning` also get the
 //! proxy's pool settings and fixes computed from them ([`with_pool_settings`]).
 
 use crate::audit::PoolSettings;
@@ -42,6 +44,17 @@ const PAIRS: &[(&str, &[&str])] = &[
         ],
     ),
     (log_id::POOL_EXHAUSTED, &[check_id::DB_NOT_AVAILABLE]),
+    // Borrow timeouts the log alone could not place (the finding names target-unreachable as
+    // its alternative): a target problem the control plane proves is their cause. Used only
+    // for such findings (see `merge`).
+    (
+        AMBIGUOUS_POOL,
+        &[
+            check_id::DB_SECURITY_GROUP_BLOCKS_PROXY,
+            check_id::PROXY_EGRESS_BLOCKED,
+            check_id::TARGET_UNAVAILABLE,
+        ],
+    ),
     (log_id::IAM_AUTH_FAILED, &[check_id::CLIENT_IAM_NOT_ALLOWED]),
     (
         log_id::CLIENT_NETWORK_BLOCKED,
@@ -55,17 +68,26 @@ const PAIRS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The pairing key of a `pool-exhausted` finding that names `target-unreachable` as an
+/// alternative.
+const AMBIGUOUS_POOL: &str = "pool-exhausted or target-unreachable";
+
 /// Merges `logs` and `checks` into one ranked list.
 pub fn merge(logs: Vec<Finding>, checks: Vec<Finding>) -> Vec<Finding> {
     let mut checks = checks;
     let mut out = Vec::new();
     for log in logs {
+        let ambiguous = log.cause == log_id::POOL_EXHAUSTED
+            && log
+                .alternatives
+                .iter()
+                .any(|a| a.cause == log_id::TARGET_UNREACHABLE);
         let targets = PAIRS
             .iter()
-            .find(|(cause, _)| *cause == log.cause)
-            .map_or(&[][..], |(_, t)| *t);
+            .filter(|(cause, _)| *cause == log.cause || (ambiguous && *cause == AMBIGUOUS_POOL))
+            .flat_map(|(_, t)| t.iter());
         let slot = targets
-            .iter()
+            .into_iter()
             .find_map(|target| checks.iter().position(|c| c.cause == *target));
         match slot {
             Some(index) => {
@@ -99,6 +121,8 @@ fn fold(check: &mut Finding, log: Finding) {
     check.failed_connections += log.failed_connections;
     check.first_seen = log.first_seen.or(check.first_seen);
     check.last_seen = log.last_seen.or(check.last_seen);
+    // The control plane settled what the log could not tell: no alternatives remain.
+    check.onset = log.onset.or(check.onset.take());
     for (into, from) in [
         (&mut check.users, log.users),
         (&mut check.clients, log.clients),
@@ -114,6 +138,35 @@ fn fold(check: &mut Finding, log: Finding) {
     let mut evidence: Vec<_> = check.evidence.iter().take(1).cloned().collect();
     evidence.extend(log.evidence.into_iter().take(3 - evidence.len()));
     check.evidence = evidence;
+}
+
+/// A `pool-exhausted` finding the log could not tell from `target-unreachable`, once the
+/// control plane found every target AVAILABLE and no target-side problem: the pool it is.
+/// `targets_healthy` is that check's result.
+pub fn settle_borrow_timeouts(findings: &mut [Finding], targets_healthy: bool) {
+    let target_side = [
+        check_id::DB_NOT_AVAILABLE,
+        check_id::DB_SECURITY_GROUP_BLOCKS_PROXY,
+        check_id::PROXY_EGRESS_BLOCKED,
+        check_id::TARGET_UNAVAILABLE,
+    ];
+    if !targets_healthy
+        || findings
+            .iter()
+            .any(|f| target_side.contains(&f.cause.as_str()))
+    {
+        return;
+    }
+    for finding in findings
+        .iter_mut()
+        .filter(|f| f.cause == log_id::POOL_EXHAUSTED && !f.alternatives.is_empty())
+    {
+        finding.alternatives.clear();
+        finding.confidence = finding.confidence.max(0.7);
+        finding.why.push_str(
+            "; the proxy's targets are AVAILABLE and no target-side check failed, so it is the pool, not the target",
+        );
+    }
 }
 
 /// Pool exhaustion and pinning seen in the log, weighed against the proxy's pool settings:
@@ -193,6 +246,8 @@ mod tests {
             endpoints: vec![],
             evidence: vec![Evidence::new(None, format!("{cause} line"))],
             remediation: vec![format!("fix {cause}")],
+            onset: None,
+            alternatives: Vec::new(),
         }
     }
 
@@ -298,5 +353,50 @@ mod tests {
         assert!(findings[1].remediation[1].contains("InitQuery"));
         assert_eq!(findings[2].remediation, ["fix tls-required"]);
         assert!(!findings[2].why.contains("pool settings"));
+    }
+
+    #[test]
+    fn borrow_timeouts_the_log_could_not_place_are_settled_by_the_control_plane() {
+        let ambiguous = || {
+            let mut f = finding(log_id::POOL_EXHAUSTED, Severity::Critical, 24);
+            f.alternatives = vec![crate::model::Alternative {
+                cause: log_id::TARGET_UNREACHABLE.into(),
+                why: "w".into(),
+                check: "c".into(),
+            }];
+            f
+        };
+        // A blocked security group explains them: one finding, the control plane's.
+        let merged = merge(
+            vec![ambiguous()],
+            vec![finding(
+                check_id::DB_SECURITY_GROUP_BLOCKS_PROXY,
+                Severity::Critical,
+                0,
+            )],
+        );
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].cause, check_id::DB_SECURITY_GROUP_BLOCKS_PROXY);
+        assert_eq!(merged[0].failed_connections, 24);
+        assert!(merged[0].alternatives.is_empty());
+        // A pool-exhausted finding the proxy log confirmed does not pair with it.
+        let merged = merge(
+            vec![finding(log_id::POOL_EXHAUSTED, Severity::Critical, 24)],
+            vec![finding(
+                check_id::DB_SECURITY_GROUP_BLOCKS_PROXY,
+                Severity::Critical,
+                0,
+            )],
+        );
+        assert_eq!(merged.len(), 2);
+        // Healthy targets: the pool it is.
+        let mut findings = vec![ambiguous()];
+        settle_borrow_timeouts(&mut findings, true);
+        assert!(findings[0].alternatives.is_empty());
+        assert!(findings[0].why.contains("it is the pool, not the target"));
+        // Unhealthy or unknown targets: still both.
+        let mut findings = vec![ambiguous()];
+        settle_borrow_timeouts(&mut findings, false);
+        assert_eq!(findings[0].alternatives.len(), 1);
     }
 }

@@ -60,6 +60,12 @@ pub(super) async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode> {
     }
     let (results, check_findings) = crate::audit::audit(&plane);
     let mut findings = correlate::merge(log_findings, check_findings);
+    let targets_healthy = results
+        .iter()
+        .filter(|r| r.check == "target-health" || r.check == "db-status")
+        .all(|r| r.status == crate::model::CheckStatus::Pass)
+        && results.iter().any(|r| r.check == "target-health");
+    correlate::settle_borrow_timeouts(&mut findings, targets_healthy);
     if let Ok(pool) = &plane.pool {
         correlate::with_pool_settings(
             &mut findings,
