@@ -507,6 +507,84 @@ def passwords_changed_at_once(rng):
     return p
 
 
+def client_layouts(rng):
+    """Errors in the layouts real clients write: Lambda's text log (tab-separated, the error as
+    JSON), a Lambda invocation error object (pretty-printed JSON), a pino NDJSON log, a Spring
+    Boot log with a Java stack trace, and RDS DescribeEvents output."""
+    out = {}
+    t = ONSET_START + timedelta(hours=1)
+    host = PROXY_HOST
+    lines = []
+    for i in range(6):
+        t += timedelta(seconds=rng.randrange(20, 90))
+        req = f"{rng.getrandbits(32):08x}-{rng.getrandbits(16):04x}-4{rng.getrandbits(12):03x}-8{rng.getrandbits(12):03x}-{rng.getrandbits(48):012x}"
+        err = {"errorType": "error", "errorMessage": "This RDS Proxy requires TLS connections",
+               "length": 86, "name": "error", "severity": "FATAL", "code": "28000",
+               "stack": ["error: This RDS Proxy requires TLS connections",
+                         "    at Parser.parseErrorMessage (/var/task/node_modules/pg-protocol/dist/parser.js:287:98)",
+                         "    at Parser.handlePacket (/var/task/node_modules/pg-protocol/dist/parser.js:126:29)"]}
+        lines.append(f"START RequestId: {req} Version: $LATEST")
+        lines.append(f"{iso(t)}\t{req}\tERROR\tInvoke Error \t{json.dumps(err, separators=(',', ':'))}")
+        lines.append(f"END RequestId: {req}")
+        lines.append(f"REPORT RequestId: {req}\tDuration: {rng.randrange(30, 90)}.{rng.randrange(10, 99)} ms\t"
+                     f"Billed Duration: {rng.randrange(30, 90)} ms\tMemory Size: 256 MB\tMax Memory Used: 88 MB")
+    out["app/lambda-node-tls.log"] = "".join(line + "\n" for line in lines)
+
+    out["app/lambda-invocation-error.json"] = json.dumps({
+        "errorType": "Error",
+        "errorMessage": f"getaddrinfo ENOTFOUND {PROXY}.proxy-c9akciq32abc.{REGION}.rds.amazonaws.com",
+        "trace": [
+            f"Error: getaddrinfo ENOTFOUND {PROXY}.proxy-c9akciq32abc.{REGION}.rds.amazonaws.com",
+            "    at GetAddrInfoReqWrap.onlookup [as oncomplete] (node:dns:107:26)",
+        ],
+    }, indent=2) + "\n"
+
+    lines = []
+    t = ONSET_START + timedelta(hours=1)
+    for i in range(30):
+        t += timedelta(milliseconds=rng.randrange(800, 4000))
+        if i < 8:
+            lines.append(json.dumps({"level": 30, "time": ms(t), "pid": 8, "hostname": "orders-api-7d9f",
+                                     "req": {"id": i}, "msg": "order saved"}, separators=(",", ":")))
+        else:
+            lines.append(json.dumps({
+                "level": 50, "time": ms(t), "pid": 8, "hostname": "orders-api-7d9f",
+                "err": {"type": "Error", "message": "Timed-out waiting to acquire database connection",
+                        "stack": "Error: Timed-out waiting to acquire database connection\n"
+                                 "    at /app/node_modules/pg/lib/client.js:526:17"},
+                "msg": "checkout failed"}, separators=(",", ":")))
+    out["app/pino-borrow-timeout.ndjson"] = "".join(line + "\n" for line in lines)
+
+    t = ONSET_START + timedelta(hours=1)
+    stack = [
+        f"{t.strftime('%Y-%m-%d %H:%M:%S')}.{t.microsecond // 1000:03d}  INFO 1 --- [           main] o.s.b.w.embedded.tomcat.TomcatWebServer  : Tomcat initialized with port 8080 (http)",
+        f"{t.strftime('%Y-%m-%d %H:%M:%S')}.{t.microsecond // 1000:03d} ERROR 1 --- [           main] com.zaxxer.hikari.pool.HikariPool        : HikariPool-1 - Exception during pool initialization.",
+        "",
+        "org.postgresql.util.PSQLException: SSL error: PKIX path building failed: sun.security.provider.certpath.SunCertPathBuilderException: unable to find valid certification path to requested target",
+        "\tat org.postgresql.ssl.MakeSSL.convert(MakeSSL.java:43) ~[postgresql-42.7.3.jar!/:42.7.3]",
+        "\tat org.postgresql.core.v3.ConnectionFactoryImpl.enableSSL(ConnectionFactoryImpl.java:584) ~[postgresql-42.7.3.jar!/:42.7.3]",
+        "\tat com.zaxxer.hikari.pool.HikariPool.<init>(HikariPool.java:115) ~[HikariCP-5.0.1.jar!/:na]",
+        "Caused by: javax.net.ssl.SSLHandshakeException: PKIX path building failed: sun.security.provider.certpath.SunCertPathBuilderException: unable to find valid certification path to requested target",
+        "\tat java.base/sun.security.ssl.Alert.createSSLException(Alert.java:131) ~[na:na]",
+        "\t... 45 common frames omitted",
+    ]
+    out["app/tls-untrusted-java.log"] = "".join(line + "\n" for line in stack)
+
+    t = ONSET_START + timedelta(hours=1)
+    events = []
+    for i in range(3):
+        t += timedelta(minutes=rng.randrange(3, 9))
+        events.append({
+            "SourceIdentifier": PROXY, "SourceType": "db-proxy",
+            "Message": "RDS couldn't provision capacity for the proxy because there aren't enough IP addresses "
+                       "available in your subnets. To fix the issue, make sure that your subnets have the minimum "
+                       "number of unused IP addresses.",
+            "EventCategories": [], "Date": iso(t),
+            "SourceArn": f"arn:aws:rds:{REGION}:{ACCOUNT}:db-proxy:prx-0f3c2a1b4d5e6f708"})
+    out["app/rds-events.json"] = json.dumps({"Events": events}, indent=4) + "\n"
+    return out
+
+
 def bad_inputs():
     rng = random.Random(99)
     full = gzip.compress(healthy(random.Random(5)).text().encode(), mtime=0)
@@ -549,6 +627,8 @@ def main():
     write("incidents/pinning-builds-to-exhaustion/proxy.log", p.text())
     write("incidents/pinning-builds-to-exhaustion/app.log", app)
     write("incidents/passwords-changed-at-once/proxy.log", passwords_changed_at_once(rng).text())
+    for path, text in client_layouts(rng).items():
+        write(path, text)
 
 
 if __name__ == "__main__":

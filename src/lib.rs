@@ -2,20 +2,21 @@
 //!
 //! # Layout
 //!
-//! The modules are listed in the order data flows through them:
+//! The modules are listed in the order data flows through them (ARCHITECTURE.md has the
+//! whole map and the layering table):
 //!
 //! - [`cli`], [`config`]: the command line (clap derive) and its validation.
-//! - [`app`]: the only place that wires the stages together.
-//! - [`source`]: files, directories, stdin; format detection; records out.
+//! - [`cmd`]: the commands, wiring the stages together.
+//! - [`source`]: files, directories, stdin, CloudWatch; format detection; records out.
 //! - [`pipeline`]: the synchronous per-record core (parse, classify, window, aggregate).
 //! - [`parse`]: the nom envelope parser (timestamps, level, context tags).
 //! - [`classify`]: the pattern catalogue and the classifier (typed events out).
-//! - [`aggregate`]: incremental aggregation; polars stays inside this module.
+//! - [`aggregate`]: incremental aggregation and onsets; polars stays inside this module.
 //! - [`rules`]: findings (root causes) from the aggregates.
-//! - [`logging`]: the enhanced-logging lifecycle (tags, 24-hour arithmetic), as pure decisions.
-//! - [`check`]: the control-plane audit (`proxydoc check`) over a snapshot read by [`aws`].
 //! - [`report`]: the `proxydoc.report/v1` document and its table, Markdown and JSON renderings.
-//! - [`tail`]: how `proxydoc tail` shows events (filters, lines, NDJSON, the status line).
+//! - [`audit`]: the control-plane checks (`check`, `diagnose`) over a snapshot read by [`aws`].
+//! - [`enhanced_logging`]: the enhanced-logging lifecycle (tags, 24-hour arithmetic, steps).
+//! - [`tail`], [`insights`]: `proxydoc tail` and the Logs Insights engine.
 //!
 //! Shared types live in [`model`]; [`timefmt`] holds calendar arithmetic and [`clock`] the
 //! injectable notion of "now".

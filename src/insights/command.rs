@@ -25,7 +25,7 @@ const SAMPLED_GROUPS: usize = 5;
 /// `--emit-query`: prints the query and nothing else.
 pub fn emit_query(classifier: &Classifier) -> Result<ExitCode> {
     let plan = Plan::new(classifier).map_err(|e| UsageError(e.to_string()))?;
-    println!("{}", plan.query);
+    println!("{}", plan.text());
     for id in &plan.skipped {
         eprintln!("proxydoc: pattern `{id}` has no literal phrase and is not in the query");
     }
@@ -73,6 +73,8 @@ pub async fn analyze(
     for error in &errors {
         eprintln!("proxydoc: {}: {}", error.path, error.error);
     }
+    // Each query of the plan scans the whole range.
+    expected *= plan.parts.len() as f64;
     if let Some(limit) = insights.max_scan_bytes
         && expected > limit
     {
@@ -87,29 +89,53 @@ pub async fn analyze(
 
     let mut aggregator = Aggregator::new(classifier);
     let mut outcome = driver::Outcome::default();
+    // Rows without the query's statistics (an emulator that ignores `stats`).
+    let mut raw = 0;
     if !groups.is_empty() {
+        let queries = plan.parts.len();
         eprintln!(
-            "proxydoc: Logs Insights over {} log group(s), {} to {}: expected scan about {} (about ${:.4})",
+            "proxydoc: Logs Insights over {} log group(s), {} to {}{}: expected scan about {} (about ${:.4})",
             groups.len(),
             crate::timefmt::rfc3339(cloud.start),
             crate::timefmt::rfc3339(cloud.end),
+            if queries > 1 {
+                format!(", the catalogue in {queries} queries (each scans the range)")
+            } else {
+                String::new()
+            },
             human_bytes(expected),
             cost_usd(expected)
         );
-        let job = Job {
-            groups: groups.clone(),
-            start: cloud.start,
-            end: cloud.end,
-            query: plan.query.clone(),
-            max_scan_bytes: insights.max_scan_bytes,
-            poll: std::time::Duration::from_secs(1),
-        };
-        outcome = driver::run(&api, &job, &mut |notice| eprintln!("proxydoc: {notice}")).await?;
-        plan.fold(&outcome.rows, &mut aggregator);
-        let passed = crate::insights::plan::rows_total(&outcome.rows);
-        // Lines that did not pass the query's filter are known only by number.
-        let scanned = outcome.records_scanned.max(0.0) as u64;
-        aggregator.count_unmatched(scanned.saturating_sub(passed));
+        let mut claimed = 0;
+        let mut scanned_lines: Option<f64> = None;
+        for part in &plan.parts {
+            let job = Job {
+                groups: groups.clone(),
+                start: cloud.start,
+                end: cloud.end,
+                query: part.query.clone(),
+                // The budget is for the whole run: what the earlier queries used is spent.
+                max_scan_bytes: insights
+                    .max_scan_bytes
+                    .map(|limit| (limit - outcome.bytes_scanned).max(0.0)),
+                poll: std::time::Duration::from_secs(1),
+            };
+            let part_outcome =
+                driver::run(&api, &job, &mut |notice| eprintln!("proxydoc: {notice}")).await?;
+            claimed += part.fold(&part_outcome.rows, &mut aggregator);
+            raw += part_outcome
+                .rows
+                .iter()
+                .filter(|row| !row.iter().any(|(f, _)| f == "n"))
+                .count();
+            // Every query scans the same lines: their number is one query's.
+            scanned_lines.get_or_insert(part_outcome.records_scanned);
+            outcome.absorb(part_outcome);
+        }
+        // Lines no query claimed are known only by number.
+        let scanned = scanned_lines.unwrap_or(0.0).max(0.0) as u64;
+        aggregator.count_unmatched(scanned.saturating_sub(claimed));
+        outcome.records_scanned = scanned_lines.unwrap_or(0.0);
     }
 
     // Evidence for the top findings: a small sample of their lines, read locally.
@@ -140,11 +166,6 @@ pub async fn analyze(
         cost_usd(outcome.bytes_scanned),
         not_computed.join("; ")
     )];
-    let raw = outcome
-        .rows
-        .iter()
-        .filter(|row| !row.iter().any(|(f, _)| f == "n"))
-        .count();
     if raw > 0 {
         warnings.push(format!(
             "{raw} result rows are raw events, not the query's statistics: the endpoint did not run `stats` (an emulator?); they are not counted"

@@ -36,6 +36,17 @@ pub struct Outcome {
     pub splits: u32,
 }
 
+impl Outcome {
+    /// Adds another query's outcome (its rows are the caller's: they were folded already).
+    pub fn absorb(&mut self, other: Outcome) {
+        self.bytes_scanned += other.bytes_scanned;
+        self.records_scanned += other.records_scanned;
+        self.records_matched += other.records_matched;
+        self.queries += other.queries;
+        self.splits += other.splits;
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum InsightsError {
     #[error(

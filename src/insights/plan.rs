@@ -1,5 +1,6 @@
-//! `analyze --engine insights`: the pattern catalogue as one CloudWatch Logs Insights query,
-//! and the query's result rows folded into the same aggregator as local analysis. Pure: the
+//! `analyze --engine insights`: the pattern catalogue as CloudWatch Logs Insights queries (as
+//! many as the service's 10,000-character limit needs, each a contiguous run of the catalogue),
+//! and their result rows folded into the same aggregator as local analysis. Pure: the
 //! calls are in `source/insights.rs` (driver) and `aws/logs.rs`.
 //!
 //! The query classifies every line the way [`crate::classify::Classifier`] does, as far as the
@@ -39,176 +40,259 @@ pub const MAX_GROUPS_PER_QUERY: usize = 50;
 /// List price per GB scanned (us-east-1; most Regions charge the same, a few more).
 pub const USD_PER_GB: f64 = 0.005;
 
-/// The generated query and what its flag columns mean.
+/// The generated queries and what their flag columns mean.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// One query per group of patterns, in catalogue order.
+    pub parts: Vec<Part>,
+    /// Patterns the query cannot classify (no literal to look for); reported, not counted.
+    pub skipped: Vec<String>,
+}
+
+/// One query: a contiguous group of the catalogue's patterns.
+#[derive(Debug, Clone)]
+pub struct Part {
     pub query: String,
     /// Pattern index of each `pdh<i>` flag column, in the order they are tested.
     flags: Vec<(String, u32)>,
-    /// Patterns the query cannot classify (no literal to look for); reported, not counted.
-    pub skipped: Vec<String>,
 }
 
 /// Why no query could be built.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     #[error(
-        "the Logs Insights query for this catalogue is {0} characters, over the service's limit of {MAX_QUERY_CHARS}: leave out pattern files (--patterns) or use the local engine"
+        "the Logs Insights query for pattern `{0}` alone is {1} characters, over the service's limit of {MAX_QUERY_CHARS}: shorten its regex (--patterns) or use the local engine"
     )]
-    TooLong(usize),
+    TooLong(String, usize),
     #[error("no pattern of the catalogue can be searched for in Logs Insights")]
     Empty,
 }
 
 impl Plan {
+    /// The catalogue as few queries as the service's length limit allows: patterns are added
+    /// in catalogue order to the current query while it stays within [`MAX_QUERY_CHARS`], so
+    /// each query is a contiguous run of the catalogue and first-match order holds within it.
+    /// Across queries it cannot: a line that patterns of two queries both match is counted by
+    /// each. The catalogue lint keeps the built-in patterns from overlapping (every example
+    /// matches its own pattern only), and the tests compare the split queries with local
+    /// analysis over the samples.
     pub fn new(classifier: &Classifier) -> Result<Plan, PlanError> {
         let patterns = classifier.patterns();
-        let mut prefilter: Vec<String> = Vec::new();
-        let mut parses = String::new();
-        let mut literals: Vec<(String, bool)> = Vec::new();
-        let mut literal_field = |literal: &str, ignore_case: bool, parses: &mut String| {
-            let key = (literal.to_string(), ignore_case);
-            let index = match literals.iter().position(|l| *l == key) {
-                Some(index) => index,
-                None => {
-                    literals.push(key);
-                    let flags = if ignore_case { "(?i)" } else { "" };
-                    let _ = write!(
-                        parses,
-                        "\n| parse @message /(?<pdc{}>{flags}{})/",
-                        literals.len() - 1,
-                        delimit(&regex_syntax::escape(literal))
-                    );
-                    literals.len() - 1
-                }
-            };
-            format!("pdc{index}")
-        };
-        let mut flags = Vec::new();
-        let mut flag_exprs = Vec::new();
-        let mut skipped = Vec::new();
-        let mut users = Vec::new();
-        let mut clients = Vec::new();
-        let mut details = Vec::new();
-        for (index, pattern) in patterns.iter().enumerate() {
-            let Ok(code) = u32::try_from(index) else {
-                continue;
-            };
-            if pattern.contains.is_empty() {
-                skipped.push(pattern.id.clone());
-                continue;
-            }
-            // Any one of the pattern's phrases is a necessary condition: the shortest keeps
-            // the query short.
-            if let Some(literal) = pattern.contains.iter().min_by_key(|l| l.len()) {
-                let escaped = regex_syntax::escape(&literal.to_ascii_lowercase());
-                if !prefilter.contains(&escaped) {
-                    prefilter.push(escaped);
-                }
-            }
-            let implied = pattern
-                .regex
-                .as_ref()
-                .filter(|_| !pattern.ignore_case)
-                .map(|r| mandatory_literals(r.as_str()))
-                .unwrap_or_default();
-            let mut terms = Vec::new();
-            if let Some(regex) = &pattern.regex {
-                let (source, names) = rename_groups(regex.as_str(), index);
-                let flags = if pattern.ignore_case { "(?i)" } else { "" };
-                let _ = write!(
-                    parses,
-                    "\n| parse @message /(?<pdm{index}>{flags}{})/",
-                    delimit(&source)
-                );
-                terms.push(format!("ispresent(pdm{index})"));
-                for name in names {
-                    let column = format!("pd{index}_{name}");
-                    match name.as_str() {
-                        field::USER => users.push(column),
-                        field::CLIENT_IP => clients.push(column),
-                        field::DIGEST => details.push((0, index, column)),
-                        field::REASON => details.push((1, index, column)),
-                        _ => {}
-                    }
-                }
-            }
-            for literal in &pattern.contains {
-                // A phrase the regex itself requires needs no column of its own.
-                if implied.iter().any(|run| run.contains(literal.as_str())) {
-                    continue;
-                }
-                let column = literal_field(literal, pattern.ignore_case, &mut parses);
-                terms.push(format!("ispresent({column})"));
-            }
-            for literal in &pattern.not_contains {
-                let column = literal_field(literal, pattern.ignore_case, &mut parses);
-                terms.push(format!("not ispresent({column})"));
-            }
-            let name = format!("pdh{index}");
-            flag_exprs.push(format!("({}) as {name}", terms.join(" and ")));
-            flags.push((name, code));
-        }
-        if flags.is_empty() {
+        let skipped: Vec<String> = patterns
+            .iter()
+            .filter(|p| p.contains.is_empty())
+            .map(|p| p.id.clone())
+            .collect();
+        let usable: Vec<usize> = (0..patterns.len())
+            .filter(|&i| !patterns[i].contains.is_empty())
+            .collect();
+        if usable.is_empty() {
             return Err(PlanError::Empty);
         }
-        // Digest before reason within a pattern, patterns in catalogue order.
-        details.sort_by_key(|(rank, index, _)| (*index, *rank));
-        let details: Vec<String> = details.into_iter().map(|(_, _, c)| c).collect();
-        let mut query = String::from("fields @timestamp, @message");
-        let _ = write!(
-            query,
-            "\n| filter @message like /(?i){}/",
-            delimit(&prefilter.join("|"))
-        );
-        query.push_str("\n| parse @message /\\[proxyEndpoint=(?<pdend>[^\\]\\[]+)\\]/");
-        query.push_str(&parses);
-        let _ = write!(query, "\n| fields {}", flag_exprs.join(", "));
-        let coalesce = |columns: &[String], name: &str| match columns {
-            [] => None,
-            [one] => Some(format!("{one} as {name}")),
-            many => Some(format!("coalesce({}) as {name}", many.join(", "))),
-        };
-        let derived: Vec<String> = [
-            coalesce(&users, "pduser"),
-            coalesce(&clients, "pdclient"),
-            coalesce(&details, "pddetail"),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        if !derived.is_empty() {
-            let _ = write!(query, "\n| fields {}", derived.join(", "));
-        }
-        let mut by = vec!["bin(1m) as minute".to_string(), "pdend".to_string()];
-        for (present, name) in [
-            (!users.is_empty(), "pduser"),
-            (!clients.is_empty(), "pdclient"),
-            (!details.is_empty(), "pddetail"),
-        ] {
-            if present {
-                by.push(name.to_string());
+        let mut parts = Vec::new();
+        let mut group: Vec<usize> = Vec::new();
+        let mut built: Option<Part> = None;
+        for index in usable {
+            group.push(index);
+            let candidate = build_part(classifier, &group);
+            if candidate.query.chars().count() <= MAX_QUERY_CHARS {
+                built = Some(candidate);
+                continue;
             }
+            group.pop();
+            match built.take() {
+                Some(part) => parts.push(part),
+                None => {
+                    return Err(PlanError::TooLong(
+                        patterns[index].id.clone(),
+                        candidate.query.chars().count(),
+                    ));
+                }
+            }
+            group = vec![index];
+            let alone = build_part(classifier, &group);
+            if alone.query.chars().count() > MAX_QUERY_CHARS {
+                return Err(PlanError::TooLong(
+                    patterns[index].id.clone(),
+                    alone.query.chars().count(),
+                ));
+            }
+            built = Some(alone);
         }
-        by.extend(flags.iter().map(|(name, _)| name.clone()));
-        let _ = write!(
-            query,
-            "\n| stats count(*) as n, min(@timestamp) as first, max(@timestamp) as last by {}",
-            by.join(", ")
-        );
-        let _ = write!(query, "\n| limit {MAX_ROWS}");
-        if query.chars().count() > MAX_QUERY_CHARS {
-            return Err(PlanError::TooLong(query.chars().count()));
-        }
-        Ok(Plan {
-            query,
-            flags,
-            skipped,
-        })
+        parts.extend(built);
+        Ok(Plan { parts, skipped })
     }
 
-    /// Folds result rows into `aggregator`; returns the events they count. A row no pattern
-    /// claims (it passed the literal prefilter only) counts as unclassified lines.
+    /// Folds each part's result rows (`rows[i]` for `parts[i]`) into `aggregator`; returns
+    /// the events they count. A row whose lines no pattern of its query claims is left out:
+    /// its lines may be another query's, and the caller counts whatever no query claimed as
+    /// unclassified (the lines scanned less the events returned here).
+    pub fn fold(
+        &self,
+        rows: &[Vec<Vec<(String, String)>>],
+        aggregator: &mut Aggregator<'_>,
+    ) -> u64 {
+        self.parts
+            .iter()
+            .zip(rows)
+            .map(|(part, rows)| part.fold(rows, aggregator))
+            .sum()
+    }
+
+    /// Every query's text, for `--emit-query`.
+    pub fn text(&self) -> String {
+        let total = self.parts.len();
+        self.parts
+            .iter()
+            .enumerate()
+            .map(|(i, part)| {
+                if total == 1 {
+                    part.query.clone()
+                } else {
+                    format!("# query {} of {total}\n{}", i + 1, part.query)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    }
+}
+
+/// The query for the patterns `group` (indices into the catalogue, in order).
+fn build_part(classifier: &Classifier, group: &[usize]) -> Part {
+    let patterns = classifier.patterns();
+    let mut prefilter: Vec<String> = Vec::new();
+    let mut parses = String::new();
+    let mut literals: Vec<(String, bool)> = Vec::new();
+    let mut literal_field = |literal: &str, ignore_case: bool, parses: &mut String| {
+        let key = (literal.to_string(), ignore_case);
+        let index = match literals.iter().position(|l| *l == key) {
+            Some(index) => index,
+            None => {
+                literals.push(key);
+                let flags = if ignore_case { "(?i)" } else { "" };
+                let _ = write!(
+                    parses,
+                    "\n| parse @message /(?<pdc{}>{flags}{})/",
+                    literals.len() - 1,
+                    delimit(&regex_syntax::escape(literal))
+                );
+                literals.len() - 1
+            }
+        };
+        format!("pdc{index}")
+    };
+    let mut flags = Vec::new();
+    let mut flag_exprs = Vec::new();
+    let mut users = Vec::new();
+    let mut clients = Vec::new();
+    let mut details = Vec::new();
+    for &index in group {
+        let pattern = &patterns[index];
+        let Ok(code) = u32::try_from(index) else {
+            continue;
+        };
+        // Any one of the pattern's phrases is a necessary condition: the shortest keeps
+        // the query short.
+        if let Some(literal) = pattern.contains.iter().min_by_key(|l| l.len()) {
+            let escaped = regex_syntax::escape(&literal.to_ascii_lowercase());
+            if !prefilter.contains(&escaped) {
+                prefilter.push(escaped);
+            }
+        }
+        let implied = pattern
+            .regex
+            .as_ref()
+            .filter(|_| !pattern.ignore_case)
+            .map(|r| mandatory_literals(r.as_str()))
+            .unwrap_or_default();
+        let mut terms = Vec::new();
+        if let Some(regex) = &pattern.regex {
+            let (source, names) = rename_groups(regex.as_str(), index);
+            let flags = if pattern.ignore_case { "(?i)" } else { "" };
+            let _ = write!(
+                parses,
+                "\n| parse @message /(?<pdm{index}>{flags}{})/",
+                delimit(&source)
+            );
+            terms.push(format!("ispresent(pdm{index})"));
+            for name in names {
+                let column = format!("pd{index}_{name}");
+                match name.as_str() {
+                    field::USER => users.push(column),
+                    field::CLIENT_IP => clients.push(column),
+                    field::DIGEST => details.push((0, index, column)),
+                    field::REASON => details.push((1, index, column)),
+                    _ => {}
+                }
+            }
+        }
+        for literal in &pattern.contains {
+            // A phrase the regex itself requires needs no column of its own.
+            if implied.iter().any(|run| run.contains(literal.as_str())) {
+                continue;
+            }
+            let column = literal_field(literal, pattern.ignore_case, &mut parses);
+            terms.push(format!("ispresent({column})"));
+        }
+        for literal in &pattern.not_contains {
+            let column = literal_field(literal, pattern.ignore_case, &mut parses);
+            terms.push(format!("not ispresent({column})"));
+        }
+        let name = format!("pdh{index}");
+        flag_exprs.push(format!("({}) as {name}", terms.join(" and ")));
+        flags.push((name, code));
+    }
+    // Digest before reason within a pattern, patterns in catalogue order.
+    details.sort_by_key(|(rank, index, _)| (*index, *rank));
+    let details: Vec<String> = details.into_iter().map(|(_, _, c)| c).collect();
+    let mut query = String::from("fields @timestamp, @message");
+    let _ = write!(
+        query,
+        "\n| filter @message like /(?i){}/",
+        delimit(&prefilter.join("|"))
+    );
+    query.push_str("\n| parse @message /\\[proxyEndpoint=(?<pdend>[^\\]\\[]+)\\]/");
+    query.push_str(&parses);
+    let _ = write!(query, "\n| fields {}", flag_exprs.join(", "));
+    let coalesce = |columns: &[String], name: &str| match columns {
+        [] => None,
+        [one] => Some(format!("{one} as {name}")),
+        many => Some(format!("coalesce({}) as {name}", many.join(", "))),
+    };
+    let derived: Vec<String> = [
+        coalesce(&users, "pduser"),
+        coalesce(&clients, "pdclient"),
+        coalesce(&details, "pddetail"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !derived.is_empty() {
+        let _ = write!(query, "\n| fields {}", derived.join(", "));
+    }
+    let mut by = vec!["bin(1m) as minute".to_string(), "pdend".to_string()];
+    for (present, name) in [
+        (!users.is_empty(), "pduser"),
+        (!clients.is_empty(), "pdclient"),
+        (!details.is_empty(), "pddetail"),
+    ] {
+        if present {
+            by.push(name.to_string());
+        }
+    }
+    by.extend(flags.iter().map(|(name, _)| name.clone()));
+    let _ = write!(
+        query,
+        "\n| stats count(*) as n, min(@timestamp) as first, max(@timestamp) as last by {}",
+        by.join(", ")
+    );
+    let _ = write!(query, "\n| limit {MAX_ROWS}");
+    Part { query, flags }
+}
+
+impl Part {
+    /// Folds this query's result rows into `aggregator`; returns the events they count. A row
+    /// no pattern of this query claims (it passed the literal prefilter only) is left out.
     pub fn fold(&self, rows: &[Vec<(String, String)>], aggregator: &mut Aggregator<'_>) -> u64 {
         let mut events = 0;
         for row in rows {
@@ -227,7 +311,7 @@ impl Plan {
                 .find(|(name, _)| get(name).is_some_and(is_true))
                 .map(|(_, pattern)| *pattern);
             let Some(pattern) = pattern else {
-                aggregator.count_unmatched(n);
+                // Another query's, or nobody's: the caller counts it from the total.
                 continue;
             };
             let first = get("first").and_then(parse_insights_time);

@@ -62,6 +62,24 @@ pub const CAUSES: &[Cause] = &[
         remediation: tls_handshake_failed,
     },
     Cause {
+        id: id::TLS_CERTIFICATE_UNTRUSTED,
+        title: "The client does not trust the proxy's TLS certificate",
+        severity: Severity::Critical,
+        remediation: tls_certificate_untrusted,
+    },
+    Cause {
+        id: id::PROXY_ENDPOINT_UNRESOLVED,
+        title: "The proxy endpoint's name does not resolve",
+        severity: Severity::Critical,
+        remediation: proxy_endpoint_unresolved,
+    },
+    Cause {
+        id: id::PROXY_SUBNETS_FULL,
+        title: "The proxy's subnets have too few free IP addresses",
+        severity: Severity::Critical,
+        remediation: proxy_subnets_full,
+    },
+    Cause {
         id: id::TARGET_UNREACHABLE,
         title: "The proxy cannot reach its database",
         severity: Severity::Critical,
@@ -362,6 +380,57 @@ fn tls_handshake_failed(_fill: &Fill, _stats: &CauseStats) -> Vec<String> {
         "Use a client TLS library that supports TLS 1.2 or later".to_string(),
         "Trust the Amazon Root CAs: RDS Proxy presents ACM certificates, not ones from the RDS CA bundle".to_string(),
         "Connect to the proxy's DNS name (certificate verification fails on IP addresses or CNAMEs the certificate does not cover)".to_string(),
+    ]
+}
+
+fn tls_certificate_untrusted(fill: &Fill, _stats: &CauseStats) -> Vec<String> {
+    vec![
+        "RDS Proxy presents certificates from AWS Certificate Manager, signed by Amazon's public root CAs, not by the RDS CA bundle (rds-ca-*): trust Amazon Root CA 1 (https://www.amazontrust.com/repository/AmazonRootCA1.pem) or the system's store".to_string(),
+        format!(
+            "PostgreSQL clients: `sslmode=verify-full sslrootcert=/path/to/AmazonRootCA1.pem` (or `sslrootcert=system` with libpq 16+); MySQL clients: `--ssl-mode=VERIFY_IDENTITY --ssl-ca=/path/to/AmazonRootCA1.pem`; Node: pass `ssl: {{ ca: fs.readFileSync('AmazonRootCA1.pem') }}` instead of the RDS bundle; Java: the JDK's default truststore already holds Amazon's roots, so drop a truststore that has only the RDS CAs"
+        ),
+        format!(
+            "Connect to the proxy's own DNS name{}: the certificate covers `*.proxy-….rds.amazonaws.com`, not an IP address or a CNAME of your own",
+            if fill.proxy_host.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", fill.proxy_host)
+            }
+        ),
+    ]
+}
+
+fn proxy_endpoint_unresolved(fill: &Fill, stats: &CauseStats) -> Vec<String> {
+    let host = if fill.proxy_host.is_empty() {
+        "PROXY_ENDPOINT".to_string()
+    } else {
+        fill.proxy_host.clone()
+    };
+    let mut steps = vec![
+        format!(
+            "Check the name against the proxy's real endpoints: `aws rds describe-db-proxies --query 'DBProxies[].[DBProxyName,Endpoint]'` and `aws rds describe-db-proxy-endpoints --db-proxy-name {} --query 'DBProxyEndpoints[].[DBProxyEndpointName,Endpoint,Status]'` (a deleted or renamed proxy, a typo, or another Region)",
+            if fill.proxy.is_empty() { "PROXY_NAME" } else { &fill.proxy }
+        ),
+        format!(
+            "Resolve it from the client: `dig +short {host}` (or `nslookup {host}`); a proxy endpoint resolves only to private addresses in its VPC"
+        ),
+        "From another VPC or on premises: resolve through the proxy's VPC (VPC DNS with enableDnsSupport and enableDnsHostnames, a Route 53 Resolver inbound endpoint for an on-premises resolver, DNS resolution across the peering); a public resolver cannot help".to_string(),
+    ];
+    if stats.details.iter().any(|(d, _)| {
+        d.to_lowercase().contains("eai_again") || d.to_lowercase().contains("temporary failure")
+    }) {
+        steps.push("A temporary failure (EAI_AGAIN) is the resolver itself not answering: check the client's DNS settings and the VPC's resolver (the .2 address of the VPC CIDR)".to_string());
+    }
+    steps
+}
+
+fn proxy_subnets_full(fill: &Fill, _stats: &CauseStats) -> Vec<String> {
+    vec![
+        format!(
+            "Find the proxy's subnets and their free addresses: `aws rds describe-db-proxies --db-proxy-name {} --query 'DBProxies[0].VpcSubnetIds'`, then `aws ec2 describe-subnets --subnet-ids SUBNET_IDS --query 'Subnets[].[SubnetId,AvailableIpAddressCount]'`",
+            if fill.proxy.is_empty() { "PROXY_NAME" } else { &fill.proxy }
+        ),
+        "RDS Proxy scales its capacity by adding network interfaces in its subnets: free addresses there (remove unused interfaces), or give the proxy subnets with more free addresses (`aws rds modify-db-proxy` cannot change subnets; create the proxy again or add a proxy endpoint in larger subnets)".to_string(),
     ]
 }
 

@@ -31,6 +31,9 @@ pub mod id {
     pub const DB_ERROR: &str = "db-error";
     pub const DUPLICATE_AUTH_USER: &str = "duplicate-auth-user";
     pub const TLS_HANDSHAKE_FAILED: &str = "tls-handshake-failed";
+    pub const TLS_CERTIFICATE_UNTRUSTED: &str = "tls-certificate-untrusted";
+    pub const PROXY_ENDPOINT_UNRESOLVED: &str = "proxy-endpoint-unresolved";
+    pub const PROXY_SUBNETS_FULL: &str = "proxy-subnets-full";
 }
 
 /// Values listed per finding (users, clients, endpoints).

@@ -2,7 +2,10 @@
 //!
 //! All of them reduce to `(timestamp, message)` pairs. A JSON document that does not parse is
 //! read again as text lines (counted as malformed) so that a truncated download still yields
-//! what it holds; an NDJSON line that does not parse is handed on as a text record.
+//! what it holds; an NDJSON line that does not parse is handed on as a text record. JSON that
+//! is not a CloudWatch shape is never dropped: a logger's record (pino, bunyan, zap, structlog,
+//! winston, logback) or an error object (Lambda's `errorType`/`errorMessage`) becomes one line
+//! of its message and error fields, and anything else its own JSON text on one line.
 
 use std::io::{self, BufRead};
 
@@ -167,7 +170,8 @@ fn csv_io(error: csv::Error) -> io::Error {
 fn emit_value(value: &Value, index: u32, found: &mut u64, sink: &mut dyn FnMut(RawRecord<'_>)) {
     match value {
         Value::Object(map) => {
-            for key in ["events", "logEvents", "results"] {
+            // CloudWatch's (events, logEvents, results) and RDS DescribeEvents' (Events).
+            for key in ["events", "logEvents", "results", "Events"] {
                 if let Some(Value::Array(items)) = map.get(key) {
                     for item in items {
                         emit_value(item, index, found, sink);
@@ -175,14 +179,25 @@ fn emit_value(value: &Value, index: u32, found: &mut u64, sink: &mut dyn FnMut(R
                     return;
                 }
             }
-            let message = map.get("message").or_else(|| map.get("@message"));
-            if let Some(Value::String(message)) = message {
+            // A CloudWatch event: its message is a log line, perhaps several.
+            if let Some(Value::String(message)) = map.get("message").or_else(|| map.get("@message"))
+                && error_fields(map).is_empty()
+            {
                 let ts = map
                     .get("timestamp")
                     .or_else(|| map.get("@timestamp"))
-                    .and_then(json_ts);
+                    .and_then(cloudwatch_ts);
                 emit_message(message, ts, index, found, sink);
+                return;
             }
+            // Anything else is a record of its own: a logger's JSON line, an error object.
+            let text = record_text(map).unwrap_or_else(|| one_line(&value.to_string()));
+            *found += 1;
+            sink(RawRecord {
+                text: &text,
+                ts: record_ts(map),
+                input: index,
+            });
         }
         Value::Array(items) => {
             // A Logs Insights result row is an array of {"field","value"} objects.
@@ -207,8 +222,138 @@ fn emit_value(value: &Value, index: u32, found: &mut u64, sink: &mut dyn FnMut(R
                 emit_value(item, index, found, sink);
             }
         }
+        Value::String(text) => emit_message(text, None, index, found, sink),
         _ => {}
     }
+}
+
+/// Fields where loggers put the message, in the order they are tried: winston and most
+/// (`message`), pino, bunyan and zap (`msg`), structlog (`event`), Docker and Fluent Bit
+/// (`log`), Lambda (`errorMessage`), Google Cloud (`textPayload`), and
+/// RDS events (`Message` in DescribeEvents, inside `detail` in EventBridge).
+const MESSAGE_FIELDS: [&str; 9] = [
+    "message",
+    "msg",
+    "event",
+    "log",
+    "errorMessage",
+    "textPayload",
+    "@message",
+    "Message",
+    "detail",
+];
+
+/// Fields that hold an error: pino and bunyan (`err`), many (`error`, `exception`), logback's
+/// JSON encoder (`stack_trace`), Node (`stack`), Lambda's invocation error (`trace`,
+/// `stackTrace`), and `cause`.
+const ERROR_FIELDS: [&str; 7] = [
+    "err",
+    "error",
+    "exception",
+    "stack_trace",
+    "stack",
+    "trace",
+    "cause",
+];
+
+fn error_fields(map: &serde_json::Map<String, Value>) -> Vec<&Value> {
+    ERROR_FIELDS.iter().filter_map(|k| map.get(*k)).collect()
+}
+
+/// One line of text for a JSON record that is not a CloudWatch event: its message, the error
+/// type and message, and from a stack trace its first line and every `Caused by:` line, joined
+/// with ` | `. `None` when no known field holds text.
+fn record_text(map: &serde_json::Map<String, Value>) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    // A part already said (or said within a longer one) is not repeated; a longer one that
+    // says more replaces it.
+    let push = |text: &str, parts: &mut Vec<String>| {
+        let text = one_line(text.trim());
+        if text.is_empty() || parts.iter().any(|p| p.contains(&text)) {
+            return;
+        }
+        match parts.iter().position(|p| text.contains(p.as_str())) {
+            Some(at) => parts[at] = text,
+            None => parts.push(text),
+        }
+    };
+    if let (Some(Value::String(kind)), Some(Value::String(message))) =
+        (map.get("errorType"), map.get("errorMessage"))
+    {
+        push(&format!("{kind}: {message}"), &mut parts);
+    }
+    for field in MESSAGE_FIELDS {
+        match map.get(field) {
+            Some(Value::String(text)) => push(text, &mut parts),
+            Some(Value::Object(inner)) => {
+                if let Some(text) = record_text(inner) {
+                    push(&text, &mut parts);
+                }
+            }
+            _ => {}
+        }
+    }
+    for value in error_fields(map) {
+        match value {
+            Value::String(text) => push(&stack_summary(text), &mut parts),
+            Value::Object(inner) => {
+                if let Some(text) = record_text(inner) {
+                    push(&text, &mut parts);
+                }
+                for key in ["type", "name", "code"] {
+                    if let Some(Value::String(kind)) = inner.get(key)
+                        && !parts.iter().any(|p| p.contains(kind.as_str()))
+                    {
+                        push(kind, &mut parts);
+                    }
+                }
+            }
+            Value::Array(frames) => {
+                let text: Vec<&str> = frames.iter().filter_map(Value::as_str).collect();
+                push(&stack_summary(&text.join("\n")), &mut parts);
+            }
+            _ => {}
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join(" | "))
+}
+
+/// A stack trace's first line (the error) and its `Caused by:` lines: where the cause is.
+fn stack_summary(stack: &str) -> String {
+    let mut lines = stack.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut out: Vec<&str> = lines.next().into_iter().collect();
+    out.extend(lines.filter(|l| l.starts_with("Caused by:")));
+    out.join(" | ")
+}
+
+/// The text on one line: line breaks become ` | `.
+fn one_line(text: &str) -> String {
+    if !text.contains(['\n', '\r']) {
+        return text.to_string();
+    }
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// A JSON record's time: `timestamp`, `@timestamp`, `time` (pino: epoch milliseconds;
+/// bunyan: RFC 3339), `ts` (zap: epoch seconds), `timeMillis` (log4j2), `date`, `Date` (RDS
+/// DescribeEvents).
+fn record_ts(map: &serde_json::Map<String, Value>) -> Option<Millis> {
+    [
+        "timestamp",
+        "@timestamp",
+        "time",
+        "ts",
+        "timeMillis",
+        "date",
+        "datetime",
+        "Date",
+    ]
+    .iter()
+    .find_map(|k| map.get(*k).and_then(json_ts))
 }
 
 fn emit_message(
@@ -231,16 +376,37 @@ fn emit_message(
 
 fn json_ts(value: &Value) -> Option<Millis> {
     match value {
+        Value::Number(n) => n.as_f64().and_then(epoch_millis),
+        Value::String(s) => parse_ts_text(s),
+        _ => None,
+    }
+}
+
+/// CloudWatch's own timestamps: epoch milliseconds, or text.
+fn cloudwatch_ts(value: &Value) -> Option<Millis> {
+    match value {
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
         Value::String(s) => parse_ts_text(s),
         _ => None,
     }
 }
 
+/// An epoch number in seconds, milliseconds, microseconds or nanoseconds (told apart by size:
+/// any of them for a date between 1973 and 5138), in milliseconds.
+fn epoch_millis(value: f64) -> Option<Millis> {
+    let ms = match value.abs() {
+        v if v < 1e11 => value * 1e3,
+        v if v < 1e14 => value,
+        v if v < 1e17 => value / 1e3,
+        _ => value / 1e6,
+    };
+    ms.is_finite().then_some(ms as Millis)
+}
+
 fn parse_ts_text(text: &str) -> Option<Millis> {
     let text = text.trim();
-    if let Ok(ms) = text.parse::<i64>() {
-        return Some(ms);
+    if let Ok(number) = text.parse::<f64>() {
+        return epoch_millis(number);
     }
     crate::timefmt::timestamp(text).ok().map(|(_, (ts, _))| ts)
 }
@@ -310,7 +476,9 @@ mod tests {
         );
         assert_eq!(out[0], ("a".to_string(), Some(5)));
         assert_eq!(out[1].0, "not json");
-        assert_eq!(stats.malformed, 2);
+        // A JSON line of unknown shape is read as its text, not counted as malformed.
+        assert_eq!(out[2].0, "{\"x\":1}");
+        assert_eq!(stats.malformed, 1);
         assert_eq!(stats.records, 3);
     }
 
@@ -324,5 +492,90 @@ mod tests {
         assert_eq!(out[1].0, "two");
         assert_eq!(out[2].0, "lines");
         assert_eq!(out.len(), 3);
+    }
+
+    /// JSON that is not a CloudWatch export is read by its fields, never dropped: Lambda's
+    /// error object (pretty-printed), pino, zap, structlog and logback lines, and a document
+    /// of unknown shape as one line of text.
+    #[test]
+    fn json_records_that_are_not_cloudwatch_events() {
+        let lambda = r#"{
+  "errorType": "error",
+  "errorMessage": "This RDS Proxy requires TLS connections",
+  "trace": [
+    "error: This RDS Proxy requires TLS connections",
+    "    at Parser.parseErrorMessage (/var/task/node_modules/pg-protocol/dist/parser.js:287:98)"
+  ]
+}"#;
+        let (out, stats) = collect(read_json, lambda);
+        assert_eq!(
+            out,
+            [(
+                "error: This RDS Proxy requires TLS connections".to_string(),
+                None
+            )]
+        );
+        assert_eq!((stats.records, stats.malformed), (1, 0));
+
+        let pino = r#"{"level":50,"time":1764036750123,"pid":8,"hostname":"api-7d9","err":{"type":"Error","message":"Timed-out waiting to acquire database connection","stack":"Error: Timed-out waiting to acquire database connection\n    at /app/node_modules/pg/lib/client.js:526:17"},"msg":"checkout failed"}"#;
+        let zap = r#"{"level":"error","ts":1764036750.5,"caller":"repo/orders.go:57","msg":"query failed","error":"failed to connect to `host=orders.proxy-abc.us-east-1.rds.amazonaws.com user=app database=orders`: server error (FATAL: This RDS Proxy requires TLS connections (SQLSTATE 08004))"}"#;
+        let structlog = r#"{"event": "db connect failed", "exc_info": true, "error": "FATAL:  The IAM authentication failed for the role app_iam. Check the IAM token for this role and try again.", "timestamp": "2026-11-25T02:12:31.120Z", "level": "error"}"#;
+        let logback = r#"{"@timestamp":"2026-11-25T02:12:31.120+00:00","level":"ERROR","logger_name":"com.zaxxer.hikari.pool.HikariPool","message":"HikariPool-1 - Exception during pool initialization.","stack_trace":"org.postgresql.util.PSQLException: FATAL: This RDS proxy has no credentials for the role reporting. Check the credentials for this role and try again.\n\tat org.postgresql.core.v3.ConnectionFactoryImpl.doAuthentication(ConnectionFactoryImpl.java:646)\nCaused by: java.io.EOFException: null"}"#;
+        let text = format!("{pino}\n{zap}\n{structlog}\n{logback}\n");
+        let (out, stats) = collect(read_ndjson, &text);
+        assert_eq!(stats.malformed, 0);
+        assert_eq!(
+            out[0],
+            (
+                "checkout failed | Error: Timed-out waiting to acquire database connection"
+                    .to_string(),
+                Some(1_764_036_750_123)
+            )
+        );
+        assert_eq!(out[1].1, Some(1_764_036_750_500));
+        assert!(
+            out[1]
+                .0
+                .contains("This RDS Proxy requires TLS connections (SQLSTATE 08004)")
+        );
+        assert!(
+            out[2]
+                .0
+                .starts_with("db connect failed | FATAL:  The IAM authentication failed")
+        );
+        assert_eq!(out[2].1, Some(1_795_572_751_120));
+        assert!(
+            out[3]
+                .0
+                .contains("This RDS proxy has no credentials for the role reporting")
+                && out[3].0.contains("Caused by: java.io.EOFException"),
+            "{}",
+            out[3].0
+        );
+
+        // No field proxydoc knows: the whole document as one line, not nothing.
+        let (out, stats) = collect(
+            read_json,
+            "{\n  \"detail\": {\"reason\": \"Timed-out waiting to acquire database connection\"}\n}",
+        );
+        assert_eq!(out.len(), 1);
+        assert!(
+            out[0]
+                .0
+                .contains("Timed-out waiting to acquire database connection")
+        );
+        assert_eq!(stats.records, 1);
+    }
+
+    #[test]
+    fn epoch_numbers_of_every_unit() {
+        for value in [
+            1_764_036_750.0,
+            1_764_036_750_000.0,
+            1_764_036_750_000_000.0,
+            1.76403675e18,
+        ] {
+            assert_eq!(epoch_millis(value), Some(1_764_036_750_000), "{value}");
+        }
     }
 }

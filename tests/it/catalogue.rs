@@ -89,3 +89,58 @@ match = ["FATAL: This RDS proxy has no credentials for the role x. Check the cre
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("10-mine.toml"), "{}", out.stderr);
 }
+
+/// Error text as client libraries print it (`samples/app/client-wordings.tsv`: the cause, the
+/// client, the text): every line is recognised, as its cause.
+#[test]
+fn client_library_wordings_name_their_cause() {
+    let corpus = std::fs::read_to_string(crate::common::sample("app/client-wordings.tsv")).unwrap();
+    let rows: Vec<(&str, &str, &str)> = corpus
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let mut fields = l.splitn(3, '\t');
+            let cause = fields.next().unwrap();
+            let client = fields.next().unwrap();
+            (cause, client, fields.next().unwrap())
+        })
+        .collect();
+    assert!(rows.len() >= 80, "{} lines", rows.len());
+    let dir = tempfile::tempdir().unwrap();
+    let lines = dir.path().join("lines.log");
+    let text: String = rows.iter().map(|(_, _, t)| format!("{t}\n")).collect();
+    std::fs::write(&lines, text).unwrap();
+    let out = crate::common::run(&["patterns", "test", lines.to_str().unwrap()]);
+    let classifier = builtin();
+    let cause_of = |id: &str| {
+        classifier
+            .patterns()
+            .iter()
+            .find(|p| p.id == id)
+            .and_then(|p| p.cause.clone())
+    };
+    // "<path>:<n>: <pattern id> <kind> …" for each line that matched.
+    let mut matched = std::collections::HashMap::new();
+    for line in out.stdout.lines() {
+        if let Some(rest) = line.strip_prefix(&format!("{}:", lines.display()))
+            && let Some((n, tail)) = rest.split_once(": ")
+            && let Ok(n) = n.parse::<usize>()
+        {
+            matched.insert(n, tail.split_whitespace().next().unwrap_or("").to_string());
+        }
+    }
+    let mut wrong = Vec::new();
+    for (i, (cause, client, text)) in rows.iter().enumerate() {
+        let got = matched.get(&(i + 1)).and_then(|id| cause_of(id));
+        if got.as_deref() != Some(*cause) {
+            wrong.push(format!("{client}: expected {cause}, got {got:?}: {text}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} wrong:\n{}",
+        wrong.len(),
+        rows.len(),
+        wrong.join("\n")
+    );
+}

@@ -46,6 +46,14 @@ const EXPECTED: &[(&str, &[&str])] = &[
         "incidents/passwords-changed-at-once",
         &["password-auth-failed"],
     ),
+    ("app/lambda-node-tls.log", &["tls-required"]),
+    (
+        "app/lambda-invocation-error.json",
+        &["proxy-endpoint-unresolved"],
+    ),
+    ("app/pino-borrow-timeout.ndjson", &["pool-exhausted"]),
+    ("app/tls-untrusted-java.log", &["tls-certificate-untrusted"]),
+    ("app/rds-events.json", &["proxy-subnets-full"]),
 ];
 
 /// Incidents that begin healthy are judged at their onset, not over the whole input.
