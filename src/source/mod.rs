@@ -263,9 +263,16 @@ fn read_text(
     sink: &mut dyn FnMut(RawRecord<'_>),
 ) -> io::Result<()> {
     let mut lines = LineReader::new(reader);
+    let mut block = JsonBlock::default();
     while let Some(line) = lines.next_line()? {
         stats.invalid_utf8 += u64::from(line.invalid_utf8);
         stats.truncated_lines += u64::from(line.truncated);
+        if block.open() {
+            if let Some(done) = block.push(&line.text) {
+                emit_block(done, index, stats, sink);
+            }
+            continue;
+        }
         // Most lines start with a visible ASCII byte: no need to trim them.
         let visible = line
             .text
@@ -275,6 +282,11 @@ fn read_text(
         if !visible && line.text.trim().is_empty() {
             continue;
         }
+        // A JSON object printed over several lines (an error logged with indentation) starts
+        // with a line that ends in `{`: it is read whole, as one record.
+        if line.text.as_bytes().last() == Some(&b'{') && block.start(&line.text) {
+            continue;
+        }
         stats.records += 1;
         sink(RawRecord {
             text: &line.text,
@@ -282,7 +294,138 @@ fn read_text(
             input: index,
         });
     }
+    if let Some(done) = block.finish() {
+        emit_block(done, index, stats, sink);
+    }
     Ok(())
+}
+
+/// The most lines and bytes a multi-line JSON object may span; a longer one is read as lines.
+const BLOCK_LINES: usize = 1_000;
+const BLOCK_BYTES: usize = 256 << 10;
+
+/// A JSON object being gathered from several lines: the text before its `{` (a timestamp, a
+/// level), the lines so far, and the brace depth outside strings.
+#[derive(Default)]
+struct JsonBlock {
+    prefix: String,
+    lines: Vec<String>,
+    bytes: usize,
+    depth: i64,
+    in_string: bool,
+    escaped: bool,
+}
+
+/// What a finished block gives: one record (the object read) or its lines as they were.
+enum Block {
+    Record(String),
+    Lines(Vec<String>),
+}
+
+impl JsonBlock {
+    fn open(&self) -> bool {
+        !self.lines.is_empty()
+    }
+
+    /// Starts a block at a line ending in `{` whose brace is the start of an object: alone on
+    /// the line, or after a space, tab or `=`/`:` (`ERROR Invoke Error {`, `err={`).
+    fn start(&mut self, line: &str) -> bool {
+        let body = &line[..line.len() - 1];
+        let standalone = body.trim().is_empty()
+            || body.ends_with([' ', '\t', '=', ':']) && !body.trim_end().ends_with(['{', '[', ',']);
+        if !standalone {
+            return false;
+        }
+        self.prefix = body.trim().to_string();
+        self.lines = vec![line.to_string()];
+        self.bytes = line.len();
+        self.depth = 0;
+        self.in_string = false;
+        self.escaped = false;
+        self.scan("{");
+        true
+    }
+
+    /// Adds a line; returns the block when it closed or grew past its bounds.
+    fn push(&mut self, line: &str) -> Option<Block> {
+        self.lines.push(line.to_string());
+        self.bytes += line.len() + 1;
+        self.scan(line);
+        if self.depth <= 0 {
+            return self.finish();
+        }
+        if self.lines.len() >= BLOCK_LINES || self.bytes >= BLOCK_BYTES {
+            return Some(Block::Lines(std::mem::take(&mut self.lines)));
+        }
+        None
+    }
+
+    /// Brace depth, outside JSON strings.
+    fn scan(&mut self, text: &str) {
+        for b in text.bytes() {
+            if self.in_string {
+                match b {
+                    _ if self.escaped => self.escaped = false,
+                    b'\\' => self.escaped = true,
+                    b'"' => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' => self.depth += 1,
+                b'}' => self.depth -= 1,
+                _ => {}
+            }
+        }
+    }
+
+    /// The block as it stands: one record when it is a whole JSON object, else its lines.
+    fn finish(&mut self) -> Option<Block> {
+        if self.lines.is_empty() {
+            return None;
+        }
+        let lines = std::mem::take(&mut self.lines);
+        let mut json = String::with_capacity(self.bytes);
+        json.push('{');
+        for line in &lines[1..] {
+            json.push('\n');
+            json.push_str(line);
+        }
+        if self.depth == 0
+            && let Ok(value) = serde_json::from_str::<serde_json::Value>(&json)
+        {
+            let text = structured::json_text(&value);
+            let record = if self.prefix.is_empty() {
+                text
+            } else {
+                format!("{} {text}", self.prefix)
+            };
+            return Some(Block::Record(record));
+        }
+        Some(Block::Lines(lines))
+    }
+}
+
+fn emit_block(
+    block: Block,
+    index: u32,
+    stats: &mut InputStats,
+    sink: &mut dyn FnMut(RawRecord<'_>),
+) {
+    let lines = match block {
+        Block::Record(text) => vec![text],
+        Block::Lines(lines) => lines,
+    };
+    for text in lines.iter().filter(|l| !l.trim().is_empty()) {
+        stats.records += 1;
+        sink(RawRecord {
+            text,
+            ts: None,
+            input: index,
+        });
+    }
 }
 
 struct CountingReader<R> {
@@ -314,6 +457,83 @@ pub fn input_errors(stats: &[InputStats]) -> Vec<InputError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn text_records(input: &str) -> (Vec<String>, InputStats) {
+        let mut out = Vec::new();
+        let mut stats = InputStats::default();
+        let mut reader = input.as_bytes();
+        read_text(&mut reader, 0, &mut stats, &mut |r| {
+            out.push(r.text.to_string())
+        })
+        .unwrap();
+        (out, stats)
+    }
+
+    proptest::proptest! {
+        /// Any text: reading never panics, no record is invented (a joined object is one
+        /// record for several lines), and text without a line ending in `{` is read line for
+        /// line.
+        #[test]
+        fn text_reading_keeps_every_line(lines in proptest::collection::vec("[ -~{}\"\\\\]{0,30}", 0..40)) {
+            let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            let (out, stats) = text_records(&input);
+            let non_empty = lines.iter().filter(|l| !l.trim().is_empty()).count();
+            proptest::prop_assert!(out.len() <= non_empty);
+            proptest::prop_assert_eq!(stats.records as usize, out.len());
+            if !lines.iter().any(|l| l.ends_with('{')) {
+                let expected: Vec<&String> = lines.iter().filter(|l| !l.trim().is_empty()).collect();
+                proptest::prop_assert_eq!(out.iter().collect::<Vec<_>>(), expected);
+            }
+        }
+    }
+
+    /// An error object logged with indentation is one record, its prefix (time, level) kept;
+    /// what is not a JSON object stays as the lines it was.
+    #[test]
+    fn json_printed_over_several_lines_is_one_record() {
+        let (out, stats) = text_records(concat!(
+            "2026-11-24T02:12:31.120Z ERROR checkout failed {\n",
+            "  \"errorType\": \"Error\",\n",
+            "  \"errorMessage\": \"Timed-out waiting to acquire database connection\",\n",
+            "  \"note\": \"a } and a { inside a string\",\n",
+            "  \"stack\": [\n",
+            "    \"Error: Timed-out waiting to acquire database connection\",\n",
+            "    \"    at /app/node_modules/pg/lib/client.js:526:17\"\n",
+            "  ]\n",
+            "}\n",
+            "2026-11-24T02:12:32.000Z INFO next line\n",
+        ));
+        assert_eq!(
+            out,
+            [
+                "2026-11-24T02:12:31.120Z ERROR checkout failed Error: Timed-out waiting to acquire database connection",
+                "2026-11-24T02:12:32.000Z INFO next line",
+            ]
+        );
+        assert_eq!(stats.records, 2);
+
+        // A JavaScript object literal is not JSON: its lines are read as they were.
+        let literal = "query failed {\n  code: 'ETIMEDOUT',\n  errno: -110\n}\nafter\n";
+        let (out, _) = text_records(literal);
+        assert_eq!(
+            out,
+            [
+                "query failed {",
+                "  code: 'ETIMEDOUT',",
+                "  errno: -110",
+                "}",
+                "after"
+            ]
+        );
+
+        // Never closed: the lines come out at the end of the input, in order.
+        let (out, _) = text_records("open {\n  \"a\": 1,\n");
+        assert_eq!(out, ["open {", "  \"a\": 1,"]);
+
+        // A brace that does not open an object (`${`, `[{`) starts nothing.
+        let (out, _) = text_records("template ${\nx\n");
+        assert_eq!(out, ["template ${", "x"]);
+    }
 
     #[test]
     fn sniffs_layouts() {

@@ -227,6 +227,15 @@ fn emit_value(value: &Value, index: u32, found: &mut u64, sink: &mut dyn FnMut(R
     }
 }
 
+/// One line of text for a JSON value read from a text log: its message and error fields, or
+/// its own JSON on one line.
+pub(super) fn json_text(value: &Value) -> String {
+    match value {
+        Value::Object(map) => record_text(map).unwrap_or_else(|| one_line(&value.to_string())),
+        other => one_line(&other.to_string()),
+    }
+}
+
 /// Fields where loggers put the message, in the order they are tried: winston and most
 /// (`message`), pino, bunyan and zap (`msg`), structlog (`event`), Docker and Fluent Bit
 /// (`log`), Lambda (`errorMessage`), Google Cloud (`textPayload`), and
