@@ -138,7 +138,9 @@ pub fn phases(at: Millis, start: Millis) -> (i64, i64, Millis) {
 /// do not count. A minute at or over it
 /// starts the incident when it holds there (3 of the 5 minutes from it, 60% of those left at
 /// the end of the input)
-/// or is itself at least half the worst minute. `None` with fewer than 3 failures.
+/// or is itself at least half the worst minute. When the failures before that minute ran at more
+/// than a third of the rate after it, nothing changed there: the incident began with the first
+/// failure. `None` with fewer than 3 failures.
 pub fn failure_onset(failures: &[(Millis, u64)], start: Millis, end: Millis) -> Option<Millis> {
     let total: u64 = failures.iter().map(|(_, n)| n).sum();
     if total < 3 || end < start {
@@ -163,20 +165,27 @@ pub fn failure_onset(failures: &[(Millis, u64)], start: Millis, end: Millis) -> 
         .min(peak.div_ceil(2))
         .max(2)
         .max(peak.div_ceil(5));
-    (0..len)
-        .find(|&i| {
-            if dense[i] < threshold {
-                return false;
-            }
-            if 2 * dense[i] >= peak {
-                return true;
-            }
-            let window = &dense[i..len.min(i + 5)];
-            let above = window.iter().filter(|&&n| n >= threshold).count();
-            // 3 of 5, or 60% of what is left at the end of the input.
-            5 * above >= 3 * window.len()
-        })
-        .map(|i| start + i as i64 * MINUTE)
+    let at = (0..len).find(|&i| {
+        if dense[i] < threshold {
+            return false;
+        }
+        if 2 * dense[i] >= peak {
+            return true;
+        }
+        let window = &dense[i..len.min(i + 5)];
+        let above = window.iter().filter(|&&n| n >= threshold).count();
+        // 3 of 5, or 60% of what is left at the end of the input.
+        5 * above >= 3 * window.len()
+    })?;
+    // A change is a rate that at least triples; failures that ran at a third of that rate
+    // before were already the incident: it began with the first of them.
+    let rate = |part: &[u64]| part.iter().sum::<u64>() as f64 / part.len().max(1) as f64;
+    let at = if at > 0 && 3.0 * rate(&dense[..at]) > rate(&dense[at..]) {
+        dense.iter().position(|&n| n > 0).unwrap_or(at)
+    } else {
+        at
+    };
+    Some(start + at as i64 * MINUTE)
 }
 
 /// The minute after the last database-side line, when clients keep connecting after it: at
