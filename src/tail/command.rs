@@ -21,8 +21,8 @@ use crate::aws::lifecycle::{Lifecycle, ProxyLogging};
 use crate::classify::Classifier;
 use crate::cli::TailArgs;
 use crate::clock::Ticker;
-use crate::enhanced_logging::command::{turn_off, turn_on};
-use crate::enhanced_logging::{Marks, State, assess, human, plan_enable};
+use crate::enhanced_logging::command::{execute, turn_off, turn_on};
+use crate::enhanced_logging::{Marks, State, Step, assess, human, plan_enable};
 use crate::error::{ExitCode, Failed, UsageError, exit_code};
 use crate::model::{Finding, InputStats, Millis, RawRecord};
 use crate::output::write_saved_event;
@@ -869,7 +869,7 @@ impl Managed {
     }
 
     /// Restores the state found at the start. Returns false when logging could not be turned
-    /// off (and says what is left on). A second signal stops the waiting, not the request.
+    /// off (and says what is left on). A second signal stops the waiting, not the requests.
     async fn end(self, life: &Lifecycle, wait: Duration, signals: &mut Signals) -> bool {
         let proxy = &self.wanted.proxy;
         if !self.ours {
@@ -885,16 +885,33 @@ impl Managed {
             return true;
         }
         eprintln!("proxydoc: turning enhanced logging off on proxy {proxy}…");
-        let off = turn_off(life, &self.state, self.believed_on, true, Some(wait));
+        // The requests (logging off, tags removed) always complete: the SDK's timeouts bound
+        // them. Only the wait for the proxy to be `available` again may be cut short.
+        if let Err(e) = turn_off(life, &self.state, self.believed_on, true, None).await {
+            eprintln!(
+                "proxydoc: could not turn enhanced logging off on proxy {proxy}: {e:#}. It may still be ON: run `proxydoc logging disable --proxy {proxy}` (RDS turns it off by itself 24 hours after it was enabled)"
+            );
+            return false;
+        }
+        let settled = async {
+            if self.believed_on {
+                let step = [Step::WaitAvailable {
+                    proxy: proxy.clone(),
+                }];
+                execute(life, &step, wait).await.map_err(|(_, e)| e)
+            } else {
+                Ok(())
+            }
+        };
         tokio::select! {
-            result = off => match result {
+            result = settled => match result {
                 Ok(()) => {
                     eprintln!("proxydoc: enhanced logging is off again on proxy {proxy}, as before the tail");
                     true
                 }
                 Err(e) => {
                     eprintln!(
-                        "proxydoc: could not turn enhanced logging off on proxy {proxy}: {e:#}. It may still be ON: run `proxydoc logging disable --proxy {proxy}` (RDS turns it off by itself 24 hours after it was enabled)"
+                        "proxydoc: enhanced logging was turned off on proxy {proxy}, but the proxy did not become available again: {e:#}"
                     );
                     false
                 }
