@@ -437,19 +437,7 @@ fn silent_target(summary: &Summary, fill: &Fill) -> Option<Finding> {
     }
     let target = causes::lookup(id::TARGET_UNREACHABLE)?;
     let stats = summary.kinds.get(&EventKind::ClientConnected)?;
-    let empty = CauseStats {
-        cause: id::TARGET_UNREACHABLE.to_string(),
-        events: connected,
-        first: stats.first,
-        last: stats.last,
-        users: Vec::new(),
-        clients: Vec::new(),
-        endpoints: Vec::new(),
-        details: Vec::new(),
-        user_first: Vec::new(),
-        patterns: Vec::new(),
-        evidence: Vec::new(),
-    };
+    let empty = unreachable_stats(connected, stats.first, stats.last);
     Some(Finding {
         cause: id::TARGET_UNREACHABLE.to_string(),
         title: target.title.to_string(),
@@ -464,18 +452,8 @@ fn silent_target(summary: &Summary, fill: &Fill) -> Option<Finding> {
         first_seen: stats.first,
         last_seen: stats.last,
         users: Vec::new(),
-        clients: summary
-            .clients
-            .iter()
-            .take(MAX_LISTED)
-            .map(|c| c.value.clone())
-            .collect(),
-        endpoints: summary
-            .endpoints
-            .iter()
-            .take(MAX_LISTED)
-            .map(|c| c.value.clone())
-            .collect(),
+        clients: listed(&summary.clients),
+        endpoints: listed(&summary.endpoints),
         onset: None,
         alternatives: Vec::new(),
         evidence: with_kind_evidence(&[], summary, EventKind::ClientConnected),
@@ -489,19 +467,7 @@ fn went_silent(summary: &Summary, fill: &Fill, silence: &Onset) -> Option<Findin
     let clients = silence.after(&[EventKind::ClientConnected]);
     let authenticated = silence.after(&[EventKind::AuthSucceeded]);
     let before = silence.before_per_minute(&DB_SIDE).unwrap_or(0.0);
-    let empty = CauseStats {
-        cause: id::TARGET_UNREACHABLE.to_string(),
-        events: clients,
-        first: Some(silence.at),
-        last: Some(silence.end + MINUTE - 1),
-        users: Vec::new(),
-        clients: Vec::new(),
-        endpoints: Vec::new(),
-        details: Vec::new(),
-        user_first: Vec::new(),
-        patterns: Vec::new(),
-        evidence: Vec::new(),
-    };
+    let empty = unreachable_stats(clients, Some(silence.at), Some(silence.end + MINUTE - 1));
     let at = onset::when(silence.at, summary.window);
     Some(Finding {
         cause: id::TARGET_UNREACHABLE.to_string(),
@@ -523,18 +489,8 @@ fn went_silent(summary: &Summary, fill: &Fill, silence: &Onset) -> Option<Findin
         first_seen: Some(silence.at),
         last_seen: summary.window.map(|(_, last)| last),
         users: Vec::new(),
-        clients: summary
-            .clients
-            .iter()
-            .take(MAX_LISTED)
-            .map(|c| c.value.clone())
-            .collect(),
-        endpoints: summary
-            .endpoints
-            .iter()
-            .take(MAX_LISTED)
-            .map(|c| c.value.clone())
-            .collect(),
+        clients: listed(&summary.clients),
+        endpoints: listed(&summary.endpoints),
         evidence: with_kind_evidence(&[], summary, EventKind::ClientConnected),
         remediation: (target.remediation)(fill, &empty),
         onset: Some(onset::describe(
@@ -549,6 +505,24 @@ fn went_silent(summary: &Summary, fill: &Fill, silence: &Onset) -> Option<Findin
         )),
         alternatives: Vec::new(),
     })
+}
+
+/// The stats a `target-unreachable` finding the rules make on their own hands its remediation:
+/// `events` over `first..last`, nothing else known.
+fn unreachable_stats(events: u64, first: Option<Millis>, last: Option<Millis>) -> CauseStats {
+    CauseStats {
+        cause: id::TARGET_UNREACHABLE.to_string(),
+        events,
+        first,
+        last,
+        users: Vec::new(),
+        clients: Vec::new(),
+        endpoints: Vec::new(),
+        details: Vec::new(),
+        user_first: Vec::new(),
+        patterns: Vec::new(),
+        evidence: Vec::new(),
+    }
 }
 
 fn db_side_lines(summary: &Summary) -> u64 {
@@ -605,6 +579,15 @@ fn pattern_list(stats: &CauseStats, classifier: &Classifier) -> String {
         .filter_map(|(p, n)| classifier.pattern(*p).map(|p| format!("{} ×{n}", p.id)))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The first values of a summary's dimension, as a finding lists them.
+fn listed(values: &[crate::aggregate::DimCount]) -> Vec<String> {
+    values
+        .iter()
+        .take(MAX_LISTED)
+        .map(|c| c.value.clone())
+        .collect()
 }
 
 fn names(values: &[(String, u64)]) -> Vec<String> {

@@ -559,6 +559,88 @@ async fn security_group(ec2: &aws_sdk_ec2::Client, vpc: &str, name: &str) -> Str
 }
 
 /// A new VPC with one subnet: (VPC id, subnet id).
+/// The `client-iam-not-allowed` finding of a `check --format json` run.
+fn client_iam_finding(out: &crate::common::Run) -> Value {
+    let report = out.json();
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["cause"] == "client-iam-not-allowed")
+        .cloned()
+        .unwrap_or_else(|| panic!("{} {}", report["findings"], out.stderr))
+}
+
+/// `check --client CLIENT` finds nothing and the route passes; returns the route's result.
+fn quiet_route(region: &str, name: &str, client: &str) -> Value {
+    let (_, report, stderr) = check_client(region, name, client);
+    assert!(
+        causes(&report).is_empty(),
+        "{stderr} {}",
+        report["findings"]
+    );
+    let route = client_check(&report, "client-route");
+    assert_eq!(route["status"], "pass", "{route}");
+    route.clone()
+}
+
+/// The (main) route table of `vpc`.
+async fn main_route_table(ec2: &aws_sdk_ec2::Client, vpc: &str) -> String {
+    let out = ec2
+        .describe_route_tables()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(vpc)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.route_tables()[0].route_table_id().unwrap().to_string()
+}
+
+/// A VPC with a subnet and a network interface in it, whose range the proxy's group `proxy_sg`
+/// admits on 5432: (VPC, subnet, interface).
+async fn admitted_interface(
+    ec2: &aws_sdk_ec2::Client,
+    vpc_cidr: &str,
+    subnet_cidr: &str,
+    proxy_sg: &str,
+) -> (String, String, String) {
+    let (vpc, subnet) = vpc_with_subnet(ec2, vpc_cidr, subnet_cidr).await;
+    let eni = ec2
+        .create_network_interface()
+        .subnet_id(&subnet)
+        .send()
+        .await
+        .unwrap();
+    let eni = eni
+        .network_interface()
+        .unwrap()
+        .network_interface_id()
+        .unwrap()
+        .to_string();
+    ec2.authorize_security_group_ingress()
+        .group_id(proxy_sg)
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(5432)
+                .to_port(5432)
+                .ip_ranges(
+                    aws_sdk_ec2::types::IpRange::builder()
+                        .cidr_ip(vpc_cidr)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    (vpc, subnet, eni)
+}
+
 async fn vpc_with_subnet(
     ec2: &aws_sdk_ec2::Client,
     vpc_cidr: &str,
@@ -859,13 +941,7 @@ fn lambda_clients_outside_a_vpc_or_not_admitted() {
         "--format",
         "json",
     ]));
-    let report = out.json();
-    let iam = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["cause"] == "client-iam-not-allowed")
-        .unwrap_or_else(|| panic!("{}", report["findings"]));
+    let iam = client_iam_finding(&out);
     assert!(
         iam["why"].as_str().unwrap().contains("lambda-path-exec"),
         "{iam}"
@@ -931,13 +1007,7 @@ fn an_instance_is_checked_as_its_instance_profile_role() {
         "--format",
         "json",
     ]));
-    let report = out.json();
-    let iam = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["cause"] == "client-iam-not-allowed")
-        .unwrap_or_else(|| panic!("{} {}", report["findings"], out.stderr));
+    let iam = client_iam_finding(&out);
     assert!(
         iam["why"]
             .as_str()
@@ -955,40 +1025,12 @@ fn a_client_in_a_peered_vpc_needs_routes_both_ways() {
     let (proxy_vpc, _, proxy_groups) = proxy_network(region, name);
     let config = runtime().block_on(sdk_config(region));
     let ec2 = aws_sdk_ec2::Client::new(&config);
-    let (client_vpc, eni) = runtime().block_on(async {
-        let (vpc, subnet) = vpc_with_subnet(&ec2, "10.30.0.0/16", "10.30.1.0/24").await;
-        let eni = ec2
-            .create_network_interface()
-            .subnet_id(&subnet)
-            .send()
-            .await
-            .unwrap();
-        let eni = eni
-            .network_interface()
-            .unwrap()
-            .network_interface_id()
-            .unwrap()
-            .to_string();
-        // The proxy admits the other VPC's range.
-        ec2.authorize_security_group_ingress()
-            .group_id(&proxy_groups[0])
-            .ip_permissions(
-                aws_sdk_ec2::types::IpPermission::builder()
-                    .ip_protocol("tcp")
-                    .from_port(5432)
-                    .to_port(5432)
-                    .ip_ranges(
-                        aws_sdk_ec2::types::IpRange::builder()
-                            .cidr_ip("10.30.0.0/16")
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        (vpc, eni)
-    });
+    let (client_vpc, _, eni) = runtime().block_on(admitted_interface(
+        &ec2,
+        "10.30.0.0/16",
+        "10.30.1.0/24",
+        &proxy_groups[0],
+    ));
 
     // No peering: outside, with a proxy endpoint in the client's VPC among the fixes.
     let (_, report, stderr) = check_client(region, name, &eni);
@@ -1019,21 +1061,10 @@ fn a_client_in_a_peered_vpc_needs_routes_both_ways() {
             .send()
             .await
             .unwrap();
-        let mut tables = Vec::new();
-        for vpc in [&client_vpc, &proxy_vpc] {
-            let out = ec2
-                .describe_route_tables()
-                .filters(
-                    aws_sdk_ec2::types::Filter::builder()
-                        .name("vpc-id")
-                        .values(vpc.as_str())
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap();
-            tables.push(out.route_tables()[0].route_table_id().unwrap().to_string());
-        }
+        let tables = vec![
+            main_route_table(&ec2, &client_vpc).await,
+            main_route_table(&ec2, &proxy_vpc).await,
+        ];
         (pcx, tables)
     });
     let (_, report, stderr) = check_client(region, name, &eni);
@@ -1057,18 +1088,7 @@ fn a_client_in_a_peered_vpc_needs_routes_both_ways() {
                 .unwrap();
         }
     });
-    let (_, report, stderr) = check_client(region, name, &eni);
-    assert!(
-        causes(&report).is_empty(),
-        "{stderr} {}",
-        report["findings"]
-    );
-    assert_eq!(
-        client_check(&report, "client-route")["status"],
-        "pass",
-        "{}",
-        report["checks"]
-    );
+    quiet_route(region, name, &eni);
 }
 
 #[test]
@@ -1080,36 +1100,8 @@ fn a_client_through_a_transit_gateway_needs_both_vpcs_attached() {
     let config = runtime().block_on(sdk_config(region));
     let ec2 = aws_sdk_ec2::Client::new(&config);
     let (eni, tgw) = runtime().block_on(async {
-        let (vpc, subnet) = vpc_with_subnet(&ec2, "10.40.0.0/16", "10.40.1.0/24").await;
-        let eni = ec2
-            .create_network_interface()
-            .subnet_id(&subnet)
-            .send()
-            .await
-            .unwrap();
-        let eni = eni
-            .network_interface()
-            .unwrap()
-            .network_interface_id()
-            .unwrap()
-            .to_string();
-        ec2.authorize_security_group_ingress()
-            .group_id(&proxy_groups[0])
-            .ip_permissions(
-                aws_sdk_ec2::types::IpPermission::builder()
-                    .ip_protocol("tcp")
-                    .from_port(5432)
-                    .to_port(5432)
-                    .ip_ranges(
-                        aws_sdk_ec2::types::IpRange::builder()
-                            .cidr_ip("10.40.0.0/16")
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        let (vpc, subnet, eni) =
+            admitted_interface(&ec2, "10.40.0.0/16", "10.40.1.0/24", &proxy_groups[0]).await;
         let tgw = ec2.create_transit_gateway().send().await.unwrap();
         let tgw = tgw
             .transit_gateway()
@@ -1125,19 +1117,8 @@ fn a_client_through_a_transit_gateway_needs_both_vpcs_attached() {
             .await
             .unwrap();
         for (vpc, destination) in [(&vpc, "10.20.0.0/16"), (&proxy_vpc, "10.40.0.0/16")] {
-            let tables = ec2
-                .describe_route_tables()
-                .filters(
-                    aws_sdk_ec2::types::Filter::builder()
-                        .name("vpc-id")
-                        .values(vpc.as_str())
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap();
             ec2.create_route()
-                .route_table_id(tables.route_tables()[0].route_table_id().unwrap())
+                .route_table_id(main_route_table(&ec2, vpc).await)
                 .destination_cidr_block(destination)
                 .transit_gateway_id(&tgw)
                 .send()
@@ -1173,14 +1154,7 @@ fn a_client_through_a_transit_gateway_needs_both_vpcs_attached() {
             .await
             .unwrap();
     });
-    let (_, report, stderr) = check_client(region, name, &eni);
-    assert!(
-        causes(&report).is_empty(),
-        "{stderr} {}",
-        report["findings"]
-    );
-    let route = client_check(&report, "client-route");
-    assert_eq!(route["status"], "pass", "{route}");
+    let route = quiet_route(region, name, &eni);
     assert!(route["detail"].as_str().unwrap().contains(&tgw), "{route}");
 }
 
