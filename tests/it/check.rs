@@ -571,6 +571,29 @@ fn client_iam_finding(out: &crate::common::Run) -> Value {
         .unwrap_or_else(|| panic!("{} {}", report["findings"], out.stderr))
 }
 
+/// A role `name` that `service` may assume; its ARN.
+async fn service_role(iam: &aws_sdk_iam::Client, name: &str, service: &str) -> String {
+    let trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Service":"{service}"}},"Action":"sts:AssumeRole"}}]}}"#
+    );
+    let out = iam
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap();
+    out.role().unwrap().arn().to_string()
+}
+
+/// A good setup `name` in `region`, described once (moto reports REGISTERING on the first
+/// read): its VPC, subnets and security groups.
+fn good_proxy(region: &str, name: &str) -> (String, Vec<String>, Vec<String>) {
+    build(region, name, Faults::default());
+    let _ = check(region, name);
+    proxy_network(region, name)
+}
+
 /// `check --client CLIENT` finds nothing and the route passes; returns the route's result.
 fn quiet_route(region: &str, name: &str, client: &str) -> Value {
     let (_, report, stderr) = check_client(region, name, client);
@@ -700,9 +723,7 @@ fn client_check<'a>(report: &'a Value, name: &str) -> &'a Value {
 #[test]
 fn client_path_security_groups_and_placement() {
     let (region, name) = ("eu-south-1", "client-path");
-    build(region, name, Faults::default());
-    let _ = check(region, name);
-    let (vpc, subnets, proxy_groups) = proxy_network(region, name);
+    let (vpc, subnets, proxy_groups) = good_proxy(region, name);
     // An application's network interface in the proxy's VPC, in its own group.
     let (eni, app_group) = runtime().block_on(async {
         let ec2 = aws_sdk_ec2::Client::new(&sdk_config(region).await);
@@ -859,32 +880,17 @@ fn client_path_security_groups_and_placement() {
 #[test]
 fn lambda_clients_outside_a_vpc_or_not_admitted() {
     let (region, name) = ("af-south-1", "lambda-path");
-    build(region, name, Faults::default());
-    let _ = check(region, name);
-    let (vpc, subnets, proxy_groups) = proxy_network(region, name);
+    let (vpc, subnets, proxy_groups) = good_proxy(region, name);
     let app_group = runtime().block_on(async {
         let config = sdk_config(region).await;
         let ec2 = aws_sdk_ec2::Client::new(&config);
         let iam = aws_sdk_iam::Client::new(&config);
         let lambda = aws_sdk_lambda::Client::new(&config);
         let group = security_group(&ec2, &vpc, "lambda-path-fn").await;
-        let role = iam
-            .create_role()
-            .role_name("lambda-path-exec")
-            .assume_role_policy_document(
-                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
-            )
-            .send()
-            .await
-            .unwrap()
-            .role()
-            .unwrap()
-            .arn()
-            .to_string();
+        let role = service_role(&iam, "lambda-path-exec", "lambda.amazonaws.com").await;
         // An empty zip archive: moto stores the code without running it.
-        let zip = aws_sdk_lambda::primitives::Blob::new(
-            [b"PK\x05\x06".as_slice(), &[0u8; 18]].concat(),
-        );
+        let zip =
+            aws_sdk_lambda::primitives::Blob::new([b"PK\x05\x06".as_slice(), &[0u8; 18]].concat());
         for (function, in_vpc) in [("orders-api", false), ("orders-api-vpc", true)] {
             let mut create = lambda
                 .create_function()
@@ -892,7 +898,11 @@ fn lambda_clients_outside_a_vpc_or_not_admitted() {
                 .runtime(aws_sdk_lambda::types::Runtime::Nodejs20x)
                 .role(&role)
                 .handler("index.handler")
-                .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(zip.clone()).build());
+                .code(
+                    aws_sdk_lambda::types::FunctionCode::builder()
+                        .zip_file(zip.clone())
+                        .build(),
+                );
             if in_vpc {
                 create = create.vpc_config(
                     aws_sdk_lambda::types::VpcConfig::builder()
@@ -956,22 +966,17 @@ fn lambda_clients_outside_a_vpc_or_not_admitted() {
 #[test]
 fn an_instance_is_checked_as_its_instance_profile_role() {
     let (region, name) = ("mx-central-1", "profile-path");
-    build(region, name, Faults::default());
-    let _ = check(region, name);
-    let (_, subnets, _) = proxy_network(region, name);
+    let (_, subnets, _) = good_proxy(region, name);
     let instance = runtime().block_on(async {
         let config = sdk_config(region).await;
         let ec2 = aws_sdk_ec2::Client::new(&config);
         let iam = aws_sdk_iam::Client::new(&config);
-        iam.create_role()
-            .role_name("orders-app-instance")
-            .assume_role_policy_document(
-                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
-            )
+        service_role(&iam, "orders-app-instance", "ec2.amazonaws.com").await;
+        iam.create_instance_profile()
+            .instance_profile_name("orders-app")
             .send()
             .await
             .unwrap();
-        iam.create_instance_profile().instance_profile_name("orders-app").send().await.unwrap();
         iam.add_role_to_instance_profile()
             .instance_profile_name("orders-app")
             .role_name("orders-app-instance")
@@ -1020,9 +1025,7 @@ fn an_instance_is_checked_as_its_instance_profile_role() {
 #[test]
 fn a_client_in_a_peered_vpc_needs_routes_both_ways() {
     let (region, name) = ("ap-northeast-3", "peered-path");
-    build(region, name, Faults::default());
-    let _ = check(region, name);
-    let (proxy_vpc, _, proxy_groups) = proxy_network(region, name);
+    let (proxy_vpc, _, proxy_groups) = good_proxy(region, name);
     let config = runtime().block_on(sdk_config(region));
     let ec2 = aws_sdk_ec2::Client::new(&config);
     let (client_vpc, _, eni) = runtime().block_on(admitted_interface(
@@ -1094,9 +1097,7 @@ fn a_client_in_a_peered_vpc_needs_routes_both_ways() {
 #[test]
 fn a_client_through_a_transit_gateway_needs_both_vpcs_attached() {
     let (region, name) = ("il-central-1", "tgw-path");
-    build(region, name, Faults::default());
-    let _ = check(region, name);
-    let (proxy_vpc, proxy_subnets, proxy_groups) = proxy_network(region, name);
+    let (proxy_vpc, proxy_subnets, proxy_groups) = good_proxy(region, name);
     let config = runtime().block_on(sdk_config(region));
     let ec2 = aws_sdk_ec2::Client::new(&config);
     let (eni, tgw) = runtime().block_on(async {
@@ -1161,8 +1162,7 @@ fn a_client_through_a_transit_gateway_needs_both_vpcs_attached() {
 #[test]
 fn a_client_in_another_vpc_reaches_an_endpoint_in_its_own() {
     let (region, name) = ("ap-southeast-4", "endpoint-path");
-    build(region, name, Faults::default());
-    let _ = check(region, name);
+    let _ = good_proxy(region, name);
     let config = runtime().block_on(sdk_config(region));
     let ec2 = aws_sdk_ec2::Client::new(&config);
     let rds = aws_sdk_rds::Client::new(&config);
