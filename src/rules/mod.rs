@@ -262,10 +262,20 @@ fn borrow_timeouts(
             + in_window(o, &[EventKind::ClientConnected, EventKind::ClientClosed])
             > 0
     });
-    let silence = summary
-        .db_silence
-        .as_ref()
-        .filter(|s| stats.first.is_some_and(|f| f >= s.at - MINUTE));
+    // The silence explains the timeouts that came after it, while the proxy log still ran:
+    // timeouts hours after its last line say nothing about it.
+    let proxy_until = summary
+        .timeline
+        .iter()
+        .rev()
+        .find(|b| PROXY_SIDE.iter().any(|k| b.counts.contains_key(k)))
+        .map(|b| b.minute);
+    let silence = summary.db_silence.as_ref().filter(|s| {
+        stats.first.is_some_and(|f| {
+            f >= s.at - MINUTE
+                && proxy_until.is_some_and(|until| f <= until + MINUTE + BORROW_LOOKBACK)
+        })
+    });
     let db_activity = db_side_lines(summary);
     let clients = summary.count(EventKind::ClientConnected);
     let unreachable = match (silence, window) {
@@ -389,6 +399,17 @@ fn borrow_timeouts(
     }];
     finding
 }
+
+/// Kinds only the proxy's own log has.
+const PROXY_SIDE: [EventKind; 7] = [
+    EventKind::ClientConnected,
+    EventKind::ClientClosed,
+    EventKind::DbConnectionOpened,
+    EventKind::DbConnectionClosed,
+    EventKind::DbConnectionReleased,
+    EventKind::Pinned,
+    EventKind::WillPin,
+];
 
 /// How long before a borrow timeout its client may have arrived (the default
 /// ConnectionBorrowTimeout).

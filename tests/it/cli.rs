@@ -118,6 +118,19 @@ fn incidents_that_begin_healthy_are_judged_at_their_onset() {
     let why = report["findings"][0]["why"].as_str().unwrap();
     assert!(why.contains("began at 01:42 UTC for all 3 users"), "{why}");
 
+    // The same proxy log with borrow timeouts from hours after it ended: its silence says
+    // nothing about them, so both candidates stand.
+    let report = analyze_json(
+        &[
+            &sample("incidents/db-lost-after-healthy-hour/proxy.log"),
+            &sample("incidents/target-unreachable/app.log"),
+        ],
+        0,
+    );
+    let first = &report["findings"][0];
+    assert_eq!(first["cause"], "pool-exhausted", "{first}");
+    assert_eq!(first["alternatives"][0]["cause"], "target-unreachable");
+
     // Borrow timeouts in an application log alone: both candidates, and what separates them.
     let report = analyze_json(&[&sample("incidents/pool-exhausted/app.log")], 0);
     let first = &report["findings"][0];
