@@ -507,6 +507,29 @@ def passwords_changed_at_once(rng):
     return p
 
 
+def db_failover(rng):
+    """Half an hour of healthy traffic, then a Multi-AZ failover: for three minutes the proxy
+    reaches no database (no connection opened or released) while clients keep arriving and
+    time out borrowing one, then the database is back. A Go service logs the timeouts."""
+    p = Proxy(rng, db_ip="10.0.48.20")
+    ips = clients(rng, 6, "10.0.49")
+    app = []
+    t = ONSET_START
+    down = ONSET_START + timedelta(minutes=30)
+    up = down + timedelta(minutes=3)
+    while t < up + timedelta(minutes=5):
+        t += timedelta(milliseconds=rng.randrange(2000, 5000))
+        if down <= t < up:
+            client = p.connect(t, rng.choice(ips))
+            t_fail = t + timedelta(seconds=30)
+            p.close(t_fail + timedelta(milliseconds=3), client, requested=False)
+            app.append((t_fail, f"{iso(t_fail)} level=error msg=\"checkout failed\" "
+                                f"err=\"pq: Timed-out waiting to acquire database connection\""))
+        else:
+            p.healthy_session(t, rng.choice(ips))
+    return p, "".join(line + "\n" for _, line in sorted(app))
+
+
 def client_layouts(rng):
     """Errors in the layouts real clients write: Lambda's text log (tab-separated, the error as
     JSON), a Lambda invocation error object (pretty-printed JSON), a pino NDJSON log, a Spring
@@ -629,6 +652,9 @@ def main():
     write("incidents/passwords-changed-at-once/proxy.log", passwords_changed_at_once(rng).text())
     for path, text in client_layouts(rng).items():
         write(path, text)
+    p, app = db_failover(rng)
+    write("incidents/db-failover/proxy.log", p.text())
+    write("incidents/db-failover/app.log", app)
 
 
 if __name__ == "__main__":

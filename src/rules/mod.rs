@@ -281,7 +281,8 @@ fn borrow_timeouts(
     let unreachable = match (silence, window) {
         (Some(_), _) => true,
         (None, Some(window)) => {
-            in_window(window, &DB_SIDE) == 0 && in_window(window, &[EventKind::ClientConnected]) > 0
+            in_window(window, &[EventKind::ClientConnected]) > 0
+                && target_went_dark(summary, window)
         }
         (None, None) => summary.proxy_lines > 0 && timed.is_none() && db_activity == 0,
     };
@@ -293,7 +294,18 @@ fn borrow_timeouts(
         // The borrow timeouts' onset is when clients began to fail; the silence's rates are
         // the ones to show when there is no such onset.
         let onset = window.or(silence);
+        let (dark, arrived) = onset.map_or((0, 0), |o| dark_minutes(summary, o));
         finding.why = match onset {
+            Some(onset)
+                if onset.before_per_minute(&DB_SIDE).is_some_and(|r| r > 0.0) && dark < arrived =>
+            {
+                format!(
+                    "from {}, {} borrow timeouts; in {dark} of the {arrived} minutes in which clients arrived, the proxy opened, closed or released no database connection ({}/min before): it lost its target for that time (a failover, a stopped database, a security group or port change)",
+                    onset::when(onset.at, summary.window),
+                    stats.events,
+                    onset::rate(onset.before_per_minute(&DB_SIDE).unwrap_or(0.0)),
+                )
+            }
             Some(onset) if onset.before_per_minute(&DB_SIDE).is_some_and(|r| r > 0.0) => format!(
                 "from {}, {} borrow timeouts while {} client {} reached the proxy and not one database connection was opened, closed or released (database-side lines: {}/min before, 0 after): the proxy lost its target (security group, port, or a database that stopped, failed over or is not available)",
                 onset::when(onset.at, summary.window),
@@ -335,7 +347,7 @@ fn borrow_timeouts(
     if summary.proxy_lines > 0 && (window.is_some() || timed.is_none()) {
         finding.confidence = 0.75;
         let pinned = summary.sessions.with.pinned;
-        let db_lines = window.map_or(db_activity, |w| in_window(w, &DB_SIDE));
+        let db_lines = window.map_or(db_activity, |w| db_in_window(summary, w));
         finding.why = format!(
             "{} borrow timeouts while the proxy {} database connections ({db_lines} database-side lines{}): the pool is at its limit{}",
             stats.events,
@@ -414,6 +426,59 @@ const PROXY_SIDE: [EventKind; 7] = [
 /// How long before a borrow timeout its client may have arrived (the default
 /// ConnectionBorrowTimeout).
 const BORROW_LOOKBACK: Millis = 2 * MINUTE;
+
+/// The database-side lines of a borrow-timeout window: while new clients arrive in it, the
+/// timeouts' own minutes; when none arrive (the failing clients all came earlier), reaching
+/// back one default borrow timeout to when they arrived.
+fn db_in_window(summary: &Summary, window: &Onset) -> u64 {
+    let arrivals = counts_between(
+        summary,
+        window.at,
+        window.end,
+        &[EventKind::ClientConnected],
+    );
+    let from = if arrivals > 0 {
+        window.at
+    } else {
+        window.at - BORROW_LOOKBACK
+    };
+    counts_between(summary, from, window.end, &DB_SIDE)
+}
+
+/// Whether the proxy stopped reaching its target in a borrow-timeout window: in at least half
+/// of the window's minutes where clients arrived, not one database-side line (a database lost,
+/// or failing over and back within the window); or, when no client arrived in it, no
+/// database-side line since the failing clients arrived. A full pool still shows database
+/// lines for the sessions it serves, minute after minute.
+fn target_went_dark(summary: &Summary, window: &Onset) -> bool {
+    let (dark, arrived) = dark_minutes(summary, window);
+    if arrived == 0 {
+        return db_in_window(summary, window) == 0;
+    }
+    2 * dark >= arrived
+}
+
+/// (minutes with clients arriving and no database-side line, minutes with clients arriving)
+/// from the onset to its end.
+fn dark_minutes(summary: &Summary, window: &Onset) -> (usize, usize) {
+    let minutes: Vec<(u64, u64)> = summary
+        .timeline
+        .iter()
+        .filter(|b| b.minute >= window.at && b.minute <= window.end)
+        .map(|b| {
+            let count = |kinds: &[EventKind]| -> u64 {
+                kinds
+                    .iter()
+                    .map(|k| b.counts.get(k).copied().unwrap_or(0))
+                    .sum()
+            };
+            (count(&[EventKind::ClientConnected]), count(&DB_SIDE))
+        })
+        .filter(|(arrived, _)| *arrived > 0)
+        .collect();
+    let dark = minutes.iter().filter(|(_, db)| *db == 0).count();
+    (dark, minutes.len())
+}
 
 /// Events of `kinds` in the minutes `from..=to` of the timeline.
 fn counts_between(summary: &Summary, from: Millis, to: Millis, kinds: &[EventKind]) -> u64 {

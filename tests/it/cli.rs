@@ -46,6 +46,7 @@ const EXPECTED: &[(&str, &[&str])] = &[
         "incidents/passwords-changed-at-once",
         &["password-auth-failed"],
     ),
+    ("incidents/db-failover", &["target-unreachable"]),
     ("app/lambda-node-tls.log", &["tls-required"]),
     (
         "app/lambda-invocation-error.json",
@@ -90,6 +91,18 @@ fn incidents_that_begin_healthy_are_judged_at_their_onset() {
         table.stdout.contains("   onset: started 02:12 UTC"),
         "{}",
         table.stdout
+    );
+
+    // A failover: the database is back within the window, which the why says.
+    let report = analyze_json(&[&sample("incidents/db-failover")], 0);
+    let first = &report["findings"][0];
+    assert_eq!(first["cause"], "target-unreachable");
+    assert!(
+        first["why"]
+            .as_str()
+            .unwrap()
+            .contains("in 3 of the 4 minutes in which clients arrived"),
+        "{first}"
     );
 
     // The proxy's log alone: the database side went quiet while clients kept coming.
