@@ -10,6 +10,9 @@
 //! IAM and password authentication failures, a secret the proxy cannot read, TLS and borrow
 //! timeouts from the applications' side, and lines no pattern knows. With `--gzip-objects N` the
 //! output is an S3 export tree (`<prefix>/<task>/<stream>/NNNNNN.gz`) of N gzipped objects.
+//! `--profile` changes the shape: `auth-storm` (60 % of sessions fail IAM authentication and
+//! have no close line, as the proxy logs them), `many` (5,000 users, 300 endpoints, tens of
+//! thousands of client addresses), `weeks` (the mix over four weeks instead of days).
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -53,6 +56,38 @@ struct Options {
     seed: u64,
     out: PathBuf,
     gzip_objects: Option<usize>,
+    profile: Profile,
+}
+
+/// The shape of the traffic: each profile changes one thing about today's mix, so that the
+/// benchmark is not only shaped like its own generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Profile {
+    /// Today's mix (the default).
+    Mix,
+    /// An IAM authentication storm: 60 % of sessions fail authentication and, as the proxy
+    /// logs them, have no close line.
+    AuthStorm,
+    /// Thousands of users, hundreds of endpoints, tens of thousands of client addresses.
+    Many,
+    /// The same mix spread over four weeks instead of hours.
+    Weeks,
+}
+
+impl Profile {
+    fn parse(text: &str) -> Result<Profile, String> {
+        Ok(match text {
+            "mix" => Profile::Mix,
+            "auth-storm" => Profile::AuthStorm,
+            "many" => Profile::Many,
+            "weeks" => Profile::Weeks,
+            other => {
+                return Err(format!(
+                    "--profile `{other}`: one of mix, auth-storm, many, weeks"
+                ));
+            }
+        })
+    }
 }
 
 fn options() -> Result<Options, String> {
@@ -61,6 +96,7 @@ fn options() -> Result<Options, String> {
         seed: 1,
         out: PathBuf::from("target/bench/plain.log"),
         gzip_objects: None,
+        profile: Profile::Mix,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -68,6 +104,7 @@ fn options() -> Result<Options, String> {
         match arg.as_str() {
             "--mib" => options.mib = value()?.parse().map_err(|e| format!("--mib: {e}"))?,
             "--seed" => options.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--profile" => options.profile = Profile::parse(&value()?)?,
             "--out" => options.out = PathBuf::from(value()?),
             "--gzip-objects" => {
                 options.gzip_objects = Some(
@@ -78,7 +115,7 @@ fn options() -> Result<Options, String> {
             }
             "-h" | "--help" => {
                 return Err(
-                    "usage: gen [--mib N] [--seed S] [--out PATH] [--gzip-objects N]".into(),
+                    "usage: gen [--mib N] [--seed S] [--out PATH] [--gzip-objects N] [--profile mix|auth-storm|many|weeks]".into(),
                 );
             }
             other => return Err(format!("unknown argument {other}")),
@@ -87,26 +124,53 @@ fn options() -> Result<Options, String> {
     Ok(options)
 }
 
+/// `2026-11-24T02:12:31.120Z` for epoch milliseconds `t` (the crate's own calendar, so that
+/// weeks of traffic cross months correctly).
+fn stamp(t: i64) -> String {
+    proxydoc::timefmt::rfc3339(t)
+}
+
 /// Writes one session's lines (or one incident line) at time `t` (ms).
-fn session(rng: &mut Rng, t: &mut i64, out: &mut Vec<u8>) {
-    let stamp = |t: i64| {
-        let secs = t / 1000;
-        let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
-        let day = 1 + (secs - START / 1000) / 86_400;
-        format!("2026-11-{day:02}T{h:02}:{m:02}:{s:02}.{:03}Z", t % 1000)
+fn session(rng: &mut Rng, profile: Profile, t: &mut i64, out: &mut Vec<u8>) {
+    let many = profile == Profile::Many;
+    let endpoint = if many {
+        format!("endpoint-{}", rng.below(300))
+    } else {
+        ENDPOINTS[(rng.below(10) / 7).min(2) as usize].to_string()
     };
-    let endpoint = ENDPOINTS[(rng.below(10) / 7).min(2) as usize];
     let conn = rng.next() % 4_294_967_295;
     let db = rng.next() % 4_294_967_295;
-    let client = format!(
-        "10.0.{}.{}:{}",
-        rng.below(16),
-        rng.below(250) + 2,
-        rng.below(30_000) + 32_768
-    );
-    let user = rng.pick(&USERS);
-    let roll = rng.below(1000);
-    *t += rng.below(40) as i64 + 1;
+    let client = if many {
+        format!(
+            "10.{}.{}.{}:{}",
+            rng.below(4),
+            rng.below(256),
+            rng.below(250) + 2,
+            rng.below(30_000) + 32_768
+        )
+    } else {
+        format!(
+            "10.0.{}.{}:{}",
+            rng.below(16),
+            rng.below(250) + 2,
+            rng.below(30_000) + 32_768
+        )
+    };
+    let user = if many {
+        format!("svc_{}", rng.below(5_000))
+    } else {
+        rng.pick(&USERS).to_string()
+    };
+    let roll = match profile {
+        // 600 of 1000 sessions in the IAM failure band (0..=24 is IAM in the mix).
+        Profile::AuthStorm if rng.below(1000) < 600 => rng.below(25),
+        _ => rng.below(1000),
+    };
+    // Four weeks over 2 GiB (about 4.2 million sessions): one every ~575 ms.
+    *t += match profile {
+        Profile::Weeks => rng.below(1150) as i64 + 1,
+        _ => rng.below(40) as i64 + 1,
+    };
     let w = |out: &mut Vec<u8>, t: i64, text: &str| {
         out.extend_from_slice(stamp(t).as_bytes());
         out.push(b' ');
@@ -159,6 +223,10 @@ fn session(rng: &mut Rng, t: &mut i64, out: &mut Vec<u8>) {
             ),
         ),
         _ => {}
+    }
+    // In a storm, the proxy logs a failed authentication without a close line.
+    if profile == Profile::AuthStorm && roll < 25 {
+        return;
     }
     if roll < 65 {
         w(
@@ -232,7 +300,7 @@ fn main() -> io::Result<()> {
             while written < total {
                 buf.clear();
                 while buf.len() < 1 << 20 {
-                    session(&mut rng, &mut t, &mut buf);
+                    session(&mut rng, options.profile, &mut t, &mut buf);
                 }
                 out.write_all(&buf)?;
                 written += buf.len() as u64;
@@ -253,7 +321,7 @@ fn main() -> io::Result<()> {
                 while in_object < per_object && written < total {
                     buf.clear();
                     while buf.len() < 1 << 18 {
-                        session(&mut rng, &mut t, &mut buf);
+                        session(&mut rng, options.profile, &mut t, &mut buf);
                     }
                     gz.write_all(&buf)?;
                     in_object += buf.len() as u64;
