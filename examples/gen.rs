@@ -12,7 +12,8 @@
 //! output is an S3 export tree (`<prefix>/<task>/<stream>/NNNNNN.gz`) of N gzipped objects.
 //! `--profile` changes the shape: `auth-storm` (60 % of sessions fail IAM authentication and
 //! have no close line, as the proxy logs them), `many` (5,000 users, 300 endpoints, tens of
-//! thousands of client addresses), `weeks` (the mix over four weeks instead of days).
+//! thousands of client addresses), `weeks` (the mix over four weeks instead of days), `overlap`
+//! (with `--gzip-objects`: each export stream has its own clock, so their time ranges overlap).
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -72,6 +73,10 @@ enum Profile {
     Many,
     /// The same mix spread over four weeks instead of hours.
     Weeks,
+    /// With `--gzip-objects`: the mix in an export whose streams' time ranges overlap (each
+    /// stream has its own clock from the same start, as an S3 export's streams do); plain
+    /// output is the mix.
+    Overlap,
 }
 
 impl Profile {
@@ -81,9 +86,10 @@ impl Profile {
             "auth-storm" => Profile::AuthStorm,
             "many" => Profile::Many,
             "weeks" => Profile::Weeks,
+            "overlap" => Profile::Overlap,
             other => {
                 return Err(format!(
-                    "--profile `{other}`: one of mix, auth-storm, many, weeks"
+                    "--profile `{other}`: one of mix, auth-storm, many, weeks, overlap"
                 ));
             }
         })
@@ -115,7 +121,7 @@ fn options() -> Result<Options, String> {
             }
             "-h" | "--help" => {
                 return Err(
-                    "usage: gen [--mib N] [--seed S] [--out PATH] [--gzip-objects N] [--profile mix|auth-storm|many|weeks]".into(),
+                    "usage: gen [--mib N] [--seed S] [--out PATH] [--gzip-objects N] [--profile mix|auth-storm|many|weeks|overlap]".into(),
                 );
             }
             other => return Err(format!("unknown argument {other}")),
@@ -311,7 +317,12 @@ fn main() -> io::Result<()> {
             let objects = objects.max(1);
             let per_object = total.div_ceil(objects as u64);
             let task = options.out.join("exportedlogs/3f6b1c0e-bench");
+            // Each stream's own clock (overlap), or one clock for the whole export.
+            let mut clocks = [START; 8];
             for index in 0..objects {
+                if options.profile == Profile::Overlap {
+                    t = clocks[index % 8];
+                }
                 let dir = task.join(format!("proxy-stream-{:02}", index % 8));
                 fs::create_dir_all(&dir)?;
                 let path = dir.join(format!("{:06}.gz", index / 8));
@@ -328,6 +339,7 @@ fn main() -> io::Result<()> {
                     written += buf.len() as u64;
                 }
                 gz.finish()?.flush()?;
+                clocks[index % 8] = t;
             }
             fs::write(
                 options.out.join("aws-logs-write-test"),
