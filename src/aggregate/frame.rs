@@ -273,32 +273,6 @@ impl Facts {
 }
 
 impl Facts {
-    /// Events per minute of the kinds `kinds` (timed rows only), in minute order.
-    pub fn minutes_of(&self, kinds: &[u32]) -> Result<Vec<(i64, u64)>, FrameError> {
-        if self.timeline.height() == 0 || kinds.is_empty() {
-            return Ok(Vec::new());
-        }
-        let wanted = kinds
-            .iter()
-            .fold(lit(false), |any, k| any.or(col(KIND).eq(lit(*k))));
-        let grouped = self
-            .timeline
-            .clone()
-            .lazy()
-            .filter(col(MINUTE).is_not_null().and(wanted))
-            .group_by([col(MINUTE)])
-            .agg([col(N).sum().alias(N)])
-            .collect()?;
-        let minutes = grouped.column(MINUTE)?.i64()?.clone();
-        let n = grouped.column(N)?.cast(&DataType::UInt64)?;
-        let n = n.u64()?;
-        let mut out: Vec<(i64, u64)> = (0..grouped.height())
-            .filter_map(|row| Some((minutes.get(row)?, n.get(row)?)))
-            .collect();
-        out.sort_unstable();
-        Ok(out)
-    }
-
     /// Events per kind in three phases around an onset: before `lead_from` (early), from
     /// `lead_from` to before `at` (the lead-up), and from `at` to `end` inclusive (after).
     /// Minutes after `end` and untimed rows are left out. Rows: (kind, early, lead, after).
@@ -393,7 +367,7 @@ mod tests {
     }
 
     #[test]
-    fn minutes_and_phases_from_the_timeline() {
+    fn phases_from_the_timeline() {
         let mut buffer = FactBuffer::default();
         // Kind 1 every minute 0..10, kind 2 from minute 6, kind 3 untimed.
         for minute in 0..10i64 {
@@ -405,10 +379,6 @@ mod tests {
         }
         buffer.push(row(3, 0, None));
         let facts = buffer.finish().unwrap();
-        let twos = facts.minutes_of(&[2]).unwrap();
-        assert_eq!(twos, (6..10).map(|m| (m * 60_000, 2)).collect::<Vec<_>>());
-        assert_eq!(facts.minutes_of(&[1, 2]).unwrap()[9], (9 * 60_000, 3));
-        assert!(facts.minutes_of(&[3]).unwrap().is_empty());
         // Early before minute 2, lead-up 2..6, after 6..=8 (minute 9 is past the end).
         let phases = facts
             .phase_counts(2 * 60_000, 6 * 60_000, 8 * 60_000)

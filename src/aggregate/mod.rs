@@ -166,9 +166,8 @@ pub struct Summary {
     /// Lines seen per side (`proxy`, `client`) of the patterns that matched them.
     pub proxy_lines: u64,
     pub client_lines: u64,
-    /// Where failures rose above the baseline, and the rates around it.
-    pub onset: Option<onset::Onset>,
-    /// The same per failure kind (the onset of borrow timeouts, of authentication failures…).
+    /// Where failures of each kind rose above the run's baseline (the onset of borrow
+    /// timeouts, of authentication failures…), and the rates around it.
     pub kind_onsets: BTreeMap<EventKind, onset::Onset>,
     /// Where the database side went quiet while clients kept arriving.
     pub db_silence: Option<onset::Onset>,
@@ -620,7 +619,7 @@ impl<'c> Aggregator<'c> {
         let endpoints = tables.dimension(frame::ENDPOINT)?;
         let details = tables.details()?;
         let timeline = tables.timeline()?;
-        let (onset, kind_onsets, db_silence) = tables.onsets(window)?;
+        let (kind_onsets, db_silence) = tables.onsets(window, &timeline)?;
         let counts = sessions.finish();
         tables.raise_client_failures(&mut clients, &counts);
         let causes = tables.causes(&cause_names, &cause_evidence, &counts)?;
@@ -651,7 +650,6 @@ impl<'c> Aggregator<'c> {
             context,
             proxy_lines,
             client_lines,
-            onset,
             kind_onsets,
             db_silence,
         })
@@ -780,36 +778,35 @@ impl Tables<'_> {
         Ok(timeline.into_values().collect())
     }
 
-    /// The failure onset and the database silence, each with the rates around it (see
-    /// `onset.rs`), over the input's timed `window`.
-    #[allow(clippy::type_complexity)]
+    /// The failure onset of each failure kind and the database silence, each with the rates
+    /// around it (see `onset.rs`), over the input's timed `window`.
     fn onsets(
         &self,
         window: Window,
-    ) -> Result<
-        (
-            Option<onset::Onset>,
-            BTreeMap<EventKind, onset::Onset>,
-            Option<onset::Onset>,
-        ),
-        FrameError,
-    > {
+        timeline: &[Bucket],
+    ) -> Result<(BTreeMap<EventKind, onset::Onset>, Option<onset::Onset>), FrameError> {
         let Some((first, last)) = window else {
-            return Ok((None, BTreeMap::new(), None));
+            return Ok((BTreeMap::new(), None));
         };
         let minute = |t: Millis| t.div_euclid(onset::MINUTE) * onset::MINUTE;
         let (start, end) = (minute(first), minute(last));
-        let codes = |kinds: &mut dyn Iterator<Item = EventKind>| -> Vec<u32> {
-            kinds.map(EventKind::index).collect()
+        // Per-minute series of some kinds, from the timeline already grouped.
+        let series = |kinds: &[EventKind]| -> Vec<(Millis, u64)> {
+            timeline
+                .iter()
+                .map(|b| {
+                    let n = kinds
+                        .iter()
+                        .map(|k| b.counts.get(k).copied().unwrap_or(0))
+                        .sum();
+                    (b.minute, n)
+                })
+                .filter(|(_, n)| *n > 0)
+                .collect()
         };
-        let failures = self.facts.minutes_of(&codes(
-            &mut EventKind::ALL.into_iter().filter(|k| k.is_failure()),
-        ))?;
-        let db = self.facts.minutes_of(&codes(&mut DB_SIDE.into_iter()))?;
-        let clients = self
-            .facts
-            .minutes_of(&[EventKind::ClientConnected.index()])?;
-        let around = |at: Millis, until: Millis, trigger| -> Result<onset::Onset, FrameError> {
+        let db = series(&DB_SIDE);
+        let clients = series(&[EventKind::ClientConnected]);
+        let around = |at: Millis, until: Millis| -> Result<onset::Onset, FrameError> {
             let (before_minutes, lead_minutes, lead_from) = onset::phases(at, start);
             let rates = self
                 .facts
@@ -826,7 +823,6 @@ impl Tables<'_> {
                 .collect();
             Ok(onset::Onset {
                 at,
-                trigger,
                 end: until,
                 before_minutes,
                 lead_minutes,
@@ -839,24 +835,22 @@ impl Tables<'_> {
                 Some(at) => {
                     // The incident lasts until its last failing minute.
                     let until = failures.last().map_or(end, |(m, _)| *m).max(at);
-                    Ok(Some(around(at, until, onset::Trigger::Failures)?))
+                    Ok(Some(around(at, until)?))
                 }
                 None => Ok(None),
             }
         };
-        let failure_onset = of_failures(&failures)?;
         let mut kind_onsets = BTreeMap::new();
         for kind in EventKind::ALL.into_iter().filter(|k| k.is_failure()) {
-            let series = self.facts.minutes_of(&[kind.index()])?;
-            if let Some(onset) = of_failures(&series)? {
+            if let Some(onset) = of_failures(&series(&[kind]))? {
                 kind_onsets.insert(kind, onset);
             }
         }
         let silence = match onset::db_silence(&db, &clients) {
-            Some(at) => Some(around(at, end.max(at), onset::Trigger::DbSilence)?),
+            Some(at) => Some(around(at, end.max(at))?),
             None => None,
         };
-        Ok((failure_onset, kind_onsets, silence))
+        Ok((kind_onsets, silence))
     }
 
     /// Failed sessions per client address, joined through the connection id (the failure line

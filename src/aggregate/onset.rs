@@ -5,14 +5,15 @@
 //! database connections). An engineer looks at the moment things broke and compares the
 //! minutes before with the minutes after; so does proxydoc:
 //!
-//! - the **failure onset** is the first minute where failures rise above the run's baseline
-//!   and stay there ([`failure_onset`]);
+//! - the **failure onset** of a kind of failure is the first minute where it rises above the
+//!   run's baseline and stays there ([`failure_onset`]);
 //! - a **database silence** is the minute after the last database-side line when clients keep
 //!   arriving for a while after it ([`db_silence`]): the signature of a target the proxy can no
 //!   longer reach, which needs no failure line at all.
 //!
-//! The per-minute series come from the timeline frame (polars, `frame.rs`); the rates before
-//! and after an onset are grouped there too. This module only decides.
+//! The per-minute series come from the summary's timeline (grouped by minute and kind in
+//! polars, `frame.rs`); the rates before and after an onset are grouped there too
+//! (`Facts::phase_counts`). This module only decides.
 
 use crate::model::{EventKind, Millis};
 
@@ -22,15 +23,6 @@ pub const MINUTE: Millis = 60_000;
 /// The minutes just before an onset that count as its lead-up (pinning that grows before
 /// borrow timeouts shows here).
 pub const LEAD_MINUTES: i64 = 10;
-
-/// What started an incident.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    /// Failures rose above the baseline.
-    Failures,
-    /// The database side went quiet while clients kept arriving.
-    DbSilence,
-}
 
 /// The counts of one kind before and after an onset.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,7 +41,6 @@ pub struct KindRate {
 pub struct Onset {
     /// The first minute of the incident (a minute boundary).
     pub at: Millis,
-    pub trigger: Trigger,
     /// The last minute counted as "after" (the last minute with failures, or the end of the
     /// input for a silence).
     pub end: Millis,
@@ -308,7 +299,6 @@ mod tests {
         assert_eq!((before, lead), (4, 4));
         let onset = Onset {
             at: T0 + 60 * MINUTE,
-            trigger: Trigger::Failures,
             end: T0 + 64 * MINUTE,
             before_minutes: 60,
             lead_minutes: 10,

@@ -98,14 +98,13 @@ pub fn describe(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::onset::{KindRate, Trigger};
+    use crate::aggregate::onset::KindRate;
 
     #[test]
     fn one_line_names_what_changed() {
         let at = 1_764_036_720_000; // 2025-11-25T02:12:00Z
         let onset = Onset {
             at,
-            trigger: Trigger::DbSilence,
             end: at + 4 * 60_000,
             before_minutes: 60,
             lead_minutes: 10,

@@ -65,19 +65,7 @@ pub fn build(region: &str, name: &str, faults: Faults) {
         let sg_proxy = group("proxy").await;
         let sg_db = group("db").await;
         if !faults.no_db_rule {
-            ec2.authorize_security_group_ingress()
-                .group_id(&sg_db)
-                .ip_permissions(
-                    aws_sdk_ec2::types::IpPermission::builder()
-                        .ip_protocol("tcp")
-                        .from_port(5432)
-                        .to_port(5432)
-                        .user_id_group_pairs(aws_sdk_ec2::types::UserIdGroupPair::builder().group_id(&sg_proxy).build())
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap();
+            admit(&ec2, &sg_db, Source::Group(&sg_proxy)).await;
         }
         if faults.no_egress {
             ec2.revoke_security_group_egress()
@@ -623,6 +611,33 @@ async fn main_route_table(ec2: &aws_sdk_ec2::Client, vpc: &str) -> String {
     out.route_tables()[0].route_table_id().unwrap().to_string()
 }
 
+/// Who an inbound rule admits.
+enum Source<'a> {
+    Group(&'a str),
+    Cidr(&'a str),
+}
+
+/// Adds an inbound rule to `group` admitting `source` on TCP 5432.
+async fn admit(ec2: &aws_sdk_ec2::Client, group: &str, source: Source<'_>) {
+    use aws_sdk_ec2::types::{IpPermission, IpRange, UserIdGroupPair};
+    let rule = IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(5432)
+        .to_port(5432);
+    let rule = match source {
+        Source::Group(id) => {
+            rule.user_id_group_pairs(UserIdGroupPair::builder().group_id(id).build())
+        }
+        Source::Cidr(cidr) => rule.ip_ranges(IpRange::builder().cidr_ip(cidr).build()),
+    };
+    ec2.authorize_security_group_ingress()
+        .group_id(group)
+        .ip_permissions(rule.build())
+        .send()
+        .await
+        .unwrap();
+}
+
 /// A VPC with a subnet and a network interface in it, whose range the proxy's group `proxy_sg`
 /// admits on 5432: (VPC, subnet, interface).
 async fn admitted_interface(
@@ -644,23 +659,7 @@ async fn admitted_interface(
         .network_interface_id()
         .unwrap()
         .to_string();
-    ec2.authorize_security_group_ingress()
-        .group_id(proxy_sg)
-        .ip_permissions(
-            aws_sdk_ec2::types::IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(5432)
-                .to_port(5432)
-                .ip_ranges(
-                    aws_sdk_ec2::types::IpRange::builder()
-                        .cidr_ip(vpc_cidr)
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    admit(ec2, proxy_sg, Source::Cidr(vpc_cidr)).await;
     (vpc, subnet, eni)
 }
 
@@ -750,23 +749,7 @@ fn client_path_security_groups_and_placement() {
     // Admitted by its group: every client check passes (moto's default network ACL allows all).
     runtime().block_on(async {
         let ec2 = aws_sdk_ec2::Client::new(&sdk_config(region).await);
-        ec2.authorize_security_group_ingress()
-            .group_id(&proxy_groups[0])
-            .ip_permissions(
-                aws_sdk_ec2::types::IpPermission::builder()
-                    .ip_protocol("tcp")
-                    .from_port(5432)
-                    .to_port(5432)
-                    .user_id_group_pairs(
-                        aws_sdk_ec2::types::UserIdGroupPair::builder()
-                            .group_id(&app_group)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        admit(&ec2, &proxy_groups[0], Source::Group(&app_group)).await;
     });
     let (code, report, stderr) = check_client(region, name, &eni);
     assert_eq!(code, 0, "{stderr}");
@@ -1170,23 +1153,7 @@ fn a_client_in_another_vpc_reaches_an_endpoint_in_its_own() {
         let (vpc, subnet) = vpc_with_subnet(&ec2, "10.40.0.0/16", "10.40.1.0/24").await;
         let app = security_group(&ec2, &vpc, "endpoint-path-app").await;
         let endpoint_group = security_group(&ec2, &vpc, "endpoint-path-endpoint").await;
-        ec2.authorize_security_group_ingress()
-            .group_id(&endpoint_group)
-            .ip_permissions(
-                aws_sdk_ec2::types::IpPermission::builder()
-                    .ip_protocol("tcp")
-                    .from_port(5432)
-                    .to_port(5432)
-                    .user_id_group_pairs(
-                        aws_sdk_ec2::types::UserIdGroupPair::builder()
-                            .group_id(&app)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        admit(&ec2, &endpoint_group, Source::Group(&app)).await;
         rds.create_db_proxy_endpoint()
             .db_proxy_name(name)
             .db_proxy_endpoint_name("apps")
