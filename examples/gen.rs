@@ -14,6 +14,9 @@
 //! have no close line, as the proxy logs them), `many` (5,000 users, 300 endpoints, tens of
 //! thousands of client addresses), `weeks` (the mix over four weeks instead of days), `overlap`
 //! (with `--gzip-objects`: each export stream has its own clock, so their time ranges overlap).
+//! `--periods N` writes the traffic of `--mib`/N N times, each period starting 30 days after
+//! the one before, from the same seed: the same connection ids come back a month later, as
+//! they do over a long export, and each period's counts are the first one's.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -58,7 +61,11 @@ struct Options {
     out: PathBuf,
     gzip_objects: Option<usize>,
     profile: Profile,
+    periods: u64,
 }
+
+/// How far apart `--periods` start.
+const PERIOD: i64 = 30 * 24 * 3_600_000;
 
 /// The shape of the traffic: each profile changes one thing about today's mix, so that the
 /// benchmark is not only shaped like its own generator.
@@ -103,6 +110,7 @@ fn options() -> Result<Options, String> {
         out: PathBuf::from("target/bench/plain.log"),
         gzip_objects: None,
         profile: Profile::Mix,
+        periods: 1,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -111,6 +119,12 @@ fn options() -> Result<Options, String> {
             "--mib" => options.mib = value()?.parse().map_err(|e| format!("--mib: {e}"))?,
             "--seed" => options.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--profile" => options.profile = Profile::parse(&value()?)?,
+            "--periods" => {
+                options.periods = value()?.parse().map_err(|e| format!("--periods: {e}"))?;
+                if options.periods == 0 {
+                    return Err("--periods must be at least 1".into());
+                }
+            }
             "--out" => options.out = PathBuf::from(value()?),
             "--gzip-objects" => {
                 options.gzip_objects = Some(
@@ -121,11 +135,14 @@ fn options() -> Result<Options, String> {
             }
             "-h" | "--help" => {
                 return Err(
-                    "usage: gen [--mib N] [--seed S] [--out PATH] [--gzip-objects N] [--profile mix|auth-storm|many|weeks|overlap]".into(),
+                    "usage: gen [--mib N] [--seed S] [--out PATH] [--gzip-objects N | --periods N] [--profile mix|auth-storm|many|weeks|overlap]".into(),
                 );
             }
             other => return Err(format!("unknown argument {other}")),
         }
+    }
+    if options.periods > 1 && options.gzip_objects.is_some() {
+        return Err("--periods is for plain output only".into());
     }
     Ok(options)
 }
@@ -303,13 +320,21 @@ fn main() -> io::Result<()> {
                 fs::create_dir_all(parent)?;
             }
             let mut out = BufWriter::with_capacity(1 << 20, File::create(&options.out)?);
-            while written < total {
-                buf.clear();
-                while buf.len() < 1 << 20 {
-                    session(&mut rng, options.profile, &mut t, &mut buf);
+            let per_period = total / options.periods;
+            for period in 0..options.periods {
+                // The same traffic again, a month later.
+                rng = Rng(options.seed);
+                t = START + period as i64 * PERIOD;
+                let mut in_period = 0u64;
+                while in_period < per_period {
+                    buf.clear();
+                    while buf.len() < 1 << 20 {
+                        session(&mut rng, options.profile, &mut t, &mut buf);
+                    }
+                    out.write_all(&buf)?;
+                    in_period += buf.len() as u64;
+                    written += buf.len() as u64;
                 }
-                out.write_all(&buf)?;
-                written += buf.len() as u64;
             }
             out.flush()?;
         }

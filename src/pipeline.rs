@@ -6,7 +6,7 @@
 //! thousands of lines costs two allocations. A record without any timestamp takes the one of
 //! the record before it in the same input (bare proxy messages, stack-trace lines).
 
-use crate::aggregate::{AggregateError, Aggregator, Summary};
+use crate::aggregate::{AggregateError, Aggregator, BatchKey, SessionOrder, Summary};
 use crate::classify::{Classifier, Scratch};
 use crate::model::{Event, Millis, RawRecord};
 use crate::parse::{parse_line, strip_ansi};
@@ -27,6 +27,8 @@ pub struct Batch {
     /// so "earliest" evidence is the same whichever worker reads a batch, and whichever of
     /// several readers sent it first.
     number: u64,
+    /// Its place in the order one worker reads the batches, in which sessions are joined.
+    key: BatchKey,
 }
 
 impl Batch {
@@ -37,6 +39,10 @@ impl Batch {
             input,
             carry: None,
             number: 0,
+            key: BatchKey {
+                stream: input,
+                ..BatchKey::default()
+            },
         }
     }
 
@@ -47,6 +53,10 @@ impl Batch {
         self.input = input;
         self.carry = None;
         self.number = 0;
+        self.key = BatchKey {
+            stream: input,
+            ..BatchKey::default()
+        };
     }
 
     /// The number of this batch's first line in the run: input, batch, line (24, 24 and 16
@@ -73,6 +83,24 @@ impl Batch {
     /// Sets the batch's place in its input (a source that does not use [`BatchPool::after`]).
     pub fn set_number(&mut self, number: u64) {
         self.number = number;
+    }
+
+    /// Sets the batch's place in the order sessions are joined in: several inputs merged into
+    /// one stream (CloudWatch groups, merged by time) number their batches together.
+    pub fn set_order(&mut self, stream: u32, position: u64) {
+        self.key.stream = stream;
+        self.key.position = position;
+    }
+
+    /// Marks the batch as the last of its stream (it may be empty: it still tells the
+    /// session join that the stream ended).
+    pub fn mark_last(&mut self) {
+        self.key.last = true;
+    }
+
+    /// The stream the batch belongs to in the order sessions are joined in.
+    pub fn stream(&self) -> u32 {
+        self.key.stream
     }
 
     pub fn push(&mut self, record: RawRecord<'_>) {
@@ -133,6 +161,10 @@ impl BatchPool {
         let mut next = self.take(previous.input);
         next.carry = previous.last_timestamp().or(previous.carry);
         next.number = previous.number + 1;
+        next.key = BatchKey {
+            position: previous.key.position + 1,
+            ..previous.key
+        };
         next
     }
 
@@ -220,19 +252,28 @@ impl<'c> Pipeline<'c> {
         self.ansi = ansi;
     }
 
-    pub fn push_batch(&mut self, batch: &Batch) {
-        if let Some(carry) = batch.carry {
-            self.last_ts = Some((batch.input, carry));
+    /// An empty pipeline for a parallel worker: it stages its session rows for a
+    /// [`SessionOrder`] (see [`run_parallel`]).
+    pub fn staged(classifier: &'c Classifier, window: TimeWindow) -> Pipeline<'c> {
+        Pipeline {
+            aggregator: Aggregator::staged(classifier),
+            ..Pipeline::new(classifier, window)
         }
+    }
+
+    pub fn push_batch(&mut self, batch: &Batch) {
+        // Only what the batch carries, never what this worker saw last (another batch).
+        self.last_ts = batch.carry.map(|carry| (batch.input, carry));
         self.aggregator.set_seq(batch.first_seq());
         for record in batch.records() {
             self.push(record);
         }
     }
 
-    /// Adds another pipeline's events (a parallel worker's).
-    pub fn merge(&mut self, other: Pipeline<'_>) {
-        self.aggregator.merge(other.aggregator);
+    /// Adds another pipeline's events (a parallel worker's); returns how its string codes map
+    /// to this one's.
+    pub fn merge(&mut self, other: Pipeline<'_>) -> Vec<u32> {
+        self.aggregator.merge(other.aggregator)
     }
 
     /// The summary of everything pushed so far, leaving the pipeline running.
@@ -243,4 +284,86 @@ impl<'c> Pipeline<'c> {
     pub fn finish(self) -> Result<Summary, AggregateError> {
         self.aggregator.finish()
     }
+}
+
+/// Lets the readers waiting in [`SessionOrder::admit`] go when a worker stops, even by a
+/// panic: the batches it held may never be joined.
+struct Release<'a>(&'a SessionOrder);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+/// Runs `workers` pipelines over the batches `take` hands out (until it returns `None`), on
+/// threads of their own, gives each batch back through `give` once processed, and merges
+/// them. Batches are numbered by their place in their input, and their session rows are
+/// joined by `order` in the order one worker reads them, so the result is the same whichever
+/// worker read which batch, for any number of workers.
+pub fn run_parallel<'c>(
+    classifier: &'c Classifier,
+    window: TimeWindow,
+    workers: usize,
+    take: &(dyn Fn() -> Option<Batch> + Sync),
+    give: &(dyn Fn(Batch) + Sync),
+    order: &SessionOrder,
+) -> Pipeline<'c> {
+    let work = |worker: usize| {
+        let _release = Release(order);
+        let mut pipeline = Pipeline::staged(classifier, window);
+        while let Some(batch) = take() {
+            pipeline.push_batch(&batch);
+            if let Some(rows) = pipeline.aggregator.staged_sessions() {
+                order.submit(batch.key, worker, rows);
+            }
+            give(batch);
+        }
+        pipeline
+    };
+    let pipelines: Vec<Option<Pipeline<'c>>> = if workers <= 1 {
+        vec![Some(work(0))]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|worker| {
+                    let work = &work;
+                    scope.spawn(move || work(worker))
+                })
+                .collect();
+            // A worker cannot panic short of a bug; its batches are then missing from the
+            // counts rather than the whole run failing.
+            handles.into_iter().map(|h| h.join().ok()).collect()
+        })
+    };
+    let mut merged: Option<(usize, Pipeline<'c>)> = None;
+    let mut remaps: Vec<Option<Vec<u32>>> = Vec::new();
+    for (worker, pipeline) in pipelines.into_iter().enumerate() {
+        let Some(pipeline) = pipeline else {
+            remaps.push(None);
+            continue;
+        };
+        if let Some((_, merged)) = merged.as_mut() {
+            remaps.push(Some(merged.merge(pipeline)));
+        } else {
+            merged = Some((worker, pipeline));
+            remaps.push(None);
+        }
+    }
+    let Some((base, mut merged)) = merged else {
+        return Pipeline::new(classifier, window);
+    };
+    let counts = order.finish(&|worker, code| {
+        if worker == base {
+            return code;
+        }
+        remaps
+            .get(worker)
+            .and_then(Option::as_ref)
+            .and_then(|remap| remap.get((code as usize).checked_sub(1)?))
+            .copied()
+            .unwrap_or(0)
+    });
+    merged.aggregator.set_sessions(counts);
+    merged
 }

@@ -29,7 +29,8 @@ impl From<FrameError> for AggregateError {
     }
 }
 pub use sessions::FlagCounts;
-use sessions::{SessionBuffer, SessionCounts, SessionFlags, SessionRow};
+pub use sessions::{BatchKey, SessionCounts, SessionOrder, SessionRow};
+use sessions::{SessionBuffer, SessionFlags};
 
 /// Evidence lines kept per cause and per kind.
 pub const EVIDENCE_PER_KEY: usize = 3;
@@ -144,6 +145,8 @@ pub struct Sessions {
     /// Connections folded into the totals before the end because too many were open at once
     /// (a later line of one of them counts as another session).
     pub folded_early: u64,
+    /// The most sessions open at once (what the session table held at its largest).
+    pub most_open: u64,
 }
 
 /// The aggregated view of a run; plain data, no polars types.
@@ -240,6 +243,17 @@ impl Interner {
     }
 }
 
+/// Where an aggregator's session rows go.
+#[derive(Debug, Clone)]
+enum SessionSink {
+    /// Joined here, in the order pushed (one pipeline).
+    Own(SessionBuffer),
+    /// Staged per batch for a [`SessionOrder`] (a parallel worker).
+    Staged(Vec<SessionRow>),
+    /// Joined elsewhere, set at the end of a parallel run.
+    Joined(SessionCounts),
+}
+
 /// Accumulates events; see the module docs. Cloning is cheap enough for periodic snapshots
 /// (the reduced fact and session frames are shared, pending rows are at most one chunk).
 #[derive(Clone)]
@@ -250,12 +264,12 @@ pub struct Aggregator<'c> {
     cause_names: Vec<String>,
     strings: Interner,
     facts: FactBuffer,
-    sessions: SessionBuffer,
+    sessions: SessionSink,
     lines: LineCounts,
     cause_evidence: BTreeMap<u32, Vec<Evidence>>,
     kind_evidence: BTreeMap<EventKind, Vec<Evidence>>,
     unparsed_samples: Vec<(u64, String)>,
-    shapes: HashMap<String, u64>,
+    shapes: Shapes,
     context: Context,
     /// Scratch for the "ip:port" of a database address.
     address: String,
@@ -290,12 +304,12 @@ impl<'c> Aggregator<'c> {
             cause_names,
             strings: Interner::default(),
             facts: FactBuffer::default(),
-            sessions: SessionBuffer::default(),
+            sessions: SessionSink::Own(SessionBuffer::default()),
             lines: LineCounts::default(),
             cause_evidence: BTreeMap::new(),
             kind_evidence: BTreeMap::new(),
             unparsed_samples: Vec::new(),
-            shapes: HashMap::new(),
+            shapes: Shapes::default(),
             context: Context::default(),
             address: String::new(),
             seq: 0,
@@ -310,9 +324,35 @@ impl<'c> Aggregator<'c> {
         self.seq = seq;
     }
 
-    /// Adds another aggregator's events (a parallel worker's) to this one. The result does not
-    /// depend on how lines were split between workers.
-    pub fn merge(&mut self, other: Aggregator<'_>) {
+    /// An aggregator for a parallel worker: it does not join sessions itself but stages each
+    /// batch's session rows for a [`SessionOrder`] ([`Aggregator::staged_sessions`]).
+    pub fn staged(classifier: &'c Classifier) -> Aggregator<'c> {
+        Aggregator {
+            sessions: SessionSink::Staged(Vec::new()),
+            ..Aggregator::new(classifier)
+        }
+    }
+
+    /// The session rows staged since they were last handed over (`None` unless
+    /// [`Aggregator::staged`]).
+    pub fn staged_sessions(&mut self) -> Option<&mut Vec<SessionRow>> {
+        match &mut self.sessions {
+            SessionSink::Staged(rows) => Some(rows),
+            SessionSink::Own(_) | SessionSink::Joined(_) => None,
+        }
+    }
+
+    /// Sets the sessions joined elsewhere (by a [`SessionOrder`]), in this aggregator's client
+    /// codes.
+    pub fn set_sessions(&mut self, counts: SessionCounts) {
+        self.sessions = SessionSink::Joined(counts);
+    }
+
+    /// Adds another aggregator's events (a parallel worker's) to this one and returns how its
+    /// string codes map to this one's (index: the other's code - 1). The result does not
+    /// depend on how lines were split between workers. Sessions are not merged here: parallel
+    /// workers stage theirs for a [`SessionOrder`].
+    pub fn merge(&mut self, other: Aggregator<'_>) -> Vec<u32> {
         let remap: Vec<u32> = other
             .strings
             .values
@@ -326,7 +366,6 @@ impl<'c> Aggregator<'c> {
             remap.get(code as usize - 1).copied().unwrap_or(0)
         };
         self.facts.merge(other.facts, &map);
-        self.sessions.merge(other.sessions, &map);
         let (a, b) = (&mut self.lines, other.lines);
         a.lines += b.lines;
         a.events += b.events;
@@ -336,19 +375,12 @@ impl<'c> Aggregator<'c> {
         self.unparsed_samples.extend(other.unparsed_samples);
         self.unparsed_samples.sort();
         self.unparsed_samples.truncate(UNPARSED_SAMPLES);
-        for (shape, n) in other.shapes {
-            if let Some(count) = self.shapes.get_mut(&shape) {
-                *count += n;
-            } else if self.shapes.len() < MAX_SHAPES {
-                self.shapes.insert(shape, n);
-            } else {
-                *self.shapes.entry("(other shapes)".to_string()).or_default() += n;
-            }
-        }
+        self.shapes.merge(other.shapes);
         self.merge_samples(other.cause_evidence, other.kind_evidence, other.context);
         self.seq = self.seq.max(other.seq);
         self.proxy_lines += other.proxy_lines;
         self.client_lines += other.client_lines;
+        remap
     }
 
     /// Adds `n` events counted elsewhere (a Logs Insights result row), as if each had been
@@ -503,13 +535,18 @@ impl<'c> Aggregator<'c> {
         };
         self.facts.push(row);
         if let Some(conn) = event.client_conn {
-            self.sessions.push(SessionRow {
+            let row = SessionRow {
                 conn,
                 ts: event.ts,
                 client,
                 cause,
                 flags: SessionFlags::of(event.kind),
-            });
+            };
+            match &mut self.sessions {
+                SessionSink::Own(buffer) => buffer.push(row),
+                SessionSink::Staged(rows) => rows.push(row),
+                SessionSink::Joined(_) => {}
+            }
         }
         let seq = self.seq;
         if cause != 0 {
@@ -527,26 +564,23 @@ impl<'c> Aggregator<'c> {
             seq,
         );
         self.learn_context(event);
-        if self.context.proxy_hosts.len() < MAX_CONTEXT_VALUES
-            && let Some((host, region)) = find_proxy_host(raw)
-        {
+        if let Some((host, region)) = find_proxy_host(raw) {
             insert_bounded(&mut self.context.proxy_hosts, host);
             insert_bounded(&mut self.context.regions, region);
         }
     }
 
     fn push_unparsed(&mut self, raw: &str) {
+        // The earliest lines by number, whatever order this worker read its batches in.
+        let seq = self.seq;
         if self.unparsed_samples.len() < UNPARSED_SAMPLES {
-            self.unparsed_samples.push((self.seq, clip(raw, 300)));
+            self.unparsed_samples.push((seq, clip(raw, 300)));
+        } else if let Some(latest) = self.unparsed_samples.iter_mut().max_by_key(|(s, _)| *s)
+            && latest.0 > seq
+        {
+            *latest = (seq, clip(raw, 300));
         }
-        let shape = shape_of(raw);
-        if let Some(count) = self.shapes.get_mut(&shape) {
-            *count += 1;
-        } else if self.shapes.len() < MAX_SHAPES {
-            self.shapes.insert(shape, 1);
-        } else {
-            *self.shapes.entry("(other shapes)".to_string()).or_default() += 1;
-        }
+        self.shapes.add(shape_of(raw), 1);
     }
 
     fn learn_context(&mut self, event: &Event<'_>) {
@@ -620,7 +654,11 @@ impl<'c> Aggregator<'c> {
         let details = tables.details()?;
         let timeline = tables.timeline()?;
         let (kind_onsets, db_silence) = tables.onsets(window, &timeline)?;
-        let counts = sessions.finish();
+        let counts = match sessions {
+            SessionSink::Own(buffer) => buffer.finish(),
+            SessionSink::Joined(counts) => counts,
+            SessionSink::Staged(_) => SessionCounts::default(),
+        };
         tables.raise_client_failures(&mut clients, &counts);
         let causes = tables.causes(&cause_names, &cause_evidence, &counts)?;
         let sessions = sessions_summary(&counts, tables.db_opened_while_clients_arrived(&kinds));
@@ -629,7 +667,9 @@ impl<'c> Aggregator<'c> {
         for samples in kind_evidence.values_mut() {
             samples.sort_by_key(|e| (e.ts, e.seq));
         }
-        let mut unparsed_shapes: Vec<(String, u64)> = shapes.into_iter().collect();
+        let mut unparsed_samples = unparsed_samples;
+        unparsed_samples.sort();
+        let mut unparsed_shapes: Vec<(String, u64)> = shapes.counts();
         unparsed_shapes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         unparsed_shapes.truncate(10);
 
@@ -999,6 +1039,7 @@ fn sessions_summary(
         closed_without_auth: counts.closed_without_auth,
         db_opened_while_clients_arrived,
         folded_early: counts.folded_early,
+        most_open: counts.most_open,
     }
 }
 
@@ -1067,9 +1108,79 @@ pub fn find_proxy_host(text: &str) -> Option<(&str, &str)> {
     None
 }
 
+/// Keeps the [`MAX_CONTEXT_VALUES`] smallest values: the same set whatever order the values
+/// come in.
 fn insert_bounded(set: &mut BTreeSet<String>, value: &str) {
-    if set.len() < MAX_CONTEXT_VALUES && !set.contains(value) {
-        set.insert(value.to_string());
+    if set.contains(value) {
+        return;
+    }
+    if set.len() >= MAX_CONTEXT_VALUES {
+        match set.last() {
+            Some(largest) if largest.as_str() > value => {
+                set.pop_last();
+            }
+            _ => return,
+        }
+    }
+    set.insert(value.to_string());
+}
+
+/// The shapes of unparsed lines, counted: at most [`MAX_SHAPES`], the ones whose hash is
+/// smallest (a bottom-k sample), the others counted together. A shape among the smallest
+/// hashes of the whole input is among the smallest of any part of it, so it is never pushed
+/// out and its count is exact: the kept shapes and their counts are the same however the
+/// lines were split between workers and in whatever order.
+#[derive(Debug, Clone, Default)]
+struct Shapes {
+    counts: HashMap<String, u64>,
+    /// The kept shapes by hash, to find the largest.
+    by_hash: BTreeMap<u64, String>,
+    other: u64,
+}
+
+impl Shapes {
+    fn hash(shape: &str) -> u64 {
+        use std::hash::BuildHasher;
+        rustc_hash::FxBuildHasher.hash_one(shape)
+    }
+
+    fn add(&mut self, shape: String, n: u64) {
+        if let Some(count) = self.counts.get_mut(&shape) {
+            *count += n;
+            return;
+        }
+        let hash = Self::hash(&shape);
+        if self.counts.len() >= MAX_SHAPES {
+            match self.by_hash.last_key_value() {
+                Some((&largest, _)) if largest > hash => {
+                    if let Some((_, out)) = self.by_hash.pop_last() {
+                        self.other += self.counts.remove(&out).unwrap_or(0);
+                    }
+                }
+                _ => {
+                    self.other += n;
+                    return;
+                }
+            }
+        }
+        self.by_hash.insert(hash, shape.clone());
+        self.counts.insert(shape, n);
+    }
+
+    fn merge(&mut self, other: Shapes) {
+        self.other += other.other;
+        for (shape, n) in other.counts {
+            self.add(shape, n);
+        }
+    }
+
+    /// Every kept shape with its count, and `(other shapes)` when some were not kept.
+    fn counts(self) -> Vec<(String, u64)> {
+        let mut counts: Vec<(String, u64)> = self.counts.into_iter().collect();
+        if self.other > 0 {
+            counts.push(("(other shapes)".to_string(), self.other));
+        }
+        counts
     }
 }
 

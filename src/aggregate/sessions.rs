@@ -1,31 +1,45 @@
-//! Sessions joined on `clientConnection`: one small entry per open connection, folded into
-//! totals when the table is full.
+//! Sessions joined on `clientConnection`.
 //!
-//! A connection's lines can arrive in any order (several export objects, clock skew), so an
-//! entry keeps the client address (only the `A new client connected` line has it), the flags of
-//! every event seen and the causes of its failures. A connection leaves the open table when the
-//! input's clock has moved [`HORIZON`] past its last line (or, oldest first, when more than
-//! [`MAX_OPEN`] are open): a complete one (connected and closed) is folded into the totals, an
-//! incomplete one kept aside among at most [`MAX_INCOMPLETE`], which are folded at the end
-//! (or, oldest first, when there are too many: `folded_early`, and a later line of such a
-//! connection counts as a second session). Within the horizon the join is exact whatever the
-//! line order. A connection still active after the horizon (a pooled application connection)
-//! is queued again rather than holding back the ones behind it, so the open table holds the
-//! last [`HORIZON`] of traffic, not the whole input. The proxy reuses connection ids (random
-//! 32-bit numbers: the benchmark's day of 4 million sessions reuses 1,956 of them): a connect
-//! line for a connection that already has one starts a new session, whether the old one closed
-//! or not (a failed authentication often ends without a close line), so an incomplete session
-//! kept aside is never joined with a later one that reuses its id. Memory is
-//! bounded whatever the input size, and parallel workers' tables merge by connection into the
-//! same number of sessions as one worker's. One case is left: when a session of a reused id
-//! is cut between two workers' batches and its id comes back in the later batch, a tail line
-//! of the first session (its close, its failure) can join the second one instead: the
-//! sessions are counted alike, their flags (closed, closed without authenticating) may not be.
-//! On the samples tree (every layout of one incident, so every id several times) the sessions
-//! are now 4,480 for 1, 2 and 3 workers (they were 4,367, 4,311 and 4,311); `closed` still
-//! varies (4,365 / 4,368 / 4,285).
+//! # The model
+//!
+//! The lines of one client connection id, in the order they are read, are cut into sessions:
+//!
+//! - a **connect line** (`A new client connected`) for an id whose current session already has
+//!   one starts a new session: every session has one connect line, and the proxy reuses ids
+//!   (random 32-bit numbers: the benchmark's day of 4 million sessions reuses 1,956 of them);
+//! - a line more than [`HORIZON`] (15 minutes of the input's own clock) after the session's
+//!   last line, or before its first, starts a new session: the old one ended, whether it saw
+//!   its close line or not (a failed authentication often has none);
+//! - any other line joins the current session, whatever its place within the horizon (lines
+//!   of several export objects, clock skew between streams), so the client address of the
+//!   connect line reaches the failure line of the same session in either order.
+//!
+//! A session ends at its horizon, not at its close line: a late line of it (an export's
+//! stragglers) still joins it. Sessions that never connected (their connect line was before
+//! the input) or never closed (a failed authentication, a cut-off export) are counted as such
+//! when their horizon passes, so nothing is kept until the end of the input.
+//!
+//! # Memory
+//!
+//! The open table holds the sessions of the last [`HORIZON`] of the input's clock: a sweep
+//! every few thousand lines folds the sessions the clock has passed by (the clock is the median
+//! of the last 64 timestamps, so one stray line does not move it, and it may run backwards,
+//! as a Logs Insights export sorted newest first does). A session still active after the
+//! horizon (a pooled application connection) is queued again rather than holding back the
+//! ones behind it. When more than [`MAX_OPEN`] are open at once the oldest is folded early
+//! (`folded_early`; a later line of it counts as another session).
+//!
+//! # Parallel workers
+//!
+//! The model depends on the order of the lines, so parallel workers do not join sessions
+//! themselves: they stage each batch's session rows and hand them to a [`SessionOrder`], which
+//! joins them in the order one worker would have read them (by input and batch number),
+//! holding early batches aside; readers that run ahead wait ([`SessionOrder::admit`]) while
+//! more than [`MAX_PENDING_ROWS`] rows wait for an earlier input. The result is the same for
+//! any number of workers, by construction.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Condvar, Mutex};
 
 use rustc_hash::FxBuildHasher as FxBuild;
 
@@ -33,16 +47,17 @@ use crate::model::EventKind;
 
 /// Connections kept open at most.
 pub const MAX_OPEN: usize = 1 << 18;
-/// Incomplete connections (not both connected and closed) kept aside at most when they leave
-/// the open table: they may still get lines, from later input or from another worker's share.
-pub const MAX_INCOMPLETE: usize = 1 << 18;
-/// A connection with no line for this long (by the input's own clock) leaves the open table.
+/// A session with no line for this long (by the input's own clock) has ended.
 pub const HORIZON: i64 = 15 * 60_000;
 /// Pushes between sweeps of the open table.
 const SWEEP_EVERY: u64 = 4096;
+/// Timestamps the sweep's clock is the median of.
+const CLOCK_SAMPLES: usize = 64;
+/// Session rows that may wait for an earlier batch before readers of later inputs wait.
+pub const MAX_PENDING_ROWS: usize = 1 << 19;
 
 /// What the lines of one client connection said about it, as a set of bits (one byte, so an
-/// open connection stays at 32 bytes).
+/// open connection stays at 40 bytes).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SessionFlags(u8);
 
@@ -118,41 +133,11 @@ impl FlagCounts {
         self.pinned += one(SessionFlags::PINNED);
         self.closed += one(SessionFlags::CLOSED);
     }
-
-    fn add(&mut self, other: FlagCounts) {
-        self.connected += other.connected;
-        self.authenticated += other.authenticated;
-        self.auth_failed += other.auth_failed;
-        self.failed += other.failed;
-        self.pinned += other.pinned;
-        self.closed += other.closed;
-    }
-}
-
-/// One event of a client connection: the flags it sets, the client address code (0 when the
-/// line has none) and the cause code of the event (0 for none).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SessionRow {
-    pub conn: u64,
-    pub ts: Option<i64>,
-    pub client: u32,
-    pub cause: u32,
-    pub flags: SessionFlags,
-}
-
-#[derive(Debug, Clone, Default)]
-struct Open {
-    client: u32,
-    flags: SessionFlags,
-    /// Distinct cause codes of the connection's events.
-    causes: Causes,
-    /// The newest timestamp of its lines.
-    last: i64,
 }
 
 /// A small set of cause codes (non-zero): two inline, which is what a connection has, and
 /// the rest on the heap. Open connections are the biggest table of a run; this keeps an
-/// entry at 32 bytes.
+/// entry at 40 bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Causes {
     inline: [u32; 2],
@@ -160,9 +145,6 @@ struct Causes {
     #[allow(clippy::box_collection)]
     more: Option<Box<Vec<u32>>>,
 }
-
-// The open table's size is what bounds a run's memory; keep its entries small.
-const _: () = assert!(std::mem::size_of::<Open>() <= 32);
 
 impl Causes {
     fn insert(&mut self, cause: u32) {
@@ -188,6 +170,53 @@ impl Causes {
     }
 }
 
+/// One event of a client connection: the flags it sets, the client address code (0 when the
+/// line has none) and the cause code of the event (0 for none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionRow {
+    pub conn: u64,
+    pub ts: Option<i64>,
+    pub client: u32,
+    pub cause: u32,
+    pub flags: SessionFlags,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Open {
+    client: u32,
+    flags: SessionFlags,
+    /// Distinct cause codes of the connection's events.
+    causes: Causes,
+    /// The oldest and the newest timestamp of its lines.
+    first: i64,
+    last: i64,
+}
+
+// The open table's size is what bounds a run's memory; keep its entries small.
+const _: () = assert!(std::mem::size_of::<Open>() <= 40);
+
+impl Open {
+    fn starting(at: i64) -> Open {
+        Open {
+            first: at,
+            last: at,
+            ..Open::default()
+        }
+    }
+
+    /// Whether a line at `at` with `flags` starts a new session instead of joining this one.
+    fn ends_before(&self, at: i64, flags: SessionFlags) -> bool {
+        (flags.contains(SessionFlags::CONNECTED) && self.flags.contains(SessionFlags::CONNECTED))
+            || at > self.last.saturating_add(HORIZON)
+            || at < self.first.saturating_sub(HORIZON)
+    }
+
+    /// Whether the clock has passed this session by the horizon, either way.
+    fn passed(&self, clock: i64) -> bool {
+        clock > self.last.saturating_add(HORIZON) || clock < self.first.saturating_sub(HORIZON)
+    }
+}
+
 /// Per-connection totals after the join on `clientConnection`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionCounts {
@@ -201,21 +230,61 @@ pub struct SessionCounts {
     pub cause_clients: Vec<(u32, u32, u64)>,
     /// (client code, failed sessions).
     pub client_failures: Vec<(u32, u64)>,
-    /// Connections folded before the end because too many were open.
+    /// Sessions folded before their horizon because too many were open at once.
     pub folded_early: u64,
+    /// The most sessions open at once (the open table's high-water mark).
+    pub most_open: u64,
 }
 
+impl SessionCounts {
+    /// The same counts with every client code mapped through `map` (codes that map to the
+    /// same client are added up).
+    pub fn map_clients(self, map: &dyn Fn(u32) -> u32) -> SessionCounts {
+        let mut cause_clients: HashMap<(u32, u32), u64, FxBuild> = HashMap::default();
+        for (cause, client, n) in self.cause_clients {
+            *cause_clients.entry((cause, map(client))).or_default() += n;
+        }
+        let mut client_failures: HashMap<u32, u64, FxBuild> = HashMap::default();
+        for (client, n) in self.client_failures {
+            *client_failures.entry(map(client)).or_default() += n;
+        }
+        SessionCounts {
+            cause_clients: sorted_cause_clients(cause_clients),
+            client_failures: sorted_client_failures(client_failures),
+            ..self
+        }
+    }
+}
+
+fn sorted_cause_clients(table: HashMap<(u32, u32), u64, FxBuild>) -> Vec<(u32, u32, u64)> {
+    let mut rows: Vec<(u32, u32, u64)> = table
+        .into_iter()
+        .map(|((cause, client), n)| (cause, client, n))
+        .collect();
+    rows.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+    rows
+}
+
+fn sorted_client_failures(table: HashMap<u32, u64, FxBuild>) -> Vec<(u32, u64)> {
+    let mut rows: Vec<(u32, u64)> = table.into_iter().collect();
+    rows.sort_unstable();
+    rows
+}
+
+/// The session join over one ordered stream of rows (see the module docs).
 #[derive(Debug, Clone, Default)]
 pub struct SessionBuffer {
     open: HashMap<u64, Open, FxBuild>,
-    /// Open connections, oldest first: the id and the newest line time when queued.
+    /// Open connections, oldest first: the id and a time of the session when queued.
     order: VecDeque<(u64, i64)>,
-    /// Incomplete connections moved out of `open`, oldest first.
-    incomplete: HashMap<u64, Open, FxBuild>,
-    incomplete_order: VecDeque<u64>,
+    /// The last [`CLOCK_SAMPLES`] timestamps, for the sweep's clock.
+    recent: Vec<i64>,
+    timed: usize,
+    /// The last timestamp read: the time of a row without one.
+    now: i64,
     totals: Totals,
-    newest: i64,
     pushes: u64,
+    most_open: usize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -254,212 +323,322 @@ impl Totals {
     }
 }
 
-impl Open {
-    fn complete(&self) -> bool {
-        self.flags
-            .contains(SessionFlags::CONNECTED | SessionFlags::CLOSED)
-    }
-}
-
 impl SessionBuffer {
-    /// Makes room in the open table: the oldest connection is folded when complete, else kept
-    /// aside (and the oldest of those folded early when they are too many).
-    fn evict(&mut self) {
-        // The queue may still hold ids of sessions that finished: skip them.
-        let (oldest, session) = loop {
-            let Some((oldest, _)) = self.order.pop_front() else {
-                return;
-            };
-            if let Some(session) = self.open.remove(&oldest) {
-                break (oldest, session);
-            }
-        };
-        if session.complete() {
-            self.totals.fold(session);
-            return;
-        }
-        while self.incomplete.len() >= MAX_INCOMPLETE {
-            let Some(old) = self.incomplete_order.pop_front() else {
-                break;
-            };
-            if let Some(early) = self.incomplete.remove(&old) {
-                self.totals.folded_early += 1;
-                self.totals.fold(early);
-            }
-        }
-        self.incomplete_order.push_back(oldest);
-        self.incomplete.insert(oldest, session);
-    }
-
     pub fn push(&mut self, row: SessionRow) {
-        self.absorb(
-            row.conn,
-            row.ts,
-            row.client,
-            row.flags,
-            [row.cause].into_iter(),
-        );
-    }
-
-    /// Adds what is known of one connection to its entry.
-    fn absorb(
-        &mut self,
-        conn: u64,
-        ts: Option<i64>,
-        client: u32,
-        flags: SessionFlags,
-        causes: impl Iterator<Item = u32>,
-    ) {
-        let update = |entry: &mut Open, newest: i64| {
-            entry.client = entry.client.max(client);
-            entry.flags.insert(flags);
-            for cause in causes {
-                entry.causes.insert(cause);
+        let at = match row.ts {
+            Some(ts) => {
+                self.now = ts;
+                if self.recent.len() < CLOCK_SAMPLES {
+                    self.recent.push(ts);
+                } else if let Some(slot) = self.recent.get_mut(self.timed % CLOCK_SAMPLES) {
+                    *slot = ts;
+                }
+                self.timed += 1;
+                ts
             }
-            entry.last = entry.last.max(ts.unwrap_or(newest));
+            None => self.now,
         };
-        // A connect line for a connection that already has one: the proxy reused the id (they
-        // are random 32-bit numbers) and this is a new session, whether the old one closed or
-        // not (a failed authentication often has no close line). Every session has one
-        // connect line, so the old one ended before it.
-        let reconnect = flags.contains(SessionFlags::CONNECTED);
         // One lookup for a connection already open (most lines).
-        if let Some(entry) = self.open.get_mut(&conn) {
-            if reconnect && entry.flags.contains(SessionFlags::CONNECTED) {
-                self.totals.fold(std::mem::take(entry));
+        if let Some(entry) = self.open.get_mut(&row.conn) {
+            if entry.ends_before(at, row.flags) {
+                // The id was reused, or the session's horizon passed: it ended. Its queue
+                // place stays with the id.
+                self.totals
+                    .fold(std::mem::replace(entry, Open::starting(at)));
             }
-            update(entry, self.newest);
-        } else if let Some(entry) = self
-            .incomplete
-            .get_mut(&conn)
-            .filter(|e| !(reconnect && e.flags.contains(SessionFlags::CONNECTED)))
-        {
-            update(entry, self.newest);
+            entry.absorb(at, &row);
         } else {
-            // The session kept aside under this id, if any, ended: it is counted now.
-            if let Some(ended) = self.incomplete.remove(&conn) {
-                self.totals.fold(ended);
-            }
             if self.open.len() >= MAX_OPEN {
-                self.evict();
+                self.fold_oldest();
             }
-            self.order.push_back((conn, ts.unwrap_or(self.newest)));
-            update(self.open.entry(conn).or_default(), self.newest);
+            self.order.push_back((row.conn, at));
+            let entry = self.open.entry(row.conn).or_insert(Open::starting(at));
+            entry.absorb(at, &row);
+            self.most_open = self.most_open.max(self.open.len());
         }
-        self.newest = self.newest.max(ts.unwrap_or(self.newest));
         self.pushes += 1;
         if self.pushes.is_multiple_of(SWEEP_EVERY) {
             self.sweep();
         }
     }
 
-    /// Takes connections whose last line is more than [`HORIZON`] older than the newest line
-    /// out of the open table: complete ones are folded, incomplete ones kept aside.
+    /// Folds the oldest open session before its horizon: the table is full.
+    fn fold_oldest(&mut self) {
+        while let Some((oldest, _)) = self.order.pop_front() {
+            if let Some(session) = self.open.remove(&oldest) {
+                self.totals.folded_early += 1;
+                self.totals.fold(session);
+                return;
+            }
+        }
+    }
+
+    /// The input's clock: the median of the last timestamps (`None` before any).
+    fn clock(&self) -> Option<i64> {
+        let mut recent = self.recent.clone();
+        let middle = recent.len().checked_sub(1)?.min(recent.len() / 2);
+        recent.select_nth_unstable(middle);
+        recent.get(middle).copied()
+    }
+
+    /// Folds the sessions the clock has passed by the horizon, oldest queued first.
     fn sweep(&mut self) {
-        while let Some(&(front, queued)) = self.order.front() {
-            if queued.saturating_add(HORIZON) >= self.newest {
+        let Some(clock) = self.clock() else { return };
+        while let Some(&(conn, queued)) = self.order.front() {
+            if clock.abs_diff(queued) <= HORIZON.unsigned_abs() {
                 break;
             }
-            match self.open.get(&front) {
-                None => {
-                    self.order.pop_front();
+            self.order.pop_front();
+            // `None`: passed by, folded; `Some(at)`: still active (a long session), queued
+            // again at its time nearest the clock so that it does not hold back the
+            // connections behind it.
+            let verdict = self.open.get(&conn).map(|entry| {
+                (!entry.passed(clock))
+                    .then(|| clock.clamp(entry.first, entry.last.max(entry.first)))
+            });
+            match verdict {
+                None => {}
+                Some(None) => {
+                    if let Some(session) = self.open.remove(&conn) {
+                        self.totals.fold(session);
+                    }
                 }
-                Some(entry) if entry.last.saturating_add(HORIZON) < self.newest => {
-                    self.evict();
-                }
-                // Still active (a long session): queued again at its newest line, so that it
-                // does not hold back the connections behind it.
-                Some(entry) => {
-                    let last = entry.last;
-                    self.order.pop_front();
-                    self.order.push_back((front, last));
-                }
+                Some(Some(at)) => self.order.push_back((conn, at)),
             }
         }
     }
 
-    /// Adds another buffer (a parallel worker's), its client codes mapped through `map`:
-    /// entries of the same connection are joined.
-    pub fn merge(&mut self, other: SessionBuffer, map: &dyn Fn(u32) -> u32) {
-        let SessionBuffer {
-            mut open,
-            order,
-            mut incomplete,
-            incomplete_order,
-            totals,
-            ..
-        } = other;
-        let entries = incomplete_order
-            .into_iter()
-            .filter_map(|conn| incomplete.remove(&conn).map(|s| (conn, s)))
-            .chain(
-                order
-                    .into_iter()
-                    .filter_map(|(conn, _)| open.remove(&conn).map(|s| (conn, s))),
-            )
-            .collect::<Vec<_>>();
-        for (conn, theirs) in entries {
-            self.absorb(
-                conn,
-                Some(theirs.last),
-                map(theirs.client),
-                theirs.flags,
-                theirs.causes.iter(),
-            );
-        }
-        let mine = &mut self.totals;
-        mine.sessions += totals.sessions;
-        mine.with.add(totals.with);
-        mine.closed_without_auth += totals.closed_without_auth;
-        for ((cause, client), n) in totals.cause_clients {
-            *mine.cause_clients.entry((cause, map(client))).or_default() += n;
-        }
-        for (client, n) in totals.client_failures {
-            *mine.client_failures.entry(map(client)).or_default() += n;
-        }
-        mine.folded_early += totals.folded_early;
-    }
-
+    /// Folds the sessions still open and returns the totals.
     pub fn finish(self) -> SessionCounts {
         let SessionBuffer {
             mut open,
             order,
-            mut incomplete,
-            incomplete_order,
             mut totals,
+            most_open,
             ..
         } = self;
-        for conn in incomplete_order {
-            if let Some(session) = incomplete.remove(&conn) {
-                totals.fold(session);
-            }
-        }
         for (conn, _) in order {
             if let Some(session) = open.remove(&conn) {
                 totals.fold(session);
             }
         }
-        let mut cause_clients: Vec<(u32, u32, u64)> = totals
-            .cause_clients
-            .into_iter()
-            .map(|((cause, client), n)| (cause, client, n))
-            .collect();
-        cause_clients.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
-        let mut client_failures: Vec<(u32, u64)> = totals.client_failures.into_iter().collect();
-        client_failures.sort_unstable();
         SessionCounts {
             sessions: totals.sessions,
             with: totals.with,
             closed_without_auth: totals.closed_without_auth,
-            cause_clients,
-            client_failures,
+            cause_clients: sorted_cause_clients(totals.cause_clients),
+            client_failures: sorted_client_failures(totals.client_failures),
             folded_early: totals.folded_early,
+            most_open: u64::try_from(most_open).unwrap_or(u64::MAX),
         }
+    }
+}
+
+impl Open {
+    fn absorb(&mut self, at: i64, row: &SessionRow) {
+        // The first address its lines name (the connect line's): chosen by the order of the
+        // lines, not by the codes, which differ between workers.
+        if self.client == 0 {
+            self.client = row.client;
+        }
+        self.flags.insert(row.flags);
+        self.causes.insert(row.cause);
+        self.first = self.first.min(at);
+        self.last = self.last.max(at);
+    }
+}
+
+/// A batch's place in the order one worker reads them: its stream (the input's index; all
+/// CloudWatch groups are one stream, merged by time), its position in the stream, and whether
+/// it is the stream's last.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchKey {
+    pub stream: u32,
+    pub position: u64,
+    pub last: bool,
+}
+
+/// Joins the session rows of parallel workers in the order one worker would read them (see
+/// the module docs).
+#[derive(Debug, Default)]
+pub struct SessionOrder {
+    state: Mutex<OrderState>,
+    wake: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct OrderState {
+    buffer: SessionBuffer,
+    /// The next batch to join: (stream, position).
+    next: (u32, u64),
+    /// Batches that arrived before the ones in front of them.
+    pending: BTreeMap<(u32, u64), Pending>,
+    pending_rows: usize,
+    /// Emptied row buffers, for the workers to fill again.
+    free: Vec<Vec<SessionRow>>,
+    /// Per worker, its client codes (index code - 1) to the order's codes (0: not yet seen).
+    clients: Vec<Vec<u32>>,
+    /// The order's client codes (index code - 1) to (worker, the worker's code).
+    origins: Vec<(usize, u32)>,
+    /// Set when a worker stopped: readers no longer wait for anything.
+    released: bool,
+}
+
+#[derive(Debug)]
+struct Pending {
+    worker: usize,
+    rows: Vec<SessionRow>,
+    last: bool,
+}
+
+/// Row buffers kept for reuse at most.
+const FREE_BUFFERS: usize = 16;
+
+impl OrderState {
+    fn join(&mut self, worker: usize, rows: &[SessionRow]) {
+        for row in rows {
+            let mut row = *row;
+            if row.client != 0 {
+                row.client = self.client_code(worker, row.client);
+            }
+            self.buffer.push(row);
+        }
+    }
+
+    fn client_code(&mut self, worker: usize, code: u32) -> u32 {
+        if self.clients.len() <= worker {
+            self.clients.resize_with(worker + 1, Vec::new);
+        }
+        let Some(map) = self.clients.get_mut(worker) else {
+            return 0;
+        };
+        let index = code as usize - 1;
+        if map.len() <= index {
+            map.resize(index + 1, 0);
+        }
+        match map.get_mut(index) {
+            Some(&mut mine) if mine != 0 => mine,
+            Some(slot) => {
+                self.origins.push((worker, code));
+                *slot = u32::try_from(self.origins.len()).unwrap_or(u32::MAX);
+                *slot
+            }
+            None => 0,
+        }
+    }
+
+    fn advance(&mut self, last: bool) {
+        self.next = if last {
+            (self.next.0.saturating_add(1), 0)
+        } else {
+            (self.next.0, self.next.1 + 1)
+        };
+    }
+
+    /// Joins the waiting batches that are next in order.
+    fn drain(&mut self) {
+        while let Some(entry) = self.pending.first_entry() {
+            if *entry.key() > self.next {
+                break;
+            }
+            let key = *entry.key();
+            let Pending {
+                worker,
+                mut rows,
+                last,
+            } = entry.remove();
+            self.pending_rows -= rows.len();
+            self.join(worker, &rows);
+            if key == self.next {
+                self.advance(last);
+            }
+            rows.clear();
+            if self.free.len() < FREE_BUFFERS {
+                self.free.push(rows);
+            }
+        }
+    }
+}
+
+impl SessionOrder {
+    /// Hands over the session rows of one batch read by `worker`; `rows` comes back empty
+    /// (its buffer kept, or another one) for the worker's next batch.
+    pub fn submit(&self, key: BatchKey, worker: usize, rows: &mut Vec<SessionRow>) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let place = (key.stream, key.position);
+        if place <= state.next {
+            state.join(worker, rows);
+            rows.clear();
+            if place == state.next {
+                state.advance(key.last);
+            }
+            state.drain();
+            drop(state);
+            self.wake.notify_all();
+        } else {
+            let empty = state.free.pop().unwrap_or_default();
+            let rows = std::mem::replace(rows, empty);
+            state.pending_rows += rows.len();
+            state.pending.insert(
+                place,
+                Pending {
+                    worker,
+                    rows,
+                    last: key.last,
+                },
+            );
+        }
+    }
+
+    /// Waits, for a reader of `stream`, while too many rows wait for an earlier stream: the
+    /// reader of the stream being joined never waits, so the run always moves on.
+    pub fn admit(&self, stream: u32) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        while !state.released && stream > state.next.0 && state.pending_rows > MAX_PENDING_ROWS {
+            state = match self.wake.wait(state) {
+                Ok(state) => state,
+                Err(_) => return,
+            };
+        }
+    }
+
+    /// Stops every wait in [`SessionOrder::admit`]: a worker stopped, so the batches it held
+    /// may never come.
+    pub fn release(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.released = true;
+        }
+        self.wake.notify_all();
+    }
+
+    /// Joins what is still waiting, in order, and returns the totals with every client code
+    /// given by `client(worker, the worker's code)`.
+    pub fn finish(&self, client: &dyn Fn(usize, u32) -> u32) -> SessionCounts {
+        let Ok(mut state) = self.state.lock() else {
+            return SessionCounts::default();
+        };
+        let mut state = std::mem::take(&mut *state);
+        let pending = std::mem::take(&mut state.pending);
+        for (_, waiting) in pending {
+            state.join(waiting.worker, &waiting.rows);
+        }
+        let origins = state.origins;
+        state.buffer.finish().map_clients(&|code| {
+            code.checked_sub(1)
+                .and_then(|index| origins.get(index as usize))
+                .map_or(0, |&(worker, code)| client(worker, code))
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn causes_are_a_set() {
         let mut causes = Causes::default();
@@ -469,7 +648,13 @@ mod tests {
         assert_eq!(causes.iter().collect::<Vec<_>>(), [3, 7, 9, 11]);
     }
 
-    use super::*;
+    const CONNECTED: [u32; 6] = [1, 0, 0, 0, 0, 0];
+    const AUTHENTICATED: [u32; 6] = [0, 1, 0, 0, 0, 0];
+    const AUTH_FAILED: [u32; 6] = [0, 0, 1, 1, 0, 0];
+    const PINNED: [u32; 6] = [0, 0, 0, 0, 1, 0];
+    const CLOSED: [u32; 6] = [0, 0, 0, 0, 0, 1];
+    const MINUTE: i64 = 60_000;
+    const HOUR: i64 = 60 * MINUTE;
 
     /// Flags from `0`/`1` per connected, authenticated, auth_failed, failed, pinned, closed.
     fn bits(flags: [u32; 6]) -> SessionFlags {
@@ -499,40 +684,44 @@ mod tests {
     }
 
     fn row(conn: u64, client: u32, cause: u32, flags: [u32; 6]) -> SessionRow {
-        let flags = bits(flags);
         SessionRow {
             conn,
             ts: Some(1_000),
             client,
             cause,
-            flags,
+            flags: bits(flags),
         }
     }
 
     /// A line of connection `conn` at `ts` from client 1, without a cause.
     fn at(conn: u64, ts: i64, flags: [u32; 6]) -> SessionRow {
-        let flags = bits(flags);
         SessionRow {
             conn,
             ts: Some(ts),
             client: 1,
             cause: 0,
-            flags,
+            flags: bits(flags),
         }
+    }
+
+    fn joined(rows: &[SessionRow]) -> SessionCounts {
+        let mut buffer = SessionBuffer::default();
+        rows.iter().for_each(|r| buffer.push(*r));
+        buffer.finish()
     }
 
     #[test]
     fn sessions_join_flags_and_addresses_per_connection() {
-        let mut buffer = SessionBuffer::default();
-        // Connection 2's failure arrives before its connect line (unordered export).
-        buffer.push(row(2, 0, 5, [0, 0, 1, 1, 0, 0]));
-        buffer.push(row(1, 7, 0, [1, 0, 0, 0, 0, 0]));
-        buffer.push(row(1, 0, 0, [0, 0, 0, 0, 0, 1]));
-        buffer.push(row(2, 9, 0, [1, 0, 0, 0, 0, 0]));
-        buffer.push(row(3, 0, 5, [0, 0, 1, 1, 0, 0]));
-        // A second failure line of connection 2 with the same cause counts the session once.
-        buffer.push(row(2, 0, 5, [0, 0, 1, 1, 0, 0]));
-        let counts = buffer.finish();
+        let counts = joined(&[
+            // Connection 2's failure arrives before its connect line (unordered export).
+            row(2, 0, 5, AUTH_FAILED),
+            row(1, 7, 0, CONNECTED),
+            row(1, 0, 0, CLOSED),
+            row(2, 9, 0, CONNECTED),
+            row(3, 0, 5, AUTH_FAILED),
+            // A second failure line of connection 2 with the same cause counts the session once.
+            row(2, 0, 5, AUTH_FAILED),
+        ]);
         assert_eq!(counts.sessions, 3);
         assert_eq!(counts.with, counted([2, 0, 2, 2, 0, 1]));
         assert_eq!(counts.closed_without_auth, 1);
@@ -542,88 +731,123 @@ mod tests {
     }
 
     /// The proxy reuses connection ids: a connect line after a complete session starts a new
-    /// one, in one buffer and across merged buffers alike.
+    /// one.
     #[test]
     fn a_reused_connection_id_is_a_second_session() {
-        let connected = [1, 0, 0, 0, 0, 0];
-        let closed = [0, 0, 0, 0, 0, 1];
-        let pinned = [0, 0, 0, 0, 1, 0];
-        let mut one = SessionBuffer::default();
-        for flags in [connected, pinned, closed, connected, closed] {
-            one.push(row(4, 0, 0, flags));
-        }
-        let one = one.finish();
-        assert_eq!((one.sessions, one.with.pinned), (2, 1));
-        let (mut first, mut second) = (SessionBuffer::default(), SessionBuffer::default());
-        for flags in [connected, pinned, closed] {
-            first.push(row(4, 0, 0, flags));
-        }
-        for flags in [connected, closed] {
-            second.push(row(4, 0, 0, flags));
-        }
-        first.merge(second, &|c| c);
-        assert_eq!(first.finish(), one);
+        let rows: Vec<SessionRow> = [CONNECTED, PINNED, CLOSED, CONNECTED, CLOSED]
+            .into_iter()
+            .map(|flags| row(4, 0, 0, flags))
+            .collect();
+        let counts = joined(&rows);
+        assert_eq!(
+            (counts.sessions, counts.with.pinned, counts.with.closed),
+            (2, 1, 2)
+        );
     }
 
     /// A failed authentication without a close line, then the same id reused an hour and a
-    /// month later: three sessions, in one buffer, in any split across buffers, and whether
-    /// the first one was still open or already kept aside.
+    /// month later, with and without a connect line: three sessions each time, whatever the
+    /// traffic in between.
     #[test]
     fn an_incomplete_session_is_not_joined_with_a_later_reuse_of_its_id() {
-        let connected = [1, 0, 0, 0, 0, 0];
-        let auth_failed = [0, 0, 1, 1, 0, 0];
-        let closed = [0, 0, 0, 0, 0, 1];
-        const HOUR: i64 = 3_600_000;
+        let month = 30 * 24 * HOUR;
         let lines = [
-            at(9, 0, connected),
-            at(9, 10, auth_failed),
-            at(9, HOUR, connected),
-            at(9, HOUR + 5, closed),
-            at(9, 30 * 24 * HOUR, connected),
-            at(9, 30 * 24 * HOUR + 20, auth_failed),
+            at(9, 0, CONNECTED),
+            at(9, 10, AUTH_FAILED),
+            at(9, HOUR, CONNECTED),
+            at(9, HOUR + 5, CLOSED),
+            at(9, month, CONNECTED),
+            at(9, month + 20, AUTH_FAILED),
         ];
-        let mut one = SessionBuffer::default();
-        for line in lines {
-            one.push(line);
-        }
-        let one = one.finish();
-        assert_eq!(one.sessions, 3, "{one:?}");
-        assert_eq!(one.with, counted([3, 0, 2, 2, 0, 1]));
-        // Cut anywhere between two buffers, the sessions and their connect and failure lines
-        // are counted alike. (Which session a cut-off tail line joins can differ when the id
-        // comes back in the same buffer: `closed_without_auth` then moves between sessions.)
-        for cut in 1..lines.len() {
-            let (mut first, mut second) = (SessionBuffer::default(), SessionBuffer::default());
-            lines[..cut].iter().for_each(|l| first.push(*l));
-            lines[cut..].iter().for_each(|l| second.push(*l));
-            first.merge(second, &|c| c);
-            let merged = first.finish();
-            assert_eq!(
-                (
-                    merged.sessions,
-                    merged.with.connected,
-                    merged.with.auth_failed,
-                    merged.with.closed
-                ),
-                (3, 3, 2, 1),
-                "cut at {cut}: {merged:?}"
-            );
-        }
-        // Other connections' traffic in between moves the first session aside (the open table's
-        // horizon) before its id comes back.
-        let mut busy = SessionBuffer::default();
-        busy.push(lines[0]);
-        busy.push(lines[1]);
+        let alone = joined(&lines);
+        assert_eq!(alone.sessions, 3, "{alone:?}");
+        assert_eq!(alone.with, counted([3, 0, 2, 2, 0, 1]));
+        assert_eq!(alone.closed_without_auth, 1);
+        // Without connect lines the horizon alone ends them: a failure an hour later is
+        // another session, not the first one's.
+        let bare = joined(&[
+            at(9, 0, AUTH_FAILED),
+            at(9, HOUR, AUTH_FAILED),
+            at(9, HOUR + 60_000, CLOSED),
+            at(9, month, AUTH_FAILED),
+        ]);
+        assert_eq!(bare.sessions, 3);
+        assert_eq!(bare.with, counted([0, 0, 3, 3, 0, 1]));
+        // Other connections' traffic in between moves the first session out of the open table
+        // (its horizon passes) before its id comes back.
+        let mut busy = vec![lines[0], lines[1]];
         for minute in 1..59 {
-            busy.push(at(1_000 + minute as u64, minute * 60_000, connected));
-            busy.push(at(1_000 + minute as u64, minute * 60_000 + 1, closed));
+            busy.push(at(1_000 + minute as u64, minute * MINUTE, CONNECTED));
+            busy.push(at(1_000 + minute as u64, minute * MINUTE + 1, CLOSED));
         }
-        for line in &lines[2..] {
-            busy.push(*line);
-        }
-        let busy = busy.finish();
+        busy.extend_from_slice(&lines[2..]);
+        let busy = joined(&busy);
         assert_eq!(busy.sessions, 3 + 58);
         assert_eq!(busy.with.auth_failed, 2);
+        assert_eq!(busy.closed_without_auth, 1 + 58);
+    }
+
+    /// Within the horizon the lines of one session join in any order: the close line before
+    /// the connect line (two export objects read in the wrong order), the failure minutes
+    /// after the connect line with other traffic in between.
+    #[test]
+    fn lines_of_one_session_join_in_any_order_within_the_horizon() {
+        // Only the connect line names the client.
+        let bare = |ts, flags| SessionRow {
+            client: 0,
+            ..at(5, ts, flags)
+        };
+        let mut rows = vec![bare(10 * MINUTE, CLOSED), bare(2 * MINUTE, AUTH_FAILED)];
+        for tenth in 0..6_000 {
+            rows.push(at(100 + tenth, tenth as i64 * 100, CONNECTED));
+        }
+        rows.push(SessionRow {
+            client: 42,
+            cause: 3,
+            ..at(5, MINUTE, CONNECTED)
+        });
+        let counts = joined(&rows);
+        assert_eq!(counts.sessions, 6_001);
+        assert_eq!(counts.with.closed, 1);
+        assert_eq!(counts.with.auth_failed, 1);
+        assert_eq!(counts.cause_clients, [(3, 42, 1)]);
+        assert_eq!(counts.client_failures, [(42, 1)]);
+    }
+
+    /// A Logs Insights export sorted newest first: the clock runs backwards, and each session
+    /// is still one.
+    #[test]
+    fn an_input_newest_first_joins_the_same_sessions() {
+        let mut rows = Vec::new();
+        for conn in 0..20_000u64 {
+            let ts = conn as i64 * 1_000;
+            rows.push(at(conn, ts, CONNECTED));
+            rows.push(at(conn, ts + 30_000, AUTHENTICATED));
+            rows.push(at(conn, ts + 90_000, CLOSED));
+        }
+        let forwards = joined(&rows);
+        rows.sort_by_key(|r| std::cmp::Reverse(r.ts));
+        let mut buffer = SessionBuffer::default();
+        let mut largest = 0;
+        for row in &rows {
+            buffer.push(*row);
+            largest = largest.max(buffer.open.len());
+        }
+        let backwards = buffer.finish();
+        assert_eq!(
+            backwards,
+            SessionCounts {
+                most_open: backwards.most_open,
+                ..forwards
+            }
+        );
+        assert_eq!(backwards.sessions, 20_000);
+        assert_eq!(backwards.with.closed, 20_000);
+        // Old sessions leave the table going backwards too.
+        assert!(
+            largest < 2 * 15 * 60 + 2 * SWEEP_EVERY as usize,
+            "{largest}"
+        );
     }
 
     /// A connection that stays active for hours (a pooled application connection) does not
@@ -631,15 +855,15 @@ mod tests {
     #[test]
     fn a_long_session_does_not_hold_back_the_others() {
         let mut buffer = SessionBuffer::default();
-        buffer.push(at(1, 0, [1, 0, 0, 0, 0, 0]));
+        buffer.push(at(1, 0, CONNECTED));
         let mut largest = 0;
         for second in 1..4 * 3600 {
             let ts = second * 1000;
             let conn = 10 + second as u64;
-            buffer.push(at(conn, ts, [1, 0, 0, 0, 0, 0]));
-            buffer.push(at(conn, ts + 10, [0, 0, 0, 0, 0, 1]));
+            buffer.push(at(conn, ts, CONNECTED));
+            buffer.push(at(conn, ts + 10, CLOSED));
             if second % 60 == 0 {
-                buffer.push(at(1, ts, [0, 1, 0, 0, 0, 0]));
+                buffer.push(at(1, ts, AUTHENTICATED));
             }
             largest = largest.max(buffer.open.len());
         }
@@ -650,38 +874,174 @@ mod tests {
         assert_eq!(counts.with.authenticated, 1);
     }
 
+    /// Incomplete sessions leave the table at their horizon like complete ones: a storm of
+    /// failed authentications without close lines does not grow it.
     #[test]
-    fn old_connections_leave_the_open_table_and_memory_is_bounded() {
+    fn incomplete_sessions_leave_at_their_horizon() {
         let mut buffer = SessionBuffer::default();
-        // Sessions a second apart for 2 hours: the open table holds about the horizon.
-        let n = 7_200u64;
+        let n = 100_000u64;
         for conn in 0..n {
-            let ts = conn as i64 * 1000;
-            buffer.push(at(conn, ts, [1, 0, 0, 0, 0, 0]));
-            buffer.push(at(conn, ts + 10, [0, 0, 0, 0, 0, 1]));
+            let ts = conn as i64 * 100;
+            buffer.push(at(conn, ts, CONNECTED));
+            buffer.push(at(conn, ts + 5, AUTH_FAILED));
         }
-        assert!(buffer.open.len() < 2_000, "{}", buffer.open.len());
-        assert!(buffer.incomplete.is_empty());
-        // Far more connections in flight than the open table holds: the oldest move aside and
-        // still join their later lines.
-        let first = 1_000_000u64;
+        // 15 minutes of ten sessions a second, plus a sweep's worth.
+        assert!(
+            buffer.open.len() < 9_000 + SWEEP_EVERY as usize,
+            "{}",
+            buffer.open.len()
+        );
+        let counts = buffer.finish();
+        assert_eq!(counts.sessions, n);
+        assert_eq!(counts.with.auth_failed, n);
+        assert_eq!(counts.with.closed, 0);
+        assert_eq!(counts.folded_early, 0);
+    }
+
+    #[test]
+    fn a_full_table_folds_its_oldest_early_and_says_so() {
+        let mut buffer = SessionBuffer::default();
         let total = MAX_OPEN as u64 + 1000;
-        for conn in first..first + total {
-            buffer.push(at(conn, 7_300_000, [1, 0, 0, 0, 0, 0]));
+        for conn in 0..total {
+            buffer.push(at(conn, 7_300_000, CONNECTED));
         }
         assert!(buffer.open.len() <= MAX_OPEN);
-        assert!(buffer.incomplete.len() >= 1000);
-        buffer.push(SessionRow {
-            conn: first,
-            ts: Some(7_300_001),
-            client: 0,
-            cause: 5,
-            flags: bits([0, 0, 1, 1, 0, 1]),
-        });
+        // A late line of a session folded early counts as another session.
+        buffer.push(at(0, 7_300_001, CLOSED));
         let counts = buffer.finish();
-        assert_eq!(counts.sessions, n + total);
-        assert_eq!(counts.closed_without_auth, n);
-        assert_eq!(counts.cause_clients, [(5, 1, 1)]);
-        assert_eq!(counts.folded_early, 0);
+        assert_eq!(counts.folded_early, 1001);
+        assert_eq!(counts.sessions, total + 1);
+        assert_eq!(counts.most_open, MAX_OPEN as u64);
+    }
+
+    /// Lines of interleaved, incomplete and reused sessions, cut into batches shared among
+    /// workers and handed over in any order: the same counts as one stream.
+    #[test]
+    fn the_order_joins_batches_as_one_stream_whatever_their_arrival() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for round in 0..200 {
+            // Rows over two or three inputs: connection ids from a small range so that they
+            // are reused, sessions left without close lines, untimed rows.
+            let inputs = rng.usize(1..4);
+            let mut streams: Vec<Vec<SessionRow>> = Vec::new();
+            for _ in 0..inputs {
+                let mut rows = Vec::new();
+                let mut ts = rng.i64(0..HOUR);
+                for _ in 0..rng.usize(0..300) {
+                    ts += rng.i64(0..4 * MINUTE);
+                    let flags =
+                        [CONNECTED, AUTHENTICATED, AUTH_FAILED, PINNED, CLOSED][rng.usize(0..5)];
+                    rows.push(SessionRow {
+                        conn: rng.u64(0..12),
+                        ts: (rng.u8(..) > 20).then_some(ts),
+                        client: rng.u32(0..4),
+                        cause: rng.u32(0..3),
+                        flags: bits(flags),
+                    });
+                }
+                streams.push(rows);
+            }
+            let expected = joined(&streams.concat());
+            // Cut each input into batches, give each batch to a worker whose client codes are
+            // its own (code + 10 × worker), and submit them shuffled.
+            let workers = rng.usize(1..5);
+            let mut batches = Vec::new();
+            for (stream, rows) in streams.iter().enumerate() {
+                let mut cuts: Vec<usize> = (0..rng.usize(0..5))
+                    .map(|_| rng.usize(0..=rows.len()))
+                    .collect();
+                cuts.extend([0, rows.len()]);
+                cuts.sort_unstable();
+                cuts.dedup();
+                let pieces: Vec<&[SessionRow]> = if cuts.len() < 2 {
+                    vec![&rows[..]]
+                } else {
+                    cuts.windows(2).map(|w| &rows[w[0]..w[1]]).collect()
+                };
+                let count = pieces.len();
+                for (position, piece) in pieces.into_iter().enumerate() {
+                    let worker = rng.usize(0..workers);
+                    let rows: Vec<SessionRow> = piece
+                        .iter()
+                        .map(|r| SessionRow {
+                            client: if r.client == 0 {
+                                0
+                            } else {
+                                r.client + 10 * worker as u32
+                            },
+                            ..*r
+                        })
+                        .collect();
+                    let key = BatchKey {
+                        stream: stream as u32,
+                        position: position as u64,
+                        last: position + 1 == count,
+                    };
+                    batches.push((key, worker, rows));
+                }
+            }
+            rng.shuffle(&mut batches);
+            let order = SessionOrder::default();
+            for (key, worker, mut rows) in batches {
+                order.submit(key, worker, &mut rows);
+                assert!(rows.is_empty());
+            }
+            let merged = order.finish(&|worker, code| code - 10 * worker as u32);
+            assert_eq!(
+                SessionCounts {
+                    most_open: 0,
+                    ..merged
+                },
+                SessionCounts {
+                    most_open: 0,
+                    ..expected
+                },
+                "round {round}"
+            );
+        }
+    }
+
+    /// A reader of a later input waits while too many rows wait for an earlier one, and is
+    /// let go when they are joined or when a worker stops.
+    #[test]
+    fn readers_ahead_wait_for_the_stream_being_joined() {
+        let order = std::sync::Arc::new(SessionOrder::default());
+        let key = |stream, position| BatchKey {
+            stream,
+            position,
+            last: false,
+        };
+        let mut rows = vec![at(1, 0, CONNECTED); MAX_PENDING_ROWS + 1];
+        order.submit(key(1, 0), 0, &mut rows);
+        // The stream being joined (0) never waits.
+        order.admit(0);
+        let waiting = {
+            let order = std::sync::Arc::clone(&order);
+            std::thread::spawn(move || order.admit(1))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!waiting.is_finished());
+        let mut last = Vec::new();
+        order.submit(
+            BatchKey {
+                last: true,
+                ..key(0, 0)
+            },
+            1,
+            &mut last,
+        );
+        waiting.join().ok();
+        let mut more = vec![at(2, 0, CONNECTED); MAX_PENDING_ROWS + 1];
+        order.submit(key(3, 0), 0, &mut more);
+        let released = {
+            let order = std::sync::Arc::clone(&order);
+            std::thread::spawn(move || order.admit(3))
+        };
+        order.release();
+        released.join().ok();
+        assert_eq!(
+            order.finish(&|_, c| c).sessions,
+            2 * (MAX_PENDING_ROWS as u64 + 1)
+        );
     }
 }

@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 
+use crate::aggregate::SessionOrder;
 use crate::aws::logs::LogsApi;
 use crate::classify::Classifier;
 use crate::config::{AnalyzeConfig, CloudConfig};
 use crate::model::{InputStats, Layout, RawRecord};
 use crate::output::write_saved_event;
-use crate::pipeline::{Batch, BatchPool, Pipeline};
+use crate::pipeline::{Batch, BatchPool, Pipeline, run_parallel};
 use crate::rules;
 use crate::source::cloudwatch::{self, FetchPlan, Progress, Tagged};
 use crate::source::{self, Input, InputFormat};
@@ -42,8 +43,17 @@ pub(super) async fn run_pipeline(
     let workers = config.workers;
     let pool = Arc::new(BatchPool::default());
     let worker_pool = Arc::clone(&pool);
+    let order = Arc::new(SessionOrder::default());
+    let worker_order = Arc::clone(&order);
     let processor = tokio::task::spawn_blocking(move || {
-        let pipeline = run_workers(&classifier, window, workers, receiver, &worker_pool);
+        let pipeline = run_workers(
+            &classifier,
+            window,
+            workers,
+            receiver,
+            &worker_pool,
+            &worker_order,
+        );
         let summary = pipeline.finish()?;
         let findings = rules::evaluate(&summary, &classifier);
         anyhow::Ok((summary, findings))
@@ -53,12 +63,20 @@ pub(super) async fn run_pipeline(
     let forced = config.input_format;
     let file_sender = sender.clone();
     let reader_pool = Arc::clone(&pool);
+    let reader_order = Arc::clone(&order);
     let reader = tokio::task::spawn_blocking(move || {
-        read_inputs(&inputs, forced, &file_sender, &reader_pool, workers)
+        read_inputs(
+            &inputs,
+            forced,
+            &file_sender,
+            &reader_pool,
+            &reader_order,
+            workers,
+        )
     });
     let cloud_stats = match (&config.cloud, context) {
         (Some(cloud), Some(context)) => {
-            read_cloudwatch(cloud, first_group_input, sender, context, pool).await?
+            read_cloudwatch(cloud, first_group_input, sender, context, pool, order).await?
         }
         _ => {
             drop(sender);
@@ -75,44 +93,19 @@ pub(super) async fn run_pipeline(
     Ok((stats, summary, findings))
 }
 
-/// Runs `workers` pipelines over the batches of one channel, on threads of their own, and
-/// merges them. Batches are numbered by their place in their input, so the merged result is
-/// the same whichever worker read which batch.
+/// Runs `workers` pipelines over the batches of one channel (see [`run_parallel`]).
 fn run_workers<'c>(
     classifier: &'c Classifier,
     window: crate::pipeline::TimeWindow,
     workers: usize,
     receiver: tokio::sync::mpsc::Receiver<Batch>,
     pool: &BatchPool,
+    order: &SessionOrder,
 ) -> Pipeline<'c> {
     let queue = std::sync::Mutex::new(receiver);
     let take = || -> Option<Batch> { queue.lock().ok()?.blocking_recv() };
-    let work = || {
-        let mut pipeline = Pipeline::new(classifier, window);
-        while let Some(batch) = take() {
-            pipeline.push_batch(&batch);
-            pool.give(batch);
-        }
-        pipeline
-    };
-    if workers <= 1 {
-        return work();
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
-        let mut merged: Option<Pipeline<'c>> = None;
-        for handle in handles {
-            // A worker cannot panic short of a bug; its batches are then missing from the
-            // counts rather than the whole run failing.
-            if let Ok(pipeline) = handle.join() {
-                match merged.as_mut() {
-                    None => merged = Some(pipeline),
-                    Some(merged) => merged.merge(pipeline),
-                }
-            }
-        }
-        merged.unwrap_or_else(|| Pipeline::new(classifier, window))
-    })
+    let give = |batch: Batch| pool.give(batch);
+    run_parallel(classifier, window, workers, &take, &give, order)
 }
 
 /// Fetches the CloudWatch groups into the pipeline (and `--save`). Problems with AWS
@@ -124,6 +117,7 @@ async fn read_cloudwatch(
     sender: tokio::sync::mpsc::Sender<Batch>,
     context: Result<crate::aws::AwsContext, String>,
     pool: Arc<BatchPool>,
+    order: Arc<SessionOrder>,
 ) -> Result<Vec<InputStats>> {
     let stat_for = |group: &str| InputStats {
         path: format!("cloudwatch:{group}"),
@@ -185,8 +179,10 @@ async fn read_cloudwatch(
     let (chunk_sender, mut chunk_receiver) = tokio::sync::mpsc::channel::<Vec<Tagged>>(2);
     let writer = tokio::task::spawn_blocking(move || -> Result<()> {
         let mut save = save;
-        // Batches are numbered per group, in the order the merger hands events out.
+        // Batches are numbered per group, in the order the merger hands events out; for the
+        // session join the groups are one stream, in that order.
         let mut numbers: std::collections::HashMap<u32, u64> = std::collections::HashMap::new();
+        let mut sent = 0u64;
         let mut send = |mut batch: Batch| -> bool {
             if batch.is_empty() {
                 pool.give(batch);
@@ -195,6 +191,9 @@ async fn read_cloudwatch(
             let number = numbers.entry(batch.input()).or_default();
             batch.set_number(*number);
             *number += 1;
+            batch.set_order(base, sent);
+            sent += 1;
+            order.admit(base);
             sender.blocking_send(batch).is_ok()
         };
         while let Some(chunk) = chunk_receiver.blocking_recv() {
@@ -294,6 +293,7 @@ fn read_inputs(
     forced: Option<InputFormat>,
     sender: &tokio::sync::mpsc::Sender<Batch>,
     pool: &BatchPool,
+    order: &SessionOrder,
     readers: usize,
 ) -> Vec<InputStats> {
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -305,7 +305,10 @@ fn read_inputs(
                 break;
             };
             let index = u32::try_from(position).unwrap_or(u32::MAX);
-            done.push((position, read_input(input, index, forced, sender, pool)));
+            done.push((
+                position,
+                read_input(input, index, forced, sender, pool, order),
+            ));
         }
         done
     };
@@ -337,12 +340,16 @@ fn read_inputs(
         .collect()
 }
 
+/// Reads one input into batches; the last one (empty when the input is) tells the session
+/// join that the input ended. A reader ahead of the input being joined waits while too many
+/// session rows wait ([`SessionOrder::admit`]).
 fn read_input(
     input: &Input,
     index: u32,
     forced: Option<InputFormat>,
     sender: &tokio::sync::mpsc::Sender<Batch>,
     pool: &BatchPool,
+    order: &SessionOrder,
 ) -> InputStats {
     let mut batch = pool.take(index);
     let mut closed = false;
@@ -354,10 +361,13 @@ fn read_input(
         if batch.is_full() {
             let next = pool.after(&batch);
             let full = std::mem::replace(&mut batch, next);
+            order.admit(full.stream());
             closed = sender.blocking_send(full).is_err();
         }
     });
-    if !batch.is_empty() && !closed {
+    if !closed {
+        batch.mark_last();
+        order.admit(batch.stream());
         // A closed channel means the pipeline failed; its error is reported instead.
         let _ = sender.blocking_send(batch);
     }
