@@ -55,10 +55,29 @@ pub struct FrameError(#[from] PolarsError);
 /// so memory follows the number of distinct combinations. The minute is kept in a separate,
 /// smaller table with the kind only: no question crosses minutes with clients or users, and
 /// crossing them would multiply the distinct combinations by the length of the window.
-#[derive(Default, Clone)]
+#[derive(Clone)]
 pub struct FactBuffer {
     main: HashMap<[u32; 7], Acc, FxBuild>,
     timeline: HashMap<(i64, u32), Acc, FxBuild>,
+    /// The minute being counted and its counts per kind, added to `timeline` when a line of
+    /// another minute comes: most lines fall in the minute of the line before them, so most
+    /// lines cost an array slot instead of a hash probe.
+    minute: i64,
+    current: [Acc; KINDS],
+}
+
+/// Kinds of event (the width of the current minute's counts).
+const KINDS: usize = crate::model::EventKind::ALL.len();
+
+impl Default for FactBuffer {
+    fn default() -> FactBuffer {
+        FactBuffer {
+            main: HashMap::default(),
+            timeline: HashMap::default(),
+            minute: NO_MINUTE,
+            current: [EMPTY; KINDS],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -132,14 +151,38 @@ impl FactBuffer {
         let minute = minute
             .or(row.ts)
             .map_or(NO_MINUTE, |t| t.div_euclid(60_000) * 60_000);
-        self.timeline
-            .entry((minute, row.kind))
-            .or_insert(EMPTY)
-            .absorb(acc);
+        if minute != self.minute {
+            self.flush_minute();
+            self.minute = minute;
+        }
+        match self.current.get_mut(row.kind as usize) {
+            Some(slot) => slot.absorb(acc),
+            None => self
+                .timeline
+                .entry((minute, row.kind))
+                .or_insert(EMPTY)
+                .absorb(acc),
+        }
+    }
+
+    /// Adds the current minute's counts to the timeline.
+    fn flush_minute(&mut self) {
+        for (kind, slot) in self.current.iter_mut().enumerate() {
+            if slot.n == 0 && slot.first.is_none() && slot.last.is_none() {
+                continue;
+            }
+            let acc = std::mem::replace(slot, EMPTY);
+            self.timeline
+                .entry((self.minute, kind as u32))
+                .or_insert(EMPTY)
+                .absorb(acc);
+        }
     }
 
     /// Adds another buffer's counts, its string codes mapped through `map`.
-    pub fn merge(&mut self, other: FactBuffer, map: &dyn Fn(u32) -> u32) {
+    pub fn merge(&mut self, mut other: FactBuffer, map: &dyn Fn(u32) -> u32) {
+        self.flush_minute();
+        other.flush_minute();
         for (key, acc) in other.main {
             let key = [
                 key[0],
@@ -158,8 +201,9 @@ impl FactBuffer {
     }
 
     /// The fact tables as polars frames of compact columns.
-    pub fn finish(self) -> Result<Facts, FrameError> {
-        let FactBuffer { main, timeline } = self;
+    pub fn finish(mut self) -> Result<Facts, FrameError> {
+        self.flush_minute();
+        let FactBuffer { main, timeline, .. } = self;
         let mut rows: Vec<([u32; 7], Acc)> = main.into_iter().collect();
         rows.sort_unstable_by_key(|(k, _)| *k);
         let code = |name: &str, i: usize| {

@@ -338,23 +338,26 @@ impl SessionBuffer {
             }
             None => self.now,
         };
-        // One lookup for a connection already open (most lines).
-        if let Some(entry) = self.open.get_mut(&row.conn) {
-            if entry.ends_before(at, row.flags) {
-                // The id was reused, or the session's horizon passed: it ended. Its queue
-                // place stays with the id.
-                self.totals
-                    .fold(std::mem::replace(entry, Open::starting(at)));
+        if self.open.len() >= MAX_OPEN && !self.open.contains_key(&row.conn) {
+            self.fold_oldest();
+        }
+        // One probe of the table per line.
+        match self.open.entry(row.conn) {
+            std::collections::hash_map::Entry::Occupied(mut open) => {
+                let entry = open.get_mut();
+                if entry.ends_before(at, row.flags) {
+                    // The id was reused, or the session's horizon passed: it ended. Its queue
+                    // place stays with the id.
+                    self.totals
+                        .fold(std::mem::replace(entry, Open::starting(at)));
+                }
+                entry.absorb(at, &row);
             }
-            entry.absorb(at, &row);
-        } else {
-            if self.open.len() >= MAX_OPEN {
-                self.fold_oldest();
+            std::collections::hash_map::Entry::Vacant(vacant) => {
+                vacant.insert(Open::starting(at)).absorb(at, &row);
+                self.order.push_back((row.conn, at));
+                self.most_open = self.most_open.max(self.open.len());
             }
-            self.order.push_back((row.conn, at));
-            let entry = self.open.entry(row.conn).or_insert(Open::starting(at));
-            entry.absorb(at, &row);
-            self.most_open = self.most_open.max(self.open.len());
         }
         self.pushes += 1;
         if self.pushes.is_multiple_of(SWEEP_EVERY) {
