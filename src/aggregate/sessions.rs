@@ -465,8 +465,19 @@ pub struct BatchKey {
 /// the module docs).
 #[derive(Debug, Default)]
 pub struct SessionOrder {
+    /// Batches handed over and not yet taken in: a worker only waits for this lock, held for
+    /// a push, never for the join.
+    inbox: Mutex<Inbox>,
+    /// The join, done by whichever worker takes the lock; the others go back to their work.
     state: Mutex<OrderState>,
     wake: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Inbox {
+    batches: Vec<(BatchKey, usize, Vec<SessionRow>)>,
+    /// Emptied row buffers, for the workers to fill again.
+    free: Vec<Vec<SessionRow>>,
 }
 
 #[derive(Debug, Default)]
@@ -477,8 +488,6 @@ struct OrderState {
     /// Batches that arrived before the ones in front of them.
     pending: BTreeMap<(u32, u64), Pending>,
     pending_rows: usize,
-    /// Emptied row buffers, for the workers to fill again.
-    free: Vec<Vec<SessionRow>>,
     /// Per worker, its client codes (index code - 1) to the order's codes (0: not yet seen).
     clients: Vec<Vec<u32>>,
     /// The order's client codes (index code - 1) to (worker, the worker's code).
@@ -538,8 +547,39 @@ impl OrderState {
         };
     }
 
+    /// Takes in one batch: joined when it is next (with the waiting ones that follow it),
+    /// else kept waiting. Emptied buffers go to `free`.
+    fn accept(
+        &mut self,
+        key: BatchKey,
+        worker: usize,
+        mut rows: Vec<SessionRow>,
+        free: &mut Vec<Vec<SessionRow>>,
+    ) {
+        let place = (key.stream, key.position);
+        if place > self.next {
+            self.pending_rows += rows.len();
+            self.pending.insert(
+                place,
+                Pending {
+                    worker,
+                    rows,
+                    last: key.last,
+                },
+            );
+            return;
+        }
+        self.join(worker, &rows);
+        if place == self.next {
+            self.advance(key.last);
+        }
+        rows.clear();
+        free.push(rows);
+        self.drain(free);
+    }
+
     /// Joins the waiting batches that are next in order.
-    fn drain(&mut self) {
+    fn drain(&mut self, free: &mut Vec<Vec<SessionRow>>) {
         while let Some(entry) = self.pending.first_entry() {
             if *entry.key() > self.next {
                 break;
@@ -556,42 +596,57 @@ impl OrderState {
                 self.advance(last);
             }
             rows.clear();
-            if self.free.len() < FREE_BUFFERS {
-                self.free.push(rows);
-            }
+            free.push(rows);
         }
     }
 }
 
 impl SessionOrder {
     /// Hands over the session rows of one batch read by `worker`; `rows` comes back empty
-    /// (its buffer kept, or another one) for the worker's next batch.
+    /// (another buffer) for the worker's next batch. The worker joins what is next in order
+    /// when no other worker is joining, else leaves it to that one.
     pub fn submit(&self, key: BatchKey, worker: usize, rows: &mut Vec<SessionRow>) {
-        let Ok(mut state) = self.state.lock() else {
-            return;
-        };
-        let place = (key.stream, key.position);
-        if place <= state.next {
-            state.join(worker, rows);
-            rows.clear();
-            if place == state.next {
-                state.advance(key.last);
+        {
+            let Ok(mut inbox) = self.inbox.lock() else {
+                return;
+            };
+            let empty = inbox.free.pop().unwrap_or_default();
+            let full = std::mem::replace(rows, empty);
+            inbox.batches.push((key, worker, full));
+        }
+        self.take_in();
+    }
+
+    /// Takes the inbox's batches into the join while no other worker is joining.
+    fn take_in(&self) {
+        let mut batches = Vec::new();
+        let mut free = Vec::new();
+        loop {
+            let Ok(mut state) = self.state.try_lock() else {
+                // Another worker is joining: it looks at the inbox again before it stops.
+                return;
+            };
+            loop {
+                if let Ok(mut inbox) = self.inbox.lock() {
+                    std::mem::swap(&mut inbox.batches, &mut batches);
+                    let room = FREE_BUFFERS.saturating_sub(inbox.free.len());
+                    inbox.free.extend(free.drain(..).take(room));
+                    free.clear();
+                }
+                if batches.is_empty() {
+                    break;
+                }
+                for (key, worker, rows) in batches.drain(..) {
+                    state.accept(key, worker, rows, &mut free);
+                }
             }
-            state.drain();
             drop(state);
             self.wake.notify_all();
-        } else {
-            let empty = state.free.pop().unwrap_or_default();
-            let rows = std::mem::replace(rows, empty);
-            state.pending_rows += rows.len();
-            state.pending.insert(
-                place,
-                Pending {
-                    worker,
-                    rows,
-                    last: key.last,
-                },
-            );
+            // A batch handed over after the last look, while the lock was still held.
+            match self.inbox.lock() {
+                Ok(inbox) if !inbox.batches.is_empty() => {}
+                _ => return,
+            }
         }
     }
 
@@ -625,6 +680,14 @@ impl SessionOrder {
             return SessionCounts::default();
         };
         let mut state = std::mem::take(&mut *state);
+        let batches = match self.inbox.lock() {
+            Ok(mut inbox) => std::mem::take(&mut inbox.batches),
+            Err(_) => Vec::new(),
+        };
+        let mut free = Vec::new();
+        for (key, worker, rows) in batches {
+            state.accept(key, worker, rows, &mut free);
+        }
         let pending = std::mem::take(&mut state.pending);
         for (_, waiting) in pending {
             state.join(waiting.worker, &waiting.rows);
