@@ -121,7 +121,7 @@ impl EventKind {
     }
 
     /// Index used as a compact column value.
-    pub fn index(self) -> u32 {
+    pub const fn index(self) -> u32 {
         self as u32
     }
 

@@ -58,13 +58,21 @@ pub struct FrameError(#[from] PolarsError);
 #[derive(Clone)]
 pub struct FactBuffer {
     main: HashMap<[u32; 7], Acc, FxBuild>,
-    timeline: HashMap<(i64, u32), Acc, FxBuild>,
-    /// The minute being counted and its counts per kind, added to `timeline` when a line of
-    /// another minute comes: most lines fall in the minute of the line before them, so most
-    /// lines cost an array slot instead of a hash probe.
+    /// Events per minute, one count per kind: the only table that grows with the input's
+    /// time span (a minute of weeks of logs costs 144 bytes, whatever its lines).
+    timeline: HashMap<i64, [u64; KINDS], FxBuild>,
+    /// The minute being counted and its counts, added to `timeline` when a line of another
+    /// minute comes: most lines fall in the minute of the line before them, so most lines
+    /// cost an array slot instead of a hash probe.
     minute: i64,
-    current: [Acc; KINDS],
+    current: [u64; KINDS],
+    /// The first and last database connection opened in each minute that has one (whether
+    /// the proxy opened any while clients arrived is asked to the millisecond).
+    opened: HashMap<i64, (i64, i64), FxBuild>,
 }
+
+/// The kind whose time range is kept per minute.
+const OPENED: u32 = crate::model::EventKind::DbConnectionOpened.index();
 
 /// Kinds of event (the width of the current minute's counts).
 const KINDS: usize = crate::model::EventKind::ALL.len();
@@ -75,7 +83,8 @@ impl Default for FactBuffer {
             main: HashMap::default(),
             timeline: HashMap::default(),
             minute: NO_MINUTE,
-            current: [EMPTY; KINDS],
+            current: [0; KINDS],
+            opened: HashMap::default(),
         }
     }
 }
@@ -155,27 +164,25 @@ impl FactBuffer {
             self.flush_minute();
             self.minute = minute;
         }
-        match self.current.get_mut(row.kind as usize) {
-            Some(slot) => slot.absorb(acc),
-            None => self
-                .timeline
-                .entry((minute, row.kind))
-                .or_insert(EMPTY)
-                .absorb(acc),
+        if let Some(slot) = self.current.get_mut(row.kind as usize) {
+            *slot += n;
+        }
+        if row.kind == OPENED
+            && let (Some(first), Some(last)) = (acc.first, acc.last)
+        {
+            let range = self.opened.entry(minute).or_insert((first, last));
+            *range = (range.0.min(first), range.1.max(last));
         }
     }
 
     /// Adds the current minute's counts to the timeline.
     fn flush_minute(&mut self) {
-        for (kind, slot) in self.current.iter_mut().enumerate() {
-            if slot.n == 0 && slot.first.is_none() && slot.last.is_none() {
-                continue;
-            }
-            let acc = std::mem::replace(slot, EMPTY);
-            self.timeline
-                .entry((self.minute, kind as u32))
-                .or_insert(EMPTY)
-                .absorb(acc);
+        if self.current.iter().any(|&n| n > 0) {
+            let counts = std::mem::replace(&mut self.current, [0; KINDS]);
+            add_counts(
+                self.timeline.entry(self.minute).or_insert([0; KINDS]),
+                &counts,
+            );
         }
     }
 
@@ -195,15 +202,24 @@ impl FactBuffer {
             ];
             self.main.entry(key).or_insert(EMPTY).absorb(acc);
         }
-        for (key, acc) in other.timeline {
-            self.timeline.entry(key).or_insert(EMPTY).absorb(acc);
+        for (minute, counts) in other.timeline {
+            add_counts(self.timeline.entry(minute).or_insert([0; KINDS]), &counts);
+        }
+        for (minute, (first, last)) in other.opened {
+            let range = self.opened.entry(minute).or_insert((first, last));
+            *range = (range.0.min(first), range.1.max(last));
         }
     }
 
     /// The fact tables as polars frames of compact columns.
     pub fn finish(mut self) -> Result<Facts, FrameError> {
         self.flush_minute();
-        let FactBuffer { main, timeline, .. } = self;
+        let FactBuffer {
+            main,
+            timeline,
+            opened,
+            ..
+        } = self;
         let mut rows: Vec<([u32; 7], Acc)> = main.into_iter().collect();
         rows.sort_unstable_by_key(|(k, _)| *k);
         let code = |name: &str, i: usize| {
@@ -224,24 +240,41 @@ impl FactBuffer {
         columns.extend(stats(&rows.iter().map(|(_, a)| *a).collect::<Vec<_>>()));
         let main = DataFrame::new(rows.len(), columns)?;
 
-        let mut minutes: Vec<((i64, u32), Acc)> = timeline.into_iter().collect();
-        minutes.sort_unstable_by_key(|(k, _)| *k);
-        let mut columns = vec![
-            Column::new(
-                MINUTE.into(),
-                minutes
-                    .iter()
-                    .map(|((m, _), _)| (*m != NO_MINUTE).then_some(*m))
-                    .collect::<Vec<Option<i64>>>(),
-            ),
-            Column::new(
-                KIND.into(),
-                minutes.iter().map(|((_, k), _)| *k).collect::<Vec<u32>>(),
-            ),
-        ];
-        columns.extend(stats(&minutes.iter().map(|(_, a)| *a).collect::<Vec<_>>()));
-        let timeline = DataFrame::new(minutes.len(), columns)?;
-        Ok(Facts { main, timeline })
+        let mut minutes: Vec<(i64, [u64; KINDS])> = timeline.into_iter().collect();
+        minutes.sort_unstable_by_key(|(minute, _)| *minute);
+        let rows = minutes.iter().flat_map(|(minute, counts)| {
+            (0u32..)
+                .zip(counts.iter())
+                .filter(|(_, n)| **n > 0)
+                .map(move |(kind, n)| ((*minute != NO_MINUTE).then_some(*minute), kind, *n))
+        });
+        let (mut minute, mut kind, mut n) = (Vec::new(), Vec::new(), Vec::new());
+        for (m, k, count) in rows {
+            minute.push(m);
+            kind.push(k);
+            n.push(count);
+        }
+        let timeline = DataFrame::new(
+            n.len(),
+            vec![
+                Column::new(MINUTE.into(), minute),
+                Column::new(KIND.into(), kind),
+                Column::new(N.into(), n),
+            ],
+        )?;
+        let mut opened: Vec<(i64, i64)> = opened.into_values().collect();
+        opened.sort_unstable();
+        Ok(Facts {
+            main,
+            timeline,
+            opened,
+        })
+    }
+}
+
+fn add_counts(into: &mut [u64; KINDS], counts: &[u64; KINDS]) {
+    for (a, b) in into.iter_mut().zip(counts) {
+        *a += b;
     }
 }
 
@@ -250,6 +283,8 @@ impl FactBuffer {
 pub struct Facts {
     main: DataFrame,
     timeline: DataFrame,
+    /// The time ranges of the database connections opened, one per minute with any.
+    opened: Vec<(i64, i64)>,
 }
 
 impl Facts {
@@ -260,11 +295,7 @@ impl Facts {
         keys: &[&str],
         filter: Option<(&str, u32)>,
     ) -> Result<Vec<Group>, FrameError> {
-        let frame = if keys.contains(&MINUTE) {
-            &self.timeline
-        } else {
-            &self.main
-        };
+        let frame = &self.main;
         if frame.height() == 0 {
             return Ok(Vec::new());
         }
@@ -317,6 +348,29 @@ impl Facts {
 }
 
 impl Facts {
+    /// Whether a database connection was opened between `first` and `last` (inclusive).
+    pub fn opened_between(&self, first: i64, last: i64) -> bool {
+        self.opened.iter().any(|&(f, l)| f <= last && l >= first)
+    }
+
+    /// The timeline as it is: (minute, kind, events) in minute order, one row per minute and
+    /// kind (untimed rows left out). Read from the columns, without grouping: the rows are
+    /// unique per minute and kind already, and a run of weeks has hundreds of thousands.
+    pub fn minute_counts(&self) -> Result<Vec<(i64, u32, u64)>, FrameError> {
+        let minutes = self.timeline.column(MINUTE)?.i64()?;
+        let kinds = self.timeline.column(KIND)?.u32()?;
+        let n = self.timeline.column(N)?.u64()?;
+        let mut rows = Vec::with_capacity(self.timeline.height());
+        for ((minute, kind), n) in minutes.iter().zip(kinds.iter()).zip(n.iter()) {
+            if let (Some(minute), Some(kind), Some(n)) = (minute, kind, n)
+                && n > 0
+            {
+                rows.push((minute, kind, n));
+            }
+        }
+        Ok(rows)
+    }
+
     /// Events per kind in three phases around an onset: before `lead_from` (early), from
     /// `lead_from` to before `at` (the lead-up), and from `at` to `end` inclusive (after).
     /// Minutes after `end` and untimed rows are left out. Rows: (kind, early, lead, after).
@@ -400,8 +454,14 @@ mod tests {
         assert_eq!((untimed.n, untimed.first), (1, None));
         let zero = facts.group(&[], Some((KIND, 0))).unwrap();
         assert_eq!(zero[0].first, Some(0));
-        let minutes = facts.group(&[MINUTE], Some((KIND, 1))).unwrap();
-        assert!(minutes.iter().all(|g| g.keys[0].unwrap() % 60_000 == 0));
+        let minutes = facts.minute_counts().unwrap();
+        assert!(minutes.iter().all(|(minute, _, _)| minute % 60_000 == 0));
+        let total: u64 = minutes.iter().map(|(_, _, n)| n).sum();
+        assert_eq!(
+            total,
+            CHUNK as u64 * 2 + 10,
+            "the untimed row has no minute"
+        );
     }
 
     #[test]

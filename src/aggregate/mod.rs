@@ -800,22 +800,26 @@ impl Tables<'_> {
 
     /// Counts per minute and kind.
     fn timeline(&self) -> Result<Vec<Bucket>, FrameError> {
-        let mut timeline: BTreeMap<Millis, Bucket> = BTreeMap::new();
-        for group in self.facts.group(&[frame::MINUTE, frame::KIND], None)? {
-            let (Some(minute), Some(kind)) = (group.keys[0], Self::kind_of(group.keys[1])) else {
+        let mut timeline: Vec<Bucket> = Vec::new();
+        for (minute, kind, n) in self.facts.minute_counts()? {
+            let Some(kind) = Self::kind_of(Some(i64::from(kind))) else {
                 continue;
             };
-            let bucket = timeline.entry(minute).or_insert_with(|| Bucket {
-                minute,
-                counts: BTreeMap::new(),
-                failures: 0,
-            });
-            *bucket.counts.entry(kind).or_default() += group.n;
-            if kind.is_failure() {
-                bucket.failures += group.n;
+            if timeline.last().is_none_or(|b| b.minute != minute) {
+                timeline.push(Bucket {
+                    minute,
+                    counts: BTreeMap::new(),
+                    failures: 0,
+                });
+            }
+            if let Some(bucket) = timeline.last_mut() {
+                *bucket.counts.entry(kind).or_default() += n;
+                if kind.is_failure() {
+                    bucket.failures += n;
+                }
             }
         }
-        Ok(timeline.into_values().collect())
+        Ok(timeline)
     }
 
     /// The failure onset of each failure kind and the database silence, each with the rates
@@ -1013,19 +1017,7 @@ impl Tables<'_> {
         let (first, last) = kinds
             .get(&EventKind::ClientConnected)
             .and_then(|k| k.first.zip(k.last))?;
-        Some(
-            self.facts
-                .group(
-                    &[frame::MINUTE],
-                    Some((frame::KIND, EventKind::DbConnectionOpened.index())),
-                )
-                .map(|groups| {
-                    groups.iter().any(|g| {
-                        g.first.is_some_and(|f| f <= last) && g.last.is_some_and(|l| l >= first)
-                    })
-                })
-                .unwrap_or(false),
-        )
+        Some(self.facts.opened_between(first, last))
     }
 }
 
