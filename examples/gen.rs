@@ -301,6 +301,14 @@ fn session(rng: &mut Rng, profile: Profile, t: &mut i64, out: &mut Vec<u8>) {
     );
 }
 
+/// Refills `buf` with whole sessions until it holds at least `bytes`.
+fn chunk(rng: &mut Rng, profile: Profile, t: &mut i64, buf: &mut Vec<u8>, bytes: usize) {
+    buf.clear();
+    while buf.len() < bytes {
+        session(rng, profile, t, buf);
+    }
+}
+
 fn main() -> io::Result<()> {
     let options = match options() {
         Ok(options) => options,
@@ -327,10 +335,7 @@ fn main() -> io::Result<()> {
                 t = START + period as i64 * PERIOD;
                 let mut in_period = 0u64;
                 while in_period < per_period {
-                    buf.clear();
-                    while buf.len() < 1 << 20 {
-                        session(&mut rng, options.profile, &mut t, &mut buf);
-                    }
+                    chunk(&mut rng, options.profile, &mut t, &mut buf, 1 << 20);
                     out.write_all(&buf)?;
                     in_period += buf.len() as u64;
                     written += buf.len() as u64;
@@ -355,10 +360,7 @@ fn main() -> io::Result<()> {
                 let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
                 let mut in_object = 0u64;
                 while in_object < per_object && written < total {
-                    buf.clear();
-                    while buf.len() < 1 << 18 {
-                        session(&mut rng, options.profile, &mut t, &mut buf);
-                    }
+                    chunk(&mut rng, options.profile, &mut t, &mut buf, 1 << 18);
                     gz.write_all(&buf)?;
                     in_object += buf.len() as u64;
                     written += buf.len() as u64;

@@ -289,7 +289,7 @@ pub struct Facts {
 
 impl Facts {
     /// Sums over every dimension not in `keys`, optionally keeping only rows where `filter`
-    /// (a dimension) equals a value. Keys come back as `i64` codes (`None` for a null minute).
+    /// (a dimension) equals a value. Keys come back as `i64` codes.
     pub fn group(
         &self,
         keys: &[&str],

@@ -547,34 +547,24 @@ impl OrderState {
         };
     }
 
-    /// Takes in one batch: joined when it is next (with the waiting ones that follow it),
-    /// else kept waiting. Emptied buffers go to `free`.
+    /// Takes in one batch and joins every waiting batch that is next in order. Emptied
+    /// buffers go to `free`.
     fn accept(
         &mut self,
         key: BatchKey,
         worker: usize,
-        mut rows: Vec<SessionRow>,
+        rows: Vec<SessionRow>,
         free: &mut Vec<Vec<SessionRow>>,
     ) {
-        let place = (key.stream, key.position);
-        if place > self.next {
-            self.pending_rows += rows.len();
-            self.pending.insert(
-                place,
-                Pending {
-                    worker,
-                    rows,
-                    last: key.last,
-                },
-            );
-            return;
-        }
-        self.join(worker, &rows);
-        if place == self.next {
-            self.advance(key.last);
-        }
-        rows.clear();
-        free.push(rows);
+        self.pending_rows += rows.len();
+        self.pending.insert(
+            (key.stream, key.position),
+            Pending {
+                worker,
+                rows,
+                last: key.last,
+            },
+        );
         self.drain(free);
     }
 
