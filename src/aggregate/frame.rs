@@ -20,7 +20,6 @@ pub const CLIENT: &str = "client";
 pub const ENDPOINT: &str = "endpoint";
 pub const DETAIL: &str = "detail";
 pub const PATTERN: &str = "pattern";
-pub const MINUTE: &str = "minute";
 const N: &str = "n";
 const FIRST: &str = "first";
 const LAST: &str = "last";
@@ -83,7 +82,7 @@ pub struct FactBuffer {
 const OPENED: u32 = crate::model::EventKind::DbConnectionOpened.index();
 
 /// Kinds of event (the width of the current minute's counts).
-const KINDS: usize = crate::model::EventKind::ALL.len();
+pub const KINDS: usize = crate::model::EventKind::ALL.len();
 
 impl Default for FactBuffer {
     fn default() -> FactBuffer {
@@ -283,35 +282,18 @@ impl FactBuffer {
         let users = frame_of(users, [KIND, CAUSE, USER])?;
         let clients = frame_of(clients, [KIND, CAUSE, CLIENT])?;
 
-        let mut minutes: Vec<(i64, [u64; KINDS])> = timeline.into_iter().collect();
+        let mut minutes: Vec<(i64, [u64; KINDS])> = timeline
+            .into_iter()
+            .filter(|(minute, _)| *minute != NO_MINUTE)
+            .collect();
         minutes.sort_unstable_by_key(|(minute, _)| *minute);
-        let rows = minutes.iter().flat_map(|(minute, counts)| {
-            (0u32..)
-                .zip(counts.iter())
-                .filter(|(_, n)| **n > 0)
-                .map(move |(kind, n)| ((*minute != NO_MINUTE).then_some(*minute), kind, *n))
-        });
-        let (mut minute, mut kind, mut n) = (Vec::new(), Vec::new(), Vec::new());
-        for (m, k, count) in rows {
-            minute.push(m);
-            kind.push(k);
-            n.push(count);
-        }
-        let timeline = DataFrame::new(
-            n.len(),
-            vec![
-                Column::new(MINUTE.into(), minute),
-                Column::new(KIND.into(), kind),
-                Column::new(N.into(), n),
-            ],
-        )?;
         let mut opened: Vec<(i64, i64)> = opened.into_values().collect();
         opened.sort_unstable();
         Ok(Facts {
             main,
             users,
             clients,
-            timeline,
+            minutes,
             opened,
         })
     }
@@ -324,12 +306,15 @@ fn add_counts(into: &mut [u64; KINDS], counts: &[u64; KINDS]) {
 }
 
 /// The reduced fact tables: `main`, `users` and `clients` by the dimensions of their
-/// projection (see [`FactBuffer`]), `timeline` by (minute, kind).
+/// projection (see [`FactBuffer`]), and the timed events per minute and kind.
 pub struct Facts {
     main: DataFrame,
     users: DataFrame,
     clients: DataFrame,
-    timeline: DataFrame,
+    /// Events per kind in each minute that has any, in minute order (untimed events left
+    /// out): plain arrays rather than a frame of (minute, kind) rows, since a run of weeks has
+    /// tens of thousands of minutes and every question of them walks them in order.
+    minutes: Vec<(i64, [u64; KINDS])>,
     /// The time ranges of the database connections opened, one per minute with any.
     opened: Vec<(i64, i64)>,
 }
@@ -411,70 +396,35 @@ impl Facts {
         self.opened.iter().any(|&(f, l)| f <= last && l >= first)
     }
 
-    /// The timeline as it is: (minute, kind, events) in minute order, one row per minute and
-    /// kind (untimed rows left out). Read from the columns, without grouping: the rows are
-    /// unique per minute and kind already, and a run of weeks has hundreds of thousands.
-    pub fn minute_counts(&self) -> Result<Vec<(i64, u32, u64)>, FrameError> {
-        let minutes = self.timeline.column(MINUTE)?.i64()?;
-        let kinds = self.timeline.column(KIND)?.u32()?;
-        let n = self.timeline.column(N)?.u64()?;
-        let mut rows = Vec::with_capacity(self.timeline.height());
-        for ((minute, kind), n) in minutes.iter().zip(kinds.iter()).zip(n.iter()) {
-            if let (Some(minute), Some(kind), Some(n)) = (minute, kind, n)
-                && n > 0
-            {
-                rows.push((minute, kind, n));
-            }
-        }
-        Ok(rows)
+    /// Events per kind in each minute that has any, in minute order (untimed events left
+    /// out). Indexed by [`crate::model::EventKind::index`].
+    pub fn minutes(&self) -> &[(i64, [u64; KINDS])] {
+        &self.minutes
     }
 
     /// Events per kind in three phases around an onset: before `lead_from` (early), from
     /// `lead_from` to before `at` (the lead-up), and from `at` to `end` inclusive (after).
-    /// Minutes after `end` and untimed rows are left out. Rows: (kind, early, lead, after).
-    pub fn phase_counts(
-        &self,
-        lead_from: i64,
-        at: i64,
-        end: i64,
-    ) -> Result<Vec<(u32, u64, u64, u64)>, FrameError> {
-        const PHASE: &str = "phase";
-        if self.timeline.height() == 0 {
-            return Ok(Vec::new());
-        }
-        let phase = when(col(MINUTE).lt(lit(lead_from)))
-            .then(lit(0i32))
-            .when(col(MINUTE).lt(lit(at)))
-            .then(lit(1i32))
-            .otherwise(lit(2i32))
-            .alias(PHASE);
-        let grouped = self
-            .timeline
-            .clone()
-            .lazy()
-            .filter(col(MINUTE).is_not_null().and(col(MINUTE).lt_eq(lit(end))))
-            .with_column(phase)
-            .group_by([col(KIND), col(PHASE)])
-            .agg([col(N).sum().alias(N)])
-            .collect()?;
-        let kinds = grouped.column(KIND)?.u32()?.clone();
-        let phases = grouped.column(PHASE)?.i32()?.clone();
-        let n = grouped.column(N)?.cast(&DataType::UInt64)?;
-        let n = n.u64()?;
-        let mut by_kind: std::collections::BTreeMap<u32, [u64; 3]> = Default::default();
-        for row in 0..grouped.height() {
-            let (Some(kind), Some(phase), Some(count)) =
-                (kinds.get(row), phases.get(row), n.get(row))
-            else {
-                continue;
+    /// Minutes after `end` and untimed events are left out. Rows: (kind, early, lead, after),
+    /// for the kinds with any.
+    pub fn phase_counts(&self, lead_from: i64, at: i64, end: i64) -> Vec<(u32, u64, u64, u64)> {
+        let mut phases = [[0u64; 3]; KINDS];
+        for (minute, counts) in self.minutes.iter().take_while(|(m, _)| *m <= end) {
+            let phase = if *minute < lead_from {
+                0
+            } else if *minute < at {
+                1
+            } else {
+                2
             };
-            let slot = usize::try_from(phase).unwrap_or(2).min(2);
-            by_kind.entry(kind).or_default()[slot] += count;
+            for (slot, n) in phases.iter_mut().zip(counts) {
+                slot[phase] += n;
+            }
         }
-        Ok(by_kind
-            .into_iter()
+        (0u32..)
+            .zip(phases)
+            .filter(|(_, p)| p.iter().any(|&n| n > 0))
             .map(|(kind, [early, lead, after])| (kind, early, lead, after))
-            .collect())
+            .collect()
     }
 }
 
@@ -512,9 +462,13 @@ mod tests {
         assert_eq!((untimed.n, untimed.first), (1, None));
         let zero = facts.group(&[], Some((KIND, 0))).unwrap();
         assert_eq!(zero[0].first, Some(0));
-        let minutes = facts.minute_counts().unwrap();
-        assert!(minutes.iter().all(|(minute, _, _)| minute % 60_000 == 0));
-        let total: u64 = minutes.iter().map(|(_, _, n)| n).sum();
+        let minutes = facts.minutes();
+        assert!(minutes.iter().all(|(minute, _)| minute % 60_000 == 0));
+        assert!(
+            minutes.windows(2).all(|w| w[0].0 < w[1].0),
+            "in minute order"
+        );
+        let total: u64 = minutes.iter().flat_map(|(_, counts)| counts).sum();
         assert_eq!(
             total,
             CHUNK as u64 * 2 + 10,
@@ -592,9 +546,7 @@ mod tests {
         buffer.push(row(3, 0, None));
         let facts = buffer.finish().unwrap();
         // Early before minute 2, lead-up 2..6, after 6..=8 (minute 9 is past the end).
-        let phases = facts
-            .phase_counts(2 * 60_000, 6 * 60_000, 8 * 60_000)
-            .unwrap();
+        let phases = facts.phase_counts(2 * 60_000, 6 * 60_000, 8 * 60_000);
         assert_eq!(phases, vec![(1, 2, 4, 3), (2, 0, 0, 6)]);
     }
 }

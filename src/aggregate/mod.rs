@@ -90,8 +90,63 @@ pub struct DetailCount {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bucket {
     pub minute: Millis,
-    pub counts: BTreeMap<EventKind, u64>,
+    pub counts: KindCounts,
     pub failures: u64,
+}
+
+/// Events per kind: one slot per [`EventKind`] (a minute of a long run costs 136 bytes, not a
+/// map per minute).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindCounts([u64; frame::KINDS]);
+
+impl KindCounts {
+    pub fn get(&self, kind: EventKind) -> u64 {
+        self.0.get(kind.index() as usize).copied().unwrap_or(0)
+    }
+
+    /// Events of any of `kinds`.
+    pub fn sum(&self, kinds: &[EventKind]) -> u64 {
+        kinds.iter().map(|k| self.get(*k)).sum()
+    }
+
+    pub fn add(&mut self, kind: EventKind, n: u64) {
+        if let Some(slot) = self.0.get_mut(kind.index() as usize) {
+            *slot += n;
+        }
+    }
+
+    /// Removes a kind's events, returning them.
+    pub fn take(&mut self, kind: EventKind) -> u64 {
+        self.0
+            .get_mut(kind.index() as usize)
+            .map_or(0, std::mem::take)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|&n| n == 0)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// The kinds with any events, in kind order.
+    pub fn iter(&self) -> impl Iterator<Item = (EventKind, u64)> + '_ {
+        EventKind::ALL
+            .into_iter()
+            .zip(self.0)
+            .filter(|(_, n)| *n > 0)
+    }
+}
+
+impl FromIterator<(EventKind, u64)> for KindCounts {
+    fn from_iter<I: IntoIterator<Item = (EventKind, u64)>>(iter: I) -> KindCounts {
+        let mut counts = KindCounts::default();
+        for (kind, n) in iter {
+            counts.add(kind, n);
+        }
+        counts
+    }
 }
 
 /// Everything known about one pattern-level cause.
@@ -652,7 +707,7 @@ impl<'c> Aggregator<'c> {
         let mut clients = tables.dimension(frame::CLIENT)?;
         let endpoints = tables.dimension(frame::ENDPOINT)?;
         let details = tables.details()?;
-        let timeline = tables.timeline()?;
+        let timeline = tables.timeline();
         let (kind_onsets, db_silence) = tables.onsets(window, &timeline)?;
         let counts = match sessions {
             SessionSink::Own(buffer) => buffer.finish(),
@@ -799,27 +854,24 @@ impl Tables<'_> {
     }
 
     /// Counts per minute and kind.
-    fn timeline(&self) -> Result<Vec<Bucket>, FrameError> {
-        let mut timeline: Vec<Bucket> = Vec::new();
-        for (minute, kind, n) in self.facts.minute_counts()? {
-            let Some(kind) = Self::kind_of(Some(i64::from(kind))) else {
-                continue;
-            };
-            if timeline.last().is_none_or(|b| b.minute != minute) {
-                timeline.push(Bucket {
-                    minute,
-                    counts: BTreeMap::new(),
-                    failures: 0,
-                });
-            }
-            if let Some(bucket) = timeline.last_mut() {
-                *bucket.counts.entry(kind).or_default() += n;
-                if kind.is_failure() {
-                    bucket.failures += n;
+    fn timeline(&self) -> Vec<Bucket> {
+        self.facts
+            .minutes()
+            .iter()
+            .map(|(minute, counts)| {
+                let counts = KindCounts(*counts);
+                let failures = counts
+                    .iter()
+                    .filter(|(kind, _)| kind.is_failure())
+                    .map(|(_, n)| n)
+                    .sum();
+                Bucket {
+                    minute: *minute,
+                    counts,
+                    failures,
                 }
-            }
-        }
-        Ok(timeline)
+            })
+            .collect()
     }
 
     /// The failure onset of each failure kind and the database silence, each with the rates
@@ -838,13 +890,7 @@ impl Tables<'_> {
         let series = |kinds: &[EventKind]| -> Vec<(Millis, u64)> {
             timeline
                 .iter()
-                .map(|b| {
-                    let n = kinds
-                        .iter()
-                        .map(|k| b.counts.get(k).copied().unwrap_or(0))
-                        .sum();
-                    (b.minute, n)
-                })
+                .map(|b| (b.minute, b.counts.sum(kinds)))
                 .filter(|(_, n)| *n > 0)
                 .collect()
         };
@@ -854,7 +900,7 @@ impl Tables<'_> {
             let (before_minutes, lead_minutes, lead_from) = onset::phases(at, start);
             let rates = self
                 .facts
-                .phase_counts(lead_from, at, until)?
+                .phase_counts(lead_from, at, until)
                 .into_iter()
                 .filter_map(|(kind, early, lead, after)| {
                     Some(onset::KindRate {

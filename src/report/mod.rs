@@ -122,16 +122,7 @@ impl Report {
                     .collect(),
             })
             .collect();
-        let timeline = summary
-            .timeline
-            .iter()
-            .map(|b| MinuteOut {
-                minute: rfc3339(b.minute),
-                events: b.counts.values().sum(),
-                failures: b.failures,
-                counts: b.counts.clone(),
-            })
-            .collect();
+        let (timeline_bucket_minutes, timeline) = bucketed(&summary.timeline);
         let top = Top {
             users: top_rows(&summary.users),
             clients: top_rows(&summary.clients),
@@ -177,6 +168,7 @@ impl Report {
             counts,
             findings,
             timeline,
+            timeline_bucket_minutes,
             sessions: sessions_out(&summary.sessions),
             top,
             unparsed,
@@ -287,6 +279,56 @@ pub fn sparkline(values: &[u64]) -> String {
         .collect()
 }
 
+/// The most buckets the report's timeline has: a day of minutes.
+pub const MAX_BUCKETS: i64 = 1440;
+
+/// Bucket widths in minutes, the narrowest that gives at most [`MAX_BUCKETS`] is used.
+const BUCKET_MINUTES: [i64; 12] = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440];
+
+/// The summary's per-minute timeline as the report gives it: per minute over a day or less,
+/// in wider buckets (aligned to UTC: 10-minute buckets start at :00, :10, …; day buckets at
+/// midnight) over longer spans, so that the report of a month of logs is as long as a day's.
+/// Returns the bucket width in minutes and the buckets that have events.
+fn bucketed(minutes: &[crate::aggregate::Bucket]) -> (u32, Vec<MinuteOut>) {
+    const MINUTE: i64 = 60_000;
+    let (Some(first), Some(last)) = (minutes.first(), minutes.last()) else {
+        return (1, Vec::new());
+    };
+    let fits = |width: i64| {
+        let size = width * MINUTE;
+        (last.minute.div_euclid(size) - first.minute.div_euclid(size)) < MAX_BUCKETS
+    };
+    let span = (last.minute - first.minute) / MINUTE + 1;
+    let width = BUCKET_MINUTES
+        .into_iter()
+        .find(|w| fits(*w))
+        .unwrap_or_else(|| round_up((span + MAX_BUCKETS - 2) / (MAX_BUCKETS - 1), 1440));
+    let size = width * MINUTE;
+    let mut out: Vec<(Millis, crate::aggregate::KindCounts, u64)> = Vec::new();
+    for bucket in minutes {
+        let start = bucket.minute.div_euclid(size) * size;
+        match out.last_mut() {
+            Some((at, counts, failures)) if *at == start => {
+                for (kind, n) in bucket.counts.iter() {
+                    counts.add(kind, n);
+                }
+                *failures += bucket.failures;
+            }
+            _ => out.push((start, bucket.counts, bucket.failures)),
+        }
+    }
+    let out = out
+        .into_iter()
+        .map(|(start, counts, failures)| MinuteOut {
+            minute: rfc3339(start),
+            events: counts.total(),
+            failures,
+            counts: counts.iter().collect(),
+        })
+        .collect();
+    (u32::try_from(width).unwrap_or(u32::MAX), out)
+}
+
 /// Buckets the timeline into at most `width` columns; returns (bucket minutes, start, totals,
 /// failures).
 pub fn timeline_columns(
@@ -303,9 +345,11 @@ pub fn timeline_columns(
         .collect();
     let first = minutes.first()?.0;
     let last = minutes.last()?.0;
-    let span = (last - first) / 60_000 + 1;
+    let bucket = i64::from(report.timeline_bucket_minutes.max(1));
+    let span = (last - first) / 60_000 + bucket;
     let width = i64::try_from(width.max(1)).unwrap_or(60);
-    let per = ((span + width - 1) / width).max(1);
+    // A column is a whole number of the report's buckets.
+    let per = round_up(((span + width - 1) / width).max(1), bucket);
     let columns = usize::try_from((span + per - 1) / per).unwrap_or(1);
     let mut totals = vec![0; columns];
     let mut failures = vec![0; columns];
@@ -319,6 +363,11 @@ pub fn timeline_columns(
     Some((per, first, totals, failures))
 }
 
+/// `value` rounded up to a multiple of `step` (both positive).
+fn round_up(value: i64, step: i64) -> i64 {
+    (value + step - 1) / step * step
+}
+
 /// A rate rounded to two decimals for the JSON report.
 fn round2(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
@@ -327,6 +376,63 @@ fn round2(value: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::aggregate::{Bucket, KindCounts};
+
+    fn minutes(range: std::ops::Range<i64>, step: usize) -> Vec<Bucket> {
+        range
+            .step_by(step)
+            .map(|m| Bucket {
+                minute: m * 60_000,
+                counts: [(EventKind::ClientConnected, 2), (EventKind::AuthFailed, 1)]
+                    .into_iter()
+                    .collect::<KindCounts>(),
+                failures: 1,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_day_stays_per_minute() {
+        // 1,440 minutes from 10:00: one bucket each.
+        let day = minutes(600..600 + 1440, 1);
+        let (width, out) = bucketed(&day);
+        assert_eq!((width, out.len()), (1, 1440));
+        assert_eq!(out[0].minute, "1970-01-01T10:00:00.000Z");
+        assert_eq!((out[0].events, out[0].failures), (3, 1));
+        assert_eq!(bucketed(&[]), (1, Vec::new()));
+    }
+
+    #[test]
+    fn long_spans_come_in_aligned_buckets_with_every_event() {
+        // Five and a half days of minutes, every third one with events, from 00:07.
+        let days = minutes(7..7 + 7920, 3);
+        let (width, out) = bucketed(&days);
+        assert_eq!(width, 10);
+        assert!(out.len() <= MAX_BUCKETS as usize);
+        assert_eq!(out[0].minute, "1970-01-01T00:00:00.000Z", "aligned to :00");
+        assert_eq!(out[1].minute, "1970-01-01T00:10:00.000Z");
+        let events: u64 = out.iter().map(|b| b.events).sum();
+        let failures: u64 = out.iter().map(|b| b.failures).sum();
+        assert_eq!((events, failures), (3 * 2640, 2640));
+        assert_eq!(
+            out.iter()
+                .map(|b| b.counts[&EventKind::AuthFailed])
+                .sum::<u64>(),
+            2640
+        );
+        // Three months with a gap: two-hour buckets, only those with events.
+        let mut months = minutes(0..8000, 1);
+        months.extend(minutes(120_000..128_000, 1));
+        let (width, out) = bucketed(&months);
+        assert_eq!(width, 120);
+        assert_eq!(out.len(), 2 * 8000usize.div_ceil(120));
+        // Years: day buckets or wider, never more than the cap.
+        let years = minutes(0..3_000_000, 997);
+        let (width, out) = bucketed(&years);
+        assert!(width >= 2880 && width % 1440 == 0, "{width}");
+        assert!(out.len() <= MAX_BUCKETS as usize);
+    }
 
     #[test]
     fn sparkline_levels() {

@@ -225,7 +225,14 @@ fn timeline(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "  events   {}", sparkline(&totals))?;
     writeln!(out, "  failures {}", sparkline(&failures))?;
     if let Some(first) = report.timeline.iter().find(|m| m.failures > 0) {
-        writeln!(out, "  first failure in minute {}", first.minute)?;
+        match report.timeline_bucket_minutes {
+            0 | 1 => writeln!(out, "  first failure in minute {}", first.minute)?,
+            bucket => writeln!(
+                out,
+                "  first failure in the {bucket} minutes from {}",
+                first.minute
+            )?,
+        }
     }
     Ok(())
 }

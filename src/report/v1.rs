@@ -17,6 +17,9 @@ pub struct Report {
     pub input: InputSection,
     pub counts: BTreeMap<EventKind, u64>,
     pub findings: Vec<FindingOut>,
+    /// Per minute over a day or less; over longer spans each entry of `timeline` is a bucket
+    /// of this many minutes starting at its `minute` (at most 1,440 buckets).
+    pub timeline_bucket_minutes: u32,
     pub timeline: Vec<MinuteOut>,
     pub sessions: SessionsOut,
     pub top: Top,

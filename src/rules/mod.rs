@@ -268,7 +268,7 @@ fn borrow_timeouts(
         .timeline
         .iter()
         .rev()
-        .find(|b| PROXY_SIDE.iter().any(|k| b.counts.contains_key(k)))
+        .find(|b| b.counts.sum(&PROXY_SIDE) > 0)
         .map(|b| b.minute);
     let silence = summary.db_silence.as_ref().filter(|s| {
         stats.first.is_some_and(|f| {
@@ -466,13 +466,10 @@ fn dark_minutes(summary: &Summary, window: &Onset) -> (usize, usize) {
         .iter()
         .filter(|b| b.minute >= window.at && b.minute <= window.end)
         .map(|b| {
-            let count = |kinds: &[EventKind]| -> u64 {
-                kinds
-                    .iter()
-                    .map(|k| b.counts.get(k).copied().unwrap_or(0))
-                    .sum()
-            };
-            (count(&[EventKind::ClientConnected]), count(&DB_SIDE))
+            (
+                b.counts.get(EventKind::ClientConnected),
+                b.counts.sum(&DB_SIDE),
+            )
         })
         .filter(|(arrived, _)| *arrived > 0)
         .collect();
@@ -486,7 +483,7 @@ fn counts_between(summary: &Summary, from: Millis, to: Millis, kinds: &[EventKin
         .timeline
         .iter()
         .filter(|b| b.minute >= from && b.minute <= to)
-        .flat_map(|b| kinds.iter().map(|k| b.counts.get(k).copied().unwrap_or(0)))
+        .map(|b| b.counts.sum(kinds))
         .sum()
 }
 

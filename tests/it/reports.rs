@@ -34,3 +34,87 @@ fn secret_incident_table() {
     let out = run(&["analyze", "--format", "table", &sample("layouts/s3-export")]);
     insta::assert_snapshot!("secret_table", out.stdout);
 }
+
+/// Three healthy days, then an IAM authentication storm: the report's timeline comes in
+/// 5-minute buckets (a month of logs is as long a report as a day), every event is in it,
+/// and the onset is still found to the minute.
+#[test]
+fn long_spans_are_bucketed_without_losing_the_onset() {
+    use crate::common::{analyze_json, temp_file};
+    // Milliseconds from 2025-11-24T00:00Z as a timestamp (the test stays within the month).
+    let stamp = |ms: i64| {
+        let secs = ms / 1000;
+        let (days, rest) = (secs / 86_400, secs % 86_400);
+        format!(
+            "2025-11-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            24 + days,
+            rest / 3600,
+            rest % 3600 / 60,
+            rest % 60,
+            ms % 1000
+        )
+    };
+    let mut log = String::new();
+    let mut id = 1000u64;
+    let mut lines = 0u64;
+    // One session every 7 minutes for three days (4,320 minutes).
+    for minute in (0..4_320i64).step_by(7) {
+        let t = minute * 60_000 + 1_234;
+        id += 1;
+        for (dt, text) in [
+            (0, "A new client connected from 10.0.3.7:41234."),
+            (
+                400,
+                "The client connection closed. Reason: The client requested that the connection close.",
+            ),
+        ] {
+            log.push_str(&format!(
+                "{} [INFO] [proxyEndpoint=default] [clientConnection={id}] {text}\n",
+                stamp(t + dt)
+            ));
+            lines += 1;
+        }
+    }
+    // From 2025-11-27T01:03Z, an IAM failure every 10 seconds for 20 minutes.
+    let storm = 3 * 86_400_000 + 63 * 60_000;
+    for i in 0..120i64 {
+        id += 1;
+        log.push_str(&format!(
+            "{} [INFO] [proxyEndpoint=default] [clientConnection={id}] Proxy authentication with IAM authentication failed for user \"ledger_svc\" with TLS on. Reason: Invalid credentials. If you provide an IAM token, make sure to either use the correct password or enable IAM authentication.\n",
+            stamp(storm + i * 10_000)
+        ));
+        lines += 1;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_file(dir.path(), "proxy.log", log.as_bytes());
+    let report = analyze_json(&[&path], 0);
+    assert_eq!(report["input"]["events"], lines, "{}", report["input"]);
+    assert_eq!(report["timeline_bucket_minutes"], 5);
+    let timeline = report["timeline"].as_array().unwrap();
+    assert!(timeline.len() <= 1440, "{}", timeline.len());
+    let sum = |field: &str| -> u64 { timeline.iter().map(|b| b[field].as_u64().unwrap()).sum() };
+    assert_eq!(sum("events"), lines);
+    assert_eq!(sum("failures"), 120);
+    assert!(
+        timeline
+            .iter()
+            .all(|b| b["minute"].as_str().unwrap()[14..16]
+                .parse::<u32>()
+                .unwrap()
+                % 5
+                == 0),
+        "buckets start on a multiple of 5 minutes"
+    );
+    let first = &report["findings"][0];
+    assert_eq!(first["onset"]["at"], "2025-11-27T01:03:00.000Z", "{first}");
+    // The table says what a column is.
+    let table = run(&["analyze", "--format", "table", &path]);
+    assert!(
+        table.stdout.contains("one column = 75 min")
+            && table
+                .stdout
+                .contains("first failure in the 5 minutes from 2025-11-27T01:00"),
+        "{}",
+        table.stdout
+    );
+}

@@ -349,7 +349,7 @@ fn the_query_counts_what_local_analysis_counts() {
     assert_eq!(remote.details, local.details);
     let mut timeline = local.timeline.clone();
     for bucket in &mut timeline {
-        bucket.counts.remove(&EventKind::Unclassified);
+        bucket.counts.take(EventKind::Unclassified);
     }
     timeline.retain(|b| !b.counts.is_empty());
     assert_eq!(remote.timeline, timeline);
