@@ -13,6 +13,8 @@ use polars::prelude::*;
 
 use rustc_hash::FxBuildHasher as FxBuild;
 
+use super::minutes::{Bucket, MinuteBuffer};
+
 pub const KIND: &str = "kind";
 pub const CAUSE: &str = "cause";
 pub const USER: &str = "user";
@@ -55,8 +57,8 @@ pub struct FrameError(#[from] PolarsError);
 /// crosses at most one of user or client with (kind, cause), so the combinations are kept as
 /// three projections instead of one table of every dimension: crossing a fleet's client
 /// addresses with its endpoints and users would multiply their numbers (256,000 addresses on
-/// 300 endpoints made a million rows per worker). The minute is kept in a separate, smaller
-/// table with the kind only: no question crosses minutes with clients or users.
+/// 300 endpoints made a million rows per worker). The minute is kept apart with the kind only
+/// ([`MinuteBuffer`]): no question crosses minutes with clients or users.
 #[derive(Clone)]
 pub struct FactBuffer {
     /// (kind, cause, endpoint, detail, pattern): every event.
@@ -65,24 +67,8 @@ pub struct FactBuffer {
     users: HashMap<[u32; 3], Acc, FxBuild>,
     /// (kind, cause, client): events that name a client address.
     clients: HashMap<[u32; 3], Acc, FxBuild>,
-    /// Events per minute, one count per kind: the only table that grows with the input's
-    /// time span (a minute of weeks of logs costs 144 bytes, whatever its lines).
-    timeline: HashMap<i64, [u64; KINDS], FxBuild>,
-    /// The minute being counted and its counts, added to `timeline` when a line of another
-    /// minute comes: most lines fall in the minute of the line before them, so most lines
-    /// cost an array slot instead of a hash probe.
-    minute: i64,
-    current: [u64; KINDS],
-    /// The first and last database connection opened in each minute that has one (whether
-    /// the proxy opened any while clients arrived is asked to the millisecond).
-    opened: HashMap<i64, (i64, i64), FxBuild>,
+    minutes: MinuteBuffer,
 }
-
-/// The kind whose time range is kept per minute.
-const OPENED: u32 = crate::model::EventKind::DbConnectionOpened.index();
-
-/// Kinds of event (the width of the current minute's counts).
-pub const KINDS: usize = crate::model::EventKind::ALL.len();
 
 impl Default for FactBuffer {
     fn default() -> FactBuffer {
@@ -90,10 +76,7 @@ impl Default for FactBuffer {
             main: HashMap::default(),
             users: HashMap::default(),
             clients: HashMap::default(),
-            timeline: HashMap::default(),
-            minute: NO_MINUTE,
-            current: [0; KINDS],
-            opened: HashMap::default(),
+            minutes: MinuteBuffer::default(),
         }
     }
 }
@@ -136,9 +119,6 @@ const EMPTY: Acc = Acc {
     first: i64::MAX,
     last: i64::MIN,
 };
-
-/// A null minute in the timeline's key.
-const NO_MINUTE: i64 = i64::MIN;
 
 /// Folds `acc` into the accumulator of `key`.
 fn absorb<const K: usize>(table: &mut HashMap<[u32; K], Acc, FxBuild>, key: [u32; K], acc: Acc) {
@@ -203,47 +183,18 @@ impl FactBuffer {
         if row.client != 0 {
             absorb(&mut self.clients, [row.kind, row.cause, row.client], acc);
         }
-        let minute = minute
-            .or(row.ts)
-            .map_or(NO_MINUTE, |t| t.div_euclid(60_000) * 60_000);
-        if minute != self.minute {
-            self.flush_minute();
-            self.minute = minute;
-        }
-        if let Some(slot) = self.current.get_mut(row.kind as usize) {
-            *slot += n;
-        }
-        if row.kind == OPENED
-            && let (Some(first), Some(last)) = (acc.first(), acc.last())
-        {
-            let range = self.opened.entry(minute).or_insert((first, last));
-            *range = (range.0.min(first), range.1.max(last));
-        }
-    }
-
-    /// Adds the current minute's counts to the timeline.
-    fn flush_minute(&mut self) {
-        if self.current.iter().any(|&n| n > 0) {
-            let counts = std::mem::replace(&mut self.current, [0; KINDS]);
-            add_counts(
-                self.timeline.entry(self.minute).or_insert([0; KINDS]),
-                &counts,
-            );
-        }
+        self.minutes
+            .push(row.kind, n, minute.or(row.ts), acc.first(), acc.last());
     }
 
     /// Adds another buffer's counts, its string codes mapped through `map`. Each of the
     /// other buffer's tables is freed as soon as it is folded in.
-    pub fn merge(&mut self, mut other: FactBuffer, map: &dyn Fn(u32) -> u32) {
-        self.flush_minute();
-        other.flush_minute();
+    pub fn merge(&mut self, other: FactBuffer, map: &dyn Fn(u32) -> u32) {
         let FactBuffer {
             main,
             users,
             clients,
-            timeline,
-            opened,
-            ..
+            minutes,
         } = other;
         for ([kind, cause, endpoint, detail, pattern], acc) in main {
             absorb(
@@ -258,63 +209,41 @@ impl FactBuffer {
         for ([kind, cause, client], acc) in clients {
             absorb(&mut self.clients, [kind, cause, map(client)], acc);
         }
-        for (minute, counts) in timeline {
-            add_counts(self.timeline.entry(minute).or_insert([0; KINDS]), &counts);
-        }
-        for (minute, (first, last)) in opened {
-            let range = self.opened.entry(minute).or_insert((first, last));
-            *range = (range.0.min(first), range.1.max(last));
-        }
+        self.minutes.merge(minutes);
     }
 
     /// The fact tables as polars frames of compact columns.
-    pub fn finish(mut self) -> Result<Facts, FrameError> {
-        self.flush_minute();
+    pub fn finish(self) -> Result<Facts, FrameError> {
         let FactBuffer {
             main,
             users,
             clients,
-            timeline,
-            opened,
-            ..
+            minutes,
         } = self;
         let main = frame_of(main, [KIND, CAUSE, ENDPOINT, DETAIL, PATTERN])?;
         let users = frame_of(users, [KIND, CAUSE, USER])?;
         let clients = frame_of(clients, [KIND, CAUSE, CLIENT])?;
 
-        let mut minutes: Vec<(i64, [u64; KINDS])> = timeline
-            .into_iter()
-            .filter(|(minute, _)| *minute != NO_MINUTE)
-            .collect();
-        minutes.sort_unstable_by_key(|(minute, _)| *minute);
-        let mut opened: Vec<(i64, i64)> = opened.into_values().collect();
-        opened.sort_unstable();
+        let (timeline, opened) = minutes.finish();
         Ok(Facts {
             main,
             users,
             clients,
-            minutes,
+            timeline,
             opened,
         })
     }
 }
 
-fn add_counts(into: &mut [u64; KINDS], counts: &[u64; KINDS]) {
-    for (a, b) in into.iter_mut().zip(counts) {
-        *a += b;
-    }
-}
-
 /// The reduced fact tables: `main`, `users` and `clients` by the dimensions of their
-/// projection (see [`FactBuffer`]), and the timed events per minute and kind.
+/// projection (see [`FactBuffer`]), and the timeline.
 pub struct Facts {
     main: DataFrame,
     users: DataFrame,
     clients: DataFrame,
     /// Events per kind in each minute that has any, in minute order (untimed events left
-    /// out): plain arrays rather than a frame of (minute, kind) rows, since a run of weeks has
-    /// tens of thousands of minutes and every question of them walks them in order.
-    minutes: Vec<(i64, [u64; KINDS])>,
+    /// out), until [`Facts::take_timeline`].
+    timeline: Vec<Bucket>,
     /// The time ranges of the database connections opened, one per minute with any.
     opened: Vec<(i64, i64)>,
 }
@@ -396,35 +325,10 @@ impl Facts {
         self.opened.iter().any(|&(f, l)| f <= last && l >= first)
     }
 
-    /// Events per kind in each minute that has any, in minute order (untimed events left
-    /// out). Indexed by [`crate::model::EventKind::index`].
-    pub fn minutes(&self) -> &[(i64, [u64; KINDS])] {
-        &self.minutes
-    }
-
-    /// Events per kind in three phases around an onset: before `lead_from` (early), from
-    /// `lead_from` to before `at` (the lead-up), and from `at` to `end` inclusive (after).
-    /// Minutes after `end` and untimed events are left out. Rows: (kind, early, lead, after),
-    /// for the kinds with any.
-    pub fn phase_counts(&self, lead_from: i64, at: i64, end: i64) -> Vec<(u32, u64, u64, u64)> {
-        let mut phases = [[0u64; 3]; KINDS];
-        for (minute, counts) in self.minutes.iter().take_while(|(m, _)| *m <= end) {
-            let phase = if *minute < lead_from {
-                0
-            } else if *minute < at {
-                1
-            } else {
-                2
-            };
-            for (slot, n) in phases.iter_mut().zip(counts) {
-                slot[phase] += n;
-            }
-        }
-        (0u32..)
-            .zip(phases)
-            .filter(|(_, p)| p.iter().any(|&n| n > 0))
-            .map(|(kind, [early, lead, after])| (kind, early, lead, after))
-            .collect()
+    /// The timeline: events per kind in each minute that has any, in minute order (untimed
+    /// events left out). Left empty here.
+    pub fn take_timeline(&mut self) -> Vec<Bucket> {
+        std::mem::take(&mut self.timeline)
     }
 }
 
@@ -462,13 +366,10 @@ mod tests {
         assert_eq!((untimed.n, untimed.first), (1, None));
         let zero = facts.group(&[], Some((KIND, 0))).unwrap();
         assert_eq!(zero[0].first, Some(0));
-        let minutes = facts.minutes();
-        assert!(minutes.iter().all(|(minute, _)| minute % 60_000 == 0));
-        assert!(
-            minutes.windows(2).all(|w| w[0].0 < w[1].0),
-            "in minute order"
-        );
-        let total: u64 = minutes.iter().flat_map(|(_, counts)| counts).sum();
+        assert_eq!(zero[0].n, (CHUNK as u64 * 2 + 10).div_ceil(3));
+        let mut facts = facts;
+        let timeline = facts.take_timeline();
+        let total: u64 = timeline.iter().map(|b| b.counts.total()).sum();
         assert_eq!(
             total,
             CHUNK as u64 * 2 + 10,
@@ -530,23 +431,5 @@ mod tests {
     fn empty_facts() {
         let facts = FactBuffer::default().finish().unwrap();
         assert!(facts.group(&[KIND], None).unwrap().is_empty());
-    }
-
-    #[test]
-    fn phases_from_the_timeline() {
-        let mut buffer = FactBuffer::default();
-        // Kind 1 every minute 0..10, kind 2 from minute 6, kind 3 untimed.
-        for minute in 0..10i64 {
-            buffer.push(row(1, 0, Some(minute * 60_000 + 5)));
-            if minute >= 6 {
-                buffer.push(row(2, 0, Some(minute * 60_000 + 7)));
-                buffer.push(row(2, 0, Some(minute * 60_000 + 9)));
-            }
-        }
-        buffer.push(row(3, 0, None));
-        let facts = buffer.finish().unwrap();
-        // Early before minute 2, lead-up 2..6, after 6..=8 (minute 9 is past the end).
-        let phases = facts.phase_counts(2 * 60_000, 6 * 60_000, 8 * 60_000);
-        assert_eq!(phases, vec![(1, 2, 4, 3), (2, 0, 0, 6)]);
     }
 }

@@ -8,6 +8,7 @@
 //! not its size. Nothing here does I/O.
 
 mod frame;
+mod minutes;
 pub mod onset;
 pub mod sessions;
 
@@ -16,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::classify::Classifier;
 use crate::model::{Event, EventKind, Evidence, Millis, field};
 use frame::{FactBuffer, FactRow, FrameError};
+pub use minutes::{Bucket, KindCounts};
 
 /// The summary tables could not be built (a polars error, which would be a bug in proxydoc):
 /// the only way an aggregation fails. polars' own error type stays in this module.
@@ -84,69 +86,6 @@ pub struct DetailCount {
     pub kind: EventKind,
     pub detail: String,
     pub events: u64,
-}
-
-/// Per-minute counts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bucket {
-    pub minute: Millis,
-    pub counts: KindCounts,
-    pub failures: u64,
-}
-
-/// Events per kind: one slot per [`EventKind`] (a minute of a long run costs 136 bytes, not a
-/// map per minute).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct KindCounts([u64; frame::KINDS]);
-
-impl KindCounts {
-    pub fn get(&self, kind: EventKind) -> u64 {
-        self.0.get(kind.index() as usize).copied().unwrap_or(0)
-    }
-
-    /// Events of any of `kinds`.
-    pub fn sum(&self, kinds: &[EventKind]) -> u64 {
-        kinds.iter().map(|k| self.get(*k)).sum()
-    }
-
-    pub fn add(&mut self, kind: EventKind, n: u64) {
-        if let Some(slot) = self.0.get_mut(kind.index() as usize) {
-            *slot += n;
-        }
-    }
-
-    /// Removes a kind's events, returning them.
-    pub fn take(&mut self, kind: EventKind) -> u64 {
-        self.0
-            .get_mut(kind.index() as usize)
-            .map_or(0, std::mem::take)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.iter().all(|&n| n == 0)
-    }
-
-    pub fn total(&self) -> u64 {
-        self.0.iter().sum()
-    }
-
-    /// The kinds with any events, in kind order.
-    pub fn iter(&self) -> impl Iterator<Item = (EventKind, u64)> + '_ {
-        EventKind::ALL
-            .into_iter()
-            .zip(self.0)
-            .filter(|(_, n)| *n > 0)
-    }
-}
-
-impl FromIterator<(EventKind, u64)> for KindCounts {
-    fn from_iter<I: IntoIterator<Item = (EventKind, u64)>>(iter: I) -> KindCounts {
-        let mut counts = KindCounts::default();
-        for (kind, n) in iter {
-            counts.add(kind, n);
-        }
-        counts
-    }
 }
 
 /// Everything known about one pattern-level cause.
@@ -698,7 +637,7 @@ impl<'c> Aggregator<'c> {
             proxy_lines,
             client_lines,
         } = self;
-        let tables = Tables {
+        let mut tables = Tables {
             facts: facts.finish()?,
             strings: &strings,
         };
@@ -853,25 +792,9 @@ impl Tables<'_> {
         Ok(details)
     }
 
-    /// Counts per minute and kind.
-    fn timeline(&self) -> Vec<Bucket> {
-        self.facts
-            .minutes()
-            .iter()
-            .map(|(minute, counts)| {
-                let counts = KindCounts(*counts);
-                let failures = counts
-                    .iter()
-                    .filter(|(kind, _)| kind.is_failure())
-                    .map(|(_, n)| n)
-                    .sum();
-                Bucket {
-                    minute: *minute,
-                    counts,
-                    failures,
-                }
-            })
-            .collect()
+    /// Counts per minute and kind (taken from the fact tables: asked once).
+    fn timeline(&mut self) -> Vec<Bucket> {
+        self.facts.take_timeline()
     }
 
     /// The failure onset of each failure kind and the database silence, each with the rates
@@ -898,17 +821,13 @@ impl Tables<'_> {
         let clients = series(&[EventKind::ClientConnected]);
         let around = |at: Millis, until: Millis| -> Result<onset::Onset, FrameError> {
             let (before_minutes, lead_minutes, lead_from) = onset::phases(at, start);
-            let rates = self
-                .facts
-                .phase_counts(lead_from, at, until)
+            let rates = minutes::phase_counts(timeline, lead_from, at, until)
                 .into_iter()
-                .filter_map(|(kind, early, lead, after)| {
-                    Some(onset::KindRate {
-                        kind: EventKind::from_index(kind)?,
-                        early,
-                        lead,
-                        after,
-                    })
+                .map(|(kind, early, lead, after)| onset::KindRate {
+                    kind,
+                    early,
+                    lead,
+                    after,
                 })
                 .collect();
             Ok(onset::Onset {

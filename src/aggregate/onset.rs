@@ -11,9 +11,9 @@
 //!   arriving for a while after it ([`db_silence`]): the signature of a target the proxy can no
 //!   longer reach, which needs no failure line at all.
 //!
-//! The per-minute series come from the summary's timeline (grouped by minute and kind in
-//! polars, `frame.rs`); the rates before and after an onset are grouped there too
-//! (`Facts::phase_counts`). This module only decides.
+//! The per-minute series come from the summary's timeline (counted per minute and kind in
+//! `minutes.rs`); the rates before and after an onset are summed there too
+//! (`minutes::phase_counts`). This module only decides.
 
 use crate::model::{EventKind, Millis};
 
