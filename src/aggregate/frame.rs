@@ -59,7 +59,7 @@ pub struct FrameError(#[from] PolarsError);
 /// addresses with its endpoints and users would multiply their numbers (256,000 addresses on
 /// 300 endpoints made a million rows per worker). The minute is kept apart with the kind only
 /// ([`MinuteBuffer`]): no question crosses minutes with clients or users.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct FactBuffer {
     /// (kind, cause, endpoint, detail, pattern): every event.
     main: HashMap<[u32; 5], Acc, FxBuild>,
@@ -68,17 +68,6 @@ pub struct FactBuffer {
     /// (kind, cause, client): events that name a client address.
     clients: HashMap<[u32; 3], Acc, FxBuild>,
     minutes: MinuteBuffer,
-}
-
-impl Default for FactBuffer {
-    fn default() -> FactBuffer {
-        FactBuffer {
-            main: HashMap::default(),
-            users: HashMap::default(),
-            clients: HashMap::default(),
-            minutes: MinuteBuffer::default(),
-        }
-    }
 }
 
 /// Count and time range of one combination; an untimed range is (`i64::MAX`, `i64::MIN`), so
