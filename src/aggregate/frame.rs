@@ -2,10 +2,11 @@
 //!
 //! Events arrive as rows of small integer codes (kind, cause, interned user/client/endpoint/
 //! detail, pattern) plus a nullable timestamp, and are folded at once into per-combination
-//! accumulators (`n`, `first`, `last`), so memory follows the number of distinct combinations,
-//! not the number of lines. At the end the accumulators become two polars frames of compact
-//! columns that the summary's questions group and filter. Sessions (per `clientConnection`)
-//! live in `sessions.rs`. No polars type leaves this module.
+//! accumulators (`n`, `first`, `last`) of three projections, so memory follows the number of
+//! distinct combinations, not the number of lines. At the end the accumulators become three
+//! polars frames of compact columns that the summary's questions group and filter. The
+//! per-minute timeline lives in `minutes.rs`, sessions (per `clientConnection`) in
+//! `sessions.rs`. No polars type leaves this module.
 
 use std::collections::HashMap;
 

@@ -8,6 +8,7 @@ pub mod markdown;
 pub mod redact;
 pub mod table;
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use crate::aggregate::{DimCount, Summary};
@@ -304,28 +305,27 @@ fn bucketed(minutes: &[crate::aggregate::Bucket]) -> (u32, Vec<MinuteOut>) {
         .find(|w| fits(*w))
         .unwrap_or_else(|| round_up((span + MAX_BUCKETS - 2) / (MAX_BUCKETS - 1), 1440));
     let size = width * MINUTE;
-    let mut out: Vec<(Millis, crate::aggregate::KindCounts, u64)> = Vec::new();
+    // Summed in u64: a day's bucket can hold more than a minute's u32 counts.
+    let mut out: Vec<MinuteOut> = Vec::new();
     for bucket in minutes {
         let start = bucket.minute.div_euclid(size) * size;
-        match out.last_mut() {
-            Some((at, counts, failures)) if *at == start => {
-                for (kind, n) in bucket.counts.iter() {
-                    counts.add(kind, n);
-                }
-                *failures += bucket.failures;
+        let minute = rfc3339(start);
+        if out.last().is_none_or(|b| b.minute != minute) {
+            out.push(MinuteOut {
+                minute,
+                events: 0,
+                failures: 0,
+                counts: BTreeMap::new(),
+            });
+        }
+        if let Some(into) = out.last_mut() {
+            for (kind, n) in bucket.counts.iter() {
+                *into.counts.entry(kind).or_default() += n;
+                into.events += n;
             }
-            _ => out.push((start, bucket.counts, bucket.failures)),
+            into.failures += bucket.failures;
         }
     }
-    let out = out
-        .into_iter()
-        .map(|(start, counts, failures)| MinuteOut {
-            minute: rfc3339(start),
-            events: counts.total(),
-            failures,
-            counts: counts.iter().collect(),
-        })
-        .collect();
     (u32::try_from(width).unwrap_or(u32::MAX), out)
 }
 
@@ -432,6 +432,27 @@ mod tests {
         let (width, out) = bucketed(&years);
         assert!(width >= 2880 && width % 1440 == 0, "{width}");
         assert!(out.len() <= MAX_BUCKETS as usize);
+    }
+
+    #[test]
+    fn wide_buckets_add_past_a_minutes_counts() {
+        let full = |minute: i64| Bucket {
+            minute: minute * 60_000,
+            counts: [(EventKind::AuthFailed, u64::from(u32::MAX))]
+                .into_iter()
+                .collect::<KindCounts>(),
+            failures: u64::from(u32::MAX),
+        };
+        let (width, out) = bucketed(&[full(0), full(1), full(3000)]);
+        assert_eq!(width, 5);
+        assert_eq!(
+            out[0].counts[&EventKind::AuthFailed],
+            2 * u64::from(u32::MAX)
+        );
+        assert_eq!(
+            (out[0].events, out[0].failures),
+            (2 * u64::from(u32::MAX), 2 * u64::from(u32::MAX))
+        );
     }
 
     #[test]
