@@ -38,6 +38,9 @@ use sessions::{SessionBuffer, SessionFlags};
 pub const EVIDENCE_PER_KEY: usize = 3;
 /// Unparsed lines kept verbatim.
 pub const UNPARSED_SAMPLES: usize = 5;
+/// Values kept per dimension (users, clients, endpoints) in the summary, most failures first:
+/// the report and the rules list ten.
+pub const DIMENSION_ROWS: usize = 100;
 /// Distinct unparsed shapes counted; later new shapes are counted as "other".
 const MAX_SHAPES: usize = 512;
 /// Values kept per context set (ARNs, hosts, ...).
@@ -149,6 +152,8 @@ pub struct Summary {
     pub lines: LineCounts,
     pub window: Option<(Millis, Millis)>,
     pub kinds: BTreeMap<EventKind, KindStats>,
+    /// The [`DIMENSION_ROWS`] users, clients and endpoints with the most failures, then the
+    /// most events, then by value.
     pub users: Vec<DimCount>,
     pub clients: Vec<DimCount>,
     pub endpoints: Vec<DimCount>,
@@ -642,9 +647,9 @@ impl<'c> Aggregator<'c> {
             strings: &strings,
         };
         let (kinds, window) = tables.kinds()?;
-        let users = tables.dimension(frame::USER)?;
+        let users = tables.top_values(tables.dimension(frame::USER)?);
         let mut clients = tables.dimension(frame::CLIENT)?;
-        let endpoints = tables.dimension(frame::ENDPOINT)?;
+        let endpoints = tables.top_values(tables.dimension(frame::ENDPOINT)?);
         let details = tables.details()?;
         let timeline = tables.timeline();
         let (kind_onsets, db_silence) = tables.onsets(window, &timeline)?;
@@ -653,7 +658,8 @@ impl<'c> Aggregator<'c> {
             SessionSink::Joined(counts) => counts,
             SessionSink::Staged(_) => SessionCounts::default(),
         };
-        tables.raise_client_failures(&mut clients, &counts);
+        Tables::raise_client_failures(&mut clients, &counts);
+        let clients = tables.top_values(clients);
         let causes = tables.causes(&cause_names, &cause_evidence, &counts)?;
         let sessions = sessions_summary(&counts, tables.db_opened_while_clients_arrived(&kinds));
 
@@ -700,15 +706,6 @@ struct Tables<'a> {
     strings: &'a Interner,
 }
 
-/// Top-N rows: most failures, then most events, then by value (codes depend on which worker
-/// saw a value first, so ties never follow them).
-fn by_failures(a: &DimCount, b: &DimCount) -> std::cmp::Ordering {
-    b.failures
-        .cmp(&a.failures)
-        .then(b.events.cmp(&a.events))
-        .then(a.value.cmp(&b.value))
-}
-
 impl Tables<'_> {
     fn kind_of(code: Option<i64>) -> Option<EventKind> {
         code.and_then(|c| u32::try_from(c).ok())
@@ -745,10 +742,10 @@ impl Tables<'_> {
         Ok((kinds, window))
     }
 
-    /// Events and failures per value of one dimension (users, clients, endpoints), most
-    /// failures first. Summed per code first (codes are dense: a vector indexes them), so that a
-    /// fleet of 256,000 client addresses costs one string per address, not a map of them.
-    fn dimension(&self, dimension: &str) -> Result<Vec<DimCount>, FrameError> {
+    /// Events and failures per code of one dimension (users, clients, endpoints); index: the
+    /// code. Codes are dense, so a vector indexes them: a fleet of 256,000 client addresses
+    /// costs no string and no map here.
+    fn dimension(&self, dimension: &str) -> Result<Vec<(u64, u64)>, FrameError> {
         let mut counts: Vec<(u64, u64)> = vec![(0, 0); self.strings.values.len() + 1];
         for group in self.facts.group(&[dimension, frame::KIND], None)? {
             let Some(slot) = group.keys[0]
@@ -761,19 +758,39 @@ impl Tables<'_> {
             slot.0 += group.n;
             slot.1 += if failure { group.n } else { 0 };
         }
-        let mut out: Vec<DimCount> = (0i64..)
-            .zip(counts)
-            .filter(|(_, (events, _))| *events > 0)
-            .filter_map(|(code, (events, failures))| {
+        Ok(counts)
+    }
+
+    /// The [`DIMENSION_ROWS`] values with the most failures, then the most events, then by
+    /// value (codes depend on which worker saw a value first, so ties never follow them),
+    /// from counts per code. Chosen before the rest are sorted or named.
+    fn top_values(&self, counts: Vec<(u64, u64)>) -> Vec<DimCount> {
+        let name = |code: usize| i64::try_from(code).ok().and_then(|c| self.strings.get(c));
+        let mut rows: Vec<(usize, u64, u64)> = counts
+            .into_iter()
+            .enumerate()
+            .filter(|&(code, (events, _))| events > 0 && name(code).is_some())
+            .map(|(code, (events, failures))| (code, events, failures))
+            .collect();
+        let order = |a: &(usize, u64, u64), b: &(usize, u64, u64)| {
+            b.2.cmp(&a.2)
+                .then(b.1.cmp(&a.1))
+                .then_with(|| name(a.0).cmp(&name(b.0)))
+        };
+        if rows.len() > DIMENSION_ROWS {
+            rows.select_nth_unstable_by(DIMENSION_ROWS - 1, order);
+            rows.truncate(DIMENSION_ROWS);
+        }
+        rows.sort_unstable_by(order);
+        rows.into_iter()
+            .filter_map(|(code, events, failures)| {
                 Some(DimCount {
-                    value: self.name(Some(code))?,
+                    value: name(code)?.to_string(),
                     events,
                     failures,
                 })
             })
-            .collect();
-        out.sort_unstable_by(by_failures);
-        Ok(out)
+            .collect()
     }
 
     /// (kind, reason or digest) pairs, most frequent first.
@@ -870,26 +887,18 @@ impl Tables<'_> {
     }
 
     /// Failed sessions per client address, joined through the connection id (the failure line
-    /// itself seldom names the address), raise the clients' failure counts.
-    fn raise_client_failures(&self, clients: &mut [DimCount], counts: &SessionCounts) {
-        // Indexed by address: a busy fleet has thousands of clients.
-        let positions: HashMap<&str, usize, rustc_hash::FxBuildHasher> = clients
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (d.value.as_str(), i))
-            .collect();
-        let mut raised = Vec::new();
+    /// itself seldom names the address), raise the failure counts of the clients (per code)
+    /// that lines name.
+    fn raise_client_failures(clients: &mut [(u64, u64)], counts: &SessionCounts) {
         for &(client, n) in &counts.client_failures {
-            let value = self.strings.get(i64::from(client));
-            if let Some(&at) = value.and_then(|v| positions.get(v)) {
-                raised.push((at, n));
+            if let Some(slot) = usize::try_from(client)
+                .ok()
+                .and_then(|code| clients.get_mut(code))
+                .filter(|slot| slot.0 > 0)
+            {
+                slot.1 = slot.1.max(n);
             }
         }
-        drop(positions);
-        for (at, n) in raised {
-            clients[at].failures = clients[at].failures.max(n);
-        }
-        clients.sort_unstable_by(by_failures);
     }
 
     /// Everything known per cause the patterns name.

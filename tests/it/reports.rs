@@ -118,3 +118,64 @@ fn long_spans_are_bucketed_without_losing_the_onset() {
         table.stdout
     );
 }
+
+/// 300 client addresses: the summary keeps the ones with the most failures, then events, then
+/// by address; a client whose failure line does not name it (joined through its session)
+/// still comes first.
+#[test]
+fn the_top_clients_of_many() {
+    use crate::common::{analyze_json, temp_file};
+    let mut log = String::new();
+    for i in 0..300u32 {
+        let id = 5000 + i;
+        let (a, b) = (i / 250, i % 250 + 2);
+        log.push_str(&format!(
+            "2026-11-24T09:{:02}:00.000Z [INFO] [proxyEndpoint=default] [clientConnection={id}] A new client connected from 10.0.{a}.{b}:41000.\n",
+            i % 60
+        ));
+        // Every tenth address connects twice: more events.
+        if i % 10 == 0 {
+            log.push_str(&format!(
+                "2026-11-24T09:{:02}:30.000Z [INFO] [proxyEndpoint=default] [clientConnection={}] A new client connected from 10.0.{a}.{b}:41001.\n",
+                i % 60,
+                id + 100_000
+            ));
+        }
+    }
+    log.push_str("2026-11-24T10:00:00.000Z [INFO] [proxyEndpoint=default] [clientConnection=77] A new client connected from 10.9.9.9:41000.\n");
+    log.push_str("2026-11-24T10:00:00.100Z [INFO] [proxyEndpoint=default] [clientConnection=77] Proxy authentication with IAM authentication failed for user \"ledger_svc\" with TLS on. Reason: Invalid credentials. If you provide an IAM token, make sure to either use the correct password or enable IAM authentication.\n");
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_file(dir.path(), "proxy.log", log.as_bytes());
+    let report = analyze_json(&[&path], 0);
+    let top: Vec<(String, u64, u64)> = report["top"]["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["value"].as_str().unwrap().to_string(),
+                c["events"].as_u64().unwrap(),
+                c["failures"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(top.len(), 10);
+    assert_eq!(top[0], ("10.9.9.9".to_string(), 1, 1), "{top:?}");
+    // Then the 30 addresses with two connects, by address.
+    let twice: Vec<&str> = top[1..].iter().map(|c| c.0.as_str()).collect();
+    assert_eq!(
+        twice,
+        [
+            "10.0.0.102",
+            "10.0.0.112",
+            "10.0.0.12",
+            "10.0.0.122",
+            "10.0.0.132",
+            "10.0.0.142",
+            "10.0.0.152",
+            "10.0.0.162",
+            "10.0.0.172"
+        ]
+    );
+    assert!(top[1..].iter().all(|c| c.1 == 2 && c.2 == 0), "{top:?}");
+}
