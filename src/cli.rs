@@ -41,6 +41,25 @@ pub enum Command {
     Tail(Box<TailArgs>),
     /// List the message catalogue, test lines against it, or lint pattern files.
     Patterns(PatternsArgs),
+    /// Print a shell completion script: `proxydoc completions bash > ~/.local/share/bash-completion/completions/proxydoc`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): `proxydoc man > proxydoc.1`, or a command's own page with
+    /// `proxydoc man analyze > proxydoc-analyze.1`.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A command whose own page to print (analyze, check, diagnose, logging, tail, patterns,
+    /// completions); without it, the page of proxydoc itself.
+    pub command: Option<String>,
 }
 
 #[derive(Debug, Args)]

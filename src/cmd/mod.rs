@@ -1,5 +1,5 @@
 //! The commands. [`run`] hands each subcommand to the module that owns it: `analyze`,
-//! `check`, `diagnose` and `patterns` here (one file each, wiring sources → pipeline → rules →
+//! `check`, `diagnose` and `patterns` here (one file each, `completions` and `man` in `shell.rs`, wiring sources → pipeline → rules →
 //! report), `logging` to [`crate::enhanced_logging`], `tail` to [`crate::tail`]; `analyze
 //! --engine insights` goes on to [`crate::insights`].
 
@@ -12,6 +12,7 @@ mod analyze;
 mod check;
 mod diagnose;
 mod patterns;
+mod shell;
 mod sources;
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
@@ -22,5 +23,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Logging(args) => crate::enhanced_logging::command::logging_command(*args).await,
         Command::Tail(args) => crate::tail::command::tail(*args).await,
         Command::Patterns(args) => patterns::patterns(args),
+        Command::Completions(args) => shell::completions(args.shell),
+        Command::Man(args) => shell::man(args.command.as_deref()),
     }
 }

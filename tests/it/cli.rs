@@ -556,3 +556,69 @@ fn parallel_workers_give_the_same_report_as_one() {
         one["input"]
     );
 }
+
+/// Completion scripts for every shell clap_complete knows, from the same definitions that
+/// parse the command line: each names every command and a flag of `analyze`; bash's parses.
+#[test]
+fn completions_for_every_shell() {
+    let commands = [
+        "analyze",
+        "check",
+        "diagnose",
+        "logging",
+        "tail",
+        "patterns",
+        "completions",
+        "man",
+    ];
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = run(&["completions", shell]);
+        assert_eq!(out.code, 0, "{shell}: {}", out.stderr);
+        assert!(out.stdout.contains("proxydoc"), "{shell}");
+        for command in commands {
+            assert!(out.stdout.contains(command), "{shell} lacks {command}");
+        }
+        assert!(out.stdout.contains("fail-on"), "{shell} lacks --fail-on");
+        if shell == "bash" {
+            let dir = tempfile::tempdir().unwrap();
+            let script =
+                crate::common::temp_file(dir.path(), "proxydoc.bash", out.stdout.as_bytes());
+            let check = std::process::Command::new("bash")
+                .args(["-n", &script])
+                .output()
+                .expect("bash runs");
+            assert!(
+                check.status.success(),
+                "{}",
+                String::from_utf8_lossy(&check.stderr)
+            );
+        }
+    }
+    let out = run(&["completions", "tcsh"]);
+    assert_eq!(out.code, 2, "an unknown shell is a usage error");
+}
+
+/// `proxydoc man` prints roff for proxydoc and for each command; an unknown command is a usage
+/// error that lists the known ones.
+#[test]
+fn manual_pages() {
+    let out = run(&["man"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains(".TH proxydoc 1"), "{}", out.stdout);
+    assert!(out.stdout.contains("diagnose"));
+    let out = run(&["man", "analyze"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(".TH proxydoc-analyze 1"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains(r"\-\-fail\-on"), "{}", out.stdout);
+    let out = run(&["man", "nope"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("no command `nope`") && out.stderr.contains("analyze, check"),
+        "{}",
+        out.stderr
+    );
+}
