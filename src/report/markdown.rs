@@ -24,6 +24,10 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 fn header(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "# RDS Proxy connection report")?;
     writeln!(out)?;
+    if !report.has_log_input() {
+        writeln!(out, "- {}", super::table::NO_LOGS)?;
+        return writeln!(out);
+    }
     writeln!(out, "- {}", super::table::header_line(report))?;
     writeln!(out, "- {}", super::table::input_line(report))?;
     for error in &report.input.errors {

@@ -45,6 +45,15 @@ pub struct BuildInput<'a> {
 const TOP: usize = 10;
 
 impl Report {
+    /// Whether any log was read or asked for: a `check` report has control-plane checks only,
+    /// and says nothing about log input it never had.
+    pub fn has_log_input(&self) -> bool {
+        self.checks.is_none()
+            || !self.input.files.is_empty()
+            || self.input.lines > 0
+            || !self.input.errors.is_empty()
+    }
+
     pub fn build(summary: &Summary, findings: &[Finding], build: &BuildInput<'_>) -> Report {
         let redact = |text: &str| redact::redact(text, build.show_sql);
         let ts = |t: Option<Millis>| t.map(rfc3339);

@@ -33,6 +33,10 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 /// The title, the window and the inputs, with their errors and warnings.
 fn header(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "proxydoc — RDS Proxy connection report")?;
+    if !report.has_log_input() {
+        writeln!(out, "{NO_LOGS}")?;
+        return Ok(());
+    }
     writeln!(out, "{}", header_line(report))?;
     writeln!(out, "{}", input_line(report))?;
     for error in &report.input.errors {
@@ -74,12 +78,12 @@ fn findings(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     right_align(&mut table, &[0, 3, 4]);
     writeln!(out, "{table}")?;
     for (i, f) in report.findings.iter().enumerate() {
-        finding(i + 1, f, out)?;
+        finding(i + 1, f, report.has_log_input(), out)?;
     }
     Ok(())
 }
 
-fn finding(n: usize, f: &FindingOut, out: &mut dyn Write) -> io::Result<()> {
+fn finding(n: usize, f: &FindingOut, logs: bool, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)?;
     writeln!(out, "{n}. {} — {} [{}]", f.cause, f.title, f.severity)?;
     wrap_into(
@@ -87,11 +91,12 @@ fn finding(n: usize, f: &FindingOut, out: &mut dyn Write) -> io::Result<()> {
         "   why: ",
         &format!("{} (confidence {:.2})", f.why, f.confidence),
     )?;
-    let seen = match (&f.first_seen, &f.last_seen) {
-        (Some(a), Some(b)) => format!("{a} … {b}"),
-        _ => "no timestamps".to_string(),
-    };
-    wrap_into(out, "   seen: ", &seen)?;
+    // Without log input nothing was "seen" in a log.
+    match (&f.first_seen, &f.last_seen) {
+        (Some(a), Some(b)) => wrap_into(out, "   seen: ", &format!("{a} … {b}"))?,
+        _ if logs => wrap_into(out, "   seen: ", "no timestamps")?,
+        _ => {}
+    }
     if let Some(onset) = &f.onset {
         wrap_into(out, "   onset: ", &onset.summary)?;
     }
@@ -252,6 +257,9 @@ fn unparsed(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// The header of a report without log input.
+pub(super) const NO_LOGS: &str = "Control-plane checks only: no logs were read.";
 
 pub(super) fn header_line(report: &Report) -> String {
     match (&report.window.start, &report.window.end) {

@@ -328,6 +328,24 @@ fn each_fault_has_its_finding() {
                 assert_eq!(check["status"], "fail", "{check}");
             }
         }
+        if name == "nolog" {
+            // A report without log input says nothing about logs it never had.
+            for format in ["table", "markdown"] {
+                let out = run_cmd(
+                    proxydoc_aws(region).args(["check", "--proxy", name, "--format", format]),
+                );
+                assert!(
+                    out.stdout
+                        .contains("Control-plane checks only: no logs were read.")
+                        && !out.stdout.contains("Window:")
+                        && !out.stdout.contains("Input:")
+                        && !out.stdout.contains("seen:")
+                        && out.stdout.contains("enhanced-logging-off"),
+                    "{format}:\n{}",
+                    out.stdout
+                );
+            }
+        }
         if expected == "db-security-group-blocks-proxy" {
             assert!(
                 finding["remediation"][0]
