@@ -33,7 +33,10 @@ pub fn man(command: Option<&str>) -> Result<ExitCode> {
                 ))
                 .into());
             };
-            let page = sub.clone().name(format!("proxydoc-{name}"));
+            let page = sub
+                .clone()
+                .name(format!("proxydoc-{name}"))
+                .bin_name(format!("proxydoc {name}"));
             match cli.get_version() {
                 Some(version) => page.version(version.to_string()),
                 None => page,

@@ -614,6 +614,11 @@ fn manual_pages() {
         out.stdout
     );
     assert!(out.stdout.contains(r"\-\-fail\-on"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(r"\fBproxydoc analyze\fR"),
+        "the synopsis is the command as typed: {}",
+        out.stdout
+    );
     let out = run(&["man", "nope"]);
     assert_eq!(out.code, 2);
     assert!(
