@@ -227,6 +227,7 @@ fn sessions_out(s: &crate::aggregate::Sessions) -> SessionsOut {
         closed_without_auth: s.closed_without_auth,
         db_opened_while_clients_arrived: s.db_opened_while_clients_arrived,
         folded_early: s.folded_early,
+        most_open: s.most_open,
     }
 }
 

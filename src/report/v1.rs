@@ -182,6 +182,9 @@ pub struct SessionsOut {
     /// absent when none were.
     #[serde(skip_serializing_if = "is_zero")]
     pub folded_early: u64,
+    /// The most sessions open at once within the 15-minute horizon (what the session table
+    /// held at its largest; past 262,144 the oldest fold early).
+    pub most_open: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
