@@ -652,7 +652,7 @@ impl<'c> Aggregator<'c> {
         let endpoints = tables.top_values(tables.dimension(frame::ENDPOINT)?);
         let details = tables.details()?;
         let timeline = tables.timeline();
-        let (kind_onsets, db_silence) = tables.onsets(window, &timeline)?;
+        let (kind_onsets, db_silence) = onsets(window, &timeline);
         let counts = match sessions {
             SessionSink::Own(buffer) => buffer.finish(),
             SessionSink::Joined(counts) => counts,
@@ -821,71 +821,6 @@ impl Tables<'_> {
         self.facts.take_timeline()
     }
 
-    /// The failure onset of each failure kind and the database silence, each with the rates
-    /// around it (see `onset.rs`), over the input's timed `window`.
-    fn onsets(
-        &self,
-        window: Window,
-        timeline: &[Bucket],
-    ) -> Result<(BTreeMap<EventKind, onset::Onset>, Option<onset::Onset>), FrameError> {
-        let Some((first, last)) = window else {
-            return Ok((BTreeMap::new(), None));
-        };
-        let minute = |t: Millis| t.div_euclid(onset::MINUTE) * onset::MINUTE;
-        let (start, end) = (minute(first), minute(last));
-        // Per-minute series of some kinds, from the timeline already grouped.
-        let series = |kinds: &[EventKind]| -> Vec<(Millis, u64)> {
-            timeline
-                .iter()
-                .map(|b| (b.minute, b.counts.sum(kinds)))
-                .filter(|(_, n)| *n > 0)
-                .collect()
-        };
-        let db = series(&DB_SIDE);
-        let clients = series(&[EventKind::ClientConnected]);
-        let around = |at: Millis, until: Millis| -> Result<onset::Onset, FrameError> {
-            let (before_minutes, lead_minutes, lead_from) = onset::phases(at, start);
-            let rates = minutes::phase_counts(timeline, lead_from, at, until)
-                .into_iter()
-                .map(|(kind, early, lead, after)| onset::KindRate {
-                    kind,
-                    early,
-                    lead,
-                    after,
-                })
-                .collect();
-            Ok(onset::Onset {
-                at,
-                end: until,
-                before_minutes,
-                lead_minutes,
-                after_minutes: (until - at) / onset::MINUTE + 1,
-                rates,
-            })
-        };
-        let of_failures = |failures: &[(Millis, u64)]| -> Result<Option<onset::Onset>, FrameError> {
-            match onset::failure_onset(failures, start, end) {
-                Some(at) => {
-                    // The incident lasts until its last failing minute.
-                    let until = failures.last().map_or(end, |(m, _)| *m).max(at);
-                    Ok(Some(around(at, until)?))
-                }
-                None => Ok(None),
-            }
-        };
-        let mut kind_onsets = BTreeMap::new();
-        for kind in EventKind::ALL.into_iter().filter(|k| k.is_failure()) {
-            if let Some(onset) = of_failures(&series(&[kind]))? {
-                kind_onsets.insert(kind, onset);
-            }
-        }
-        let silence = match onset::db_silence(&db, &clients) {
-            Some(at) => Some(around(at, end.max(at))?),
-            None => None,
-        };
-        Ok((kind_onsets, silence))
-    }
-
     /// Failed sessions per client address, joined through the connection id (the failure line
     /// itself seldom names the address), raise the failure counts of the clients (per code)
     /// that lines name.
@@ -997,6 +932,63 @@ impl Tables<'_> {
             .and_then(|k| k.first.zip(k.last))?;
         Some(self.facts.opened_between(first, last))
     }
+}
+
+/// The failure onset of each failure kind and the database silence, each with the rates
+/// around it (see `onset.rs`), over the input's timed `window`, from the per-minute timeline.
+fn onsets(
+    window: Window,
+    timeline: &[Bucket],
+) -> (BTreeMap<EventKind, onset::Onset>, Option<onset::Onset>) {
+    let Some((first, last)) = window else {
+        return (BTreeMap::new(), None);
+    };
+    let minute = |t: Millis| t.div_euclid(onset::MINUTE) * onset::MINUTE;
+    let (start, end) = (minute(first), minute(last));
+    // Per-minute series of some kinds, from the timeline already grouped.
+    let series = |kinds: &[EventKind]| -> Vec<(Millis, u64)> {
+        timeline
+            .iter()
+            .map(|b| (b.minute, b.counts.sum(kinds)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    };
+    let db = series(&DB_SIDE);
+    let clients = series(&[EventKind::ClientConnected]);
+    let around = |at: Millis, until: Millis| -> onset::Onset {
+        let (before_minutes, lead_minutes, lead_from) = onset::phases(at, start);
+        let rates = minutes::phase_counts(timeline, lead_from, at, until)
+            .into_iter()
+            .map(|(kind, early, lead, after)| onset::KindRate {
+                kind,
+                early,
+                lead,
+                after,
+            })
+            .collect();
+        onset::Onset {
+            at,
+            end: until,
+            before_minutes,
+            lead_minutes,
+            after_minutes: (until - at) / onset::MINUTE + 1,
+            rates,
+        }
+    };
+    let of_failures = |failures: &[(Millis, u64)]| -> Option<onset::Onset> {
+        let at = onset::failure_onset(failures, start, end)?;
+        // The incident lasts until its last failing minute.
+        let until = failures.last().map_or(end, |(m, _)| *m).max(at);
+        Some(around(at, until))
+    };
+    let mut kind_onsets = BTreeMap::new();
+    for kind in EventKind::ALL.into_iter().filter(|k| k.is_failure()) {
+        if let Some(onset) = of_failures(&series(&[kind])) {
+            kind_onsets.insert(kind, onset);
+        }
+    }
+    let silence = onset::db_silence(&db, &clients).map(|at| around(at, end.max(at)));
+    (kind_onsets, silence)
 }
 
 fn sessions_summary(

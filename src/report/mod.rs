@@ -317,12 +317,13 @@ fn bucketed(minutes: &[crate::aggregate::Bucket]) -> (u32, Vec<MinuteOut>) {
     let size = width * MINUTE;
     // Summed in u64: a day's bucket can hold more than a minute's u32 counts.
     let mut out: Vec<MinuteOut> = Vec::new();
+    let mut current = None;
     for bucket in minutes {
         let start = bucket.minute.div_euclid(size) * size;
-        let minute = rfc3339(start);
-        if out.last().is_none_or(|b| b.minute != minute) {
+        if current != Some(start) {
+            current = Some(start);
             out.push(MinuteOut {
-                minute,
+                minute: rfc3339(start),
                 events: 0,
                 failures: 0,
                 counts: BTreeMap::new(),
