@@ -98,9 +98,13 @@ pub struct CauseStats {
     pub events: u64,
     pub first: Option<Millis>,
     pub last: Option<Millis>,
+    /// The [`DIMENSION_ROWS`] users, clients and endpoints with the most events of this
+    /// cause (clients: or failed sessions), most first.
     pub users: Vec<(String, u64)>,
     pub clients: Vec<(String, u64)>,
     pub endpoints: Vec<(String, u64)>,
+    /// How many users have events of this cause (`users` keeps the first hundred).
+    pub user_count: usize,
     pub details: Vec<(String, u64)>,
     /// Each user's first line of this cause, earliest first.
     pub user_first: Vec<(String, Millis)>,
@@ -196,8 +200,10 @@ impl Summary {
 
 #[derive(Default, Clone)]
 struct Interner {
-    ids: HashMap<String, u32, rustc_hash::FxBuildHasher>,
-    values: Vec<String>,
+    /// Each value is allocated once and shared by the map and the list (a fleet's 256,000
+    /// addresses, per worker).
+    ids: HashMap<std::sync::Arc<str>, u32, rustc_hash::FxBuildHasher>,
+    values: Vec<std::sync::Arc<str>>,
     /// Recently returned codes by a cheap slot of the value (length and end bytes): most
     /// lines repeat the endpoint, user and reason of lines before them, and a hit costs one
     /// comparison instead of a hash and a probe.
@@ -226,9 +232,10 @@ impl Interner {
         let id = match self.ids.get(value) {
             Some(&id) => id,
             None => {
-                self.values.push(value.to_string());
+                let shared: std::sync::Arc<str> = value.into();
+                self.values.push(shared.clone());
                 let id = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
-                self.ids.insert(value.to_string(), id);
+                self.ids.insert(shared, id);
                 id
             }
         };
@@ -238,7 +245,7 @@ impl Interner {
 
     fn get(&self, id: i64) -> Option<&str> {
         let index = usize::try_from(id).ok()?.checked_sub(1)?;
-        self.values.get(index).map(String::as_str)
+        self.values.get(index).map(|v| &**v)
     }
 }
 
@@ -746,19 +753,36 @@ impl Tables<'_> {
     /// code. Codes are dense, so a vector indexes them: a fleet of 256,000 client addresses
     /// costs no string and no map here.
     fn dimension(&self, dimension: &str) -> Result<Vec<(u64, u64)>, FrameError> {
-        let mut counts: Vec<(u64, u64)> = vec![(0, 0); self.strings.values.len() + 1];
-        for group in self.facts.group(&[dimension, frame::KIND], None)? {
-            let Some(slot) = group.keys[0]
-                .and_then(|code| usize::try_from(code).ok())
-                .and_then(|code| counts.get_mut(code))
-            else {
-                continue;
-            };
-            let failure = Self::kind_of(group.keys[1]).is_some_and(EventKind::is_failure);
-            slot.0 += group.n;
-            slot.1 += if failure { group.n } else { 0 };
+        let failure = |kind: u32| EventKind::from_index(kind).is_some_and(EventKind::is_failure);
+        Ok(self
+            .facts
+            .per_code(dimension, None, &failure, self.strings.values.len() + 1)?
+            .into_iter()
+            .map(|c| (c.events, c.failures))
+            .collect())
+    }
+
+    /// The [`DIMENSION_ROWS`] codes with the largest counts (then by value: codes depend on
+    /// which worker saw a value first), named, largest first; counts indexed by code.
+    fn top_named(&self, counts: &[u64]) -> Vec<(String, u64)> {
+        let name = |code: usize| i64::try_from(code).ok().and_then(|c| self.strings.get(c));
+        let mut rows: Vec<(usize, u64)> = counts
+            .iter()
+            .enumerate()
+            .filter(|&(code, &n)| n > 0 && name(code).is_some())
+            .map(|(code, &n)| (code, n))
+            .collect();
+        let order = |a: &(usize, u64), b: &(usize, u64)| {
+            b.1.cmp(&a.1).then_with(|| name(a.0).cmp(&name(b.0)))
+        };
+        if rows.len() > DIMENSION_ROWS {
+            rows.select_nth_unstable_by(DIMENSION_ROWS - 1, order);
+            rows.truncate(DIMENSION_ROWS);
         }
-        Ok(counts)
+        rows.sort_unstable_by(order);
+        rows.into_iter()
+            .filter_map(|(code, n)| Some((name(code)?.to_string(), n)))
+            .collect()
     }
 
     /// The [`DIMENSION_ROWS`] values with the most failures, then the most events, then by
@@ -850,28 +874,45 @@ impl Tables<'_> {
             let Some(total) = self.facts.group(&[], filter)?.into_iter().next() else {
                 continue;
             };
-            let named = |dimension: &str| -> Result<Vec<(String, u64)>, FrameError> {
-                let mut out: Vec<(String, u64)> = self
-                    .facts
-                    .group(&[dimension], filter)?
-                    .into_iter()
-                    .filter_map(|g| Some((self.name(g.keys[0])?, g.n)))
-                    .collect();
-                // Ties by name: codes depend on which worker saw a value first.
-                out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-                Ok(out)
+            let codes = self.strings.values.len() + 1;
+            let per_code = |dimension: &str| {
+                self.facts
+                    .per_code(dimension, Some(code), &|_| false, codes)
             };
+            let events = |counts: &[frame::CodeCount]| -> Vec<u64> {
+                counts.iter().map(|c| c.events).collect()
+            };
+            let users = per_code(frame::USER)?;
+            // The cause's clients from its own lines, joined with the addresses its sessions
+            // came from.
+            let mut clients = events(&per_code(frame::CLIENT)?);
+            for &(_, client, n) in counts.cause_clients.iter().filter(|(c, _, _)| *c == code) {
+                if let Some(slot) = usize::try_from(client)
+                    .ok()
+                    .and_then(|c| clients.get_mut(c))
+                {
+                    *slot = (*slot).max(n);
+                }
+            }
+            let mut details: Vec<(String, u64)> = self
+                .facts
+                .group(&[frame::DETAIL], filter)?
+                .into_iter()
+                .filter_map(|g| Some((self.name(g.keys[0])?, g.n)))
+                .collect();
+            // Ties by name: codes depend on which worker saw a value first.
+            details.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             let patterns = self
                 .facts
                 .group(&[frame::PATTERN], filter)?
                 .into_iter()
                 .filter_map(|g| Some((u32::try_from(g.keys[0]?).ok()?, g.n)))
                 .collect();
-            let mut user_first: Vec<(String, Millis)> = self
-                .facts
-                .group(&[frame::USER], filter)?
-                .into_iter()
-                .filter_map(|g| Some((self.name(g.keys[0])?, g.first?)))
+            let mut user_first: Vec<(String, Millis)> = users
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.events > 0)
+                .filter_map(|(code, c)| Some((self.name(i64::try_from(code).ok())?, c.first?)))
                 .collect();
             user_first.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
             let mut evidence = cause_evidence.get(&code).cloned().unwrap_or_default();
@@ -881,44 +922,17 @@ impl Tables<'_> {
                 events: total.n,
                 first: total.first,
                 last: total.last,
-                users: named(frame::USER)?,
-                clients: self.cause_clients(named(frame::CLIENT)?, code, counts),
-                endpoints: named(frame::ENDPOINT)?,
-                details: named(frame::DETAIL)?,
+                user_count: users.iter().filter(|c| c.events > 0).count(),
+                users: self.top_named(&events(&users)),
+                clients: self.top_named(&clients),
+                endpoints: self.top_named(&events(&per_code(frame::ENDPOINT)?)),
+                details,
                 user_first,
                 patterns,
                 evidence,
             });
         }
         Ok(causes)
-    }
-
-    /// A cause's clients from its own lines, joined with the addresses its sessions came from.
-    fn cause_clients(
-        &self,
-        mut clients: Vec<(String, u64)>,
-        code: u32,
-        counts: &SessionCounts,
-    ) -> Vec<(String, u64)> {
-        let mut positions: HashMap<String, usize, rustc_hash::FxBuildHasher> = clients
-            .iter()
-            .enumerate()
-            .map(|(i, (v, _))| (v.clone(), i))
-            .collect();
-        for &(_, client, n) in counts.cause_clients.iter().filter(|(c, _, _)| *c == code) {
-            let Some(value) = self.name(Some(i64::from(client))) else {
-                continue;
-            };
-            match positions.get(&value) {
-                Some(&at) => clients[at].1 = clients[at].1.max(n),
-                None => {
-                    positions.insert(value.clone(), clients.len());
-                    clients.push((value, n));
-                }
-            }
-        }
-        clients.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        clients
     }
 
     /// Whether a database connection was opened between the first and the last client

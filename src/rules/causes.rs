@@ -186,12 +186,37 @@ impl Fill {
     }
 }
 
+/// The users a fix names: the ten with the most events (a fleet's thousands of users would
+/// make a policy statement longer than IAM accepts), or `DB_USER` when no line named one.
 fn users(stats: &CauseStats) -> Vec<String> {
-    let mut users: Vec<String> = stats.users.iter().map(|(u, _)| u.clone()).collect();
+    let mut users: Vec<String> = stats
+        .users
+        .iter()
+        .take(FIX_USERS)
+        .map(|(u, _)| u.clone())
+        .collect();
     if users.is_empty() {
         users.push("DB_USER".to_string());
     }
     users
+}
+
+/// The most users a fix names.
+const FIX_USERS: usize = 10;
+
+/// The users a fix names, joined, with how many more the cause had.
+fn users_text(stats: &CauseStats) -> String {
+    let users = users(stats);
+    let more = stats.user_count.saturating_sub(users.len());
+    if more > 0 {
+        format!(
+            "{} (and {more} more user{})",
+            users.join(", "),
+            if more == 1 { "" } else { "s" }
+        )
+    } else {
+        users.join(", ")
+    }
 }
 
 fn describe_auth(fill: &Fill) -> String {
@@ -223,7 +248,7 @@ fn iam_auth_failed(fill: &Fill, stats: &CauseStats) -> Vec<String> {
         ),
         format!(
             "Allow the client's IAM user or role to connect as {}: add the statement {} to its policy",
-            users.join(", "),
+            users_text(stats),
             json!({"Effect": "Allow", "Action": "rds-db:connect", "Resource": resources})
         ),
         format!(
@@ -246,7 +271,7 @@ fn iam_auth_failed(fill: &Fill, stats: &CauseStats) -> Vec<String> {
 }
 
 fn password_auth_failed(fill: &Fill, stats: &CauseStats) -> Vec<String> {
-    let users = users(stats).join(", ");
+    let users = users_text(stats);
     vec![
         format!(
             "The password the client sends for {users} must equal the `password` in the Secrets Manager secret the proxy uses for that user; find the secret with `{}`",
@@ -266,7 +291,7 @@ fn no_secret_for_user(fill: &Fill, stats: &CauseStats) -> Vec<String> {
     vec![
         format!(
             "Create a Secrets Manager secret for {} holding {} (the username must match exactly, including case)",
-            users.join(", "),
+            users_text(stats),
             json!({"username": users[0], "password": "…"})
         ),
         format!(
@@ -347,7 +372,7 @@ fn duplicate_auth_user(fill: &Fill, stats: &CauseStats) -> Vec<String> {
     vec![
         format!(
             "More than one Auth entry resolves to user {}; list them with `{}`",
-            users(stats).join(", "),
+            users_text(stats),
             describe_auth(fill)
         ),
         format!(
@@ -594,4 +619,67 @@ fn db_error(_fill: &Fill, stats: &CauseStats) -> Vec<String> {
             .to_string(),
     );
     steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fill() -> Fill {
+        Fill {
+            region: "us-east-1".into(),
+            account: "123456789012".into(),
+            proxy: "orders".into(),
+            proxy_host: "orders.proxy-abc.us-east-1.rds.amazonaws.com".into(),
+            port: "5432".into(),
+            role_arns: Vec::new(),
+            secret_arns: Vec::new(),
+        }
+    }
+
+    fn stats(users: usize) -> CauseStats {
+        CauseStats {
+            cause: "iam-auth-failed".into(),
+            events: 100,
+            first: None,
+            last: None,
+            users: (0..users.min(100))
+                .map(|i| (format!("svc_{i}"), 100 - i as u64))
+                .collect(),
+            clients: Vec::new(),
+            endpoints: Vec::new(),
+            details: Vec::new(),
+            user_count: users,
+            user_first: Vec::new(),
+            patterns: Vec::new(),
+            evidence: Vec::new(),
+        }
+    }
+
+    /// A fleet's thousands of failing users make a fix naming ten of them and counting the
+    /// rest: a policy statement of every user would exceed what IAM accepts.
+    #[test]
+    fn fixes_name_ten_users_and_count_the_rest() {
+        let steps = iam_auth_failed(&fill(), &stats(4_901));
+        let allow = steps
+            .iter()
+            .find(|s| s.starts_with("Allow the client's IAM user"))
+            .expect("the rds-db:connect step");
+        assert!(allow.contains("svc_0, svc_1,"), "{allow}");
+        assert!(allow.contains("svc_9 (and 4891 more users)"), "{allow}");
+        assert!(!allow.contains("svc_10"), "{allow}");
+        assert_eq!(allow.matches("dbuser:PROXY_RESOURCE_ID/").count(), 10);
+
+        let steps = password_auth_failed(&fill(), &stats(11));
+        assert!(
+            steps[0].contains("svc_9 (and 1 more user) must"),
+            "{}",
+            steps[0]
+        );
+
+        let steps = password_auth_failed(&fill(), &stats(2));
+        assert!(steps[0].contains("for svc_0, svc_1 must"), "{}", steps[0]);
+        let steps = password_auth_failed(&fill(), &stats(0));
+        assert!(steps[0].contains("for DB_USER must"), "{}", steps[0]);
+    }
 }

@@ -602,6 +602,7 @@ fn unreachable_stats(events: u64, first: Option<Millis>, last: Option<Millis>) -
         clients: Vec::new(),
         endpoints: Vec::new(),
         details: Vec::new(),
+        user_count: 0,
         user_first: Vec::new(),
         patterns: Vec::new(),
         evidence: Vec::new(),
