@@ -211,6 +211,12 @@ impl Open {
             || at < self.first.saturating_sub(HORIZON)
     }
 
+    /// Whether the session ended by its own lines: a close line, or a failed authentication
+    /// (the proxy closes the connection).
+    fn ended(&self) -> bool {
+        self.flags.contains(SessionFlags::CLOSED) || self.flags.contains(SessionFlags::AUTH_FAILED)
+    }
+
     /// Whether the clock has passed this session by the horizon, either way.
     fn passed(&self, clock: i64) -> bool {
         clock > self.last.saturating_add(HORIZON) || clock < self.first.saturating_sub(HORIZON)
@@ -232,7 +238,8 @@ pub struct SessionCounts {
     pub client_failures: Vec<(u32, u64)>,
     /// Sessions folded before their horizon because too many were open at once.
     pub folded_early: u64,
-    /// The most sessions open at once (the open table's high-water mark).
+    /// The most sessions open at once: begun, and not yet ended by a close line, a failed
+    /// authentication or their horizon, in the order of the lines.
     pub most_open: u64,
 }
 
@@ -284,6 +291,9 @@ pub struct SessionBuffer {
     now: i64,
     totals: Totals,
     pushes: u64,
+    /// Sessions begun and not yet ended (by a close line, a failed authentication or their
+    /// horizon), in the order of the lines, and the most of them at once.
+    live: usize,
     most_open: usize,
 }
 
@@ -348,15 +358,23 @@ impl SessionBuffer {
                 if entry.ends_before(at, row.flags) {
                     // The id was reused, or the session's horizon passed: it ended. Its queue
                     // place stays with the id.
-                    self.totals
-                        .fold(std::mem::replace(entry, Open::starting(at)));
+                    let ended = std::mem::replace(entry, Open::starting(at));
+                    self.live -= usize::from(!ended.ended());
+                    self.totals.fold(ended);
+                    self.live += 1;
+                    self.most_open = self.most_open.max(self.live);
                 }
+                let was = entry.ended();
                 entry.absorb(at, &row);
+                self.live -= usize::from(!was && entry.ended());
             }
             std::collections::hash_map::Entry::Vacant(vacant) => {
-                vacant.insert(Open::starting(at)).absorb(at, &row);
+                let entry = vacant.insert(Open::starting(at));
+                entry.absorb(at, &row);
                 self.order.push_back((row.conn, at));
-                self.most_open = self.most_open.max(self.open.len());
+                self.live += 1;
+                self.most_open = self.most_open.max(self.live);
+                self.live -= usize::from(entry.ended());
             }
         }
         self.pushes += 1;
@@ -370,6 +388,7 @@ impl SessionBuffer {
         while let Some((oldest, _)) = self.order.pop_front() {
             if let Some(session) = self.open.remove(&oldest) {
                 self.totals.folded_early += 1;
+                self.live -= usize::from(!session.ended());
                 self.totals.fold(session);
                 return;
             }
@@ -403,6 +422,7 @@ impl SessionBuffer {
                 None => {}
                 Some(None) => {
                     if let Some(session) = self.open.remove(&conn) {
+                        self.live -= usize::from(!session.ended());
                         self.totals.fold(session);
                     }
                 }
@@ -764,6 +784,43 @@ mod tests {
         let mut buffer = SessionBuffer::default();
         rows.iter().for_each(|r| buffer.push(*r));
         buffer.finish()
+    }
+
+    /// Open at once means begun and not yet ended by a close line, a failed authentication or
+    /// the horizon: closed sessions still joinable in the table do not count.
+    #[test]
+    fn most_open_counts_sessions_not_yet_ended() {
+        let t = |minutes: i64| minutes * MINUTE;
+        let counts = joined(&[
+            at(1, t(0), CONNECTED),
+            at(2, t(1), CONNECTED),
+            at(1, t(2), CLOSED),
+            at(3, t(3), CONNECTED),
+            // 4 fails its authentication: open for one line.
+            at(4, t(4), CONNECTED),
+            at(4, t(4), AUTH_FAILED),
+            at(2, t(5), CLOSED),
+            at(3, t(6), CLOSED),
+            // Sequential sessions, one at a time, many of them.
+            at(5, t(7), CONNECTED),
+            at(5, t(8), CLOSED),
+            at(6, t(9), CONNECTED),
+            at(6, t(10), CLOSED),
+            // 7 never closes: open until its horizon passes (counted at the table's sweeps).
+            at(7, t(11), CONNECTED),
+            at(8, t(40), CONNECTED),
+            // Reused id: the old session ends, the new one is open.
+            at(8, t(42), CONNECTED),
+        ]);
+        assert_eq!(counts.sessions, 9);
+        assert_eq!(counts.most_open, 3, "2, 3 and 4 at 4 minutes");
+
+        let mut sequential = Vec::new();
+        for conn in 0..1_000 {
+            sequential.push(at(conn, t(conn as i64), CONNECTED));
+            sequential.push(at(conn, t(conn as i64), CLOSED));
+        }
+        assert_eq!(joined(&sequential).most_open, 1);
     }
 
     #[test]
