@@ -353,7 +353,7 @@ pub struct AnalyzeArgs {
     pub paths: Vec<String>,
 
     /// Report format. Default: `table` on a terminal, `json` when stdout is piped; with
-    /// --output, from the file's extension (.json, .md), else `table`.
+    /// --output, from the file's extension (.json, .md, .html), else `table`.
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
 
@@ -532,6 +532,8 @@ pub enum FormatArg {
     Table,
     Json,
     Markdown,
+    /// One self-contained page: the timeline drawn, copyable fixes (no network use).
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

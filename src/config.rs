@@ -258,6 +258,7 @@ pub fn resolve_format(
         (Some(FormatArg::Table), _) => Format::Table,
         (Some(FormatArg::Json), _) => Format::Json,
         (Some(FormatArg::Markdown), _) => Format::Markdown,
+        (Some(FormatArg::Html), _) => Format::Html,
         (None, Some(output)) => format_for_path(output),
         (None, None) if stdout_is_terminal => Format::Table,
         (None, None) => Format::Json,
@@ -277,6 +278,7 @@ fn format_for_path(path: &Path) -> Format {
     match path.extension().and_then(|e| e.to_str()) {
         Some("json") => Format::Json,
         Some("md" | "markdown") => Format::Markdown,
+        Some("html" | "htm") => Format::Html,
         _ => Format::Table,
     }
 }
@@ -317,6 +319,18 @@ mod tests {
         assert_eq!(
             config(&["a", "-o", "r.json"], true, true).unwrap().format,
             Format::Json
+        );
+        assert_eq!(
+            config(&["a", "-o", "report.html"], true, true)
+                .unwrap()
+                .format,
+            Format::Html
+        );
+        assert_eq!(
+            config(&["a", "--format", "html"], false, true)
+                .unwrap()
+                .format,
+            Format::Html
         );
         assert_eq!(
             config(&["a", "--format", "markdown"], false, true)

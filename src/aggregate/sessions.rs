@@ -211,12 +211,6 @@ impl Open {
             || at < self.first.saturating_sub(HORIZON)
     }
 
-    /// Whether the session ended by its own lines: a close line, or a failed authentication
-    /// (the proxy closes the connection).
-    fn ended(&self) -> bool {
-        self.flags.contains(SessionFlags::CLOSED) || self.flags.contains(SessionFlags::AUTH_FAILED)
-    }
-
     /// Whether the clock has passed this session by the horizon, either way.
     fn passed(&self, clock: i64) -> bool {
         clock > self.last.saturating_add(HORIZON) || clock < self.first.saturating_sub(HORIZON)
@@ -238,8 +232,8 @@ pub struct SessionCounts {
     pub client_failures: Vec<(u32, u64)>,
     /// Sessions folded before their horizon because too many were open at once.
     pub folded_early: u64,
-    /// The most sessions open at once: begun, and not yet ended by a close line, a failed
-    /// authentication or their horizon, in the order of the lines.
+    /// The most sessions open in one minute (a session is open from its first line's minute to
+    /// its last's): by the lines' time, so it is the same in every layout and line order.
     pub most_open: u64,
 }
 
@@ -291,10 +285,6 @@ pub struct SessionBuffer {
     now: i64,
     totals: Totals,
     pushes: u64,
-    /// Sessions begun and not yet ended (by a close line, a failed authentication or their
-    /// horizon), in the order of the lines, and the most of them at once.
-    live: usize,
-    most_open: usize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -305,11 +295,34 @@ struct Totals {
     cause_clients: HashMap<(u32, u32), u64, FxBuild>,
     client_failures: HashMap<u32, u64, FxBuild>,
     folded_early: u64,
+    /// Sessions opened (+) and gone (-) per minute: summed in minute order, the sessions open
+    /// in each minute. Keyed by minute, so it follows the span, not the number of sessions.
+    open_deltas: HashMap<i64, i64, FxBuild>,
 }
 
+const MINUTE: i64 = 60_000;
+
 impl Totals {
+    /// The most sessions open in one minute.
+    fn most_open(&self) -> u64 {
+        let mut deltas: Vec<(i64, i64)> = self.open_deltas.iter().map(|(m, d)| (*m, *d)).collect();
+        deltas.sort_unstable();
+        let (mut open, mut most) = (0i64, 0i64);
+        for (_, delta) in deltas {
+            open += delta;
+            most = most.max(open);
+        }
+        u64::try_from(most).unwrap_or(0)
+    }
+
     fn fold(&mut self, session: Open) {
         self.sessions += 1;
+        let (first, last) = (session.first.min(session.last), session.last.max(session.first));
+        *self.open_deltas.entry(first.div_euclid(MINUTE)).or_default() += 1;
+        *self
+            .open_deltas
+            .entry(last.div_euclid(MINUTE).saturating_add(1))
+            .or_default() -= 1;
         let flags = session.flags;
         self.with.count(flags);
         if flags.contains(SessionFlags::CONNECTED | SessionFlags::CLOSED)
@@ -358,23 +371,14 @@ impl SessionBuffer {
                 if entry.ends_before(at, row.flags) {
                     // The id was reused, or the session's horizon passed: it ended. Its queue
                     // place stays with the id.
-                    let ended = std::mem::replace(entry, Open::starting(at));
-                    self.live -= usize::from(!ended.ended());
-                    self.totals.fold(ended);
-                    self.live += 1;
-                    self.most_open = self.most_open.max(self.live);
+                    self.totals
+                        .fold(std::mem::replace(entry, Open::starting(at)));
                 }
-                let was = entry.ended();
                 entry.absorb(at, &row);
-                self.live -= usize::from(!was && entry.ended());
             }
             std::collections::hash_map::Entry::Vacant(vacant) => {
-                let entry = vacant.insert(Open::starting(at));
-                entry.absorb(at, &row);
+                vacant.insert(Open::starting(at)).absorb(at, &row);
                 self.order.push_back((row.conn, at));
-                self.live += 1;
-                self.most_open = self.most_open.max(self.live);
-                self.live -= usize::from(entry.ended());
             }
         }
         self.pushes += 1;
@@ -388,7 +392,6 @@ impl SessionBuffer {
         while let Some((oldest, _)) = self.order.pop_front() {
             if let Some(session) = self.open.remove(&oldest) {
                 self.totals.folded_early += 1;
-                self.live -= usize::from(!session.ended());
                 self.totals.fold(session);
                 return;
             }
@@ -422,7 +425,6 @@ impl SessionBuffer {
                 None => {}
                 Some(None) => {
                     if let Some(session) = self.open.remove(&conn) {
-                        self.live -= usize::from(!session.ended());
                         self.totals.fold(session);
                     }
                 }
@@ -437,7 +439,6 @@ impl SessionBuffer {
             mut open,
             order,
             mut totals,
-            most_open,
             ..
         } = self;
         for (conn, _) in order {
@@ -445,6 +446,7 @@ impl SessionBuffer {
                 totals.fold(session);
             }
         }
+        let most_open = totals.most_open();
         SessionCounts {
             sessions: totals.sessions,
             with: totals.with,
@@ -452,7 +454,7 @@ impl SessionBuffer {
             cause_clients: sorted_cause_clients(totals.cause_clients),
             client_failures: sorted_client_failures(totals.client_failures),
             folded_early: totals.folded_early,
-            most_open: u64::try_from(most_open).unwrap_or(u64::MAX),
+            most_open,
         }
     }
 }
@@ -786,41 +788,47 @@ mod tests {
         buffer.finish()
     }
 
-    /// Open at once means begun and not yet ended by a close line, a failed authentication or
-    /// the horizon: closed sessions still joinable in the table do not count.
+    /// A session is open from its first line's minute to its last's; the most at once is the
+    /// most in one minute, whatever the order of the lines.
     #[test]
-    fn most_open_counts_sessions_not_yet_ended() {
-        let t = |minutes: i64| minutes * MINUTE;
-        let counts = joined(&[
-            at(1, t(0), CONNECTED),
-            at(2, t(1), CONNECTED),
-            at(1, t(2), CLOSED),
-            at(3, t(3), CONNECTED),
-            // 4 fails its authentication: open for one line.
-            at(4, t(4), CONNECTED),
-            at(4, t(4), AUTH_FAILED),
-            at(2, t(5), CLOSED),
-            at(3, t(6), CLOSED),
-            // Sequential sessions, one at a time, many of them.
-            at(5, t(7), CONNECTED),
-            at(5, t(8), CLOSED),
-            at(6, t(9), CONNECTED),
-            at(6, t(10), CLOSED),
-            // 7 never closes: open until its horizon passes (counted at the table's sweeps).
-            at(7, t(11), CONNECTED),
-            at(8, t(40), CONNECTED),
-            // Reused id: the old session ends, the new one is open.
-            at(8, t(42), CONNECTED),
-        ]);
-        assert_eq!(counts.sessions, 9);
-        assert_eq!(counts.most_open, 3, "2, 3 and 4 at 4 minutes");
+    fn most_open_is_the_busiest_minute_in_any_line_order() {
+        let t = |minutes: i64, seconds: i64| minutes * MINUTE + seconds * 1_000;
+        let mut rows = vec![
+            at(1, t(0, 0), CONNECTED),
+            at(2, t(1, 0), CONNECTED),
+            at(1, t(2, 0), CLOSED),
+            at(3, t(3, 0), CONNECTED),
+            // 4 fails its authentication within minute 4.
+            at(4, t(4, 0), CONNECTED),
+            at(4, t(4, 1), AUTH_FAILED),
+            at(2, t(5, 0), CLOSED),
+            at(3, t(6, 0), CLOSED),
+            // Short sessions one after another, in one minute: open in that minute, all four.
+            at(5, t(10, 0), CONNECTED),
+            at(5, t(10, 5), CLOSED),
+            at(6, t(10, 10), CONNECTED),
+            at(6, t(10, 15), CLOSED),
+            at(7, t(10, 20), CONNECTED),
+            at(7, t(10, 25), CLOSED),
+            at(8, t(10, 30), CONNECTED),
+            at(8, t(10, 35), CLOSED),
+        ];
+        // Minutes 2 to 4: sessions 2 and 3 and, in minute 2, 1; in minute 4, 4: three.
+        let forwards = joined(&rows);
+        assert_eq!(forwards.sessions, 8);
+        assert_eq!(forwards.most_open, 4, "minute 10");
+        rows.truncate(8);
+        assert_eq!(joined(&rows).most_open, 3, "minutes 2 and 4");
+        rows.reverse();
+        assert_eq!(joined(&rows).most_open, 3, "the same backwards");
 
         let mut sequential = Vec::new();
         for conn in 0..1_000 {
-            sequential.push(at(conn, t(conn as i64), CONNECTED));
-            sequential.push(at(conn, t(conn as i64), CLOSED));
+            sequential.push(at(conn, t(conn as i64, 0), CONNECTED));
+            sequential.push(at(conn, t(conn as i64, 30), CLOSED));
         }
         assert_eq!(joined(&sequential).most_open, 1);
+        assert_eq!(joined(&[]).most_open, 0);
     }
 
     #[test]
@@ -947,13 +955,7 @@ mod tests {
             largest = largest.max(buffer.open.len());
         }
         let backwards = buffer.finish();
-        assert_eq!(
-            backwards,
-            SessionCounts {
-                most_open: backwards.most_open,
-                ..forwards
-            }
-        );
+        assert_eq!(backwards, forwards);
         assert_eq!(backwards.sessions, 20_000);
         assert_eq!(backwards.with.closed, 20_000);
         // Old sessions leave the table going backwards too.
@@ -1024,7 +1026,7 @@ mod tests {
         let counts = buffer.finish();
         assert_eq!(counts.folded_early, 1001);
         assert_eq!(counts.sessions, total + 1);
-        assert_eq!(counts.most_open, MAX_OPEN as u64);
+        assert_eq!(counts.most_open, total + 1, "all in one minute");
     }
 
     /// Lines of interleaved, incomplete and reused sessions, cut into batches shared among
@@ -1100,17 +1102,7 @@ mod tests {
                 assert!(rows.is_empty());
             }
             let merged = order.finish(&|worker, code| code - 10 * worker as u32);
-            assert_eq!(
-                SessionCounts {
-                    most_open: 0,
-                    ..merged
-                },
-                SessionCounts {
-                    most_open: 0,
-                    ..expected
-                },
-                "round {round}"
-            );
+            assert_eq!(merged, expected, "round {round}");
         }
     }
 

@@ -4,6 +4,7 @@
 //! JSON output serialises, field for field, and what the table and Markdown renderers read.
 //! Renderers write only to the writer they are given. Timestamps are RFC 3339 UTC.
 
+pub mod html;
 pub mod markdown;
 pub mod redact;
 pub mod table;
@@ -29,6 +30,7 @@ pub enum Format {
     Table,
     Json,
     Markdown,
+    Html,
 }
 
 /// What the report is built from besides the summary.
@@ -270,6 +272,7 @@ pub fn render(report: &Report, format: Format, out: &mut dyn Write) -> io::Resul
         }
         Format::Table => table::render(report, out),
         Format::Markdown => markdown::render(report, out),
+        Format::Html => html::render(report, out),
     }
 }
 

@@ -345,6 +345,19 @@ fn each_fault_has_its_finding() {
                     out.stdout
                 );
             }
+            let out =
+                run_cmd(proxydoc_aws(region).args(["check", "--proxy", name, "--format", "html"]));
+            let page = &out.stdout;
+            assert!(
+                page.contains("Control-plane checks only: no logs were read.")
+                    && page.contains("<section id=\"checks\">")
+                    && page.contains("data-cause=\"enhanced-logging-off\"")
+                    && !page.contains("id=\"timeline\"")
+                    && !page.contains("id=\"input\"")
+                    && !page.contains("id=\"kinds\"")
+                    && !page.contains("<dt>seen</dt>"),
+                "html:\n{page}"
+            );
         }
         if expected == "db-security-group-blocks-proxy" {
             assert!(

@@ -58,6 +58,7 @@ fn analyse_bytes(bytes: &[u8], forced: Option<InputFormat>) {
         proxydoc::report::Format::Json,
         proxydoc::report::Format::Table,
         proxydoc::report::Format::Markdown,
+        proxydoc::report::Format::Html,
     ] {
         proxydoc::report::render(&report, format, &mut std::io::sink()).unwrap();
     }

@@ -1,4 +1,4 @@
-//! Snapshots of the three report formats over one incident, with the clock fixed
+//! Snapshots of the four report formats over one incident, with the clock fixed
 //! (`PROXYDOC_NOW`). Review changes with `cargo insta review`.
 
 use crate::common::{run, sample};
@@ -22,6 +22,11 @@ fn table_report() {
 #[test]
 fn markdown_report() {
     insta::assert_snapshot!("markdown", render("markdown"));
+}
+
+#[test]
+fn html_report() {
+    insta::assert_snapshot!("html", render("html"));
 }
 
 #[test]
