@@ -317,8 +317,14 @@ impl Totals {
 
     fn fold(&mut self, session: Open) {
         self.sessions += 1;
-        let (first, last) = (session.first.min(session.last), session.last.max(session.first));
-        *self.open_deltas.entry(first.div_euclid(MINUTE)).or_default() += 1;
+        let (first, last) = (
+            session.first.min(session.last),
+            session.last.max(session.first),
+        );
+        *self
+            .open_deltas
+            .entry(first.div_euclid(MINUTE))
+            .or_default() += 1;
         *self
             .open_deltas
             .entry(last.div_euclid(MINUTE).saturating_add(1))
