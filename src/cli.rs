@@ -46,6 +46,21 @@ pub enum Command {
     /// Print the manual page (roff): `proxydoc man > proxydoc.1`, or a command's own page with
     /// `proxydoc man analyze > proxydoc-analyze.1`.
     Man(ManArgs),
+    /// Print the least-privilege IAM policy (JSON) for some commands, from the same table of
+    /// actions the code's calls use: `proxydoc iam-policy check tail > policy.json`.
+    IamPolicy(IamPolicyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IamPolicyArgs {
+    /// The commands to allow (default: all). `insights` is `analyze --engine insights`.
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(["analyze", "insights", "check", "diagnose", "logging", "tail"]))]
+    pub commands: Vec<String>,
+
+    /// Print the table of every call, its action and which commands need it (Markdown)
+    /// instead of a policy.
+    #[arg(long)]
+    pub table: bool,
 }
 
 #[derive(Debug, Args)]

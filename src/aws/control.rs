@@ -8,6 +8,8 @@
 //! as `Err(reason)`, naming the call, the object and the IAM action, so the remaining checks
 //! still run.
 
+use super::actions;
+
 use std::fmt::{Debug, Display};
 
 use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
@@ -42,7 +44,7 @@ async fn instance_profile_role(iam: &aws_sdk_iam::Client, arn: &str) -> Result<S
         .instance_profile_name(name)
         .send()
         .await
-        .map_err(|e| explain("GetInstanceProfile", "iam:GetInstanceProfile", arn, &e))?;
+        .map_err(|e| explain(&actions::GET_INSTANCE_PROFILE, arn, &e))?;
     output
         .instance_profile()
         .and_then(|p| p.roles().first())
@@ -58,7 +60,7 @@ async fn read_key(kms: &aws_sdk_kms::Client, key_id: &str) -> Result<KeyInfo, St
         .key_id(key_id)
         .send()
         .await
-        .map_err(|e| explain("DescribeKey", "kms:DescribeKey", key_id, &e))?;
+        .map_err(|e| explain(&actions::DESCRIBE_KEY, key_id, &e))?;
     let metadata = described
         .key_metadata()
         .ok_or_else(|| format!("DescribeKey on {key_id} returned no key metadata"))?;
@@ -71,7 +73,7 @@ async fn read_key(kms: &aws_sdk_kms::Client, key_id: &str) -> Result<KeyInfo, St
             .policy_name("default")
             .send()
             .await
-            .map_err(|e| explain("GetKeyPolicy", "kms:GetKeyPolicy", &arn, &e))
+            .map_err(|e| explain(&actions::GET_KEY_POLICY, &arn, &e))
             .and_then(|out| {
                 out.policy()
                     .map(str::to_string)
@@ -87,16 +89,14 @@ async fn read_key(kms: &aws_sdk_kms::Client, key_id: &str) -> Result<KeyInfo, St
     })
 }
 
-pub(crate) fn explain<E, R>(
-    call: &str,
-    action: &str,
-    object: &str,
-    error: &SdkError<E, R>,
-) -> String
+/// What a failed call says: the call, the object, AWS's code and message, and when denied the
+/// action to grant (from the table of [`actions`]).
+pub(crate) fn explain<E, R>(call: &actions::Call, object: &str, error: &SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + Display + Debug,
     R: Debug,
 {
+    let (action, call) = (call.action, call.name());
     match error {
         SdkError::ServiceError(service) => {
             let err = service.err();
@@ -256,12 +256,7 @@ pub async fn snapshot(
                         key,
                     })
                 }
-                Err(e) => Err(explain(
-                    "DescribeSecret",
-                    "secretsmanager:DescribeSecret",
-                    arn,
-                    &e,
-                )),
+                Err(e) => Err(explain(&actions::DESCRIBE_SECRET, arn, &e)),
             });
         }
     }
@@ -437,8 +432,7 @@ async fn read_proxy(
         }
         Err(e) => {
             return Err(ControlError::Call(explain(
-                "DescribeDBProxies",
-                "rds:DescribeDBProxies",
+                &actions::DESCRIBE_DB_PROXIES,
                 name,
                 &e,
             )));
@@ -484,14 +478,7 @@ async fn read_pool(rds: &aws_sdk_rds::Client, proxy: &str) -> Result<PoolSetting
         .db_proxy_name(proxy)
         .send()
         .await
-        .map_err(|e| {
-            explain(
-                "DescribeDBProxyTargetGroups",
-                "rds:DescribeDBProxyTargetGroups",
-                proxy,
-                &e,
-            )
-        })?;
+        .map_err(|e| explain(&actions::DESCRIBE_DB_PROXY_TARGET_GROUPS, proxy, &e))?;
     let group = output
         .target_groups()
         .iter()
@@ -516,14 +503,7 @@ async fn read_targets(rds: &aws_sdk_rds::Client, proxy: &str) -> Result<Vec<Targ
         .db_proxy_name(proxy)
         .send()
         .await
-        .map_err(|e| {
-            explain(
-                "DescribeDBProxyTargets",
-                "rds:DescribeDBProxyTargets",
-                proxy,
-                &e,
-            )
-        })?;
+        .map_err(|e| explain(&actions::DESCRIBE_DB_PROXY_TARGETS, proxy, &e))?;
     Ok(output
         .targets()
         .iter()
@@ -555,7 +535,7 @@ async fn read_instance(rds: &aws_sdk_rds::Client, id: &str) -> Result<DbInfo, St
         .db_instance_identifier(id)
         .send()
         .await
-        .map_err(|e| explain("DescribeDBInstances", "rds:DescribeDBInstances", id, &e))?;
+        .map_err(|e| explain(&actions::DESCRIBE_DB_INSTANCES, id, &e))?;
     let db = output
         .db_instances()
         .first()
@@ -589,7 +569,7 @@ async fn read_cluster(rds: &aws_sdk_rds::Client, id: &str) -> Result<DbInfo, Str
         .db_cluster_identifier(id)
         .send()
         .await
-        .map_err(|e| explain("DescribeDBClusters", "rds:DescribeDBClusters", id, &e))?;
+        .map_err(|e| explain(&actions::DESCRIBE_DB_CLUSTERS, id, &e))?;
     let db = output
         .db_clusters()
         .first()
@@ -623,14 +603,7 @@ pub(super) async fn read_security_groups(
         .set_group_ids(Some(ids.to_vec()))
         .send()
         .await
-        .map_err(|e| {
-            explain(
-                "DescribeSecurityGroups",
-                "ec2:DescribeSecurityGroups",
-                &ids.join(","),
-                &e,
-            )
-        })?;
+        .map_err(|e| explain(&actions::DESCRIBE_SECURITY_GROUPS, &ids.join(","), &e))?;
     let rules = |permissions: &[aws_sdk_ec2::types::IpPermission]| -> Vec<Rule> {
         permissions
             .iter()
@@ -726,7 +699,7 @@ async fn read_subnets(
         .set_subnet_ids(Some(ids.to_vec()))
         .send()
         .await
-        .map_err(|e| explain("DescribeSubnets", "ec2:DescribeSubnets", &ids.join(","), &e))?;
+        .map_err(|e| explain(&actions::DESCRIBE_SUBNETS, &ids.join(","), &e))?;
     Ok(output
         .subnets()
         .iter()
@@ -747,7 +720,7 @@ async fn read_principal_policies(
             .user_name(&name)
             .send()
             .await
-            .map_err(|e| explain("ListUserPolicies", "iam:ListUserPolicies", arn, &e))?;
+            .map_err(|e| explain(&actions::LIST_USER_POLICIES, arn, &e))?;
         for policy in names.policy_names() {
             let doc = iam
                 .get_user_policy()
@@ -755,7 +728,7 @@ async fn read_principal_policies(
                 .policy_name(policy)
                 .send()
                 .await
-                .map_err(|e| explain("GetUserPolicy", "iam:GetUserPolicy", arn, &e))?;
+                .map_err(|e| explain(&actions::GET_USER_POLICY, arn, &e))?;
             policies.push(Policy {
                 name: format!("inline {policy}"),
                 document: decode_policy(doc.policy_document()),
@@ -766,14 +739,7 @@ async fn read_principal_policies(
             .user_name(&name)
             .send()
             .await
-            .map_err(|e| {
-                explain(
-                    "ListAttachedUserPolicies",
-                    "iam:ListAttachedUserPolicies",
-                    arn,
-                    &e,
-                )
-            })?;
+            .map_err(|e| explain(&actions::LIST_ATTACHED_USER_POLICIES, arn, &e))?;
         for policy in attached.attached_policies() {
             if let Some(policy_arn) = policy.policy_arn() {
                 policies.push(read_managed_policy(iam, policy_arn).await?);
@@ -786,7 +752,7 @@ async fn read_principal_policies(
         .role_name(&name)
         .send()
         .await
-        .map_err(|e| explain("GetRole", "iam:GetRole", arn, &e))?;
+        .map_err(|e| explain(&actions::GET_ROLE, arn, &e))?;
     let trust = role
         .role()
         .and_then(|r| r.assume_role_policy_document())
@@ -796,7 +762,7 @@ async fn read_principal_policies(
         .role_name(&name)
         .send()
         .await
-        .map_err(|e| explain("ListRolePolicies", "iam:ListRolePolicies", arn, &e))?;
+        .map_err(|e| explain(&actions::LIST_ROLE_POLICIES, arn, &e))?;
     for policy in names.policy_names() {
         let doc = iam
             .get_role_policy()
@@ -804,7 +770,7 @@ async fn read_principal_policies(
             .policy_name(policy)
             .send()
             .await
-            .map_err(|e| explain("GetRolePolicy", "iam:GetRolePolicy", arn, &e))?;
+            .map_err(|e| explain(&actions::GET_ROLE_POLICY, arn, &e))?;
         policies.push(Policy {
             name: format!("inline {policy}"),
             document: decode_policy(doc.policy_document()),
@@ -815,14 +781,7 @@ async fn read_principal_policies(
         .role_name(&name)
         .send()
         .await
-        .map_err(|e| {
-            explain(
-                "ListAttachedRolePolicies",
-                "iam:ListAttachedRolePolicies",
-                arn,
-                &e,
-            )
-        })?;
+        .map_err(|e| explain(&actions::LIST_ATTACHED_ROLE_POLICIES, arn, &e))?;
     for policy in attached.attached_policies() {
         if let Some(policy_arn) = policy.policy_arn() {
             policies.push(read_managed_policy(iam, policy_arn).await?);
@@ -837,7 +796,7 @@ async fn read_managed_policy(iam: &aws_sdk_iam::Client, arn: &str) -> Result<Pol
         .policy_arn(arn)
         .send()
         .await
-        .map_err(|e| explain("GetPolicy", "iam:GetPolicy", arn, &e))?;
+        .map_err(|e| explain(&actions::GET_POLICY, arn, &e))?;
     let version = policy
         .policy()
         .and_then(|p| p.default_version_id())
@@ -849,7 +808,7 @@ async fn read_managed_policy(iam: &aws_sdk_iam::Client, arn: &str) -> Result<Pol
         .version_id(&version)
         .send()
         .await
-        .map_err(|e| explain("GetPolicyVersion", "iam:GetPolicyVersion", arn, &e))?;
+        .map_err(|e| explain(&actions::GET_POLICY_VERSION, arn, &e))?;
     let text = document
         .policy_version()
         .and_then(|v| v.document())

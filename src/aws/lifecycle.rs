@@ -2,6 +2,8 @@
 //! DebugLogging on or off; add and remove proxydoc's tags; wait until the proxy is available
 //! again; say who is calling. Errors name the call, the proxy and the IAM action.
 
+use super::actions;
+
 use crate::model::RdsStatus;
 use std::time::Duration;
 
@@ -41,8 +43,7 @@ pub struct Lifecycle {
 }
 
 fn explain<E, R>(
-    call: &str,
-    action: &str,
+    call: &actions::Call,
     object: &str,
     error: &aws_sdk_rds::error::SdkError<E, R>,
 ) -> String
@@ -50,7 +51,7 @@ where
     E: aws_sdk_rds::error::ProvideErrorMetadata + std::fmt::Display + std::fmt::Debug,
     R: std::fmt::Debug,
 {
-    super::control::explain(call, action, object, error)
+    super::control::explain(call, object, error)
 }
 
 impl Lifecycle {
@@ -90,8 +91,7 @@ impl Lifecycle {
             }
             Err(e) => {
                 return Err(LifecycleError::Call(explain(
-                    "DescribeDBProxies",
-                    "rds:DescribeDBProxies",
+                    &actions::DESCRIBE_DB_PROXIES,
                     proxy,
                     &e,
                 )));
@@ -111,12 +111,7 @@ impl Lifecycle {
             .send()
             .await
             .map_err(|e| {
-                LifecycleError::Call(explain(
-                    "ListTagsForResource",
-                    "rds:ListTagsForResource",
-                    &arn,
-                    &e,
-                ))
+                LifecycleError::Call(explain(&actions::LIST_TAGS_FOR_RESOURCE, &arn, &e))
             })?;
         Ok(ProxyLogging {
             name: proxy.to_string(),
@@ -144,9 +139,7 @@ impl Lifecycle {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| {
-                LifecycleError::Call(explain("ModifyDBProxy", "rds:ModifyDBProxy", proxy, &e))
-            })
+            .map_err(|e| LifecycleError::Call(explain(&actions::MODIFY_DB_PROXY, proxy, &e)))
     }
 
     pub async fn add_tags(
@@ -165,14 +158,7 @@ impl Lifecycle {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| {
-                LifecycleError::Call(explain(
-                    "AddTagsToResource",
-                    "rds:AddTagsToResource",
-                    arn,
-                    &e,
-                ))
-            })
+            .map_err(|e| LifecycleError::Call(explain(&actions::ADD_TAGS_TO_RESOURCE, arn, &e)))
     }
 
     pub async fn remove_tags(&self, arn: &str, keys: &[&str]) -> Result<(), LifecycleError> {
@@ -184,12 +170,7 @@ impl Lifecycle {
             .await
             .map(|_| ())
             .map_err(|e| {
-                LifecycleError::Call(explain(
-                    "RemoveTagsFromResource",
-                    "rds:RemoveTagsFromResource",
-                    arn,
-                    &e,
-                ))
+                LifecycleError::Call(explain(&actions::REMOVE_TAGS_FROM_RESOURCE, arn, &e))
             })
     }
 

@@ -6,6 +6,8 @@
 //! IAM action), other. FilterLogEvents is always sent with `interleaved=true` (AWS ignores it,
 //! moto needs it) and the log group by name (moto's identifier lookup is broken).
 
+use super::actions;
+
 use std::future::Future;
 
 use aws_sdk_cloudwatchlogs::error::{ProvideErrorMetadata, SdkError};
@@ -245,7 +247,7 @@ impl LogsApi for LogsClient {
                     "FilterLogEvents",
                     &request.group,
                     &self.region,
-                    "logs:FilterLogEvents",
+                    &actions::FILTER_LOG_EVENTS,
                     &e,
                 )
             })?;
@@ -287,7 +289,7 @@ impl LogsClient {
                         "DescribeLogGroups",
                         group,
                         &self.region,
-                        "logs:DescribeLogGroups",
+                        &actions::DESCRIBE_LOG_GROUPS,
                         &e,
                     )
                 })?;
@@ -332,7 +334,15 @@ impl InsightsApi for LogsClient {
             .config_override(own_retries())
             .send()
             .await
-            .map_err(|e| classify("StartQuery", &groups, &self.region, "logs:StartQuery", &e))?;
+            .map_err(|e| {
+                classify(
+                    "StartQuery",
+                    &groups,
+                    &self.region,
+                    &actions::START_QUERY,
+                    &e,
+                )
+            })?;
         output
             .query_id()
             .map(str::to_string)
@@ -354,7 +364,7 @@ impl InsightsApi for LogsClient {
                     "GetQueryResults",
                     id,
                     &self.region,
-                    "logs:GetQueryResults",
+                    &actions::GET_QUERY_RESULTS,
                     &e,
                 )
             })?;
@@ -392,7 +402,7 @@ impl InsightsApi for LogsClient {
             .query_id(id)
             .send()
             .await
-            .map_err(|e| classify("StopQuery", id, &self.region, "logs:StopQuery", &e))?;
+            .map_err(|e| classify("StopQuery", id, &self.region, &actions::STOP_QUERY, &e))?;
         Ok(())
     }
 
@@ -429,7 +439,7 @@ impl InsightsApi for LogsClient {
                     "FilterLogEvents",
                     group,
                     &self.region,
-                    "logs:FilterLogEvents",
+                    &actions::FILTER_LOG_EVENTS,
                     &e,
                 )
             })?;
@@ -453,7 +463,7 @@ impl LiveSession for SdkLiveSession {
                     "StartLiveTail (stream)",
                     &self.groups,
                     &self.region,
-                    "logs:StartLiveTail",
+                    &actions::START_LIVE_TAIL,
                     &e,
                 )
             })?;
@@ -501,7 +511,7 @@ impl LiveApi for LogsClient {
                     "StartLiveTail",
                     &groups,
                     &self.region,
-                    "logs:StartLiveTail",
+                    &actions::START_LIVE_TAIL,
                     &e,
                 )
             })?;
@@ -551,7 +561,7 @@ fn classify<E, R>(
     call: &str,
     group: &str,
     region: &str,
-    action: &str,
+    api: &actions::Call,
     error: &SdkError<E, R>,
 ) -> LogsError
 where
@@ -599,7 +609,10 @@ where
                     "log group {group} not found in {region}: the proxy has not logged anything yet, or the name or region is wrong"
                 )),
                 "AccessDeniedException" | "UnauthorizedOperation" | "AccessDenied" => {
-                    LogsError::AccessDenied(format!("{text}; grant {action} on log group {group}"))
+                    LogsError::AccessDenied(format!(
+                        "{text}; grant {} on log group {group}",
+                        api.action
+                    ))
                 }
                 "ServiceUnavailableException" | "InternalFailure" | "InternalServerError" => {
                     LogsError::Transient(text)

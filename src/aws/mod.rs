@@ -5,6 +5,7 @@
 //! `--profile`, `--region` and `--endpoint-url` (or `AWS_ENDPOINT_URL`) on top. A missing region
 //! or missing credentials are reported before any call, with how to provide them.
 
+pub mod actions;
 pub mod control;
 pub mod lifecycle;
 pub mod logs;

@@ -6,6 +6,8 @@
 //! Gateways a route names). Read-only; a call that fails leaves its part as `Err` with
 //! the call, the object and the IAM action.
 
+use super::actions;
+
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::Filter;
@@ -108,14 +110,7 @@ async fn proxy_endpoints(
         .db_proxy_name(proxy)
         .send()
         .await
-        .map_err(|e| {
-            explain(
-                "DescribeDBProxyEndpoints",
-                "rds:DescribeDBProxyEndpoints",
-                proxy,
-                &e,
-            )
-        })?;
+        .map_err(|e| explain(&actions::DESCRIBE_DB_PROXY_ENDPOINTS, proxy, &e))?;
     Ok(output
         .db_proxy_endpoints()
         .iter()
@@ -138,14 +133,8 @@ async fn all_subnets(ec2: &aws_sdk_ec2::Client) -> Result<Vec<(String, String, S
     let mut out = Vec::new();
     let mut pages = ec2.describe_subnets().into_paginator().send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
-            explain(
-                "DescribeSubnets",
-                "ec2:DescribeSubnets",
-                "the Region's subnets",
-                &e,
-            )
-        })?;
+        let page =
+            page.map_err(|e| explain(&actions::DESCRIBE_SUBNETS, "the Region's subnets", &e))?;
         for subnet in page.subnets() {
             if let (Some(id), Some(vpc), Some(cidr)) =
                 (subnet.subnet_id(), subnet.vpc_id(), subnet.cidr_block())
@@ -228,14 +217,7 @@ async fn resolve(
                 .group_ids(id)
                 .send()
                 .await
-                .map_err(|e| {
-                    explain(
-                        "DescribeSecurityGroups",
-                        "ec2:DescribeSecurityGroups",
-                        id,
-                        &e,
-                    )
-                })?;
+                .map_err(|e| explain(&actions::DESCRIBE_SECURITY_GROUPS, id, &e))?;
             let group = output
                 .security_groups()
                 .first()
@@ -253,7 +235,7 @@ async fn resolve(
                 .instance_ids(id)
                 .send()
                 .await
-                .map_err(|e| explain("DescribeInstances", "ec2:DescribeInstances", id, &e))?;
+                .map_err(|e| explain(&actions::DESCRIBE_INSTANCES, id, &e))?;
             let instance = output
                 .reservations()
                 .iter()
@@ -283,14 +265,7 @@ async fn resolve(
                 .network_interface_ids(id)
                 .send()
                 .await
-                .map_err(|e| {
-                    explain(
-                        "DescribeNetworkInterfaces",
-                        "ec2:DescribeNetworkInterfaces",
-                        id,
-                        &e,
-                    )
-                })?;
+                .map_err(|e| explain(&actions::DESCRIBE_NETWORK_INTERFACES, id, &e))?;
             let interface = output
                 .network_interfaces()
                 .first()
@@ -326,14 +301,7 @@ async fn resolve_lambda(
         .function_name(name)
         .send()
         .await
-        .map_err(|e| {
-            explain(
-                "GetFunctionConfiguration",
-                "lambda:GetFunctionConfiguration",
-                name,
-                &e,
-            )
-        })?;
+        .map_err(|e| explain(&actions::GET_FUNCTION_CONFIGURATION, name, &e))?;
     let (subnet_ids, groups) = output
         .vpc_config()
         .map(|v| (v.subnet_ids().to_vec(), v.security_group_ids().to_vec()))
@@ -372,14 +340,7 @@ async fn route_tables(
         .filters(vpc_filter(vpcs))
         .send()
         .await
-        .map_err(|e| {
-            explain(
-                "DescribeRouteTables",
-                "ec2:DescribeRouteTables",
-                &vpcs.join(","),
-                &e,
-            )
-        })?;
+        .map_err(|e| explain(&actions::DESCRIBE_ROUTE_TABLES, &vpcs.join(","), &e))?;
     Ok(output
         .route_tables()
         .iter()
@@ -438,14 +399,7 @@ async fn network_acls(
         .filters(vpc_filter(vpcs))
         .send()
         .await
-        .map_err(|e| {
-            explain(
-                "DescribeNetworkAcls",
-                "ec2:DescribeNetworkAcls",
-                &vpcs.join(","),
-                &e,
-            )
-        })?;
+        .map_err(|e| explain(&actions::DESCRIBE_NETWORK_ACLS, &vpcs.join(","), &e))?;
     Ok(output
         .network_acls()
         .iter()
@@ -498,8 +452,7 @@ async fn tgw_attachments(
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| {
             explain(
-                "DescribeTransitGatewayAttachments",
-                "ec2:DescribeTransitGatewayAttachments",
+                &actions::DESCRIBE_TRANSIT_GATEWAY_ATTACHMENTS,
                 &gateways.join(","),
                 &e,
             )
@@ -526,8 +479,7 @@ async fn peerings(ec2: &aws_sdk_ec2::Client) -> Result<Vec<Peering>, String> {
         .await
         .map_err(|e| {
             explain(
-                "DescribeVpcPeeringConnections",
-                "ec2:DescribeVpcPeeringConnections",
+                &actions::DESCRIBE_VPC_PEERING_CONNECTIONS,
                 "the Region's peering connections",
                 &e,
             )

@@ -11,6 +11,7 @@ use crate::error::ExitCode;
 mod analyze;
 mod check;
 mod diagnose;
+mod iam_policy;
 mod patterns;
 mod shell;
 mod sources;
@@ -25,5 +26,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Patterns(args) => patterns::patterns(args),
         Command::Completions(args) => shell::completions(args.shell),
         Command::Man(args) => shell::man(args.command.as_deref()),
+        Command::IamPolicy(args) => iam_policy::run(args),
     }
 }

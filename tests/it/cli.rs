@@ -598,6 +598,50 @@ fn completions_for_every_shell() {
     assert_eq!(out.code, 2, "an unknown shell is a usage error");
 }
 
+/// `proxydoc iam-policy` prints least-privilege policies per command; an unknown command is a
+/// usage error; `--table` is the README's table.
+#[test]
+fn iam_policy_per_command() {
+    let out = run(&["iam-policy", "analyze"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let policy: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(policy["Version"], "2012-10-17");
+    assert_eq!(
+        policy["Statement"],
+        serde_json::json!([{
+            "Sid": "ReadProxyLogs",
+            "Effect": "Allow",
+            "Action": ["logs:DescribeLogGroups", "logs:FilterLogEvents"],
+            "Resource": "*",
+        }])
+    );
+    let all = run(&["iam-policy"]);
+    let all: serde_json::Value = serde_json::from_str(&all.stdout).unwrap();
+    let actions: Vec<&str> = all["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap())
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for needed in [
+        "rds:DescribeDBProxies",
+        "logs:StartLiveTail",
+        "logs:StartQuery",
+        "ec2:DescribeNetworkAcls",
+        "rds:ModifyDBProxy",
+        "iam:SimulatePrincipalPolicy",
+    ] {
+        assert!(actions.contains(&needed), "{needed} in {actions:?}");
+    }
+    assert!(!actions.iter().any(|a| a.contains("GetSecretValue")));
+    let bad = run(&["iam-policy", "nope"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("possible values"), "{}", bad.stderr);
+    let table = run(&["iam-policy", "--table"]);
+    assert!(table.stdout.starts_with("| IAM action | needed by | for |"));
+}
+
 /// `proxydoc man` prints roff for proxydoc and for each command; an unknown command is a usage
 /// error that lists the known ones.
 #[test]

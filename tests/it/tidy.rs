@@ -200,3 +200,132 @@ fn crate_paths_are_found_in_use_lists_and_inline() {
     let found: Vec<String> = crate_paths(text).into_iter().map(|(_, m)| m).collect();
     assert_eq!(found, ["model", "timefmt", "aws"]);
 }
+
+/// The operations of the AWS SDK crates proxydoc depends on, read from the crates themselves
+/// (`src/operation/<name>/` in each `aws-sdk-*` package that `cargo metadata` resolves).
+fn sdk_operations() -> BTreeMap<String, BTreeSet<String>> {
+    // Only this machine's platform: other platforms' crates are not downloaded.
+    let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
+        .arg("-vV")
+        .output()
+        .expect("rustc -vV");
+    let host = String::from_utf8_lossy(&rustc.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .expect("rustc names its host");
+    let output = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .args(["--filter-platform", &host])
+        .current_dir(crate::common::root())
+        .output()
+        .expect("cargo metadata");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut operations = BTreeMap::new();
+    for package in metadata["packages"].as_array().unwrap() {
+        let name = package["name"].as_str().unwrap();
+        let Some(service) = name.strip_prefix("aws-sdk-") else {
+            continue;
+        };
+        let manifest = PathBuf::from(package["manifest_path"].as_str().unwrap());
+        let dir = manifest.parent().unwrap().join("src/operation");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                let op = path.file_name().unwrap().to_string_lossy().into_owned();
+                operations
+                    .entry(op)
+                    .or_insert_with(BTreeSet::new)
+                    .insert(service.to_string());
+            }
+        }
+    }
+    assert!(
+        operations.len() > 500,
+        "found {} SDK operations",
+        operations.len()
+    );
+    operations
+}
+
+/// One source of truth for IAM: every SDK operation called outside tests is in the table of
+/// `aws::actions` (which error messages, `iam-policy` and the README use), with an action of
+/// its own service, and every operation the table lists is called somewhere.
+#[test]
+fn every_aws_call_has_its_iam_action() {
+    use proxydoc::aws::actions::CALLS;
+    let operations = sdk_operations();
+    let mut called = BTreeSet::new();
+    for (name, text) in sources() {
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        for (i, _) in code.match_indices('.') {
+            let rest = &code[i + 1..];
+            let ident: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            if ident.is_empty() || !rest[ident.len()..].starts_with("()") {
+                continue;
+            }
+            if let Some(services) = operations.get(&ident) {
+                called.insert((ident, services.clone(), name.clone()));
+            }
+        }
+    }
+    assert!(
+        called.len() > 30,
+        "found {} calls: {called:?}",
+        called.len()
+    );
+    for (op, services, file) in &called {
+        assert!(
+            file.starts_with("aws/"),
+            "{file} calls the SDK's {op}: AWS calls belong in src/aws/"
+        );
+        let call = CALLS.iter().find(|c| c.operation == op);
+        let Some(call) = call else {
+            panic!("{file} calls {op} ({services:?}), which aws::actions::CALLS does not list");
+        };
+        let prefix = |service: &str| match service {
+            "cloudwatchlogs" => "logs".to_string(),
+            other => other.to_string(),
+        };
+        assert!(
+            services
+                .iter()
+                .any(|s| call.action.starts_with(&format!("{}:", prefix(s)))),
+            "{op} is an operation of {services:?} but the table says {}",
+            call.action
+        );
+    }
+    for call in CALLS {
+        assert!(
+            called.iter().any(|(op, _, _)| op == call.operation),
+            "aws::actions lists {} ({}), which no code calls",
+            call.operation,
+            call.action
+        );
+    }
+}
+
+/// The README's permission table is the table's own rendering (`proxydoc iam-policy --table`).
+#[test]
+fn readme_permissions_come_from_the_table() {
+    let readme = std::fs::read_to_string(crate::common::root().join("README.md")).unwrap();
+    let begin = "<!-- iam-actions:begin (proxydoc iam-policy --table) -->\n";
+    let end = "<!-- iam-actions:end -->";
+    let start = readme
+        .find(begin)
+        .expect("README has the IAM table's begin marker")
+        + begin.len();
+    let stop = readme[start..].find(end).expect("and its end marker") + start;
+    assert_eq!(
+        &readme[start..stop],
+        proxydoc::aws::actions::markdown(),
+        "README's IAM table is out of date: paste `proxydoc iam-policy --table` between the markers"
+    );
+}
