@@ -305,6 +305,11 @@ pub struct DiagnoseArgs {
     #[arg(long)]
     pub show_sql: bool,
 
+    /// Write every classified event to FILE as a table: Parquet (default), or CSV / NDJSON by
+    /// the extension (.csv, .ndjson).
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+
     /// Write the fetched log events to FILE as NDJSON.
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
@@ -400,6 +405,11 @@ pub struct AnalyzeArgs {
     /// redacted).
     #[arg(long)]
     pub show_sql: bool,
+
+    /// Write every classified event to FILE as a table: Parquet (default), or CSV / NDJSON by
+    /// the extension (.csv, .ndjson). The columns are in the README.
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
 
     /// Analysis threads, and as many threads reading files (default: one per core, at most 8).
     #[arg(long, value_name = "N")]

@@ -27,6 +27,9 @@ pub struct AnalyzeConfig {
     pub workers: usize,
     /// `--engine insights`: the scan budget in bytes, `None` with `--yes`.
     pub insights: Option<InsightsConfig>,
+    /// `--events FILE`: every classified event as a table (Parquet, CSV or NDJSON by the
+    /// extension).
+    pub events: Option<PathBuf>,
 }
 
 /// `analyze --engine insights`.
@@ -142,6 +145,12 @@ impl AnalyzeConfig {
                             .to_string(),
                     );
                 }
+                if args.events.is_some() {
+                    return Err(
+                        "--events writes every classified line; --engine insights fetches only counts (use --engine local)"
+                            .to_string(),
+                    );
+                }
                 if !(args.max_scan_gb.is_finite() && args.max_scan_gb > 0.0) {
                     return Err("--max-scan-gb must be a positive number of GB".to_string());
                 }
@@ -180,6 +189,7 @@ impl AnalyzeConfig {
                 None => default_workers(),
             },
             insights,
+            events: args.events.clone(),
         })
     }
 }
@@ -217,6 +227,7 @@ impl AnalyzeConfig {
             show_sql: args.show_sql,
             workers: default_workers(),
             insights: None,
+            events: args.events.clone(),
             cloud: Some(CloudConfig {
                 groups: vec![proxy_log_group(&args.proxy)],
                 start: since,

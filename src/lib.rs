@@ -37,6 +37,7 @@ pub mod model;
 pub mod output;
 pub mod parse;
 pub mod pipeline;
+pub mod redact;
 pub mod report;
 pub mod rules;
 pub mod source;

@@ -6,6 +6,9 @@
 //! thousands of lines costs two allocations. A record without any timestamp takes the one of
 //! the record before it in the same input (bare proxy messages, stack-trace lines).
 
+use std::sync::Arc;
+
+use crate::aggregate::events::{EventRows, EventsSink};
 use crate::aggregate::{AggregateError, Aggregator, BatchKey, SessionOrder, Summary};
 use crate::classify::{Classifier, Scratch};
 use crate::model::{Event, Millis, RawRecord};
@@ -27,6 +30,8 @@ pub struct Batch {
     /// so "earliest" evidence is the same whichever worker reads a batch, and whichever of
     /// several readers sent it first.
     number: u64,
+    /// How many records of its input came before it: its records' numbers follow.
+    first_line: u64,
     /// Its place in the order one worker reads the batches, in which sessions are joined.
     key: BatchKey,
 }
@@ -39,6 +44,7 @@ impl Batch {
             input,
             carry: None,
             number: 0,
+            first_line: 0,
             key: BatchKey {
                 stream: input,
                 ..BatchKey::default()
@@ -53,6 +59,7 @@ impl Batch {
         self.input = input;
         self.carry = None;
         self.number = 0;
+        self.first_line = 0;
         self.key = BatchKey {
             stream: input,
             ..BatchKey::default()
@@ -80,9 +87,16 @@ impl Batch {
         })
     }
 
-    /// Sets the batch's place in its input (a source that does not use [`BatchPool::after`]).
-    pub fn set_number(&mut self, number: u64) {
+    /// Sets the batch's place in its input (a source that does not use [`BatchPool::after`]),
+    /// and how many of the input's records came before it.
+    pub fn set_number(&mut self, number: u64, first_line: u64) {
         self.number = number;
+        self.first_line = first_line;
+    }
+
+    /// The number of records in the batch.
+    pub fn len(&self) -> usize {
+        self.spans.len()
     }
 
     /// Sets the batch's place in the order sessions are joined in: several inputs merged into
@@ -161,6 +175,7 @@ impl BatchPool {
         let mut next = self.take(previous.input);
         next.carry = previous.last_timestamp().or(previous.carry);
         next.number = previous.number + 1;
+        next.first_line = previous.first_line + previous.spans.len() as u64;
         next.key = BatchKey {
             position: previous.key.position + 1,
             ..previous.key
@@ -200,6 +215,12 @@ pub struct Pipeline<'c> {
     window: TimeWindow,
     /// The last timestamp seen per input, lent to following lines without one.
     last_ts: Option<(u32, Millis)>,
+    /// `--events`: where the classified events go, and this pipeline's rows not yet handed
+    /// over (a batch's at most).
+    events: Option<Arc<EventsSink>>,
+    rows: EventRows,
+    /// The number of the record being read in its input (from 1).
+    line: u64,
 }
 
 impl<'c> Pipeline<'c> {
@@ -211,6 +232,22 @@ impl<'c> Pipeline<'c> {
             ansi: String::new(),
             window,
             last_ts: None,
+            events: None,
+            rows: EventRows::default(),
+            line: 0,
+        }
+    }
+
+    /// Writes every classified event to `sink` too (`--events`).
+    pub fn with_events(mut self, sink: Option<Arc<EventsSink>>) -> Pipeline<'c> {
+        self.events = sink;
+        self
+    }
+
+    /// Hands the rows gathered so far to the `--events` sink.
+    pub fn flush_events(&mut self) {
+        if let Some(sink) = &self.events {
+            sink.append(&mut self.rows);
         }
     }
 
@@ -225,6 +262,7 @@ impl<'c> Pipeline<'c> {
         record: RawRecord<'_>,
         inspect: &mut dyn FnMut(&Event<'_>, &str),
     ) {
+        self.line += 1;
         let mut ansi = std::mem::take(&mut self.ansi);
         let text = if strip_ansi(record.text, &mut ansi) {
             ansi.as_str()
@@ -247,6 +285,11 @@ impl<'c> Pipeline<'c> {
         } else {
             let event = self.classifier.classify(line, &mut self.scratch);
             self.aggregator.push(&event, text);
+            if let Some(sink) = &self.events {
+                let show_sql = sink.show_sql();
+                self.rows
+                    .push(&event, self.classifier, record.input, self.line, show_sql);
+            }
             inspect(&event, text);
         }
         self.ansi = ansi;
@@ -265,9 +308,11 @@ impl<'c> Pipeline<'c> {
         // Only what the batch carries, never what this worker saw last (another batch).
         self.last_ts = batch.carry.map(|carry| (batch.input, carry));
         self.aggregator.set_seq(batch.first_seq());
+        self.line = batch.first_line;
         for record in batch.records() {
             self.push(record);
         }
+        self.flush_events();
     }
 
     /// Adds another pipeline's events (a parallel worker's); returns how its string codes map
@@ -308,10 +353,11 @@ pub fn run_parallel<'c>(
     take: &(dyn Fn() -> Option<Batch> + Sync),
     give: &(dyn Fn(Batch) + Sync),
     order: &SessionOrder,
+    events: Option<&Arc<EventsSink>>,
 ) -> Pipeline<'c> {
     let work = |worker: usize| {
         let _release = Release(order);
-        let mut pipeline = Pipeline::staged(classifier, window);
+        let mut pipeline = Pipeline::staged(classifier, window).with_events(events.cloned());
         while let Some(batch) = take() {
             pipeline.push_batch(&batch);
             if let Some(rows) = pipeline.aggregator.staged_sessions() {

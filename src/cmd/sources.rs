@@ -11,6 +11,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 
 use crate::aggregate::SessionOrder;
+use crate::aggregate::events::{EventsFormat, EventsSink};
 use crate::aws::logs::LogsApi;
 use crate::classify::Classifier;
 use crate::config::{AnalyzeConfig, CloudConfig};
@@ -45,6 +46,24 @@ pub(super) async fn run_pipeline(
     let worker_pool = Arc::clone(&pool);
     let order = Arc::new(SessionOrder::default());
     let worker_order = Arc::clone(&order);
+    let events = match &config.events {
+        Some(path) => {
+            let file = File::create(path)
+                .with_context(|| format!("cannot create the --events file {}", path.display()))?;
+            let names = inputs.iter().map(Input::name).collect();
+            Some(Arc::new(
+                EventsSink::new(
+                    Box::new(BufWriter::with_capacity(1 << 20, file)),
+                    EventsFormat::for_path(path),
+                    names,
+                    config.show_sql,
+                )
+                .with_context(|| format!("cannot write the --events file {}", path.display()))?,
+            ))
+        }
+        None => None,
+    };
+    let worker_events = events.clone();
     let processor = tokio::task::spawn_blocking(move || {
         let pipeline = run_workers(
             &classifier,
@@ -53,6 +72,7 @@ pub(super) async fn run_pipeline(
             receiver,
             &worker_pool,
             &worker_order,
+            worker_events.as_ref(),
         );
         let summary = pipeline.finish()?;
         let findings = rules::evaluate(&summary, &classifier);
@@ -76,7 +96,16 @@ pub(super) async fn run_pipeline(
     });
     let cloud_stats = match (&config.cloud, context) {
         (Some(cloud), Some(context)) => {
-            read_cloudwatch(cloud, first_group_input, sender, context, pool, order).await?
+            read_cloudwatch(
+                cloud,
+                first_group_input,
+                sender,
+                context,
+                pool,
+                order,
+                events.clone(),
+            )
+            .await?
         }
         _ => {
             drop(sender);
@@ -90,6 +119,12 @@ pub(super) async fn run_pipeline(
     let (summary, findings) = processor
         .await
         .context("the analysis stopped unexpectedly")??;
+    if let (Some(sink), Some(path)) = (events, &config.events) {
+        let rows = sink
+            .finish()
+            .with_context(|| format!("cannot write the --events file {}", path.display()))?;
+        eprintln!("proxydoc: wrote {rows} events to {}", path.display());
+    }
     Ok((stats, summary, findings))
 }
 
@@ -101,11 +136,12 @@ fn run_workers<'c>(
     receiver: tokio::sync::mpsc::Receiver<Batch>,
     pool: &BatchPool,
     order: &SessionOrder,
+    events: Option<&Arc<EventsSink>>,
 ) -> Pipeline<'c> {
     let queue = std::sync::Mutex::new(receiver);
     let take = || -> Option<Batch> { queue.lock().ok()?.blocking_recv() };
     let give = |batch: Batch| pool.give(batch);
-    run_parallel(classifier, window, workers, &take, &give, order)
+    run_parallel(classifier, window, workers, &take, &give, order, events)
 }
 
 /// Fetches the CloudWatch groups into the pipeline (and `--save`). Problems with AWS
@@ -118,6 +154,7 @@ async fn read_cloudwatch(
     context: Result<crate::aws::AwsContext, String>,
     pool: Arc<BatchPool>,
     order: Arc<SessionOrder>,
+    events: Option<Arc<EventsSink>>,
 ) -> Result<Vec<InputStats>> {
     let stat_for = |group: &str| InputStats {
         path: format!("cloudwatch:{group}"),
@@ -175,22 +212,30 @@ async fn read_cloudwatch(
         .then(|| tokio::spawn(show_progress(Arc::clone(&progress))));
 
     let base = u32::try_from(first_input).unwrap_or(u32::MAX);
+    if let Some(sink) = &events {
+        for (i, group) in groups.iter().enumerate() {
+            let index = base.saturating_add(u32::try_from(i).unwrap_or(u32::MAX));
+            sink.name_input(index, format!("cloudwatch:{group}"));
+        }
+    }
     let saved_groups = groups.clone();
     let (chunk_sender, mut chunk_receiver) = tokio::sync::mpsc::channel::<Vec<Tagged>>(2);
     let writer = tokio::task::spawn_blocking(move || -> Result<()> {
         let mut save = save;
         // Batches are numbered per group, in the order the merger hands events out; for the
         // session join the groups are one stream, in that order.
-        let mut numbers: std::collections::HashMap<u32, u64> = std::collections::HashMap::new();
+        let mut numbers: std::collections::HashMap<u32, (u64, u64)> =
+            std::collections::HashMap::new();
         let mut sent = 0u64;
         let mut send = |mut batch: Batch| -> bool {
             if batch.is_empty() {
                 pool.give(batch);
                 return true;
             }
-            let number = numbers.entry(batch.input()).or_default();
-            batch.set_number(*number);
+            let (number, lines) = numbers.entry(batch.input()).or_default();
+            batch.set_number(*number, *lines);
             *number += 1;
+            *lines += batch.len() as u64;
             batch.set_order(base, sent);
             sent += 1;
             order.admit(base);

@@ -6,7 +6,7 @@
 
 pub mod html;
 pub mod markdown;
-pub mod redact;
+pub use crate::redact;
 pub mod table;
 
 use std::collections::BTreeMap;

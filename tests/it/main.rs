@@ -2,6 +2,7 @@
 //!
 //! - `cli`: the binary end to end over `samples/`: expected causes, formats, exit codes.
 //! - `layouts`: the same incident in every export layout gives the same findings and counts.
+//! - `events`: `--events` tables read back with polars (Parquet, CSV, NDJSON).
 //! - `html`: `--format html` parsed, and opened in headless Chromium over DevTools.
 //! - `reports`: snapshots of the three report formats, with a fixed clock.
 //! - `bad_input`: missing paths, truncated gzip, binary and malformed files, huge lines.
@@ -22,6 +23,7 @@ mod check;
 mod cli;
 mod cloudwatch;
 mod common;
+mod events;
 mod fuzz;
 mod html;
 mod insights;

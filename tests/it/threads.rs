@@ -179,6 +179,7 @@ fn parallel(inputs: &[Vec<String>], cuts: &[usize], workers: usize, shuffle: u64
             &take,
             &give,
             &order,
+            None,
         )
         .finish()
         .unwrap(),

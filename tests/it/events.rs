@@ -1,0 +1,163 @@
+//! `--events FILE`: the classified events as a table, read back with polars: one row per event
+//! of the report, the same counts per kind, the documented columns, messages redacted, in
+//! Parquet, CSV and NDJSON, with any number of threads.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::*;
+
+use crate::common::{proxydoc, sample};
+
+fn analyze(args: &[&str], events: &std::path::Path) -> serde_json::Value {
+    let out = proxydoc()
+        .arg("analyze")
+        .args(args)
+        .arg("--events")
+        .arg(events)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("wrote "), "{stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn read(path: &std::path::Path) -> DataFrame {
+    let file = std::fs::File::open(path).unwrap();
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("csv") => CsvReadOptions::default()
+            .with_has_header(true)
+            .into_reader_with_file_handle(file)
+            .finish()
+            .unwrap(),
+        Some("ndjson") => JsonReader::new(file)
+            .with_json_format(JsonFormat::JsonLines)
+            .finish()
+            .unwrap(),
+        _ => ParquetReader::new(file).finish().unwrap(),
+    }
+}
+
+fn counts_per_kind(frame: &DataFrame) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for kind in frame.column("kind").unwrap().str().unwrap().iter() {
+        *counts.entry(kind.unwrap().to_string()).or_default() += 1;
+    }
+    counts
+}
+
+fn report_counts(report: &serde_json::Value) -> BTreeMap<String, u64> {
+    report["counts"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, n)| n.as_u64().unwrap() > 0)
+        .map(|(k, n)| (k.clone(), n.as_u64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn events_table_matches_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let incident = sample("incidents/two-causes");
+    for name in ["events.parquet", "events.csv", "events.ndjson"] {
+        let path = dir.path().join(name);
+        let report = analyze(&[&incident], &path);
+        let frame = read(&path);
+        assert_eq!(
+            frame.height() as u64,
+            report["input"]["events"].as_u64().unwrap(),
+            "{name}"
+        );
+        assert_eq!(counts_per_kind(&frame), report_counts(&report), "{name}");
+        let columns: Vec<&str> = frame
+            .get_column_names()
+            .into_iter()
+            .map(|c| c.as_str())
+            .collect();
+        assert_eq!(columns, proxydoc::aggregate::events::COLUMNS, "{name}");
+        // Every row names its input and its line there, once.
+        let mut seen = std::collections::BTreeSet::new();
+        let inputs = frame.column("input").unwrap().str().unwrap().clone();
+        let lines = frame
+            .column("line")
+            .unwrap()
+            .cast(&DataType::UInt64)
+            .unwrap();
+        for (input, line) in inputs.iter().zip(lines.u64().unwrap().iter()) {
+            let (input, line) = (input.unwrap().to_string(), line.unwrap());
+            assert!(
+                input.ends_with("two-causes/proxy.log") || input.ends_with("two-causes/app.log")
+            );
+            assert!(line >= 1);
+            assert!(seen.insert((input, line)), "{name}: a line twice");
+        }
+    }
+
+    // The Parquet file has types: times, numbers and the causes of the findings.
+    let path = dir.path().join("typed.parquet");
+    let report = analyze(&[&incident], &path);
+    let frame = read(&path);
+    let schema = frame.schema();
+    assert!(matches!(
+        schema.get("time"),
+        Some(DataType::Datetime(TimeUnit::Milliseconds, _))
+    ));
+    assert_eq!(schema.get("client_connection"), Some(&DataType::UInt64));
+    assert_eq!(schema.get("client_port"), Some(&DataType::UInt32));
+    let causes: std::collections::BTreeSet<String> = frame
+        .column("cause")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .flatten()
+        .map(str::to_string)
+        .collect();
+    for finding in report["findings"].as_array().unwrap() {
+        let cause = finding["cause"].as_str().unwrap();
+        if finding["events"].as_u64().unwrap() > 0 {
+            assert!(causes.contains(cause), "{cause} in {causes:?}");
+        }
+    }
+}
+
+/// The same rows whatever the number of threads (in another order: sorted here).
+#[test]
+fn events_table_is_the_same_for_any_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let incident = sample("incidents/pinning-builds-to-exhaustion");
+    let mut tables = Vec::new();
+    for threads in ["1", "3"] {
+        let path = dir.path().join(format!("t{threads}.parquet"));
+        analyze(&[&incident, "--threads", threads], &path);
+        let frame = read(&path)
+            .sort(["input", "line"], SortMultipleOptions::default())
+            .unwrap();
+        tables.push(frame);
+    }
+    assert!(tables[0].equals_missing(&tables[1]));
+}
+
+/// Messages are redacted as evidence is: credentials always, SQL text unless --show-sql.
+#[test]
+fn events_table_redacts_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("proxy.log");
+    std::fs::write(
+        &log,
+        "2026-11-24T09:58:00.464Z [INFO] [proxyEndpoint=default] [clientConnection=1] A new client connected from 10.0.0.1:5000.\n\
+         2026-11-24T09:58:01.000Z [INFO] [proxyEndpoint=default] [clientConnection=1] The client session was pinned to the database connection [dbConnection=2] for the remainder of the session. The proxy can't reuse this connection until the session ends. Reason: SQL changed session settings that the proxy doesn't track. Consider moving session configuration to the proxy's initialization query. Digest: \"SET app.password = 'hunter2'\".\n",
+    )
+    .unwrap();
+    let path = dir.path().join("events.csv");
+    analyze(&[log.to_str().unwrap()], &path);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(text.contains("10.0.0.1"), "{text}");
+}
