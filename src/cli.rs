@@ -127,6 +127,12 @@ pub struct TailArgs {
     #[arg(long, value_enum, help_heading = "Report")]
     pub format: Option<FormatArg>,
 
+    /// Write every classified event to FILE as a table, as `analyze --events` does: Parquet
+    /// (default), or CSV / NDJSON by the extension (`--events` here is the printed lines'
+    /// format).
+    #[arg(long, value_name = "FILE", help_heading = "Report")]
+    pub events_table: Option<PathBuf>,
+
     /// Write the final report to FILE.
     #[arg(long, short = 'o', value_name = "FILE", help_heading = "Report")]
     pub output: Option<PathBuf>,

@@ -40,6 +40,27 @@ pub fn write_report_to(
     }
 }
 
+/// The `--events` table (`flag` names the option in errors): FILE created, its format from
+/// the extension, `inputs` naming the inputs by index.
+pub fn events_sink(
+    path: &std::path::Path,
+    flag: &str,
+    inputs: Vec<String>,
+    show_sql: bool,
+) -> Result<std::sync::Arc<crate::aggregate::events::EventsSink>> {
+    use crate::aggregate::events::{EventsFormat, EventsSink};
+    let file = File::create(path)
+        .with_context(|| format!("cannot create the {flag} file {}", path.display()))?;
+    let sink = EventsSink::new(
+        Box::new(BufWriter::with_capacity(1 << 20, file)),
+        EventsFormat::for_path(path),
+        inputs,
+        show_sql,
+    )
+    .with_context(|| format!("cannot write the {flag} file {}", path.display()))?;
+    Ok(std::sync::Arc::new(sink))
+}
+
 /// One fetched event as an NDJSON line, in the shape `filter-log-events` prints.
 pub fn write_saved_event(
     out: &mut dyn Write,

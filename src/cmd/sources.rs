@@ -11,12 +11,12 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 
 use crate::aggregate::SessionOrder;
-use crate::aggregate::events::{EventsFormat, EventsSink};
+use crate::aggregate::events::EventsSink;
 use crate::aws::logs::LogsApi;
 use crate::classify::Classifier;
 use crate::config::{AnalyzeConfig, CloudConfig};
 use crate::model::{InputStats, Layout, RawRecord};
-use crate::output::write_saved_event;
+use crate::output::{events_sink, write_saved_event};
 use crate::pipeline::{Batch, BatchPool, Pipeline, run_parallel};
 use crate::rules;
 use crate::source::cloudwatch::{self, FetchPlan, Progress, Tagged};
@@ -48,18 +48,8 @@ pub(super) async fn run_pipeline(
     let worker_order = Arc::clone(&order);
     let events = match &config.events {
         Some(path) => {
-            let file = File::create(path)
-                .with_context(|| format!("cannot create the --events file {}", path.display()))?;
             let names = inputs.iter().map(Input::name).collect();
-            Some(Arc::new(
-                EventsSink::new(
-                    Box::new(BufWriter::with_capacity(1 << 20, file)),
-                    EventsFormat::for_path(path),
-                    names,
-                    config.show_sql,
-                )
-                .with_context(|| format!("cannot write the --events file {}", path.display()))?,
-            ))
+            Some(events_sink(path, "--events", names, config.show_sql)?)
         }
         None => None,
     };

@@ -198,7 +198,23 @@ async fn run_loop(
     logging: Option<String>,
     ticker: &Ticker,
 ) -> Result<Outcome> {
-    let mut pipeline = Pipeline::new(classifier, TimeWindow::default());
+    let events = match &config.events_table {
+        Some(path) => {
+            let names = config
+                .groups
+                .iter()
+                .map(|g| format!("cloudwatch:{g}"))
+                .collect();
+            Some(crate::output::events_sink(
+                path,
+                "--events-table",
+                names,
+                config.show_sql,
+            )?)
+        }
+        None => None,
+    };
+    let mut pipeline = Pipeline::new(classifier, TimeWindow::default()).with_events(events.clone());
     let mut printer = Printer::new(config, classifier, ticker.now())?;
     printer.logging = logging;
     let mut refresh = tokio::time::interval(REFRESH);
@@ -212,6 +228,7 @@ async fn run_loop(
                     for tagged in &events {
                         printer.event(&mut pipeline, tagged)?;
                     }
+                    pipeline.flush_events();
                     printer.redraw()?;
                 }
                 Some(Item::Notice(notice)) => {
@@ -243,6 +260,13 @@ async fn run_loop(
         }
     }
     printer.finish()?;
+    if let (Some(sink), Some(path)) = (events, &config.events_table) {
+        pipeline.flush_events();
+        let rows = sink
+            .finish()
+            .with_context(|| format!("cannot write the --events-table file {}", path.display()))?;
+        eprintln!("proxydoc: wrote {rows} events to {}", path.display());
+    }
     let mut stats = printer.stats;
     if let Some(error) = fatal {
         for stat in &mut stats {

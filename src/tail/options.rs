@@ -35,6 +35,8 @@ pub struct TailConfig {
     pub filter: crate::tail::view::Filter,
     pub duration: Option<std::time::Duration>,
     pub save: Option<PathBuf>,
+    /// `--events-table FILE`.
+    pub events_table: Option<PathBuf>,
     pub ndjson: bool,
     pub colour: bool,
     pub format: Format,
@@ -118,6 +120,7 @@ impl TailConfig {
             filter,
             duration: args.duration,
             save: args.save.clone(),
+            events_table: args.events_table.clone(),
             ndjson,
             colour,
             format: resolve_format(args.format, args.output.as_deref(), report_terminal),

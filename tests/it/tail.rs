@@ -302,6 +302,7 @@ fn polling_shows_each_event_once_through_dropped_connections_and_a_late_group() 
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report.json");
     let saved = dir.path().join("events.ndjson");
+    let table = dir.path().join("events.csv");
     let mut tail = Tail::start(
         region,
         &dropper.url,
@@ -317,6 +318,8 @@ fn polling_shows_each_event_once_through_dropped_connections_and_a_late_group() 
             report.to_str().unwrap(),
             "--save",
             saved.to_str().unwrap(),
+            "--events-table",
+            table.to_str().unwrap(),
         ],
     );
     tail.wait_stderr("does not exist yet", Duration::from_secs(20));
@@ -359,6 +362,14 @@ fn polling_shows_each_event_once_through_dropped_connections_and_a_late_group() 
     assert_eq!(archived.lines().count(), 12);
     let again = crate::common::analyze_json(&[saved.to_str().unwrap()], 0);
     assert_eq!(again["counts"]["client_connected"], 12);
+    // The events table has the same 12 events, from the group, numbered in order.
+    let rows = std::fs::read_to_string(&table).unwrap();
+    let rows: Vec<&str> = rows.lines().skip(1).collect();
+    assert_eq!(rows.len(), 12, "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r.contains(&format!("cloudwatch:{group}")) && r.contains("client_connected"))
+    );
 }
 
 #[test]
