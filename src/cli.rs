@@ -316,6 +316,10 @@ pub struct DiagnoseArgs {
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
 
+    /// No progress bar on stderr (there is none when stderr is not a terminal).
+    #[arg(long, short)]
+    pub quiet: bool,
+
     /// Write the fetched log events to FILE as NDJSON.
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
@@ -416,6 +420,10 @@ pub struct AnalyzeArgs {
     /// the extension (.csv, .ndjson). The columns are in the README.
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
+
+    /// No progress bar on stderr (there is none when stderr is not a terminal).
+    #[arg(long, short)]
+    pub quiet: bool,
 
     /// Analysis threads, and as many threads reading files (default: one per core, at most 8).
     #[arg(long, value_name = "N")]

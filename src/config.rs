@@ -30,6 +30,8 @@ pub struct AnalyzeConfig {
     /// `--events FILE`: every classified event as a table (Parquet, CSV or NDJSON by the
     /// extension).
     pub events: Option<PathBuf>,
+    /// `--quiet`: no progress bar.
+    pub quiet: bool,
 }
 
 /// `analyze --engine insights`.
@@ -190,6 +192,7 @@ impl AnalyzeConfig {
             },
             insights,
             events: args.events.clone(),
+            quiet: args.quiet,
         })
     }
 }
@@ -228,6 +231,7 @@ impl AnalyzeConfig {
             workers: default_workers(),
             insights: None,
             events: args.events.clone(),
+            quiet: args.quiet,
             cloud: Some(CloudConfig {
                 groups: vec![proxy_log_group(&args.proxy)],
                 start: since,

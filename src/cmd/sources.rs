@@ -5,7 +5,7 @@
 //! through a [`BatchPool`], so batch buffers are allocated once per run.
 
 use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{BufWriter, Write};
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
@@ -74,6 +74,11 @@ pub(super) async fn run_pipeline(
     let file_sender = sender.clone();
     let reader_pool = Arc::clone(&pool);
     let reader_order = Arc::clone(&order);
+    // The files' bar (the CloudWatch fetch has its own: one bar at a time).
+    let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let files_bar =
+        (super::progress::wanted(config.quiet) && !inputs.is_empty() && config.cloud.is_none())
+            .then(|| super::progress::files(&inputs, Arc::clone(&read)));
     let reader = tokio::task::spawn_blocking(move || {
         read_inputs(
             &inputs,
@@ -82,20 +87,19 @@ pub(super) async fn run_pipeline(
             &reader_pool,
             &reader_order,
             workers,
+            &read,
         )
     });
     let cloud_stats = match (&config.cloud, context) {
         (Some(cloud), Some(context)) => {
-            read_cloudwatch(
-                cloud,
-                first_group_input,
+            let into = Route {
                 sender,
-                context,
                 pool,
                 order,
-                events.clone(),
-            )
-            .await?
+                events: events.clone(),
+            };
+            let show = super::progress::wanted(config.quiet);
+            read_cloudwatch(cloud, first_group_input, into, context, show).await?
         }
         _ => {
             drop(sender);
@@ -105,6 +109,7 @@ pub(super) async fn run_pipeline(
     let mut stats = reader
         .await
         .context("the input reader stopped unexpectedly")?;
+    drop(files_bar);
     stats.extend(cloud_stats);
     let (summary, findings) = processor
         .await
@@ -134,18 +139,31 @@ fn run_workers<'c>(
     run_parallel(classifier, window, workers, &take, &give, order, events)
 }
 
+/// Where a source's batches go: the channel to the workers, the batch pool, the session join's
+/// order, and the `--events` table (to name the inputs it finds).
+struct Route {
+    sender: tokio::sync::mpsc::Sender<Batch>,
+    pool: Arc<BatchPool>,
+    order: Arc<SessionOrder>,
+    events: Option<Arc<EventsSink>>,
+}
+
 /// Fetches the CloudWatch groups into the pipeline (and `--save`). Problems with AWS
 /// (configuration, a missing group, a failed slice) become per-group input errors, so files
 /// given alongside are still analysed.
 async fn read_cloudwatch(
     cloud: &CloudConfig,
     first_input: usize,
-    sender: tokio::sync::mpsc::Sender<Batch>,
+    into: Route,
     context: Result<crate::aws::AwsContext, String>,
-    pool: Arc<BatchPool>,
-    order: Arc<SessionOrder>,
-    events: Option<Arc<EventsSink>>,
+    show: bool,
 ) -> Result<Vec<InputStats>> {
+    let Route {
+        sender,
+        pool,
+        order,
+        events,
+    } = into;
     let stat_for = |group: &str| InputStats {
         path: format!("cloudwatch:{group}"),
         format: Some(Layout::CloudWatch),
@@ -197,9 +215,8 @@ async fn read_cloudwatch(
     };
     let progress = Arc::new(Progress::new());
     let (mut chunks, fetcher) = cloudwatch::spawn(Arc::clone(&api), plan, Arc::clone(&progress));
-    let ticker = io::stderr()
-        .is_terminal()
-        .then(|| tokio::spawn(show_progress(Arc::clone(&progress))));
+    let bar =
+        show.then(|| super::progress::cloudwatch(cloud.start, cloud.end, Arc::clone(&progress)));
 
     let base = u32::try_from(first_input).unwrap_or(u32::MAX);
     if let Some(sink) = &events {
@@ -273,10 +290,7 @@ async fn read_cloudwatch(
     let outcomes = fetcher
         .await
         .context("the CloudWatch fetcher stopped unexpectedly")?;
-    if let Some(ticker) = ticker {
-        ticker.abort();
-        eprint!("\r\x1b[K");
-    }
+    drop(bar);
     writer
         .await
         .context("the CloudWatch writer stopped unexpectedly")??;
@@ -292,35 +306,6 @@ async fn read_cloudwatch(
     Ok(stats)
 }
 
-/// The progress line on stderr (only when it is a terminal).
-async fn show_progress(progress: Arc<Progress>) {
-    use std::sync::atomic::Ordering::Relaxed;
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
-    loop {
-        tick.tick().await;
-        let (first, last) = (
-            progress.first_ts.load(Relaxed),
-            progress.last_ts.load(Relaxed),
-        );
-        let range = if first <= last {
-            format!(
-                ", {} … {}",
-                crate::timefmt::rfc3339(first),
-                crate::timefmt::rfc3339(last)
-            )
-        } else {
-            String::new()
-        };
-        eprint!(
-            "\r\x1b[Kcloudwatch: {} events, {} pages, {} throttled, {} retried{range}",
-            progress.events.load(Relaxed),
-            progress.pages.load(Relaxed),
-            progress.throttles.load(Relaxed),
-            progress.retries.load(Relaxed),
-        );
-    }
-}
-
 /// Reads the files on `readers` threads, each taking the next unread input: export trees of
 /// many gzip objects are inflated in parallel. Statistics come back in input order.
 fn read_inputs(
@@ -330,6 +315,7 @@ fn read_inputs(
     pool: &BatchPool,
     order: &SessionOrder,
     readers: usize,
+    read: &std::sync::atomic::AtomicU64,
 ) -> Vec<InputStats> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let read_some = || {
@@ -342,7 +328,7 @@ fn read_inputs(
             let index = u32::try_from(position).unwrap_or(u32::MAX);
             done.push((
                 position,
-                read_input(input, index, forced, sender, pool, order),
+                read_input(input, index, forced, sender, pool, order, read),
             ));
         }
         done
@@ -385,10 +371,11 @@ fn read_input(
     sender: &tokio::sync::mpsc::Sender<Batch>,
     pool: &BatchPool,
     order: &SessionOrder,
+    read: &std::sync::atomic::AtomicU64,
 ) -> InputStats {
     let mut batch = pool.take(index);
     let mut closed = false;
-    let stats = source::read(input, index, forced, &mut |record| {
+    let stats = source::read_counted(input, index, forced, Some(read), &mut |record| {
         if closed {
             return;
         }

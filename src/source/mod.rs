@@ -145,6 +145,17 @@ pub fn read(
     forced: Option<InputFormat>,
     sink: &mut dyn FnMut(RawRecord<'_>),
 ) -> InputStats {
+    read_counted(input, index, forced, None, sink)
+}
+
+/// [`read`], adding the bytes it reads (compressed, for gzip) to `progress` as it goes.
+pub fn read_counted(
+    input: &Input,
+    index: u32,
+    forced: Option<InputFormat>,
+    progress: Option<&std::sync::atomic::AtomicU64>,
+    sink: &mut dyn FnMut(RawRecord<'_>),
+) -> InputStats {
     let mut stats = InputStats {
         path: input.name(),
         ..InputStats::default()
@@ -165,6 +176,7 @@ pub fn read(
         CountingReader {
             inner: raw,
             bytes: 0,
+            progress,
         },
     );
     let gzip = match counting.fill_buf() {
@@ -428,15 +440,20 @@ fn emit_block(
     }
 }
 
-struct CountingReader<R> {
+struct CountingReader<'p, R> {
     inner: R,
     bytes: u64,
+    /// Every input's bytes read so far, for a progress bar.
+    progress: Option<&'p std::sync::atomic::AtomicU64>,
 }
 
-impl<R: Read> Read for CountingReader<R> {
+impl<R: Read> Read for CountingReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.bytes += n as u64;
+        if let Some(progress) = self.progress {
+            progress.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(n)
     }
 }

@@ -671,3 +671,46 @@ fn manual_pages() {
         out.stderr
     );
 }
+
+/// Progress: a bar on a terminal's stderr (through `script`, which gives the command a
+/// terminal), nothing with `--quiet`, nothing when stderr is a pipe.
+#[test]
+fn progress_only_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("big.log");
+    let one = std::fs::read_to_string(
+        crate::common::root().join("samples/incidents/two-causes/proxy.log"),
+    )
+    .unwrap();
+    std::fs::write(&log, one.repeat(100)).unwrap();
+    let binary = assert_cmd::cargo::cargo_bin("proxydoc");
+    let command = |extra: &str| {
+        format!(
+            "{} analyze {} --format json -o /dev/null {extra}",
+            binary.display(),
+            log.display()
+        )
+    };
+
+    // Piped: nothing on stderr but what the run says (no findings problem here).
+    let piped = run(&["analyze", log.to_str().unwrap(), "--format", "json", "-o", "/dev/null"]);
+    assert_eq!(piped.code, 0, "{}", piped.stderr);
+    assert!(!piped.stderr.contains("reading"), "{}", piped.stderr);
+
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIPPED the terminal half of progress_only_on_a_terminal: no `script`");
+        return;
+    }
+    let on_terminal = |extra: &str| -> String {
+        let out = std::process::Command::new("script")
+            .args(["-qec", &command(extra), "/dev/null"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown = on_terminal("");
+    assert!(shown.contains("reading") && shown.contains("MiB"), "{shown:?}");
+    let quiet = on_terminal("--quiet");
+    assert!(!quiet.contains("reading"), "{quiet:?}");
+}
