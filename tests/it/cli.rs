@@ -692,12 +692,23 @@ fn progress_only_on_a_terminal() {
         )
     };
 
-    // Piped: nothing on stderr but what the run says (no findings problem here).
-    let piped = run(&["analyze", log.to_str().unwrap(), "--format", "json", "-o", "/dev/null"]);
+    // Piped: no progress on stderr.
+    let piped = run(&[
+        "analyze",
+        log.to_str().unwrap(),
+        "--format",
+        "json",
+        "-o",
+        "/dev/null",
+    ]);
     assert_eq!(piped.code, 0, "{}", piped.stderr);
     assert!(!piped.stderr.contains("reading"), "{}", piped.stderr);
 
-    if std::process::Command::new("script").arg("--version").output().is_err() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("SKIPPED the terminal half of progress_only_on_a_terminal: no `script`");
         return;
     }
@@ -706,11 +717,18 @@ fn progress_only_on_a_terminal() {
             .args(["-qec", &command(extra), "/dev/null"])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let shown = on_terminal("");
-    assert!(shown.contains("reading") && shown.contains("MiB"), "{shown:?}");
+    assert!(
+        shown.contains("reading") && shown.contains("MiB"),
+        "{shown:?}"
+    );
     let quiet = on_terminal("--quiet");
     assert!(!quiet.contains("reading"), "{quiet:?}");
 }
