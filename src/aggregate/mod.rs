@@ -763,39 +763,16 @@ impl Tables<'_> {
             .collect())
     }
 
-    /// The [`DIMENSION_ROWS`] codes with the largest counts (then by value: codes depend on
-    /// which worker saw a value first), named, largest first; counts indexed by code.
-    fn top_named(&self, counts: &[u64]) -> Vec<(String, u64)> {
-        let name = |code: usize| i64::try_from(code).ok().and_then(|c| self.strings.get(c));
-        let mut rows: Vec<(usize, u64)> = counts
-            .iter()
-            .enumerate()
-            .filter(|&(code, &n)| n > 0 && name(code).is_some())
-            .map(|(code, &n)| (code, n))
-            .collect();
-        let order = |a: &(usize, u64), b: &(usize, u64)| {
-            b.1.cmp(&a.1).then_with(|| name(a.0).cmp(&name(b.0)))
-        };
-        if rows.len() > DIMENSION_ROWS {
-            rows.select_nth_unstable_by(DIMENSION_ROWS - 1, order);
-            rows.truncate(DIMENSION_ROWS);
-        }
-        rows.sort_unstable_by(order);
-        rows.into_iter()
-            .filter_map(|(code, n)| Some((name(code)?.to_string(), n)))
-            .collect()
-    }
-
     /// The [`DIMENSION_ROWS`] values with the most failures, then the most events, then by
     /// value (codes depend on which worker saw a value first, so ties never follow them),
-    /// from counts per code. Chosen before the rest are sorted or named.
-    fn top_values(&self, counts: Vec<(u64, u64)>) -> Vec<DimCount> {
+    /// from (events, failures) per code. Chosen before the rest are sorted or named.
+    fn top(&self, counts: &[(u64, u64)]) -> Vec<(String, u64, u64)> {
         let name = |code: usize| i64::try_from(code).ok().and_then(|c| self.strings.get(c));
         let mut rows: Vec<(usize, u64, u64)> = counts
-            .into_iter()
+            .iter()
             .enumerate()
-            .filter(|&(code, (events, _))| events > 0 && name(code).is_some())
-            .map(|(code, (events, failures))| (code, events, failures))
+            .filter(|&(code, &(events, _))| events > 0 && name(code).is_some())
+            .map(|(code, &(events, failures))| (code, events, failures))
             .collect();
         let order = |a: &(usize, u64, u64), b: &(usize, u64, u64)| {
             b.2.cmp(&a.2)
@@ -809,12 +786,29 @@ impl Tables<'_> {
         rows.sort_unstable_by(order);
         rows.into_iter()
             .filter_map(|(code, events, failures)| {
-                Some(DimCount {
-                    value: name(code)?.to_string(),
-                    events,
-                    failures,
-                })
+                Some((name(code)?.to_string(), events, failures))
             })
+            .collect()
+    }
+
+    /// [`Tables::top`] of a summary dimension.
+    fn top_values(&self, counts: Vec<(u64, u64)>) -> Vec<DimCount> {
+        self.top(&counts)
+            .into_iter()
+            .map(|(value, events, failures)| DimCount {
+                value,
+                events,
+                failures,
+            })
+            .collect()
+    }
+
+    /// [`Tables::top`] of one count per code: the most first, then by value.
+    fn top_named(&self, counts: &[u64]) -> Vec<(String, u64)> {
+        let counts: Vec<(u64, u64)> = counts.iter().map(|&n| (n, 0)).collect();
+        self.top(&counts)
+            .into_iter()
+            .map(|(value, n, _)| (value, n))
             .collect()
     }
 

@@ -6,25 +6,20 @@ use std::collections::BTreeMap;
 
 use polars::prelude::*;
 
-use crate::common::{proxydoc, sample};
+use crate::common::{proxydoc, run_cmd, sample};
 
 fn analyze(args: &[&str], events: &std::path::Path) -> serde_json::Value {
-    let out = proxydoc()
-        .arg("analyze")
-        .args(args)
-        .arg("--events")
-        .arg(events)
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_cmd(
+        proxydoc()
+            .arg("analyze")
+            .args(args)
+            .arg("--events")
+            .arg(events)
+            .args(["--format", "json"]),
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("wrote "), "{stderr}");
-    serde_json::from_slice(&out.stdout).unwrap()
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("wrote "), "{}", out.stderr);
+    out.json()
 }
 
 fn read(path: &std::path::Path) -> DataFrame {
