@@ -244,10 +244,17 @@ impl<'c> Pipeline<'c> {
         self
     }
 
-    /// Hands the rows gathered so far to the `--events` sink.
-    pub fn flush_events(&mut self) {
+    /// Hands the rows gathered so far to the `--events` sink when they make a row group.
+    pub fn hand_over_events(&mut self) {
         if let Some(sink) = &self.events {
             sink.append(&mut self.rows);
+        }
+    }
+
+    /// Hands every row gathered so far to the `--events` sink: at the end of the work.
+    pub fn flush_events(&mut self) {
+        if let Some(sink) = &self.events {
+            sink.flush(&mut self.rows);
         }
     }
 
@@ -312,7 +319,7 @@ impl<'c> Pipeline<'c> {
         for record in batch.records() {
             self.push(record);
         }
-        self.flush_events();
+        self.hand_over_events();
     }
 
     /// Adds another pipeline's events (a parallel worker's); returns how its string codes map
@@ -365,6 +372,7 @@ pub fn run_parallel<'c>(
             }
             give(batch);
         }
+        pipeline.flush_events();
         pipeline
     };
     let pipelines: Vec<Option<Pipeline<'c>>> = if workers <= 1 {

@@ -1,15 +1,18 @@
 //! `--events FILE`: every classified event as one row of a table (Parquet, CSV or NDJSON),
-//! written through polars' batched writers while the run goes on.
+//! written through polars' writers while the run goes on.
 //!
-//! Each worker gathers the rows of the batch it reads in plain vectors ([`EventRows`]); at the
-//! end of the batch they become one polars frame and go to the shared [`EventsSink`], which
-//! writes a row group whenever [`ROW_GROUP`] rows are pending. Memory is a batch per worker
-//! plus one row group, whatever the input's size. Rows are in the order batches finish, not
-//! sorted: sort by `input` and `line` for the input's order. The message is redacted as the
+//! Each worker gathers its rows in column builders ([`EventRows`]). Once it holds
+//! [`ROW_GROUP`] rows (and at the end of its work, whatever it holds) they become one polars
+//! frame, which the worker itself encodes (a Parquet row group: polars' batched writer, whose
+//! encoding needs no lock; CSV or NDJSON bytes) before the shared [`EventsSink`] writes it in
+//! turn. Memory is a row group and a batch per worker, whatever the input's size. Rows are in
+//! the order row groups are written, not sorted: sort by `input` and `line` for the input's
+//! order. The message is redacted as the
 //! report's evidence is (SQL text unless `--show-sql`, credentials always). The writer is given
 //! a `Write`: this module opens no file.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use polars::prelude::*;
@@ -61,27 +64,62 @@ pub const COLUMNS: [&str; 18] = [
     "message",
 ];
 
-/// One worker's rows of the batch it is reading.
-#[derive(Debug, Default, Clone)]
+/// One worker's rows not yet written: at most a row group and a batch. Text goes straight
+/// into polars' string builders (one copy, no allocation per value); the message is redacted
+/// only when it holds something to mask.
 pub struct EventRows {
     time: Vec<Option<i64>>,
     input: Vec<u32>,
     line: Vec<u64>,
-    stream: Vec<Option<String>>,
     kind: Vec<&'static str>,
-    cause: Vec<Option<String>>,
-    pattern: Vec<Option<String>>,
     severity: Vec<Option<&'static str>>,
-    endpoint: Vec<Option<String>>,
-    user: Vec<Option<String>>,
-    client_ip: Vec<Option<String>>,
     client_port: Vec<Option<u32>>,
     client_connection: Vec<Option<u64>>,
     db_connection: Vec<Option<u64>>,
-    reason: Vec<Option<String>>,
-    digest: Vec<Option<String>>,
-    level: Vec<Option<String>>,
-    message: Vec<String>,
+    stream: StringChunkedBuilder,
+    cause: StringChunkedBuilder,
+    pattern: StringChunkedBuilder,
+    endpoint: StringChunkedBuilder,
+    user: StringChunkedBuilder,
+    client_ip: StringChunkedBuilder,
+    reason: StringChunkedBuilder,
+    digest: StringChunkedBuilder,
+    level: StringChunkedBuilder,
+    message: StringChunkedBuilder,
+}
+
+impl Default for EventRows {
+    fn default() -> EventRows {
+        let text = |name: &str| StringChunkedBuilder::new(name.into(), 1024);
+        EventRows {
+            time: Vec::new(),
+            input: Vec::new(),
+            line: Vec::new(),
+            kind: Vec::new(),
+            severity: Vec::new(),
+            client_port: Vec::new(),
+            client_connection: Vec::new(),
+            db_connection: Vec::new(),
+            stream: text("stream"),
+            cause: text("cause"),
+            pattern: text("pattern"),
+            endpoint: text("endpoint"),
+            user: text("user"),
+            client_ip: text("client_ip"),
+            reason: text("reason"),
+            digest: text("digest"),
+            level: text("level"),
+            message: text("message"),
+        }
+    }
+}
+
+impl std::fmt::Debug for EventRows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventRows")
+            .field("rows", &self.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl EventRows {
@@ -102,36 +140,54 @@ impl EventRows {
         line: u64,
         show_sql: bool,
     ) {
-        let owned = |v: Option<&str>| v.map(str::to_string);
         let pattern = event.pattern.and_then(|p| classifier.pattern(p));
         self.time.push(event.ts);
         self.input.push(input);
         self.line.push(line);
-        self.stream.push(owned(event.line.stream));
         self.kind.push(event.kind.as_str());
-        self.cause.push(pattern.and_then(|p| p.cause.clone()));
-        self.pattern.push(pattern.map(|p| p.id.clone()));
         self.severity.push(pattern.map(|p| p.severity.as_str()));
-        self.endpoint.push(owned(event.endpoint));
-        self.user.push(owned(event.field(field::USER)));
-        self.client_ip.push(owned(event.field(field::CLIENT_IP)));
         self.client_port
             .push(event.field(field::CLIENT_PORT).and_then(|p| p.parse().ok()));
         self.client_connection.push(event.client_conn);
         self.db_connection.push(event.db_conn);
-        self.reason.push(
-            event
-                .field(field::REASON)
-                .map(|r| crate::redact::redact(r, show_sql)),
-        );
-        self.digest.push(
-            event
-                .field(field::DIGEST)
-                .map(|d| crate::redact::redact(d, show_sql)),
-        );
-        self.level.push(owned(event.line.level));
-        self.message
-            .push(crate::redact::redact(event.line.message, show_sql));
+        self.stream.append_option(event.line.stream);
+        self.cause
+            .append_option(pattern.and_then(|p| p.cause.as_deref()));
+        self.pattern.append_option(pattern.map(|p| p.id.as_str()));
+        self.endpoint.append_option(event.endpoint);
+        self.user.append_option(event.field(field::USER));
+        self.client_ip.append_option(event.field(field::CLIENT_IP));
+        // Reasons and digests are mostly parts of the message: a clean message makes them
+        // clean too, without a search of their own.
+        let message = event.line.message;
+        let clean = crate::redact::is_clean(message);
+        let within = |part: &str| {
+            let (start, end) = (
+                message.as_ptr() as usize,
+                message.as_ptr() as usize + message.len(),
+            );
+            let at = part.as_ptr() as usize;
+            at >= start && at + part.len() <= end
+        };
+        for (builder, name) in [
+            (&mut self.reason, field::REASON),
+            (&mut self.digest, field::DIGEST),
+        ] {
+            builder.append_option(event.field(name).map(|t| {
+                if clean && within(t) {
+                    std::borrow::Cow::Borrowed(t)
+                } else {
+                    crate::redact::redact_cow(t, show_sql)
+                }
+            }));
+        }
+        self.level.append_option(event.line.level);
+        if clean {
+            self.message.append_value(message);
+        } else {
+            self.message
+                .append_value(crate::redact::redact_full(message, show_sql));
+        }
     }
 
     /// The rows as a frame (the input's index named through `inputs`), leaving this empty;
@@ -139,11 +195,10 @@ impl EventRows {
     fn take_frame(&mut self, inputs: &[String], format: EventsFormat) -> PolarsResult<DataFrame> {
         let rows = std::mem::take(self);
         let height = rows.kind.len();
-        let names: Vec<Option<&str>> = rows
-            .input
-            .iter()
-            .map(|i| inputs.get(*i as usize).map(String::as_str))
-            .collect();
+        let mut names = StringChunkedBuilder::new("input".into(), height);
+        for i in &rows.input {
+            names.append_option(inputs.get(*i as usize));
+        }
         let time = if format == EventsFormat::Parquet {
             Column::new("time".into(), rows.time)
                 .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?
@@ -157,51 +212,48 @@ impl EventRows {
         };
         let columns = vec![
             time,
-            Column::new("input".into(), names),
+            names.finish().into_column(),
             Column::new("line".into(), rows.line),
-            Column::new("stream".into(), rows.stream),
+            rows.stream.finish().into_column(),
             Column::new("kind".into(), rows.kind),
-            Column::new("cause".into(), rows.cause),
-            Column::new("pattern".into(), rows.pattern),
+            rows.cause.finish().into_column(),
+            rows.pattern.finish().into_column(),
             Column::new("severity".into(), rows.severity),
-            Column::new("endpoint".into(), rows.endpoint),
-            Column::new("user".into(), rows.user),
-            Column::new("client_ip".into(), rows.client_ip),
+            rows.endpoint.finish().into_column(),
+            rows.user.finish().into_column(),
+            rows.client_ip.finish().into_column(),
             Column::new("client_port".into(), rows.client_port),
             Column::new("client_connection".into(), rows.client_connection),
             Column::new("db_connection".into(), rows.db_connection),
-            Column::new("reason".into(), rows.reason),
-            Column::new("digest".into(), rows.digest),
-            Column::new("level".into(), rows.level),
-            Column::new("message".into(), rows.message),
+            rows.reason.finish().into_column(),
+            rows.digest.finish().into_column(),
+            rows.level.finish().into_column(),
+            rows.message.finish().into_column(),
         ];
         DataFrame::new(height, columns)
     }
 }
 
+/// How rows reach the output: Parquet row groups are encoded and compressed by the worker
+/// that gathered them, then written in turn under the writer's own lock; the text formats
+/// are serialized by the worker and their bytes written in turn.
 enum Writer {
     Parquet(Box<polars::io::parquet::write::BatchedWriter<Shared>>),
-    Csv(polars::io::csv::write::BatchedWriter<Shared>),
-    Ndjson(polars::io::json::BatchedWriter<Shared>),
-}
-
-struct State {
-    writer: Option<Writer>,
-    pending: Option<DataFrame>,
-    written: u64,
-    /// The first failure: later batches are dropped, and `finish` reports it.
-    failed: Option<String>,
+    Text,
 }
 
 /// Where every worker's rows go; see the module docs.
 pub struct EventsSink {
-    state: Mutex<State>,
+    writer: Writer,
     /// Input names by index; CloudWatch groups are named once found.
     inputs: std::sync::RwLock<Vec<String>>,
     show_sql: bool,
     format: EventsFormat,
     /// The output, shared with the polars writer so that it can be flushed at the end.
     out: Arc<Mutex<Box<dyn Write + Send>>>,
+    written: AtomicU64,
+    /// The first failure: later rows are dropped, and `finish` reports it.
+    failed: Mutex<Option<String>>,
 }
 
 /// The output as the polars writers see it.
@@ -243,35 +295,34 @@ impl EventsSink {
         show_sql: bool,
     ) -> Result<EventsSink, EventsError> {
         let fail = |e: PolarsError| EventsError(e.to_string());
-        let schema = schema(format).map_err(fail)?;
         let out = Arc::new(Mutex::new(out));
-        let shared = Shared(Arc::clone(&out));
         let writer = match format {
             EventsFormat::Parquet => Writer::Parquet(Box::new(
-                ParquetWriter::new(shared)
+                ParquetWriter::new(Shared(Arc::clone(&out)))
                     .with_compression(ParquetCompression::Zstd(None))
-                    .batched(&schema)
+                    .set_parallel(false)
+                    .batched(&schema(format).map_err(fail)?)
                     .map_err(fail)?,
             )),
-            EventsFormat::Csv => Writer::Csv(
-                CsvWriter::new(shared)
+            EventsFormat::Csv => {
+                // The header, from the frame of no rows.
+                let mut empty = EventRows::default().take_frame(&[], format).map_err(fail)?;
+                CsvWriter::new(Shared(Arc::clone(&out)))
                     .include_header(true)
-                    .batched(&schema)
-                    .map_err(fail)?,
-            ),
-            EventsFormat::Ndjson => Writer::Ndjson(polars::io::json::BatchedWriter::new(shared)),
+                    .finish(&mut empty)
+                    .map_err(fail)?;
+                Writer::Text
+            }
+            EventsFormat::Ndjson => Writer::Text,
         };
         Ok(EventsSink {
-            state: Mutex::new(State {
-                writer: Some(writer),
-                pending: None,
-                written: 0,
-                failed: None,
-            }),
+            writer,
             inputs: std::sync::RwLock::new(inputs),
             show_sql,
             format,
             out,
+            written: AtomicU64::new(0),
+            failed: Mutex::new(None),
         })
     }
 
@@ -290,82 +341,89 @@ impl EventsSink {
         self.show_sql
     }
 
-    /// Takes a worker's rows (leaving them empty); writes a row group when enough are
-    /// pending.
+    /// Writes a worker's rows as a row group once there are enough of them (leaving them
+    /// empty); fewer stay with the worker.
     pub fn append(&self, rows: &mut EventRows) {
-        if rows.is_empty() {
+        if rows.len() >= ROW_GROUP {
+            self.write(rows);
+        }
+    }
+
+    /// Writes a worker's rows, however few: at the end of its work.
+    pub fn flush(&self, rows: &mut EventRows) {
+        if !rows.is_empty() {
+            self.write(rows);
+        }
+    }
+
+    fn write(&self, rows: &mut EventRows) {
+        if self.failed.lock().map_or(true, |failed| failed.is_some()) {
+            *rows = EventRows::default();
             return;
         }
         let frame = match self.inputs.read() {
             Ok(inputs) => rows.take_frame(&inputs, self.format),
             Err(_) => rows.take_frame(&[], self.format),
         };
-        let Ok(mut state) = self.state.lock() else {
-            return;
-        };
-        if state.failed.is_some() {
-            return;
-        }
-        let result = frame.and_then(|frame| {
-            let pending = match state.pending.take() {
-                Some(mut pending) => {
-                    pending.vstack_mut_owned(frame)?;
-                    pending
+        let result = frame.and_then(|mut frame| {
+            let height = frame.height() as u64;
+            match &self.writer {
+                Writer::Parquet(writer) => {
+                    let groups = writer
+                        .encode_and_compress(&frame)
+                        .collect::<PolarsResult<Vec<_>>>()?;
+                    writer.write_row_groups(groups)?;
                 }
-                None => frame,
-            };
-            if pending.height() >= ROW_GROUP {
-                state.write(pending)
-            } else {
-                state.pending = Some(pending);
-                Ok(())
+                Writer::Text => {
+                    let mut bytes = Vec::new();
+                    if self.format == EventsFormat::Csv {
+                        CsvWriter::new(&mut bytes)
+                            .include_header(false)
+                            .n_threads(1)
+                            .finish(&mut frame)?;
+                    } else {
+                        JsonWriter::new(&mut bytes)
+                            .with_json_format(JsonFormat::JsonLines)
+                            .finish(&mut frame)?;
+                    }
+                    self.out
+                        .lock()
+                        .map_err(|_| {
+                            PolarsError::ComputeError(
+                                "the events file's writer was poisoned".into(),
+                            )
+                        })?
+                        .write_all(&bytes)?;
+                }
             }
+            self.written.fetch_add(height, Ordering::Relaxed);
+            Ok(())
         });
-        if let Err(e) = result {
-            state.failed = Some(e.to_string());
+        if let Err(e) = result
+            && let Ok(mut failed) = self.failed.lock()
+        {
+            failed.get_or_insert(e.to_string());
         }
     }
 
-    /// Writes what is pending and the file's end; returns the rows written.
+    /// Writes the file's end; returns the rows written. Every worker has flushed its rows.
     pub fn finish(&self) -> Result<u64, EventsError> {
-        let mut state = self
-            .state
+        let failed = self
+            .failed
             .lock()
-            .map_err(|_| EventsError("a worker stopped while writing".to_string()))?;
-        if let Some(failed) = state.failed.take() {
+            .map_err(|_| EventsError("a worker stopped while writing".to_string()))?
+            .take();
+        if let Some(failed) = failed {
             return Err(EventsError(failed));
         }
-        let result = (|| -> PolarsResult<()> {
-            if let Some(pending) = state.pending.take() {
-                state.write(pending)?;
-            }
-            match state.writer.take() {
-                Some(Writer::Parquet(writer)) => writer.finish().map(|_| ()),
-                Some(Writer::Csv(mut writer)) => writer.finish(),
-                Some(Writer::Ndjson(_)) | None => Ok(()),
-            }
-        })();
-        result.map_err(|e| EventsError(e.to_string()))?;
+        if let Writer::Parquet(writer) = &self.writer {
+            writer.finish().map_err(|e| EventsError(e.to_string()))?;
+        }
         self.out
             .lock()
             .map_err(|_| EventsError("the events file's writer was poisoned".to_string()))?
             .flush()
             .map_err(|e| EventsError(e.to_string()))?;
-        Ok(state.written)
-    }
-}
-
-impl State {
-    fn write(&mut self, mut frame: DataFrame) -> PolarsResult<()> {
-        // The writers want one chunk per column.
-        frame.rechunk_mut();
-        match self.writer.as_mut() {
-            Some(Writer::Parquet(writer)) => writer.write_batch(&frame)?,
-            Some(Writer::Csv(writer)) => writer.write_batch(&frame)?,
-            Some(Writer::Ndjson(writer)) => writer.write_batch(&frame)?,
-            None => {}
-        }
-        self.written += frame.height() as u64;
-        Ok(())
+        Ok(self.written.load(Ordering::Relaxed))
     }
 }

@@ -228,7 +228,7 @@ async fn run_loop(
                     for tagged in &events {
                         printer.event(&mut pipeline, tagged)?;
                     }
-                    pipeline.flush_events();
+                    pipeline.hand_over_events();
                     printer.redraw()?;
                 }
                 Some(Item::Notice(notice)) => {
