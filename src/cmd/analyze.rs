@@ -47,7 +47,8 @@ pub(super) async fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         ),
         None => None,
     };
-    let (stats, summary, findings) = run_pipeline(&config, classifier, inputs, context).await?;
+    let (stats, summary, findings, events_written) =
+        run_pipeline(&config, classifier, inputs, context).await?;
     for error in source::input_errors(&stats) {
         eprintln!("proxydoc: {}: {}", error.path, error.error);
         errors.push(error);
@@ -66,5 +67,8 @@ pub(super) async fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     let report = Report::build(&summary, &findings, &build);
     write_report(&config, &report)?;
 
-    Ok(exit_code(!errors.is_empty(), report.trips(config.fail_on)))
+    Ok(exit_code(
+        !errors.is_empty() || !events_written,
+        report.trips(config.fail_on),
+    ))
 }

@@ -25,10 +25,13 @@ use crate::source::{self, Input, InputFormat};
 /// Batches in flight between the reading threads and the pipeline.
 const CHANNEL_BATCHES: usize = 8;
 
+/// What the run read, found and concluded; the last is false when the `--events` file could
+/// not be written (the error is already on stderr; the report is still complete).
 type PipelineOutput = (
     Vec<InputStats>,
     crate::aggregate::Summary,
     Vec<crate::model::Finding>,
+    bool,
 );
 
 /// Runs every source into one pipeline: files on a blocking reader thread, CloudWatch groups
@@ -114,13 +117,22 @@ pub(super) async fn run_pipeline(
     let (summary, findings) = processor
         .await
         .context("the analysis stopped unexpectedly")??;
+    let mut events_written = true;
     if let (Some(sink), Some(path)) = (events, &config.events) {
-        let rows = sink
-            .finish()
-            .with_context(|| format!("cannot write the --events file {}", path.display()))?;
-        eprintln!("proxydoc: wrote {rows} events to {}", path.display());
+        // The analysis is done: a full disk costs the table, not the report.
+        match sink.finish() {
+            Ok(rows) => eprintln!("proxydoc: wrote {rows} events to {}", path.display()),
+            Err(e) => {
+                eprintln!(
+                    "proxydoc: cannot write the --events file {}: {e}; the file is incomplete \
+                     (free space or pick another path and run again); the report is complete",
+                    path.display()
+                );
+                events_written = false;
+            }
+        }
     }
-    Ok((stats, summary, findings))
+    Ok((stats, summary, findings, events_written))
 }
 
 /// Runs `workers` pipelines over the batches of one channel (see [`run_parallel`]).

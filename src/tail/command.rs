@@ -147,7 +147,7 @@ pub async fn tail(args: TailArgs) -> Result<ExitCode> {
         crate::output::write_report_to(config.output.as_deref(), config.format, &report)?;
     }
     Ok(exit_code(
-        !errors.is_empty() || restore_failed,
+        !errors.is_empty() || restore_failed || !outcome.events_written,
         report.trips(config.fail_on),
     ))
 }
@@ -183,6 +183,8 @@ impl Signals {
 struct Outcome {
     pipeline_summary: Result<crate::aggregate::Summary, crate::aggregate::AggregateError>,
     stats: Vec<InputStats>,
+    /// False when the `--events-table` file could not be written (said on stderr).
+    events_written: bool,
 }
 
 /// Prints events and notices until an end: the driver stops (a fatal error), a signal, or
@@ -260,12 +262,21 @@ async fn run_loop(
         }
     }
     printer.finish()?;
+    let mut events_written = true;
     if let (Some(sink), Some(path)) = (events, &config.events_table) {
         pipeline.flush_events();
-        let rows = sink
-            .finish()
-            .with_context(|| format!("cannot write the --events-table file {}", path.display()))?;
-        eprintln!("proxydoc: wrote {rows} events to {}", path.display());
+        // A full disk costs the table, not the report.
+        match sink.finish() {
+            Ok(rows) => eprintln!("proxydoc: wrote {rows} events to {}", path.display()),
+            Err(e) => {
+                eprintln!(
+                    "proxydoc: cannot write the --events-table file {}: {e}; the file is \
+                     incomplete (free space or pick another path); the report is complete",
+                    path.display()
+                );
+                events_written = false;
+            }
+        }
     }
     let mut stats = printer.stats;
     if let Some(error) = fatal {
@@ -276,6 +287,7 @@ async fn run_loop(
     Ok(Outcome {
         pipeline_summary: pipeline.snapshot(),
         stats,
+        events_written,
     })
 }
 

@@ -156,3 +156,35 @@ fn events_table_redacts_messages() {
     assert!(!text.contains("hunter2"), "{text}");
     assert!(text.contains("10.0.0.1"), "{text}");
 }
+
+/// A table that cannot be written (a full disk: `/dev/full`) costs the table, not the report:
+/// the report is printed whole, stderr says what failed and the exit code is 1.
+#[test]
+fn a_full_disk_costs_the_table_not_the_report() {
+    let full = std::path::Path::new("/dev/full");
+    if !full.exists() {
+        eprintln!("no /dev/full on this machine: skipped");
+        return;
+    }
+    let log = sample("incidents/two-causes/proxy.log");
+    let out = run_cmd(
+        proxydoc()
+            .args(["analyze", log.as_str(), "--format", "json", "--events"])
+            .arg(full),
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("cannot write the --events file /dev/full")
+            && out.stderr.contains("No space left on device"),
+        "{}",
+        out.stderr
+    );
+    let complete = run_cmd(proxydoc().args(["analyze", log.as_str(), "--format", "json"]));
+    let strip = |text: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
+        v.as_object_mut().unwrap().remove("generated_at");
+        v
+    };
+    assert_eq!(strip(&out.stdout), strip(&complete.stdout));
+}

@@ -53,7 +53,7 @@ pub(super) async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode> {
         Ok(plane) => plane,
         Err(e) => return Err(Failed(e.to_string()).into()),
     };
-    let (stats, summary, log_findings) = logs?;
+    let (stats, summary, log_findings, events_written) = logs?;
     let errors = source::input_errors(&stats);
     for error in &errors {
         eprintln!("proxydoc: {}: {}", error.path, error.error);
@@ -89,5 +89,8 @@ pub(super) async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode> {
     report.set_checks(&results);
     write_report(&config, &report)?;
     let tripped = report.trips(config.fail_on);
-    Ok(exit_code(!errors.is_empty() || skipped, tripped))
+    Ok(exit_code(
+        !errors.is_empty() || skipped || !events_written,
+        tripped,
+    ))
 }
