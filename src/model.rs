@@ -21,6 +21,9 @@ pub struct RawRecord<'a> {
     pub ts: Option<Millis>,
     /// Index of the input (file, stream) in the run's list of inputs.
     pub input: u32,
+    /// The CloudWatch log stream the container names (an API event's, an export's
+    /// `logStreamName`, an Insights row's `@logStream`).
+    pub stream: Option<&'a str>,
 }
 
 /// The level token of a proxy line. RDS Proxy writes `INFO` and `WARN`; any upper-case word

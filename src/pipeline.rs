@@ -34,6 +34,10 @@ pub struct Batch {
     first_line: u64,
     /// Its place in the order one worker reads the batches, in which sessions are joined.
     key: BatchKey,
+    /// The records' log streams, when their container names them (CloudWatch): a range of
+    /// `stream_names` per record, empty for none; no entries at all when no record has one.
+    streams: Vec<(u32, u32)>,
+    stream_names: String,
 }
 
 impl Batch {
@@ -49,6 +53,8 @@ impl Batch {
                 stream: input,
                 ..BatchKey::default()
             },
+            streams: Vec::new(),
+            stream_names: String::new(),
         }
     }
 
@@ -56,6 +62,8 @@ impl Batch {
     fn reset(&mut self, input: u32) {
         self.text.clear();
         self.spans.clear();
+        self.streams.clear();
+        self.stream_names.clear();
         self.input = input;
         self.carry = None;
         self.number = 0;
@@ -121,6 +129,22 @@ impl Batch {
         let start = self.text.len();
         self.text.push_str(record.text);
         self.spans.push((start, self.text.len(), record.ts));
+        if let Some(stream) = record.stream.filter(|s| !s.is_empty()) {
+            // Consecutive events of one stream share its name.
+            let last = self.streams.last().copied().unwrap_or_default();
+            let range = if self.stream_names.get(last.0 as usize..last.1 as usize) == Some(stream) {
+                last
+            } else {
+                let begin = self.stream_names.len();
+                self.stream_names.push_str(stream);
+                (
+                    u32::try_from(begin).unwrap_or(0),
+                    u32::try_from(self.stream_names.len()).unwrap_or(0),
+                )
+            };
+            self.streams.resize(self.spans.len() - 1, (0, 0));
+            self.streams.push(range);
+        }
     }
 
     pub fn is_full(&self) -> bool {
@@ -137,11 +161,19 @@ impl Batch {
     }
 
     pub fn records(&self) -> impl DoubleEndedIterator<Item = RawRecord<'_>> {
-        self.spans.iter().map(move |&(start, end, ts)| RawRecord {
-            text: self.text.get(start..end).unwrap_or_default(),
-            ts,
-            input: self.input,
-        })
+        self.spans
+            .iter()
+            .enumerate()
+            .map(move |(i, &(start, end, ts))| RawRecord {
+                text: self.text.get(start..end).unwrap_or_default(),
+                ts,
+                input: self.input,
+                stream: self
+                    .streams
+                    .get(i)
+                    .filter(|(begin, end)| end > begin)
+                    .and_then(|&(begin, end)| self.stream_names.get(begin as usize..end as usize)),
+            })
     }
 }
 
@@ -279,6 +311,9 @@ impl<'c> Pipeline<'c> {
         let mut line = parse_line(text);
         if line.ts.is_none() {
             line.ts = record.ts;
+        }
+        if line.stream.is_none() {
+            line.stream = record.stream;
         }
         // A line without a timestamp in a text log (a bare proxy message, a stack-trace line)
         // belongs to the time of the line before it in the same input.

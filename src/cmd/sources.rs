@@ -274,6 +274,7 @@ async fn read_cloudwatch(
                     text: &tagged.event.message,
                     ts: Some(tagged.event.timestamp),
                     input: index,
+                    stream: Some(&tagged.event.stream),
                 });
                 if let Some(out) = save.as_mut() {
                     let group = saved_groups.get(tagged.group).map_or("", String::as_str);

@@ -304,6 +304,7 @@ fn read_text(
             text: &line.text,
             ts: None,
             input: index,
+            stream: None,
         });
     }
     if let Some(done) = block.finish() {
@@ -436,6 +437,7 @@ fn emit_block(
             text,
             ts: None,
             input: index,
+            stream: None,
         });
     }
 }

@@ -62,6 +62,7 @@ pub fn read_json(
                     text: &line.text,
                     ts: None,
                     input: index,
+                    stream: None,
                 });
             }
         }
@@ -95,6 +96,7 @@ pub fn read_ndjson(
                 text,
                 ts: None,
                 input: index,
+                stream: None,
             });
         }
         stats.records += found;
@@ -149,6 +151,7 @@ pub fn read_csv(
                 text: line.trim_end(),
                 ts,
                 input: index,
+                stream: None,
             });
         }
     }
@@ -187,7 +190,11 @@ fn emit_value(value: &Value, index: u32, found: &mut u64, sink: &mut dyn FnMut(R
                     .get("timestamp")
                     .or_else(|| map.get("@timestamp"))
                     .and_then(cloudwatch_ts);
-                emit_message(message, ts, index, found, sink);
+                let stream = map
+                    .get("logStreamName")
+                    .or_else(|| map.get("@logStream"))
+                    .and_then(Value::as_str);
+                emit_message(message, ts, stream, index, found, sink);
                 return;
             }
             // Anything else is a record of its own: a logger's JSON line, an error object.
@@ -197,6 +204,7 @@ fn emit_value(value: &Value, index: u32, found: &mut u64, sink: &mut dyn FnMut(R
                 text: &text,
                 ts: record_ts(map),
                 input: index,
+                stream: None,
             });
         }
         Value::Array(items) => {
@@ -213,8 +221,11 @@ fn emit_value(value: &Value, index: u32, found: &mut u64, sink: &mut dyn FnMut(R
                 let ts = get("@timestamp")
                     .and_then(|i| i.get("value"))
                     .and_then(json_ts);
+                let stream = get("@logStream")
+                    .and_then(|i| i.get("value"))
+                    .and_then(Value::as_str);
                 if let Some(message) = message {
-                    emit_message(message, ts, index, found, sink);
+                    emit_message(message, ts, stream, index, found, sink);
                 }
                 return;
             }
@@ -222,7 +233,7 @@ fn emit_value(value: &Value, index: u32, found: &mut u64, sink: &mut dyn FnMut(R
                 emit_value(item, index, found, sink);
             }
         }
-        Value::String(text) => emit_message(text, None, index, found, sink),
+        Value::String(text) => emit_message(text, None, None, index, found, sink),
         _ => {}
     }
 }
@@ -368,6 +379,7 @@ fn record_ts(map: &serde_json::Map<String, Value>) -> Option<Millis> {
 fn emit_message(
     message: &str,
     ts: Option<Millis>,
+    stream: Option<&str>,
     index: u32,
     found: &mut u64,
     sink: &mut dyn FnMut(RawRecord<'_>),
@@ -379,6 +391,7 @@ fn emit_message(
             text: line.trim_end(),
             ts,
             input: index,
+            stream,
         });
     }
 }

@@ -398,6 +398,7 @@ impl<'a> Printer<'a> {
             text: &event.message,
             ts: Some(event.timestamp),
             input,
+            stream: Some(&event.stream),
         };
         let mut line_out: Option<String> = None;
         let (classifier, connections, filter, config, width) = (
@@ -531,6 +532,7 @@ impl<'a> Printer<'a> {
                 text,
                 ts: Some(*ts),
                 input: *input,
+                stream: None,
             });
         }
         if let Ok(summary) = recent.finish() {

@@ -188,3 +188,30 @@ fn a_full_disk_costs_the_table_not_the_report() {
     };
     assert_eq!(strip(&out.stdout), strip(&complete.stdout));
 }
+
+/// Events read from CloudWatch's own JSON (an export of `filter-log-events`, Logs Insights
+/// results) carry their log stream, as the API's do.
+#[test]
+fn events_table_names_each_events_log_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = sample("layouts/filter-log-events.json");
+    let path = dir.path().join("events.parquet");
+    analyze(&[&export], &path);
+    let frame = read(&path);
+    let mut rows: BTreeMap<String, u64> = BTreeMap::new();
+    for stream in frame.column("stream").unwrap().str().unwrap().iter() {
+        *rows
+            .entry(stream.expect("every row has its stream").to_string())
+            .or_default() += 1;
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&export).unwrap()).unwrap();
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    for event in json["events"].as_array().unwrap() {
+        let lines = event["message"].as_str().unwrap().lines().count() as u64;
+        *expected
+            .entry(event["logStreamName"].as_str().unwrap().to_string())
+            .or_default() += lines;
+    }
+    assert_eq!(rows, expected);
+}

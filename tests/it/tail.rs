@@ -370,6 +370,11 @@ fn polling_shows_each_event_once_through_dropped_connections_and_a_late_group() 
         rows.iter()
             .all(|r| r.contains(&format!("cloudwatch:{group}")) && r.contains("client_connected"))
     );
+    // Each event's log stream, which the API names.
+    assert!(
+        rows.iter().all(|r| r.split(',').nth(3) == Some("proxy")),
+        "{rows:?}"
+    );
 }
 
 #[test]

@@ -134,6 +134,7 @@ fn sequential(inputs: &[Vec<String>]) -> Summary {
                 text: line,
                 ts: None,
                 input: input as u32,
+                stream: None,
             });
         }
     }
@@ -161,6 +162,7 @@ fn parallel(inputs: &[Vec<String>], cuts: &[usize], workers: usize, shuffle: u64
                 text: line,
                 ts: None,
                 input: input as u32,
+                stream: None,
             });
         }
         batch.mark_last();

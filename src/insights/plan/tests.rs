@@ -311,6 +311,7 @@ fn the_query_counts_what_local_analysis_counts() {
             text: message,
             ts: Some(*ts),
             input: 0,
+            stream: None,
         });
     }
     let local = local.finish().unwrap();
