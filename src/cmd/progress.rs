@@ -1,5 +1,6 @@
 //! Progress on stderr for long work, with indicatif: reading files (bytes of the total, rate,
-//! time left) and fetching CloudWatch (the window covered, events, pages, throttles). Only on a
+//! time left), fetching CloudWatch (the window covered, events, pages, throttles) and Logs
+//! Insights queries (queries done, bytes scanned and their cost). Only on a
 //! terminal and without `--quiet`: a pipe or a log file gets nothing extra. Counters are
 //! atomics the readers and the fetcher bump; a ticker copies them into the bar.
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::insights::driver::QueryProgress;
 use crate::source::Input;
 use crate::source::cloudwatch::Progress;
 
@@ -64,6 +66,30 @@ pub fn cloudwatch(start: i64, end: i64, progress: Arc<Progress>) -> Ticking {
     })
 }
 
+/// A bar over the Logs Insights queries: done of planned (splits add two each), the bytes
+/// scanned so far (the running query's included) and what they cost.
+pub fn insights(progress: Arc<QueryProgress>) -> Ticking {
+    let bar = ProgressBar::new(progress.planned.load(Relaxed).max(1)).with_style(style(
+        "insights {bar:30} {pos}/{len} queries {msg} {elapsed}",
+    ));
+    Ticking::start(bar, move |bar| {
+        bar.set_length(progress.planned.load(Relaxed).max(1));
+        bar.set_position(progress.done.load(Relaxed));
+        let scanned = progress.scanned() as f64;
+        let splits = progress.splits.load(Relaxed);
+        bar.set_message(format!(
+            "{} scanned (about ${:.4}){}",
+            crate::insights::plan::human_bytes(scanned),
+            crate::insights::plan::cost_usd(scanned),
+            if splits > 0 {
+                format!(", {splits} split in halves")
+            } else {
+                String::new()
+            }
+        ));
+    })
+}
+
 fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }
@@ -92,6 +118,13 @@ impl Ticking {
             stop,
             thread: Some(thread),
         }
+    }
+}
+
+impl Ticking {
+    /// Prints a line above the bar.
+    pub fn println(&self, line: &str) {
+        self.bar.println(line);
     }
 }
 

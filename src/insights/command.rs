@@ -9,6 +9,8 @@ use crate::aws::logs::InsightsApi;
 use crate::classify::{Classifier, Scratch};
 use crate::clock::Clock;
 use crate::config::{AnalyzeConfig, CloudConfig, InsightsConfig};
+use std::sync::atomic::Ordering::Relaxed;
+
 use crate::error::{ExitCode, UsageError, exit_code};
 use crate::insights::driver::{self as driver, Job};
 use crate::insights::plan::{Plan, USD_PER_GB, cost_usd, human_bytes};
@@ -108,6 +110,21 @@ pub async fn analyze(
         );
         let mut claimed = 0;
         let mut scanned_lines: Option<f64> = None;
+        let progress = std::sync::Arc::new(driver::QueryProgress::default());
+        let planned = queries
+            * groups
+                .len()
+                .div_ceil(crate::insights::plan::MAX_GROUPS_PER_QUERY);
+        progress
+            .planned
+            .store(u64::try_from(planned).unwrap_or(u64::MAX), Relaxed);
+        let bar = crate::cmd::progress::wanted(config.quiet)
+            .then(|| crate::cmd::progress::insights(std::sync::Arc::clone(&progress)));
+        // Notices go above the bar when there is one.
+        let mut notice = |notice: String| match &bar {
+            Some(bar) => bar.println(&format!("proxydoc: {notice}")),
+            None => eprintln!("proxydoc: {notice}"),
+        };
         for part in &plan.parts {
             let job = Job {
                 groups: groups.clone(),
@@ -119,9 +136,9 @@ pub async fn analyze(
                     .max_scan_bytes
                     .map(|limit| (limit - outcome.bytes_scanned).max(0.0)),
                 poll: std::time::Duration::from_secs(1),
+                progress: std::sync::Arc::clone(&progress),
             };
-            let part_outcome =
-                driver::run(&api, &job, &mut |notice| eprintln!("proxydoc: {notice}")).await?;
+            let part_outcome = driver::run(&api, &job, &mut notice).await?;
             claimed += part.fold(&part_outcome.rows, &mut aggregator);
             raw += part_outcome
                 .rows
@@ -132,6 +149,7 @@ pub async fn analyze(
             scanned_lines.get_or_insert(part_outcome.records_scanned);
             outcome.absorb(part_outcome);
         }
+        drop(bar);
         // Lines no query claimed are known only by number.
         let scanned = scanned_lines.unwrap_or(0.0).max(0.0) as u64;
         aggregator.count_unmatched(scanned.saturating_sub(claimed));

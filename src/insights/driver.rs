@@ -4,6 +4,8 @@
 //! budget. Works against the [`InsightsApi`] trait, so its tests use an in-memory fake on
 //! paused time.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use crate::aws::logs::{InsightsApi, LogsError, QueryRequest, QueryResults, QueryState};
@@ -22,6 +24,37 @@ pub struct Job {
     pub max_scan_bytes: Option<f64>,
     /// First wait between GetQueryResults calls (grows to 10 s).
     pub poll: Duration,
+    /// Counters a progress bar reads while the job runs.
+    pub progress: Arc<QueryProgress>,
+}
+
+/// How far the queries are, for a progress bar: bumped by the driver, read by anyone.
+#[derive(Debug, Default)]
+pub struct QueryProgress {
+    /// Queries that completed (splits add queries).
+    pub done: AtomicU64,
+    /// Queries to run as far as known: the plan's, plus two for each split.
+    pub planned: AtomicU64,
+    /// Bytes scanned by the completed queries, and by the running one so far.
+    pub scanned_done: AtomicU64,
+    pub scanned_running: AtomicU64,
+    pub splits: AtomicU64,
+}
+
+impl QueryProgress {
+    /// Bytes scanned so far, the running query's included.
+    pub fn scanned(&self) -> u64 {
+        self.scanned_done.load(Relaxed) + self.scanned_running.load(Relaxed)
+    }
+}
+
+/// Whole bytes of a byte count the API gives as a float.
+fn whole_bytes(bytes: f64) -> u64 {
+    if bytes.is_finite() && bytes > 0.0 {
+        bytes as u64
+    } else {
+        0
+    }
 }
 
 /// What the queries gave.
@@ -94,6 +127,11 @@ pub async fn run<A: InsightsApi>(
             };
             let results = run_one(api, job, request, &mut outcome, notice).await?;
             let scanned = results.bytes_scanned;
+            job.progress.scanned_running.store(0, Relaxed);
+            job.progress
+                .scanned_done
+                .fetch_add(whole_bytes(scanned), Relaxed);
+            job.progress.done.fetch_add(1, Relaxed);
             outcome.bytes_scanned += scanned;
             outcome.records_scanned += results.records_scanned;
             outcome.records_matched += results.records_matched;
@@ -104,6 +142,8 @@ pub async fn run<A: InsightsApi>(
                     // Minute bins do not straddle the cut: it is on a minute boundary. The
                     // halves scan again what this query scanned.
                     outcome.splits += 1;
+                    job.progress.splits.fetch_add(1, Relaxed);
+                    job.progress.planned.fetch_add(2, Relaxed);
                     outcome.records_scanned -= results.records_scanned;
                     outcome.records_matched -= results.records_matched;
                     notice(format!(
@@ -166,6 +206,9 @@ async fn run_one<A: InsightsApi>(
             Err(e) => return Err(e.into()),
         };
         let scanned = outcome.bytes_scanned + results.bytes_scanned;
+        job.progress
+            .scanned_running
+            .store(whole_bytes(results.bytes_scanned), Relaxed);
         if let Some(limit) = job.max_scan_bytes
             && scanned > limit
         {
@@ -328,6 +371,7 @@ mod tests {
             query: "fields @message".to_string(),
             max_scan_bytes: None,
             poll: Duration::from_millis(500),
+            progress: Arc::default(),
         }
     }
 
@@ -356,12 +400,19 @@ mod tests {
     async fn a_full_result_is_run_again_in_halves_until_it_fits() {
         let fake = Fake {
             cap_seconds: 2 * 3600,
+            bytes_per_poll: 1000.0,
             ..Fake::default()
         };
         let mut notices = Vec::new();
-        let outcome = run(&fake, &job(1, 7 * 24), &mut |n| notices.push(n))
-            .await
-            .unwrap();
+        let job = job(1, 7 * 24);
+        job.progress.planned.store(1, Relaxed);
+        let outcome = run(&fake, &job, &mut |n| notices.push(n)).await.unwrap();
+        // The progress counters end where the outcome does: every planned query done.
+        let progress = &job.progress;
+        assert_eq!(progress.done.load(Relaxed), u64::from(outcome.queries));
+        assert_eq!(progress.planned.load(Relaxed), u64::from(outcome.queries));
+        assert_eq!(progress.splits.load(Relaxed), u64::from(outcome.splits));
+        assert_eq!(progress.scanned(), outcome.bytes_scanned as u64);
         // Every second of the week is covered exactly once by the rows kept.
         let covered: i64 = outcome
             .rows

@@ -150,3 +150,65 @@ fn emit_query_prints_the_query_and_calls_nothing() {
         usage.stderr
     );
 }
+
+/// Progress of the queries (done of planned, bytes scanned and their cost) on a terminal's
+/// stderr (through `script`, which gives the command a terminal); nothing when piped.
+#[test]
+fn query_progress_only_on_a_terminal() {
+    let (_, events) = shifted("layouts/plain.log", 3_600_000);
+    seed(REGION, "/aws/rds/proxy/fleet-bar", &split_streams(&events));
+    let (since, until) = window(&events);
+    let args = [
+        "analyze",
+        "--engine",
+        "insights",
+        "--format",
+        "json",
+        "-o",
+        "/dev/null",
+        "--proxy",
+        "fleet-bar",
+        "--since",
+        &since,
+        "--until",
+        &until,
+    ];
+    let piped = run_cmd(proxydoc_aws(REGION).args(args));
+    assert_eq!(piped.code, 0, "{}", piped.stderr);
+    assert!(
+        !piped.stderr.contains("scanned (about $"),
+        "{}",
+        piped.stderr
+    );
+
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED the terminal half of query_progress_only_on_a_terminal: no `script`");
+        return;
+    }
+    let binary = assert_cmd::cargo::cargo_bin("proxydoc");
+    let mut script = std::process::Command::new("script");
+    script.args([
+        "-qec",
+        &format!("{} {}", binary.display(), args.join(" ")),
+        "/dev/null",
+    ]);
+    for (key, value) in crate::moto::aws_env(REGION, &crate::moto::moto().url) {
+        match value {
+            Some(value) => script.env(key, value),
+            None => script.env_remove(key),
+        };
+    }
+    let out = script.output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("insights")
+            && shown.contains("queries")
+            && shown.contains("scanned (about $"),
+        "{shown:?}"
+    );
+}
