@@ -31,7 +31,20 @@ pub(super) async fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     let config = AnalyzeConfig::from_args(&args, env).map_err(UsageError)?;
     let classifier = Arc::new(classify::load(config.patterns.as_deref())?);
     if let Some(options) = &config.insights {
-        return crate::insights::command::analyze(&config, options, &classifier, &clock).await;
+        let start_progress = |progress| {
+            super::progress::wanted(config.quiet).then(|| {
+                Box::new(super::progress::insights(progress))
+                    as Box<dyn crate::insights::driver::ProgressDisplay>
+            })
+        };
+        return crate::insights::command::analyze(
+            &config,
+            options,
+            &classifier,
+            &clock,
+            &start_progress,
+        )
+        .await;
     }
 
     let (inputs, mut errors) = source::expand(&config.paths);

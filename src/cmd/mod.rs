@@ -13,7 +13,7 @@ mod check;
 mod diagnose;
 mod iam_policy;
 mod patterns;
-pub(crate) mod progress;
+mod progress;
 mod shell;
 mod sources;
 

@@ -121,9 +121,9 @@ impl Ticking {
     }
 }
 
-impl Ticking {
+impl crate::insights::driver::ProgressDisplay for Ticking {
     /// Prints a line above the bar.
-    pub fn println(&self, line: &str) {
+    fn println(&self, line: &str) {
         self.bar.println(line);
     }
 }

@@ -34,11 +34,13 @@ pub fn emit_query(classifier: &Classifier) -> Result<ExitCode> {
     Ok(ExitCode::Ok)
 }
 
+/// Runs the Logs Insights analysis; `start_progress` shows the queries' progress.
 pub async fn analyze(
     config: &AnalyzeConfig,
     insights: &InsightsConfig,
     classifier: &Classifier,
     clock: &Clock,
+    start_progress: driver::StartProgress<'_>,
 ) -> Result<ExitCode> {
     let Some(cloud) = &config.cloud else {
         return Err(UsageError("--engine insights needs --proxy or --log-group".into()).into());
@@ -118,8 +120,7 @@ pub async fn analyze(
         progress
             .planned
             .store(u64::try_from(planned).unwrap_or(u64::MAX), Relaxed);
-        let bar = crate::cmd::progress::wanted(config.quiet)
-            .then(|| crate::cmd::progress::insights(std::sync::Arc::clone(&progress)));
+        let bar = start_progress(std::sync::Arc::clone(&progress));
         // Notices go above the bar when there is one.
         let mut notice = |notice: String| match &bar {
             Some(bar) => bar.println(&format!("proxydoc: {notice}")),

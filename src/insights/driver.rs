@@ -48,6 +48,16 @@ impl QueryProgress {
     }
 }
 
+/// What shows the queries' progress while they run (a bar on a terminal, started by the
+/// command from a [`QueryProgress`]): notices are printed above it, and dropping it clears it.
+pub trait ProgressDisplay: Send + Sync {
+    fn println(&self, line: &str);
+}
+
+/// Starts a progress display over the counters, or none (not a terminal, `--quiet`).
+pub type StartProgress<'a> =
+    &'a (dyn Fn(Arc<QueryProgress>) -> Option<Box<dyn ProgressDisplay>> + Sync);
+
 /// Whole bytes of a byte count the API gives as a float.
 fn whole_bytes(bytes: f64) -> u64 {
     if bytes.is_finite() && bytes > 0.0 {
