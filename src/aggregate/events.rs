@@ -7,9 +7,8 @@
 //! encoding needs no lock; CSV or NDJSON bytes) before the shared [`EventsSink`] writes it in
 //! turn. Memory is a row group and a batch per worker, whatever the input's size. Rows are in
 //! the order row groups are written, not sorted: sort by `input` and `line` for the input's
-//! order. The message is redacted as the
-//! report's evidence is (SQL text unless `--show-sql`, credentials always). The writer is given
-//! a `Write`: this module opens no file.
+//! order. The message is redacted as the report's evidence is (SQL text unless `--show-sql`,
+//! credentials always). The writer is given a `Write`: this module opens no file.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};

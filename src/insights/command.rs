@@ -2,6 +2,8 @@
 //! Logs Insights, its rows folded into the usual aggregator, a bounded FilterLogEvents sample
 //! for the evidence of the top findings, then the usual rules and report.
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use anyhow::Result;
 
 use crate::aggregate::Aggregator;
@@ -9,8 +11,6 @@ use crate::aws::logs::InsightsApi;
 use crate::classify::{Classifier, Scratch};
 use crate::clock::Clock;
 use crate::config::{AnalyzeConfig, CloudConfig, InsightsConfig};
-use std::sync::atomic::Ordering::Relaxed;
-
 use crate::error::{ExitCode, UsageError, exit_code};
 use crate::insights::driver::{self as driver, Job};
 use crate::insights::plan::{Plan, USD_PER_GB, cost_usd, human_bytes};
