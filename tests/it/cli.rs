@@ -704,12 +704,7 @@ fn progress_only_on_a_terminal() {
     assert_eq!(piped.code, 0, "{}", piped.stderr);
     assert!(!piped.stderr.contains("reading"), "{}", piped.stderr);
 
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED the terminal half of progress_only_on_a_terminal: no `script`");
+    if !crate::common::has_script("progress_only_on_a_terminal") {
         return;
     }
     let on_terminal = |extra: &str| -> String {

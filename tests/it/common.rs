@@ -84,3 +84,16 @@ pub fn temp_file(dir: &Path, name: &str, bytes: &[u8]) -> String {
     std::fs::write(&path, bytes).expect("write temp file");
     path.display().to_string()
 }
+
+/// Whether `script(1)` is here to give a command a terminal; says loudly that `test`'s
+/// terminal half is skipped when it is not.
+pub fn has_script(test: &str) -> bool {
+    let found = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !found {
+        eprintln!("SKIPPED the terminal half of {test}: no `script`");
+    }
+    found
+}

@@ -181,12 +181,7 @@ fn query_progress_only_on_a_terminal() {
         piped.stderr
     );
 
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED the terminal half of query_progress_only_on_a_terminal: no `script`");
+    if !crate::common::has_script("query_progress_only_on_a_terminal") {
         return;
     }
     let binary = assert_cmd::cargo::cargo_bin("proxydoc");
