@@ -95,21 +95,41 @@ fn cloudwatch_analysis_equals_offline_analysis() {
     );
     let (since, until) = window(&events);
 
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("events.csv");
     let online = run_json(
-        run_cmd(proxydoc_aws(region).args([
-            "analyze",
-            "--format",
-            "json",
-            "--proxy",
-            "orders-proxy",
-            "--since",
-            &since,
-            "--until",
-            &until,
-        ])),
+        run_cmd(
+            proxydoc_aws(region)
+                .args([
+                    "analyze",
+                    "--format",
+                    "json",
+                    "--proxy",
+                    "orders-proxy",
+                    "--since",
+                    &since,
+                    "--until",
+                    &until,
+                    "--events",
+                ])
+                .arg(&table),
+        ),
         0,
     );
-    let dir = tempfile::tempdir().unwrap();
+    // The events table names each event's log stream, as the API gave it.
+    let streams: Vec<&str> = split_streams(&events).iter().map(|(s, _)| *s).collect();
+    let rows = std::fs::read_to_string(&table).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for row in rows.lines().skip(1) {
+        let stream = row.split(',').nth(3).unwrap_or_default();
+        assert!(streams.contains(&stream), "{row}");
+        seen.insert(stream.to_string());
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(
+        rows.lines().count() as u64 - 1,
+        online["input"]["events"].as_u64().unwrap()
+    );
     let file = temp_file(dir.path(), "incident.log", text.as_bytes());
     let offline = run_json(
         run_cmd(crate::common::proxydoc().args([
