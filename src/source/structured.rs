@@ -121,6 +121,7 @@ pub fn read_csv(
         Err(e) => return Err(csv_io(e)),
     };
     let column = |name: &[u8]| headers.iter().position(|h| trim_bom(h) == name);
+    let stream_col = column(b"@logStream");
     let (Some(message_col), ts_col) = (column(b"@message"), column(b"@timestamp")) else {
         stats.malformed += 1;
         return Ok(());
@@ -145,13 +146,16 @@ pub fn read_csv(
             .and_then(|c| record.get(c))
             .and_then(|t| std::str::from_utf8(t).ok())
             .and_then(parse_ts_text);
+        let stream = stream_col
+            .and_then(|c| record.get(c))
+            .and_then(|s| std::str::from_utf8(s).ok());
         for line in message.lines().filter(|l| !l.trim().is_empty()) {
             stats.records += 1;
             sink(RawRecord {
                 text: line.trim_end(),
                 ts,
                 input: index,
-                stream: None,
+                stream,
             });
         }
     }

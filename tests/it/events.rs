@@ -189,29 +189,67 @@ fn a_full_disk_costs_the_table_not_the_report() {
     assert_eq!(strip(&out.stdout), strip(&complete.stdout));
 }
 
-/// Events read from CloudWatch's own JSON (an export of `filter-log-events`, Logs Insights
-/// results) carry their log stream, as the API's do.
+/// Events read from CloudWatch's own exports (`filter-log-events` JSON, Logs Insights results
+/// as JSON and as the console's CSV) carry their log stream, as the API's do: each stream has
+/// as many rows as its events have message lines.
 #[test]
 fn events_table_names_each_events_log_stream() {
     let dir = tempfile::tempdir().unwrap();
+    let streams_of = |path: &std::path::Path| {
+        let mut rows: BTreeMap<String, u64> = BTreeMap::new();
+        for stream in read(path).column("stream").unwrap().str().unwrap().iter() {
+            *rows
+                .entry(stream.expect("every row has its stream").to_string())
+                .or_default() += 1;
+        }
+        rows
+    };
+    let count = |expected: &mut BTreeMap<String, u64>, stream: &str, message: &str| {
+        *expected.entry(stream.to_string()).or_default() += message.lines().count() as u64;
+    };
+
     let export = sample("layouts/filter-log-events.json");
     let path = dir.path().join("events.parquet");
     analyze(&[&export], &path);
-    let frame = read(&path);
-    let mut rows: BTreeMap<String, u64> = BTreeMap::new();
-    for stream in frame.column("stream").unwrap().str().unwrap().iter() {
-        *rows
-            .entry(stream.expect("every row has its stream").to_string())
-            .or_default() += 1;
-    }
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&export).unwrap()).unwrap();
-    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    let mut expected = BTreeMap::new();
     for event in json["events"].as_array().unwrap() {
-        let lines = event["message"].as_str().unwrap().lines().count() as u64;
-        *expected
-            .entry(event["logStreamName"].as_str().unwrap().to_string())
-            .or_default() += lines;
+        let (stream, message) = (&event["logStreamName"], &event["message"]);
+        count(
+            &mut expected,
+            stream.as_str().unwrap(),
+            message.as_str().unwrap(),
+        );
     }
-    assert_eq!(rows, expected);
+    assert_eq!(streams_of(&path), expected);
+
+    let results = sample("layouts/insights-results.json");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&results).unwrap()).unwrap();
+    let mut expected = BTreeMap::new();
+    for row in json["results"].as_array().unwrap() {
+        let field = |name: &str| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["field"] == name)
+                .and_then(|f| f["value"].as_str())
+                .unwrap()
+                .to_string()
+        };
+        count(&mut expected, &field("@logStream"), &field("@message"));
+    }
+    // The console's CSV export of the same results names the same streams.
+    for (name, input) in [
+        ("insights.parquet", results),
+        (
+            "insights-csv.parquet",
+            sample("layouts/insights-export.csv"),
+        ),
+    ] {
+        let path = dir.path().join(name);
+        analyze(&[&input], &path);
+        assert_eq!(streams_of(&path), expected, "{input}");
+    }
 }
