@@ -17,7 +17,7 @@ use proxydoc::model::EventKind;
 use scraper::{Html, Selector};
 use serde_json::{Value, json};
 
-use crate::common::{proxydoc, root};
+use crate::common::{proxydoc, root, run_cmd};
 
 /// Every sample incident, plus single-file samples of other shapes (no findings, pinning,
 /// application logs only).
@@ -53,33 +53,24 @@ fn inputs() -> Vec<(String, Vec<String>)> {
 
 /// The report of `paths` as JSON and as HTML (written to `dir/name.html`).
 fn render(dir: &Path, name: &str, paths: &[String]) -> (Value, PathBuf) {
-    let json = proxydoc()
-        .arg("analyze")
-        .args(paths)
-        .args(["--format", "json"])
-        .output()
-        .expect("run proxydoc");
-    assert!(
-        json.status.success(),
-        "{}",
-        String::from_utf8_lossy(&json.stderr)
+    let json = run_cmd(
+        proxydoc()
+            .arg("analyze")
+            .args(paths)
+            .args(["--format", "json"]),
     );
-    let report: Value = serde_json::from_slice(&json.stdout).expect("JSON report");
+    assert_eq!(json.code, 0, "{}", json.stderr);
     let page = dir.join(format!("{name}.html"));
     // The format comes from the extension.
-    let html = proxydoc()
-        .arg("analyze")
-        .args(paths)
-        .arg("--output")
-        .arg(&page)
-        .output()
-        .expect("run proxydoc");
-    assert!(
-        html.status.success(),
-        "{}",
-        String::from_utf8_lossy(&html.stderr)
+    let html = run_cmd(
+        proxydoc()
+            .arg("analyze")
+            .args(paths)
+            .arg("--output")
+            .arg(&page),
     );
-    (report, page)
+    assert_eq!(html.code, 0, "{}", html.stderr);
+    (json.json(), page)
 }
 
 /// Buckets from the report's first to its last timeline entry.
