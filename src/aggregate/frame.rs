@@ -238,6 +238,17 @@ pub struct Facts {
     opened: Vec<(i64, i64)>,
 }
 
+impl CodeCount {
+    fn add(&mut self, other: CodeCount) {
+        self.events += other.events;
+        self.failures += other.failures;
+        self.first = match (self.first, other.first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
 impl Facts {
     /// Sums over every dimension not in `keys`, optionally keeping only rows where `filter`
     /// (a dimension) equals a value. Keys come back as `i64` codes. A question that names the
@@ -332,14 +343,46 @@ impl Facts {
         failure: &dyn Fn(u32) -> bool,
         codes: usize,
     ) -> Result<Vec<CodeCount>, FrameError> {
+        let mut out = vec![CodeCount::default(); codes];
+        self.each_code(dimension, cause, failure, &mut |code, count| {
+            if let Some(slot) = usize::try_from(code).ok().and_then(|c| out.get_mut(c)) {
+                slot.add(count);
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// [`Facts::per_code`] of one cause, as (code, counts) pairs of the codes its events name,
+    /// in no order: a cause's rows are a few of the table's, and a vector as long as a
+    /// fleet's addresses per cause and dimension was most of the end of a run.
+    pub fn per_code_of_cause(
+        &self,
+        dimension: &str,
+        cause: u32,
+    ) -> Result<Vec<(u32, CodeCount)>, FrameError> {
+        let mut codes: HashMap<u32, CodeCount, FxBuild> = HashMap::default();
+        self.each_code(dimension, Some(cause), &|_| false, &mut |code, count| {
+            codes.entry(code).or_default().add(count);
+        })?;
+        Ok(codes.into_iter().collect())
+    }
+
+    /// Calls `each` with the code and counts of every row of `dimension`'s projection,
+    /// optionally of one cause only.
+    fn each_code(
+        &self,
+        dimension: &str,
+        cause: Option<u32>,
+        failure: &dyn Fn(u32) -> bool,
+        each: &mut dyn FnMut(u32, CodeCount),
+    ) -> Result<(), FrameError> {
         let frame = match dimension {
             USER => &self.users,
             CLIENT => &self.clients,
             _ => &self.main,
         };
-        let mut out = vec![CodeCount::default(); codes];
         if frame.height() == 0 {
-            return Ok(out);
+            return Ok(());
         }
         // One cause's rows are a few of the table's (most are connections and closes).
         let filtered;
@@ -367,19 +410,17 @@ impl Facts {
             let (Some(value), Some(n)) = (value, n) else {
                 continue;
             };
-            let Some(slot) = usize::try_from(value).ok().and_then(|v| out.get_mut(v)) else {
-                continue;
-            };
-            slot.events += n;
-            if kind.is_some_and(failure) {
-                slot.failures += n;
-            }
-            slot.first = match (slot.first, first) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let failures = if kind.is_some_and(failure) { n } else { 0 };
+            each(
+                value,
+                CodeCount {
+                    events: n,
+                    failures,
+                    first,
+                },
+            );
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Whether a database connection was opened between `first` and `last` (inclusive).

@@ -205,28 +205,53 @@ struct Interner {
     /// addresses, per worker).
     ids: HashMap<std::sync::Arc<str>, u32, rustc_hash::FxBuildHasher>,
     values: Vec<std::sync::Arc<str>>,
-    /// Recently returned codes by a cheap slot of the value (length and end bytes): most
-    /// lines repeat the endpoint, user and reason of lines before them, and a hit costs one
-    /// comparison instead of a hash and a probe.
+    /// Recently returned codes, per [`Dim`], by a cheap hash of the value: most lines repeat
+    /// the endpoint, user and reason of lines before them, and a hit costs one comparison
+    /// instead of a hash and a probe of the whole table. One cache per dimension, so that a
+    /// fleet's client addresses, which rarely repeat, do not evict the endpoints.
     recent: Vec<u32>,
 }
 
-/// Slots of [`Interner::recent`] (a power of two).
+/// Slots of [`Interner::recent`] per dimension (a power of two).
 const RECENT_SLOTS: usize = 256;
+
+/// What an interned value is, for its cache of recent codes.
+#[derive(Clone, Copy)]
+enum Dim {
+    User = 0,
+    Client = 1,
+    Endpoint = 2,
+    Detail = 3,
+}
+
+/// A slot of [`RECENT_SLOTS`] for `bytes`, from its length and its first and last eight bytes
+/// (which tell `endpoint-65` from `endpoint-75`, and one address from the next).
+fn recent_slot(bytes: &[u8]) -> usize {
+    let word = |part: &[u8]| {
+        part.iter()
+            .take(8)
+            .fold(0u64, |word, &b| word << 8 | u64::from(b))
+    };
+    let head = word(bytes);
+    let tail = word(
+        bytes
+            .get(bytes.len().saturating_sub(8)..)
+            .unwrap_or_default(),
+    );
+    let mixed =
+        (head ^ tail.rotate_left(29) ^ bytes.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (mixed >> 56) as usize & (RECENT_SLOTS - 1)
+}
 
 impl Interner {
     /// Code for `value`; 0 is reserved for "none".
-    fn intern(&mut self, value: Option<&str>) -> u32 {
+    fn intern(&mut self, dim: Dim, value: Option<&str>) -> u32 {
         let Some(value) = value else { return 0 };
         if self.recent.is_empty() {
-            self.recent = vec![0; RECENT_SLOTS];
+            self.recent = vec![0; RECENT_SLOTS * 4];
         }
-        let bytes = value.as_bytes();
-        let ends = bytes.first().zip(bytes.last());
-        let slot = ends.map_or(0, |(&first, &last)| {
-            bytes.len() ^ usize::from(first) << 2 ^ usize::from(last) << 5
-        }) & (RECENT_SLOTS - 1);
-        let recent = self.recent[slot];
+        let slot = dim as usize * RECENT_SLOTS + recent_slot(value.as_bytes());
+        let recent = self.recent.get(slot).copied().unwrap_or(0);
         if recent != 0 && self.get(i64::from(recent)) == Some(value) {
             return recent;
         }
@@ -240,8 +265,31 @@ impl Interner {
                 id
             }
         };
-        self.recent[slot] = id;
+        if let Some(cached) = self.recent.get_mut(slot) {
+            *cached = id;
+        }
         id
+    }
+
+    /// Interns every value of `other` and returns their codes here, in `other`'s order (the
+    /// map from its codes to these: index, its code - 1). The values are looked up in the map
+    /// directly: they are distinct, so the cache of recent codes would only miss.
+    fn absorb(&mut self, other: &Interner) -> Vec<u32> {
+        self.ids.reserve(other.values.len());
+        other
+            .values
+            .iter()
+            .map(|value| match self.ids.get(&**value) {
+                Some(&id) => id,
+                None => {
+                    // Shared with `other`'s list: no copy of the text.
+                    self.values.push(value.clone());
+                    let id = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
+                    self.ids.insert(value.clone(), id);
+                    id
+                }
+            })
+            .collect()
     }
 
     fn get(&self, id: i64) -> Option<&str> {
@@ -360,12 +408,7 @@ impl<'c> Aggregator<'c> {
     /// depend on how lines were split between workers. Sessions are not merged here: parallel
     /// workers stage theirs for a [`SessionOrder`].
     pub fn merge(&mut self, other: Aggregator<'_>) -> Vec<u32> {
-        let remap: Vec<u32> = other
-            .strings
-            .values
-            .iter()
-            .map(|v| self.strings.intern(Some(v)))
-            .collect();
+        let remap = self.strings.absorb(&other.strings);
         let map = |code: u32| -> u32 {
             if code == 0 {
                 return 0;
@@ -424,10 +467,12 @@ impl<'c> Aggregator<'c> {
         let row = FactRow {
             kind: pattern.kind.index(),
             cause,
-            user: self.strings.intern(user),
-            client: self.strings.intern(client.filter(|c| *c != "%")),
-            endpoint: self.strings.intern(counted.endpoint),
-            detail: self.strings.intern(detail),
+            user: self.strings.intern(Dim::User, user),
+            client: self
+                .strings
+                .intern(Dim::Client, client.filter(|c| *c != "%")),
+            endpoint: self.strings.intern(Dim::Endpoint, counted.endpoint),
+            detail: self.strings.intern(Dim::Detail, detail),
             pattern: counted.pattern,
             ts: counted.first,
         };
@@ -504,7 +549,7 @@ impl<'c> Aggregator<'c> {
                 cause: 0,
                 user: 0,
                 client: 0,
-                endpoint: self.strings.intern(event.endpoint),
+                endpoint: self.strings.intern(Dim::Endpoint, event.endpoint),
                 detail: 0,
                 pattern: u32::MAX,
                 ts: event.ts,
@@ -527,16 +572,17 @@ impl<'c> Aggregator<'c> {
             .field(field::DIGEST)
             .or_else(|| event.field(field::REASON));
         // MySQL names the wildcard host `%` where it does not know the client.
-        let client = self
-            .strings
-            .intern(event.field(field::CLIENT_IP).filter(|c| *c != "%"));
+        let client = self.strings.intern(
+            Dim::Client,
+            event.field(field::CLIENT_IP).filter(|c| *c != "%"),
+        );
         let row = FactRow {
             kind: event.kind.index(),
             cause,
-            user: self.strings.intern(event.field(field::USER)),
+            user: self.strings.intern(Dim::User, event.field(field::USER)),
             client,
-            endpoint: self.strings.intern(event.endpoint),
-            detail: self.strings.intern(detail),
+            endpoint: self.strings.intern(Dim::Endpoint, event.endpoint),
+            detail: self.strings.intern(Dim::Detail, detail),
             pattern: pattern_index,
             ts: event.ts,
         };
@@ -766,13 +812,10 @@ impl Tables<'_> {
     /// The [`DIMENSION_ROWS`] values with the most failures, then the most events, then by
     /// value (codes depend on which worker saw a value first, so ties never follow them),
     /// from (events, failures) per code. Chosen before the rest are sorted or named.
-    fn top(&self, counts: &[(u64, u64)]) -> Vec<(String, u64, u64)> {
+    fn top(&self, rows: impl Iterator<Item = (usize, u64, u64)>) -> Vec<(String, u64, u64)> {
         let name = |code: usize| i64::try_from(code).ok().and_then(|c| self.strings.get(c));
-        let mut rows: Vec<(usize, u64, u64)> = counts
-            .iter()
-            .enumerate()
-            .filter(|&(code, &(events, _))| events > 0 && name(code).is_some())
-            .map(|(code, &(events, failures))| (code, events, failures))
+        let mut rows: Vec<(usize, u64, u64)> = rows
+            .filter(|&(code, events, _)| events > 0 && name(code).is_some())
             .collect();
         let order = |a: &(usize, u64, u64), b: &(usize, u64, u64)| {
             b.2.cmp(&a.2)
@@ -791,9 +834,13 @@ impl Tables<'_> {
             .collect()
     }
 
-    /// [`Tables::top`] of a summary dimension.
+    /// [`Tables::top`] of a summary dimension, from (events, failures) per code.
     fn top_values(&self, counts: Vec<(u64, u64)>) -> Vec<DimCount> {
-        self.top(&counts)
+        let rows = counts
+            .iter()
+            .enumerate()
+            .map(|(code, &(events, failures))| (code, events, failures));
+        self.top(rows)
             .into_iter()
             .map(|(value, events, failures)| DimCount {
                 value,
@@ -803,10 +850,13 @@ impl Tables<'_> {
             .collect()
     }
 
-    /// [`Tables::top`] of one count per code: the most first, then by value.
-    fn top_named(&self, counts: &[u64]) -> Vec<(String, u64)> {
-        let counts: Vec<(u64, u64)> = counts.iter().map(|&n| (n, 0)).collect();
-        self.top(&counts)
+    /// [`Tables::top`] of one count per code, from (code, count) pairs in any order: the most
+    /// first, then by value.
+    fn top_named(&self, counts: impl IntoIterator<Item = (u32, u64)>) -> Vec<(String, u64)> {
+        let rows = counts
+            .into_iter()
+            .filter_map(|(code, n)| Some((usize::try_from(code).ok()?, n, 0)));
+        self.top(rows)
             .into_iter()
             .map(|(value, n, _)| (value, n))
             .collect()
@@ -869,25 +919,22 @@ impl Tables<'_> {
             let Some(total) = self.facts.group(&[], filter)?.into_iter().next() else {
                 continue;
             };
-            let codes = self.strings.values.len() + 1;
-            let per_code = |dimension: &str| {
-                self.facts
-                    .per_code(dimension, Some(code), &|_| false, codes)
-            };
-            let events = |counts: &[frame::CodeCount]| -> Vec<u64> {
-                counts.iter().map(|c| c.events).collect()
+            // Sparse: a cause's events name a few of the run's values.
+            let per_code = |dimension: &str| self.facts.per_code_of_cause(dimension, code);
+            let events = |counts: &[(u32, frame::CodeCount)]| -> Vec<(u32, u64)> {
+                counts
+                    .iter()
+                    .map(|&(code, count)| (code, count.events))
+                    .collect()
             };
             let users = per_code(frame::USER)?;
             // The cause's clients from its own lines, joined with the addresses its sessions
             // came from.
-            let mut clients = events(&per_code(frame::CLIENT)?);
+            let mut clients: HashMap<u32, u64, rustc_hash::FxBuildHasher> =
+                events(&per_code(frame::CLIENT)?).into_iter().collect();
             for &(_, client, n) in counts.cause_clients.iter().filter(|(c, _, _)| *c == code) {
-                if let Some(slot) = usize::try_from(client)
-                    .ok()
-                    .and_then(|c| clients.get_mut(c))
-                {
-                    *slot = (*slot).max(n);
-                }
+                let slot = clients.entry(client).or_default();
+                *slot = (*slot).max(n);
             }
             let mut details: Vec<(String, u64)> = self
                 .facts
@@ -905,9 +952,8 @@ impl Tables<'_> {
                 .collect();
             let mut user_first: Vec<(String, Millis)> = users
                 .iter()
-                .enumerate()
                 .filter(|(_, c)| c.events > 0)
-                .filter_map(|(code, c)| Some((self.name(i64::try_from(code).ok())?, c.first?)))
+                .filter_map(|&(code, c)| Some((self.name(Some(i64::from(code)))?, c.first?)))
                 .collect();
             user_first.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
             let mut evidence = cause_evidence.get(&code).cloned().unwrap_or_default();
@@ -917,10 +963,10 @@ impl Tables<'_> {
                 events: total.n,
                 first: total.first,
                 last: total.last,
-                user_count: users.iter().filter(|c| c.events > 0).count(),
-                users: self.top_named(&events(&users)),
-                clients: self.top_named(&clients),
-                endpoints: self.top_named(&events(&per_code(frame::ENDPOINT)?)),
+                user_count: users.iter().filter(|(_, c)| c.events > 0).count(),
+                users: self.top_named(events(&users)),
+                clients: self.top_named(clients),
+                endpoints: self.top_named(events(&per_code(frame::ENDPOINT)?)),
                 details,
                 user_first,
                 patterns,
