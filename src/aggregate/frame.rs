@@ -64,11 +64,83 @@ pub struct FrameError(#[from] PolarsError);
 pub struct FactBuffer {
     /// (kind, cause, endpoint, detail, pattern): every event.
     main: HashMap<[u32; 5], Acc, FxBuild>,
-    /// (kind, cause, user): events that name a user.
-    users: HashMap<[u32; 3], Acc, FxBuild>,
-    /// (kind, cause, client): events that name a client address.
-    clients: HashMap<[u32; 3], Acc, FxBuild>,
+    /// ([`kind_cause`], user): events that name a user.
+    users: HashMap<[u32; 2], Seen, FxBuild>,
+    /// ([`kind_cause`], client): events that name a client address. With a fleet's
+    /// addresses this is the largest table of a worker, so its entries are 24 bytes: the
+    /// kind and cause share a word, and no question asks when a client was last seen.
+    clients: HashMap<[u32; 2], Seen, FxBuild>,
     minutes: MinuteBuffer,
+}
+
+/// An event kind (fewer than 2^8, checked below) and a cause code (the catalogue's causes,
+/// fewer than 2^24) in one word.
+fn kind_cause(kind: u32, cause: u32) -> u32 {
+    kind.min(0xff) << 24 | cause.min(0x00ff_ffff)
+}
+
+const _: () = assert!(super::minutes::KINDS < 0xff);
+
+/// The kind and the cause of a [`kind_cause`] word.
+fn split_kind_cause(word: u32) -> (u32, u32) {
+    (word >> 24, word & 0x00ff_ffff)
+}
+
+/// Count and first time of a user's or client's combination (`i64::MAX`: untimed).
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    n: u64,
+    first: i64,
+}
+
+impl Seen {
+    fn absorb(&mut self, other: Seen) {
+        self.n += other.n;
+        self.first = self.first.min(other.first);
+    }
+}
+
+/// Folds `seen` into the count of `key`.
+fn absorb_seen(table: &mut HashMap<[u32; 2], Seen, FxBuild>, key: [u32; 2], seen: Seen) {
+    table
+        .entry(key)
+        .or_insert(Seen {
+            n: 0,
+            first: i64::MAX,
+        })
+        .absorb(seen);
+}
+
+/// A user or client projection as a frame of `kind`, `cause`, `name`, `n`, `first` and a
+/// `last` of nulls (not kept).
+fn frame_of_seen(
+    table: HashMap<[u32; 2], Seen, FxBuild>,
+    name: &str,
+) -> Result<DataFrame, FrameError> {
+    let rows: Vec<([u32; 2], Seen)> = table.into_iter().collect();
+    let height = rows.len();
+    let (kinds, causes): (Vec<u32>, Vec<u32>) =
+        rows.iter().map(|(k, _)| split_kind_cause(k[0])).unzip();
+    let columns = vec![
+        Column::new(KIND.into(), kinds),
+        Column::new(CAUSE.into(), causes),
+        Column::new(
+            name.into(),
+            rows.iter().map(|(k, _)| k[1]).collect::<Vec<u32>>(),
+        ),
+        Column::new(
+            N.into(),
+            rows.iter().map(|(_, s)| s.n).collect::<Vec<u64>>(),
+        ),
+        Column::new(
+            FIRST.into(),
+            rows.iter()
+                .map(|(_, s)| (s.first != i64::MAX).then_some(s.first))
+                .collect::<Vec<Option<i64>>>(),
+        ),
+        Column::full_null(LAST.into(), height, &DataType::Int64),
+    ];
+    Ok(DataFrame::new(height, columns)?)
 }
 
 /// Count and time range of one combination; an untimed range is (`i64::MAX`, `i64::MIN`), so
@@ -167,11 +239,23 @@ impl FactBuffer {
             [row.kind, row.cause, row.endpoint, row.detail, row.pattern],
             acc,
         );
+        let seen = Seen {
+            n,
+            first: acc.first,
+        };
         if row.user != 0 {
-            absorb(&mut self.users, [row.kind, row.cause, row.user], acc);
+            absorb_seen(
+                &mut self.users,
+                [kind_cause(row.kind, row.cause), row.user],
+                seen,
+            );
         }
         if row.client != 0 {
-            absorb(&mut self.clients, [row.kind, row.cause, row.client], acc);
+            absorb_seen(
+                &mut self.clients,
+                [kind_cause(row.kind, row.cause), row.client],
+                seen,
+            );
         }
         self.minutes
             .push(row.kind, n, minute.or(row.ts), acc.first(), acc.last());
@@ -193,11 +277,11 @@ impl FactBuffer {
                 acc,
             );
         }
-        for ([kind, cause, user], acc) in users {
-            absorb(&mut self.users, [kind, cause, map(user)], acc);
+        for ([kind_cause, user], seen) in users {
+            absorb_seen(&mut self.users, [kind_cause, map(user)], seen);
         }
-        for ([kind, cause, client], acc) in clients {
-            absorb(&mut self.clients, [kind, cause, map(client)], acc);
+        for ([kind_cause, client], seen) in clients {
+            absorb_seen(&mut self.clients, [kind_cause, map(client)], seen);
         }
         self.minutes.merge(minutes);
     }
@@ -211,8 +295,8 @@ impl FactBuffer {
             minutes,
         } = self;
         let main = frame_of(main, [KIND, CAUSE, ENDPOINT, DETAIL, PATTERN])?;
-        let users = frame_of(users, [KIND, CAUSE, USER])?;
-        let clients = frame_of(clients, [KIND, CAUSE, CLIENT])?;
+        let users = frame_of_seen(users, USER)?;
+        let clients = frame_of_seen(clients, CLIENT)?;
 
         let (timeline, opened) = minutes.finish();
         Ok(Facts {
@@ -516,7 +600,8 @@ mod tests {
                 by_user[0].first,
                 by_user[0].last
             ),
-            (1, 2, Some(4_000), Some(6_000))
+            (1, 2, Some(4_000), None),
+            "users and clients keep no last time"
         );
         assert_eq!(
             keys(facts.group(&[ENDPOINT], Some((CAUSE, 5))).unwrap()),
