@@ -276,14 +276,14 @@ fn read_text(
 ) -> io::Result<()> {
     let mut lines = LineReader::new(reader);
     let mut block = JsonBlock::default();
-    while let Some(line) = lines.next_line()? {
+    lines.for_each_line(&mut |line| {
         stats.invalid_utf8 += u64::from(line.invalid_utf8);
         stats.truncated_lines += u64::from(line.truncated);
         if block.open() {
             if let Some(done) = block.push(&line.text) {
                 emit_block(done, index, stats, sink);
             }
-            continue;
+            return;
         }
         // Most lines start with a visible ASCII byte: no need to trim them.
         let visible = line
@@ -292,12 +292,12 @@ fn read_text(
             .first()
             .is_some_and(u8::is_ascii_graphic);
         if !visible && line.text.trim().is_empty() {
-            continue;
+            return;
         }
         // A JSON object printed over several lines (an error logged with indentation) starts
         // with a line that ends in `{`: it is read whole, as one record.
         if line.text.as_bytes().last() == Some(&b'{') && block.start(&line.text) {
-            continue;
+            return;
         }
         stats.records += 1;
         sink(RawRecord {
@@ -306,7 +306,7 @@ fn read_text(
             input: index,
             stream: None,
         });
-    }
+    })?;
     if let Some(done) = block.finish() {
         emit_block(done, index, stats, sink);
     }
