@@ -301,7 +301,7 @@ struct Totals {
     /// The deltas of recent minutes, by minute modulo [`DELTA_SLOTS`] (a minute of
     /// `i64::MIN` is a free slot), added to `open_deltas` when the slot is wanted for another
     /// minute: nearly every session starts and ends in a minute the ones before it did.
-    recent_deltas: [(i64, i64); DELTA_SLOTS],
+    recent_deltas: Box<[(i64, i64); DELTA_SLOTS]>,
 }
 
 /// Slots of [`Totals::recent_deltas`] (a power of two).
@@ -317,7 +317,7 @@ impl Default for Totals {
             client_failures: HashMap::default(),
             folded_early: 0,
             open_deltas: HashMap::default(),
-            recent_deltas: [(i64::MIN, 0); DELTA_SLOTS],
+            recent_deltas: Box::new([(i64::MIN, 0); DELTA_SLOTS]),
         }
     }
 }
@@ -327,9 +327,8 @@ const MINUTE: i64 = 60_000;
 impl Totals {
     /// The most sessions open in one minute.
     fn most_open(&mut self) -> u64 {
-        for (minute, delta) in
-            std::mem::replace(&mut self.recent_deltas, [(i64::MIN, 0); DELTA_SLOTS])
-        {
+        let recent = std::mem::replace(&mut *self.recent_deltas, [(i64::MIN, 0); DELTA_SLOTS]);
+        for (minute, delta) in recent {
             if minute != i64::MIN {
                 *self.open_deltas.entry(minute).or_default() += delta;
             }
