@@ -556,7 +556,7 @@ struct OrderState {
     /// Per worker, its client codes (index code - 1) to the order's codes (0: not yet seen).
     clients: Vec<Vec<u32>>,
     /// The order's client codes (index code - 1) to (worker, the worker's code).
-    origins: Vec<(usize, u32)>,
+    origins: Vec<(u32, u32)>,
     /// Set when a worker stopped: readers no longer wait for anything.
     released: bool,
 }
@@ -596,7 +596,8 @@ impl OrderState {
         match map.get_mut(index) {
             Some(&mut mine) if mine != 0 => mine,
             Some(slot) => {
-                self.origins.push((worker, code));
+                self.origins
+                    .push((u32::try_from(worker).unwrap_or(u32::MAX), code));
                 *slot = u32::try_from(self.origins.len()).unwrap_or(u32::MAX);
                 *slot
             }
@@ -751,7 +752,7 @@ impl SessionOrder {
         state.buffer.finish().map_clients(&|code| {
             code.checked_sub(1)
                 .and_then(|index| origins.get(index as usize))
-                .map_or(0, |&(worker, code)| client(worker, code))
+                .map_or(0, |&(worker, code)| client(worker as usize, code))
         })
     }
 }
