@@ -93,22 +93,16 @@ struct Seen {
     first: i64,
 }
 
-impl Seen {
+impl Tally for Seen {
+    const EMPTY: Seen = Seen {
+        n: 0,
+        first: i64::MAX,
+    };
+
     fn absorb(&mut self, other: Seen) {
         self.n += other.n;
         self.first = self.first.min(other.first);
     }
-}
-
-/// Folds `seen` into the count of `key`.
-fn absorb_seen(table: &mut HashMap<[u32; 2], Seen, FxBuild>, key: [u32; 2], seen: Seen) {
-    table
-        .entry(key)
-        .or_insert(Seen {
-            n: 0,
-            first: i64::MAX,
-        })
-        .absorb(seen);
 }
 
 /// A user or client projection as a frame of `kind`, `cause`, `name`, `n`, `first` and a
@@ -161,12 +155,6 @@ impl Acc {
         }
     }
 
-    fn absorb(&mut self, other: Acc) {
-        self.n += other.n;
-        self.first = self.first.min(other.first);
-        self.last = self.last.max(other.last);
-    }
-
     fn first(&self) -> Option<i64> {
         (self.first != i64::MAX).then_some(self.first)
     }
@@ -176,15 +164,34 @@ impl Acc {
     }
 }
 
-const EMPTY: Acc = Acc {
-    n: 0,
-    first: i64::MAX,
-    last: i64::MIN,
-};
+/// What a projection keeps per combination: a count and times, folded by min and max.
+trait Tally: Copy {
+    /// Nothing counted yet.
+    const EMPTY: Self;
+    fn absorb(&mut self, other: Self);
+}
 
-/// Folds `acc` into the accumulator of `key`.
-fn absorb<const K: usize>(table: &mut HashMap<[u32; K], Acc, FxBuild>, key: [u32; K], acc: Acc) {
-    table.entry(key).or_insert(EMPTY).absorb(acc);
+impl Tally for Acc {
+    const EMPTY: Acc = Acc {
+        n: 0,
+        first: i64::MAX,
+        last: i64::MIN,
+    };
+
+    fn absorb(&mut self, other: Acc) {
+        self.n += other.n;
+        self.first = self.first.min(other.first);
+        self.last = self.last.max(other.last);
+    }
+}
+
+/// Folds `tally` into the accumulator of `key`.
+fn absorb<const K: usize, T: Tally>(
+    table: &mut HashMap<[u32; K], T, FxBuild>,
+    key: [u32; K],
+    tally: T,
+) {
+    table.entry(key).or_insert(T::EMPTY).absorb(tally);
 }
 
 /// A projection's rows, sorted by key, as a frame of the key columns `names` then `n`,
@@ -244,14 +251,14 @@ impl FactBuffer {
             first: acc.first,
         };
         if row.user != 0 {
-            absorb_seen(
+            absorb(
                 &mut self.users,
                 [kind_cause(row.kind, row.cause), row.user],
                 seen,
             );
         }
         if row.client != 0 {
-            absorb_seen(
+            absorb(
                 &mut self.clients,
                 [kind_cause(row.kind, row.cause), row.client],
                 seen,
@@ -278,10 +285,10 @@ impl FactBuffer {
             );
         }
         for ([kind_cause, user], seen) in users {
-            absorb_seen(&mut self.users, [kind_cause, map(user)], seen);
+            absorb(&mut self.users, [kind_cause, map(user)], seen);
         }
         for ([kind_cause, client], seen) in clients {
-            absorb_seen(&mut self.clients, [kind_cause, map(client)], seen);
+            absorb(&mut self.clients, [kind_cause, map(client)], seen);
         }
         self.minutes.merge(minutes);
     }

@@ -287,7 +287,7 @@ pub struct SessionBuffer {
     pushes: u64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Totals {
     sessions: u64,
     with: FlagCounts,
@@ -298,41 +298,13 @@ struct Totals {
     /// Sessions opened (+) and gone (-) per minute: summed in minute order, the sessions open
     /// in each minute. Keyed by minute, so it follows the span, not the number of sessions.
     open_deltas: HashMap<i64, i64, FxBuild>,
-    /// The deltas of recent minutes, by minute modulo [`DELTA_SLOTS`] (a minute of
-    /// `i64::MIN` is a free slot), added to `open_deltas` when the slot is wanted for another
-    /// minute: nearly every session starts and ends in a minute the ones before it did.
-    recent_deltas: Box<[(i64, i64); DELTA_SLOTS]>,
-}
-
-/// Slots of [`Totals::recent_deltas`] (a power of two).
-const DELTA_SLOTS: usize = 8;
-
-impl Default for Totals {
-    fn default() -> Totals {
-        Totals {
-            sessions: 0,
-            with: FlagCounts::default(),
-            closed_without_auth: 0,
-            cause_clients: HashMap::default(),
-            client_failures: HashMap::default(),
-            folded_early: 0,
-            open_deltas: HashMap::default(),
-            recent_deltas: Box::new([(i64::MIN, 0); DELTA_SLOTS]),
-        }
-    }
 }
 
 const MINUTE: i64 = 60_000;
 
 impl Totals {
     /// The most sessions open in one minute.
-    fn most_open(&mut self) -> u64 {
-        let recent = std::mem::replace(&mut *self.recent_deltas, [(i64::MIN, 0); DELTA_SLOTS]);
-        for (minute, delta) in recent {
-            if minute != i64::MIN {
-                *self.open_deltas.entry(minute).or_default() += delta;
-            }
-        }
+    fn most_open(&self) -> u64 {
         let mut deltas: Vec<(i64, i64)> = self.open_deltas.iter().map(|(m, d)| (*m, *d)).collect();
         deltas.sort_unstable();
         let (mut open, mut most) = (0i64, 0i64);
@@ -343,29 +315,20 @@ impl Totals {
         u64::try_from(most).unwrap_or(0)
     }
 
-    /// Adds `delta` to the sessions opened in `minute`.
-    fn add_delta(&mut self, minute: i64, delta: i64) {
-        let index = (minute as usize) & (DELTA_SLOTS - 1);
-        let Some(slot) = self.recent_deltas.get_mut(index) else {
-            return;
-        };
-        if slot.0 != minute {
-            let (old, old_delta) = std::mem::replace(slot, (minute, 0));
-            if old != i64::MIN {
-                *self.open_deltas.entry(old).or_default() += old_delta;
-            }
-        }
-        slot.1 += delta;
-    }
-
     fn fold(&mut self, session: Open) {
         self.sessions += 1;
         let (first, last) = (
             session.first.min(session.last),
             session.last.max(session.first),
         );
-        self.add_delta(first.div_euclid(MINUTE), 1);
-        self.add_delta(last.div_euclid(MINUTE).saturating_add(1), -1);
+        *self
+            .open_deltas
+            .entry(first.div_euclid(MINUTE))
+            .or_default() += 1;
+        *self
+            .open_deltas
+            .entry(last.div_euclid(MINUTE).saturating_add(1))
+            .or_default() -= 1;
         let flags = session.flags;
         self.with.count(flags);
         if flags.contains(SessionFlags::CONNECTED | SessionFlags::CLOSED)
