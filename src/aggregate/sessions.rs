@@ -45,6 +45,14 @@ use rustc_hash::FxBuildHasher as FxBuild;
 
 use crate::model::EventKind;
 
+mod table;
+
+use table::OpenTable;
+
+/// How many rows (or queued sessions) ahead the join and the sweep fetch the table's slots:
+/// far enough for a fetch from memory to arrive before the row is joined.
+const PREFETCH_AHEAD: usize = 8;
+
 /// Connections kept open at most.
 pub const MAX_OPEN: usize = 1 << 18;
 /// A session with no line for this long (by the input's own clock) has ended.
@@ -275,7 +283,7 @@ fn sorted_client_failures(table: HashMap<u32, u64, FxBuild>) -> Vec<(u32, u64)> 
 /// The session join over one ordered stream of rows (see the module docs).
 #[derive(Debug, Clone, Default)]
 pub struct SessionBuffer {
-    open: HashMap<u64, Open, FxBuild>,
+    open: OpenTable<Open>,
     /// Open connections, oldest first: the id and a time of the session when queued.
     order: VecDeque<(u64, i64)>,
     /// The last [`CLOCK_SAMPLES`] timestamps, for the sweep's clock.
@@ -367,25 +375,27 @@ impl SessionBuffer {
             }
             None => self.now,
         };
-        if self.open.len() >= MAX_OPEN && !self.open.contains_key(&row.conn) {
-            self.fold_oldest();
-        }
-        // One probe of the table per line.
-        match self.open.entry(row.conn) {
-            std::collections::hash_map::Entry::Occupied(mut open) => {
-                let entry = open.get_mut();
-                if entry.ends_before(at, row.flags) {
-                    // The id was reused, or the session's horizon passed: it ended. Its queue
-                    // place stays with the id.
-                    self.totals
-                        .fold(std::mem::replace(entry, Open::starting(at)));
-                }
+        // One search of the table per line.
+        if let Some(entry) = self
+            .open
+            .find(row.conn)
+            .and_then(|slot| self.open.get_mut(slot))
+        {
+            if entry.ends_before(at, row.flags) {
+                // The id was reused, or the session's horizon passed: it ended. Its queue
+                // place stays with the id.
+                self.totals
+                    .fold(std::mem::replace(entry, Open::starting(at)));
+            }
+            entry.absorb(at, &row);
+        } else {
+            if self.open.len() >= MAX_OPEN {
+                self.fold_oldest();
+            }
+            if let Some(entry) = self.open.insert_new(row.conn, Open::starting(at)) {
                 entry.absorb(at, &row);
             }
-            std::collections::hash_map::Entry::Vacant(vacant) => {
-                vacant.insert(Open::starting(at)).absorb(at, &row);
-                self.order.push_back((row.conn, at));
-            }
+            self.order.push_back((row.conn, at));
         }
         self.pushes += 1;
         if self.pushes.is_multiple_of(SWEEP_EVERY) {
@@ -393,10 +403,15 @@ impl SessionBuffer {
         }
     }
 
+    /// Fetches the table's slot for `conn` early: the join calls it a few rows ahead.
+    fn prefetch(&self, conn: u64) {
+        self.open.prefetch(conn);
+    }
+
     /// Folds the oldest open session before its horizon: the table is full.
     fn fold_oldest(&mut self) {
         while let Some((oldest, _)) = self.order.pop_front() {
-            if let Some(session) = self.open.remove(&oldest) {
+            if let Some(session) = self.open.remove(oldest) {
                 self.totals.folded_early += 1;
                 self.totals.fold(session);
                 return;
@@ -419,20 +434,26 @@ impl SessionBuffer {
             if clock.abs_diff(queued) <= HORIZON.unsigned_abs() {
                 break;
             }
+            // The sessions behind it are likely to be folded too: fetch their slots early.
+            if let Some(&(ahead, _)) = self.order.get(PREFETCH_AHEAD) {
+                self.open.prefetch(ahead);
+            }
             self.order.pop_front();
             // `None`: passed by, folded; `Some(at)`: still active (a long session), queued
             // again at its time nearest the clock so that it does not hold back the
             // connections behind it.
-            let verdict = self.open.get(&conn).map(|entry| {
+            let Some(slot) = self.open.find(conn) else {
+                continue;
+            };
+            let verdict = self.open.get(slot).map(|entry| {
                 (!entry.passed(clock))
                     .then(|| clock.clamp(entry.first, entry.last.max(entry.first)))
             });
             match verdict {
                 None => {}
                 Some(None) => {
-                    if let Some(session) = self.open.remove(&conn) {
-                        self.totals.fold(session);
-                    }
+                    let session = self.open.remove_slot(slot);
+                    self.totals.fold(session);
                 }
                 Some(Some(at)) => self.order.push_back((conn, at)),
             }
@@ -448,7 +469,7 @@ impl SessionBuffer {
             ..
         } = self;
         for (conn, _) in order {
-            if let Some(session) = open.remove(&conn) {
+            if let Some(session) = open.remove(conn) {
                 totals.fold(session);
             }
         }
@@ -536,7 +557,10 @@ const FREE_BUFFERS: usize = 16;
 
 impl OrderState {
     fn join(&mut self, worker: usize, rows: &[SessionRow]) {
-        for row in rows {
+        for (i, row) in rows.iter().enumerate() {
+            if let Some(ahead) = rows.get(i + PREFETCH_AHEAD) {
+                self.buffer.prefetch(ahead.conn);
+            }
             let mut row = *row;
             if row.client != 0 {
                 row.client = self.client_code(worker, row.client);
