@@ -8,22 +8,18 @@
 //! for the insert of a new id and for the sweep's look-up of a session at its horizon.
 //!
 //! A byte per slot (`ctrl`: 0 for empty, else a tag of the id's hash with the top bit set) is
-//! probed before the slot itself; removal shifts the entries after the hole back (no
-//! tombstones), so a search stops at the first empty byte.
+//! probed before the slot's id, and the ids are kept apart from the values (eight to a cache
+//! line), so that probing and the removal's shift read few lines. Removal shifts the entries
+//! after the hole back (no tombstones), so a search stops at the first empty byte.
 
 /// Capacity of a new table (slots).
 const FIRST_CAPACITY: usize = 1 << 10;
 
-#[derive(Debug, Clone, Default)]
-struct Slot<V> {
-    key: u64,
-    value: V,
-}
-
 #[derive(Debug, Clone)]
 pub(super) struct OpenTable<V> {
     ctrl: Vec<u8>,
-    slots: Vec<Slot<V>>,
+    keys: Vec<u64>,
+    values: Vec<V>,
     len: usize,
     /// `64 - log2(capacity)`: the home slot is the hash's top bits.
     shift: u32,
@@ -53,9 +49,8 @@ impl<V: Default> OpenTable<V> {
         let capacity = 1usize << bits;
         OpenTable {
             ctrl: vec![0; capacity],
-            slots: std::iter::repeat_with(Slot::default)
-                .take(capacity)
-                .collect(),
+            keys: vec![0; capacity],
+            values: std::iter::repeat_with(V::default).take(capacity).collect(),
             len: 0,
             shift: 64 - bits,
         }
@@ -78,12 +73,17 @@ impl<V: Default> OpenTable<V> {
     #[inline]
     pub(super) fn prefetch(&self, key: u64) {
         let home = self.home(mix(key));
-        if let (Some(ctrl), Some(slot)) = (self.ctrl.get(home), self.slots.get(home)) {
+        if let (Some(ctrl), Some(key), Some(value)) = (
+            self.ctrl.get(home),
+            self.keys.get(home),
+            self.values.get(home),
+        ) {
             prefetch(std::ptr::from_ref(ctrl).cast());
-            let start: *const u8 = std::ptr::from_ref(slot).cast();
+            prefetch(std::ptr::from_ref(key).cast());
+            let start: *const u8 = std::ptr::from_ref(value).cast();
             prefetch(start);
-            // A slot may straddle two cache lines.
-            prefetch(start.wrapping_add(std::mem::size_of::<Slot<V>>() - 1));
+            // A value may straddle two cache lines.
+            prefetch(start.wrapping_add(std::mem::size_of::<V>().saturating_sub(1)));
         }
     }
 
@@ -98,7 +98,7 @@ impl<V: Default> OpenTable<V> {
             if ctrl == 0 {
                 return None;
             }
-            if ctrl == tag && self.slots.get(at).is_some_and(|slot| slot.key == key) {
+            if ctrl == tag && self.keys.get(at) == Some(&key) {
                 return Some(at);
             }
             at = (at + 1) & mask;
@@ -106,11 +106,11 @@ impl<V: Default> OpenTable<V> {
     }
 
     pub(super) fn get(&self, at: usize) -> Option<&V> {
-        self.slots.get(at).map(|slot| &slot.value)
+        self.values.get(at)
     }
 
     pub(super) fn get_mut(&mut self, at: usize) -> Option<&mut V> {
-        self.slots.get_mut(at).map(|slot| &mut slot.value)
+        self.values.get_mut(at)
     }
 
     /// Inserts `key`, which is not in the table, and returns its value.
@@ -132,9 +132,14 @@ impl<V: Default> OpenTable<V> {
         while self.ctrl.get(at).is_some_and(|&c| c != 0) {
             at = (at + 1) & mask;
         }
-        if let (Some(ctrl), Some(slot)) = (self.ctrl.get_mut(at), self.slots.get_mut(at)) {
+        if let (Some(ctrl), Some(slot_key), Some(slot_value)) = (
+            self.ctrl.get_mut(at),
+            self.keys.get_mut(at),
+            self.values.get_mut(at),
+        ) {
             *ctrl = tag(hash);
-            *slot = Slot { key, value };
+            *slot_key = key;
+            *slot_value = value;
         }
         at
     }
@@ -142,9 +147,9 @@ impl<V: Default> OpenTable<V> {
     fn grow(&mut self) {
         let bits = 65 - self.shift;
         let old = std::mem::replace(self, OpenTable::with_capacity_log2(bits));
-        for (ctrl, slot) in old.ctrl.into_iter().zip(old.slots) {
+        for ((ctrl, key), value) in old.ctrl.into_iter().zip(old.keys).zip(old.values) {
             if ctrl != 0 {
-                self.place(slot.key, slot.value);
+                self.place(key, value);
             }
         }
         self.len = old.len;
@@ -159,10 +164,10 @@ impl<V: Default> OpenTable<V> {
     /// Empties slot `hole` and shifts back the entries after it that cannot be found
     /// otherwise (their search starts at or before the hole).
     pub(super) fn remove_slot(&mut self, mut hole: usize) -> V {
-        let removed = match (self.ctrl.get_mut(hole), self.slots.get_mut(hole)) {
-            (Some(ctrl), Some(slot)) => {
+        let removed = match (self.ctrl.get_mut(hole), self.values.get_mut(hole)) {
+            (Some(ctrl), Some(value)) => {
                 *ctrl = 0;
-                std::mem::take(&mut slot.value)
+                std::mem::take(value)
             }
             _ => return V::default(),
         };
@@ -177,10 +182,7 @@ impl<V: Default> OpenTable<V> {
             if ctrl == 0 {
                 break;
             }
-            let home = self
-                .slots
-                .get(at)
-                .map_or(at, |slot| self.home(mix(slot.key)));
+            let home = self.keys.get(at).map_or(at, |&key| self.home(mix(key)));
             // The entry stays when its home is cyclically in (hole, at].
             let stays = if hole <= at {
                 hole < home && home <= at
@@ -188,7 +190,8 @@ impl<V: Default> OpenTable<V> {
                 hole < home || home <= at
             };
             if !stays {
-                self.slots.swap(hole, at);
+                self.keys.swap(hole, at);
+                self.values.swap(hole, at);
                 self.ctrl.swap(hole, at);
                 hole = at;
             }
