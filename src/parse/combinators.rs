@@ -4,7 +4,7 @@
 //! Every combinator works on `&str` and fails cleanly (a nom `Err::Error`) on anything it does
 //! not recognise, so callers can try them in turn without ever aborting on a bad line.
 
-use nom::{IResult, Parser, bytes::complete::take_while1, character::complete::char};
+use nom::{IResult, Parser, bytes::complete::take_while1};
 
 fn fail(input: &str, kind: nom::error::ErrorKind) -> nom::Err<nom::error::Error<&str>> {
     nom::Err::Error(nom::error::Error::new(input, kind))
@@ -16,34 +16,44 @@ fn ascii_run(input: &str, keep: impl Fn(u8) -> bool) -> usize {
     input.bytes().position(|b| !keep(b)).unwrap_or(input.len())
 }
 
+/// One ASCII byte, as nom's `char` (which decodes a whole character first: this runs several
+/// times per line).
+fn byte(expected: u8) -> impl Fn(&str) -> IResult<&str, ()> {
+    move |input: &str| match input.as_bytes().first() {
+        // ASCII, so 1 is a character boundary.
+        Some(&b) if b == expected => Ok((input.get(1..).unwrap_or_default(), ())),
+        _ => Err(fail(input, nom::error::ErrorKind::Char)),
+    }
+}
+
 /// `[LEVEL]` with an upper-case word; returns the word.
 pub fn level(input: &str) -> IResult<&str, &str> {
-    let (rest, _) = char('[').parse(input)?;
+    let (rest, ()) = byte(b'[')(input)?;
     let len = ascii_run(rest, |b| b.is_ascii_uppercase());
     if len == 0 {
         return Err(fail(rest, nom::error::ErrorKind::TakeWhile1));
     }
     let (word, rest) = rest.split_at(len);
-    let (rest, _) = char(']').parse(rest)?;
+    let (rest, ()) = byte(b']')(rest)?;
     Ok((rest, word))
 }
 
 /// `[key=value]` with an alphabetic key and a value without `]` or `[`.
 pub fn tag_pair(input: &str) -> IResult<&str, (&str, &str)> {
-    let (rest, _) = char('[').parse(input)?;
+    let (rest, ()) = byte(b'[')(input)?;
     let len = ascii_run(rest, |b| b.is_ascii_alphabetic());
     if len == 0 {
         return Err(fail(rest, nom::error::ErrorKind::TakeWhile1));
     }
     let (key, rest) = rest.split_at(len);
-    let (rest, _) = char('=').parse(rest)?;
+    let (rest, ()) = byte(b'=')(rest)?;
     // `]` and `[` are ASCII, so the value ends at a character boundary.
     let len = memchr::memchr2(b']', b'[', rest.as_bytes()).unwrap_or(rest.len());
     if len == 0 {
         return Err(fail(rest, nom::error::ErrorKind::TakeWhile1));
     }
     let (value, rest) = rest.split_at(len);
-    let (rest, _) = char(']').parse(rest)?;
+    let (rest, ()) = byte(b']')(rest)?;
     Ok((rest, (key, value)))
 }
 
@@ -64,6 +74,7 @@ mod tests {
     /// The byte-level combinators against the plain nom formulation they replace.
     mod reference {
         use super::super::*;
+        use nom::character::complete::char;
         use proptest::prelude::*;
 
         fn nom_tag_pair(input: &str) -> IResult<&str, (&str, &str)> {

@@ -121,6 +121,40 @@ pub fn timestamp(input: &str) -> IResult<&str, (Millis, TsStyle)> {
     else {
         return Err(fail(input, nom::error::ErrorKind::Digit));
     };
+    // The proxy's own `.mmmZ` (nearly every line of a proxy log): read on bytes, without the
+    // alternations below (the property test `fast_path_agrees` holds them to the same result).
+    if let Some(&[b'.', a, b, c, b'Z']) = bytes.get(19..24)
+        && [a, b, c].iter().all(u8::is_ascii_digit)
+    {
+        let millis = [a, b, c]
+            .iter()
+            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+        let parts = DateTimeParts {
+            year: i64::from(year),
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            millis,
+            offset_minutes: 0,
+        };
+        let style = TsStyle {
+            numeric_offset: false,
+            fraction_digits: 3,
+        };
+        return match to_millis(parts) {
+            // All 24 bytes are ASCII: a character boundary.
+            Some(ts) => Ok((input.get(24..).unwrap_or_default(), (ts, style))),
+            None => Err(fail(input, nom::error::ErrorKind::Verify)),
+        };
+    }
+    general(input, [year, month, day, hour, minute, second])
+}
+
+/// The rest of [`timestamp`] after the 19 bytes of date and time: fraction and zone, any form.
+fn general(input: &str, fields: [u32; 6]) -> IResult<&str, (Millis, TsStyle)> {
+    let [year, month, day, hour, minute, second] = fields;
     // All 19 bytes are ASCII, so 19 is a character boundary.
     let rest = input.get(19..).unwrap_or_default();
     let (rest, frac) = opt(fraction).parse(rest)?;
@@ -238,8 +272,33 @@ mod tests {
             result.ok()
         }
 
+        /// The general reading of the fields `timestamp` read from `input`.
+        fn slow(input: &str) -> Option<(&str, (Millis, TsStyle))> {
+            let number = |at: usize, len: usize| input.get(at..at + len)?.parse::<u32>().ok();
+            let fields = [
+                number(0, 4)?,
+                number(5, 2)?,
+                number(8, 2)?,
+                number(11, 2)?,
+                number(14, 2)?,
+                number(17, 2)?,
+            ];
+            general(input, fields).ok()
+        }
+
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(4000))]
+            /// The `.mmmZ` fast path gives what the general path gives, impossible dates and
+            /// times included, whatever follows.
+            #[test]
+            fn fast_path_agrees(
+                input in "(19[0-9]{2}|20[0-9]{2}|9999)-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-6][0-9]:[0-6][0-9]\\.[0-9]{3}Z( \\[INFO\\]|[0-9]|Z)?",
+            ) {
+                let fast = ok(timestamp(&input));
+                prop_assert!(input.len() < 24 || input.as_bytes()[23] == b'Z');
+                prop_assert_eq!(fast, slow(&input), "{}", input);
+            }
+
             #[test]
             fn agree_with_nom(text in "[0-9\\-/T :.,Z+\\[\\]=a-zA-Z\u{e9}\u{2603}]{0,40}",
                               valid in "20[0-9]{2}-[01][0-9]-[0-3][0-9][T ][0-2][0-9]:[0-5][0-9]:[0-6][0-9][.,Z]{0,1}[0-9]{0,4}Z?") {
