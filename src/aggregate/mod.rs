@@ -345,7 +345,7 @@ impl<'a> Texts<'a> {
 #[derive(Debug, Clone)]
 enum SessionSink {
     /// Joined here, in the order pushed (one pipeline).
-    Own(SessionBuffer),
+    Own(Box<SessionBuffer>),
     /// Staged per batch for a [`SessionOrder`] (a parallel worker).
     Staged(Vec<SessionRow>),
     /// Joined elsewhere, set at the end of a parallel run.
@@ -402,7 +402,7 @@ impl<'c> Aggregator<'c> {
             cause_names,
             strings: Interner::default(),
             facts: FactBuffer::default(),
-            sessions: SessionSink::Own(SessionBuffer::default()),
+            sessions: SessionSink::Own(Box::default()),
             lines: LineCounts::default(),
             cause_evidence: BTreeMap::new(),
             kind_evidence: BTreeMap::new(),
@@ -751,7 +751,7 @@ impl<'c> Aggregator<'c> {
         let timeline = tables.timeline();
         let (kind_onsets, db_silence) = onsets(window, &timeline);
         let counts = match sessions {
-            SessionSink::Own(buffer) => buffer.finish(),
+            SessionSink::Own(buffer) => (*buffer).finish(),
             SessionSink::Joined(counts) => counts,
             SessionSink::Staged(_) => SessionCounts::default(),
         };
