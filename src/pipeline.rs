@@ -329,8 +329,17 @@ impl<'c> Pipeline<'c> {
             self.aggregator.push(&event, text);
             if let Some(sink) = &self.events {
                 let show_sql = sink.show_sql();
-                self.rows
-                    .push(&event, self.classifier, record.input, self.line, show_sql);
+                let clean = self
+                    .classifier
+                    .last_message_is_clean(event.line.message, &mut self.scratch);
+                self.rows.push(
+                    &event,
+                    self.classifier,
+                    record.input,
+                    self.line,
+                    show_sql,
+                    clean,
+                );
             }
             inspect(&event, text);
         }

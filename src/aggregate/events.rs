@@ -130,7 +130,8 @@ impl EventRows {
         self.kind.is_empty()
     }
 
-    /// Adds `event`, the `line`-th record of input `input`.
+    /// Adds `event`, the `line`-th record of input `input`; `clean`: whether redaction would
+    /// mask nothing in its message (`Classifier::last_message_is_clean`).
     pub fn push(
         &mut self,
         event: &Event<'_>,
@@ -138,6 +139,7 @@ impl EventRows {
         input: u32,
         line: u64,
         show_sql: bool,
+        clean: bool,
     ) {
         let pattern = event.pattern.and_then(|p| classifier.pattern(p));
         self.time.push(event.ts);
@@ -159,7 +161,6 @@ impl EventRows {
         // Reasons and digests are mostly parts of the message: a clean message makes them
         // clean too, without a search of their own.
         let message = event.line.message;
-        let clean = crate::redact::is_clean(message);
         let within = |part: &str| {
             let (start, end) = (
                 message.as_ptr() as usize,

@@ -74,6 +74,10 @@ struct CacheSlot {
     shape: Vec<u8>,
     blind: Matched,
     sighted: Vec<u32>,
+    /// Whether redaction would mask nothing in messages of this shape (asked by `--events`
+    /// only, so found on first use): the same for every message of a shape, as redaction's
+    /// triggers hold no digit (`redact::TRIGGERS`).
+    clean: Option<bool>,
 }
 
 /// Per-caller scratch space, so classification allocates nothing per line, and the cache of
@@ -95,6 +99,8 @@ pub struct Scratch {
     cache: Vec<CacheSlot>,
     shape: Vec<u8>,
     fast: fast::Scratch,
+    /// The cache slot of the last message classified (`None`: not cached, too long).
+    last_slot: Option<usize>,
 }
 
 impl Classifier {
@@ -259,9 +265,27 @@ impl Classifier {
         event
     }
 
+    /// Whether redaction would mask nothing in `message` ([`crate::redact::is_clean`]), the
+    /// message of the line just classified with `scratch`: found once per message shape in
+    /// the cache (the `--events` table asks it of every event).
+    pub fn last_message_is_clean(&self, message: &str, scratch: &mut Scratch) -> bool {
+        let slot = scratch
+            .last_slot
+            .and_then(|slot| scratch.cache.get_mut(slot))
+            // The slot holds this message's shape (same length), not another line's.
+            .filter(|entry| entry.shape.len() == message.len());
+        match slot {
+            Some(entry) => *entry
+                .clean
+                .get_or_insert_with(|| crate::redact::is_clean(message)),
+            None => crate::redact::is_clean(message),
+        }
+    }
+
     /// The pattern and field spans of `message`, through the cache of message shapes.
     fn matched<'s>(&self, message: &str, scratch: &'s mut Scratch) -> &'s Matched {
         if message.len() > CACHED_MESSAGE_MAX {
+            scratch.last_slot = None;
             self.match_uncached(message, scratch);
             return &scratch.matched;
         }
@@ -275,6 +299,7 @@ impl Classifier {
         if !hit {
             self.fill_slot(message, scratch, slot, hash);
         }
+        scratch.last_slot = Some(slot);
         let Scratch {
             cache,
             locations,
@@ -314,6 +339,7 @@ impl Classifier {
         entry.shape.clone_from(shape);
         entry.blind.pattern = None;
         entry.blind.spans.clear();
+        entry.clean = None;
         for &index in candidates.iter() {
             if !self.digit_blind[index as usize] {
                 continue;
@@ -656,6 +682,41 @@ mod tests {
         assert_eq!(event.kind, EventKind::Pinned);
         assert_eq!(event.db_conn, Some(1_953_961_465));
         assert_eq!(event.field("digest"), Some("set search_path to $1,$2,$3"));
+    }
+
+    /// The clean flag remembered per shape is what the redaction's own check says of each
+    /// message: messages with and without credentials and statements, digits changed, long
+    /// messages past the cache, one scratch shared by all.
+    #[test]
+    fn clean_per_shape_agrees_with_the_redaction() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+        let classifier = classifier();
+        let shared = std::cell::RefCell::new(Scratch::default());
+        let mut runner = TestRunner::new(Config::with_cases(3000));
+        let part = prop_oneof![
+            Just("A new client connected from 10.0.1.2:5432.".to_string()),
+            Just(" password=hunter2".to_string()),
+            Just(" SELECT 1 FROM t".to_string()),
+            Just(" Pwd: 12".to_string()),
+            Just(" postgres://u:p@h:5432/db".to_string()),
+            Just(" \u{e9}t\u{e9}".to_string()),
+            "[a-z0-9 :=/\"]{0,12}",
+            "[0-9]{1,4}",
+            Just("x".repeat(600)),
+        ];
+        runner
+            .run(&proptest::collection::vec(part, 1..5), |parts| {
+                let message = parts.concat();
+                let line = parse_line(&message);
+                let text = line.message;
+                let mut scratch = shared.borrow_mut();
+                classifier.classify(line, &mut scratch);
+                let cached = classifier.last_message_is_clean(text, &mut scratch);
+                prop_assert_eq!(cached, crate::redact::is_clean(text), "{}", text);
+                Ok(())
+            })
+            .unwrap();
     }
 
     /// The cache of shapes answers exactly what classifying each message on its own does,
