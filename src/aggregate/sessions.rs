@@ -403,11 +403,6 @@ impl SessionBuffer {
         }
     }
 
-    /// Fetches the table's slot for `conn` early: the join calls it a few rows ahead.
-    fn prefetch(&self, conn: u64) {
-        self.open.prefetch(conn);
-    }
-
     /// Folds the oldest open session before its horizon: the table is full.
     fn fold_oldest(&mut self) {
         while let Some((oldest, _)) = self.order.pop_front() {
@@ -439,23 +434,22 @@ impl SessionBuffer {
                 self.open.prefetch(ahead);
             }
             self.order.pop_front();
-            // `None`: passed by, folded; `Some(at)`: still active (a long session), queued
-            // again at its time nearest the clock so that it does not hold back the
-            // connections behind it.
-            let Some(slot) = self.open.find(conn) else {
+            // An id no longer in the table was folded already.
+            let Some((slot, entry)) = self
+                .open
+                .find(conn)
+                .and_then(|slot| Some((slot, self.open.get(slot)?)))
+            else {
                 continue;
             };
-            let verdict = self.open.get(slot).map(|entry| {
-                (!entry.passed(clock))
-                    .then(|| clock.clamp(entry.first, entry.last.max(entry.first)))
-            });
-            match verdict {
-                None => {}
-                Some(None) => {
-                    let session = self.open.remove_slot(slot);
-                    self.totals.fold(session);
-                }
-                Some(Some(at)) => self.order.push_back((conn, at)),
+            if entry.passed(clock) {
+                let session = self.open.remove_slot(slot);
+                self.totals.fold(session);
+            } else {
+                // Still active (a long session): queued again at its time nearest the clock,
+                // so that it does not hold back the connections behind it.
+                let at = clock.clamp(entry.first, entry.last.max(entry.first));
+                self.order.push_back((conn, at));
             }
         }
     }
@@ -559,7 +553,7 @@ impl OrderState {
     fn join(&mut self, worker: usize, rows: &[SessionRow]) {
         for (i, row) in rows.iter().enumerate() {
             if let Some(ahead) = rows.get(i + PREFETCH_AHEAD) {
-                self.buffer.prefetch(ahead.conn);
+                self.buffer.open.prefetch(ahead.conn);
             }
             let mut row = *row;
             if row.client != 0 {

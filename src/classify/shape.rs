@@ -80,14 +80,7 @@ pub fn shape_into(message: &str, shape: &mut Vec<u8>) {
 
 /// `word` with every byte that is an ASCII digit set to `0`.
 fn zero_digits(word: u64) -> u64 {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let low = word & !HIGH;
-    // Per byte, without carries into the next (each byte is at most 0x7f + 0x50): the high
-    // bit is set when the byte is at least 0x30, and when it is at least 0x3a.
-    let at_least_0 = low + 0x5050_5050_5050_5050;
-    let past_9 = low + 0x4646_4646_4646_4646;
-    // Bytes with their own high bit set (UTF-8) are not digits.
-    let digits = at_least_0 & !past_9 & !word & HIGH;
+    let digits = crate::parse::combinators::ascii_in_range(word, b'0', b'9');
     // 0x80 → 0xff in each digit's byte.
     let mask = (digits >> 7) * 0xff;
     (word & !mask) | (0x3030_3030_3030_3030 & mask)

@@ -16,23 +16,31 @@ fn ascii_run(input: &str, keep: impl Fn(u8) -> bool) -> usize {
     input.bytes().position(|b| !keep(b)).unwrap_or(input.len())
 }
 
+/// The bytes of `word` (eight, little-endian) that are ASCII in `lo..=hi` (ASCII bounds):
+/// `0x80` in each such byte, 0 elsewhere. Per byte, without carries into the next (a byte's
+/// low seven bits plus at most `0x80`): the high bit is set when the byte is at least `lo`,
+/// and when it is past `hi`; bytes with their own high bit set (UTF-8) are never in range.
+#[inline]
+pub fn ascii_in_range(word: u64, lo: u8, hi: u8) -> u64 {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let low = word & !HIGH;
+    let at_least_lo = low + ONES * u64::from(0x80u8.saturating_sub(lo));
+    let past_hi = low + ONES * u64::from(0x7fu8.saturating_sub(hi));
+    at_least_lo & !past_hi & !word & HIGH
+}
+
 /// The length of the leading run of ASCII letters, eight bytes at a time (a tag's key,
 /// `proxyEndpoint`, `clientConnection`, is read on every line).
 fn letter_run(input: &str) -> usize {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let bytes = input.as_bytes();
     let mut done = 0;
     while let Some(chunk) = bytes.get(done..done + 8) {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
-        // Lower case (a no-op for what is not a letter in the range tested), then per byte
-        // without carries: the high bit set when at least `a`, and when past `z`.
-        let low = (word | 0x2020_2020_2020_2020) & !HIGH;
-        let at_least_a = low + 0x1f1f_1f1f_1f1f_1f1f;
-        let past_z = low + 0x0505_0505_0505_0505;
-        let letters = at_least_a & !past_z & !word & HIGH;
-        let others = !letters & HIGH;
+        // Lower case: a no-op for the bytes that are not letters in `a..=z` after it.
+        let folded = u64::from_le_bytes(word) | 0x2020_2020_2020_2020;
+        let others = !ascii_in_range(folded, b'a', b'z') & 0x8080_8080_8080_8080;
         if others != 0 {
             return done + (others.trailing_zeros() / 8) as usize;
         }
