@@ -9,6 +9,7 @@
 
 pub mod events;
 mod frame;
+mod interner;
 mod minutes;
 pub mod onset;
 pub mod sessions;
@@ -18,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::classify::Classifier;
 use crate::model::{Event, EventKind, Evidence, Millis, field};
 use frame::{FactBuffer, FactRow, FrameError};
+use interner::{Dim, Interner};
 pub use minutes::{Bucket, KindCounts};
 
 /// The summary tables could not be built (a polars error, which would be a bug in proxydoc):
@@ -199,146 +201,20 @@ impl Summary {
     }
 }
 
-/// Strings as dense codes (1, 2, ...; 0 is "none"), compact because a fleet's values (256,000
-/// client addresses) are interned once per worker: the texts one after the other in one
-/// string, and a table of codes found by the hash of their text, about 30 bytes per value
-/// where a map of shared strings took 80.
-#[derive(Default, Clone)]
-struct Interner {
-    /// Every value's text, in code order.
-    text: String,
-    /// Where each value ends in `text` (index: code - 1); it starts where the one before ends.
-    ends: Vec<usize>,
-    /// The codes, by the hash of their text.
-    ids: hashbrown::HashTable<u32>,
-    /// Recently returned codes, per [`Dim`], by a cheap hash of the value: most lines repeat
-    /// the endpoint, user and reason of lines before them, and a hit costs one comparison
-    /// instead of a hash and a probe of the whole table. One cache per dimension, so that a
-    /// fleet's client addresses, which rarely repeat, do not evict the endpoints.
-    recent: Vec<u32>,
-}
-
-/// Slots of [`Interner::recent`] per dimension (a power of two).
-const RECENT_SLOTS: usize = 256;
-
-/// What an interned value is, for its cache of recent codes.
-#[derive(Clone, Copy)]
-enum Dim {
-    User = 0,
-    Client = 1,
-    Endpoint = 2,
-    Detail = 3,
-}
-
-/// A slot of [`RECENT_SLOTS`] for `bytes`, from its length and its first and last eight bytes
-/// (which tell `endpoint-65` from `endpoint-75`, and one address from the next).
-fn recent_slot(bytes: &[u8]) -> usize {
-    let word = |part: &[u8]| {
-        part.iter()
-            .take(8)
-            .fold(0u64, |word, &b| word << 8 | u64::from(b))
-    };
-    let head = word(bytes);
-    let tail = word(
-        bytes
-            .get(bytes.len().saturating_sub(8)..)
-            .unwrap_or_default(),
-    );
-    let mixed =
-        (head ^ tail.rotate_left(29) ^ bytes.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    (mixed >> 56) as usize & (RECENT_SLOTS - 1)
-}
-
-impl Interner {
-    /// Code for `value`; 0 is reserved for "none".
-    fn intern(&mut self, dim: Dim, value: Option<&str>) -> u32 {
-        let Some(value) = value else { return 0 };
-        if self.recent.is_empty() {
-            self.recent = vec![0; RECENT_SLOTS * 4];
-        }
-        let slot = dim as usize * RECENT_SLOTS + recent_slot(value.as_bytes());
-        let recent = self.recent.get(slot).copied().unwrap_or(0);
-        if recent != 0 && self.get(i64::from(recent)) == Some(value) {
-            return recent;
-        }
-        let id = self.code_of(value);
-        if let Some(cached) = self.recent.get_mut(slot) {
-            *cached = id;
-        }
-        id
+/// Asks the core to bring the cache line at `at` in: the tables a fleet's values make are
+/// larger than the cache, so their look-ups fetch the slot ahead of its use (the session
+/// join, the interner, the clients projection).
+#[inline]
+fn prefetch(at: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint to the cache: it never faults, whatever the address, and
+    // reads nothing the program sees. SSE is part of every x86_64 target.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(at.cast());
     }
-
-    /// The code of `value`, a new one when it has none yet.
-    fn code_of(&mut self, value: &str) -> u32 {
-        use std::hash::BuildHasher;
-        let hasher = rustc_hash::FxBuildHasher;
-        let Interner {
-            text, ends, ids, ..
-        } = self;
-        let texts = Texts { text, ends };
-        let entry = ids.entry(
-            hasher.hash_one(value),
-            |&code| texts.get(code) == Some(value),
-            |&code| hasher.hash_one(texts.get(code).unwrap_or_default()),
-        );
-        match entry {
-            hashbrown::hash_table::Entry::Occupied(found) => *found.get(),
-            hashbrown::hash_table::Entry::Vacant(vacant) => {
-                text.push_str(value);
-                ends.push(text.len());
-                let id = u32::try_from(ends.len()).unwrap_or(u32::MAX);
-                vacant.insert(id);
-                id
-            }
-        }
-    }
-
-    /// Interns every value of `other` and returns their codes here, in `other`'s order (the
-    /// map from its codes to these: index, its code - 1). The values are looked up in the
-    /// table directly: they are distinct, so the cache of recent codes would only miss.
-    fn absorb(&mut self, other: &Interner) -> Vec<u32> {
-        let others = Texts {
-            text: &other.text,
-            ends: &other.ends,
-        };
-        (1..=other.ends.len())
-            .map(|code| {
-                let code = u32::try_from(code).unwrap_or(u32::MAX);
-                self.code_of(others.get(code).unwrap_or_default())
-            })
-            .collect()
-    }
-
-    /// How many values have a code.
-    fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    fn get(&self, id: i64) -> Option<&str> {
-        Texts {
-            text: &self.text,
-            ends: &self.ends,
-        }
-        .get(u32::try_from(id).ok()?)
-    }
-}
-
-/// An interner's texts, borrowed apart from its table.
-#[derive(Clone, Copy)]
-struct Texts<'a> {
-    text: &'a str,
-    ends: &'a [usize],
-}
-
-impl<'a> Texts<'a> {
-    fn get(self, code: u32) -> Option<&'a str> {
-        let index = usize::try_from(code).ok()?.checked_sub(1)?;
-        let end = *self.ends.get(index)?;
-        let start = index
-            .checked_sub(1)
-            .map_or(Some(0), |before| self.ends.get(before).copied())?;
-        self.text.get(start..end)
-    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
 }
 
 /// Where an aggregator's session rows go.
@@ -600,6 +476,13 @@ impl<'c> Aggregator<'c> {
             return;
         };
         self.lines.events += 1;
+        // MySQL names the wildcard host `%` where it does not know the client.
+        let client = event.field(field::CLIENT_IP).filter(|c| *c != "%");
+        let user = event.field(field::USER);
+        // A fleet's users and addresses are looked up in tables larger than the cache: their
+        // slots are asked for now and read once the rest of the line is counted.
+        let client = client.map(|v| (v, Some(self.strings.prefetch(v))));
+        let user = user.map(|v| (v, Some(self.strings.prefetch(v))));
         if let Some(pattern) = self.classifier.pattern(pattern_index) {
             match pattern.side {
                 crate::classify::Side::Proxy => self.proxy_lines += 1,
@@ -614,18 +497,17 @@ impl<'c> Aggregator<'c> {
         let detail = event
             .field(field::DIGEST)
             .or_else(|| event.field(field::REASON));
-        // MySQL names the wildcard host `%` where it does not know the client.
-        let client = self.strings.intern(
-            Dim::Client,
-            event.field(field::CLIENT_IP).filter(|c| *c != "%"),
-        );
+        let endpoint = self.strings.intern(Dim::Endpoint, event.endpoint);
+        let detail = self.strings.intern(Dim::Detail, detail);
+        let client = self.strings.intern_hashed(Dim::Client, client);
+        self.facts.prefetch_client(client);
         let row = FactRow {
             kind: event.kind.index(),
             cause,
-            user: self.strings.intern(Dim::User, event.field(field::USER)),
+            user: self.strings.intern_hashed(Dim::User, user),
             client,
-            endpoint: self.strings.intern(Dim::Endpoint, event.endpoint),
-            detail: self.strings.intern(Dim::Detail, detail),
+            endpoint,
+            detail,
             pattern: pattern_index,
             ts: event.ts,
         };

@@ -12,6 +12,8 @@
 //! line), so that probing and the removal's shift read few lines. Removal shifts the entries
 //! after the hole back (no tombstones), so a search stops at the first empty byte.
 
+use crate::aggregate::prefetch;
+
 /// Capacity of a new table (slots).
 const FIRST_CAPACITY: usize = 1 << 10;
 
@@ -198,19 +200,6 @@ impl<V: Default> OpenTable<V> {
         }
         removed
     }
-}
-
-#[inline]
-fn prefetch(at: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint to the cache: it never faults, whatever the address, and
-    // reads nothing the program sees. SSE is part of every x86_64 target.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>(at.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = at;
 }
 
 #[cfg(test)]
