@@ -24,9 +24,12 @@
 //! The open table holds the sessions of the last [`HORIZON`] of the input's clock: a sweep
 //! every few thousand lines folds the sessions the clock has passed by (the clock is the median
 //! of the last 64 timestamps, so one stray line does not move it, and it may run backwards,
-//! as a Logs Insights export sorted newest first does). A session still active after the
-//! horizon (a pooled application connection) is queued again rather than holding back the
-//! ones behind it. When more than [`MAX_OPEN`] are open at once the oldest is folded early
+//! as a Logs Insights export sorted newest first does). The sweep's queue holds the open ids by
+//! the minute of their session, and takes whole minutes from either end once the clock has
+//! passed them by the horizon, so a session stamped ahead of the clock does not hold back the
+//! ones queued after it. A session still active after the horizon (a pooled application
+//! connection) is queued again at its time nearest the clock. When more than [`MAX_OPEN`] are
+//! open at once the first queued of the minute farthest from the clock is folded early
 //! (`folded_early`; a later line of it counts as another session).
 //!
 //! # Parallel workers
@@ -280,12 +283,69 @@ fn sorted_client_failures(table: HashMap<u32, u64, FxBuild>) -> Vec<(u32, u64)> 
     rows
 }
 
+/// The open connections' ids by the minute of a time of their session when queued, for the
+/// sweep: it takes whole minutes from either end, those the clock has passed by the horizon.
+/// A first-in first-out queue was time-ordered only while the input was: on an export tree
+/// whose streams each span the same hours (read one stream after the other), an entry near
+/// the clock at its front held back the ones behind it, and the table filled up to
+/// [`MAX_OPEN`] and folded two sessions in three early.
+#[derive(Debug, Clone, Default)]
+struct Queue {
+    minutes: BTreeMap<i64, VecDeque<u64>>,
+}
+
+impl Queue {
+    fn push(&mut self, conn: u64, at: i64) {
+        self.minutes
+            .entry(at.div_euclid(MINUTE))
+            .or_default()
+            .push_back(conn);
+    }
+
+    /// The ids of a minute at either end all of whose times the clock has passed by more
+    /// than the horizon, taken out of the queue.
+    fn take_passed(&mut self, clock: i64) -> Option<VecDeque<u64>> {
+        let (&first, _) = self.minutes.first_key_value()?;
+        // Every time of minute `first` is before (first + 1) * MINUTE.
+        if clock >= (first + 1).saturating_mul(MINUTE).saturating_add(HORIZON) {
+            return self.minutes.pop_first().map(|(_, conns)| conns);
+        }
+        let (&last, _) = self.minutes.last_key_value()?;
+        if clock < last.saturating_mul(MINUTE).saturating_sub(HORIZON) {
+            return self.minutes.pop_last().map(|(_, conns)| conns);
+        }
+        None
+    }
+
+    /// The first id queued in the minute farthest from `now` (the table is full).
+    fn pop_farthest(&mut self, now: i64) -> Option<u64> {
+        let first = *self.minutes.first_key_value()?.0;
+        let last = *self.minutes.last_key_value()?.0;
+        let minute = now.div_euclid(MINUTE);
+        let mut end = if minute.abs_diff(first) >= minute.abs_diff(last) {
+            self.minutes.first_entry()?
+        } else {
+            self.minutes.last_entry()?
+        };
+        let conn = end.get_mut().pop_front();
+        if end.get().is_empty() {
+            end.remove();
+        }
+        conn
+    }
+
+    /// Every id still queued.
+    fn into_ids(self) -> impl Iterator<Item = u64> {
+        self.minutes.into_values().flatten()
+    }
+}
+
 /// The session join over one ordered stream of rows (see the module docs).
 #[derive(Debug, Clone, Default)]
 pub struct SessionBuffer {
     open: OpenTable<Open>,
-    /// Open connections, oldest first: the id and a time of the session when queued.
-    order: VecDeque<(u64, i64)>,
+    /// Open connections by the minute of a time of theirs when queued.
+    order: Queue,
     /// The last [`CLOCK_SAMPLES`] timestamps, for the sweep's clock.
     recent: Vec<i64>,
     timed: usize,
@@ -395,7 +455,7 @@ impl SessionBuffer {
             if let Some(entry) = self.open.insert_new(row.conn, Open::starting(at)) {
                 entry.absorb(at, &row);
             }
-            self.order.push_back((row.conn, at));
+            self.order.push(row.conn, at);
         }
         self.pushes += 1;
         if self.pushes.is_multiple_of(SWEEP_EVERY) {
@@ -405,7 +465,7 @@ impl SessionBuffer {
 
     /// Folds the oldest open session before its horizon: the table is full.
     fn fold_oldest(&mut self) {
-        while let Some((oldest, _)) = self.order.pop_front() {
+        while let Some(oldest) = self.order.pop_farthest(self.now) {
             if let Some(session) = self.open.remove(oldest) {
                 self.totals.folded_early += 1;
                 self.totals.fold(session);
@@ -422,34 +482,33 @@ impl SessionBuffer {
         recent.get(middle).copied()
     }
 
-    /// Folds the sessions the clock has passed by the horizon, oldest queued first.
+    /// Folds the sessions the clock has passed by the horizon, a minute of the queue at a time.
     fn sweep(&mut self) {
         let Some(clock) = self.clock() else { return };
-        while let Some(&(conn, queued)) = self.order.front() {
-            if clock.abs_diff(queued) <= HORIZON.unsigned_abs() {
-                break;
-            }
-            // The sessions behind it are likely to be folded too: fetch their slots early.
-            if let Some(&(ahead, _)) = self.order.get(PREFETCH_AHEAD) {
-                self.open.prefetch(ahead);
-            }
-            self.order.pop_front();
-            // An id no longer in the table was folded already.
-            let Some((slot, entry)) = self
-                .open
-                .find(conn)
-                .and_then(|slot| Some((slot, self.open.get(slot)?)))
-            else {
-                continue;
-            };
-            if entry.passed(clock) {
-                let session = self.open.remove_slot(slot);
-                self.totals.fold(session);
-            } else {
-                // Still active (a long session): queued again at its time nearest the clock,
-                // so that it does not hold back the connections behind it.
-                let at = clock.clamp(entry.first, entry.last.max(entry.first));
-                self.order.push_back((conn, at));
+        while let Some(conns) = self.order.take_passed(clock) {
+            for (i, &conn) in conns.iter().enumerate() {
+                // The sessions behind it are likely to be folded too: fetch their slots early.
+                if let Some(&ahead) = conns.get(i + PREFETCH_AHEAD) {
+                    self.open.prefetch(ahead);
+                }
+                // An id no longer in the table was folded already.
+                let Some((slot, entry)) = self
+                    .open
+                    .find(conn)
+                    .and_then(|slot| Some((slot, self.open.get(slot)?)))
+                else {
+                    continue;
+                };
+                if entry.passed(clock) {
+                    let session = self.open.remove_slot(slot);
+                    self.totals.fold(session);
+                } else {
+                    // Still active (a long session, or an id reused since it was queued):
+                    // queued again at its time nearest the clock, within the horizon, so
+                    // that this sweep does not take it again.
+                    let at = clock.clamp(entry.first, entry.last.max(entry.first));
+                    self.order.push(conn, at);
+                }
             }
         }
     }
@@ -462,7 +521,7 @@ impl SessionBuffer {
             mut totals,
             ..
         } = self;
-        for (conn, _) in order {
+        for conn in order.into_ids() {
             if let Some(session) = open.remove(conn) {
                 totals.fold(session);
             }
@@ -1052,6 +1111,37 @@ mod tests {
         assert_eq!(counts.folded_early, 1001);
         assert_eq!(counts.sessions, total + 1);
         assert_eq!(counts.most_open, total + 1, "all in one minute");
+    }
+
+    /// A session stamped minutes ahead of the clock (a line of another host's clock, or
+    /// the first line of the next export object) is still within its horizon, and must not
+    /// hold back the sessions queued after it: they are folded at their horizon, and the
+    /// open table holds about a horizon of traffic. (A first-in first-out queue stopped at
+    /// such a session for up to 25 minutes; on an S3 export tree of several streams the
+    /// table filled up and two sessions in three were folded early.)
+    #[test]
+    fn a_session_stamped_ahead_does_not_hold_back_the_others() {
+        const PER_MINUTE: i64 = 1_000;
+        const SESSIONS: i64 = 4 * 60 * PER_MINUTE;
+        let mut buffer = SessionBuffer::default();
+        let mut most = 0;
+        for i in 0..SESSIONS {
+            let conn = u64::try_from(i).unwrap();
+            let mut ts = i * MINUTE / PER_MINUTE;
+            if i % 5_000 == 0 {
+                ts += 10 * MINUTE;
+            }
+            buffer.push(at(conn, ts, CONNECTED));
+            buffer.push(at(conn, ts + 1_000, CLOSED));
+            most = most.max(buffer.open.len());
+        }
+        let counts = buffer.finish();
+        assert_eq!(counts.folded_early, 0);
+        assert_eq!(counts.sessions, SESSIONS as u64);
+        assert_eq!(counts.with.closed, SESSIONS as u64);
+        // The 15 minutes behind the clock (15,000), what arrives between two sweeps (about
+        // two minutes) and the sweep's minute steps.
+        assert!(most < 20_000, "{most} sessions open at once");
     }
 
     /// Lines of interleaved, incomplete and reused sessions, cut into batches shared among
