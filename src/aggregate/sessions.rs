@@ -285,10 +285,11 @@ fn sorted_client_failures(table: HashMap<u32, u64, FxBuild>) -> Vec<(u32, u64)> 
 
 /// The open connections' ids by the minute of a time of their session when queued, for the
 /// sweep: it takes whole minutes from either end, those the clock has passed by the horizon.
-/// A first-in first-out queue was time-ordered only while the input was: on an export tree
-/// whose streams each span the same hours (read one stream after the other), an entry near
-/// the clock at its front held back the ones behind it, and the table filled up to
-/// [`MAX_OPEN`] and folded two sessions in three early.
+/// A first-in first-out queue stopped at its first session within the horizon: one stamped
+/// minutes ahead of the clock (a line of another host's clock, the first line of the next
+/// export object) held back every session queued after it for up to 25 minutes, and on an
+/// S3 export tree of several streams the table filled up to [`MAX_OPEN`] and folded two
+/// sessions in three early.
 #[derive(Debug, Clone, Default)]
 struct Queue {
     minutes: BTreeMap<i64, VecDeque<u64>>,
@@ -463,7 +464,8 @@ impl SessionBuffer {
         }
     }
 
-    /// Folds the oldest open session before its horizon: the table is full.
+    /// Folds an open session before its horizon, the first queued of the minute farthest
+    /// from the clock: the table is full.
     fn fold_oldest(&mut self) {
         while let Some(oldest) = self.order.pop_farthest(self.now) {
             if let Some(session) = self.open.remove(oldest) {
