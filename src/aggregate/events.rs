@@ -15,6 +15,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use polars::prelude::*;
+use polars_arrow::array::{
+    Array, DictionaryArray, MutableBinaryViewArray, PrimitiveArray, Utf8ViewArray,
+};
+use polars_arrow::bitmap::MutableBitmap;
+use polars_arrow::datatypes::{
+    ArrowDataType, ArrowSchema, Field as ArrowField, IntegerType, TimeUnit as ArrowTimeUnit,
+};
+use polars_parquet::write::{
+    CompressedPage, CompressionOptions, DynIter, DynStreamingIterator, Encoding, FileWriter,
+    ParquetType, StatisticsOptions, Version, WriteOptions, array_to_columns, compress,
+    fallible_streaming_iterator, to_parquet_schema,
+};
+use std::collections::HashMap;
+use std::hash::Hasher;
 
 use crate::classify::Classifier;
 use crate::model::{Event, field};
@@ -63,52 +77,147 @@ pub const COLUMNS: [&str; 18] = [
     "message",
 ];
 
-/// One worker's rows not yet written: at most a row group and a batch. Text goes straight
-/// into polars' string builders (one copy, no allocation per value); the message is redacted
-/// only when it holds something to mask.
+/// A text column of few distinct values, kept as a dictionary while its rows gather: a key
+/// per row and each value once. Parquet stores such a column as a dictionary page and the
+/// keys; handing the writer the dictionary ready-made saves it hashing every value of the
+/// column again (and saves copying every value here).
+struct Dict {
+    /// The row's value's index in `values`; rows without a value have key 0 and are not
+    /// valid.
+    keys: Vec<u32>,
+    valid: MutableBitmap,
+    nulls: usize,
+    /// The values' indexes by their hash. Two values of one hash (practically never) are
+    /// both kept, the second one unindexed: a value twice in a dictionary is still a right
+    /// column.
+    index: HashMap<u64, u32, FxBuild>,
+    values: MutableBinaryViewArray<str>,
+}
+
+type FxBuild = std::hash::BuildHasherDefault<rustc_hash::FxHasher>;
+
+impl Default for Dict {
+    fn default() -> Dict {
+        Dict {
+            keys: Vec::with_capacity(ROW_GROUP),
+            valid: MutableBitmap::with_capacity(ROW_GROUP),
+            nulls: 0,
+            index: HashMap::default(),
+            values: MutableBinaryViewArray::new(),
+        }
+    }
+}
+
+impl Dict {
+    fn push(&mut self, value: Option<&str>) {
+        let Some(value) = value else {
+            self.keys.push(0);
+            self.valid.push(false);
+            self.nulls += 1;
+            return;
+        };
+        let hash = {
+            let mut hasher = rustc_hash::FxHasher::default();
+            hasher.write(value.as_bytes());
+            hasher.finish()
+        };
+        let values = &mut self.values;
+        let mut key = *self.index.entry(hash).or_insert_with(|| {
+            values.push_value(value);
+            (values.len() - 1) as u32
+        });
+        if values.value(key as usize) != value {
+            values.push_value(value);
+            key = (values.len() - 1) as u32;
+        }
+        self.keys.push(key);
+        self.valid.push(true);
+    }
+
+    #[cfg(test)]
+    fn is_empty_for_test(&self) -> bool {
+        self.keys.is_empty() && self.index.is_empty() && self.values.len() == 0 && self.nulls == 0
+    }
+
+    /// The column as a dictionary array (for Parquet), leaving this empty.
+    fn take_dictionary(&mut self) -> PolarsResult<Box<dyn Array>> {
+        let (keys, values) = self.take();
+        let dtype = ArrowDataType::Dictionary(
+            IntegerType::UInt32,
+            Box::new(ArrowDataType::Utf8View),
+            false,
+        );
+        Ok(DictionaryArray::<u32>::try_new(dtype, keys, values.boxed())?.boxed())
+    }
+
+    /// The column as plain text (for CSV and NDJSON), leaving this empty.
+    fn take_text(&mut self) -> Box<dyn Array> {
+        let (keys, values) = self.take();
+        let mut text = MutableBinaryViewArray::<str>::with_capacity(keys.len());
+        for key in keys.iter() {
+            text.push(key.map(|k| values.value(*k as usize)));
+        }
+        text.freeze().boxed()
+    }
+
+    fn take(&mut self) -> (PrimitiveArray<u32>, Utf8ViewArray) {
+        let keys = std::mem::replace(&mut self.keys, Vec::with_capacity(ROW_GROUP));
+        let valid = std::mem::replace(&mut self.valid, MutableBitmap::with_capacity(ROW_GROUP));
+        let validity = (std::mem::take(&mut self.nulls) > 0).then(|| valid.into());
+        self.index.clear();
+        let values = std::mem::take(&mut self.values).freeze();
+        (
+            PrimitiveArray::from_vec(keys).with_validity(validity),
+            values,
+        )
+    }
+}
+
+/// One worker's rows not yet written: at most a row group and a batch. Text of few distinct
+/// values is kept as dictionaries ([`Dict`]), the message in an arrow string builder (one copy,
+/// no allocation per value); the message is redacted only when it holds something to mask.
 pub struct EventRows {
     time: Vec<Option<i64>>,
     input: Vec<u32>,
     line: Vec<u64>,
-    kind: Vec<&'static str>,
-    severity: Vec<Option<&'static str>>,
     client_port: Vec<Option<u32>>,
     client_connection: Vec<Option<u64>>,
     db_connection: Vec<Option<u64>>,
-    stream: StringChunkedBuilder,
-    cause: StringChunkedBuilder,
-    pattern: StringChunkedBuilder,
-    endpoint: StringChunkedBuilder,
-    user: StringChunkedBuilder,
-    client_ip: StringChunkedBuilder,
-    reason: StringChunkedBuilder,
-    digest: StringChunkedBuilder,
-    level: StringChunkedBuilder,
-    message: StringChunkedBuilder,
+    stream: Dict,
+    kind: Dict,
+    cause: Dict,
+    pattern: Dict,
+    severity: Dict,
+    endpoint: Dict,
+    user: Dict,
+    client_ip: Dict,
+    reason: Dict,
+    digest: Dict,
+    level: Dict,
+    message: MutableBinaryViewArray<str>,
 }
 
 impl Default for EventRows {
     fn default() -> EventRows {
-        let text = |name: &str| StringChunkedBuilder::new(name.into(), 1024);
         EventRows {
-            time: Vec::new(),
-            input: Vec::new(),
-            line: Vec::new(),
-            kind: Vec::new(),
-            severity: Vec::new(),
-            client_port: Vec::new(),
-            client_connection: Vec::new(),
-            db_connection: Vec::new(),
-            stream: text("stream"),
-            cause: text("cause"),
-            pattern: text("pattern"),
-            endpoint: text("endpoint"),
-            user: text("user"),
-            client_ip: text("client_ip"),
-            reason: text("reason"),
-            digest: text("digest"),
-            level: text("level"),
-            message: text("message"),
+            time: Vec::with_capacity(ROW_GROUP),
+            input: Vec::with_capacity(ROW_GROUP),
+            line: Vec::with_capacity(ROW_GROUP),
+            client_port: Vec::with_capacity(ROW_GROUP),
+            client_connection: Vec::with_capacity(ROW_GROUP),
+            db_connection: Vec::with_capacity(ROW_GROUP),
+            stream: Dict::default(),
+            kind: Dict::default(),
+            cause: Dict::default(),
+            pattern: Dict::default(),
+            severity: Dict::default(),
+            endpoint: Dict::default(),
+            user: Dict::default(),
+            client_ip: Dict::default(),
+            reason: Dict::default(),
+            digest: Dict::default(),
+            level: Dict::default(),
+            message: MutableBinaryViewArray::with_capacity(ROW_GROUP),
         }
     }
 }
@@ -123,11 +232,11 @@ impl std::fmt::Debug for EventRows {
 
 impl EventRows {
     pub fn len(&self) -> usize {
-        self.kind.len()
+        self.line.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.kind.is_empty()
+        self.line.is_empty()
     }
 
     /// Adds `event`, the `line`-th record of input `input`; `clean`: whether redaction would
@@ -145,19 +254,18 @@ impl EventRows {
         self.time.push(event.ts);
         self.input.push(input);
         self.line.push(line);
-        self.kind.push(event.kind.as_str());
+        self.kind.push(Some(event.kind.as_str()));
         self.severity.push(pattern.map(|p| p.severity.as_str()));
         self.client_port
             .push(event.field(field::CLIENT_PORT).and_then(|p| p.parse().ok()));
         self.client_connection.push(event.client_conn);
         self.db_connection.push(event.db_conn);
-        self.stream.append_option(event.line.stream);
-        self.cause
-            .append_option(pattern.and_then(|p| p.cause.as_deref()));
-        self.pattern.append_option(pattern.map(|p| p.id.as_str()));
-        self.endpoint.append_option(event.endpoint);
-        self.user.append_option(event.field(field::USER));
-        self.client_ip.append_option(event.field(field::CLIENT_IP));
+        self.stream.push(event.line.stream);
+        self.cause.push(pattern.and_then(|p| p.cause.as_deref()));
+        self.pattern.push(pattern.map(|p| p.id.as_str()));
+        self.endpoint.push(event.endpoint);
+        self.user.push(event.field(field::USER));
+        self.client_ip.push(event.field(field::CLIENT_IP));
         // Reasons and digests are mostly parts of the message: a clean message makes them
         // clean too, without a search of their own.
         let message = event.line.message;
@@ -169,78 +277,227 @@ impl EventRows {
             let at = part.as_ptr() as usize;
             at >= start && at + part.len() <= end
         };
-        for (builder, name) in [
+        for (dict, name) in [
             (&mut self.reason, field::REASON),
             (&mut self.digest, field::DIGEST),
         ] {
-            builder.append_option(event.field(name).map(|t| {
-                if clean && within(t) {
-                    std::borrow::Cow::Borrowed(t)
-                } else {
-                    crate::redact::redact_cow(t, show_sql)
-                }
-            }));
+            match event.field(name) {
+                Some(t) if clean && within(t) => dict.push(Some(t)),
+                Some(t) => dict.push(Some(crate::redact::redact_cow(t, show_sql).as_ref())),
+                None => dict.push(None),
+            }
         }
-        self.level.append_option(event.line.level);
+        self.level.push(event.line.level);
         if clean {
-            self.message.append_value(message);
+            self.message.push_value(message);
         } else {
             self.message
-                .append_value(crate::redact::redact_full(message, show_sql));
+                .push_value(crate::redact::redact_full(message, show_sql));
         }
     }
 
-    /// The rows as a frame (the input's index named through `inputs`), leaving this empty;
-    /// times as RFC 3339 text for the text formats, as timestamps for Parquet.
-    fn take_frame(&mut self, inputs: &[String], format: EventsFormat) -> PolarsResult<DataFrame> {
-        let rows = std::mem::take(self);
-        let height = rows.kind.len();
-        let mut names = StringChunkedBuilder::new("input".into(), height);
-        for i in &rows.input {
-            names.append_option(inputs.get(*i as usize));
-        }
-        let time = if format == EventsFormat::Parquet {
-            Column::new("time".into(), rows.time)
-                .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))?
-        } else {
-            let text: Vec<Option<String>> = rows
-                .time
-                .iter()
-                .map(|t| t.map(crate::timefmt::rfc3339))
-                .collect();
-            Column::new("time".into(), text)
+    /// The rows as arrays in the order of [`COLUMNS`] (the input's index named through
+    /// `inputs`), leaving this empty: text of few values as dictionaries for Parquet and
+    /// plain for the text formats, times as timestamps for Parquet and RFC 3339 text for the
+    /// others.
+    fn take_arrays(
+        &mut self,
+        inputs: &[String],
+        format: EventsFormat,
+    ) -> PolarsResult<Vec<Box<dyn Array>>> {
+        let parquet = format == EventsFormat::Parquet;
+        let text = |dict: &mut Dict| -> PolarsResult<Box<dyn Array>> {
+            if parquet {
+                dict.take_dictionary()
+            } else {
+                Ok(dict.take_text())
+            }
         };
-        let columns = vec![
+        let time = std::mem::replace(&mut self.time, Vec::with_capacity(ROW_GROUP));
+        let time: Box<dyn Array> = if parquet {
+            PrimitiveArray::<i64>::from(time)
+                .to(ArrowDataType::Timestamp(ArrowTimeUnit::Millisecond, None))
+                .boxed()
+        } else {
+            let mut text = MutableBinaryViewArray::<str>::with_capacity(time.len());
+            for t in time {
+                text.push(t.map(crate::timefmt::rfc3339));
+            }
+            text.freeze().boxed()
+        };
+        let mut input = Dict::default();
+        for i in std::mem::replace(&mut self.input, Vec::with_capacity(ROW_GROUP)) {
+            input.push(inputs.get(i as usize).map(String::as_str));
+        }
+        let take = |v: &mut Vec<Option<u64>>| {
+            PrimitiveArray::<u64>::from(std::mem::replace(v, Vec::with_capacity(ROW_GROUP))).boxed()
+        };
+        let line = PrimitiveArray::from_vec(std::mem::replace(
+            &mut self.line,
+            Vec::with_capacity(ROW_GROUP),
+        ))
+        .boxed();
+        let client_port = PrimitiveArray::<u32>::from(std::mem::replace(
+            &mut self.client_port,
+            Vec::with_capacity(ROW_GROUP),
+        ))
+        .boxed();
+        let message = std::mem::replace(
+            &mut self.message,
+            MutableBinaryViewArray::with_capacity(ROW_GROUP),
+        )
+        .freeze()
+        .boxed();
+        Ok(vec![
             time,
-            names.finish().into_column(),
-            Column::new("line".into(), rows.line),
-            rows.stream.finish().into_column(),
-            Column::new("kind".into(), rows.kind),
-            rows.cause.finish().into_column(),
-            rows.pattern.finish().into_column(),
-            Column::new("severity".into(), rows.severity),
-            rows.endpoint.finish().into_column(),
-            rows.user.finish().into_column(),
-            rows.client_ip.finish().into_column(),
-            Column::new("client_port".into(), rows.client_port),
-            Column::new("client_connection".into(), rows.client_connection),
-            Column::new("db_connection".into(), rows.db_connection),
-            rows.reason.finish().into_column(),
-            rows.digest.finish().into_column(),
-            rows.level.finish().into_column(),
-            rows.message.finish().into_column(),
-        ];
+            text(&mut input)?,
+            line,
+            text(&mut self.stream)?,
+            text(&mut self.kind)?,
+            text(&mut self.cause)?,
+            text(&mut self.pattern)?,
+            text(&mut self.severity)?,
+            text(&mut self.endpoint)?,
+            text(&mut self.user)?,
+            text(&mut self.client_ip)?,
+            client_port,
+            take(&mut self.client_connection),
+            take(&mut self.db_connection),
+            text(&mut self.reason)?,
+            text(&mut self.digest)?,
+            text(&mut self.level)?,
+            message,
+        ])
+    }
+
+    /// The rows as a frame (for the text formats), leaving this empty.
+    fn take_frame(&mut self, inputs: &[String], format: EventsFormat) -> PolarsResult<DataFrame> {
+        let height = self.len();
+        let columns = self
+            .take_arrays(inputs, format)?
+            .into_iter()
+            .zip(COLUMNS)
+            .map(|(array, name)| Series::from_arrow(name.into(), array).map(Column::from))
+            .collect::<PolarsResult<Vec<Column>>>()?;
         DataFrame::new(height, columns)
     }
 }
 
+/// The table's Arrow schema in the order of [`COLUMNS`]: what the Parquet file declares (text
+/// as strings, whether a row group stores it as a dictionary or not).
+fn arrow_schema(format: EventsFormat) -> ArrowSchema {
+    let text = ArrowDataType::Utf8View;
+    let time = if format == EventsFormat::Parquet {
+        ArrowDataType::Timestamp(ArrowTimeUnit::Millisecond, None)
+    } else {
+        text.clone()
+    };
+    let types = [
+        time,
+        text.clone(),
+        ArrowDataType::UInt64,
+        text.clone(),
+        text.clone(),
+        text.clone(),
+        text.clone(),
+        text.clone(),
+        text.clone(),
+        text.clone(),
+        text.clone(),
+        ArrowDataType::UInt32,
+        ArrowDataType::UInt64,
+        ArrowDataType::UInt64,
+        text.clone(),
+        text.clone(),
+        text.clone(),
+        text,
+    ];
+    COLUMNS
+        .iter()
+        .zip(types)
+        .map(|(name, dtype)| {
+            let name: PlSmallStr = (*name).into();
+            (name.clone(), ArrowField::new(name, dtype, true))
+        })
+        .collect()
+}
+
 /// How rows reach the output: Parquet row groups are encoded and compressed by the worker
-/// that gathered them, then written in turn under the writer's own lock; the text formats
+/// that gathered them, then written in turn under the file writer's lock; the text formats
 /// are serialized by the worker and their bytes written in turn.
 enum Writer {
-    Parquet(Box<polars::io::parquet::write::BatchedWriter<Shared>>),
+    Parquet(Box<ParquetOut>),
     Text,
 }
+
+/// The Parquet file: polars' file writer, and what encoding a row group needs without it.
+struct ParquetOut {
+    file: Mutex<FileWriter<Shared>>,
+    /// The leaf columns' Parquet types, in the order of [`COLUMNS`].
+    types: Vec<ParquetType>,
+    options: WriteOptions,
+}
+
+impl ParquetOut {
+    fn new(out: Shared) -> PolarsResult<ParquetOut> {
+        let schema = arrow_schema(EventsFormat::Parquet);
+        let options = WriteOptions {
+            statistics: StatisticsOptions::default(),
+            version: Version::V1,
+            compression: COMPRESSION,
+            data_page_size: None,
+        };
+        let types = to_parquet_schema(&schema)?.fields().to_vec();
+        Ok(ParquetOut {
+            file: Mutex::new(FileWriter::try_new(out, schema, options)?),
+            types,
+            options,
+        })
+    }
+
+    /// Encodes and compresses `arrays` as a row group (by the calling worker), then writes it
+    /// in turn.
+    fn write(&self, height: usize, arrays: Vec<Box<dyn Array>>) -> PolarsResult<()> {
+        let mut columns: Vec<Vec<CompressedPage>> = Vec::with_capacity(arrays.len());
+        for (array, type_) in arrays.iter().zip(&self.types) {
+            // The message is nearly unique a row: plain, without polars estimating first
+            // whether a dictionary would pay. Everything else: dictionaries (the text ones are
+            // built already), which polars gives up for numbers when they would not pay.
+            let encoding = if array.dtype() == &ArrowDataType::Utf8View {
+                Encoding::Plain
+            } else {
+                Encoding::RleDictionary
+            };
+            for leaf in array_to_columns(array, type_.clone(), self.options, &[encoding])? {
+                let mut pages = Vec::new();
+                for page in leaf {
+                    pages.push(compress(page?, Vec::new(), self.options.compression)?);
+                }
+                columns.push(pages);
+            }
+        }
+        let group = DynIter::new(columns.iter().map(|pages| {
+            Ok(DynStreamingIterator::new(
+                fallible_streaming_iterator::convert(pages.iter().map(PolarsResult::Ok)),
+            ))
+        }));
+        self.file
+            .lock()
+            .map_err(|_| PolarsError::ComputeError("the events file's writer was poisoned".into()))?
+            .write(height as u64, group)
+    }
+
+    fn finish(&self) -> PolarsResult<u64> {
+        self.file
+            .lock()
+            .map_err(|_| PolarsError::ComputeError("the events file's writer was poisoned".into()))?
+            .end(None)
+    }
+}
+
+/// Pages' compression: zstd at its fastest level, a third of the file's size at the cost of
+/// a few percent of the run (BENCHMARKS.md).
+const COMPRESSION: CompressionOptions = CompressionOptions::Zstd(None);
 
 /// Where every worker's rows go; see the module docs.
 pub struct EventsSink {
@@ -279,12 +536,6 @@ impl Write for Shared {
 #[error("writing the events table failed: {0}")]
 pub struct EventsError(String);
 
-/// The table's schema (the frame of no rows).
-fn schema(format: EventsFormat) -> PolarsResult<Schema> {
-    let mut empty = EventRows::default();
-    Ok(empty.take_frame(&[], format)?.schema().as_ref().clone())
-}
-
 impl EventsSink {
     /// A sink writing `format` to `out`; `inputs` names the inputs by index (files, log
     /// groups).
@@ -298,11 +549,7 @@ impl EventsSink {
         let out = Arc::new(Mutex::new(out));
         let writer = match format {
             EventsFormat::Parquet => Writer::Parquet(Box::new(
-                ParquetWriter::new(Shared(Arc::clone(&out)))
-                    .with_compression(ParquetCompression::Zstd(None))
-                    .set_parallel(false)
-                    .batched(&schema(format).map_err(fail)?)
-                    .map_err(fail)?,
+                ParquetOut::new(Shared(Arc::clone(&out))).map_err(fail)?,
             )),
             EventsFormat::Csv => {
                 // The header, from the frame of no rows.
@@ -361,20 +608,21 @@ impl EventsSink {
             *rows = EventRows::default();
             return;
         }
-        let frame = match self.inputs.read() {
-            Ok(inputs) => rows.take_frame(&inputs, self.format),
-            Err(_) => rows.take_frame(&[], self.format),
-        };
-        let result = frame.and_then(|mut frame| {
-            let height = frame.height() as u64;
-            match &self.writer {
-                Writer::Parquet(writer) => {
-                    let groups = writer
-                        .encode_and_compress(&frame)
-                        .collect::<PolarsResult<Vec<_>>>()?;
-                    writer.write_row_groups(groups)?;
-                }
-                Writer::Text => {
+        let height = rows.len();
+        let result = match &self.writer {
+            Writer::Parquet(parquet) => {
+                let arrays = match self.inputs.read() {
+                    Ok(inputs) => rows.take_arrays(&inputs, self.format),
+                    Err(_) => rows.take_arrays(&[], self.format),
+                };
+                arrays.and_then(|arrays| parquet.write(height, arrays))
+            }
+            Writer::Text => {
+                let frame = match self.inputs.read() {
+                    Ok(inputs) => rows.take_frame(&inputs, self.format),
+                    Err(_) => rows.take_frame(&[], self.format),
+                };
+                frame.and_then(|mut frame| {
                     let mut bytes = Vec::new();
                     if self.format == EventsFormat::Csv {
                         CsvWriter::new(&mut bytes)
@@ -394,11 +642,13 @@ impl EventsSink {
                             )
                         })?
                         .write_all(&bytes)?;
-                }
+                    Ok(())
+                })
             }
-            self.written.fetch_add(height, Ordering::Relaxed);
-            Ok(())
-        });
+        };
+        if result.is_ok() {
+            self.written.fetch_add(height as u64, Ordering::Relaxed);
+        }
         if let Err(e) = result
             && let Ok(mut failed) = self.failed.lock()
         {
@@ -416,8 +666,8 @@ impl EventsSink {
         if let Some(failed) = failed {
             return Err(EventsError(failed));
         }
-        if let Writer::Parquet(writer) = &self.writer {
-            writer.finish().map_err(|e| EventsError(e.to_string()))?;
+        if let Writer::Parquet(parquet) = &self.writer {
+            parquet.finish().map_err(|e| EventsError(e.to_string()))?;
         }
         self.out
             .lock()
@@ -425,5 +675,68 @@ impl EventsSink {
             .flush()
             .map_err(|e| EventsError(e.to_string()))?;
         Ok(self.written.load(Ordering::Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(array: &dyn Array) -> Vec<Option<String>> {
+        let array = array.as_any().downcast_ref::<Utf8ViewArray>().unwrap();
+        array.iter().map(|v| v.map(str::to_string)).collect()
+    }
+
+    /// A dictionary column gives back the values pushed, in order, nulls included, each value
+    /// once in its dictionary; two values of one hash are both kept.
+    #[test]
+    fn dictionary_columns_keep_every_value() {
+        let pushed = [
+            Some("a"),
+            None,
+            Some("b"),
+            Some("a"),
+            None,
+            Some("b"),
+            Some("c"),
+        ];
+        let mut dict = Dict::default();
+        for value in pushed {
+            dict.push(value);
+        }
+        let (keys, values) = dict.take();
+        assert_eq!(values.len(), 3);
+        assert_eq!(keys.null_count(), 2);
+        let mut dict = Dict::default();
+        for value in pushed {
+            dict.push(value);
+        }
+        let expected: Vec<Option<String>> = pushed.iter().map(|v| v.map(str::to_string)).collect();
+        assert_eq!(texts(dict.take_text().as_ref()), expected);
+        assert!(dict.is_empty_for_test());
+
+        // A collision: "b" is indexed under the hash of "z".
+        let mut dict = Dict::default();
+        dict.push(Some("b"));
+        let hash_of_z = {
+            let mut hasher = rustc_hash::FxHasher::default();
+            hasher.write(b"z");
+            hasher.finish()
+        };
+        dict.index.insert(hash_of_z, 0);
+        dict.push(Some("z"));
+        dict.push(Some("b"));
+        assert_eq!(
+            texts(dict.take_text().as_ref()),
+            vec![Some("b".into()), Some("z".into()), Some("b".into())]
+        );
+
+        // All null: an empty dictionary.
+        let mut dict = Dict::default();
+        dict.push(None);
+        dict.push(None);
+        let array = dict.take_dictionary().unwrap();
+        assert_eq!(array.len(), 2);
+        assert_eq!(array.null_count(), 2);
     }
 }
