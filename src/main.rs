@@ -10,12 +10,29 @@ use proxydoc::error::{ExitCode, Failed, UsageError, is_broken_pipe};
 /// of the workers' freed tables instead of in their place. A fixed threshold of 128 KiB gives
 /// freed memory back: peak RSS on four weeks of logs 95 → 73 MiB, one week 61 → 52 MiB
 /// (BENCHMARKS.md).
+///
+/// With `--events` each worker builds, encodes and compresses a row group of the table every
+/// 65,536 events: the same few megabytes of buffers over and over. Given back to the kernel
+/// and taken again each time, they cost a page fault and a zeroed page per 4 KiB, a third of
+/// such a run's time; kept (blocks up to 4 MiB from the heaps, 16 MiB free at a heap's top
+/// before it is trimmed), the run takes 30% less time for 60 MiB more, which does not grow
+/// with the input (BENCHMARKS.md, session 25).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn return_freed_memory() {
+    // Decided from the raw arguments: the allocator is tuned before any other thread exists,
+    // and before the command line is parsed.
+    let events = std::env::args_os().skip(1).any(|arg| {
+        arg == "--events" || arg.to_str().is_some_and(|arg| arg.starts_with("--events="))
+    });
     // SAFETY: `mallopt` only tunes the allocator; it is called first thing in `main`, before
     // any other thread exists.
     unsafe {
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
+        if events {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 16 << 20);
+        } else {
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
+        }
     }
 }
 

@@ -24,7 +24,7 @@ use polars_arrow::datatypes::{
 };
 use polars_parquet::write::{
     CompressedPage, CompressionOptions, DynIter, DynStreamingIterator, Encoding, FileWriter,
-    ParquetType, StatisticsOptions, Version, WriteOptions, array_to_columns, compress,
+    ParquetType, StatisticsOptions, Version, WriteOptions, ZstdLevel, array_to_columns, compress,
     fallible_streaming_iterator, to_parquet_schema,
 };
 use std::collections::HashMap;
@@ -444,7 +444,7 @@ impl ParquetOut {
         let options = WriteOptions {
             statistics: StatisticsOptions::default(),
             version: Version::V1,
-            compression: COMPRESSION,
+            compression: compression()?,
             data_page_size: None,
         };
         let types = to_parquet_schema(&schema)?.fields().to_vec();
@@ -495,9 +495,12 @@ impl ParquetOut {
     }
 }
 
-/// Pages' compression: zstd at its fastest level, a third of the file's size at the cost of
-/// a few percent of the run (BENCHMARKS.md).
-const COMPRESSION: CompressionOptions = CompressionOptions::Zstd(None);
+/// Pages' compression: zstd at its fastest level. Its tables are set up again for each page,
+/// and level 3's (polars' default) are 16 times as large: on mix 512 MiB level 1 took 8% less
+/// time and gave a 2% smaller file (BENCHMARKS.md, session 25).
+fn compression() -> PolarsResult<CompressionOptions> {
+    Ok(CompressionOptions::Zstd(Some(ZstdLevel::try_new(1)?)))
+}
 
 /// Where every worker's rows go; see the module docs.
 pub struct EventsSink {
