@@ -14,9 +14,9 @@ use proxydoc::error::{ExitCode, Failed, UsageError, is_broken_pipe};
 /// With `--events` each worker builds, encodes and compresses a row group of the table every
 /// 65,536 events: the same few megabytes of buffers over and over. Given back to the kernel
 /// and taken again each time, they cost a page fault and a zeroed page per 4 KiB, a third of
-/// such a run's time; kept (blocks up to 4 MiB from the heaps, 16 MiB free at a heap's top
-/// before it is trimmed), the run takes 30% less time for 60 MiB more, which does not grow
-/// with the input (BENCHMARKS.md, session 25).
+/// such a run's time; kept (blocks up to 4 MiB from the heaps, up to 4 MiB free at a heap's
+/// top), the run takes 30% less time for 20-60 MiB more, which does not grow with the input
+/// (BENCHMARKS.md, session 25).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn return_freed_memory() {
     // Decided from the raw arguments: the allocator is tuned before any other thread exists,
@@ -29,7 +29,7 @@ fn return_freed_memory() {
     unsafe {
         if events {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
-            libc::mallopt(libc::M_TRIM_THRESHOLD, 16 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 4 << 20);
         } else {
             libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
         }
