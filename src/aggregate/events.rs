@@ -1,11 +1,14 @@
 //! `--events FILE`: every classified event as one row of a table (Parquet, CSV or NDJSON),
 //! written through polars' writers while the run goes on.
 //!
-//! Each worker gathers its rows in column builders ([`EventRows`]). Once it holds
-//! [`ROW_GROUP`] rows (and at the end of its work, whatever it holds) they become one polars
-//! frame, which the worker itself encodes (a Parquet row group: polars' batched writer, whose
-//! encoding needs no lock; CSV or NDJSON bytes) before the shared [`EventsSink`] writes it in
-//! turn. Memory is a row group and a batch per worker, whatever the input's size. Rows are in
+//! Each worker gathers its rows in column builders ([`EventRows`]): text of few distinct values
+//! (kind, cause, user, address, …) as a dictionary and a key per row, the message as arrow
+//! text. Once it holds [`ROW_GROUP`] rows (and at the end of its work, whatever it holds) the
+//! worker itself encodes them: for Parquet, polars' page encoder is handed the dictionaries
+//! ready-made (it would otherwise hash every value of every text column again to find them)
+//! and the worker compresses the pages; for CSV or NDJSON, a polars frame serialized to bytes.
+//! Only the write of the finished row group is under the shared [`EventsSink`]'s lock.
+//! Memory is a row group and a batch per worker, whatever the input's size. Rows are in
 //! the order row groups are written, not sorted: sort by `input` and `line` for the input's
 //! order. The message is redacted as the report's evidence is (SQL text unless `--show-sql`,
 //! credentials always). The writer is given a `Write`: this module opens no file.

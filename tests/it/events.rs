@@ -105,6 +105,26 @@ fn events_table_matches_the_report() {
     ));
     assert_eq!(schema.get("client_connection"), Some(&DataType::UInt64));
     assert_eq!(schema.get("client_port"), Some(&DataType::UInt32));
+    assert_eq!(schema.get("db_connection"), Some(&DataType::UInt64));
+    assert_eq!(schema.get("line"), Some(&DataType::UInt64));
+    // Text is text, whether a row group stores it as a dictionary (kind, user, …) or not.
+    for name in [
+        "input",
+        "stream",
+        "kind",
+        "cause",
+        "pattern",
+        "severity",
+        "endpoint",
+        "user",
+        "client_ip",
+        "reason",
+        "digest",
+        "level",
+        "message",
+    ] {
+        assert_eq!(schema.get(name), Some(&DataType::String), "{name}");
+    }
     let causes: std::collections::BTreeSet<String> = frame
         .column("cause")
         .unwrap()
