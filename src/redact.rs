@@ -122,7 +122,7 @@ pub(crate) fn redact_full(line: &str, show_sql: bool) -> String {
         return out;
     }
     // Keep the digest, masking literals inside it; redact statement text outside it.
-    let (before, digest, after) = match DIGEST.captures(&out).and_then(|c| c.get(0)) {
+    let (before, digest, after) = match DIGEST.find(&out) {
         Some(m) => (
             out[..m.start()].to_string(),
             Some(LITERAL.replace_all(m.as_str(), "'?'").into_owned()),
@@ -145,7 +145,32 @@ fn mask_sql(text: &str) -> String {
     }
 }
 
+/// The credential patterns' keys ([`TRIGGERS`]' first six): an ASCII text without any of them
+/// (in any case) holds nothing [`CREDENTIALS`] matches, and without `://` nothing
+/// [`URL_PASSWORD`] does. Pinning messages with a digest, the most common lines to redact,
+/// are such texts.
+const CREDENTIAL_KEYS: usize = 6;
+
+#[allow(clippy::expect_used)] // Constant literals, covered by the tests below.
+static CREDENTIAL_KEY: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+    aho_corasick::AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(&TRIGGERS[..CREDENTIAL_KEYS])
+        .expect("credential keys build")
+});
+
 fn mask_credentials(text: &str) -> String {
+    // The patterns fold case by Unicode's rules: a text that is not ASCII takes them.
+    if text.is_ascii()
+        && !CREDENTIAL_KEY.is_match(text)
+        && memchr::memmem::find(text.as_bytes(), b"://").is_none()
+    {
+        return text.to_string();
+    }
+    mask_credentials_by_patterns(text)
+}
+
+fn mask_credentials_by_patterns(text: &str) -> String {
     let text = URL_PASSWORD.replace_all(text, "${head}<redacted>@");
     CREDENTIALS
         .replace_all(&text, |caps: &regex::Captures<'_>| {
@@ -217,6 +242,36 @@ mod tests {
             let line = pieces.concat();
             let fast = redact_cow(&line, show_sql);
             prop_assert_eq!(fast.as_ref(), redact_full(&line, show_sql));
+        }
+
+        /// Skipping the credential patterns when their keys are absent masks what they mask.
+        #[test]
+        fn credential_keys_guard_the_patterns_exactly(
+            pieces in prop::collection::vec(piece(), 0..6),
+        ) {
+            let line = pieces.concat();
+            prop_assert_eq!(mask_credentials(&line), mask_credentials_by_patterns(&line));
+        }
+    }
+
+    /// Each credential key, in any case, still reaches the patterns.
+    #[test]
+    fn every_credential_key_is_masked_in_any_case() {
+        for line in [
+            "PASSWORD=hunter2",
+            "Passwd: hunter2",
+            "pwd=hunter2",
+            "X-Amz-Signature=hunter2",
+            "x-amz-security-token=hunter2",
+            "X-AMZ-CREDENTIAL=hunter2",
+            "aws_secret_access_key=hunter2",
+            "AWS_SESSION_TOKEN=hunter2",
+            "Secret=hunter2",
+            "token=hunter2",
+            "postgres://app:hunter2@db/x",
+        ] {
+            let masked = mask_credentials(line);
+            assert!(!masked.contains("hunter2"), "{line} -> {masked}");
         }
     }
 
