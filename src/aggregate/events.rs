@@ -102,8 +102,8 @@ type FxBuild = std::hash::BuildHasherDefault<rustc_hash::FxHasher>;
 impl Default for Dict {
     fn default() -> Dict {
         Dict {
-            keys: Vec::with_capacity(ROW_GROUP),
-            valid: MutableBitmap::with_capacity(ROW_GROUP),
+            keys: Vec::new(),
+            valid: MutableBitmap::new(),
             nulls: 0,
             index: HashMap::default(),
             values: MutableBinaryViewArray::new(),
@@ -200,15 +200,17 @@ pub struct EventRows {
     message: MutableBinaryViewArray<str>,
 }
 
+/// Empty, without memory: a pipeline that writes no table has one too. Once a row group is
+/// taken, the next one's columns are made with room for a row group.
 impl Default for EventRows {
     fn default() -> EventRows {
         EventRows {
-            time: Vec::with_capacity(ROW_GROUP),
-            input: Vec::with_capacity(ROW_GROUP),
-            line: Vec::with_capacity(ROW_GROUP),
-            client_port: Vec::with_capacity(ROW_GROUP),
-            client_connection: Vec::with_capacity(ROW_GROUP),
-            db_connection: Vec::with_capacity(ROW_GROUP),
+            time: Vec::new(),
+            input: Vec::new(),
+            line: Vec::new(),
+            client_port: Vec::new(),
+            client_connection: Vec::new(),
+            db_connection: Vec::new(),
             stream: Dict::default(),
             kind: Dict::default(),
             cause: Dict::default(),
@@ -220,7 +222,7 @@ impl Default for EventRows {
             reason: Dict::default(),
             digest: Dict::default(),
             level: Dict::default(),
-            message: MutableBinaryViewArray::with_capacity(ROW_GROUP),
+            message: MutableBinaryViewArray::new(),
         }
     }
 }
