@@ -27,10 +27,6 @@ static SQL: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 #[allow(clippy::expect_used)]
-static DIGEST: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r#"Digest: "(.*)""#).expect("digest pattern compiles"));
-
-#[allow(clippy::expect_used)]
 static CREDENTIALS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r#"(?ix)
@@ -122,11 +118,11 @@ pub(crate) fn redact_full(line: &str, show_sql: bool) -> String {
         return out;
     }
     // Keep the digest, masking literals inside it; redact statement text outside it.
-    let (before, digest, after) = match DIGEST.find(&out) {
-        Some(m) => (
-            out[..m.start()].to_string(),
-            Some(LITERAL.replace_all(m.as_str(), "'?'").into_owned()),
-            out[m.end()..].to_string(),
+    let (before, digest, after) = match find_digest(&out) {
+        Some((start, end)) => (
+            out[..start].to_string(),
+            Some(LITERAL.replace_all(&out[start..end], "'?'").into_owned()),
+            out[end..].to_string(),
         ),
         None => (out.clone(), None, String::new()),
     };
@@ -136,6 +132,18 @@ pub(crate) fn redact_full(line: &str, show_sql: bool) -> String {
         None => before,
     };
     out
+}
+
+/// Where the pattern `Digest: "(.*)"` matches in `text` (a test compares them), by a byte search: the first `Digest: "` followed on its
+/// line by a quote, to the last quote of that line (`.` stops at a line feed, `.*` is greedy).
+fn find_digest(text: &str) -> Option<(usize, usize)> {
+    const HEAD: &[u8] = b"Digest: \"";
+    let bytes = text.as_bytes();
+    memchr::memmem::find_iter(bytes, HEAD).find_map(|start| {
+        let from = start + HEAD.len();
+        let line_end = memchr::memchr(b'\n', &bytes[from..]).map_or(bytes.len(), |i| from + i);
+        memchr::memrchr(b'"', &bytes[from..line_end]).map(|quote| (start, from + quote + 1))
+    })
 }
 
 fn mask_sql(text: &str) -> String {
@@ -191,6 +199,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// What [`find_digest`] finds.
+    static DIGEST: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"Digest: "(.*)""#).unwrap());
+
     /// `is_clean` is remembered per message shape (digits as `0`): no trigger may hold a digit.
     #[test]
     fn triggers_hold_no_digit() {
@@ -242,6 +253,27 @@ mod tests {
             let line = pieces.concat();
             let fast = redact_cow(&line, show_sql);
             prop_assert_eq!(fast.as_ref(), redact_full(&line, show_sql));
+        }
+
+        /// The digest's byte search finds what its pattern finds.
+        #[test]
+        fn digest_search_agrees_with_its_pattern(
+            pieces in prop::collection::vec(
+                prop_oneof![
+                    piece(),
+                    Just("Digest: \"".to_string()),
+                    Just("\"".to_string()),
+                    Just("\n".to_string()),
+                    Just("digest: \"".to_string()),
+                    Just("Digest: ".to_string()),
+                    Just("é\"ſ".to_string()),
+                ],
+                0..8,
+            ),
+        ) {
+            let line = pieces.concat();
+            let by_pattern = DIGEST.find(&line).map(|m| (m.start(), m.end()));
+            prop_assert_eq!(find_digest(&line), by_pattern);
         }
 
         /// Skipping the credential patterns when their keys are absent masks what they mask.
