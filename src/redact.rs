@@ -134,8 +134,9 @@ pub(crate) fn redact_full(line: &str, show_sql: bool) -> String {
     out
 }
 
-/// Where the pattern `Digest: "(.*)"` matches in `text` (a test compares them), by a byte search: the first `Digest: "` followed on its
-/// line by a quote, to the last quote of that line (`.` stops at a line feed, `.*` is greedy).
+/// Where the pattern `Digest: "(.*)"` matches in `text` (a test compares them), by a byte
+/// search: the first `Digest: "` followed on its line by a quote, to the last quote of that
+/// line (`.` stops at a line feed, `.*` is greedy).
 fn find_digest(text: &str) -> Option<(usize, usize)> {
     const HEAD: &[u8] = b"Digest: \"";
     let bytes = text.as_bytes();
