@@ -30,8 +30,9 @@ use polars_parquet::write::{
     ParquetType, StatisticsOptions, Version, WriteOptions, ZstdLevel, array_to_columns, compress,
     fallible_streaming_iterator, to_parquet_schema,
 };
+use rustc_hash::FxBuildHasher as FxBuild;
 use std::collections::HashMap;
-use std::hash::Hasher;
+use std::hash::BuildHasher;
 
 use crate::classify::Classifier;
 use crate::model::{Event, field};
@@ -97,8 +98,6 @@ struct Dict {
     values: MutableBinaryViewArray<str>,
 }
 
-type FxBuild = std::hash::BuildHasherDefault<rustc_hash::FxHasher>;
-
 impl Default for Dict {
     fn default() -> Dict {
         Dict {
@@ -119,11 +118,7 @@ impl Dict {
             self.nulls += 1;
             return;
         };
-        let hash = {
-            let mut hasher = rustc_hash::FxHasher::default();
-            hasher.write(value.as_bytes());
-            hasher.finish()
-        };
+        let hash = FxBuild.hash_one(value);
         let values = &mut self.values;
         let mut key = *self.index.entry(hash).or_insert_with(|| {
             values.push_value(value);
@@ -164,7 +159,7 @@ impl Dict {
     }
 
     fn take(&mut self) -> (PrimitiveArray<u32>, Utf8ViewArray) {
-        let keys = std::mem::replace(&mut self.keys, Vec::with_capacity(ROW_GROUP));
+        let keys = taken(&mut self.keys);
         let valid = std::mem::replace(&mut self.valid, MutableBitmap::with_capacity(ROW_GROUP));
         let validity = (std::mem::take(&mut self.nulls) > 0).then(|| valid.into());
         self.index.clear();
@@ -174,6 +169,11 @@ impl Dict {
             values,
         )
     }
+}
+
+/// The rows gathered in `column`, leaving it with room for the next row group's.
+fn taken<T>(column: &mut Vec<T>) -> Vec<T> {
+    std::mem::replace(column, Vec::with_capacity(ROW_GROUP))
 }
 
 /// One worker's rows not yet written: at most a row group and a batch. Text of few distinct
@@ -318,7 +318,7 @@ impl EventRows {
                 Ok(dict.take_text())
             }
         };
-        let time = std::mem::replace(&mut self.time, Vec::with_capacity(ROW_GROUP));
+        let time = taken(&mut self.time);
         let time: Box<dyn Array> = if parquet {
             PrimitiveArray::<i64>::from(time)
                 .to(ArrowDataType::Timestamp(ArrowTimeUnit::Millisecond, None))
@@ -331,22 +331,12 @@ impl EventRows {
             text.freeze().boxed()
         };
         let mut input = Dict::default();
-        for i in std::mem::replace(&mut self.input, Vec::with_capacity(ROW_GROUP)) {
+        for i in taken(&mut self.input) {
             input.push(inputs.get(i as usize).map(String::as_str));
         }
-        let take = |v: &mut Vec<Option<u64>>| {
-            PrimitiveArray::<u64>::from(std::mem::replace(v, Vec::with_capacity(ROW_GROUP))).boxed()
-        };
-        let line = PrimitiveArray::from_vec(std::mem::replace(
-            &mut self.line,
-            Vec::with_capacity(ROW_GROUP),
-        ))
-        .boxed();
-        let client_port = PrimitiveArray::<u32>::from(std::mem::replace(
-            &mut self.client_port,
-            Vec::with_capacity(ROW_GROUP),
-        ))
-        .boxed();
+        let take = |v: &mut Vec<Option<u64>>| PrimitiveArray::from(taken(v)).boxed();
+        let line = PrimitiveArray::from_vec(taken(&mut self.line)).boxed();
+        let client_port = PrimitiveArray::from(taken(&mut self.client_port)).boxed();
         let message = std::mem::replace(
             &mut self.message,
             MutableBinaryViewArray::with_capacity(ROW_GROUP),
@@ -726,12 +716,7 @@ mod tests {
         // A collision: "b" is indexed under the hash of "z".
         let mut dict = Dict::default();
         dict.push(Some("b"));
-        let hash_of_z = {
-            let mut hasher = rustc_hash::FxHasher::default();
-            hasher.write(b"z");
-            hasher.finish()
-        };
-        dict.index.insert(hash_of_z, 0);
+        dict.index.insert(FxBuild.hash_one("z"), 0);
         dict.push(Some("z"));
         dict.push(Some("b"));
         assert_eq!(
