@@ -748,8 +748,17 @@ impl Tables<'_> {
                 .then_with(|| name(a.0).cmp(&name(b.0)))
         };
         if rows.len() > DIMENSION_ROWS {
-            rows.select_nth_unstable_by(DIMENSION_ROWS - 1, order);
-            rows.truncate(DIMENSION_ROWS);
+            // The counts alone first: among a fleet's addresses most tie, and a tie compares
+            // two values' text.
+            let counts = |row: &(usize, u64, u64)| (row.2, row.1);
+            rows.select_nth_unstable_by(DIMENSION_ROWS - 1, |a, b| counts(b).cmp(&counts(a)));
+            if let Some(bar) = rows.get(DIMENSION_ROWS - 1).map(counts) {
+                rows.retain(|row| counts(row) >= bar);
+            }
+            if rows.len() > DIMENSION_ROWS {
+                rows.select_nth_unstable_by(DIMENSION_ROWS - 1, order);
+                rows.truncate(DIMENSION_ROWS);
+            }
         }
         rows.sort_unstable_by(order);
         rows.into_iter()
@@ -857,7 +866,7 @@ impl Tables<'_> {
             // came from.
             let mut clients: HashMap<u32, u64, rustc_hash::FxBuildHasher> =
                 events(&per_code(frame::CLIENT)?).into_iter().collect();
-            for &(_, client, n) in counts.cause_clients.iter().filter(|(c, _, _)| *c == code) {
+            for &(_, client, n) in counts.clients_of_cause(code) {
                 let slot = clients.entry(client).or_default();
                 *slot = (*slot).max(n);
             }

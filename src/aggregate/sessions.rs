@@ -237,9 +237,10 @@ pub struct SessionCounts {
     /// Sessions that connected and closed without authenticating or failing.
     pub closed_without_auth: u64,
     /// (cause code, client code, sessions): which client addresses the sessions of a cause
-    /// came from, joined through the connection id, whatever the order of the lines.
+    /// came from, joined through the connection id, whatever the order of the lines; by
+    /// (cause, client), each pair once.
     pub cause_clients: Vec<(u32, u32, u64)>,
-    /// (client code, failed sessions).
+    /// (client code, failed sessions), by client, each once.
     pub client_failures: Vec<(u32, u64)>,
     /// Sessions folded before their horizon because too many were open at once.
     pub folded_early: u64,
@@ -250,37 +251,52 @@ pub struct SessionCounts {
 
 impl SessionCounts {
     /// The same counts with every client code mapped through `map` (codes that map to the
-    /// same client are added up).
+    /// same client are added up), sorted as [`SessionCounts::sorted`] leaves them.
     pub fn map_clients(self, map: &dyn Fn(u32) -> u32) -> SessionCounts {
-        let mut cause_clients: HashMap<(u32, u32), u64, FxBuild> = HashMap::default();
-        for (cause, client, n) in self.cause_clients {
-            *cause_clients.entry((cause, map(client))).or_default() += n;
+        let mut cause_clients = self.cause_clients;
+        for row in &mut cause_clients {
+            row.1 = map(row.1);
         }
-        let mut client_failures: HashMap<u32, u64, FxBuild> = HashMap::default();
-        for (client, n) in self.client_failures {
-            *client_failures.entry(map(client)).or_default() += n;
+        let mut client_failures = self.client_failures;
+        for row in &mut client_failures {
+            row.0 = map(row.0);
         }
         SessionCounts {
-            cause_clients: sorted_cause_clients(cause_clients),
-            client_failures: sorted_client_failures(client_failures),
+            cause_clients,
+            client_failures,
             ..self
         }
+        .sorted()
     }
-}
 
-fn sorted_cause_clients(table: HashMap<(u32, u32), u64, FxBuild>) -> Vec<(u32, u32, u64)> {
-    let mut rows: Vec<(u32, u32, u64)> = table
-        .into_iter()
-        .map(|((cause, client), n)| (cause, client, n))
-        .collect();
-    rows.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
-    rows
-}
+    /// `cause_clients` by (cause, client) and `client_failures` by client, each key once (the
+    /// counts of a repeated key added up): a cause's clients are one run of rows.
+    fn sorted(mut self) -> SessionCounts {
+        self.cause_clients.sort_unstable_by_key(|&(cause, client, _)| (cause, client));
+        self.cause_clients.dedup_by(|next, kept| {
+            let same = (next.0, next.1) == (kept.0, kept.1);
+            if same {
+                kept.2 += next.2;
+            }
+            same
+        });
+        self.client_failures.sort_unstable_by_key(|&(client, _)| client);
+        self.client_failures.dedup_by(|next, kept| {
+            let same = next.0 == kept.0;
+            if same {
+                kept.1 += next.1;
+            }
+            same
+        });
+        self
+    }
 
-fn sorted_client_failures(table: HashMap<u32, u64, FxBuild>) -> Vec<(u32, u64)> {
-    let mut rows: Vec<(u32, u64)> = table.into_iter().collect();
-    rows.sort_unstable();
-    rows
+    /// The rows of `cause_clients` of one cause.
+    pub fn clients_of_cause(&self, cause: u32) -> &[(u32, u32, u64)] {
+        let from = self.cause_clients.partition_point(|row| row.0 < cause);
+        let to = self.cause_clients.partition_point(|row| row.0 <= cause);
+        self.cause_clients.get(from..to).unwrap_or_default()
+    }
 }
 
 /// The open connections' ids by the minute of a time of their session when queued, for the
@@ -517,6 +533,12 @@ impl SessionBuffer {
 
     /// Folds the sessions still open and returns the totals.
     pub fn finish(self) -> SessionCounts {
+        self.finish_unsorted().sorted()
+    }
+
+    /// [`SessionBuffer::finish`] before its rows are sorted (they are once their client codes
+    /// are mapped).
+    fn finish_unsorted(self) -> SessionCounts {
         let SessionBuffer {
             mut open,
             order,
@@ -533,8 +555,12 @@ impl SessionBuffer {
             sessions: totals.sessions,
             with: totals.with,
             closed_without_auth: totals.closed_without_auth,
-            cause_clients: sorted_cause_clients(totals.cause_clients),
-            client_failures: sorted_client_failures(totals.client_failures),
+            cause_clients: totals
+                .cause_clients
+                .into_iter()
+                .map(|((cause, client), n)| (cause, client, n))
+                .collect(),
+            client_failures: totals.client_failures.into_iter().collect(),
             folded_early: totals.folded_early,
             most_open,
         }
@@ -791,7 +817,7 @@ impl SessionOrder {
             state.join(waiting.worker, &waiting.rows);
         }
         let origins = state.origins;
-        state.buffer.finish().map_clients(&|code| {
+        state.buffer.finish_unsorted().map_clients(&|code| {
             code.checked_sub(1)
                 .and_then(|index| origins.get(index as usize))
                 .map_or(0, |&(worker, code)| client(worker as usize, code))
