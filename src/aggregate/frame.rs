@@ -388,8 +388,18 @@ impl FactBuffer {
         for ([kind_cause, user], seen) in users {
             absorb(&mut self.users, [kind_cause, map(user)], seen);
         }
-        for ([kind_cause, client], seen) in clients.into_rows() {
-            self.clients.add([kind_cause, map(client)], seen);
+        // Mapped first, so that each entry is asked for a few rows before it is added to:
+        // with a fleet's addresses the array is larger than the cache.
+        const AHEAD: usize = 8;
+        let mut rows = clients.into_rows();
+        for ([_, client], _) in &mut rows {
+            *client = map(*client);
+        }
+        for (index, &(key, seen)) in rows.iter().enumerate() {
+            if let Some(([_, client], _)) = rows.get(index + AHEAD) {
+                self.clients.prefetch(*client);
+            }
+            self.clients.add(key, seen);
         }
         self.minutes.merge(minutes);
     }

@@ -151,6 +151,7 @@ impl Interner {
     }
 
     /// The code of `value`, a new one when it has none yet.
+    #[cfg(test)]
     pub(super) fn code_of(&mut self, value: &str) -> u32 {
         self.find_or_add(value, None).code
     }
@@ -214,13 +215,27 @@ impl Interner {
     /// map from its codes to these: index, its code - 1). The values are looked up in the
     /// table directly: they are distinct, so the cache of recent codes would only miss.
     pub(super) fn absorb(&mut self, other: &Interner) -> Vec<u32> {
+        /// How many values ahead a value's slot is asked for: with a fleet's addresses the
+        /// table is larger than the cache, and each look-up would otherwise wait on memory.
+        const AHEAD: usize = 8;
         let others = other.texts();
-        (1..=other.ends.len())
-            .map(|code| {
-                let code = u32::try_from(code).unwrap_or(u32::MAX);
-                self.code_of(others.get(code).unwrap_or_default())
-            })
-            .collect()
+        let value = |code: usize| {
+            u32::try_from(code)
+                .ok()
+                .and_then(|code| others.get(code))
+                .unwrap_or_default()
+        };
+        let hashes: Vec<u32> = (1..=other.ends.len()).map(|c| hash_of(value(c))).collect();
+        let mut codes = Vec::with_capacity(hashes.len());
+        for (index, &hash) in hashes.iter().enumerate() {
+            if let Some(&ahead) = hashes.get(index + AHEAD)
+                && let Some(slot) = self.slots.get(ahead as usize & self.slots.len().wrapping_sub(1))
+            {
+                super::prefetch(std::ptr::from_ref(slot).cast());
+            }
+            codes.push(self.find_or_add(value(index + 1), Some(hash)).code);
+        }
+        codes
     }
 
     /// How many values have a code.
