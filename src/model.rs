@@ -203,6 +203,19 @@ pub struct Event<'a> {
     pub db_conn: Option<u64>,
     pub fields: Vec<(&'a str, &'a str)>,
     pub line: LogLine<'a>,
+    /// Whether the message holds [`PROXY_MARK`], so may name a proxy endpoint's host.
+    pub proxy_mark: bool,
+}
+
+/// What every RDS Proxy endpoint's host holds (`name.proxy-id.region.rds.amazonaws.com`,
+/// `name.endpoint.proxy-id.…`): a text without it names no proxy host.
+pub const PROXY_MARK: &str = ".proxy-";
+
+/// Whether `text` holds [`PROXY_MARK`].
+pub fn has_proxy_mark(text: &str) -> bool {
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(PROXY_MARK.as_bytes()));
+    FINDER.find(text.as_bytes()).is_some()
 }
 
 impl<'a> Event<'a> {

@@ -229,7 +229,9 @@ impl Interner {
         let mut codes = Vec::with_capacity(hashes.len());
         for (index, &hash) in hashes.iter().enumerate() {
             if let Some(&ahead) = hashes.get(index + AHEAD)
-                && let Some(slot) = self.slots.get(ahead as usize & self.slots.len().wrapping_sub(1))
+                && let Some(slot) = self
+                    .slots
+                    .get(ahead as usize & self.slots.len().wrapping_sub(1))
             {
                 super::prefetch(std::ptr::from_ref(slot).cast());
             }

@@ -17,7 +17,7 @@ pub mod sessions;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::classify::Classifier;
-use crate::model::{Event, EventKind, Evidence, Millis, field};
+use crate::model::{Event, EventKind, Evidence, Millis, field, has_proxy_mark};
 use frame::{FactBuffer, FactRow, FrameError};
 use interner::{Dim, Interner};
 pub use minutes::{Bucket, KindCounts};
@@ -542,7 +542,9 @@ impl<'c> Aggregator<'c> {
             seq,
         );
         self.learn_context(event);
-        if let Some((host, region)) = find_proxy_host(raw) {
+        if names_proxy(event, raw)
+            && let Some((host, region)) = find_proxy_host(raw)
+        {
             insert_bounded(&mut self.context.proxy_hosts, host);
             insert_bounded(&mut self.context.regions, region);
         }
@@ -1030,6 +1032,22 @@ fn keep_earliest(samples: &mut Vec<Evidence>, ts: Option<Millis>, raw: &str, seq
     }
 }
 
+/// Whether `raw`, the line of `event`, may name a proxy endpoint: its message holds the mark
+/// (known from the classifier) or the text around the message does.
+fn names_proxy(event: &Event<'_>, raw: &str) -> bool {
+    if event.proxy_mark {
+        return true;
+    }
+    let message = event.line.message;
+    // The message is a part of the line, so the rest is what comes before and after it.
+    let start = (message.as_ptr() as usize).wrapping_sub(raw.as_ptr() as usize);
+    let end = start.checked_add(message.len());
+    match (raw.get(..start), end.and_then(|end| raw.get(end..))) {
+        (Some(before), Some(after)) => has_proxy_mark(before) || has_proxy_mark(after),
+        _ => has_proxy_mark(raw),
+    }
+}
+
 /// Finds an RDS Proxy endpoint host (`name.proxy-id.region.rds.amazonaws.com`, or
 /// `name.endpoint.proxy-…`) in a line; returns it with its region.
 pub fn find_proxy_host(text: &str) -> Option<(&str, &str)> {
@@ -1198,6 +1216,51 @@ mod tests {
         );
         assert_eq!(find_proxy_host("a .proxy- b"), None);
         assert_eq!(find_proxy_host("db.c9ak.us-east-1.rds.amazonaws.com"), None);
+    }
+
+    proptest::proptest! {
+        /// The classifier's mark (kept per message shape) and the search around the message
+        /// never hide a proxy host the whole line names: lines of one shape with and without
+        /// a host, hosts in tags, in the message, before and after it, digits anywhere.
+        #[test]
+        fn the_mark_never_hides_a_proxy_host(
+            lines in proptest::collection::vec(
+                (0usize..4, proptest::bool::ANY, 0usize..5, 0u32..3, proptest::bool::ANY),
+                1..60,
+            ),
+        ) {
+            static CLASSIFIER: std::sync::LazyLock<crate::classify::Classifier> =
+                std::sync::LazyLock::new(|| {
+                    crate::classify::Classifier::new(crate::classify::catalogue::builtin().unwrap())
+                        .unwrap()
+                });
+            let classifier = &*CLASSIFIER;
+            let mut scratch = crate::classify::Scratch::default();
+            let hosts = [
+                "orders.proxy-c9ak.us-east-1.rds.amazonaws.com",
+                "ro.endpoint.proxy-x1.eu-west-1.rds.amazonaws.com",
+                "db-1.c9ak.us-east-1.rds.amazonaws.com",
+                "a.proxy-",
+            ];
+            for (host, in_tag, message, digit, twice) in lines {
+                let host = hosts[host];
+                let tag = if in_tag { format!(" [host={host}]") } else { String::new() };
+                let message = match message {
+                    0 => format!("A new client connected from 10.0.{digit}.7:5{digit}."),
+                    1 => format!("Connect timeout to {host}:54{digit}2"),
+                    2 => format!("getaddrinfo ENOTFOUND {host}"),
+                    3 => format!("The client session was pinned {digit} times"),
+                    _ => format!("connect ETIMEDOUT {host} after {digit}ms"),
+                };
+                let raw = format!("2023-06-01T12:00:0{digit}.000Z [INFO]{tag} {message}");
+                for _ in 0..if twice { 2 } else { 1 } {
+                    let event = classifier.classify(crate::parse::parse_line(&raw), &mut scratch);
+                    if find_proxy_host(&raw).is_some() {
+                        proptest::prop_assert!(names_proxy(&event, &raw), "{}", raw);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -272,7 +272,8 @@ impl SessionCounts {
     /// `cause_clients` by (cause, client) and `client_failures` by client, each key once (the
     /// counts of a repeated key added up): a cause's clients are one run of rows.
     fn sorted(mut self) -> SessionCounts {
-        self.cause_clients.sort_unstable_by_key(|&(cause, client, _)| (cause, client));
+        self.cause_clients
+            .sort_unstable_by_key(|&(cause, client, _)| (cause, client));
         self.cause_clients.dedup_by(|next, kept| {
             let same = (next.0, next.1) == (kept.0, kept.1);
             if same {
@@ -280,7 +281,8 @@ impl SessionCounts {
             }
             same
         });
-        self.client_failures.sort_unstable_by_key(|&(client, _)| client);
+        self.client_failures
+            .sort_unstable_by_key(|&(client, _)| client);
         self.client_failures.dedup_by(|next, kept| {
             let same = next.0 == kept.0;
             if same {

@@ -78,6 +78,9 @@ struct CacheSlot {
     /// only, so found on first use): the same for every message of a shape, as redaction's
     /// triggers hold no digit (`redact::TRIGGERS`).
     clean: Option<bool>,
+    /// Whether its messages hold [`crate::model::PROXY_MARK`]: the same for every message of
+    /// a shape, as the mark holds no digit.
+    proxy_mark: bool,
 }
 
 /// Per-caller scratch space, so classification allocates nothing per line, and the cache of
@@ -230,9 +233,11 @@ impl Classifier {
             db_conn: line.db_conn,
             fields: Vec::new(),
             line,
+            proxy_mark: false,
         };
         let matched = self.matched(message, scratch);
         let Some(index) = matched.pattern else {
+            event.proxy_mark = Self::last_proxy_mark(message, scratch);
             return event;
         };
         let pattern = &self.patterns[index as usize];
@@ -262,7 +267,20 @@ impl Classifier {
             fields.push((name.as_str(), value.as_str()));
         }
         event.fields = fields;
+        event.proxy_mark = Self::last_proxy_mark(message, scratch);
         event
+    }
+
+    /// Whether `message`, just classified with `scratch`, holds [`crate::model::PROXY_MARK`]:
+    /// known from its shape's cache slot, searched for when it had none.
+    fn last_proxy_mark(message: &str, scratch: &Scratch) -> bool {
+        scratch
+            .last_slot
+            .and_then(|slot| scratch.cache.get(slot))
+            .map_or_else(
+                || crate::model::has_proxy_mark(message),
+                |entry| entry.proxy_mark,
+            )
     }
 
     /// Whether redaction would mask nothing in `message` ([`crate::redact::is_clean`]), the
@@ -340,6 +358,7 @@ impl Classifier {
         entry.blind.pattern = None;
         entry.blind.spans.clear();
         entry.clean = None;
+        entry.proxy_mark = crate::model::has_proxy_mark(message);
         for &index in candidates.iter() {
             if !self.digit_blind[index as usize] {
                 continue;

@@ -50,20 +50,33 @@ pub fn to_millis(parts: DateTimeParts) -> Option<Millis> {
         millis,
         offset_minutes,
     } = parts;
-    if !(1..=12).contains(&month)
-        || day == 0
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 60
-        || millis > 999
-    {
+    if hour > 23 || minute > 59 || second > 60 || millis > 999 {
         return None;
     }
-    let days = days_from_civil(year, month, day);
+    let days = day_number(year, month, day)?;
     let secs = days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second)
         - i64::from(offset_minutes) * 60;
     Some(secs * 1000 + i64::from(millis))
+}
+
+/// [`days_from_civil`] of a valid date, `None` for an invalid one. The last date read on this
+/// thread is remembered: a log's lines mostly share their day.
+fn day_number(year: i64, month: u32, day: u32) -> Option<i64> {
+    thread_local! {
+        static LAST: std::cell::Cell<Option<(i64, u32, u32, i64)>> =
+            const { std::cell::Cell::new(None) };
+    }
+    if let Some((last_year, last_month, last_day, days)) = LAST.get()
+        && (last_year, last_month, last_day) == (year, month, day)
+    {
+        return Some(days);
+    }
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    LAST.set(Some((year, month, day, days)));
+    Some(days)
 }
 
 /// The pieces of a timestamp as read from text.
@@ -228,6 +241,52 @@ mod tests {
             }),
             None
         );
+    }
+
+    /// `to_millis` without the remembered day.
+    fn to_millis_uncached(p: DateTimeParts) -> Option<Millis> {
+        if !(1..=12).contains(&p.month)
+            || p.day == 0
+            || p.day > days_in_month(p.year, p.month)
+            || p.hour > 23
+            || p.minute > 59
+            || p.second > 60
+            || p.millis > 999
+        {
+            return None;
+        }
+        let secs = days_from_civil(p.year, p.month, p.day) * 86_400
+            + i64::from(p.hour) * 3600
+            + i64::from(p.minute) * 60
+            + i64::from(p.second)
+            - i64::from(p.offset_minutes) * 60;
+        Some(secs * 1000 + i64::from(p.millis))
+    }
+
+    proptest::proptest! {
+        /// Any sequence of dates, valid or not and repeating, gets the answers each date gets
+        /// alone: the day remembered from the line before never stands in for another.
+        #[test]
+        fn the_remembered_day_changes_no_answer(
+            parts in proptest::collection::vec(
+                (1999i64..2002, 0u32..14, 0u32..33, 0u32..25, 0u32..61, -600i32..600),
+                1..200,
+            ),
+        ) {
+            for (year, month, day, hour, second, offset_minutes) in parts {
+                let p = DateTimeParts {
+                    year,
+                    month,
+                    day,
+                    hour,
+                    minute: second % 60,
+                    second,
+                    millis: 999,
+                    offset_minutes,
+                };
+                proptest::prop_assert_eq!(to_millis(p), to_millis_uncached(p));
+            }
+        }
     }
 
     #[test]
