@@ -434,24 +434,37 @@ pub fn run_parallel<'c>(
             handles.into_iter().map(|h| h.join().ok()).collect()
         })
     };
-    let mut merged: Option<(usize, Pipeline<'c>)> = None;
-    let mut remaps: Vec<Option<Vec<u32>>> = Vec::new();
-    for (worker, pipeline) in pipelines.into_iter().enumerate() {
-        let Some(pipeline) = pipeline else {
-            remaps.push(None);
-            continue;
-        };
-        if let Some((_, merged)) = merged.as_mut() {
-            remaps.push(Some(merged.merge(pipeline)));
-        } else {
-            merged = Some((worker, pipeline));
-            remaps.push(None);
+    let merge = || {
+        let mut merged: Option<(usize, Pipeline<'c>)> = None;
+        let mut remaps: Vec<Option<Vec<u32>>> = Vec::new();
+        for (worker, pipeline) in pipelines.into_iter().enumerate() {
+            let Some(pipeline) = pipeline else {
+                remaps.push(None);
+                continue;
+            };
+            if let Some((_, merged)) = merged.as_mut() {
+                remaps.push(Some(merged.merge(pipeline)));
+            } else {
+                merged = Some((worker, pipeline));
+                remaps.push(None);
+            }
         }
-    }
+        (merged, remaps)
+    };
+    // The sessions still waiting are joined while the workers' tables are merged.
+    let ((merged, remaps), unmapped) = if workers <= 1 {
+        (merge(), order.finish_unmapped())
+    } else {
+        std::thread::scope(|scope| {
+            let sessions = scope.spawn(|| order.finish_unmapped());
+            let merged = merge();
+            (merged, sessions.join().unwrap_or_default())
+        })
+    };
     let Some((base, mut merged)) = merged else {
         return Pipeline::new(classifier, window);
     };
-    let counts = order.finish(&|worker, code| {
+    let counts = unmapped.map_clients(&|worker, code| {
         if worker == base {
             return code;
         }

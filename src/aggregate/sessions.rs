@@ -802,8 +802,14 @@ impl SessionOrder {
     /// Joins what is still waiting, in order, and returns the totals with every client code
     /// given by `client(worker, the worker's code)`.
     pub fn finish(&self, client: &dyn Fn(usize, u32) -> u32) -> SessionCounts {
+        self.finish_unmapped().map_clients(client)
+    }
+
+    /// [`SessionOrder::finish`] up to the client codes, which need the workers' interners
+    /// merged: the two can run at once.
+    pub fn finish_unmapped(&self) -> Unmapped {
         let Ok(mut state) = self.state.lock() else {
-            return SessionCounts::default();
+            return Unmapped::default();
         };
         let mut state = std::mem::take(&mut *state);
         let batches = match self.inbox.lock() {
@@ -818,8 +824,26 @@ impl SessionOrder {
         for (_, waiting) in pending {
             state.join(waiting.worker, &waiting.rows);
         }
-        let origins = state.origins;
-        state.buffer.finish_unsorted().map_clients(&|code| {
+        Unmapped {
+            counts: state.buffer.finish_unsorted(),
+            origins: state.origins,
+        }
+    }
+}
+
+/// A [`SessionOrder`]'s totals before their client codes are mapped to the merged interner's.
+#[derive(Default)]
+pub struct Unmapped {
+    counts: SessionCounts,
+    /// The join's client codes: (worker, the worker's code) of each.
+    origins: Vec<(u32, u32)>,
+}
+
+impl Unmapped {
+    /// The totals with every client code given by `client(worker, the worker's code)`.
+    pub fn map_clients(self, client: &dyn Fn(usize, u32) -> u32) -> SessionCounts {
+        let Unmapped { counts, origins } = self;
+        counts.map_clients(&|code| {
             code.checked_sub(1)
                 .and_then(|index| origins.get(index as usize))
                 .map_or(0, |&(worker, code)| client(worker as usize, code))
