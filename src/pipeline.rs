@@ -458,7 +458,9 @@ pub fn run_parallel<'c>(
         std::thread::scope(|scope| {
             let sessions = scope.spawn(|| order.finish_unmapped());
             let merged = merge();
-            (merged, sessions.join().unwrap_or_default())
+            // Only a bug panics there: it fails the run as it would on this thread.
+            let sessions = sessions.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (merged, sessions)
         })
     };
     let Some((base, mut merged)) = merged else {
