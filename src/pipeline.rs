@@ -459,7 +459,9 @@ pub fn run_parallel<'c>(
             let sessions = scope.spawn(|| order.finish_unmapped());
             let merged = merge();
             // Only a bug panics there: it fails the run as it would on this thread.
-            let sessions = sessions.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            let sessions = sessions
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
             (merged, sessions)
         })
     };

@@ -533,9 +533,9 @@ pub struct CodeCount {
 }
 
 impl Facts {
-    /// Events, failures and first time per code of `dimension` (user, client or endpoint),
-    /// indexed by code (`codes` long; larger codes are left out), optionally of one cause
-    /// only. The projection's rows are already one per combination, so summing them into a
+    /// (events, failures) per code of `dimension` (user, client or endpoint), indexed by code
+    /// (`codes` long; larger codes are left out), optionally of one cause only. The
+    /// projection's rows are already one per combination, so summing them into a
     /// vector by code is the grouping: no group keys are built for a fleet's 256,000
     /// addresses, and nothing is sorted.
     pub fn per_code(
@@ -544,11 +544,13 @@ impl Facts {
         cause: Option<u32>,
         failure: &dyn Fn(u32) -> bool,
         codes: usize,
-    ) -> Result<Vec<CodeCount>, FrameError> {
-        let mut out = vec![CodeCount::default(); codes];
+    ) -> Result<Vec<(u64, u64)>, FrameError> {
+        // Zeroed memory, written only where a code has counts.
+        let mut out = vec![(0u64, 0u64); codes];
         self.each_code(dimension, cause, failure, &mut |code, count| {
             if let Some(slot) = usize::try_from(code).ok().and_then(|c| out.get_mut(c)) {
-                slot.add(count);
+                slot.0 += count.events;
+                slot.1 += count.failures;
             }
         })?;
         Ok(out)
@@ -763,22 +765,31 @@ mod tests {
         // Per code: kind 2 counts as a failure; codes past the vector are left out.
         let failure = |kind: u32| kind == 2;
         let users = facts.per_code(USER, None, &failure, 22).unwrap();
-        let count = |events, failures, first| CodeCount {
-            events,
-            failures,
-            first,
-        };
-        assert_eq!(users[20], count(2, 2, Some(4_000)));
-        assert_eq!(users[21], count(1, 1, Some(5_000)));
-        assert_eq!(users[0], CodeCount::default());
+        assert_eq!(users[20], (2, 2));
+        assert_eq!(users[21], (1, 1));
+        assert_eq!(users[0], (0, 0));
         let clients = facts.per_code(CLIENT, None, &failure, 11).unwrap();
-        assert_eq!(clients[10], count(2, 0, Some(1_000)));
+        assert_eq!(clients[10], (2, 0));
         assert_eq!(clients.len(), 11, "client 11 is past the vector");
         let endpoints = facts.per_code(ENDPOINT, Some(5), &failure, 32).unwrap();
-        assert_eq!(endpoints[30], count(1, 1, Some(6_000)));
-        assert_eq!(endpoints[31], count(1, 1, Some(4_000)));
+        assert_eq!(endpoints[30], (1, 1));
+        assert_eq!(endpoints[31], (1, 1));
         let none = facts.per_code(USER, Some(9), &failure, 22).unwrap();
-        assert!(none.iter().all(|c| *c == CodeCount::default()));
+        assert!(none.iter().all(|c| *c == (0, 0)));
+
+        // One cause's codes, sparsely, with their first times.
+        let count = |events, first| CodeCount {
+            events,
+            failures: 0,
+            first,
+        };
+        let mut endpoints = facts.per_code_of_cause(ENDPOINT, 5).unwrap();
+        endpoints.sort_by_key(|(code, _)| *code);
+        assert_eq!(
+            endpoints,
+            [(30, count(1, Some(6_000))), (31, count(1, Some(4_000)))]
+        );
+        assert!(facts.per_code_of_cause(USER, 9).unwrap().is_empty());
     }
 
     #[test]

@@ -728,12 +728,8 @@ impl Tables<'_> {
     /// costs no string and no map here.
     fn dimension(&self, dimension: &str) -> Result<Vec<(u64, u64)>, FrameError> {
         let failure = |kind: u32| EventKind::from_index(kind).is_some_and(EventKind::is_failure);
-        Ok(self
-            .facts
-            .per_code(dimension, None, &failure, self.strings.len() + 1)?
-            .into_iter()
-            .map(|c| (c.events, c.failures))
-            .collect())
+        self.facts
+            .per_code(dimension, None, &failure, self.strings.len() + 1)
     }
 
     /// The [`DIMENSION_ROWS`] values with the most failures, then the most events, then by
