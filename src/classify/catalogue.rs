@@ -53,7 +53,7 @@ pub struct Pattern {
     /// Literal phrases that must not occur.
     pub not_contains: Vec<String>,
     pub ignore_case: bool,
-    pub regex: Option<Regex>,
+    pub regex: Option<PatternRegex>,
     /// Constant fields added to every event of this pattern (e.g. `engine = "postgresql"`).
     pub set: Vec<(String, String)>,
     /// Remediation steps for a cause id the rules do not know (user patterns).
@@ -62,6 +62,89 @@ pub struct Pattern {
     pub examples_no_match: Vec<String>,
     /// Where the pattern came from: `builtin:<file>` or a path.
     pub origin: String,
+}
+
+/// A pattern's regex: its source and capture names are known when the catalogue loads, the
+/// `regex` crate's matcher is built when first needed. Most messages are matched by the
+/// classifier's own matcher (`fast.rs`), and building every pattern's was most of the time a
+/// run took to start. Patterns from `--patterns` are built at load, so that a regex too large
+/// to build is reported there; the built-in ones are built by the tests.
+#[derive(Debug, Clone)]
+pub struct PatternRegex {
+    source: String,
+    ignore_case: bool,
+    /// By group index (0: the whole match, never named).
+    names: Vec<Option<String>>,
+    built: std::sync::OnceLock<Option<Regex>>,
+}
+
+impl PatternRegex {
+    fn new(source: &str, ignore_case: bool, build_now: bool) -> Result<PatternRegex, String> {
+        let hir = regex_syntax::ParserBuilder::new()
+            .case_insensitive(ignore_case)
+            .build()
+            .parse(source)
+            .map_err(|e| e.to_string())?;
+        let mut names = vec![None];
+        capture_names(&hir, &mut names);
+        let regex = PatternRegex {
+            source: source.to_string(),
+            ignore_case,
+            names,
+            built: std::sync::OnceLock::new(),
+        };
+        if build_now {
+            let built = regex.build().map_err(|e| e.to_string())?;
+            let _ = regex.built.set(Some(built));
+        }
+        Ok(regex)
+    }
+
+    fn build(&self) -> Result<Regex, regex::Error> {
+        RegexBuilder::new(&self.source)
+            .case_insensitive(self.ignore_case)
+            .size_limit(1 << 22)
+            .build()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// The name of each capture group by index, as [`Regex::capture_names`] gives them.
+    pub fn capture_names(&self) -> impl Iterator<Item = Option<&str>> {
+        self.names.iter().map(Option::as_deref)
+    }
+
+    /// The `regex` crate's matcher, built on first use; `None` only for a built-in regex the
+    /// crate cannot build (the catalogue tests build every one).
+    pub fn regex(&self) -> Option<&Regex> {
+        self.built.get_or_init(|| self.build().ok()).as_ref()
+    }
+}
+
+/// Adds the names of `hir`'s capture groups to `names` at their indexes.
+fn capture_names(hir: &regex_syntax::hir::Hir, names: &mut Vec<Option<String>>) {
+    use regex_syntax::hir::HirKind;
+    match hir.kind() {
+        HirKind::Capture(capture) => {
+            let index = capture.index as usize;
+            if names.len() <= index {
+                names.resize(index + 1, None);
+            }
+            if let Some(slot) = names.get_mut(index) {
+                *slot = capture.name.as_deref().map(str::to_string);
+            }
+            capture_names(&capture.sub, names);
+        }
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => {
+            for sub in subs {
+                capture_names(sub, names);
+            }
+        }
+        HirKind::Repetition(repetition) => capture_names(&repetition.sub, names),
+        HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_) => {}
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -285,10 +368,7 @@ fn validate(spec: PatternSpec, origin: &str) -> Result<Pattern, CatalogueError> 
     }
     let regex = match &spec.regex {
         Some(source) => Some(
-            RegexBuilder::new(source)
-                .case_insensitive(spec.ignore_case)
-                .size_limit(1 << 22)
-                .build()
+            PatternRegex::new(source, spec.ignore_case, !origin.starts_with("builtin:"))
                 .map_err(|e| invalid(format!("regex does not compile: {e}")))?,
         ),
         None => None,
@@ -402,5 +482,62 @@ match = ["boom"]
     fn builtin_catalogue_loads() {
         let patterns = builtin().unwrap();
         assert!(patterns.len() >= 30, "{}", patterns.len());
+    }
+
+    /// The built-in regexes are built when first needed: each one builds, and the capture
+    /// names known before it is built are the `regex` crate's.
+    #[test]
+    fn every_builtin_regex_builds_with_the_names_known_before() {
+        for pattern in builtin().unwrap() {
+            let Some(regex) = &pattern.regex else {
+                continue;
+            };
+            let built = regex.regex();
+            assert!(built.is_some(), "{} does not build", pattern.id);
+            let crate_names: Vec<Option<&str>> = built
+                .map(|r| r.capture_names().collect())
+                .unwrap_or_default();
+            let names: Vec<Option<&str>> = regex.capture_names().collect();
+            assert_eq!(names, crate_names, "{}", pattern.id);
+        }
+    }
+
+    #[test]
+    fn capture_names_by_index_like_the_regex_crate() {
+        for source in [
+            "",
+            "a(b)c",
+            "(?P<x>a)|(?P<y>b(c)(?P<z>d+)?)",
+            "(?:(?P<p>1)|2)*(?P<q>x(?P<r>y))",
+            "(?i)(?P<u>[a-z]+)@(?P<h>\\S+)",
+        ] {
+            let ours = PatternRegex::new(source, true, false).unwrap();
+            let built = Regex::new(source).unwrap();
+            let crate_names: Vec<Option<&str>> = built.capture_names().collect();
+            assert_eq!(
+                ours.capture_names().collect::<Vec<_>>(),
+                crate_names,
+                "{source}"
+            );
+        }
+    }
+
+    /// A pattern of `--patterns` is built when it is read, so that a regex the crate cannot
+    /// build is an error there, not a pattern that never matches.
+    #[test]
+    fn a_user_regex_too_large_to_build_is_an_error_at_load() {
+        let text = MINIMAL.replace(
+            "side = \"client\"",
+            "side = \"client\"\nregex = '\\w{2000}'",
+        );
+        let err = parse_file(&text, "t.toml").unwrap_err().to_string();
+        assert!(err.contains("compile"), "{err}");
+        let builtin = parse_file(&text, "builtin:patterns/t.toml").unwrap();
+        assert!(
+            builtin[0]
+                .regex
+                .as_ref()
+                .is_some_and(|r| r.regex().is_none())
+        );
     }
 }

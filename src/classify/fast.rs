@@ -416,7 +416,7 @@ mod tests {
                 .iter()
                 .filter(|p| !p.ignore_case)
                 .filter_map(|p| {
-                    let regex = p.regex.clone()?;
+                    let regex = p.regex.as_ref()?.regex()?.clone();
                     let mut texts = p.examples_match.clone();
                     texts.extend(p.examples_no_match.iter().cloned());
                     let program = Program::compile(regex.as_str());

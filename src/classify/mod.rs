@@ -329,7 +329,7 @@ impl Classifier {
         // A pattern that sees digits and comes first wins over the shape's digit-blind match.
         for &index in &entry.sighted {
             matched.spans.clear();
-            let locations = locations.get_mut(index as usize).and_then(Option::as_mut);
+            let locations = locations.get_mut(index as usize);
             if self.pattern_matches(index, message, locations, fast, &mut matched.spans) {
                 matched.pattern = Some(index);
                 return matched;
@@ -363,7 +363,7 @@ impl Classifier {
             if !self.digit_blind[index as usize] {
                 continue;
             }
-            let locations = locations.get_mut(index as usize).and_then(Option::as_mut);
+            let locations = locations.get_mut(index as usize);
             if self.pattern_matches(index, message, locations, fast, &mut entry.blind.spans) {
                 entry.blind.pattern = Some(index);
                 break;
@@ -385,11 +385,8 @@ impl Classifier {
 
     fn ensure_locations(&self, scratch: &mut Scratch) {
         if scratch.locations.len() != self.patterns.len() {
-            scratch.locations = self
-                .patterns
-                .iter()
-                .map(|p| p.regex.as_ref().map(regex::Regex::capture_locations))
-                .collect();
+            // Made when a pattern's regex is first run (see `PatternRegex`).
+            scratch.locations = self.patterns.iter().map(|_| None).collect();
         }
     }
 
@@ -400,10 +397,7 @@ impl Classifier {
         scratch.matched.pattern = None;
         for &index in &scratch.candidates {
             spans.clear();
-            let locations = scratch
-                .locations
-                .get_mut(index as usize)
-                .and_then(Option::as_mut);
+            let locations = scratch.locations.get_mut(index as usize);
             if self.pattern_matches(index, message, locations, &mut scratch.fast, &mut spans) {
                 scratch.matched.pattern = Some(index);
                 break;
@@ -426,14 +420,10 @@ impl Classifier {
             .iter()
             .copied()
             .filter(|&index| {
-                let mut locations = self.patterns[index as usize]
-                    .regex
-                    .as_ref()
-                    .map(regex::Regex::capture_locations);
                 self.pattern_matches(
                     index,
                     message,
-                    locations.as_mut(),
+                    Some(&mut None),
                     &mut fast::Scratch::default(),
                     &mut spans,
                 )
@@ -496,7 +486,7 @@ impl Classifier {
         &self,
         index: u32,
         message: &str,
-        locations: Option<&mut regex::CaptureLocations>,
+        locations: Option<&mut Option<regex::CaptureLocations>>,
         fast_scratch: &mut fast::Scratch,
         spans: &mut Vec<(u16, u32, u32)>,
     ) -> bool {
@@ -518,14 +508,21 @@ impl Classifier {
         let outcome = fast.map_or(fast::Outcome::Unknown, |p| {
             p.captures(message, fast_scratch)
         });
+        let mut located = None;
         let groups = match outcome {
             fast::Outcome::NoMatch => return false,
             fast::Outcome::Match => fast_scratch.slots.len() / 2,
             fast::Outcome::Unknown => {
+                let Some(regex) = regex.regex() else {
+                    return false;
+                };
+                let locations = locations.get_or_insert_with(|| regex.capture_locations());
                 if regex.captures_read(locations, message).is_none() {
                     return false;
                 }
-                locations.len()
+                let groups = locations.len();
+                located = Some(&*locations);
+                groups
             }
         };
         let names = &self.group_names[index as usize];
@@ -540,7 +537,7 @@ impl Classifier {
                         _ => None,
                     }
                 }
-                _ => locations.get(group),
+                _ => located.and_then(|locations| locations.get(group)),
             };
             let (Some(Some(_)), Some((start, end))) = (names.get(group), span) else {
                 continue;
