@@ -476,17 +476,17 @@ impl ParquetOut {
                 fallible_streaming_iterator::convert(pages.iter().map(PolarsResult::Ok)),
             ))
         }));
-        self.file
-            .lock()
-            .map_err(|_| PolarsError::ComputeError("the events file's writer was poisoned".into()))?
-            .write(height as u64, group)
+        self.file()?.write(height as u64, group)
     }
 
     fn finish(&self) -> PolarsResult<u64> {
+        self.file()?.end(None)
+    }
+
+    fn file(&self) -> PolarsResult<std::sync::MutexGuard<'_, FileWriter<Shared>>> {
         self.file
             .lock()
-            .map_err(|_| PolarsError::ComputeError("the events file's writer was poisoned".into()))?
-            .end(None)
+            .map_err(|_| PolarsError::ComputeError("the events file's writer was poisoned".into()))
     }
 }
 

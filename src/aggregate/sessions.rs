@@ -800,7 +800,9 @@ impl SessionOrder {
     }
 
     /// Joins what is still waiting, in order, and returns the totals with every client code
-    /// given by `client(worker, the worker's code)`.
+    /// given by `client(worker, the worker's code)` (the run does the two steps apart, see
+    /// `pipeline::run_parallel`).
+    #[cfg(test)]
     pub fn finish(&self, client: &dyn Fn(usize, u32) -> u32) -> SessionCounts {
         self.finish_unmapped().map_clients(client)
     }
