@@ -16,6 +16,8 @@ use crate::parse::{parse_line, strip_ansi};
 
 /// Records are sent in batches of about this many bytes.
 pub const BATCH_BYTES: usize = 1 << 18;
+/// Records a batch holds at most.
+const MAX_RECORDS: usize = 4096;
 
 /// A batch of records from one input.
 #[derive(Debug, Default)]
@@ -147,8 +149,37 @@ impl Batch {
         }
     }
 
+    /// Takes the first of `lines` (ranges of `text`, ascending: untimed records without a
+    /// log stream) that fit in the batch, copying the part of `text` they span at once, and
+    /// returns how many it took: at least one unless `lines` is empty.
+    pub fn push_lines(&mut self, text: &str, lines: &[(usize, usize)]) -> usize {
+        let Some(&(first, _)) = lines.first() else {
+            return 0;
+        };
+        let room = BATCH_BYTES.saturating_sub(self.text.len());
+        let most = lines
+            .len()
+            .min(MAX_RECORDS.saturating_sub(self.spans.len()));
+        let fit = lines
+            .get(..most)
+            .unwrap_or_default()
+            .partition_point(|&(_, end)| end - first <= room)
+            .max(1);
+        let taken = lines.get(..fit).unwrap_or_default();
+        let last = taken.last().map_or(first, |&(_, end)| end);
+        let base = self.text.len();
+        self.text
+            .push_str(text.get(first..last).unwrap_or_default());
+        self.spans.extend(
+            taken
+                .iter()
+                .map(|&(start, end)| (base + start - first, base + end - first, None)),
+        );
+        taken.len()
+    }
+
     pub fn is_full(&self) -> bool {
-        self.text.len() >= BATCH_BYTES || self.spans.len() >= 4096
+        self.text.len() >= BATCH_BYTES || self.spans.len() >= MAX_RECORDS
     }
 
     pub fn is_empty(&self) -> bool {
@@ -481,4 +512,64 @@ pub fn run_parallel<'c>(
     });
     merged.aggregator.set_sessions(counts);
     merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(batch: &Batch) -> Vec<String> {
+        batch.records().map(|r| r.text.to_string()).collect()
+    }
+
+    /// A run of lines fills a batch to its size, the rest goes to the next; the records are
+    /// the lines, whatever lay between them (line ends, blank lines) left out.
+    #[test]
+    fn a_run_of_lines_fills_batches_to_their_size() {
+        let line = "x".repeat(99);
+        let run: String = (0..6000)
+            .map(|i| format!("{line}\n{}", if i % 2 == 0 { "\n" } else { "" }))
+            .collect();
+        let mut ranges = Vec::new();
+        let mut at = 0;
+        for piece in run.split_inclusive('\n') {
+            if piece.len() > 1 {
+                ranges.push((at, at + piece.len() - 1));
+            }
+            at += piece.len();
+        }
+        let mut batches = vec![Batch::new(0)];
+        let mut rest = &ranges[..];
+        while !rest.is_empty() {
+            let Some(batch) = batches.last_mut() else {
+                break;
+            };
+            let taken = batch.push_lines(&run, rest);
+            assert!(taken > 0);
+            rest = &rest[taken..];
+            if batch.is_full() {
+                batches.push(Batch::new(0));
+            }
+        }
+        let all: Vec<String> = batches.iter().flat_map(texts).collect();
+        assert_eq!(all.len(), 6000);
+        assert!(all.iter().all(|t| *t == line));
+        for batch in &batches[..batches.len() - 1] {
+            // Full, past its size by at most the last line (and a blank line before it).
+            assert!(batch.is_full());
+            assert!(batch.text.len() < BATCH_BYTES + 101, "{}", batch.text.len());
+        }
+        // Short lines: the record limit fills a batch first.
+        let short: String = "a\n".repeat(5000);
+        let ranges: Vec<(usize, usize)> = (0..5000).map(|i| (2 * i, 2 * i + 1)).collect();
+        let mut batch = Batch::new(0);
+        assert_eq!(batch.push_lines(&short, &ranges), MAX_RECORDS);
+        assert!(batch.is_full());
+        // A line longer than a whole batch still goes in, alone.
+        let long = "y".repeat(BATCH_BYTES + 10);
+        let mut batch = Batch::new(0);
+        assert_eq!(batch.push_lines(&long, &[(0, long.len())]), 1);
+        assert_eq!(texts(&batch), [long]);
+        assert_eq!(batch.push_lines("", &[]), 0);
+    }
 }

@@ -103,13 +103,40 @@ impl<R: BufRead> LineReader<R> {
     }
 }
 
+/// What [`LineReader::for_each_piece`] hands out.
+#[derive(Debug)]
+pub enum Piece<'a> {
+    /// Whole lines lent from the reader's buffer: each ends in `\n` (a `\r` before it is
+    /// part of the run), none is longer than the limit, all of it is valid UTF-8.
+    Run(&'a str),
+    /// One line on its own: cut by the buffer's end, longer than the limit, or not valid UTF-8.
+    Line(Line<'a>),
+}
+
 impl<R: BufRead> LineReader<R> {
     /// Calls `each` with every line to the end: the same lines as [`LineReader::next_line`],
-    /// faster. The complete lines of the reader's buffer are checked as UTF-8 once, as one
-    /// block, and split there; a line that is cut by the buffer's end, longer than the limit
-    /// or not valid UTF-8 goes through `next_line`. A read error is returned after the lines
-    /// before it.
+    /// faster. A read error is returned after the lines before it.
     pub fn for_each_line(&mut self, each: &mut dyn FnMut(Line<'_>)) -> io::Result<()> {
+        self.for_each_piece(&mut |piece| match piece {
+            Piece::Run(run) => {
+                for line in run.split_terminator('\n') {
+                    each(Line {
+                        text: Cow::Borrowed(line.strip_suffix('\r').unwrap_or(line)),
+                        invalid_utf8: false,
+                        truncated: false,
+                    });
+                }
+            }
+            Piece::Line(line) => each(line),
+        })
+    }
+
+    /// Calls `each` with every line to the end, lent in runs: the complete lines of the
+    /// reader's buffer are checked as UTF-8 once, as one block, and lent as one run (a sink
+    /// that copies them copies the run at once); a line that is cut by the buffer's end, longer
+    /// than the limit or not valid UTF-8 goes through `next_line` and comes on its own. A read
+    /// error is returned after the lines before it.
+    pub fn for_each_piece(&mut self, each: &mut dyn FnMut(Piece<'_>)) -> io::Result<()> {
         loop {
             self.reader.consume(std::mem::take(&mut self.pending));
             let available = match self.reader.fill_buf() {
@@ -128,29 +155,26 @@ impl<R: BufRead> LineReader<R> {
                     std::str::from_utf8(upto.get(..last).unwrap_or_default()).unwrap_or_default()
                 }
             };
-            let mut done = 0;
-            for end in memchr::memchr_iter(b'\n', valid.as_bytes()) {
-                if end - done > self.max {
-                    break;
+            // The run ends before the first line longer than the limit (none is when the whole
+            // run is not: the limit is larger than the reader's buffer).
+            let mut done = valid.len();
+            if done > self.max {
+                done = 0;
+                for end in memchr::memchr_iter(b'\n', valid.as_bytes()) {
+                    if end - done > self.max {
+                        break;
+                    }
+                    done = end + 1;
                 }
-                let mut line = valid.get(done..end).unwrap_or_default();
-                if let Some(rest) = line.strip_suffix('\r') {
-                    line = rest;
-                }
-                each(Line {
-                    text: Cow::Borrowed(line),
-                    invalid_utf8: false,
-                    truncated: false,
-                });
-                done = end + 1;
             }
             if done > 0 {
+                each(Piece::Run(valid.get(..done).unwrap_or_default()));
                 self.reader.consume(done);
                 continue;
             }
             // The line at the start of the buffer is not whole in it, too long, or invalid.
             match self.next_line()? {
-                Some(line) => each(line),
+                Some(line) => each(Piece::Line(line)),
                 None => return Ok(()),
             }
         }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use flate2::bufread::MultiGzDecoder;
 
 use crate::model::{InputError, InputStats, Layout, RawRecord};
-use lines::LineReader;
+use lines::{LineReader, Piece};
 
 /// A layout that can be forced with `--input-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +57,32 @@ impl Input {
             Input::File(path) => path.display().to_string(),
             Input::Stdin => "-".to_string(),
         }
+    }
+}
+
+/// Where a reader hands its records.
+pub trait RecordSink {
+    /// One record; its text is lent for the call only.
+    fn record(&mut self, record: RawRecord<'_>);
+
+    /// Untimed records of input `input` without a log stream, in order: the lines
+    /// `text[start..end]` for each range of `lines` (ascending, within `text`). A sink that
+    /// copies the text may copy the part of `text` they span at once.
+    fn lines(&mut self, input: u32, text: &str, lines: &[(usize, usize)]) {
+        for &(start, end) in lines {
+            self.record(RawRecord {
+                text: text.get(start..end).unwrap_or_default(),
+                ts: None,
+                input,
+                stream: None,
+            });
+        }
+    }
+}
+
+impl<F: FnMut(RawRecord<'_>)> RecordSink for F {
+    fn record(&mut self, record: RawRecord<'_>) {
+        self(record);
     }
 }
 
@@ -154,7 +180,18 @@ pub fn read_counted(
     index: u32,
     forced: Option<InputFormat>,
     progress: Option<&std::sync::atomic::AtomicU64>,
-    sink: &mut dyn FnMut(RawRecord<'_>),
+    mut sink: &mut dyn FnMut(RawRecord<'_>),
+) -> InputStats {
+    read_into(input, index, forced, progress, &mut sink)
+}
+
+/// [`read_counted`] into a [`RecordSink`]: the lines of a text input come in runs.
+pub fn read_into(
+    input: &Input,
+    index: u32,
+    forced: Option<InputFormat>,
+    progress: Option<&std::sync::atomic::AtomicU64>,
+    sink: &mut dyn RecordSink,
 ) -> InputStats {
     let mut stats = InputStats {
         path: input.name(),
@@ -209,9 +246,15 @@ pub fn read_counted(
     if stats.error.is_none() {
         let result = match format {
             InputFormat::Text => read_text(&mut reader, index, &mut stats, sink),
-            InputFormat::Ndjson => structured::read_ndjson(&mut reader, index, &mut stats, sink),
-            InputFormat::Json => structured::read_json(&mut reader, index, &mut stats, sink),
-            InputFormat::InsightsCsv => structured::read_csv(&mut reader, index, &mut stats, sink),
+            InputFormat::Ndjson => {
+                structured::read_ndjson(&mut reader, index, &mut stats, &mut |r| sink.record(r))
+            }
+            InputFormat::Json => {
+                structured::read_json(&mut reader, index, &mut stats, &mut |r| sink.record(r))
+            }
+            InputFormat::InsightsCsv => {
+                structured::read_csv(&mut reader, index, &mut stats, &mut |r| sink.record(r))
+            }
         };
         if let Err(e) = result {
             stats.error = Some(read_error(gzip, &e));
@@ -272,45 +315,92 @@ fn read_text(
     reader: &mut dyn BufRead,
     index: u32,
     stats: &mut InputStats,
-    sink: &mut dyn FnMut(RawRecord<'_>),
+    sink: &mut dyn RecordSink,
 ) -> io::Result<()> {
     let mut lines = LineReader::new(reader);
     let mut block = JsonBlock::default();
-    lines.for_each_line(&mut |line| {
-        stats.invalid_utf8 += u64::from(line.invalid_utf8);
-        stats.truncated_lines += u64::from(line.truncated);
-        if block.open() {
-            if let Some(done) = block.push(&line.text) {
-                emit_block(done, index, stats, sink);
+    // The lines of the current run to hand on, as ranges of it.
+    let mut kept: Vec<(usize, usize)> = Vec::new();
+    lines.for_each_piece(&mut |piece| match piece {
+        Piece::Run(run) => {
+            let mut start = 0;
+            for end in memchr::memchr_iter(b'\n', run.as_bytes()) {
+                let mut line_end = end;
+                if end > start && run.as_bytes().get(end - 1) == Some(&b'\r') {
+                    line_end -= 1;
+                }
+                let text = run.get(start..line_end).unwrap_or_default();
+                let at = start;
+                start = end + 1;
+                match text_line(text, &mut block) {
+                    TextLine::Keep => {
+                        stats.records += 1;
+                        kept.push((at, line_end));
+                    }
+                    TextLine::Skip => {}
+                    TextLine::Emit(done) => {
+                        // What came before it in the run goes first.
+                        sink.lines(index, run, &kept);
+                        kept.clear();
+                        emit_block(done, index, stats, sink);
+                    }
+                }
             }
-            return;
+            sink.lines(index, run, &kept);
+            kept.clear();
         }
-        // Most lines start with a visible ASCII byte: no need to trim them.
-        let visible = line
-            .text
-            .as_bytes()
-            .first()
-            .is_some_and(u8::is_ascii_graphic);
-        if !visible && line.text.trim().is_empty() {
-            return;
+        Piece::Line(line) => {
+            stats.invalid_utf8 += u64::from(line.invalid_utf8);
+            stats.truncated_lines += u64::from(line.truncated);
+            match text_line(&line.text, &mut block) {
+                TextLine::Keep => {
+                    stats.records += 1;
+                    sink.record(RawRecord {
+                        text: &line.text,
+                        ts: None,
+                        input: index,
+                        stream: None,
+                    });
+                }
+                TextLine::Skip => {}
+                TextLine::Emit(done) => emit_block(done, index, stats, sink),
+            }
         }
-        // A JSON object printed over several lines (an error logged with indentation) starts
-        // with a line that ends in `{`: it is read whole, as one record.
-        if line.text.as_bytes().last() == Some(&b'{') && block.start(&line.text) {
-            return;
-        }
-        stats.records += 1;
-        sink(RawRecord {
-            text: &line.text,
-            ts: None,
-            input: index,
-            stream: None,
-        });
     })?;
     if let Some(done) = block.finish() {
         emit_block(done, index, stats, sink);
     }
     Ok(())
+}
+
+/// What becomes of one line of a text input.
+enum TextLine {
+    /// A record of its own.
+    Keep,
+    /// Blank, or taken into a multi-line JSON object still open.
+    Skip,
+    /// It closed a multi-line JSON object (or the object grew past its bounds).
+    Emit(Block),
+}
+
+fn text_line(text: &str, block: &mut JsonBlock) -> TextLine {
+    if block.open() {
+        return match block.push(text) {
+            Some(done) => TextLine::Emit(done),
+            None => TextLine::Skip,
+        };
+    }
+    // Most lines start with a visible ASCII byte: no need to trim them.
+    let visible = text.as_bytes().first().is_some_and(u8::is_ascii_graphic);
+    if !visible && text.trim().is_empty() {
+        return TextLine::Skip;
+    }
+    // A JSON object printed over several lines (an error logged with indentation) starts
+    // with a line that ends in `{`: it is read whole, as one record.
+    if text.as_bytes().last() == Some(&b'{') && block.start(text) {
+        return TextLine::Skip;
+    }
+    TextLine::Keep
 }
 
 /// The most lines and bytes a multi-line JSON object may span; a longer one is read as lines.
@@ -421,19 +511,14 @@ impl JsonBlock {
     }
 }
 
-fn emit_block(
-    block: Block,
-    index: u32,
-    stats: &mut InputStats,
-    sink: &mut dyn FnMut(RawRecord<'_>),
-) {
+fn emit_block(block: Block, index: u32, stats: &mut InputStats, sink: &mut dyn RecordSink) {
     let lines = match block {
         Block::Record(text) => vec![text],
         Block::Lines(lines) => lines,
     };
     for text in lines.iter().filter(|l| !l.trim().is_empty()) {
         stats.records += 1;
-        sink(RawRecord {
+        sink.record(RawRecord {
             text,
             ts: None,
             input: index,
@@ -481,7 +566,7 @@ mod tests {
         let mut out = Vec::new();
         let mut stats = InputStats::default();
         let mut reader = input.as_bytes();
-        read_text(&mut reader, 0, &mut stats, &mut |r| {
+        read_text(&mut reader, 0, &mut stats, &mut |r: RawRecord<'_>| {
             out.push(r.text.to_string())
         })
         .unwrap();
@@ -504,6 +589,97 @@ mod tests {
                 proptest::prop_assert_eq!(out.iter().collect::<Vec<_>>(), expected);
             }
         }
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    /// A sink that takes runs of lines, as the run's batches do.
+    #[derive(Default)]
+    struct RunSink {
+        records: Vec<String>,
+        runs: usize,
+    }
+
+    impl RecordSink for RunSink {
+        fn record(&mut self, record: RawRecord<'_>) {
+            self.records.push(record.text.to_string());
+        }
+
+        fn lines(&mut self, input: u32, text: &str, lines: &[(usize, usize)]) {
+            assert_eq!(input, 7);
+            assert!(lines.windows(2).all(|w| w[0].1 < w[1].0), "{lines:?}");
+            self.runs += usize::from(!lines.is_empty());
+            for &(start, end) in lines {
+                self.records.push(text[start..end].to_string());
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Lines lent in runs give the same records, in the same order, with the same counts,
+        /// as the lines read one at a time: any bytes (CR, invalid UTF-8, blank lines, JSON
+        /// objects over several lines), any buffer size.
+        #[test]
+        fn runs_give_the_lines_one_at_a_time_would(
+            pieces in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(b"\n".to_vec()),
+                    proptest::strategy::Just(b"\r\n".to_vec()),
+                    proptest::strategy::Just(b"  \n".to_vec()),
+                    proptest::strategy::Just(b"err {\n".to_vec()),
+                    proptest::strategy::Just(b"\"a\": 1\n".to_vec()),
+                    proptest::strategy::Just(b"}\n".to_vec()),
+                    proptest::strategy::Just(vec![0xff, b'x']),
+                    proptest::strategy::Just("caf\u{e9}".as_bytes().to_vec()),
+                    "[a-z ]{1,12}".prop_map(String::into_bytes),
+                ],
+                0..60,
+            ),
+            capacity in 1usize..64,
+        ) {
+            use proptest::prelude::*;
+            let input: Vec<u8> = pieces.concat();
+            let mut expected = Vec::new();
+            let mut expected_stats = InputStats::default();
+            {
+                let mut lines = LineReader::new(io::BufReader::with_capacity(capacity, &input[..]));
+                let mut block = JsonBlock::default();
+                let mut sink = |r: RawRecord<'_>| expected.push(r.text.to_string());
+                while let Some(line) = lines.next_line().unwrap() {
+                    expected_stats.invalid_utf8 += u64::from(line.invalid_utf8);
+                    match text_line(&line.text, &mut block) {
+                        TextLine::Keep => {
+                            expected_stats.records += 1;
+                            sink(RawRecord { text: &line.text, ts: None, input: 7, stream: None });
+                        }
+                        TextLine::Skip => {}
+                        TextLine::Emit(done) => emit_block(done, 7, &mut expected_stats, &mut sink),
+                    }
+                }
+                if let Some(done) = block.finish() {
+                    emit_block(done, 7, &mut expected_stats, &mut sink);
+                }
+            }
+            let mut got = RunSink::default();
+            let mut stats = InputStats::default();
+            let mut reader = io::BufReader::with_capacity(capacity, &input[..]);
+            read_text(&mut reader, 7, &mut stats, &mut got).unwrap();
+            prop_assert_eq!(&got.records, &expected);
+            prop_assert_eq!(stats.records, expected_stats.records);
+            prop_assert_eq!(stats.invalid_utf8, expected_stats.invalid_utf8);
+        }
+    }
+
+    #[test]
+    fn plain_lines_come_as_one_run() {
+        let mut got = RunSink::default();
+        let mut stats = InputStats::default();
+        let mut reader = "a\r\n\nb c\n  \nd".as_bytes();
+        read_text(&mut reader, 7, &mut stats, &mut got).unwrap();
+        assert_eq!(got.records, ["a", "b c", "d"]);
+        // The complete lines in one run, the last line (no line end) on its own.
+        assert_eq!(got.runs, 1);
+        assert_eq!(stats.records, 3);
     }
 
     /// An error object logged with indentation is one record, its prefix (time, level) kept;
