@@ -156,6 +156,11 @@ impl ByClient {
             return;
         };
         if self.inline.len() <= index {
+            if self.inline.capacity() <= index {
+                // The new buffer is advised before the places are written.
+                self.inline.reserve(index + 1 - self.inline.len());
+                super::advise_huge_pages(&self.inline);
+            }
             self.inline.resize(index + 1, Pair([EMPTY_PLACE; 2]));
         }
         if let Some(Pair(places)) = self.inline.get_mut(index) {

@@ -198,7 +198,7 @@ impl Interner {
     /// kept hash.
     fn grow(&mut self) {
         let size = (self.slots.len() * 2).max(64);
-        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); size]);
+        let old = std::mem::replace(&mut self.slots, super::huge_table(size, Slot::default()));
         let mask = size - 1;
         for slot in old.into_iter().filter(|s| s.code != 0) {
             let mut at = slot.hash as usize & mask;

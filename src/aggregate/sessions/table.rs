@@ -27,7 +27,7 @@ pub(super) struct OpenTable<V> {
     shift: u32,
 }
 
-impl<V: Default> Default for OpenTable<V> {
+impl<V: Default + Clone> Default for OpenTable<V> {
     fn default() -> Self {
         OpenTable::with_capacity_log2(FIRST_CAPACITY.trailing_zeros())
     }
@@ -46,13 +46,13 @@ fn tag(hash: u64) -> u8 {
     (hash as u8) | 0x80
 }
 
-impl<V: Default> OpenTable<V> {
+impl<V: Default + Clone> OpenTable<V> {
     fn with_capacity_log2(bits: u32) -> OpenTable<V> {
         let capacity = 1usize << bits;
         OpenTable {
-            ctrl: vec![0; capacity],
-            keys: vec![0; capacity],
-            values: std::iter::repeat_with(V::default).take(capacity).collect(),
+            ctrl: crate::aggregate::huge_table(capacity, 0),
+            keys: crate::aggregate::huge_table(capacity, 0),
+            values: crate::aggregate::huge_table(capacity, V::default()),
             len: 0,
             shift: 64 - bits,
         }
