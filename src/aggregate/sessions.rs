@@ -643,6 +643,15 @@ impl OrderState {
         for (i, row) in rows.iter().enumerate() {
             if let Some(ahead) = rows.get(i + PREFETCH_AHEAD) {
                 self.buffer.open.prefetch(ahead.conn);
+                // The worker's client code's place in its map (a fleet's addresses make it
+                // larger than the core's cache).
+                if let Some(place) = self
+                    .clients
+                    .get(worker)
+                    .and_then(|map| map.get((ahead.client as usize).wrapping_sub(1)))
+                {
+                    super::prefetch(std::ptr::from_ref(place).cast());
+                }
             }
             let mut row = *row;
             if row.client != 0 {
