@@ -116,7 +116,8 @@ pub enum Piece<'a> {
 impl<R: BufRead> LineReader<R> {
     /// Calls `each` with every line to the end: the same lines as [`LineReader::next_line`],
     /// from [`LineReader::for_each_piece`]'s runs. A read error is returned after the lines
-    /// before it. (The run reads text inputs by runs; the tests compare the two.)
+    /// before it. Text inputs are read by runs; this is for the tests, which compare the
+    /// lines of the runs with those read one at a time.
     #[cfg(test)]
     pub fn for_each_line(&mut self, each: &mut dyn FnMut(Line<'_>)) -> io::Result<()> {
         self.for_each_piece(&mut |piece| match piece {
