@@ -50,7 +50,9 @@ impl<V: Default + Clone> OpenTable<V> {
     fn with_capacity_log2(bits: u32) -> OpenTable<V> {
         let capacity = 1usize << bits;
         OpenTable {
-            ctrl: crate::aggregate::huge_table(capacity, 0),
+            // A byte a slot: at most 512 KiB (`MAX_OPEN` at three quarters full), never a
+            // whole huge page, so zeroed by the allocator rather than written.
+            ctrl: vec![0; capacity],
             keys: crate::aggregate::huge_table(capacity, 0),
             values: crate::aggregate::huge_table(capacity, V::default()),
             len: 0,
