@@ -7,67 +7,411 @@
 //! winston, logback) or an error object (Lambda's `errorType`/`errorMessage`) becomes one line
 //! of its message and error fields, and anything else its own JSON text on one line.
 
-use std::io::{self, BufRead};
+use std::borrow::Cow;
+use std::io::{self, BufRead, Read};
 
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::InputStats;
 use super::lines::LineReader;
 use crate::model::{Millis, RawRecord};
 
-/// Reads a whole JSON document: `{"events":[...]}` (filter-log-events, get-log-events),
+/// Reads JSON documents: `{"events":[...]}` (filter-log-events, get-log-events),
 /// `{"logEvents":[...]}` (subscription payload), `{"results":[[{field,value}...]]}`
-/// (get-query-results), or a bare array of events or result rows.
+/// (get-query-results), a bare array of events or result rows, or several such values one
+/// after another (Firehose).
+///
+/// The document is streamed, never held whole: the elements of its event array are parsed
+/// and handed on one at a time from a window of the input ([`Chunks`]), so a day of
+/// `filter-log-events` output takes the memory of its largest event. A document cut short or
+/// damaged keeps the events before the damage; the rest, from the element that failed, is
+/// read as text lines counted as malformed. When nothing was handed on yet, the lines start
+/// at the input's beginning (kept up to [`REPLAY_MAX`] bytes), so a text file taken for JSON
+/// loses nothing.
 pub fn read_json(
     reader: &mut dyn BufRead,
     index: u32,
     stats: &mut InputStats,
     sink: &mut dyn FnMut(RawRecord<'_>),
 ) -> io::Result<()> {
-    let mut bytes = Vec::new();
-    reader.read_to_end(&mut bytes)?;
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(doc) => {
-            let mut found = 0u64;
-            emit_value(&doc, index, &mut found, sink);
-            stats.records += found;
-            if found == 0 {
-                stats.malformed += 1;
-            }
+    read_json_by(reader, CHUNK, index, stats, sink)
+}
+
+/// [`read_json`], reading `chunk` bytes at a time.
+fn read_json_by(
+    reader: &mut dyn BufRead,
+    chunk: usize,
+    index: u32,
+    stats: &mut InputStats,
+    sink: &mut dyn FnMut(RawRecord<'_>),
+) -> io::Result<()> {
+    let mut chunks = Chunks {
+        reader,
+        chunk: chunk.max(1),
+        buf: Vec::new(),
+        pos: 0,
+        at_end: false,
+        from_start: true,
+        committed: false,
+    };
+    let mut found = 0u64;
+    let mut parsed = 0u64;
+    let failed = loop {
+        match read_document(&mut chunks, index, &mut found, sink) {
+            Ok(true) => parsed += 1,
+            Ok(false) => break false,
+            Err(Failure::Io(e)) => return Err(e),
+            Err(Failure::Syntax) => break true,
         }
-        Err(_) => {
-            // Not one valid document: maybe concatenated objects (Firehose), maybe truncated.
-            let mut stream = serde_json::Deserializer::from_slice(&bytes).into_iter::<Value>();
-            let mut found = 0u64;
-            let mut consumed = 0usize;
-            while let Some(value) = stream.next() {
-                match value {
-                    Ok(value) => {
-                        emit_value(&value, index, &mut found, sink);
-                        consumed = stream.byte_offset();
-                    }
-                    Err(_) => break,
+    };
+    stats.records += found;
+    if !failed {
+        if found == 0 && parsed > 0 {
+            stats.malformed += 1;
+        }
+        return Ok(());
+    }
+    // The rest, as text: from the element that failed, or from the start when nothing was
+    // handed on and all of it is still here.
+    let from = if found == 0 && chunks.from_start {
+        0
+    } else {
+        chunks.pos
+    };
+    let kept = chunks.buf.split_off(from.min(chunks.buf.len()));
+    let mut lines = LineReader::new(io::Cursor::new(kept).chain(chunks.reader));
+    let mut salvaged = 0u64;
+    while let Some(line) = lines.next_line()? {
+        if line.text.trim().is_empty() {
+            continue;
+        }
+        salvaged += 1;
+        sink(RawRecord {
+            text: &line.text,
+            ts: None,
+            input: index,
+            stream: None,
+        });
+    }
+    stats.records += salvaged;
+    stats.malformed += salvaged.max(1);
+    Ok(())
+}
+
+/// Bytes of a JSON input kept, until its first record is handed on, to read them again as text
+/// if it turns out not to be JSON.
+const REPLAY_MAX: usize = 1 << 20;
+
+/// Bytes read from the input at a time.
+const CHUNK: usize = 1 << 20;
+
+/// Why a JSON input stopped being read as JSON.
+enum Failure {
+    Io(io::Error),
+    /// Not JSON there, or cut short.
+    Syntax,
+}
+
+impl From<io::Error> for Failure {
+    fn from(error: io::Error) -> Failure {
+        Failure::Io(error)
+    }
+}
+
+/// A window of a JSON input: each element is parsed from it with `serde_json`'s slice reader
+/// (several times faster than its reader of `io::Read`) and the window moves on; an element
+/// that runs past the window's end is parsed again once more is read.
+struct Chunks<'r> {
+    reader: &'r mut dyn BufRead,
+    /// Bytes read at a time ([`CHUNK`]; less in the tests).
+    chunk: usize,
+    buf: Vec<u8>,
+    /// Where the next element starts.
+    pos: usize,
+    at_end: bool,
+    /// `buf` still starts at the input's first byte.
+    from_start: bool,
+    /// A record was handed on: what was read need not be kept to be read again.
+    committed: bool,
+}
+
+impl Chunks<'_> {
+    /// Reads more of the input; false at its end. What was parsed is dropped first, unless it
+    /// may have to be read again as text.
+    fn more(&mut self) -> io::Result<bool> {
+        if self.at_end {
+            return Ok(false);
+        }
+        if self.pos > 0 && (self.committed || self.buf.len() > REPLAY_MAX) {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+            self.from_start = false;
+        }
+        let old = self.buf.len();
+        self.buf.resize(old + self.chunk, 0);
+        let n = loop {
+            match self
+                .reader
+                .read(self.buf.get_mut(old..).unwrap_or_default())
+            {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.buf.truncate(old);
+                    return Err(e);
                 }
             }
-            stats.records += found;
-            let rest = &bytes[consumed.min(bytes.len())..];
-            let mut lines = LineReader::new(rest);
-            while let Some(line) = lines.next_line()? {
-                if line.text.trim().is_empty() {
-                    continue;
+        };
+        self.buf.truncate(old + n);
+        self.at_end = n == 0;
+        Ok(n > 0)
+    }
+
+    /// The next byte that is not JSON whitespace, not consumed; `None` at the input's end.
+    fn peek(&mut self) -> io::Result<Option<u8>> {
+        loop {
+            let rest = self.buf.get(self.pos..).unwrap_or_default();
+            match rest.iter().position(|b| !b.is_ascii_whitespace()) {
+                Some(at) => {
+                    self.pos += at;
+                    return Ok(rest.get(at).copied());
                 }
-                stats.malformed += 1;
-                stats.records += 1;
-                sink(RawRecord {
-                    text: &line.text,
-                    ts: None,
-                    input: index,
-                    stream: None,
-                });
+                None => {
+                    self.pos = self.buf.len();
+                    if !self.more()? {
+                        return Ok(None);
+                    }
+                }
             }
         }
     }
+
+    /// Parses one `T` at the current position, reading more while it runs past the window.
+    fn parse<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, Failure> {
+        loop {
+            let rest = self.buf.get(self.pos..).unwrap_or_default();
+            let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<T>();
+            let (next, end, whole) = (values.next(), values.byte_offset(), rest.len());
+            match next {
+                // A number at the window's end may go on past it: read on and parse it again.
+                Some(Ok(_)) if end == whole && self.more()? => {}
+                Some(Ok(value)) => {
+                    self.pos += end;
+                    return Ok(value);
+                }
+                Some(Err(e)) if e.is_eof() => {
+                    if !self.more()? {
+                        return Err(Failure::Syntax);
+                    }
+                }
+                // Nothing but whitespace left in the window: the value is in what follows.
+                None => {
+                    if !self.more()? {
+                        return Err(Failure::Syntax);
+                    }
+                }
+                Some(Err(_)) => return Err(Failure::Syntax),
+            }
+        }
+    }
+
+    /// Hands on the element at the current position when it is a plain CloudWatch event
+    /// ([`CloudWatchEvent`]) and `fast`; otherwise returns it as a value.
+    fn element(
+        &mut self,
+        mut fast: bool,
+        index: u32,
+        found: &mut u64,
+        sink: &mut dyn FnMut(RawRecord<'_>),
+    ) -> Result<Option<Value>, Failure> {
+        while fast {
+            let rest = self.buf.get(self.pos..).unwrap_or_default();
+            let mut events =
+                serde_json::Deserializer::from_slice(rest).into_iter::<CloudWatchEvent>();
+            match events.next() {
+                Some(Ok(event)) => {
+                    let end = events.byte_offset();
+                    let before = *found;
+                    event.emit(index, found, sink);
+                    self.committed |= *found > before;
+                    self.pos += end;
+                    return Ok(None);
+                }
+                Some(Err(e)) if e.is_eof() => {
+                    if !self.more()? {
+                        return Err(Failure::Syntax);
+                    }
+                }
+                // Not a plain event: read as a value.
+                _ => fast = false,
+            }
+        }
+        self.parse::<Value>().map(Some)
+    }
+}
+
+/// Reads the next top-level JSON value: false at the input's end. The array of a CloudWatch
+/// document (`events`, `logEvents`, `results`, or DescribeEvents' `Events`) or a bare array is
+/// read an element at a time, each handed on as [`emit_value`] would; any other value is read
+/// whole and handed to [`emit_value`]. The array taken is the first of those keys in the
+/// document's order that holds one (a document has only one of them); once it is read, the
+/// other keys' values are read one at a time and dropped.
+fn read_document(
+    chunks: &mut Chunks<'_>,
+    index: u32,
+    found: &mut u64,
+    sink: &mut dyn FnMut(RawRecord<'_>),
+) -> Result<bool, Failure> {
+    let before = *found;
+    match chunks.peek()? {
+        None => return Ok(false),
+        Some(b'{') => {
+            chunks.pos += 1;
+            let mut rest = serde_json::Map::new();
+            let mut streamed = false;
+            loop {
+                match chunks.peek()? {
+                    Some(b'}') => {
+                        chunks.pos += 1;
+                        break;
+                    }
+                    Some(b',') => chunks.pos += 1,
+                    Some(b'"') => {
+                        let key: String = chunks.parse()?;
+                        if chunks.peek()? != Some(b':') {
+                            return Err(Failure::Syntax);
+                        }
+                        chunks.pos += 1;
+                        if streamed {
+                            // Read to be skipped (serde_json's skipping reader does not tell
+                            // a value cut by the window's end from a bad one).
+                            chunks.parse::<Value>()?;
+                        } else if EVENT_ARRAYS.contains(&key.as_str())
+                            && chunks.peek()? == Some(b'[')
+                        {
+                            read_array(chunks, false, index, found, sink)?;
+                            streamed = true;
+                        } else {
+                            rest.insert(key, chunks.parse()?);
+                        }
+                    }
+                    _ => return Err(Failure::Syntax),
+                }
+            }
+            if !streamed {
+                emit_value(&Value::Object(rest), index, found, sink);
+            }
+        }
+        Some(b'[') => read_array(chunks, true, index, found, sink)?,
+        Some(_) => {
+            let value: Value = chunks.parse()?;
+            emit_value(&value, index, found, sink);
+        }
+    }
+    chunks.committed |= *found > before;
+    Ok(true)
+}
+
+/// The keys whose array holds a document's events, as [`emit_value`] looks for them.
+const EVENT_ARRAYS: [&str; 4] = ["events", "logEvents", "results", "Events"];
+
+/// Reads the array at the current position an element at a time. `bare`: a top-level array,
+/// which may itself be one Logs Insights result row (all its elements `{field, value}`
+/// objects): those are held until an element that is not one, as [`emit_value`] reads a row.
+fn read_array(
+    chunks: &mut Chunks<'_>,
+    bare: bool,
+    index: u32,
+    found: &mut u64,
+    sink: &mut dyn FnMut(RawRecord<'_>),
+) -> Result<(), Failure> {
+    chunks.pos += 1;
+    let mut row: Vec<Value> = Vec::new();
+    let mut only_fields = bare;
+    loop {
+        match chunks.peek()? {
+            Some(b']') => {
+                chunks.pos += 1;
+                break;
+            }
+            Some(b',') => chunks.pos += 1,
+            Some(_) => {
+                // While fields are held, the next element is not handed on before them.
+                let fast = row.is_empty();
+                let Some(item) = chunks.element(fast, index, found, sink)? else {
+                    // A CloudWatch event, handed on: the array is not a row.
+                    only_fields = false;
+                    continue;
+                };
+                if only_fields && item.get("field").is_some() {
+                    row.push(item);
+                    continue;
+                }
+                if only_fields {
+                    only_fields = false;
+                    flush_row(&mut row, index, found, sink);
+                }
+                emit_value(&item, index, found, sink);
+            }
+            None => return Err(Failure::Syntax),
+        }
+    }
+    if !row.is_empty() {
+        emit_value(&Value::Array(row), index, found, sink);
+    }
     Ok(())
+}
+
+/// Hands on, each on its own, the `{field, value}` elements held for a result row that the
+/// array turned out not to be.
+fn flush_row(
+    row: &mut Vec<Value>,
+    index: u32,
+    found: &mut u64,
+    sink: &mut dyn FnMut(RawRecord<'_>),
+) {
+    for held in row.drain(..) {
+        emit_value(&held, index, found, sink);
+    }
+}
+
+/// A CloudWatch event object with nothing else in it, read without building a `Value`: what
+/// [`emit_value`] would read from it (the message, `timestamp`, `logStreamName`), and the
+/// other fields CloudWatch writes, ignored. Any other field (an error field, a logger's) or a
+/// value of another type fails this, and the object is read as a `Value` instead.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloudWatchEvent<'a> {
+    #[serde(borrow)]
+    message: Cow<'a, str>,
+    #[serde(default)]
+    timestamp: Option<Value>,
+    #[serde(default, borrow, rename = "logStreamName")]
+    stream: Option<Cow<'a, str>>,
+    #[serde(default, rename = "ingestionTime")]
+    _ingestion_time: IgnoredAny,
+    #[serde(default, rename = "eventId")]
+    _event_id: IgnoredAny,
+    #[serde(default, rename = "id")]
+    _id: IgnoredAny,
+    #[serde(default, rename = "logGroupName")]
+    _log_group_name: IgnoredAny,
+}
+
+impl CloudWatchEvent<'_> {
+    fn emit(&self, index: u32, found: &mut u64, sink: &mut dyn FnMut(RawRecord<'_>)) {
+        let ts = self.timestamp.as_ref().and_then(cloudwatch_ts);
+        emit_message(
+            &self.message,
+            ts,
+            self.stream.as_deref(),
+            index,
+            found,
+            sink,
+        );
+    }
 }
 
 /// Reads one JSON value per line; lines that are not JSON are passed on as text.
@@ -86,7 +430,9 @@ pub fn read_ndjson(
             continue;
         }
         let mut found = 0u64;
-        if let Ok(value) = serde_json::from_str::<Value>(text) {
+        if let Ok(event) = serde_json::from_str::<CloudWatchEvent>(text) {
+            event.emit(index, &mut found, sink);
+        } else if let Ok(value) = serde_json::from_str::<Value>(text) {
             emit_value(&value, index, &mut found, sink);
         }
         if found == 0 {
@@ -440,6 +786,7 @@ fn parse_ts_text(text: &str) -> Option<Millis> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     type Reader =
         fn(&mut dyn BufRead, u32, &mut InputStats, &mut dyn FnMut(RawRecord<'_>)) -> io::Result<()>;
@@ -478,10 +825,203 @@ mod tests {
     }
 
     #[test]
-    fn truncated_document_falls_back_to_text() {
-        let (out, stats) = collect(read_json, "{\"events\":[{\"message\":\"a\"},\n{\"mess");
-        assert_eq!(out.len(), 2);
-        assert_eq!(stats.malformed, 2);
+    fn truncated_document_keeps_the_events_before_the_cut() {
+        let (out, stats) = collect(
+            read_json,
+            "{\"events\":[{\"message\":\"a\",\"timestamp\":5},\n{\"message\":\"b\"},{\"mess",
+        );
+        assert_eq!(
+            out,
+            [
+                ("a".to_string(), Some(5)),
+                ("b".to_string(), None),
+                ("{\"mess".to_string(), None)
+            ]
+        );
+        assert_eq!((stats.records, stats.malformed), (3, 1));
+        // Damage in the middle: the events before it, then the rest as text lines, from the
+        // element that failed.
+        let (out, stats) = collect(
+            read_json,
+            "{\"events\":[{\"message\":\"a\"},\n{\"message\": oops},\n{\"message\":\"c\"}]}\n",
+        );
+        assert_eq!(out[0].0, "a");
+        assert_eq!(
+            out[1..].iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+            ["{\"message\": oops},", "{\"message\":\"c\"}]}"]
+        );
+        assert_eq!((stats.records, stats.malformed), (3, 2));
+    }
+
+    #[test]
+    fn text_taken_for_json_is_read_again_from_its_start() {
+        let text = "[x] not json at all\nsecond line\n";
+        let (out, stats) = collect(read_json, text);
+        assert_eq!(
+            out.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+            ["[x] not json at all", "second line"]
+        );
+        assert_eq!((stats.records, stats.malformed), (2, 2));
+    }
+
+    #[test]
+    fn the_event_array_is_found_among_other_keys_in_any_order() {
+        let (out, stats) = collect(
+            read_json,
+            r#"{"nextForwardToken":"f/1","events":[{"timestamp":1,"message":"a"},{"timestamp":2,"message":"b\nc"}],"searchedLogStreams":[{"logStreamName":"s","searchedCompletely":true}],"nextBackwardToken":"b/1"}"#,
+        );
+        assert_eq!(
+            out,
+            [
+                ("a".to_string(), Some(1)),
+                ("b".to_string(), Some(2)),
+                ("c".to_string(), Some(2))
+            ]
+        );
+        assert_eq!((stats.records, stats.malformed), (3, 0));
+        // A key of that name that holds no array leaves the object what it is: here a record.
+        let (out, _) = collect(read_json, r#"{"events":3,"message":"m","timestamp":7}"#);
+        assert_eq!(out, [("m".to_string(), Some(7))]);
+        // Nothing to read in a valid document is counted, once.
+        let (out, stats) = collect(read_json, r#"{"events":[]} {"events":[]}"#);
+        assert!(out.is_empty());
+        assert_eq!(stats.malformed, 1);
+    }
+
+    /// The records as the whole document, parsed at once, gives them: the reference the
+    /// streamed reading must equal.
+    fn whole_document(input: &str) -> Vec<(String, Option<Millis>, Option<String>)> {
+        let mut out = Vec::new();
+        let mut found = 0;
+        for value in serde_json::Deserializer::from_str(input).into_iter::<Value>() {
+            emit_value(&value.unwrap(), 0, &mut found, &mut |r| {
+                out.push((r.text.to_string(), r.ts, r.stream.map(str::to_string)))
+            });
+        }
+        out
+    }
+
+    fn streamed(input: &str, chunk: usize) -> Vec<(String, Option<Millis>, Option<String>)> {
+        let mut out = Vec::new();
+        let mut stats = InputStats::default();
+        read_json_by(&mut input.as_bytes(), chunk, 0, &mut stats, &mut |r| {
+            out.push((r.text.to_string(), r.ts, r.stream.map(str::to_string)))
+        })
+        .unwrap();
+        assert_eq!(stats.malformed, u64::from(out.is_empty()), "{input}");
+        assert_eq!(stats.records, out.len() as u64);
+        out
+    }
+
+    fn event() -> impl Strategy<Value = Value> + Clone {
+        let text = "[a-z\\[\\] =.\n\"]{0,30}";
+        prop_oneof![
+            (text, proptest::option::of(0i64..2_000_000_000_000), proptest::option::of("[a-z0-9]{1,8}"))
+                .prop_map(|(m, t, s)| {
+                    let mut event = serde_json::json!({"message": m, "ingestionTime": 1});
+                    if let Some(t) = t { event["timestamp"] = t.into(); }
+                    if let Some(s) = s { event["logStreamName"] = s.into(); }
+                    event
+                }),
+            (text, text).prop_map(|(m, e)| serde_json::json!({"msg": m, "err": {"message": e}})),
+            text.prop_map(|m| serde_json::json!([{"field": "@message", "value": m}, {"field": "@timestamp", "value": "2024-05-19 06:10:35.743"}])),
+            text.prop_map(|m| serde_json::json!({"field": "@message", "value": m})),
+            text.prop_map(Value::String),
+            (0u64..10).prop_map(Value::from),
+        ]
+    }
+
+    fn document() -> impl Strategy<Value = Value> {
+        let events = || proptest::collection::vec(event(), 0..6);
+        prop_oneof![
+            (
+                events(),
+                proptest::sample::select(EVENT_ARRAYS.to_vec()),
+                any::<bool>()
+            )
+                .prop_map(|(events, key, token_first)| {
+                    let mut doc = serde_json::Map::new();
+                    if token_first {
+                        doc.insert("nextToken".into(), "t".into());
+                    }
+                    doc.insert(key.into(), Value::Array(events));
+                    doc.insert(
+                        "searchedLogStreams".into(),
+                        serde_json::json!([{"logStreamName": "s"}]),
+                    );
+                    Value::Object(doc)
+                }),
+            events().prop_map(Value::Array),
+            event(),
+        ]
+    }
+
+    proptest! {
+        /// Streamed, a document (or several one after another) gives the records, times and
+        /// streams that reading it whole gives.
+        #[test]
+        fn streaming_gives_what_the_whole_document_gives(
+            docs in proptest::collection::vec(document(), 1..4),
+            pretty in any::<bool>(),
+            chunk in prop_oneof![1usize..40, Just(CHUNK)],
+        ) {
+            let input: Vec<String> = docs
+                .iter()
+                .map(|d| if pretty { serde_json::to_string_pretty(d).unwrap() } else { d.to_string() })
+                .collect();
+            let input = input.join("\n");
+            prop_assert_eq!(streamed(&input, chunk), whole_document(&input));
+        }
+
+        /// Any bytes: never a panic, and every record counted.
+        #[test]
+        fn any_bytes_are_read_without_failing(
+            bytes in proptest::collection::vec(any::<u8>(), 0..300),
+            chunk in 1usize..40,
+        ) {
+            let mut stats = InputStats::default();
+            let mut records = 0u64;
+            read_json_by(&mut &bytes[..], chunk, 0, &mut stats, &mut |_| records += 1).unwrap();
+            prop_assert_eq!(stats.records, records);
+        }
+
+        /// A document cut anywhere: the events wholly before the cut are handed on as events,
+        /// in order, and nothing of the input is lost (the rest comes as text).
+        #[test]
+        fn a_cut_document_keeps_what_came_before_the_cut(
+            docs in proptest::collection::vec(document(), 1..3),
+            cut in any::<proptest::sample::Index>(),
+            chunk in 1usize..40,
+        ) {
+            let input: Vec<String> = docs.iter().map(|d| serde_json::to_string_pretty(d).unwrap()).collect();
+            let input = input.join("\n");
+            let cut = cut.index(input.len() + 1);
+            let Some(head) = input.get(..cut) else { return Ok(()) };
+            let whole = whole_document(&input);
+            let mut out = Vec::new();
+            let mut stats = InputStats::default();
+            read_json_by(&mut head.as_bytes(), chunk, 0, &mut stats, &mut |r| {
+                out.push((r.text.to_string(), r.ts, r.stream.map(str::to_string)))
+            })
+            .unwrap();
+            prop_assert_eq!(stats.records, out.len() as u64);
+            // What came as events is the whole document's records up to the cut, and what
+            // came after them is lines of the input, as text.
+            let events = out.iter().zip(&whole).take_while(|(a, b)| a == b).count();
+            if stats.malformed == 0 {
+                prop_assert_eq!(events, out.len());
+            }
+            for (text, ts, stream) in &out[events..] {
+                prop_assert!(ts.is_none() && stream.is_none());
+                // The first may start within a line: where the element that failed starts.
+                prop_assert!(
+                    head.lines().any(|l| l.trim_end().ends_with(text.trim())),
+                    "{:?} is no line",
+                    text
+                );
+            }
+            prop_assert!(stats.malformed >= u64::from(events < out.len()));
+        }
     }
 
     #[test]

@@ -71,6 +71,8 @@ fn malformed_json_is_salvaged_as_text() {
     let report = analyze_json(&[&sample("bad/malformed.json")], 0);
     assert!(report["input"]["malformed"].as_u64().unwrap() > 0);
     assert_eq!(report["input"]["details"][0]["format"], "json");
+    // The event before the damage is read as an event, not as a line of JSON text.
+    assert_eq!(report["counts"]["client_connected"], 1);
 }
 
 #[test]
