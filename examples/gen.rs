@@ -17,6 +17,10 @@
 //! `--periods N` writes the traffic of `--mib`/N N times, each period starting 30 days after
 //! the one before, from the same seed: the same connection ids come back a month later, as
 //! they do over a long export, and each period's counts are the first one's.
+//! `--json` writes the same traffic (the same lines, `--mib` of them) as one `aws logs
+//! filter-log-events` document, as the AWS CLI prints it: `{"events": [...]}`, four spaces of
+//! indentation, each line an event of one of eight streams with its `timestamp`,
+//! `ingestionTime` and `eventId`.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -62,6 +66,7 @@ struct Options {
     gzip_objects: Option<usize>,
     profile: Profile,
     periods: u64,
+    json: bool,
 }
 
 /// How far apart `--periods` start.
@@ -111,6 +116,7 @@ fn options() -> Result<Options, String> {
         gzip_objects: None,
         profile: Profile::Mix,
         periods: 1,
+        json: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -126,6 +132,7 @@ fn options() -> Result<Options, String> {
                 }
             }
             "--out" => options.out = PathBuf::from(value()?),
+            "--json" => options.json = true,
             "--gzip-objects" => {
                 options.gzip_objects = Some(
                     value()?
@@ -135,16 +142,76 @@ fn options() -> Result<Options, String> {
             }
             "-h" | "--help" => {
                 return Err(
-                    "usage: gen [--mib N] [--seed S] [--out PATH] [--gzip-objects N | --periods N] [--profile mix|auth-storm|many|weeks|overlap]".into(),
+                    "usage: gen [--mib N] [--seed S] [--out PATH] [--gzip-objects N | --periods N] [--json] [--profile mix|auth-storm|many|weeks|overlap]".into(),
                 );
             }
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    if options.periods > 1 && options.gzip_objects.is_some() {
-        return Err("--periods is for plain output only".into());
+    if (options.periods > 1 || options.json) && options.gzip_objects.is_some() {
+        return Err("--periods and --json are for plain output only".into());
     }
     Ok(options)
+}
+
+/// Lines written as the events of a `filter-log-events` document.
+struct Document {
+    events: u64,
+    text: Vec<u8>,
+}
+
+impl Document {
+    /// The events of `lines` (whole lines, each starting with its `stamp`), as the CLI prints
+    /// them, each after a comma but the document's first.
+    fn events_of(&mut self, lines: &[u8]) -> &[u8] {
+        self.text.clear();
+        for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let t = line.get(..24).map_or(START, epoch_millis);
+            if self.events > 0 {
+                self.text.push(b',');
+            }
+            let stream = self.events / 4096 % 8;
+            let _ = write!(
+                self.text,
+                "\n        {{\n            \"logStreamName\": \"proxy-stream-{stream:02}\",\n            \"timestamp\": {t},\n            \"message\": \""
+            );
+            for &b in line {
+                if b == b'"' || b == b'\\' {
+                    self.text.push(b'\\');
+                }
+                self.text.push(b);
+            }
+            let _ = write!(
+                self.text,
+                "\",\n            \"ingestionTime\": {},\n            \"eventId\": \"{:056}\"\n        }}",
+                t + 900,
+                self.events
+            );
+            self.events += 1;
+        }
+        &self.text
+    }
+}
+
+/// Epoch milliseconds of a `stamp` (`2026-11-24T02:12:31.120Z`).
+fn epoch_millis(stamp: &[u8]) -> i64 {
+    let n = |range: std::ops::Range<usize>| {
+        stamp
+            .get(range)
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .and_then(|d| d.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    ((days * 24 + n(11..13)) * 60 + n(14..16)) * 60_000 + n(17..19) * 1000 + n(20..23)
 }
 
 /// `2026-11-24T02:12:31.120Z` for epoch milliseconds `t` (the crate's own calendar, so that
@@ -328,6 +395,13 @@ fn main() -> io::Result<()> {
                 fs::create_dir_all(parent)?;
             }
             let mut out = BufWriter::with_capacity(1 << 20, File::create(&options.out)?);
+            let mut document = options.json.then(|| Document {
+                events: 0,
+                text: Vec::with_capacity(3 << 20),
+            });
+            if document.is_some() {
+                out.write_all(b"{\n    \"events\": [")?;
+            }
             let per_period = total / options.periods;
             for period in 0..options.periods {
                 // The same traffic again, a month later.
@@ -336,10 +410,16 @@ fn main() -> io::Result<()> {
                 let mut in_period = 0u64;
                 while in_period < per_period {
                     chunk(&mut rng, options.profile, &mut t, &mut buf, 1 << 20);
-                    out.write_all(&buf)?;
+                    match document.as_mut() {
+                        Some(document) => out.write_all(document.events_of(&buf))?,
+                        None => out.write_all(&buf)?,
+                    }
                     in_period += buf.len() as u64;
                     written += buf.len() as u64;
                 }
+            }
+            if document.is_some() {
+                out.write_all(b"\n    ],\n    \"searchedLogStreams\": []\n}\n")?;
             }
             out.flush()?;
         }
