@@ -454,8 +454,14 @@ fn main() -> io::Result<()> {
             )?;
         }
     }
+    let json = match options.json {
+        true => fs::metadata(&options.out).map_or(String::new(), |m| {
+            format!(" (as {} MiB of JSON)", m.len() >> 20)
+        }),
+        false => String::new(),
+    };
     eprintln!(
-        "gen: wrote {} MiB to {}",
+        "gen: wrote {} MiB of lines{json} to {}",
         written >> 20,
         options.out.display()
     );
