@@ -218,10 +218,12 @@ impl Chunks<'_> {
     }
 
     /// Hands on the element at the current position when it is a plain CloudWatch event
-    /// ([`CloudWatchEvent`]) and `fast`; otherwise returns it as a value.
+    /// ([`CloudWatchEvent`]) and `fast` (with `stream` when it names none); otherwise returns
+    /// it as a value.
     fn element(
         &mut self,
         mut fast: bool,
+        stream: Option<&str>,
         index: u32,
         found: &mut u64,
         sink: &mut dyn FnMut(RawRecord<'_>),
@@ -234,7 +236,7 @@ impl Chunks<'_> {
                 Some(Ok(event)) => {
                     let end = events.byte_offset();
                     let before = *found;
-                    event.emit(index, found, sink);
+                    event.emit(stream, index, found, sink);
                     self.committed |= *found > before;
                     self.pos += end;
                     return Ok(None);
@@ -291,7 +293,8 @@ fn read_document(
                         } else if EVENT_ARRAYS.contains(&key.as_str())
                             && chunks.peek()? == Some(b'[')
                         {
-                            read_array(chunks, false, index, found, sink)?;
+                            let stream = payload_stream(&rest);
+                            read_array(chunks, false, stream, index, found, sink)?;
                             streamed = true;
                         } else {
                             rest.insert(key, chunks.parse()?);
@@ -304,7 +307,7 @@ fn read_document(
                 emit_value(&Value::Object(rest), index, found, sink);
             }
         }
-        Some(b'[') => read_array(chunks, true, index, found, sink)?,
+        Some(b'[') => read_array(chunks, true, None, index, found, sink)?,
         Some(_) => {
             let value: Value = chunks.parse()?;
             emit_value(&value, index, found, sink);
@@ -320,9 +323,12 @@ const EVENT_ARRAYS: [&str; 4] = ["events", "logEvents", "results", "Events"];
 /// Reads the array at the current position an element at a time. `bare`: a top-level array,
 /// which may itself be one Logs Insights result row (all its elements `{field, value}`
 /// objects): those are held until an element that is not one, as [`emit_value`] reads a row.
+/// `stream`: the document's (a subscription payload's `logStream`, when it comes before the
+/// array, as CloudWatch writes it), for the events that name none.
 fn read_array(
     chunks: &mut Chunks<'_>,
     bare: bool,
+    stream: Option<&str>,
     index: u32,
     found: &mut u64,
     sink: &mut dyn FnMut(RawRecord<'_>),
@@ -340,7 +346,7 @@ fn read_array(
             Some(_) => {
                 // While fields are held, the next element is not handed on before them.
                 let fast = row.is_empty();
-                let Some(item) = chunks.element(fast, index, found, sink)? else {
+                let Some(item) = chunks.element(fast, stream, index, found, sink)? else {
                     // A CloudWatch event, handed on: the array is not a row.
                     only_fields = false;
                     continue;
@@ -351,15 +357,15 @@ fn read_array(
                 }
                 if only_fields {
                     only_fields = false;
-                    flush_row(&mut row, index, found, sink);
+                    flush_row(&mut row, stream, index, found, sink);
                 }
-                emit_value(&item, index, found, sink);
+                emit_in(&item, stream, index, found, sink);
             }
             None => return Err(Failure::Syntax),
         }
     }
     if !row.is_empty() {
-        emit_value(&Value::Array(row), index, found, sink);
+        emit_in(&Value::Array(row), stream, index, found, sink);
     }
     Ok(())
 }
@@ -368,12 +374,13 @@ fn read_array(
 /// array turned out not to be.
 fn flush_row(
     row: &mut Vec<Value>,
+    stream: Option<&str>,
     index: u32,
     found: &mut u64,
     sink: &mut dyn FnMut(RawRecord<'_>),
 ) {
     for held in row.drain(..) {
-        emit_value(&held, index, found, sink);
+        emit_in(&held, stream, index, found, sink);
     }
 }
 
@@ -401,12 +408,19 @@ struct CloudWatchEvent<'a> {
 }
 
 impl CloudWatchEvent<'_> {
-    fn emit(&self, index: u32, found: &mut u64, sink: &mut dyn FnMut(RawRecord<'_>)) {
+    /// Hands the event on; `stream` for an event that names none.
+    fn emit(
+        &self,
+        stream: Option<&str>,
+        index: u32,
+        found: &mut u64,
+        sink: &mut dyn FnMut(RawRecord<'_>),
+    ) {
         let ts = self.timestamp.as_ref().and_then(cloudwatch_ts);
         emit_message(
             &self.message,
             ts,
-            self.stream.as_deref(),
+            self.stream.as_deref().or(stream),
             index,
             found,
             sink,
@@ -431,7 +445,7 @@ pub fn read_ndjson(
         }
         let mut found = 0u64;
         if let Ok(event) = serde_json::from_str::<CloudWatchEvent>(text) {
-            event.emit(index, &mut found, sink);
+            event.emit(None, index, &mut found, sink);
         } else if let Ok(value) = serde_json::from_str::<Value>(text) {
             emit_value(&value, index, &mut found, sink);
         }
@@ -521,13 +535,26 @@ fn csv_io(error: csv::Error) -> io::Error {
 
 /// Emits every log event found in a JSON value.
 fn emit_value(value: &Value, index: u32, found: &mut u64, sink: &mut dyn FnMut(RawRecord<'_>)) {
+    emit_in(value, None, index, found, sink);
+}
+
+/// [`emit_value`] for a value inside a document that names its log stream (a subscription
+/// payload's `logStream`): `stream`, for the events that do not name their own.
+fn emit_in(
+    value: &Value,
+    stream: Option<&str>,
+    index: u32,
+    found: &mut u64,
+    sink: &mut dyn FnMut(RawRecord<'_>),
+) {
     match value {
         Value::Object(map) => {
             // CloudWatch's (events, logEvents, results) and RDS DescribeEvents' (Events).
-            for key in ["events", "logEvents", "results", "Events"] {
+            for key in EVENT_ARRAYS {
                 if let Some(Value::Array(items)) = map.get(key) {
+                    let stream = payload_stream(map).or(stream);
                     for item in items {
-                        emit_value(item, index, found, sink);
+                        emit_in(item, stream, index, found, sink);
                     }
                     return;
                 }
@@ -543,7 +570,8 @@ fn emit_value(value: &Value, index: u32, found: &mut u64, sink: &mut dyn FnMut(R
                 let stream = map
                     .get("logStreamName")
                     .or_else(|| map.get("@logStream"))
-                    .and_then(Value::as_str);
+                    .and_then(Value::as_str)
+                    .or(stream);
                 emit_message(message, ts, stream, index, found, sink);
                 return;
             }
@@ -573,19 +601,26 @@ fn emit_value(value: &Value, index: u32, found: &mut u64, sink: &mut dyn FnMut(R
                     .and_then(json_ts);
                 let stream = get("@logStream")
                     .and_then(|i| i.get("value"))
-                    .and_then(Value::as_str);
+                    .and_then(Value::as_str)
+                    .or(stream);
                 if let Some(message) = message {
                     emit_message(message, ts, stream, index, found, sink);
                 }
                 return;
             }
             for item in items {
-                emit_value(item, index, found, sink);
+                emit_in(item, stream, index, found, sink);
             }
         }
-        Value::String(text) => emit_message(text, None, None, index, found, sink),
+        Value::String(text) => emit_message(text, None, stream, index, found, sink),
         _ => {}
     }
+}
+
+/// A subscription payload's log stream (`{"logStream": …, "logEvents": [...]}`): its events
+/// name none of their own.
+fn payload_stream(map: &serde_json::Map<String, Value>) -> Option<&str> {
+    map.get("logStream").and_then(Value::as_str)
 }
 
 /// One line of text for a JSON value read from a text log: its message and error fields, or
@@ -943,6 +978,7 @@ mod tests {
                     let mut doc = serde_json::Map::new();
                     if token_first {
                         doc.insert("nextToken".into(), "t".into());
+                        doc.insert("logStream".into(), "payload-stream".into());
                     }
                     doc.insert(key.into(), Value::Array(events));
                     doc.insert(
@@ -1032,6 +1068,34 @@ mod tests {
         );
         assert_eq!(out.len(), 2);
         assert_eq!(stats.malformed, 0);
+    }
+
+    #[test]
+    fn subscription_payloads_give_their_events_the_payloads_stream() {
+        // Two payloads one after another, as Firehose writes them to S3.
+        let input = concat!(
+            r#"{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"/aws/rds/proxy/p","logStream":"a1","subscriptionFilters":["f"],"logEvents":[{"id":"1","timestamp":1,"message":"one"}]}"#,
+            r#"{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"/aws/rds/proxy/p","logStream":"b2","subscriptionFilters":["f"],"logEvents":[{"id":"2","timestamp":2,"message":"two"},{"id":"3","timestamp":3,"message":"three","logStreamName":"own"}]}"#,
+        );
+        let mut out = Vec::new();
+        let mut stats = InputStats::default();
+        read_json(&mut input.as_bytes(), 0, &mut stats, &mut |r| {
+            out.push((r.text.to_string(), r.stream.map(str::to_string)))
+        })
+        .unwrap();
+        let streams: Vec<_> = out
+            .iter()
+            .map(|(t, s)| (t.as_str(), s.as_deref()))
+            .collect();
+        assert_eq!(
+            streams,
+            [
+                ("one", Some("a1")),
+                ("two", Some("b2")),
+                ("three", Some("own"))
+            ]
+        );
+        assert_eq!((stats.records, stats.malformed), (3, 0));
     }
 
     #[test]
