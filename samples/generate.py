@@ -188,6 +188,14 @@ def layouts(p):
     write(f"{base}/filter-log-events.json",
           json.dumps({"events": events, "searchedLogStreams": []}, indent=4) + "\n")
     write(f"{base}/events.ndjson", "".join(json.dumps(e) + "\n" for e in events))
+    # As Windows PowerShell 5.1 saves a redirected command's output (`aws logs
+    # filter-log-events ... > proxy.json`): UTF-16 little-endian with a byte order mark, CRLF.
+    document = json.dumps({"events": events, "searchedLogStreams": []}, indent=4) + "\n"
+    write(f"{base}/powershell/filter-log-events.json",
+          "\ufeff".encode("utf-16-le") + document.replace("\n", "\r\n").encode("utf-16-le"), "wb")
+    # As `Out-File -Encoding utf8` writes it there: UTF-8 with a byte order mark, CRLF.
+    write(f"{base}/powershell/events.ndjson",
+          ("\ufeff" + "".join(json.dumps(e) + "\r\n" for e in events)).encode("utf-8"), "wb")
 
     # get-log-events is per stream: one document per stream.
     for stream in p.streams:

@@ -5,11 +5,13 @@
 //! Logs Insights `get-query-results`, subscription payloads), NDJSON (one event per line, as
 //! `aws logs tail --format none` and `--save` write), the Logs Insights CSV export, or text
 //! lines (proxy logs, S3 export objects, `aws logs tail` output, application logs). A read error
-//! stops that input only; what was read before it is kept and the error is reported.
+//! stops that input only; what was read before it is kept and the error is reported. A byte
+//! order mark is honoured: UTF-16 input (Windows PowerShell's redirections) is read as UTF-8.
 
 pub mod cloudwatch;
 pub mod lines;
 pub mod structured;
+mod utf16;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -232,6 +234,40 @@ pub fn read_into(
     } else {
         Box::new(&mut counting)
     };
+    // A byte order mark: UTF-8's is skipped; UTF-16's (Windows PowerShell 5.1 writes UTF-16
+    // when output is redirected with `>`) makes the input read as UTF-8 through `Utf16`.
+    let bom = match reader.fill_buf() {
+        Ok(head) if head.starts_with(b"\xEF\xBB\xBF") => Some(None),
+        Ok(head) => utf16::Utf16::<&[u8]>::detect(head).map(Some),
+        Err(_) => None,
+    };
+    match bom {
+        Some(None) => {
+            reader.consume(3);
+            read_layout(&mut reader, gzip, index, forced, &mut stats, sink);
+        }
+        Some(Some(little_endian)) => {
+            reader.consume(2);
+            let mut utf8 = utf16::Utf16::new(&mut reader, little_endian);
+            read_layout(&mut utf8, gzip, index, forced, &mut stats, sink);
+            stats.invalid_utf8 += utf8.replaced;
+        }
+        None => read_layout(&mut reader, gzip, index, forced, &mut stats, sink),
+    }
+    drop(reader);
+    stats.bytes = counting.get_ref().bytes;
+    stats
+}
+
+/// Reads one input's (decoded) text into `sink`: its layout sniffed unless `forced`.
+fn read_layout(
+    reader: &mut dyn BufRead,
+    gzip: bool,
+    index: u32,
+    forced: Option<InputFormat>,
+    stats: &mut InputStats,
+    sink: &mut dyn RecordSink,
+) {
     let format = match forced {
         Some(format) => format,
         None => match reader.fill_buf() {
@@ -245,24 +281,21 @@ pub fn read_into(
     stats.format = Some(format.layout());
     if stats.error.is_none() {
         let result = match format {
-            InputFormat::Text => read_text(&mut reader, index, &mut stats, sink),
+            InputFormat::Text => read_text(reader, index, stats, sink),
             InputFormat::Ndjson => {
-                structured::read_ndjson(&mut reader, index, &mut stats, &mut |r| sink.record(r))
+                structured::read_ndjson(reader, index, stats, &mut |r| sink.record(r))
             }
             InputFormat::Json => {
-                structured::read_json(&mut reader, index, &mut stats, &mut |r| sink.record(r))
+                structured::read_json(reader, index, stats, &mut |r| sink.record(r))
             }
             InputFormat::InsightsCsv => {
-                structured::read_csv(&mut reader, index, &mut stats, &mut |r| sink.record(r))
+                structured::read_csv(reader, index, stats, &mut |r| sink.record(r))
             }
         };
         if let Err(e) = result {
             stats.error = Some(read_error(gzip, &e));
         }
     }
-    drop(reader);
-    stats.bytes = counting.get_ref().bytes;
-    stats
 }
 
 fn read_error(gzip: bool, error: &io::Error) -> String {
@@ -571,6 +604,64 @@ mod tests {
         })
         .unwrap();
         (out, stats)
+    }
+
+    /// The records of a file holding `bytes`, read as a run reads it (gzip, byte order mark and
+    /// layout found from the content).
+    fn file_records(bytes: &[u8]) -> (Vec<String>, InputStats) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("input");
+        std::fs::write(&path, bytes).unwrap();
+        let mut out = Vec::new();
+        let stats = read(&Input::File(path), 0, None, &mut |r| {
+            out.push(r.text.to_string())
+        });
+        (out, stats)
+    }
+
+    #[test]
+    fn byte_order_marks_are_honoured() {
+        let text = "2026-11-24T10:00:00.000Z [INFO] caf\u{e9} \u{1F600}\r\nsecond line\r\n";
+        let want = (
+            vec![
+                "2026-11-24T10:00:00.000Z [INFO] caf\u{e9} \u{1F600}".to_string(),
+                "second line".to_string(),
+            ],
+            Some(Layout::Text),
+        );
+        let utf16 = |little: bool| -> Vec<u8> {
+            "\u{feff}"
+                .encode_utf16()
+                .chain(text.encode_utf16())
+                .flat_map(|u| {
+                    if little {
+                        u.to_le_bytes()
+                    } else {
+                        u.to_be_bytes()
+                    }
+                })
+                .collect()
+        };
+        let utf8_bom = [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat();
+        for bytes in [utf8_bom, utf16(true), utf16(false)] {
+            let (out, stats) = file_records(&bytes);
+            assert_eq!((out, stats.format), want);
+            assert_eq!(stats.invalid_utf8, 0);
+        }
+        // And a JSON document in UTF-16, gzipped.
+        let doc = "{\n    \"events\": [{\"timestamp\": 1, \"message\": \"m\"}]\n}\n";
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let bytes: Vec<u8> = "\u{feff}"
+            .encode_utf16()
+            .chain(doc.encode_utf16())
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        std::io::Write::write_all(&mut gz, &bytes).unwrap();
+        let (out, stats) = file_records(&gz.finish().unwrap());
+        assert_eq!(
+            (out, stats.format, stats.gzip),
+            (vec!["m".to_string()], Some(Layout::Json), true)
+        );
     }
 
     proptest::proptest! {

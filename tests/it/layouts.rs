@@ -14,6 +14,8 @@ use crate::common::{analyze_json, sample};
 
 const EXACT: &[&str] = &[
     "layouts/filter-log-events.json",
+    "layouts/powershell/filter-log-events.json",
+    "layouts/powershell/events.ndjson",
     "layouts/get-log-events",
     "layouts/events.ndjson",
     "layouts/insights-results.json",
