@@ -149,8 +149,11 @@ impl Chunks<'_> {
             self.pos = 0;
             self.from_start = false;
         }
+        // An element longer than a chunk is parsed again after each read: reading as much as
+        // it holds so far keeps that to a few times, whatever its size.
         let old = self.buf.len();
-        self.buf.resize(old + self.chunk, 0);
+        let want = self.chunk.max(old.saturating_sub(self.pos));
+        self.buf.resize(old + want, 0);
         let n = loop {
             match self
                 .reader
@@ -886,6 +889,22 @@ mod tests {
             ["{\"message\": oops},", "{\"message\":\"c\"}]}"]
         );
         assert_eq!((stats.records, stats.malformed), (3, 2));
+    }
+
+    #[test]
+    fn an_event_far_longer_than_the_window_is_read_whole() {
+        let message = "x".repeat(4 << 20);
+        let input = format!(
+            r#"{{"events":[{{"timestamp":9,"message":"{message}"}},{{"message":"next"}}]}}"#
+        );
+        let mut out = Vec::new();
+        let mut stats = InputStats::default();
+        read_json_by(&mut input.as_bytes(), 64, 0, &mut stats, &mut |r| {
+            out.push((r.text.len(), r.ts))
+        })
+        .unwrap();
+        assert_eq!(out, [(4 << 20, Some(9)), (4, None)]);
+        assert_eq!(stats.malformed, 0);
     }
 
     #[test]
