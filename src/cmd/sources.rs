@@ -331,6 +331,7 @@ fn read_inputs(
     read: &std::sync::atomic::AtomicU64,
 ) -> Vec<InputStats> {
     let next = std::sync::atomic::AtomicUsize::new(0);
+    let copies = source::same_as_earlier(inputs);
     let read_some = || {
         let mut done = Vec::new();
         loop {
@@ -339,9 +340,13 @@ fn read_inputs(
                 break;
             };
             let index = u32::try_from(position).unwrap_or(u32::MAX);
+            let how = match copies.get(position).copied().flatten() {
+                Some(k) => inputs.get(k).map_or(Reading::Read(forced), Reading::CopyOf),
+                None => Reading::Read(forced),
+            };
             done.push((
                 position,
-                read_input(input, index, forced, sender, pool, order, read),
+                read_input(input, how, index, sender, pool, order, read),
             ));
         }
         done
@@ -374,13 +379,23 @@ fn read_inputs(
         .collect()
 }
 
+/// How an input is read.
+#[derive(Clone, Copy)]
+enum Reading<'a> {
+    /// In its layout (`--input-format`, else found from its content).
+    Read(Option<InputFormat>),
+    /// Not at all: it holds the same bytes as this earlier input.
+    CopyOf(&'a Input),
+}
+
 /// Reads one input into batches; the last one (empty when the input is) tells the session
 /// join that the input ended. A reader ahead of the input being joined waits while too many
-/// session rows wait ([`SessionOrder::admit`]).
+/// session rows wait ([`SessionOrder::admit`]). A copy of an earlier input is not read: the
+/// report says so in its warnings.
 fn read_input(
     input: &Input,
+    how: Reading<'_>,
     index: u32,
-    forced: Option<InputFormat>,
     sender: &tokio::sync::mpsc::Sender<Batch>,
     pool: &BatchPool,
     order: &SessionOrder,
@@ -393,7 +408,17 @@ fn read_input(
         pool,
         order,
     };
-    let stats = source::read_into(input, index, forced, Some(read), &mut batches);
+    let stats = match how {
+        Reading::CopyOf(original) => InputStats {
+            path: input.name(),
+            warnings: vec![format!(
+                "the same bytes as {}: not read again, so that its events are not counted twice",
+                original.name()
+            )],
+            ..InputStats::default()
+        },
+        Reading::Read(forced) => source::read_into(input, index, forced, Some(read), &mut batches),
+    };
     if !batches.closed {
         let Batcher { mut batch, .. } = batches;
         batch.mark_last();

@@ -156,6 +156,90 @@ fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<(), String> {
     Ok(())
 }
 
+/// For each input, an earlier input that holds the same bytes, if any: a file given twice (by
+/// two paths, inside a directory that is also given, or downloaded twice) would have its events
+/// counted twice. Files are compared only when their sizes and their first 64 KiB are equal
+/// (read for files that share their size, so that `split`'s equal chunks cost a block each),
+/// then whole; a file that cannot be read is never a copy (its error comes when it is read).
+pub fn same_as_earlier(inputs: &[Input]) -> Vec<Option<usize>> {
+    use std::collections::HashMap;
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let sizes: Vec<Option<u64>> = inputs
+        .iter()
+        .map(|input| match input {
+            Input::File(path) => std::fs::metadata(path).ok().map(|m| m.len()),
+            Input::Stdin => None,
+        })
+        .map(|size| size.filter(|&n| n > 0))
+        .collect();
+    let mut shared: HashMap<u64, usize> = HashMap::new();
+    for size in sizes.iter().flatten() {
+        *shared.entry(*size).or_default() += 1;
+    }
+    let head = |path: &Path| -> Option<u64> {
+        let mut block = vec![0u8; 1 << 16];
+        let n = read_full(&mut File::open(path).ok()?, &mut block).ok()?;
+        let mut hasher = DefaultHasher::new();
+        block.get(..n).hash(&mut hasher);
+        Some(hasher.finish())
+    };
+    let mut seen: HashMap<(u64, u64), Vec<usize>> = HashMap::new();
+    let mut earlier = vec![None; inputs.len()];
+    for (i, input) in inputs.iter().enumerate() {
+        let (Input::File(path), Some(size)) = (input, sizes.get(i).copied().flatten()) else {
+            continue;
+        };
+        if shared.get(&size).is_none_or(|&n| n < 2) {
+            continue;
+        }
+        let Some(head) = head(path) else { continue };
+        let alike = seen.entry((size, head)).or_default();
+        earlier[i] = alike.iter().copied().find(|&k| match inputs.get(k) {
+            Some(Input::File(other)) => same_bytes(other, path).unwrap_or(false),
+            _ => false,
+        });
+        if earlier[i].is_none() {
+            alike.push(i);
+        }
+    }
+    earlier
+}
+
+/// Whether two files hold the same bytes.
+fn same_bytes(a: &Path, b: &Path) -> io::Result<bool> {
+    if let (Ok(a), Ok(b)) = (a.canonicalize(), b.canonicalize())
+        && a == b
+    {
+        return Ok(true);
+    }
+    let (mut a, mut b) = (File::open(a)?, File::open(b)?);
+    let (mut x, mut y) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let n = read_full(&mut a, &mut x)?;
+        let m = read_full(&mut b, &mut y)?;
+        if n != m || x.get(..n) != y.get(..m) {
+            return Ok(false);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+    }
+}
+
+/// Fills `buf` as far as the reader goes: fewer bytes only at its end.
+fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while let Some(rest) = buf.get_mut(filled..).filter(|r| !r.is_empty()) {
+        match reader.read(rest) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
 /// An I/O error in words a user can act on.
 pub fn describe_io(error: &io::Error) -> String {
     match error.kind() {
@@ -617,6 +701,40 @@ mod tests {
             out.push(r.text.to_string())
         });
         (out, stats)
+    }
+
+    #[test]
+    fn copies_of_earlier_inputs_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            Input::File(path)
+        };
+        let mut big = vec![b'x'; 200_000];
+        let a = write("a.log", &big);
+        let copy = write("copy.log", &big);
+        // The same size, one byte different, past the first block.
+        *big.last_mut().unwrap() = b'y';
+        let near = write("near.log", &big);
+        let other = write("other.log", b"short");
+        let empty = write("empty.log", b"");
+        let empty_too = write("empty-too.log", b"");
+        let inputs = [
+            a.clone(),
+            copy,
+            near,
+            other,
+            Input::Stdin,
+            a,
+            empty,
+            empty_too,
+            Input::File(dir.path().join("missing.log")),
+        ];
+        assert_eq!(
+            same_as_earlier(&inputs),
+            [None, Some(0), None, None, None, Some(0), None, None, None]
+        );
     }
 
     #[test]

@@ -134,3 +134,32 @@ fn empty_file_is_fine() {
     assert_eq!(out.code, 0);
     assert!(out.stdout.contains("No findings"));
 }
+
+#[test]
+fn a_file_given_twice_is_read_once() {
+    let original = sample("proxy/iam-auth-failed-mysql.log");
+    let once = analyze_json(&[&original], 0);
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(&original).unwrap();
+    let copy = temp_file(dir.path(), "downloaded-again.log", &bytes);
+    // The copy, the original by its own path again, and the copy inside its directory.
+    let dir_path = dir.path().display().to_string();
+    let report = analyze_json(&[&original, &copy, &original, &dir_path], 0);
+    for part in ["counts", "sessions", "findings"] {
+        assert_eq!(report[part], once[part], "{part}");
+    }
+    let warnings: Vec<&str> = report["input"]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.contains(&format!("the same bytes as {original}: not read again"))),
+        "{warnings:?}"
+    );
+    assert_eq!(report["input"]["files"].as_array().unwrap().len(), 4);
+}
