@@ -226,6 +226,43 @@ fn same_bytes(a: &Path, b: &Path) -> io::Result<bool> {
     }
 }
 
+/// An archive or a compression proxydoc does not read (only gzip), known by its first bytes:
+/// what it is and how to give proxydoc its text. Read as text, it would be binary noise
+/// counted as unparsed lines, and the logs inside it would seem to be missing.
+fn unread_archive(head: &[u8], path: &str) -> Option<String> {
+    let (what, how) = if head.starts_with(b"PK\x03\x04") {
+        (
+            "a zip archive",
+            format!("extract it (`unzip {path}`) and pass the files or their directory"),
+        )
+    } else if head.starts_with(b"BZh") && head.get(4..10) == Some(b"\x31\x41\x59\x26\x53\x59") {
+        (
+            "bzip2-compressed",
+            format!("decompress it: `bzcat {path} | proxydoc analyze -`"),
+        )
+    } else if head.starts_with(b"\xFD7zXZ\x00") {
+        (
+            "xz-compressed",
+            format!("decompress it: `xzcat {path} | proxydoc analyze -`"),
+        )
+    } else if head.starts_with(b"\x28\xB5\x2F\xFD") {
+        (
+            "zstd-compressed",
+            format!("decompress it: `zstdcat {path} | proxydoc analyze -`"),
+        )
+    } else if head.starts_with(b"7z\xBC\xAF\x27\x1C") {
+        (
+            "a 7-Zip archive",
+            format!("extract it (`7z x {path}`) and pass the files or their directory"),
+        )
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{what}, which proxydoc does not read (it reads plain and gzip files): {how}"
+    ))
+}
+
 /// Fills `buf` as far as the reader goes: fewer bytes only at its end.
 fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
@@ -303,7 +340,13 @@ pub fn read_into(
         },
     );
     let gzip = match counting.fill_buf() {
-        Ok(head) => head.starts_with(&[0x1f, 0x8b]),
+        Ok(head) => {
+            if let Some(error) = unread_archive(head, &stats.path) {
+                stats.error = Some(error);
+                return stats;
+            }
+            head.starts_with(&[0x1f, 0x8b])
+        }
         Err(e) => {
             stats.error = Some(describe_io(&e));
             return stats;
@@ -701,6 +744,32 @@ mod tests {
             out.push(r.text.to_string())
         });
         (out, stats)
+    }
+
+    #[test]
+    fn archives_and_other_compressions_say_how_to_read_them() {
+        let cases: [(&[u8], &str, &str); 5] = [
+            (b"PK\x03\x04\x14\x00rest", "a zip archive", "`unzip "),
+            (b"BZh91AY&SYrest", "bzip2-compressed", "`bzcat "),
+            (b"\xFD7zXZ\x00\x00\x04", "xz-compressed", "`xzcat "),
+            (b"\x28\xB5\x2F\xFD\x04\x00", "zstd-compressed", "`zstdcat "),
+            (b"7z\xBC\xAF\x27\x1C\x00\x04", "a 7-Zip archive", "`7z x "),
+        ];
+        for (bytes, what, command) in cases {
+            let (out, stats) = file_records(bytes);
+            assert!(out.is_empty());
+            let error = stats.error.unwrap();
+            assert!(
+                error.starts_with(&format!(
+                    "{what}, which proxydoc does not read (it reads plain and gzip files): "
+                )) && error.contains(command)
+                    && error.contains(&stats.path),
+                "{error}"
+            );
+        }
+        // Text that merely starts like one is read.
+        let (out, stats) = file_records(b"BZh is not bzip2 here\nPK too\n");
+        assert_eq!((out.len(), stats.error), (2, None));
     }
 
     #[test]
