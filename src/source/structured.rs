@@ -1,8 +1,9 @@
 //! Structured exports: CloudWatch JSON documents, NDJSON events, the Logs Insights CSV export.
 //!
-//! All of them reduce to `(timestamp, message)` pairs. A JSON document that does not parse is
-//! read again as text lines (counted as malformed) so that a truncated download still yields
-//! what it holds; an NDJSON line that does not parse is handed on as a text record. JSON that
+//! All of them reduce to `(timestamp, message)` pairs. A JSON document is read an event at a
+//! time; from where it stops parsing (a truncated download), the rest is read as text lines
+//! (counted as malformed), so it still yields what it holds; an NDJSON line that does not
+//! parse is handed on as a text record. JSON that
 //! is not a CloudWatch shape is never dropped: a logger's record (pino, bunyan, zap, structlog,
 //! winston, logback) or an error object (Lambda's `errorType`/`errorMessage`) becomes one line
 //! of its message and error fields, and anything else its own JSON text on one line.
@@ -62,7 +63,11 @@ fn read_json_by(
         match read_document(&mut chunks, index, &mut found, sink) {
             Ok(true) => parsed += 1,
             Ok(false) => break false,
-            Err(Failure::Io(e)) => return Err(e),
+            Err(Failure::Io(e)) => {
+                // The events before the error were handed on: they are counted.
+                stats.records += found;
+                return Err(e);
+            }
             Err(Failure::Syntax) => break true,
         }
     };

@@ -2,7 +2,8 @@
 //! byte order mark) when a command's output is redirected with `>` or `Out-File`: `aws logs
 //! filter-log-events … > proxy.json` there gives a file no UTF-8 reader can read. The byte
 //! order mark tells it apart ([`Utf16::detect`]); the text is then decoded a buffer at a time,
-//! an unpaired surrogate or a lone last byte becoming U+FFFD.
+//! an unpaired surrogate or a lone last byte becoming U+FFFD (each counted with the input's
+//! `invalid_utf8`).
 
 use std::io::{self, BufRead, Read};
 
