@@ -913,6 +913,31 @@ mod tests {
     }
 
     #[test]
+    fn a_read_error_keeps_the_events_before_it() {
+        /// Its bytes, then an error.
+        struct Broken<'a>(&'a [u8]);
+        impl Read for Broken<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(io::Error::other("disk gone"));
+                }
+                self.0.read(buf)
+            }
+        }
+        let doc = r#"{"events":[{"message":"a"},{"message":"b"},{"mess"#;
+        let mut reader = io::BufReader::with_capacity(8, Broken(doc.as_bytes()));
+        let mut out = Vec::new();
+        let mut stats = InputStats::default();
+        let error = read_json_by(&mut reader, 8, 0, &mut stats, &mut |r| {
+            out.push(r.text.to_string())
+        })
+        .unwrap_err();
+        assert_eq!(error.to_string(), "disk gone");
+        assert_eq!(out, ["a", "b"]);
+        assert_eq!(stats.records, 2);
+    }
+
+    #[test]
     fn text_taken_for_json_is_read_again_from_its_start() {
         let text = "[x] not json at all\nsecond line\n";
         let (out, stats) = collect(read_json, text);
