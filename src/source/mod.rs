@@ -816,19 +816,7 @@ mod tests {
             ],
             Some(Layout::Text),
         );
-        let utf16 = |little: bool| -> Vec<u8> {
-            "\u{feff}"
-                .encode_utf16()
-                .chain(text.encode_utf16())
-                .flat_map(|u| {
-                    if little {
-                        u.to_le_bytes()
-                    } else {
-                        u.to_be_bytes()
-                    }
-                })
-                .collect()
-        };
+        let utf16 = |little: bool| utf16::encode(&format!("\u{feff}{text}"), little);
         let utf8_bom = [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat();
         for bytes in [utf8_bom, utf16(true), utf16(false)] {
             let (out, stats) = file_records(&bytes);
@@ -838,11 +826,7 @@ mod tests {
         // And a JSON document in UTF-16, gzipped.
         let doc = "{\n    \"events\": [{\"timestamp\": 1, \"message\": \"m\"}]\n}\n";
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        let bytes: Vec<u8> = "\u{feff}"
-            .encode_utf16()
-            .chain(doc.encode_utf16())
-            .flat_map(u16::to_le_bytes)
-            .collect();
+        let bytes = utf16::encode(&format!("\u{feff}{doc}"), true);
         std::io::Write::write_all(&mut gz, &bytes).unwrap();
         let (out, stats) = file_records(&gz.finish().unwrap());
         assert_eq!(

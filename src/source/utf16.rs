@@ -132,22 +132,24 @@ impl<R> Utf16<R> {
     }
 }
 
+/// `text` in UTF-16 of either byte order, without a mark: for the tests.
+#[cfg(test)]
+pub fn encode(text: &str, little_endian: bool) -> Vec<u8> {
+    text.encode_utf16()
+        .flat_map(|u| {
+            if little_endian {
+                u.to_le_bytes()
+            } else {
+                u.to_be_bytes()
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    fn encode(text: &str, little_endian: bool) -> Vec<u8> {
-        text.encode_utf16()
-            .flat_map(|u| {
-                if little_endian {
-                    u.to_le_bytes()
-                } else {
-                    u.to_be_bytes()
-                }
-            })
-            .collect()
-    }
 
     fn decode(bytes: &[u8], little_endian: bool, buffer: usize) -> (String, u64) {
         let inner = io::BufReader::with_capacity(buffer, bytes);
