@@ -73,11 +73,14 @@ pub enum EventKind {
     UnsupportedClient,
     DbError,
     NetworkTimeout,
+    /// The application's own connection pool had no free connection within its timeout
+    /// (HikariCP, Npgsql, SQLAlchemy, Knex, Prisma): not a connection attempt to the proxy.
+    AppPoolTimeout,
     Unclassified,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::ClientConnected,
         EventKind::AuthSucceeded,
         EventKind::AuthFailed,
@@ -94,6 +97,7 @@ impl EventKind {
         EventKind::UnsupportedClient,
         EventKind::DbError,
         EventKind::NetworkTimeout,
+        EventKind::AppPoolTimeout,
         EventKind::Unclassified,
     ];
 
@@ -115,6 +119,7 @@ impl EventKind {
             EventKind::UnsupportedClient => "unsupported_client",
             EventKind::DbError => "db_error",
             EventKind::NetworkTimeout => "network_timeout",
+            EventKind::AppPoolTimeout => "app_pool_timeout",
             EventKind::Unclassified => "unclassified",
         }
     }

@@ -121,6 +121,12 @@ pub const CAUSES: &[Cause] = &[
         severity: Severity::Critical,
         remediation: db_error,
     },
+    Cause {
+        id: id::APP_POOL_EXHAUSTED,
+        title: "The application's own connection pool ran out",
+        severity: Severity::Warning,
+        remediation: app_pool_exhausted,
+    },
 ];
 
 pub fn lookup(cause: &str) -> Option<&'static Cause> {
@@ -515,6 +521,27 @@ fn client_connection_limit(fill: &Fill, stats: &CauseStats) -> Vec<String> {
         fill.proxy
     ));
     steps
+}
+
+fn app_pool_exhausted(_fill: &Fill, stats: &CauseStats) -> Vec<String> {
+    // The patterns set `reason` to the pool's library.
+    let pools: Vec<String> = stats
+        .details
+        .iter()
+        .map(|(library, n)| format!("{library} ×{n}"))
+        .collect();
+    let pools = if pools.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", pools.join(", "))
+    };
+    vec![
+        format!(
+            "This is the application's own pool{pools}, not the proxy's: no connection to the proxy was attempted. Proxy findings ranked above this one (borrow timeouts, a database that is not available, pinning) make every pooled connection wait: fix those first"
+        ),
+        "Find what holds the pool's connections: long transactions, and connections never returned (HikariCP `leakDetectionThreshold`; SQLAlchemy sessions not closed; Knex queries outside their transaction's `.transacting(trx)`; .NET connections not disposed)".to_string(),
+        "Compare the pool's size with the requests in flight at the peak: behind RDS Proxy a larger application pool is cheap, as the proxy multiplexes client connections onto its own database connections (watch the proxy's `ClientConnections` metric and its target group's `MaxConnectionsPercent`)".to_string(),
+    ]
 }
 
 fn client_network_blocked(fill: &Fill, _stats: &CauseStats) -> Vec<String> {

@@ -34,6 +34,7 @@ pub mod id {
     pub const TLS_CERTIFICATE_UNTRUSTED: &str = "tls-certificate-untrusted";
     pub const PROXY_ENDPOINT_UNRESOLVED: &str = "proxy-endpoint-unresolved";
     pub const PROXY_SUBNETS_FULL: &str = "proxy-subnets-full";
+    pub const APP_POOL_EXHAUSTED: &str = "app-pool-exhausted";
 }
 
 /// Values listed per finding (users, clients, endpoints).

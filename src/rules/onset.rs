@@ -25,6 +25,7 @@ pub fn label(kind: EventKind) -> &'static str {
         EventKind::UnsupportedClient => "unsupported client errors",
         EventKind::DbError => "database errors",
         EventKind::NetworkTimeout => "network timeouts",
+        EventKind::AppPoolTimeout => "application pool timeouts",
         EventKind::Unclassified => "unclassified lines",
     }
 }

@@ -144,3 +144,43 @@ fn client_library_wordings_name_their_cause() {
         wrong.join("\n")
     );
 }
+
+/// The application's own pool timing out (HikariCP here) is a finding of its own, a warning
+/// ranked below the proxy's pool exhaustion that it follows; alone, it is the only finding.
+#[test]
+fn an_application_pool_timeout_ranks_below_the_proxys_causes() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: String = (0..5)
+        .map(|i| {
+            format!(
+                "2026-11-24 10:00:4{i},120 ERROR [http-nio-8080-exec-{i}] o.h.e.j.s.SqlExceptionHelper : HikariPool-1 - Connection is not available, request timed out after 30000ms.\n"
+            )
+        })
+        .collect();
+    let app = crate::common::temp_file(dir.path(), "java-app.log", lines.as_bytes());
+    let report = crate::common::analyze_json(&[&app], 0);
+    assert_eq!(crate::common::causes(&report), ["app-pool-exhausted"]);
+    let finding = &report["findings"][0];
+    assert_eq!(finding["severity"], "warning");
+    assert_eq!(
+        finding["title"],
+        "The application's own connection pool ran out"
+    );
+    assert!(
+        finding["remediation"][0]
+            .as_str()
+            .unwrap()
+            .contains("the application's own pool (HikariCP ×5), not the proxy's"),
+        "{}",
+        finding["remediation"][0]
+    );
+    assert_eq!(report["counts"]["app_pool_timeout"], 5);
+    assert_eq!(report["counts"]["borrow_timeout"], 0);
+
+    let incident = crate::common::sample("incidents/pool-exhausted");
+    let report = crate::common::analyze_json(&[&incident, &app], 0);
+    assert_eq!(
+        crate::common::causes(&report),
+        ["pool-exhausted", "session-pinning", "app-pool-exhausted"]
+    );
+}
