@@ -346,6 +346,7 @@ impl<'c> Pipeline<'c> {
         if line.stream.is_none() {
             line.stream = record.stream;
         }
+        let own_ts = line.ts;
         // A line without a timestamp in a text log (a bare proxy message, a stack-trace line)
         // belongs to the time of the line before it in the same input.
         match (line.ts, self.last_ts) {
@@ -358,6 +359,8 @@ impl<'c> Pipeline<'c> {
         } else {
             let event = self.classifier.classify(line, &mut self.scratch);
             self.aggregator.push(&event, text);
+            self.aggregator
+                .observe_repeat(record.input, own_ts, event.line.message);
             if let Some(sink) = &self.events {
                 let show_sql = sink.show_sql();
                 let clean = self

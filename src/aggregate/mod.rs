@@ -12,6 +12,7 @@ mod frame;
 mod interner;
 mod minutes;
 pub mod onset;
+pub mod repeats;
 pub mod sessions;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -21,6 +22,8 @@ use crate::model::{Event, EventKind, Evidence, Millis, field, has_proxy_mark};
 use frame::{FactBuffer, FactRow, FrameError};
 use interner::{Dim, Interner};
 pub use minutes::{Bucket, KindCounts};
+pub use repeats::Repeat;
+use repeats::RepeatSketch;
 
 /// The summary tables could not be built (a polars error, which would be a bug in proxydoc):
 /// the only way an aggregation fails. polars' own error type stays in this module.
@@ -180,6 +183,8 @@ pub struct Summary {
     pub kind_onsets: BTreeMap<EventKind, onset::Onset>,
     /// Where the database side went quiet while clients kept arriving.
     pub db_silence: Option<onset::Onset>,
+    /// Inputs that hold events an earlier input holds too (counted twice), by input.
+    pub repeats: Vec<Repeat>,
 }
 
 /// Database-side kinds: lines that show the proxy talking to its target.
@@ -290,6 +295,8 @@ pub struct Aggregator<'c> {
     seq: u64,
     proxy_lines: u64,
     client_lines: u64,
+    /// Samples of the events, to find inputs that hold the same ones.
+    repeats: RepeatSketch,
 }
 
 impl<'c> Aggregator<'c> {
@@ -329,6 +336,7 @@ impl<'c> Aggregator<'c> {
             seq: 0,
             proxy_lines: 0,
             client_lines: 0,
+            repeats: RepeatSketch::default(),
         }
     }
 
@@ -389,7 +397,15 @@ impl<'c> Aggregator<'c> {
         self.seq = self.seq.max(other.seq);
         self.proxy_lines += other.proxy_lines;
         self.client_lines += other.client_lines;
+        self.repeats.merge(other.repeats);
         remap
+    }
+
+    /// Sees an event of input `input` for the inputs that repeat another's events (see
+    /// [`repeats`]): `ts`, the line's own time (none for a line that has none of its own).
+    #[inline]
+    pub fn observe_repeat(&mut self, input: u32, ts: Option<Millis>, message: &str) {
+        self.repeats.observe(input, ts, message);
     }
 
     /// Adds `n` events counted elsewhere (a Logs Insights result row), as if each had been
@@ -662,6 +678,7 @@ impl<'c> Aggregator<'c> {
             seq: _,
             proxy_lines,
             client_lines,
+            repeats,
         } = self;
         let mut tables = Tables {
             facts: facts.finish()?,
@@ -713,6 +730,7 @@ impl<'c> Aggregator<'c> {
             client_lines,
             kind_onsets,
             db_silence,
+            repeats: repeats.finish(),
         })
     }
 }

@@ -117,6 +117,7 @@ pub(super) async fn run_pipeline(
     let (summary, findings) = processor
         .await
         .context("the analysis stopped unexpectedly")??;
+    warn_of_repeats(&mut stats, &summary.repeats);
     let mut events_written = true;
     if let (Some(sink), Some(path)) = (events, &config.events) {
         // The analysis is done: a full disk costs the table, not the report.
@@ -133,6 +134,41 @@ pub(super) async fn run_pipeline(
         }
     }
     Ok((stats, summary, findings, events_written))
+}
+
+/// Tells, on each input that holds events an earlier input holds too, which input and how
+/// many: they were counted twice.
+fn warn_of_repeats(stats: &mut [InputStats], repeats: &[crate::aggregate::Repeat]) {
+    for repeat in repeats {
+        let Some(earlier) = stats.get(repeat.earlier as usize).map(|s| s.path.clone()) else {
+            continue;
+        };
+        let Some(input) = stats.get_mut(repeat.input as usize) else {
+            continue;
+        };
+        let about = if repeat.exact { "" } else { "about " };
+        let events = repeat.events;
+        let span = if repeat.first == repeat.last {
+            format!("at {}", crate::timefmt::rfc3339(repeat.first))
+        } else {
+            format!(
+                "from {} to {}",
+                crate::timefmt::rfc3339(repeat.first),
+                crate::timefmt::rfc3339(repeat.last)
+            )
+        };
+        let others = match repeat.others {
+            0 => String::new(),
+            1 => "; 1 other earlier input holds some of them as well".to_string(),
+            n => format!("; {n} other earlier inputs hold some of them as well"),
+        };
+        input.warnings.push(format!(
+            "holds {about}{events} events that {earlier} holds too, with the same times and \
+             messages, {span}{others}: they are counted twice, and so are their sessions. Give \
+             each window of the log once: leave out the inputs that repeat another, or \
+             download or export windows that do not overlap"
+        ));
+    }
 }
 
 /// Runs `workers` pipelines over the batches of one channel (see [`run_parallel`]).

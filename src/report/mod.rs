@@ -88,6 +88,22 @@ impl Report {
                 .flat_map(|i| i.warnings.iter().map(move |w| format!("{}: {w}", i.path)))
                 .collect(),
             details: build.inputs.iter().map(input_out).collect(),
+            repeats: summary
+                .repeats
+                .iter()
+                .filter_map(|r| {
+                    let name = |i: u32| build.inputs.get(i as usize).map(|s| s.path.clone());
+                    Some(RepeatOut {
+                        input: name(r.input)?,
+                        earlier: name(r.earlier)?,
+                        events: r.events,
+                        exact: r.exact,
+                        first: rfc3339(r.first),
+                        last: rfc3339(r.last),
+                        others: r.others,
+                    })
+                })
+                .collect(),
         };
         let counts = EventKind::ALL
             .iter()

@@ -75,6 +75,24 @@ pub struct InputSection {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     pub details: Vec<InputOut>,
+    /// Inputs that hold events an earlier input holds too: counted twice.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repeats: Vec<RepeatOut>,
+}
+
+/// An input holding events an earlier one holds too (the same times and messages).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RepeatOut {
+    pub input: String,
+    pub earlier: String,
+    /// The events the two share: exact when `exact`, else estimated from a sample.
+    pub events: u64,
+    pub exact: bool,
+    /// The time range of the shared events (RFC 3339).
+    pub first: String,
+    pub last: String,
+    /// Other earlier inputs that share events with `input` too (fewer).
+    pub others: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -135,6 +135,84 @@ fn empty_file_is_fine() {
     assert!(out.stdout.contains("No findings"));
 }
 
+/// Two downloads of overlapping windows, in two layouts (a `filter-log-events` document, then
+/// NDJSON events), and an unrelated log: the second download is named as holding the first's
+/// events, exactly how many and over which times, for any number of workers.
+#[test]
+fn downloads_of_overlapping_windows_are_named_with_their_shared_events() {
+    let lines: Vec<String> = std::fs::read_to_string(sample("layouts/events.ndjson"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(lines.len() > 250);
+    let dir = tempfile::tempdir().unwrap();
+    let first = format!(
+        "{{\"events\": [{}], \"searchedLogStreams\": []}}",
+        lines[..160].join(",\n")
+    );
+    let first = temp_file(dir.path(), "10h00-10h30.json", first.as_bytes());
+    let second = temp_file(
+        dir.path(),
+        "10h20-11h00.ndjson",
+        (lines[110..].join("\n") + "\n").as_bytes(),
+    );
+    let other = sample("proxy/iam-auth-failed-mysql.log");
+    let time = |line: &str| {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        event["timestamp"].as_i64().unwrap()
+    };
+    let rfc3339 = proxydoc::timefmt::rfc3339;
+    let mut seen = Vec::new();
+    for threads in ["1", "2", "3"] {
+        let out = run(&[
+            "analyze",
+            "--format",
+            "json",
+            "--threads",
+            threads,
+            &first,
+            &second,
+            &other,
+        ]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let report = out.json();
+        let repeats = report["input"]["repeats"].clone();
+        assert_eq!(
+            repeats,
+            serde_json::json!([{
+                "input": second,
+                "earlier": first,
+                "events": 50,
+                "exact": true,
+                "first": rfc3339(time(&lines[110])),
+                "last": rfc3339(time(&lines[159])),
+                "others": 0,
+            }]),
+            "--threads {threads}"
+        );
+        let warnings = report["input"]["warnings"].as_array().unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let warning = warnings[0].as_str().unwrap();
+        assert!(
+            warning.starts_with(&format!("{second}: holds 50 events that {first} holds too")),
+            "{warning}"
+        );
+        assert!(warning.contains("counted twice"), "{warning}");
+        seen.push(report["input"].clone());
+    }
+    assert!(seen.windows(2).all(|w| w[0] == w[1]));
+    // Windows that only touch share nothing.
+    let apart = temp_file(
+        dir.path(),
+        "10h30-11h00.ndjson",
+        (lines[160..].join("\n") + "\n").as_bytes(),
+    );
+    let report = analyze_json(&[&first, &apart], 0);
+    assert!(report["input"].get("repeats").is_none(), "{report}");
+    assert!(report["input"].get("warnings").is_none(), "{report}");
+}
+
 #[test]
 fn a_file_given_twice_is_read_once() {
     let original = sample("proxy/iam-auth-failed-mysql.log");
