@@ -280,38 +280,14 @@ fn read_document(
         Some(b'{') => {
             chunks.pos += 1;
             let mut rest = serde_json::Map::new();
-            let mut streamed = false;
-            loop {
-                match chunks.peek()? {
-                    Some(b'}') => {
-                        chunks.pos += 1;
-                        break;
-                    }
-                    Some(b',') => chunks.pos += 1,
-                    Some(b'"') => {
-                        let key: String = chunks.parse()?;
-                        if chunks.peek()? != Some(b':') {
-                            return Err(Failure::Syntax);
-                        }
-                        chunks.pos += 1;
-                        if streamed {
-                            // Read to be skipped (serde_json's skipping reader does not tell
-                            // a value cut by the window's end from a bad one).
-                            chunks.parse::<Value>()?;
-                        } else if EVENT_ARRAYS.contains(&key.as_str())
-                            && chunks.peek()? == Some(b'[')
-                        {
-                            let stream = payload_stream(&rest);
-                            read_array(chunks, false, stream, index, found, sink)?;
-                            streamed = true;
-                        } else {
-                            rest.insert(key, chunks.parse()?);
-                        }
-                    }
-                    _ => return Err(Failure::Syntax),
-                }
+            let mut held = Held::default();
+            let read = read_object(chunks, &mut rest, &mut held, index, found, sink);
+            // Events held for the payload's stream go on even when the rest is damaged.
+            let stream = payload_stream(&rest);
+            for item in held.items.drain(..) {
+                emit_in(&item, stream, index, found, sink);
             }
-            if !streamed {
+            if !read? {
                 emit_value(&Value::Object(rest), index, found, sink);
             }
         }
@@ -323,6 +299,109 @@ fn read_document(
     }
     chunks.committed |= *found > before;
     Ok(true)
+}
+
+/// The events of a subscription payload whose `logStream` has not come yet (its keys were
+/// sorted, as `jq -S` or Python's `sort_keys` print them: `logEvents` comes first), held
+/// until the payload ends to be given its stream; at most [`HELD_MAX`] bytes of messages,
+/// then handed on without it.
+#[derive(Default)]
+struct Held {
+    items: Vec<Value>,
+    bytes: usize,
+}
+
+/// Messages held for a payload's stream: CloudWatch delivers at most 1 MB a payload.
+const HELD_MAX: usize = 4 << 20;
+
+/// Reads the keys of the object whose `{` was just read, through its `}`: the array of events
+/// an element at a time (see [`read_document`]), the other keys into `rest` while no array was
+/// read and dropped after. True when the events' array was read.
+fn read_object(
+    chunks: &mut Chunks<'_>,
+    rest: &mut serde_json::Map<String, Value>,
+    held: &mut Held,
+    index: u32,
+    found: &mut u64,
+    sink: &mut dyn FnMut(RawRecord<'_>),
+) -> Result<bool, Failure> {
+    let mut streamed = false;
+    loop {
+        match chunks.peek()? {
+            Some(b'}') => {
+                chunks.pos += 1;
+                return Ok(streamed);
+            }
+            Some(b',') => chunks.pos += 1,
+            Some(b'"') => {
+                let key: String = chunks.parse()?;
+                if chunks.peek()? != Some(b':') {
+                    return Err(Failure::Syntax);
+                }
+                chunks.pos += 1;
+                if streamed && (held.items.is_empty() || key != "logStream") {
+                    // Read to be skipped (serde_json's skipping reader does not tell a value
+                    // cut by the window's end from a bad one).
+                    chunks.parse::<Value>()?;
+                } else if !streamed
+                    && EVENT_ARRAYS.contains(&key.as_str())
+                    && chunks.peek()? == Some(b'[')
+                {
+                    let stream = payload_stream(rest);
+                    if key == "logEvents" && stream.is_none() {
+                        read_held(chunks, held, index, found, sink)?;
+                    } else {
+                        read_array(chunks, false, stream, index, found, sink)?;
+                    }
+                    streamed = true;
+                } else {
+                    rest.insert(key, chunks.parse()?);
+                }
+            }
+            _ => return Err(Failure::Syntax),
+        }
+    }
+}
+
+/// Reads a payload's `logEvents` array before its `logStream` is known: its elements are held
+/// (see [`Held`]); past [`HELD_MAX`] they and the rest are handed on without a stream.
+fn read_held(
+    chunks: &mut Chunks<'_>,
+    held: &mut Held,
+    index: u32,
+    found: &mut u64,
+    sink: &mut dyn FnMut(RawRecord<'_>),
+) -> Result<(), Failure> {
+    chunks.pos += 1;
+    let mut full = false;
+    loop {
+        match chunks.peek()? {
+            Some(b']') => {
+                chunks.pos += 1;
+                return Ok(());
+            }
+            Some(b',') => chunks.pos += 1,
+            Some(_) => {
+                let item: Value = chunks.parse()?;
+                if full {
+                    emit_in(&item, None, index, found, sink);
+                    continue;
+                }
+                held.bytes += item
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .map_or(64, |m| m.len() + 64);
+                held.items.push(item);
+                if held.bytes > HELD_MAX {
+                    full = true;
+                    for item in held.items.drain(..) {
+                        emit_in(&item, None, index, found, sink);
+                    }
+                }
+            }
+            None => return Err(Failure::Syntax),
+        }
+    }
 }
 
 /// The keys whose array holds a document's events, as [`emit_value`] looks for them.
@@ -974,7 +1053,10 @@ mod tests {
 
     /// The records as the whole document, parsed at once, gives them: the reference the
     /// streamed reading must equal.
-    fn whole_document(input: &str) -> Vec<(String, Option<Millis>, Option<String>)> {
+    /// A record as the tests compare them: text, time, stream.
+    type Record = (String, Option<Millis>, Option<String>);
+
+    fn whole_document(input: &str) -> Vec<Record> {
         let mut out = Vec::new();
         let mut found = 0;
         for value in serde_json::Deserializer::from_str(input).into_iter::<Value>() {
@@ -985,7 +1067,7 @@ mod tests {
         out
     }
 
-    fn streamed(input: &str, chunk: usize) -> Vec<(String, Option<Millis>, Option<String>)> {
+    fn streamed(input: &str, chunk: usize) -> Vec<Record> {
         let mut out = Vec::new();
         let mut stats = InputStats::default();
         read_json_by(&mut input.as_bytes(), chunk, 0, &mut stats, &mut |r| {
@@ -1021,9 +1103,10 @@ mod tests {
             (
                 events(),
                 proptest::sample::select(EVENT_ARRAYS.to_vec()),
-                any::<bool>()
+                any::<bool>(),
+                any::<bool>(),
             )
-                .prop_map(|(events, key, token_first)| {
+                .prop_map(|(events, key, token_first, stream_after)| {
                     let mut doc = serde_json::Map::new();
                     if token_first {
                         doc.insert("nextToken".into(), "t".into());
@@ -1034,6 +1117,11 @@ mod tests {
                         "searchedLogStreams".into(),
                         serde_json::json!([{"logStreamName": "s"}]),
                     );
+                    // A subscription payload with sorted keys: its stream after its events.
+                    if stream_after && !token_first && key == "logEvents" {
+                        doc.insert("logStream".into(), "sorted-payload-stream".into());
+                        doc.insert("messageType".into(), "DATA_MESSAGE".into());
+                    }
                     Value::Object(doc)
                 }),
             events().prop_map(Value::Array),
@@ -1091,8 +1179,15 @@ mod tests {
             .unwrap();
             prop_assert_eq!(stats.records, out.len() as u64);
             // What came as events is the whole document's records up to the cut, and what
-            // came after them is lines of the input, as text.
-            let events = out.iter().zip(&whole).take_while(|(a, b)| a == b).count();
+            // came after them is lines of the input, as text. A payload with sorted keys cut
+            // before its stream gives its events none.
+            let same = |a: &Record, b: &Record| {
+                a.0 == b.0
+                    && a.1 == b.1
+                    && (a.2 == b.2
+                        || (a.2.is_none() && b.2.as_deref() == Some("sorted-payload-stream")))
+            };
+            let events = out.iter().zip(&whole).take_while(|(a, b)| same(a, b)).count();
             if stats.malformed == 0 {
                 prop_assert_eq!(events, out.len());
             }
@@ -1125,6 +1220,8 @@ mod tests {
         let input = concat!(
             r#"{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"/aws/rds/proxy/p","logStream":"a1","subscriptionFilters":["f"],"logEvents":[{"id":"1","timestamp":1,"message":"one"}]}"#,
             r#"{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"/aws/rds/proxy/p","logStream":"b2","subscriptionFilters":["f"],"logEvents":[{"id":"2","timestamp":2,"message":"two"},{"id":"3","timestamp":3,"message":"three","logStreamName":"own"}]}"#,
+            // Keys sorted (`jq -S`, Python's sort_keys): the stream comes after the events.
+            r#"{"logEvents":[{"id":"4","message":"four","timestamp":4}],"logGroup":"/aws/rds/proxy/p","logStream":"c3","messageType":"DATA_MESSAGE","owner":"1","subscriptionFilters":["f"]}"#,
         );
         let mut out = Vec::new();
         let mut stats = InputStats::default();
@@ -1141,10 +1238,32 @@ mod tests {
             [
                 ("one", Some("a1")),
                 ("two", Some("b2")),
-                ("three", Some("own"))
+                ("three", Some("own")),
+                ("four", Some("c3"))
             ]
         );
-        assert_eq!((stats.records, stats.malformed), (3, 0));
+        assert_eq!((stats.records, stats.malformed), (4, 0));
+    }
+
+    #[test]
+    fn a_sorted_payload_too_large_to_hold_is_read_in_order_without_its_stream() {
+        let message = "m".repeat(100_000);
+        let events: Vec<String> = (0..60)
+            .map(|i| format!(r#"{{"id":"{i}","message":"{i} {message}","timestamp":{i}}}"#))
+            .collect();
+        let input = format!(
+            r#"{{"logEvents":[{}],"logStream":"late","messageType":"DATA_MESSAGE"}}"#,
+            events.join(",")
+        );
+        let mut out = Vec::new();
+        let mut stats = InputStats::default();
+        read_json(&mut input.as_bytes(), 0, &mut stats, &mut |r| {
+            out.push((r.ts, r.stream.map(str::to_string)))
+        })
+        .unwrap();
+        let expected: Vec<_> = (0..60).map(|i| (Some(i), None)).collect();
+        assert_eq!(out, expected);
+        assert_eq!((stats.records, stats.malformed), (60, 0));
     }
 
     #[test]
