@@ -10,9 +10,12 @@
 //! held, the threshold halves and the samples above it go: the samples are then the events
 //! under the lowest threshold that holds fewer than [`MAX_SAMPLES`] of them. That set depends
 //! only on the events, not on how batches were split between workers, so merging the workers'
-//! samples gives what one worker finds. A pair of inputs sharing at least [`MIN_SHARED`]
-//! samples is reported, with the events shared estimated from the sampling rate (exact while
-//! nothing was dropped).
+//! samples gives what one worker finds. A pair of inputs sharing samples of at least
+//! [`MIN_SHARED`] different messages is reported, with the events shared estimated from the
+//! sampling rate (exact while nothing was dropped). Different messages, because two sources
+//! that log one message without ids hundreds of times a second (an application's "Connection
+//! refused" on every instance, in a storm) share many (time, message) pairs by chance, while
+//! a real repeat shares the varied lines too: the proxy's carry their connection ids.
 //!
 //! Only timed events are sampled: an untimed line (a stack trace's) is the same in every run
 //! of an application and tells nothing of a repeat.
@@ -21,18 +24,20 @@ use std::hash::{Hash, Hasher};
 
 use crate::model::Millis;
 
-/// The most samples held; 32 bytes each (512 KiB per worker at most).
+/// The most samples held; 40 bytes each (640 KiB per worker at most).
 pub const MAX_SAMPLES: usize = 1 << 14;
 
-/// Shared samples for a pair of inputs to be reported: fewer could be chance (two sources
-/// logging one message in the same millisecond).
-pub const MIN_SHARED: u64 = 8;
+/// Different messages among a pair of inputs' shared samples for the pair to be reported:
+/// fewer could be chance (two sources logging one message in the same millisecond).
+pub const MIN_SHARED: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Sample {
     /// A hash of the time and the whole message: equal for the same event.
     full: u64,
     input: u32,
+    /// A hash of the message alone.
+    text: u64,
     ts: Millis,
     /// A hash of the time and the message's length: what decides the sampling.
     key: u64,
@@ -63,6 +68,35 @@ pub struct Repeat {
     pub others: u32,
 }
 
+/// What two inputs' samples share.
+struct Shared {
+    n: u64,
+    first: Millis,
+    last: Millis,
+    /// Different messages' hashes, up to [`MIN_SHARED`].
+    texts: Vec<u64>,
+}
+
+impl Shared {
+    fn new() -> Shared {
+        Shared {
+            n: 0,
+            first: Millis::MAX,
+            last: Millis::MIN,
+            texts: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, sample: &Sample) {
+        self.n += 1;
+        self.first = self.first.min(sample.ts);
+        self.last = self.last.max(sample.ts);
+        if self.texts.len() < MIN_SHARED && !self.texts.contains(&sample.text) {
+            self.texts.push(sample.text);
+        }
+    }
+}
+
 /// The splitmix64 finalizer: every bit of the input moves every bit of the output.
 fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -90,11 +124,12 @@ impl RepeatSketch {
         }
         // A fixed-key hasher: the same hash in every worker and every run.
         let mut hasher = std::hash::DefaultHasher::new();
-        ts.hash(&mut hasher);
         message.hash(&mut hasher);
+        let text = hasher.finish();
         self.samples.push(Sample {
-            full: hasher.finish(),
+            full: mix(text ^ mix(ts as u64)),
             input,
+            text,
             ts,
             key,
         });
@@ -124,36 +159,34 @@ impl RepeatSketch {
     /// input.
     pub fn finish(mut self) -> Vec<Repeat> {
         self.samples.sort_unstable();
-        // (later, earlier) → shared samples, first and last time.
-        let mut pairs: std::collections::BTreeMap<(u32, u32), (u64, Millis, Millis)> =
+        // (later, earlier) → shared samples, first and last time, and the first
+        // MIN_SHARED different messages among them.
+        let mut pairs: std::collections::BTreeMap<(u32, u32), Shared> =
             std::collections::BTreeMap::new();
         for group in self.samples.chunk_by(|a, b| a.full == b.full) {
             // Sorted by input within a hash: each input once, the earliest first.
-            let mut inputs: Vec<(u32, Millis)> = group.iter().map(|s| (s.input, s.ts)).collect();
-            inputs.dedup_by_key(|(input, _)| *input);
-            for (i, &(later, ts)) in inputs.iter().enumerate() {
-                for &(earlier, _) in inputs.iter().take(i) {
-                    let entry =
-                        pairs
-                            .entry((later, earlier))
-                            .or_insert((0, Millis::MAX, Millis::MIN));
-                    entry.0 += 1;
-                    entry.1 = entry.1.min(ts);
-                    entry.2 = entry.2.max(ts);
+            let mut inputs: Vec<&Sample> = group.iter().collect();
+            inputs.dedup_by_key(|s| s.input);
+            for (i, later) in inputs.iter().enumerate() {
+                for earlier in inputs.iter().take(i) {
+                    pairs
+                        .entry((later.input, earlier.input))
+                        .or_insert_with(Shared::new)
+                        .add(later);
                 }
             }
         }
         let scale = 1u64.checked_shl(self.shift).unwrap_or(u64::MAX);
         let mut repeats: Vec<Repeat> = pairs
             .into_iter()
-            .filter(|(_, (shared, _, _))| *shared >= MIN_SHARED)
-            .map(|((input, earlier), (shared, first, last))| Repeat {
+            .filter(|(_, shared)| shared.texts.len() >= MIN_SHARED)
+            .map(|((input, earlier), shared)| Repeat {
                 input,
                 earlier,
-                events: shared.saturating_mul(scale),
+                events: shared.n.saturating_mul(scale),
                 exact: self.shift == 0,
-                first,
-                last,
+                first: shared.first,
+                last: shared.last,
                 others: 0,
             })
             .collect();
@@ -219,15 +252,33 @@ mod tests {
     }
 
     #[test]
-    fn a_few_coincidences_and_untimed_lines_are_not_repeats() {
+    fn coincidences_and_untimed_lines_are_not_repeats() {
         let mut sketch = RepeatSketch::default();
-        for input in 0..2 {
-            // The same message in the same millisecond, fewer times than MIN_SHARED.
-            for i in 0..MIN_SHARED - 1 {
-                sketch.observe(input, Some(i as i64), "The client session was closed.");
+        for input in 0..2u32 {
+            // Fewer different messages than MIN_SHARED, each in the same milliseconds.
+            for i in 0..MIN_SHARED as i64 - 1 {
+                sketch.observe(
+                    input,
+                    Some(i),
+                    &format!("The client session was closed. {i}"),
+                );
             }
             for _ in 0..100 {
                 sketch.observe(input, None, "\tat java.base/java.lang.Thread.run");
+            }
+        }
+        // Two instances of an application logging the same few errors, without ids, a
+        // thousand times a second each for a minute: thousands of chance pairs.
+        let storm = [
+            "Connection refused",
+            "connect ETIMEDOUT",
+            "Connection reset by peer",
+        ];
+        let mut x = 7u64;
+        for input in 2..4u32 {
+            for i in 0..60_000u64 {
+                x = mix(x);
+                sketch.observe(input, Some((x % 60_000) as i64), storm[(i % 3) as usize]);
             }
         }
         assert_eq!(sketch.finish(), Vec::new());
