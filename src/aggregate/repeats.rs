@@ -154,9 +154,9 @@ impl RepeatSketch {
         self.shrink();
     }
 
-    /// For each input that shares at least [`MIN_SHARED`] samples with an earlier one, the
-    /// earlier input it shares the most with (and how many others it shares with), by
-    /// input.
+    /// For each input whose samples shared with an earlier input hold at least
+    /// [`MIN_SHARED`] different messages, the earlier input it shares the most with (and how
+    /// many others it shares with), by input.
     pub fn finish(mut self) -> Vec<Repeat> {
         self.samples.sort_unstable();
         // (later, earlier) → shared samples, first and last time, and the first
