@@ -39,16 +39,27 @@ struct Sample {
     /// A hash of the message alone.
     text: u64,
     ts: Millis,
-    /// A hash of the time and the message's length: what decides the sampling.
+    /// What decides the sampling ([`key_of`]).
     key: u64,
 }
 
 /// The samples of one worker (see the module docs).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RepeatSketch {
-    /// Events are sampled when `key >> (64 - shift)` is zero (all of them at shift 0).
+    /// The sampling rate is 2^-`shift`: events whose key is at most `threshold(shift)`.
     shift: u32,
+    threshold: u64,
     samples: Vec<Sample>,
+}
+
+impl Default for RepeatSketch {
+    fn default() -> RepeatSketch {
+        RepeatSketch {
+            shift: 0,
+            threshold: threshold(0),
+            samples: Vec::new(),
+        }
+    }
 }
 
 /// Two inputs that hold the same events.
@@ -104,13 +115,17 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// Whether an event of hash `key` is sampled at rate 2^-`shift`.
-fn sampled(shift: u32, key: u64) -> bool {
-    match shift {
-        0 => true,
-        64.. => false,
-        shift => key >> (64 - shift) == 0,
-    }
+/// The largest key sampled at rate 2^-`shift` (every key at shift 0).
+fn threshold(shift: u32) -> u64 {
+    u64::MAX.checked_shr(shift).unwrap_or(0)
+}
+
+/// The key that decides whether an event is sampled: one multiply (Fibonacci hashing), whose
+/// top bits depend on every bit of the time and the length; the sampling compares the key
+/// with [`threshold`], so only the top bits matter.
+#[inline]
+fn key_of(ts: Millis, len: usize) -> u64 {
+    ((ts as u64) ^ ((len as u64) << 44)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 impl RepeatSketch {
@@ -118,8 +133,8 @@ impl RepeatSketch {
     #[inline]
     pub fn observe(&mut self, input: u32, ts: Option<Millis>, message: &str) {
         let Some(ts) = ts else { return };
-        let key = mix((ts as u64) ^ (message.len() as u64).rotate_left(44));
-        if !sampled(self.shift, key) {
+        let key = key_of(ts, message.len());
+        if key > self.threshold {
             return;
         }
         // A fixed-key hasher: the same hash in every worker and every run.
@@ -140,17 +155,19 @@ impl RepeatSketch {
     fn shrink(&mut self) {
         while self.samples.len() >= MAX_SAMPLES && self.shift < 64 {
             self.shift += 1;
-            let shift = self.shift;
-            self.samples.retain(|s| sampled(shift, s.key));
+            self.threshold = threshold(self.shift);
+            let below = self.threshold;
+            self.samples.retain(|s| s.key <= below);
         }
     }
 
     /// Adds another worker's samples: both at the lower rate of the two.
     pub fn merge(&mut self, other: RepeatSketch) {
         self.shift = self.shift.max(other.shift);
+        self.threshold = threshold(self.shift);
         self.samples.extend(other.samples);
-        let shift = self.shift;
-        self.samples.retain(|s| sampled(shift, s.key));
+        let below = self.threshold;
+        self.samples.retain(|s| s.key <= below);
         self.shrink();
     }
 
