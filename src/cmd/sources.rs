@@ -146,8 +146,13 @@ fn warn_of_repeats(stats: &mut [InputStats], repeats: &[crate::aggregate::Repeat
         let Some(input) = stats.get_mut(repeat.input as usize) else {
             continue;
         };
-        let about = if repeat.exact { "" } else { "about " };
-        let events = repeat.events;
+        // An estimate to three figures: the sample does not tell more.
+        let (about, events) = if repeat.exact {
+            ("", repeat.events)
+        } else {
+            let unit = 10u64.pow(repeat.events.max(1).ilog10().saturating_sub(2));
+            ("about ", (repeat.events + unit / 2) / unit * unit)
+        };
         let span = if repeat.first == repeat.last {
             format!("at {}", crate::timefmt::rfc3339(repeat.first))
         } else {
