@@ -93,7 +93,7 @@ pub(super) async fn run_pipeline(
             &read,
         )
     });
-    let cloud_stats = match (&config.cloud, context) {
+    let (cloud_stats, groups_not_found) = match (&config.cloud, context) {
         (Some(cloud), Some(context)) => {
             let into = Route {
                 sender,
@@ -106,7 +106,7 @@ pub(super) async fn run_pipeline(
         }
         _ => {
             drop(sender);
-            Vec::new()
+            (Vec::new(), 0)
         }
     };
     let mut stats = reader
@@ -114,9 +114,20 @@ pub(super) async fn run_pipeline(
         .context("the input reader stopped unexpectedly")?;
     drop(files_bar);
     stats.extend(cloud_stats);
-    let (summary, findings) = processor
+    let (mut summary, findings) = processor
         .await
         .context("the analysis stopped unexpectedly")??;
+    // Repeats name inputs by their place in `stats`: the groups found come after the files
+    // and the groups not found.
+    let first_group = u32::try_from(first_group_input).unwrap_or(u32::MAX);
+    let not_found = u32::try_from(groups_not_found).unwrap_or(0);
+    for repeat in &mut summary.repeats {
+        for index in [&mut repeat.input, &mut repeat.earlier] {
+            if *index >= first_group {
+                *index = index.saturating_add(not_found);
+            }
+        }
+    }
     warn_of_repeats(&mut stats, &summary.repeats);
     let mut events_written = true;
     if let (Some(sink), Some(path)) = (events, &config.events) {
@@ -203,14 +214,16 @@ struct Route {
 
 /// Fetches the CloudWatch groups into the pipeline (and `--save`). Problems with AWS
 /// (configuration, a missing group, a failed slice) become per-group input errors, so files
-/// given alongside are still analysed.
+/// given alongside are still analysed. The statistics are those of the groups not found (or
+/// all, when AWS could not be reached), then those of the groups found, in order (the `i`-th
+/// found is input `first_input + i`); the count is of the first kind.
 async fn read_cloudwatch(
     cloud: &CloudConfig,
     first_input: usize,
     into: Route,
     context: Result<crate::aws::AwsContext, String>,
     show: bool,
-) -> Result<Vec<InputStats>> {
+) -> Result<(Vec<InputStats>, usize)> {
     let Route {
         sender,
         pool,
@@ -225,14 +238,16 @@ async fn read_cloudwatch(
     let context = match context {
         Ok(context) => context,
         Err(e) => {
-            return Ok(cloud
+            let stats: Vec<InputStats> = cloud
                 .groups
                 .iter()
                 .map(|g| InputStats {
                     error: Some(e.clone()),
                     ..stat_for(g)
                 })
-                .collect());
+                .collect();
+            let n = stats.len();
+            return Ok((stats, n));
         }
     };
     let api = Arc::new(context.logs());
@@ -252,8 +267,9 @@ async fn read_cloudwatch(
             Err(e) => stats.push(InputStats { error: Some(e.to_string()), ..stat_for(group) }),
         }
     }
+    let not_found = stats.len();
     if groups.is_empty() {
-        return Ok(stats);
+        return Ok((stats, not_found));
     }
 
     let save = match &cloud.save {
@@ -357,7 +373,7 @@ async fn read_cloudwatch(
             ..stat_for(&outcome.group)
         });
     }
-    Ok(stats)
+    Ok((stats, not_found))
 }
 
 /// Reads the files on `readers` threads, each taking the next unread input: export trees of

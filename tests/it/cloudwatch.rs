@@ -145,6 +145,42 @@ fn cloudwatch_analysis_equals_offline_analysis() {
         serde_json::json!(["cloudwatch:/aws/rds/proxy/orders-proxy"])
     );
     assert_eq!(online["input"]["details"][0]["format"], "cloudwatch");
+
+    // The download and the log group together, after a group that is not there: the group
+    // is named as repeating the file's events, every one that has its own time in the file
+    // (an untimed line's event has the API's time, which the file does not show).
+    let both = run_cmd(
+        proxydoc_aws(region)
+            .args([
+                "analyze",
+                "--format",
+                "json",
+                "--proxy",
+                "gone-proxy",
+                "--proxy",
+            ])
+            .args(["orders-proxy", "--since", &since, "--until", &until, &file]),
+    );
+    assert_eq!(both.code, 1, "{}", both.stderr);
+    let both = both.json();
+    let group = "cloudwatch:/aws/rds/proxy/orders-proxy";
+    assert_eq!(
+        both["input"]["files"],
+        serde_json::json!([file, "cloudwatch:/aws/rds/proxy/gone-proxy", group])
+    );
+    let repeats = &both["input"]["repeats"];
+    assert_eq!(repeats.as_array().map(Vec::len), Some(1), "{repeats}");
+    assert_eq!(repeats[0]["input"], group);
+    assert_eq!(repeats[0]["earlier"], serde_json::json!(file));
+    assert_eq!(repeats[0]["exact"], true);
+    let timed = text
+        .lines()
+        .filter(|l| proxydoc::parse::parse_line(l).ts.is_some())
+        .count();
+    assert!(timed > 200, "{timed}");
+    assert_eq!(repeats[0]["events"], timed);
+    let warnings = both["input"]["details"][2]["warnings"].to_string();
+    assert!(warnings.contains("counted twice"), "{warnings}");
 }
 
 #[test]
