@@ -151,15 +151,8 @@ fn cloudwatch_analysis_equals_offline_analysis() {
     // (an untimed line's event has the API's time, which the file does not show).
     let both = run_cmd(
         proxydoc_aws(region)
-            .args([
-                "analyze",
-                "--format",
-                "json",
-                "--proxy",
-                "gone-proxy",
-                "--proxy",
-            ])
-            .args(["orders-proxy", "--since", &since, "--until", &until, &file]),
+            .args("analyze --format json --proxy gone-proxy --proxy orders-proxy".split(' '))
+            .args(["--since", &since, "--until", &until, &file]),
     );
     assert_eq!(both.code, 1, "{}", both.stderr);
     let both = both.json();
