@@ -17,8 +17,10 @@
 //! refused" on every instance, in a storm) share many (time, message) pairs by chance, while
 //! a real repeat shares the varied lines too: the proxy's carry their connection ids.
 //!
-//! Only timed events are sampled: an untimed line (a stack trace's) is the same in every run
-//! of an application and tells nothing of a repeat.
+//! Only events with a time of their own are sampled: a text log's untimed line (a stack
+//! trace's, or a proxy message printed without one) takes the time of the line before it,
+//! while the same event read from the API has a time of its own, so the two would not match;
+//! and a stack trace's lines are alike in every run of an application.
 
 use std::hash::{Hash, Hasher};
 
