@@ -150,20 +150,35 @@ pub(super) async fn run_pipeline(
 /// Tells, on each input that holds events an earlier input holds too, which input and how
 /// many: they were counted twice.
 fn warn_of_repeats(stats: &mut [InputStats], repeats: &[crate::aggregate::Repeat]) {
-    for repeat in repeats {
+    // An export tree that repeats another has a repeat per object: the first few are told
+    // in full, the rest in one warning (the JSON report's `input.repeats` has them all).
+    const IN_FULL: usize = 10;
+    let in_full = if repeats.len() > IN_FULL + 1 {
+        IN_FULL
+    } else {
+        repeats.len()
+    };
+    let rest = repeats.get(in_full..).unwrap_or_default();
+    if let Some(first) = rest.first().and_then(|r| stats.get_mut(r.input as usize)) {
+        let (about, events) = told(
+            rest.iter().map(|r| r.events).sum(),
+            rest.iter().all(|r| r.exact),
+        );
+        first.warnings.push(format!(
+            "this input and {} more after it hold {about}{events} events that earlier inputs \
+             hold too (the JSON report's input.repeats names each): they are counted twice, \
+             and so are their sessions. Give each window of the log once",
+            rest.len() - 1,
+        ));
+    }
+    for repeat in repeats.iter().take(in_full) {
         let Some(earlier) = stats.get(repeat.earlier as usize).map(|s| s.path.clone()) else {
             continue;
         };
         let Some(input) = stats.get_mut(repeat.input as usize) else {
             continue;
         };
-        // An estimate to three figures: the sample does not tell more.
-        let (about, events) = if repeat.exact {
-            ("", repeat.events)
-        } else {
-            let unit = 10u64.pow(repeat.events.max(1).ilog10().saturating_sub(2));
-            ("about ", (repeat.events + unit / 2) / unit * unit)
-        };
+        let (about, events) = told(repeat.events, repeat.exact);
         let span = if repeat.first == repeat.last {
             format!("at {}", crate::timefmt::rfc3339(repeat.first))
         } else {
@@ -185,6 +200,16 @@ fn warn_of_repeats(stats: &mut [InputStats], repeats: &[crate::aggregate::Repeat
              download or export windows that do not overlap"
         ));
     }
+}
+
+/// A count of repeated events as a warning tells it: exact, or an estimate to three figures
+/// (the sample does not tell more) after "about ".
+fn told(events: u64, exact: bool) -> (&'static str, u64) {
+    if exact {
+        return ("", events);
+    }
+    let unit = 10u64.pow(events.max(1).ilog10().saturating_sub(2));
+    ("about ", (events + unit / 2) / unit * unit)
 }
 
 /// Runs `workers` pipelines over the batches of one channel (see [`run_parallel`]).

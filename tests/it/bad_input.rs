@@ -213,6 +213,59 @@ fn downloads_of_overlapping_windows_are_named_with_their_shared_events() {
     assert!(report["input"].get("warnings").is_none(), "{report}");
 }
 
+/// Many inputs repeating an earlier one (an export tree of many objects) are each in
+/// `input.repeats`, and the warnings tell the first ten in full and the rest at once.
+#[test]
+fn many_repeating_inputs_are_warned_of_in_few_lines() {
+    let lines: Vec<String> = std::fs::read_to_string(sample("layouts/events.ndjson"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    // Fourteen downloads of the same window, each with one event of its own at the end
+    // (so that none is the same bytes as another).
+    let paths: Vec<String> = (0..14)
+        .map(|k| {
+            let own = format!(
+                r#"{{"timestamp": {}, "message": "own {k}"}}"#,
+                1_700_000_000_000i64 + k
+            );
+            let text = lines[..100].join("\n") + "\n" + &own + "\n";
+            temp_file(
+                dir.path(),
+                &format!("download-{k:02}.ndjson"),
+                text.as_bytes(),
+            )
+        })
+        .collect();
+    let args: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let report = analyze_json(&args, 0);
+    let repeats = report["input"]["repeats"].as_array().unwrap();
+    assert_eq!(repeats.len(), 13);
+    assert!(
+        repeats
+            .iter()
+            .all(|r| r["events"] == 100 && r["earlier"] == paths[0].as_str())
+    );
+    let warnings: Vec<&str> = report["input"]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(warnings.len(), 11, "{warnings:?}");
+    assert!(warnings[9].starts_with(&format!("{}: holds 100 events that", paths[10])));
+    assert!(
+        warnings[10].starts_with(&format!(
+            "{}: this input and 2 more after it hold 300 events that earlier inputs hold too",
+            paths[11]
+        )),
+        "{}",
+        warnings[10]
+    );
+}
+
 #[test]
 fn a_file_given_twice_is_read_once() {
     let original = sample("proxy/iam-auth-failed-mysql.log");
