@@ -135,16 +135,27 @@ fn empty_file_is_fine() {
     assert!(out.stdout.contains("No findings"));
 }
 
+/// The events of `samples/layouts/events.ndjson`, one NDJSON line each.
+fn event_lines() -> Vec<String> {
+    let text = std::fs::read_to_string(sample("layouts/events.ndjson")).unwrap();
+    text.lines().map(str::to_string).collect()
+}
+
+/// The report's input warnings.
+fn warnings(report: &serde_json::Value) -> Vec<&str> {
+    let all = report["input"]["warnings"].as_array();
+    all.into_iter()
+        .flatten()
+        .filter_map(|w| w.as_str())
+        .collect()
+}
+
 /// Two downloads of overlapping windows, in two layouts (a `filter-log-events` document, then
 /// NDJSON events), and an unrelated log: the second download is named as holding the first's
 /// events, exactly how many and over which times, for any number of workers.
 #[test]
 fn downloads_of_overlapping_windows_are_named_with_their_shared_events() {
-    let lines: Vec<String> = std::fs::read_to_string(sample("layouts/events.ndjson"))
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let lines = event_lines();
     assert!(lines.len() > 250);
     let dir = tempfile::tempdir().unwrap();
     let first = format!(
@@ -217,11 +228,7 @@ fn downloads_of_overlapping_windows_are_named_with_their_shared_events() {
 /// `input.repeats`, and the warnings tell the first ten in full and the rest at once.
 #[test]
 fn many_repeating_inputs_are_warned_of_in_few_lines() {
-    let lines: Vec<String> = std::fs::read_to_string(sample("layouts/events.ndjson"))
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let lines = event_lines();
     let dir = tempfile::tempdir().unwrap();
     // Fourteen downloads of the same window, each with one event of its own at the end
     // (so that none is the same bytes as another).
@@ -248,12 +255,7 @@ fn many_repeating_inputs_are_warned_of_in_few_lines() {
             .iter()
             .all(|r| r["events"] == 100 && r["earlier"] == paths[0].as_str())
     );
-    let warnings: Vec<&str> = report["input"]["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w.as_str().unwrap())
-        .collect();
+    let warnings = warnings(&report);
     assert_eq!(warnings.len(), 11, "{warnings:?}");
     assert!(warnings[9].starts_with(&format!("{}: holds 100 events that", paths[10])));
     assert!(
@@ -279,12 +281,7 @@ fn a_file_given_twice_is_read_once() {
     for part in ["counts", "sessions", "findings"] {
         assert_eq!(report[part], once[part], "{part}");
     }
-    let warnings: Vec<&str> = report["input"]["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w.as_str().unwrap())
-        .collect();
+    let warnings = warnings(&report);
     assert_eq!(warnings.len(), 3, "{warnings:?}");
     assert!(
         warnings
