@@ -93,7 +93,7 @@ pub(super) async fn run_pipeline(
             &read,
         )
     });
-    let (cloud_stats, groups_not_found) = match (&config.cloud, context) {
+    let cloud_stats = match (&config.cloud, context) {
         (Some(cloud), Some(context)) => {
             let into = Route {
                 sender,
@@ -106,7 +106,7 @@ pub(super) async fn run_pipeline(
         }
         _ => {
             drop(sender);
-            (Vec::new(), 0)
+            Vec::new()
         }
     };
     let mut stats = reader
@@ -114,20 +114,10 @@ pub(super) async fn run_pipeline(
         .context("the input reader stopped unexpectedly")?;
     drop(files_bar);
     stats.extend(cloud_stats);
-    let (mut summary, findings) = processor
+    let (summary, findings) = processor
         .await
         .context("the analysis stopped unexpectedly")??;
-    // Repeats name inputs by their place in `stats`: the groups found come after the files
-    // and the groups not found.
-    let first_group = u32::try_from(first_group_input).unwrap_or(u32::MAX);
-    let not_found = u32::try_from(groups_not_found).unwrap_or(0);
-    for repeat in &mut summary.repeats {
-        for index in [&mut repeat.input, &mut repeat.earlier] {
-            if *index >= first_group {
-                *index = index.saturating_add(not_found);
-            }
-        }
-    }
+    // `stats[i]` is input `i`: the files, then the groups in the order given.
     warn_of_repeats(&mut stats, &summary.repeats);
     let mut events_written = true;
     if let (Some(sink), Some(path)) = (events, &config.events) {
@@ -239,16 +229,15 @@ struct Route {
 
 /// Fetches the CloudWatch groups into the pipeline (and `--save`). Problems with AWS
 /// (configuration, a missing group, a failed slice) become per-group input errors, so files
-/// given alongside are still analysed. The statistics are those of the groups not found (or
-/// all, when AWS could not be reached), then those of the groups found, in order (the `i`-th
-/// found is input `first_input + i`); the count is of the first kind.
+/// given alongside are still analysed. The `i`-th group given is input `first_input + i`,
+/// and its statistics are the `i`-th returned, whether it was found or not.
 async fn read_cloudwatch(
     cloud: &CloudConfig,
     first_input: usize,
     into: Route,
     context: Result<crate::aws::AwsContext, String>,
     show: bool,
-) -> Result<(Vec<InputStats>, usize)> {
+) -> Result<Vec<InputStats>> {
     let Route {
         sender,
         pool,
@@ -263,38 +252,42 @@ async fn read_cloudwatch(
     let context = match context {
         Ok(context) => context,
         Err(e) => {
-            let stats: Vec<InputStats> = cloud
+            return Ok(cloud
                 .groups
                 .iter()
                 .map(|g| InputStats {
                     error: Some(e.clone()),
                     ..stat_for(g)
                 })
-                .collect();
-            let n = stats.len();
-            return Ok((stats, n));
+                .collect());
         }
     };
     let api = Arc::new(context.logs());
-    let mut stats = Vec::new();
+    // One entry per group given, in order; the found ones' are filled in once fetched.
+    let mut stats: Vec<InputStats> = cloud.groups.iter().map(|g| stat_for(g)).collect();
     let mut groups = Vec::new();
-    for group in &cloud.groups {
-        match api.find_group(group).await {
-            Ok(Some(_)) => groups.push(group.clone()),
-            Ok(None) => stats.push(InputStats {
-                error: Some(format!(
-                    "log group {group} not found in {}: the proxy has not logged anything since it was created, or the name or region is wrong (list proxies with `aws rds describe-db-proxies --region {}`)",
-                    context.region(),
-                    context.region()
-                )),
-                ..stat_for(group)
-            }),
-            Err(e) => stats.push(InputStats { error: Some(e.to_string()), ..stat_for(group) }),
+    // Each found group's place among the groups given.
+    let mut places = Vec::new();
+    for (place, group) in cloud.groups.iter().enumerate() {
+        let error = match api.find_group(group).await {
+            Ok(Some(_)) => {
+                groups.push(group.clone());
+                places.push(place);
+                continue;
+            }
+            Ok(None) => format!(
+                "log group {group} not found in {}: the proxy has not logged anything since it was created, or the name or region is wrong (list proxies with `aws rds describe-db-proxies --region {}`)",
+                context.region(),
+                context.region()
+            ),
+            Err(e) => e.to_string(),
+        };
+        if let Some(stat) = stats.get_mut(place) {
+            stat.error = Some(error);
         }
     }
-    let not_found = stats.len();
     if groups.is_empty() {
-        return Ok((stats, not_found));
+        return Ok(stats);
     }
 
     let save = match &cloud.save {
@@ -313,10 +306,17 @@ async fn read_cloudwatch(
         show.then(|| super::progress::cloudwatch(cloud.start, cloud.end, Arc::clone(&progress)));
 
     let base = u32::try_from(first_input).unwrap_or(u32::MAX);
+    // The input index of the `j`-th group found.
+    let input_of = {
+        let places = places.clone();
+        move |found: usize| {
+            let place = places.get(found).copied().unwrap_or(found);
+            base.saturating_add(u32::try_from(place).unwrap_or(u32::MAX))
+        }
+    };
     if let Some(sink) = &events {
-        for (i, group) in groups.iter().enumerate() {
-            let index = base.saturating_add(u32::try_from(i).unwrap_or(u32::MAX));
-            sink.name_input(index, format!("cloudwatch:{group}"));
+        for (found, group) in groups.iter().enumerate() {
+            sink.name_input(input_of(found), format!("cloudwatch:{group}"));
         }
     }
     let saved_groups = groups.clone();
@@ -345,7 +345,7 @@ async fn read_cloudwatch(
         while let Some(chunk) = chunk_receiver.blocking_recv() {
             let mut batch = pool.take(base);
             for tagged in &chunk {
-                let index = base.saturating_add(u32::try_from(tagged.group).unwrap_or(0));
+                let index = input_of(tagged.group);
                 if index != batch.input() || batch.is_full() {
                     let full = std::mem::replace(&mut batch, pool.take(index));
                     if !send(full) {
@@ -389,16 +389,18 @@ async fn read_cloudwatch(
     writer
         .await
         .context("the CloudWatch writer stopped unexpectedly")??;
-    for outcome in outcomes {
-        stats.push(InputStats {
-            records: outcome.events,
-            pages: outcome.pages,
-            throttles: outcome.throttles,
-            error: (!outcome.errors.is_empty()).then(|| outcome.errors.join("; ")),
-            ..stat_for(&outcome.group)
-        });
+    for (found, outcome) in outcomes.into_iter().enumerate() {
+        if let Some(stat) = places.get(found).and_then(|&place| stats.get_mut(place)) {
+            *stat = InputStats {
+                records: outcome.events,
+                pages: outcome.pages,
+                throttles: outcome.throttles,
+                error: (!outcome.errors.is_empty()).then(|| outcome.errors.join("; ")),
+                ..stat_for(&outcome.group)
+            };
+        }
     }
-    Ok((stats, not_found))
+    Ok(stats)
 }
 
 /// Reads the files on `readers` threads, each taking the next unread input: export trees of
