@@ -48,8 +48,8 @@ struct Sample {
 /// The samples of one worker (see the module docs).
 #[derive(Debug, Clone)]
 pub struct RepeatSketch {
-    /// The sampling rate is 2^-`shift`: events whose key is at most `threshold(shift)`.
-    shift: u32,
+    /// Events whose key is at most this are sampled: `u64::MAX >> shift` for a rate of
+    /// 2^-`shift` ([`RepeatSketch::shift`]).
     threshold: u64,
     samples: Vec<Sample>,
 }
@@ -57,8 +57,7 @@ pub struct RepeatSketch {
 impl Default for RepeatSketch {
     fn default() -> RepeatSketch {
         RepeatSketch {
-            shift: 0,
-            threshold: threshold(0),
+            threshold: u64::MAX,
             samples: Vec::new(),
         }
     }
@@ -117,14 +116,9 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// The largest key sampled at rate 2^-`shift` (every key at shift 0).
-fn threshold(shift: u32) -> u64 {
-    u64::MAX.checked_shr(shift).unwrap_or(0)
-}
-
 /// The key that decides whether an event is sampled: one multiply (Fibonacci hashing), whose
 /// top bits depend on every bit of the time and the length; the sampling compares the key
-/// with [`threshold`], so only the top bits matter.
+/// with the sketch's threshold, so only the top bits matter.
 #[inline]
 fn key_of(ts: Millis, len: usize) -> u64 {
     ((ts as u64) ^ ((len as u64) << 44)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
@@ -153,23 +147,30 @@ impl RepeatSketch {
         self.shrink();
     }
 
+    /// The sampling rate is 2^-shift.
+    fn shift(&self) -> u32 {
+        self.threshold.leading_zeros()
+    }
+
+    /// Drops the samples the threshold no longer takes.
+    fn keep_sampled(&mut self) {
+        let below = self.threshold;
+        self.samples.retain(|s| s.key <= below);
+    }
+
     /// Halves the rate until fewer than [`MAX_SAMPLES`] are held.
     fn shrink(&mut self) {
-        while self.samples.len() >= MAX_SAMPLES && self.shift < 64 {
-            self.shift += 1;
-            self.threshold = threshold(self.shift);
-            let below = self.threshold;
-            self.samples.retain(|s| s.key <= below);
+        while self.samples.len() >= MAX_SAMPLES && self.threshold > 0 {
+            self.threshold >>= 1;
+            self.keep_sampled();
         }
     }
 
     /// Adds another worker's samples: both at the lower rate of the two.
     pub fn merge(&mut self, other: RepeatSketch) {
-        self.shift = self.shift.max(other.shift);
-        self.threshold = threshold(self.shift);
+        self.threshold = self.threshold.min(other.threshold);
         self.samples.extend(other.samples);
-        let below = self.threshold;
-        self.samples.retain(|s| s.key <= below);
+        self.keep_sampled();
         self.shrink();
     }
 
@@ -195,7 +196,7 @@ impl RepeatSketch {
                 }
             }
         }
-        let scale = 1u64.checked_shl(self.shift).unwrap_or(u64::MAX);
+        let scale = 1u64.checked_shl(self.shift()).unwrap_or(u64::MAX);
         let mut repeats: Vec<Repeat> = pairs
             .into_iter()
             .filter(|(_, shared)| shared.texts.len() >= MIN_SHARED)
@@ -203,7 +204,7 @@ impl RepeatSketch {
                 input,
                 earlier,
                 events: shared.n.saturating_mul(scale),
-                exact: self.shift == 0,
+                exact: self.shift() == 0,
                 first: shared.first,
                 last: shared.last,
                 others: 0,
@@ -315,7 +316,7 @@ mod tests {
             sketch.observe(1, Some(i as i64 * 3), &message(i));
         }
         assert!(sketch.samples.len() < MAX_SAMPLES);
-        assert!(sketch.shift > 0);
+        assert!(sketch.shift() > 0);
         let repeats = sketch.finish();
         assert_eq!(repeats.len(), 1);
         let r = &repeats[0];
