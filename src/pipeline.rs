@@ -373,6 +373,7 @@ impl<'c> Pipeline<'c> {
                     self.line,
                     show_sql,
                     clean,
+                    self.aggregator.last_codes(),
                 );
             }
             inspect(&event, text);

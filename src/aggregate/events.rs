@@ -21,7 +21,7 @@ use polars::prelude::*;
 use polars_arrow::array::{
     Array, DictionaryArray, MutableBinaryViewArray, PrimitiveArray, Utf8ViewArray,
 };
-use polars_arrow::bitmap::MutableBitmap;
+use polars_arrow::bitmap::Bitmap;
 use polars_arrow::datatypes::{
     ArrowDataType, ArrowSchema, Field as ArrowField, IntegerType, TimeUnit as ArrowTimeUnit,
 };
@@ -34,6 +34,7 @@ use rustc_hash::FxBuildHasher as FxBuild;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
+use crate::aggregate::LineCodes;
 use crate::classify::Classifier;
 use crate::model::{Event, field};
 
@@ -86,40 +87,61 @@ pub const COLUMNS: [&str; 18] = [
 /// keys; handing the writer the dictionary ready-made saves it hashing every value of the
 /// column again (and saves copying every value here).
 struct Dict {
-    /// The row's value's index in `values`; rows without a value have key 0 and are not
-    /// valid.
+    /// The row's value's index in `values`, [`NULL_KEY`] for a row without a value (made key
+    /// 0 and not valid when the column is taken).
     keys: Vec<u32>,
-    valid: MutableBitmap,
     nulls: usize,
     /// The values' indexes by their hash. Two values of one hash (practically never) are
     /// both kept, the second one unindexed: a value twice in a dictionary is still a right
     /// column.
     index: HashMap<u64, u32, FxBuild>,
     values: MutableBinaryViewArray<str>,
+    /// The key of the value last looked up: lines repeat the one before (its level, its
+    /// stream, its reason).
+    last: u32,
+    /// The key each code given to [`Dict::push_coded`] stands for in this row group
+    /// ([`NULL_KEY`]: no value), [`UNSEEN`] for a code not seen yet.
+    by_code: Vec<u32>,
+    /// The codes `by_code` holds a key for, to forget at the row group's end.
+    coded: Vec<u32>,
 }
+
+/// The key of a row without a value, while the rows gather.
+const NULL_KEY: u32 = u32::MAX;
+/// In [`Dict::by_code`]: a code not seen in this row group.
+const UNSEEN: u32 = u32::MAX - 1;
 
 impl Default for Dict {
     fn default() -> Dict {
         Dict {
             keys: Vec::new(),
-            valid: MutableBitmap::new(),
             nulls: 0,
             index: HashMap::default(),
             values: MutableBinaryViewArray::new(),
+            last: NULL_KEY,
+            by_code: Vec::new(),
+            coded: Vec::new(),
         }
     }
 }
 
 impl Dict {
     fn push(&mut self, value: Option<&str>) {
+        let key = self.key_of(value);
+        self.keys.push(key);
+    }
+
+    /// The key of `value`, added to the dictionary when it is not there yet.
+    fn key_of(&mut self, value: Option<&str>) -> u32 {
         let Some(value) = value else {
-            self.keys.push(0);
-            self.valid.push(false);
             self.nulls += 1;
-            return;
+            return NULL_KEY;
         };
-        let hash = FxBuild.hash_one(value);
         let values = &mut self.values;
+        if self.last != NULL_KEY && values.value(self.last as usize) == value {
+            return self.last;
+        }
+        let hash = FxBuild.hash_one(value);
         let mut key = *self.index.entry(hash).or_insert_with(|| {
             values.push_value(value);
             (values.len() - 1) as u32
@@ -128,13 +150,53 @@ impl Dict {
             values.push_value(value);
             key = (values.len() - 1) as u32;
         }
-        self.keys.push(key);
-        self.valid.push(true);
+        self.last = key;
+        key
+    }
+
+    /// [`Dict::push`] of `value`, which `code` names: the same code, within a worker's run,
+    /// always names the same value (a pattern's index for its id, cause and severity, an
+    /// interned string's code). The first row of a code in a row group looks its value up;
+    /// the others read the key the code found, without hashing or comparing the text (a
+    /// third of the cost of `--events` went to those). Code 0 names nothing: the value is
+    /// looked up.
+    fn push_coded(&mut self, code: u32, value: Option<&str>) {
+        let at = code as usize;
+        let known = self.by_code.get(at).copied().unwrap_or(UNSEEN);
+        if code == 0 || known == UNSEEN {
+            let key = self.key_of(value);
+            self.keys.push(key);
+            if code == 0 {
+                return;
+            }
+            if self.by_code.len() <= at {
+                self.by_code.resize(at + 1, UNSEEN);
+            }
+            if let Some(slot) = self.by_code.get_mut(at) {
+                *slot = key;
+                self.coded.push(code);
+            }
+            return;
+        }
+        debug_assert_eq!(
+            value,
+            (known != NULL_KEY).then(|| self.values.value(known as usize)),
+            "code {code} named another value before"
+        );
+        if known == NULL_KEY {
+            self.nulls += 1;
+        }
+        self.keys.push(known);
     }
 
     #[cfg(test)]
     fn is_empty_for_test(&self) -> bool {
-        self.keys.is_empty() && self.index.is_empty() && self.values.len() == 0 && self.nulls == 0
+        self.keys.is_empty()
+            && self.index.is_empty()
+            && self.values.len() == 0
+            && self.nulls == 0
+            && self.coded.is_empty()
+            && self.by_code.iter().all(|&k| k == UNSEEN)
     }
 
     /// The column as a dictionary array (for Parquet), leaving this empty.
@@ -159,10 +221,21 @@ impl Dict {
     }
 
     fn take(&mut self) -> (PrimitiveArray<u32>, Utf8ViewArray) {
-        let keys = taken(&mut self.keys);
-        let valid = std::mem::replace(&mut self.valid, MutableBitmap::with_capacity(ROW_GROUP));
-        let validity = (std::mem::take(&mut self.nulls) > 0).then(|| valid.into());
+        let mut keys = taken(&mut self.keys);
+        let validity = (std::mem::take(&mut self.nulls) > 0).then(|| {
+            let valid: Bitmap = keys.iter().map(|&k| k != NULL_KEY).collect();
+            for key in keys.iter_mut().filter(|k| **k == NULL_KEY) {
+                *key = 0;
+            }
+            valid
+        });
         self.index.clear();
+        self.last = NULL_KEY;
+        for code in self.coded.drain(..) {
+            if let Some(slot) = self.by_code.get_mut(code as usize) {
+                *slot = UNSEEN;
+            }
+        }
         let values = std::mem::take(&mut self.values).freeze();
         (
             PrimitiveArray::from_vec(keys).with_validity(validity),
@@ -254,23 +327,31 @@ impl EventRows {
         line: u64,
         show_sql: bool,
         clean: bool,
+        codes: LineCodes,
     ) {
         let pattern = event.pattern.and_then(|p| classifier.pattern(p));
+        // A pattern's id, cause and severity are its own: its index names them.
+        let pattern_code = event.pattern.map_or(0, |p| p.saturating_add(1));
         self.time.push(event.ts);
         self.input.push(input);
         self.line.push(line);
-        self.kind.push(Some(event.kind.as_str()));
-        self.severity.push(pattern.map(|p| p.severity.as_str()));
+        self.kind
+            .push_coded(event.kind.index() + 1, Some(event.kind.as_str()));
+        self.severity
+            .push_coded(pattern_code, pattern.map(|p| p.severity.as_str()));
         self.client_port
             .push(event.field(field::CLIENT_PORT).and_then(|p| p.parse().ok()));
         self.client_connection.push(event.client_conn);
         self.db_connection.push(event.db_conn);
         self.stream.push(event.line.stream);
-        self.cause.push(pattern.and_then(|p| p.cause.as_deref()));
-        self.pattern.push(pattern.map(|p| p.id.as_str()));
-        self.endpoint.push(event.endpoint);
-        self.user.push(event.field(field::USER));
-        self.client_ip.push(event.field(field::CLIENT_IP));
+        self.cause
+            .push_coded(pattern_code, pattern.and_then(|p| p.cause.as_deref()));
+        self.pattern
+            .push_coded(pattern_code, pattern.map(|p| p.id.as_str()));
+        self.endpoint.push_coded(codes.endpoint, event.endpoint);
+        self.user.push_coded(codes.user, event.field(field::USER));
+        self.client_ip
+            .push_coded(codes.client, event.field(field::CLIENT_IP));
         // Reasons and digests are mostly parts of the message: a clean message makes them
         // clean too, without a search of their own.
         let message = event.line.message;
@@ -282,12 +363,18 @@ impl EventRows {
             let at = part.as_ptr() as usize;
             at >= start && at + part.len() <= end
         };
-        for (dict, name) in [
-            (&mut self.reason, field::REASON),
-            (&mut self.digest, field::DIGEST),
+        // The aggregator's detail is the digest, or the reason when there is none.
+        let digest = event.field(field::DIGEST);
+        for (dict, name, code) in [
+            (
+                &mut self.reason,
+                field::REASON,
+                codes.detail * u32::from(digest.is_none()),
+            ),
+            (&mut self.digest, field::DIGEST, codes.detail),
         ] {
             match event.field(name) {
-                Some(t) if clean && within(t) => dict.push(Some(t)),
+                Some(t) if clean && within(t) => dict.push_coded(code, Some(t)),
                 Some(t) => dict.push(Some(crate::redact::redact_cow(t, show_sql).as_ref())),
                 None => dict.push(None),
             }
@@ -332,7 +419,10 @@ impl EventRows {
         };
         let mut input = Dict::default();
         for i in taken(&mut self.input) {
-            input.push(inputs.get(i as usize).map(String::as_str));
+            input.push_coded(
+                i.saturating_add(1),
+                inputs.get(i as usize).map(String::as_str),
+            );
         }
         let take = |v: &mut Vec<Option<u64>>| PrimitiveArray::from(taken(v)).boxed();
         let line = PrimitiveArray::from_vec(taken(&mut self.line)).boxed();
@@ -723,6 +813,34 @@ mod tests {
             texts(dict.take_text().as_ref()),
             vec![Some("b".into()), Some("z".into()), Some("b".into())]
         );
+
+        // Values named by codes: the same column as looked up one by one, in row group after
+        // row group (a code's key is forgotten with its row group's dictionary); two codes
+        // may name one value, code 0 names none, and a code may stand for no value.
+        let rows: [(u32, Option<&str>); 9] = [
+            (3, Some("endpoint-1")),
+            (0, Some("%")),
+            (7, None),
+            (3, Some("endpoint-1")),
+            (9, Some("endpoint-1")),
+            (0, None),
+            (7, None),
+            (12, Some("endpoint-2")),
+            (9, Some("endpoint-1")),
+        ];
+        let mut coded = Dict::default();
+        let mut plain = Dict::default();
+        for _ in 0..3 {
+            for (code, value) in rows {
+                coded.push_coded(code, value);
+                plain.push(value);
+            }
+            let (coded_keys, coded_values) = coded.take();
+            let (plain_keys, plain_values) = plain.take();
+            assert_eq!(coded_keys, plain_keys);
+            assert_eq!(coded_values, plain_values);
+            assert!(coded.is_empty_for_test());
+        }
 
         // All null: an empty dictionary.
         let mut dict = Dict::default();

@@ -262,6 +262,17 @@ fn advise_huge_pages<T>(table: &Vec<T>) {
     let _ = table;
 }
 
+/// The interned codes of an event's endpoint, user, client address and detail (0: none, or a
+/// value not interned, as MySQL's wildcard host `%`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineCodes {
+    pub endpoint: u32,
+    pub user: u32,
+    pub client: u32,
+    /// The digest's, or when there is none the reason's.
+    pub detail: u32,
+}
+
 /// Where an aggregator's session rows go.
 #[derive(Debug, Clone)]
 enum SessionSink {
@@ -282,6 +293,8 @@ pub struct Aggregator<'c> {
     pattern_cause: Vec<u32>,
     cause_names: Vec<String>,
     strings: Interner,
+    /// The codes of the last event's strings, for the `--events` table.
+    last_codes: LineCodes,
     facts: FactBuffer,
     sessions: SessionSink,
     lines: LineCounts,
@@ -324,6 +337,7 @@ impl<'c> Aggregator<'c> {
             pattern_cause,
             cause_names,
             strings: Interner::default(),
+            last_codes: LineCodes::default(),
             facts: FactBuffer::default(),
             sessions: SessionSink::Own(Box::default()),
             lines: LineCounts::default(),
@@ -503,6 +517,12 @@ impl<'c> Aggregator<'c> {
         }
     }
 
+    /// The codes of the strings of the event last pushed: each names one value for as long as
+    /// this aggregator runs (the `--events` table finds a value by its code).
+    pub fn last_codes(&self) -> LineCodes {
+        self.last_codes
+    }
+
     /// Counts a line that was dropped by the time window.
     pub fn count_filtered(&mut self) {
         self.lines.lines += 1;
@@ -519,16 +539,21 @@ impl<'c> Aggregator<'c> {
         let Some(pattern_index) = event.pattern else {
             self.lines.unparsed += 1;
             self.push_unparsed(raw);
+            let endpoint = self.strings.intern(Dim::Endpoint, event.endpoint);
             self.facts.push(FactRow {
                 kind: EventKind::Unclassified.index(),
                 cause: 0,
                 user: 0,
                 client: 0,
-                endpoint: self.strings.intern(Dim::Endpoint, event.endpoint),
+                endpoint,
                 detail: 0,
                 pattern: u32::MAX,
                 ts: event.ts,
             });
+            self.last_codes = LineCodes {
+                endpoint,
+                ..LineCodes::default()
+            };
             return;
         };
         self.lines.events += 1;
@@ -566,6 +591,12 @@ impl<'c> Aggregator<'c> {
             detail,
             pattern: pattern_index,
             ts: event.ts,
+        };
+        self.last_codes = LineCodes {
+            endpoint: row.endpoint,
+            user: row.user,
+            client: row.client,
+            detail: row.detail,
         };
         self.facts.push(row);
         if let Some(conn) = event.client_conn {
@@ -666,6 +697,7 @@ impl<'c> Aggregator<'c> {
             pattern_cause: _,
             cause_names,
             strings,
+            last_codes: _,
             facts,
             sessions,
             lines,
