@@ -94,6 +94,10 @@ fn zone(input: &str) -> IResult<&str, (i32, bool)> {
 pub fn timestamp(input: &str) -> IResult<&str, (Millis, TsStyle)> {
     // `YYYY?MM?DD?hh:mm:ss` is 19 bytes at fixed places: checked on bytes, one length test.
     let bytes = input.as_bytes();
+    if let Some(ts) = same_minute(bytes) {
+        // All 24 bytes are ASCII: a character boundary.
+        return Ok((input.get(24..).unwrap_or_default(), (ts, PROXY_STYLE)));
+    }
     let layout = bytes.len() >= 19
         && matches!(bytes[4], b'-' | b'/')
         && bytes[7] == bytes[4]
@@ -131,15 +135,51 @@ pub fn timestamp(input: &str) -> IResult<&str, (Millis, TsStyle)> {
         let millis = [a, b, c]
             .iter()
             .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
-        let style = TsStyle {
-            numeric_offset: false,
-            fraction_digits: 3,
-        };
         // All 24 bytes are ASCII: a character boundary.
         let rest = input.get(24..).unwrap_or_default();
-        return finish(input, rest, fields, (millis, 0), style);
+        let read = finish(input, rest, fields, (millis, 0), PROXY_STYLE);
+        if let (Ok((_, (ts, _))), Some(head)) = (&read, bytes.first_chunk::<16>()) {
+            let minute = ts - i64::from(second) * 1000 - i64::from(millis);
+            LAST_MINUTE.set(Some((*head, minute)));
+        }
+        return read;
     }
     general(input, fields)
+}
+
+/// How the proxy writes its timestamps: `.mmmZ`.
+const PROXY_STYLE: TsStyle = TsStyle {
+    numeric_offset: false,
+    fraction_digits: 3,
+};
+
+thread_local! {
+    /// The first 16 bytes (`YYYY-MM-DDThh:mm`) of the last valid timestamp of the proxy's
+    /// form read on this thread, and the instant of that minute: a log's lines mostly share
+    /// their minute with the line before.
+    static LAST_MINUTE: std::cell::Cell<Option<([u8; 16], Millis)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// The instant of `bytes`' timestamp when it is of the proxy's form (`…:ss.mmmZ`) in the
+/// minute of the last one read on this thread, which was valid: only the seconds and
+/// milliseconds are read (and checked as [`to_millis`] checks them).
+fn same_minute(bytes: &[u8]) -> Option<Millis> {
+    let (head, minute) = LAST_MINUTE.get()?;
+    if bytes.first_chunk::<16>() != Some(&head) {
+        return None;
+    }
+    let &[b':', s1, s2, b'.', a, b, c, b'Z'] = bytes.get(16..24)?.first_chunk::<8>()? else {
+        return None;
+    };
+    let digits = [s1, s2, a, b, c];
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let [s1, s2, a, b, c] = digits.map(|d| i64::from(d - b'0'));
+    let second = s1 * 10 + s2;
+    // A leap second (60) is read, as `to_millis` reads it.
+    (second <= 60).then(|| minute + second * 1000 + a * 100 + b * 10 + c)
 }
 
 /// The rest of [`timestamp`] after the 19 bytes of date and time: fraction and zone, any form.
@@ -291,6 +331,29 @@ mod tests {
                 let fast = ok(timestamp(&input));
                 prop_assert!(input.len() < 24 || input.as_bytes()[23] == b'Z');
                 prop_assert_eq!(fast, slow(&input), "{}", input);
+            }
+
+            /// Timestamps read one after another in one minute (where the minute's instant is
+            /// remembered) give what the general path gives each of them, whatever came
+            /// before: impossible dates, hours and seconds included.
+            #[test]
+            fn timestamps_of_one_minute_agree(
+                minute in "(19[0-9]{2}|20[0-9]{2})-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-6][0-9]",
+                others in proptest::collection::vec(
+                    (
+                        "[0-6][0-9]",
+                        "[0-9]{3}",
+                        "(Z|Z \\[INFO\\]|\\+00:00| UTC|)",
+                        proptest::bool::ANY,
+                    ),
+                    1..12,
+                ),
+            ) {
+                for (second, millis, zone, other_minute) in others {
+                    let head = if other_minute { "2024-02-29T23:59" } else { minute.as_str() };
+                    let input = format!("{head}:{second}.{millis}{zone}");
+                    prop_assert_eq!(ok(timestamp(&input)), slow(&input), "{}", input);
+                }
             }
 
             #[test]
