@@ -373,8 +373,7 @@ impl<'c> Pipeline<'c> {
                 self.rows.push(
                     &event,
                     self.classifier,
-                    record.input,
-                    self.line,
+                    (record.input, self.line),
                     show_sql,
                     clean,
                     self.aggregator.last_codes(),

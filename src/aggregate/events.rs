@@ -317,14 +317,14 @@ impl EventRows {
         self.line.is_empty()
     }
 
-    /// Adds `event`, the `line`-th record of input `input`; `clean`: whether redaction would
-    /// mask nothing in its message (`Classifier::last_message_is_clean`).
+    /// Adds `event`, the `line`-th record of input `input` (`(input, line)`); `clean`: whether
+    /// redaction would mask nothing in its message (`Classifier::last_message_is_clean`);
+    /// `codes`: the aggregator's codes of its strings.
     pub fn push(
         &mut self,
         event: &Event<'_>,
         classifier: &Classifier,
-        input: u32,
-        line: u64,
+        (input, line): (u32, u64),
         show_sql: bool,
         clean: bool,
         codes: LineCodes,
