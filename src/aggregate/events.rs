@@ -158,7 +158,7 @@ impl Dict {
     /// always names the same value (a pattern's index for its id, cause and severity, an
     /// interned string's code). The first row of a code in a row group looks its value up;
     /// the others read the key the code found, without hashing or comparing the text (a
-    /// third of the cost of `--events` went to those). Code 0 names nothing: the value is
+    /// seventh of the run with `--events` went to those). Code 0 names nothing: the value is
     /// looked up.
     fn push_coded(&mut self, code: u32, value: Option<&str>) {
         let at = code as usize;

@@ -397,18 +397,16 @@ fn read_layout(
 ) {
     // The layout is told by the first line: one longer than a read is gathered first (an
     // NDJSON record with a long SQL text), then read again ahead of the rest.
+    // A read error while gathering it keeps what came before (told and read as any input's
+    // start) and is reported once that is read.
     let mut first_line = Vec::new();
+    let mut gather_error = None;
     let format = match forced {
         Some(format) => format,
         None => match reader.fill_buf() {
             Ok(head) if first_line_is_cut(head) => {
-                match gather_first_line(reader, &mut first_line) {
-                    Ok(()) => sniff(&first_line),
-                    Err(e) => {
-                        stats.error = Some(read_error(gzip, &e));
-                        InputFormat::Text
-                    }
-                }
+                gather_error = gather_first_line(reader, &mut first_line).err();
+                sniff(&first_line)
             }
             Ok(head) => sniff(head),
             Err(e) => {
@@ -436,6 +434,11 @@ fn read_layout(
         if let Err(e) = result {
             stats.error = Some(read_error(gzip, &e));
         }
+    }
+    if let Some(e) = gather_error
+        && stats.error.is_none()
+    {
+        stats.error = Some(read_error(gzip, &e));
     }
 }
 
@@ -978,6 +981,28 @@ mod tests {
                 assert_eq!(stats.error, None);
             }
         }
+
+        // A read error while the first line is gathered: what came before it is read, and
+        // the error is reported.
+        struct Failing(Vec<u8>, bool);
+        impl io::Read for Failing {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.1 {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated"));
+                }
+                self.1 = true;
+                let n = self.0.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                Ok(n)
+            }
+        }
+        let mut reader = io::BufReader::with_capacity(16, Failing(text.into_bytes(), false));
+        let mut stats = InputStats::default();
+        let mut got = RunSink::default();
+        read_layout(&mut reader, false, 7, None, &mut stats, &mut got);
+        assert_eq!(stats.format, Some(InputFormat::Text.layout()));
+        assert_eq!(got.records, ["2022-10-21T17:25"]);
+        assert!(stats.error.is_some());
     }
 
     proptest::proptest! {
