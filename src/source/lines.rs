@@ -299,18 +299,7 @@ mod tests {
             .unwrap();
     }
 
-    struct Failing(Vec<u8>, bool);
-    impl io::Read for Failing {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if self.1 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated"));
-            }
-            self.1 = true;
-            let n = self.0.len().min(buf.len());
-            buf[..n].copy_from_slice(&self.0[..n]);
-            Ok(n)
-        }
-    }
+    use crate::source::tests::Failing;
 
     #[test]
     fn read_error_after_partial_line_keeps_the_data() {

@@ -783,6 +783,21 @@ pub fn input_errors(stats: &[InputStats]) -> Vec<InputError> {
 mod tests {
     use super::*;
 
+    /// A reader that gives its bytes (as many as fit) in one read, then fails every read.
+    pub(super) struct Failing(pub(super) Vec<u8>, pub(super) bool);
+
+    impl io::Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.1 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated"));
+            }
+            self.1 = true;
+            let n = self.0.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            Ok(n)
+        }
+    }
+
     fn text_records(input: &str) -> (Vec<String>, InputStats) {
         let mut out = Vec::new();
         let mut stats = InputStats::default();
@@ -984,18 +999,6 @@ mod tests {
 
         // A read error while the first line is gathered: what came before it is read, and
         // the error is reported.
-        struct Failing(Vec<u8>, bool);
-        impl io::Read for Failing {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                if self.1 {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated"));
-                }
-                self.1 = true;
-                let n = self.0.len().min(buf.len());
-                buf[..n].copy_from_slice(&self.0[..n]);
-                Ok(n)
-            }
-        }
         let mut reader = io::BufReader::with_capacity(16, Failing(text.into_bytes(), false));
         let mut stats = InputStats::default();
         let mut got = RunSink::default();
