@@ -365,15 +365,12 @@ impl EventRows {
         };
         // The aggregator's detail is the digest, or the reason when there is none.
         let digest = event.field(field::DIGEST);
-        for (dict, name, code) in [
-            (
-                &mut self.reason,
-                field::REASON,
-                codes.detail * u32::from(digest.is_none()),
-            ),
-            (&mut self.digest, field::DIGEST, codes.detail),
+        let reason_code = if digest.is_none() { codes.detail } else { 0 };
+        for (dict, value, code) in [
+            (&mut self.reason, event.field(field::REASON), reason_code),
+            (&mut self.digest, digest, codes.detail),
         ] {
-            match event.field(name) {
+            match value {
                 Some(t) if clean && within(t) => dict.push_coded(code, Some(t)),
                 Some(t) => dict.push(Some(crate::redact::redact_cow(t, show_sql).as_ref())),
                 None => dict.push(None),

@@ -455,12 +455,7 @@ fn read_error(gzip: bool, error: &io::Error) -> String {
 
 /// Guesses the layout from the first buffered bytes.
 pub fn sniff(head: &[u8]) -> InputFormat {
-    let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
-    let start = head
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(head.len());
-    let body = &head[start..];
+    let body = after_blanks(head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head));
     let first_line = body.split(|&b| b == b'\n').next().unwrap_or_default();
     match body.first() {
         Some(b'{') => {
@@ -487,13 +482,16 @@ const SNIFF_BYTES: usize = 1 << 18;
 /// Whether `head`, what one read gave of an input's start, ends before its first line (after
 /// blanks) does.
 fn first_line_is_cut(head: &[u8]) -> bool {
-    !head.is_empty() && {
-        let start = head
-            .iter()
-            .position(|b| !b.is_ascii_whitespace())
-            .unwrap_or(head.len());
-        memchr::memchr(b'\n', head.get(start..).unwrap_or_default()).is_none()
-    }
+    !head.is_empty() && memchr::memchr(b'\n', after_blanks(head)).is_none()
+}
+
+/// `head` from its first byte that is not ASCII whitespace (empty when all are).
+fn after_blanks(head: &[u8]) -> &[u8] {
+    let start = head
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(head.len());
+    head.get(start..).unwrap_or_default()
 }
 
 /// Reads `reader`'s start into `out` until its first line (after blanks) is whole, the input
