@@ -380,6 +380,7 @@ impl<'c> Pipeline<'c> {
                 );
             }
             inspect(&event, text);
+            self.scratch.recycle(event.fields);
         }
         self.ansi = ansi;
     }

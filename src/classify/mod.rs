@@ -104,6 +104,25 @@ pub struct Scratch {
     fast: fast::Scratch,
     /// The cache slot of the last message classified (`None`: not cached, too long).
     last_slot: Option<usize>,
+    /// The storage of an event's fields, handed back once the event is done with
+    /// ([`Scratch::recycle`]): one allocation per pipeline instead of one per event.
+    fields: Vec<(&'static str, &'static str)>,
+}
+
+impl Scratch {
+    /// Takes back the storage of a finished event's fields for the next event's.
+    pub fn recycle(&mut self, fields: Vec<(&str, &str)>) {
+        if fields.capacity() > self.fields.capacity() {
+            self.fields = empty_fields(fields);
+        }
+    }
+}
+
+/// `fields` emptied, as storage for fields of any lifetime: collecting the empty vector's own
+/// iterator into the same element layout reuses its allocation.
+fn empty_fields<'b>(mut fields: Vec<(&str, &str)>) -> Vec<(&'b str, &'b str)> {
+    fields.clear();
+    fields.into_iter().map(|_| ("", "")).collect()
 }
 
 impl Classifier {
@@ -235,14 +254,17 @@ impl Classifier {
             line,
             proxy_mark: false,
         };
+        let spare = std::mem::take(&mut scratch.fields);
         let matched = self.matched(message, scratch);
         let Some(index) = matched.pattern else {
+            scratch.fields = spare;
             event.proxy_mark = Self::last_proxy_mark(message, scratch);
             return event;
         };
         let pattern = &self.patterns[index as usize];
         let names = &self.group_names[index as usize];
-        let mut fields = Vec::with_capacity(matched.spans.len() + pattern.set.len());
+        let mut fields = empty_fields(spare);
+        fields.reserve(matched.spans.len() + pattern.set.len());
         for &(group, start, end) in &matched.spans {
             let name = names.get(usize::from(group)).and_then(Option::as_deref);
             let value = message.get(start as usize..end as usize);
