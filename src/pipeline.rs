@@ -15,9 +15,9 @@ use crate::model::{Event, Millis, RawRecord};
 use crate::parse::{parse_line, strip_ansi};
 
 /// Records are sent in batches of about this many bytes.
-pub const BATCH_BYTES: usize = 1 << 18;
+pub const BATCH_BYTES: usize = 1 << 19;
 /// Records a batch holds at most.
-const MAX_RECORDS: usize = 4096;
+const MAX_RECORDS: usize = 8192;
 
 /// A batch of records from one input.
 #[derive(Debug, Default)]
@@ -571,8 +571,10 @@ mod tests {
             assert!(batch.text.len() < BATCH_BYTES + 101, "{}", batch.text.len());
         }
         // Short lines: the record limit fills a batch first.
-        let short: String = "a\n".repeat(5000);
-        let ranges: Vec<(usize, usize)> = (0..5000).map(|i| (2 * i, 2 * i + 1)).collect();
+        let short: String = "a\n".repeat(MAX_RECORDS + 100);
+        let ranges: Vec<(usize, usize)> = (0..MAX_RECORDS + 100)
+            .map(|i| (2 * i, 2 * i + 1))
+            .collect();
         let mut batch = Batch::new(0);
         assert_eq!(batch.push_lines(&short, &ranges), MAX_RECORDS);
         assert!(batch.is_full());
