@@ -572,9 +572,8 @@ mod tests {
         }
         // Short lines: the record limit fills a batch first.
         let short: String = "a\n".repeat(MAX_RECORDS + 100);
-        let ranges: Vec<(usize, usize)> = (0..MAX_RECORDS + 100)
-            .map(|i| (2 * i, 2 * i + 1))
-            .collect();
+        let ranges: Vec<(usize, usize)> =
+            (0..MAX_RECORDS + 100).map(|i| (2 * i, 2 * i + 1)).collect();
         let mut batch = Batch::new(0);
         assert_eq!(batch.push_lines(&short, &ranges), MAX_RECORDS);
         assert!(batch.is_full());
