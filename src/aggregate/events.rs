@@ -581,6 +581,7 @@ impl ParquetOut {
 ///   dictionary, 37.0 MB plain, and 5% less CPU);
 /// - everything else: dictionaries (the text ones are built already; the port's range is
 ///   small enough for polars' cheap bitmap of seen values).
+///
 /// Each is a standard Parquet encoding, read back as the same values (a test compares them
 /// with the NDJSON file's).
 fn encoding(name: &str, dtype: &ArrowDataType) -> Encoding {
