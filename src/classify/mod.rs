@@ -663,6 +663,44 @@ pub fn load(dir: Option<&std::path::Path>) -> anyhow::Result<Classifier> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pipeline's events reuse one vector of fields: emptied for a new lifetime, the
+    /// vector keeps its allocation, and classifying with it gives the fields a fresh vector
+    /// would.
+    #[test]
+    fn recycled_fields_keep_their_storage() {
+        let text = String::from("kept");
+        let mut fields: Vec<(&str, &str)> = Vec::with_capacity(8);
+        fields.push((text.as_str(), text.as_str()));
+        let at = fields.as_ptr() as usize;
+        let empty = empty_fields(fields);
+        assert!(empty.is_empty());
+        assert_eq!(empty.as_ptr() as usize, at);
+        assert!(empty.capacity() >= 8);
+
+        let classifier = load(None).unwrap();
+        let mut scratch = Scratch::default();
+        let line = "2026-11-24T09:58:00.464Z [INFO] [proxyEndpoint=default] [clientConnection=1] A new client connected from 10.0.0.1:5000.";
+        let first: Vec<(String, String)> = {
+            let event = classifier.classify(crate::parse::parse_line(line), &mut scratch);
+            let fields = event
+                .fields
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            scratch.recycle(event.fields);
+            fields
+        };
+        assert!(scratch.fields.capacity() > 0);
+        let event = classifier.classify(crate::parse::parse_line(line), &mut scratch);
+        let again: Vec<(String, String)> = event
+            .fields
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        assert!(!first.is_empty());
+        assert_eq!(first, again);
+    }
     use crate::parse::parse_line;
 
     fn classifier() -> Classifier {
