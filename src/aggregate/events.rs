@@ -104,7 +104,14 @@ struct Dict {
     by_code: Vec<u32>,
     /// The codes `by_code` holds a key for, to forget at the row group's end.
     coded: Vec<u32>,
+    /// [`Dict::push_redacted`]'s texts as read, by their hash, with the key of their redacted
+    /// form in this row group: redaction is a function of the text, and a message that needs
+    /// it repeats its reason and digest (a pinned session's) row after row.
+    redacted: HashMap<u64, (String, u32), FxBuild>,
 }
+
+/// Texts [`Dict::redacted`] remembers per row group at most.
+const REDACTED_MEMO: usize = 4096;
 
 /// The key of a row without a value, while the rows gather.
 const NULL_KEY: u32 = u32::MAX;
@@ -121,6 +128,7 @@ impl Default for Dict {
             last: NULL_KEY,
             by_code: Vec::new(),
             coded: Vec::new(),
+            redacted: HashMap::default(),
         }
     }
 }
@@ -189,6 +197,26 @@ impl Dict {
         self.keys.push(known);
     }
 
+    /// [`Dict::push`] of `text` redacted as the message is (`show_sql` is the same for the
+    /// whole run): the redaction of a text already seen in this row group is not done again.
+    fn push_redacted(&mut self, text: &str, show_sql: bool) {
+        let hash = FxBuild.hash_one(text);
+        if let Some((seen, key)) = self.redacted.get(&hash)
+            && seen == text
+        {
+            let key = *key;
+            self.keys.push(key);
+            return;
+        }
+        let key = self.key_of(Some(crate::redact::redact_cow(text, show_sql).as_ref()));
+        self.keys.push(key);
+        if self.redacted.len() < REDACTED_MEMO {
+            self.redacted
+                .entry(hash)
+                .or_insert_with(|| (text.to_string(), key));
+        }
+    }
+
     #[cfg(test)]
     fn is_empty_for_test(&self) -> bool {
         self.keys.is_empty()
@@ -197,6 +225,7 @@ impl Dict {
             && self.nulls == 0
             && self.coded.is_empty()
             && self.by_code.iter().all(|&k| k == UNSEEN)
+            && self.redacted.is_empty()
     }
 
     /// The column as a dictionary array (for Parquet), leaving this empty.
@@ -230,6 +259,7 @@ impl Dict {
             valid
         });
         self.index.clear();
+        self.redacted.clear();
         self.last = NULL_KEY;
         for code in self.coded.drain(..) {
             if let Some(slot) = self.by_code.get_mut(code as usize) {
@@ -372,7 +402,7 @@ impl EventRows {
         ] {
             match value {
                 Some(t) if clean && within(t) => dict.push_coded(code, Some(t)),
-                Some(t) => dict.push(Some(crate::redact::redact_cow(t, show_sql).as_ref())),
+                Some(t) => dict.push_redacted(t, show_sql),
                 None => dict.push(None),
             }
         }
@@ -853,6 +883,33 @@ mod tests {
             assert_eq!(coded_keys, plain_keys);
             assert_eq!(coded_values, plain_values);
             assert!(coded.is_empty_for_test());
+        }
+
+        // Texts redacted once per row group: the same column as redacting every row, with
+        // and without `--show-sql`, across row groups; a password is never kept.
+        let texts_in = [
+            "SET app.password = 'hunter2'",
+            "set client_encoding to $1",
+            "SET app.password = 'hunter2'",
+            "The client requested that the connection close.",
+            "SELECT * FROM users WHERE name = 'ann'",
+            "set client_encoding to $1",
+        ];
+        for show_sql in [false, true] {
+            let mut memo = Dict::default();
+            let mut plain = Dict::default();
+            for _ in 0..3 {
+                for text in texts_in {
+                    memo.push_redacted(text, show_sql);
+                    plain.push(Some(crate::redact::redact_cow(text, show_sql).as_ref()));
+                }
+                let (memo_keys, memo_values) = memo.take();
+                let (plain_keys, plain_values) = plain.take();
+                assert_eq!(memo_keys, plain_keys);
+                assert_eq!(memo_values, plain_values);
+                assert!(memo_values.values_iter().all(|v| !v.contains("hunter2")));
+                assert!(memo.is_empty_for_test());
+            }
         }
 
         // All null: an empty dictionary.
