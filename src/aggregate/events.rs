@@ -108,14 +108,13 @@ struct Dict {
     /// form in this row group: redaction is a function of the text, and a message that needs
     /// it repeats its reason and digest (a pinned session's) row after row.
     redacted: HashMap<u64, (String, u32), FxBuild>,
-    /// The bytes of the texts `redacted` holds.
-    redacted_bytes: usize,
 }
 
-/// The bytes of texts [`Dict::redacted`] holds per row group at most: texts that each need
-/// redaction and differ row to row (long digests of SQL) are redacted every time instead of
-/// filling memory.
-const REDACTED_MEMO_BYTES: usize = 256 << 10;
+/// Texts [`Dict::redacted`] holds per row group at most, and the longest it holds: texts that
+/// need redaction and differ row to row (long digests of SQL) are redacted every time instead
+/// of filling memory (at most 4 MiB a column).
+const REDACTED_MEMO: usize = 4096;
+const REDACTED_MEMO_TEXT: usize = 1024;
 
 /// The key of a row without a value, while the rows gather.
 const NULL_KEY: u32 = u32::MAX;
@@ -133,7 +132,6 @@ impl Default for Dict {
             by_code: Vec::new(),
             coded: Vec::new(),
             redacted: HashMap::default(),
-            redacted_bytes: 0,
         }
     }
 }
@@ -215,11 +213,10 @@ impl Dict {
         }
         let key = self.key_of(Some(crate::redact::redact_cow(text, show_sql).as_ref()));
         self.keys.push(key);
-        if self.redacted_bytes + text.len() <= REDACTED_MEMO_BYTES
-            && let std::collections::hash_map::Entry::Vacant(slot) = self.redacted.entry(hash)
-        {
-            slot.insert((text.to_string(), key));
-            self.redacted_bytes += text.len();
+        if self.redacted.len() < REDACTED_MEMO && text.len() <= REDACTED_MEMO_TEXT {
+            self.redacted
+                .entry(hash)
+                .or_insert_with(|| (text.to_string(), key));
         }
     }
 
@@ -232,7 +229,6 @@ impl Dict {
             && self.coded.is_empty()
             && self.by_code.iter().all(|&k| k == UNSEEN)
             && self.redacted.is_empty()
-            && self.redacted_bytes == 0
     }
 
     /// The column as a dictionary array (for Parquet), leaving this empty.
@@ -267,7 +263,6 @@ impl Dict {
         });
         self.index.clear();
         self.redacted.clear();
-        self.redacted_bytes = 0;
         self.last = NULL_KEY;
         for code in self.coded.drain(..) {
             if let Some(slot) = self.by_code.get_mut(code as usize) {
@@ -919,16 +914,22 @@ mod tests {
                 assert!(memo.is_empty_for_test());
             }
         }
-        // Texts that differ row to row fill the memory up to its bound, no further.
+        // Texts that differ row to row fill the memory up to its bounds, no further.
         let mut memo = Dict::default();
         let mut plain = Dict::default();
-        for n in 0..2_000 {
-            let text = format!("SET app.password = 'secret{n}' {}", "x".repeat(500));
+        for n in 0..2 * REDACTED_MEMO + 100 {
+            let pad = if n % 2 == 0 { 10 } else { REDACTED_MEMO_TEXT };
+            let text = format!("SET app.password = 'secret{n}' {}", "x".repeat(pad));
             memo.push_redacted(&text, false);
             plain.push(Some(crate::redact::redact_cow(&text, false).as_ref()));
-            assert!(memo.redacted_bytes <= REDACTED_MEMO_BYTES);
+            assert!(memo.redacted.len() <= REDACTED_MEMO);
         }
-        assert!(memo.redacted_bytes > REDACTED_MEMO_BYTES - 600);
+        assert!(
+            memo.redacted
+                .values()
+                .all(|(t, _)| t.len() <= REDACTED_MEMO_TEXT)
+        );
+        assert_eq!(memo.redacted.len(), REDACTED_MEMO);
         let (memo_keys, memo_values) = memo.take();
         let (plain_keys, plain_values) = plain.take();
         assert_eq!(memo_keys, plain_keys);
