@@ -151,11 +151,21 @@ fn events_table_matches_the_report() {
 fn parquet_values_are_the_text_formats_values() {
     let dir = tempfile::tempdir().unwrap();
     let incidents = sample("incidents");
+    // Lines without a time of their own before any timed line: rows whose time is null.
+    let untimed = dir.path().join("untimed.log");
+    std::fs::write(
+        &untimed,
+        "[INFO] [proxyEndpoint=default] [clientConnection=7] A new client connected from 10.0.0.7:5000.\n\
+         [INFO] [proxyEndpoint=default] [clientConnection=7] The client connection closed. Reason: The client requested that the connection close.\n\
+         2026-11-24T09:58:00.464Z [INFO] [proxyEndpoint=default] [clientConnection=8] A new client connected from 10.0.0.8:5001.\n",
+    )
+    .unwrap();
+    let untimed = untimed.to_str().unwrap();
     let tables: Vec<DataFrame> = ["events.parquet", "events.ndjson"]
         .iter()
         .map(|name| {
             let path = dir.path().join(name);
-            analyze(&[&incidents], &path);
+            analyze(&[&incidents, untimed], &path);
             read(&path)
                 .sort(["input", "line"], SortMultipleOptions::default())
                 .unwrap()
@@ -194,6 +204,7 @@ fn parquet_values_are_the_text_formats_values() {
         .collect();
     assert_eq!(spelled, texts);
     assert!(spelled.iter().filter(|t| t.is_some()).count() > 10_000);
+    assert_eq!(spelled.iter().filter(|t| t.is_none()).count(), 2);
 }
 
 /// The same rows whatever the number of threads (in another order: sorted here).
