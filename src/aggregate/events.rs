@@ -618,13 +618,19 @@ impl ParquetOut {
 /// Each is a standard Parquet encoding, read back as the same values (a test compares them
 /// with the NDJSON file's).
 fn encoding(name: &str, dtype: &ArrowDataType) -> Encoding {
-    match name {
-        "time" | "line" => Encoding::DeltaBinaryPacked,
-        "client_connection" | "db_connection" => Encoding::Plain,
-        _ if dtype == &ArrowDataType::Utf8View => Encoding::Plain,
-        _ => Encoding::RleDictionary,
+    if DELTA_COLUMNS.contains(&name) {
+        Encoding::DeltaBinaryPacked
+    } else if PLAIN_NUMBER_COLUMNS.contains(&name) || dtype == &ArrowDataType::Utf8View {
+        Encoding::Plain
+    } else {
+        Encoding::RleDictionary
     }
 }
+
+/// The columns [`encoding`] stores as deltas, and the number columns it stores plainly (names
+/// of [`COLUMNS`], a test checks: a misspelt one would silently fall back to a dictionary).
+const DELTA_COLUMNS: [&str; 2] = ["time", "line"];
+const PLAIN_NUMBER_COLUMNS: [&str; 2] = ["client_connection", "db_connection"];
 
 /// Pages' compression: zstd at its fastest level. Its tables are set up again for each page,
 /// and level 3's (polars' default) are 16 times as large: on mix 512 MiB level 1 took 8% less
@@ -935,6 +941,11 @@ mod tests {
         assert_eq!(memo_keys, plain_keys);
         assert_eq!(memo_values, plain_values);
         assert!(memo_values.values_iter().all(|v| !v.contains("secret")));
+
+        // The columns chosen by name for their encoding are columns of the table.
+        for name in DELTA_COLUMNS.iter().chain(&PLAIN_NUMBER_COLUMNS) {
+            assert!(COLUMNS.contains(name), "{name}");
+        }
 
         // All null: an empty dictionary.
         let mut dict = Dict::default();
