@@ -418,6 +418,7 @@ fn read_inputs(
     let copies = source::same_as_earlier(inputs);
     let read_some = || {
         let mut done = Vec::new();
+        let mut inflater = source::Inflater::default();
         loop {
             let position = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let Some(input) = inputs.get(position) else {
@@ -430,7 +431,20 @@ fn read_inputs(
             };
             done.push((
                 position,
-                read_input(input, how, index, sender, pool, order, read),
+                read_input(
+                    input,
+                    how,
+                    index,
+                    Batcher {
+                        batch: pool.take(index),
+                        closed: false,
+                        sender,
+                        pool,
+                        order,
+                    },
+                    read,
+                    &mut inflater,
+                ),
             ));
         }
         done
@@ -480,18 +494,10 @@ fn read_input(
     input: &Input,
     how: Reading<'_>,
     index: u32,
-    sender: &tokio::sync::mpsc::Sender<Batch>,
-    pool: &BatchPool,
-    order: &SessionOrder,
+    mut batches: Batcher<'_>,
     read: &std::sync::atomic::AtomicU64,
+    inflater: &mut source::Inflater,
 ) -> InputStats {
-    let mut batches = Batcher {
-        batch: pool.take(index),
-        closed: false,
-        sender,
-        pool,
-        order,
-    };
     let stats = match how {
         Reading::CopyOf(original) => InputStats {
             path: input.name(),
@@ -501,10 +507,17 @@ fn read_input(
             )],
             ..InputStats::default()
         },
-        Reading::Read(forced) => source::read_into(input, index, forced, Some(read), &mut batches),
+        Reading::Read(forced) => {
+            source::read_into(input, index, forced, Some(read), inflater, &mut batches)
+        }
     };
     if !batches.closed {
-        let Batcher { mut batch, .. } = batches;
+        let Batcher {
+            mut batch,
+            sender,
+            order,
+            ..
+        } = batches;
         batch.mark_last();
         order.admit(batch.stream());
         // A closed channel means the pipeline failed; its error is reported instead.

@@ -9,6 +9,7 @@
 //! order mark is honoured: UTF-16 input (Windows PowerShell's redirections) is read as UTF-8.
 
 pub mod cloudwatch;
+mod inflate;
 pub mod lines;
 pub mod structured;
 mod utf16;
@@ -17,9 +18,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use flate2::bufread::MultiGzDecoder;
-
 use crate::model::{InputError, InputStats, Layout, RawRecord};
+pub use inflate::Inflater;
 use lines::{LineReader, Piece};
 
 /// A layout that can be forced with `--input-format`.
@@ -305,23 +305,31 @@ pub fn read_counted(
     progress: Option<&std::sync::atomic::AtomicU64>,
     mut sink: &mut dyn FnMut(RawRecord<'_>),
 ) -> InputStats {
-    read_into(input, index, forced, progress, &mut sink)
+    let mut inflater = Inflater::default();
+    read_into(input, index, forced, progress, &mut inflater, &mut sink)
 }
 
-/// [`read_counted`] into a [`RecordSink`]: the lines of a text input come in runs.
+/// [`read_counted`] into a [`RecordSink`]: the lines of a text input come in runs. A gzip file
+/// is inflated whole with `inflater`'s buffers when it fits them.
 pub fn read_into(
     input: &Input,
     index: u32,
     forced: Option<InputFormat>,
     progress: Option<&std::sync::atomic::AtomicU64>,
+    inflater: &mut Inflater,
     sink: &mut dyn RecordSink,
 ) -> InputStats {
     let mut stats = InputStats {
         path: input.name(),
         ..InputStats::default()
     };
+    // A regular file's length, for reading a small gzip file whole.
+    let mut length = None;
     let opened: io::Result<Box<dyn Read>> = match input {
-        Input::File(path) => File::open(path).map(|f| Box::new(f) as Box<dyn Read>),
+        Input::File(path) => File::open(path).map(|f| {
+            length = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+            Box::new(f) as Box<dyn Read>
+        }),
         Input::Stdin => Ok(Box::new(io::stdin())),
     };
     let raw = match opened {
@@ -354,10 +362,7 @@ pub fn read_into(
     };
     stats.gzip = gzip;
     let mut reader: Box<dyn BufRead + '_> = if gzip {
-        Box::new(BufReader::with_capacity(
-            READ_BYTES,
-            MultiGzDecoder::new(&mut counting),
-        ))
+        inflater.open(&mut counting, length)
     } else {
         Box::new(&mut counting)
     };
