@@ -24,7 +24,9 @@
 //! The open table holds the sessions of the last [`HORIZON`] of the input's clock: a sweep
 //! every few thousand lines folds the sessions the clock has passed by (the clock is the median
 //! of the last 64 timestamps, so one stray line does not move it, and it may run backwards,
-//! as a Logs Insights export sorted newest first does). The sweep's queue holds the open ids by
+//! as a Logs Insights export sorted newest first does; a sweep is skipped while the newest
+//! line is more than the horizon from the clock, as it is for a few dozen lines after a jump
+//! of the input's time, when the sessions just started would look passed). The sweep's queue holds the open ids by
 //! the minute of their session, and takes whole minutes from either end once the clock has
 //! passed them by the horizon, so a session stamped ahead of the clock does not hold back the
 //! ones queued after it. A session still active after the horizon (a pooled application
@@ -505,6 +507,13 @@ impl SessionBuffer {
     /// Folds the sessions the clock has passed by the horizon, a minute of the queue at a time.
     fn sweep(&mut self) {
         let Some(clock) = self.clock() else { return };
+        // Right after a jump of the input's time (a gap in the traffic, the next stream of an
+        // export tree), the clock lags behind the newest lines for a few dozen lines, and the
+        // sessions they started would look passed by the horizon: the sweep waits for the next
+        // one, when the clock has caught up.
+        if self.now.abs_diff(clock) > HORIZON.unsigned_abs() {
+            return;
+        }
         while let Some(conns) = self.order.take_passed(clock) {
             for (i, &conn) in conns.iter().enumerate() {
                 // The sessions behind it are likely to be folded too: fetch their slots early.
@@ -1160,6 +1169,41 @@ mod tests {
         assert_eq!(counts.with.auth_failed, n);
         assert_eq!(counts.with.closed, 0);
         assert_eq!(counts.folded_early, 0);
+    }
+
+    /// After a jump of the input's time (a gap in the traffic longer than the horizon, or the
+    /// next stream of an export tree, which starts hours earlier), the clock (a median of the
+    /// last lines) lags behind the newest lines for a few dozen lines. A sweep in that window
+    /// took the sessions just started for sessions its horizon had passed, and cut them in
+    /// two: on an S3 export tree of 8 streams, one session of a million was counted twice,
+    /// once without its close line and once without its connect line. Wherever the sweep
+    /// falls, the sessions after the jump stay whole.
+    #[test]
+    fn sessions_after_a_jump_of_the_clock_stay_whole() {
+        const AFTER: u64 = 40;
+        for jump in [38 * MINUTE, -5 * HOUR] {
+            for before in SWEEP_EVERY - 3 * AFTER..=SWEEP_EVERY {
+                let start = 10 * HOUR;
+                let mut rows: Vec<SessionRow> = (0..before)
+                    .map(|i| at(i, start + i as i64, [1, 0, 0, 0, 0, 1]))
+                    .collect();
+                let then = start + before as i64 + jump;
+                for j in 0..AFTER {
+                    let conn = 1_000_000 + j;
+                    let ts = then + 10 * j as i64;
+                    rows.push(at(conn, ts, CONNECTED));
+                    rows.push(at(conn, ts + 4, PINNED));
+                    rows.push(at(conn, ts + 9, CLOSED));
+                }
+                let counts = joined(&rows);
+                let sessions = before + AFTER;
+                assert_eq!(
+                    (counts.sessions, counts.with),
+                    (sessions, counted([sessions, 0, 0, 0, AFTER, sessions])),
+                    "a jump of {jump} ms after {before} lines"
+                );
+            }
+        }
     }
 
     #[test]
