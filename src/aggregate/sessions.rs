@@ -1206,6 +1206,56 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Complete sessions, several open at once, in stretches of traffic separated by jumps
+        /// of the clock forwards and backwards (gaps in the traffic, the streams of an export
+        /// one after another): each session is counted once, with its connect and close
+        /// lines, wherever the sweeps fall.
+        #[test]
+        fn sessions_stay_whole_across_jumps_of_the_clock(
+            stretches in proptest::collection::vec(
+                (
+                    proptest::prop_oneof![
+                        -6 * HOUR..-16 * MINUTE,
+                        -MINUTE..MINUTE,
+                        16 * MINUTE..6 * HOUR,
+                    ],
+                    20usize..400,
+                    0i64..50,
+                    proptest::prelude::any::<bool>(),
+                ),
+                10..30,
+            ),
+        ) {
+            let mut rows = Vec::new();
+            let mut conn = 0u64;
+            let mut end = 100 * HOUR;
+            for (jump, sessions, step, pinned) in stretches {
+                let start = end + jump;
+                let mut lines = Vec::new();
+                for i in 0..sessions as i64 {
+                    conn += 1;
+                    let t = start + i * step;
+                    let length = (conn as i64 * 7919) % 900 + 1;
+                    lines.push(at(conn, t, CONNECTED));
+                    if pinned && conn % 3 == 0 {
+                        lines.push(at(conn, t + length / 2, PINNED));
+                    }
+                    lines.push(at(conn, t + length, CLOSED));
+                    end = end.max(t + length);
+                }
+                lines.sort_by_key(|row| row.ts);
+                end = lines.last().and_then(|row| row.ts).unwrap_or(start);
+                rows.extend(lines);
+            }
+            let counts = joined(&rows);
+            proptest::prop_assert_eq!(counts.sessions, conn);
+            proptest::prop_assert_eq!(counts.with.connected, conn);
+            proptest::prop_assert_eq!(counts.with.closed, conn);
+        }
+    }
+
     #[test]
     fn a_full_table_folds_its_oldest_early_and_says_so() {
         let mut buffer = SessionBuffer::default();
