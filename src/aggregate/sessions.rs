@@ -1239,7 +1239,7 @@ mod tests {
                     let t = start + i * step;
                     let length = (conn as i64 * 7919) % 900 + 1;
                     lines.push(at(conn, t, CONNECTED));
-                    if pinned && conn % 3 == 0 {
+                    if pinned && conn.is_multiple_of(3) {
                         lines.push(at(conn, t + length / 2, PINNED));
                     }
                     lines.push(at(conn, t + length, CLOSED));
