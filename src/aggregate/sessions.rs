@@ -30,9 +30,9 @@
 //! holds the open ids by the minute of their session, and takes whole minutes from either end
 //! once the clock has passed them by the horizon, so a session stamped ahead of the clock does
 //! not hold back the ones queued after it. A session still active after the horizon (a pooled
-//! application connection) is queued again at its time nearest the clock. When more than [`MAX_OPEN`] are
-//! open at once the first queued of the minute farthest from the clock is folded early
-//! (`folded_early`; a later line of it counts as another session).
+//! application connection) is queued again at its time nearest the clock. When more than
+//! [`MAX_OPEN`] are open at once the first queued of the minute farthest from the clock is
+//! folded early (`folded_early`; a later line of it counts as another session).
 //!
 //! # Parallel workers
 //!
