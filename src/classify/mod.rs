@@ -664,6 +664,8 @@ pub fn load(dir: Option<&std::path::Path>) -> anyhow::Result<Classifier> {
 mod tests {
     use super::*;
 
+    use crate::parse::parse_line;
+
     /// A pipeline's events reuse one vector of fields: emptied for a new lifetime, the
     /// vector keeps its allocation, and classifying with it gives the fields a fresh vector
     /// would.
@@ -681,27 +683,20 @@ mod tests {
         let classifier = load(None).unwrap();
         let mut scratch = Scratch::default();
         let line = "2026-11-24T09:58:00.464Z [INFO] [proxyEndpoint=default] [clientConnection=1] A new client connected from 10.0.0.1:5000.";
-        let first: Vec<(String, String)> = {
-            let event = classifier.classify(crate::parse::parse_line(line), &mut scratch);
-            let fields = event
-                .fields
+        let owned = |fields: &[(&str, &str)]| -> Vec<(String, String)> {
+            fields
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect();
-            scratch.recycle(event.fields);
-            fields
+                .collect()
         };
+        let event = classifier.classify(parse_line(line), &mut scratch);
+        let first = owned(&event.fields);
+        scratch.recycle(event.fields);
         assert!(scratch.fields.capacity() > 0);
-        let event = classifier.classify(crate::parse::parse_line(line), &mut scratch);
-        let again: Vec<(String, String)> = event
-            .fields
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect();
+        let again = owned(&classifier.classify(parse_line(line), &mut scratch).fields);
         assert!(!first.is_empty());
         assert_eq!(first, again);
     }
-    use crate::parse::parse_line;
 
     fn classifier() -> Classifier {
         Classifier::new(catalogue::builtin().unwrap()).unwrap()
