@@ -529,6 +529,62 @@ pub fn run_parallel<'c>(
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// The proxy hosts a run finds are those the whole lines name: the classifier's mark
+        /// (kept per message shape) and the parser's (tag values, the stream token) never
+        /// hide one. Lines of one shape with and without a host; hosts in known and unknown
+        /// tags, in a connection tag that is not a number, in `aws logs tail`'s stream token,
+        /// in the message; digits anywhere.
+        #[test]
+        fn the_proxy_hosts_found_are_those_the_lines_name(
+            lines in proptest::collection::vec(
+                (0usize..4, 0usize..5, 0usize..5, 0u32..3, proptest::bool::ANY),
+                1..40,
+            ),
+        ) {
+            static CLASSIFIER: std::sync::LazyLock<Classifier> = std::sync::LazyLock::new(|| {
+                Classifier::new(crate::classify::catalogue::builtin().unwrap()).unwrap()
+            });
+            let hosts = [
+                "orders.proxy-c9ak.us-east-1.rds.amazonaws.com",
+                "ro.endpoint.proxy-x1.eu-west-1.rds.amazonaws.com",
+                "db-1.c9ak.us-east-1.rds.amazonaws.com",
+                "a.proxy-",
+            ];
+            let mut pipeline = Pipeline::new(&CLASSIFIER, TimeWindow::default());
+            let mut want = std::collections::BTreeSet::new();
+            let mut scratch = Scratch::default();
+            for (host, place, message, digit, twice) in lines {
+                let host = hosts[host];
+                let (head, tag) = match place {
+                    0 => ("2023-06-01T12:00:00.000Z".to_string(), String::new()),
+                    1 => ("2023-06-01T12:00:00.000Z".to_string(), format!(" [host={host}]")),
+                    2 => ("2023-06-01T12:00:00.000Z".to_string(), format!(" [proxyEndpoint={host}]")),
+                    3 => ("2023-06-01T12:00:00.000Z".to_string(), format!(" [clientConnection={host}] [dbConnection=4{digit}]")),
+                    _ => (format!("2023-06-01T12:00:00.000000+00:00 {host}"), String::new()),
+                };
+                let message = match message {
+                    0 => format!("A new client connected from 10.0.{digit}.7:5{digit}."),
+                    1 => format!("Connect timeout to {host}:54{digit}2"),
+                    2 => format!("getaddrinfo ENOTFOUND {host}"),
+                    3 => format!("The client session was pinned {digit} times"),
+                    _ => format!("connect ETIMEDOUT {host} after {digit}ms"),
+                };
+                let raw = format!("{head} [INFO]{tag} {message}  ");
+                // Only lines a pattern claims are looked at.
+                let claimed = CLASSIFIER.classify(parse_line(&raw), &mut scratch).pattern.is_some();
+                if let Some((host, _)) = crate::aggregate::find_proxy_host(&raw).filter(|_| claimed) {
+                    want.insert(host.to_string());
+                }
+                for _ in 0..if twice { 2 } else { 1 } {
+                    pipeline.push(RawRecord { text: &raw, ts: None, input: 0, stream: None });
+                }
+            }
+            let summary = pipeline.finish().unwrap();
+            proptest::prop_assert_eq!(summary.context.proxy_hosts, want);
+        }
+    }
+
     fn texts(batch: &Batch) -> Vec<String> {
         batch.records().map(|r| r.text.to_string()).collect()
     }

@@ -8,6 +8,7 @@
 //! not its size. Nothing here does I/O.
 
 pub mod events;
+mod evidence;
 mod frame;
 mod interner;
 mod minutes;
@@ -19,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::classify::Classifier;
 use crate::model::{Event, EventKind, Evidence, Millis, field, has_proxy_mark};
+use evidence::Earliest;
 use frame::{FactBuffer, FactRow, FrameError};
 use interner::{Dim, Interner};
 pub use minutes::{Bucket, KindCounts};
@@ -298,8 +300,10 @@ pub struct Aggregator<'c> {
     facts: FactBuffer,
     sessions: SessionSink,
     lines: LineCounts,
-    cause_evidence: BTreeMap<u32, Vec<Evidence>>,
-    kind_evidence: BTreeMap<EventKind, Vec<Evidence>>,
+    /// By cause code.
+    cause_evidence: Earliest,
+    /// By kind index.
+    kind_evidence: Earliest,
     unparsed_samples: Vec<(u64, String)>,
     shapes: Shapes,
     context: Context,
@@ -341,8 +345,8 @@ impl<'c> Aggregator<'c> {
             facts: FactBuffer::default(),
             sessions: SessionSink::Own(Box::default()),
             lines: LineCounts::default(),
-            cause_evidence: BTreeMap::new(),
-            kind_evidence: BTreeMap::new(),
+            cause_evidence: Earliest::default(),
+            kind_evidence: Earliest::default(),
             unparsed_samples: Vec::new(),
             shapes: Shapes::default(),
             context: Context::default(),
@@ -483,22 +487,12 @@ impl<'c> Aggregator<'c> {
 
     fn merge_samples(
         &mut self,
-        cause_evidence: BTreeMap<u32, Vec<Evidence>>,
-        kind_evidence: BTreeMap<EventKind, Vec<Evidence>>,
+        cause_evidence: Earliest,
+        kind_evidence: Earliest,
         theirs: Context,
     ) {
-        for (cause, samples) in cause_evidence {
-            let mine = self.cause_evidence.entry(cause).or_default();
-            for e in samples {
-                keep_earliest_evidence(mine, e);
-            }
-        }
-        for (kind, samples) in kind_evidence {
-            let mine = self.kind_evidence.entry(kind).or_default();
-            for e in samples {
-                keep_earliest_evidence(mine, e);
-            }
-        }
+        self.cause_evidence.merge(cause_evidence);
+        self.kind_evidence.merge(kind_evidence);
         let mine = &mut self.context;
         for (set, values) in [
             (&mut mine.regions, theirs.regions),
@@ -615,19 +609,11 @@ impl<'c> Aggregator<'c> {
         }
         let seq = self.seq;
         if cause != 0 {
-            keep_earliest(
-                self.cause_evidence.entry(cause).or_default(),
-                event.ts,
-                raw,
-                seq,
-            );
+            self.cause_evidence
+                .offer(cause as usize, event.ts, raw, seq);
         }
-        keep_earliest(
-            self.kind_evidence.entry(event.kind).or_default(),
-            event.ts,
-            raw,
-            seq,
-        );
+        self.kind_evidence
+            .offer(event.kind.index() as usize, event.ts, raw, seq);
         self.learn_context(event);
         if names_proxy(event, raw)
             && let Some((host, region)) = find_proxy_host(raw)
@@ -733,10 +719,12 @@ impl<'c> Aggregator<'c> {
         let causes = tables.causes(&cause_names, &cause_evidence, &counts)?;
         let sessions = sessions_summary(&counts, tables.db_opened_while_clients_arrived(&kinds));
 
-        let mut kind_evidence: BTreeMap<EventKind, Vec<Evidence>> = kind_evidence;
-        for samples in kind_evidence.values_mut() {
-            samples.sort_by_key(|e| (e.ts, e.seq));
-        }
+        let kind_evidence: BTreeMap<EventKind, Vec<Evidence>> = kind_evidence
+            .into_sorted()
+            .filter_map(|(index, samples)| {
+                Some((EventKind::from_index(u32::try_from(index).ok()?)?, samples))
+            })
+            .collect();
         let mut unparsed_samples = unparsed_samples;
         unparsed_samples.sort();
         let mut unparsed_shapes: Vec<(String, u64)> = shapes.counts();
@@ -931,7 +919,7 @@ impl Tables<'_> {
     fn causes(
         &self,
         cause_names: &[String],
-        cause_evidence: &BTreeMap<u32, Vec<Evidence>>,
+        cause_evidence: &Earliest,
         counts: &SessionCounts,
     ) -> Result<Vec<CauseStats>, FrameError> {
         let mut causes = Vec::new();
@@ -978,8 +966,7 @@ impl Tables<'_> {
                 .filter_map(|&(code, c)| Some((self.name(Some(i64::from(code)))?, c.first?)))
                 .collect();
             user_first.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-            let mut evidence = cause_evidence.get(&code).cloned().unwrap_or_default();
-            evidence.sort_by_key(|e| (e.ts, e.seq));
+            let evidence = cause_evidence.get(code as usize);
             causes.push(CauseStats {
                 cause: cause.clone(),
                 events: total.n,
@@ -1082,56 +1069,19 @@ fn sessions_summary(
     }
 }
 
-/// Keeps the [`EVIDENCE_PER_KEY`] earliest lines (by timestamp, then arrival).
-fn keep_earliest_evidence(samples: &mut Vec<Evidence>, evidence: Evidence) {
-    let order = |e: &Evidence| (e.ts.unwrap_or(Millis::MAX), e.seq);
-    if samples.len() < EVIDENCE_PER_KEY {
-        samples.push(evidence);
-        return;
-    }
-    if let Some((index, latest)) = samples.iter().enumerate().max_by_key(|(_, e)| order(e))
-        && order(&evidence) < order(latest)
-    {
-        samples[index] = evidence;
-    }
-}
-
-fn keep_earliest(samples: &mut Vec<Evidence>, ts: Option<Millis>, raw: &str, seq: u64) {
-    let key = (ts.unwrap_or(Millis::MAX), seq);
-    let order = |e: &Evidence| (e.ts.unwrap_or(Millis::MAX), e.seq);
-    if samples.len() < EVIDENCE_PER_KEY {
-        samples.push(Evidence {
-            ts,
-            text: clip(raw, 2000),
-            seq,
-        });
-        return;
-    }
-    if let Some((index, latest)) = samples.iter().enumerate().max_by_key(|(_, e)| order(e))
-        && key < order(latest)
-    {
-        samples[index] = Evidence {
-            ts,
-            text: clip(raw, 2000),
-            seq,
-        };
-    }
-}
-
 /// Whether `raw`, the line of `event`, may name a proxy endpoint: its message holds the mark
-/// (known from the classifier) or the text around the message does.
+/// (known from the classifier) or its envelope does (known from the parser: the text before
+/// the message is the envelope, and after it only blanks).
 fn names_proxy(event: &Event<'_>, raw: &str) -> bool {
-    if event.proxy_mark {
+    if event.proxy_mark || event.line.envelope_mark {
         return true;
     }
-    let message = event.line.message;
-    // The message is a part of the line, so the rest is what comes before and after it.
-    let start = (message.as_ptr() as usize).wrapping_sub(raw.as_ptr() as usize);
-    let end = start.checked_add(message.len());
-    match (raw.get(..start), end.and_then(|end| raw.get(end..))) {
-        (Some(before), Some(after)) => has_proxy_mark(before) || has_proxy_mark(after),
-        _ => has_proxy_mark(raw),
-    }
+    // A message that is not a part of the line (never from the parser) leaves the whole line
+    // to be searched.
+    let message = event.line.message.as_bytes().as_ptr_range();
+    let line = raw.as_bytes().as_ptr_range();
+    let inside = line.start <= message.start && message.end <= line.end;
+    !inside && has_proxy_mark(raw)
 }
 
 /// Finds an RDS Proxy endpoint host (`name.proxy-id.region.rds.amazonaws.com`, or
@@ -1315,17 +1265,6 @@ mod tests {
     }
 
     #[test]
-    fn keeps_the_earliest_evidence() {
-        let mut samples = Vec::new();
-        for (seq, ts) in [(1, 50), (2, 40), (3, 30), (4, 10), (5, 60)] {
-            keep_earliest(&mut samples, Some(ts), &ts.to_string(), seq);
-        }
-        let mut kept: Vec<_> = samples.iter().filter_map(|e| e.ts).collect();
-        kept.sort();
-        assert_eq!(kept, [10, 30, 40]);
-    }
-
-    #[test]
     fn finds_proxy_hosts() {
         assert_eq!(
             find_proxy_host("at \"orders.proxy-c9ak.us-east-1.rds.amazonaws.com\" (10.0.1.25)"),
@@ -1342,59 +1281,6 @@ mod tests {
         );
         assert_eq!(find_proxy_host("a .proxy- b"), None);
         assert_eq!(find_proxy_host("db.c9ak.us-east-1.rds.amazonaws.com"), None);
-    }
-
-    proptest::proptest! {
-        /// The classifier's mark (kept per message shape) and the search around the message
-        /// never hide a proxy host the whole line names: lines of one shape with and without
-        /// a host, hosts in tags, in the message, before and after it, digits anywhere.
-        #[test]
-        fn the_mark_never_hides_a_proxy_host(
-            lines in proptest::collection::vec(
-                (0usize..4, proptest::bool::ANY, 0usize..5, 0u32..3, proptest::bool::ANY),
-                1..60,
-            ),
-        ) {
-            static CLASSIFIER: std::sync::LazyLock<crate::classify::Classifier> =
-                std::sync::LazyLock::new(|| {
-                    crate::classify::Classifier::new(crate::classify::catalogue::builtin().unwrap())
-                        .unwrap()
-                });
-            let classifier = &*CLASSIFIER;
-            let mut scratch = crate::classify::Scratch::default();
-            let hosts = [
-                "orders.proxy-c9ak.us-east-1.rds.amazonaws.com",
-                "ro.endpoint.proxy-x1.eu-west-1.rds.amazonaws.com",
-                "db-1.c9ak.us-east-1.rds.amazonaws.com",
-                "a.proxy-",
-            ];
-            for (host, in_tag, message, digit, twice) in lines {
-                let host = hosts[host];
-                let tag = if in_tag { format!(" [host={host}]") } else { String::new() };
-                let message = match message {
-                    0 => format!("A new client connected from 10.0.{digit}.7:5{digit}."),
-                    1 => format!("Connect timeout to {host}:54{digit}2"),
-                    2 => format!("getaddrinfo ENOTFOUND {host}"),
-                    3 => format!("The client session was pinned {digit} times"),
-                    _ => format!("connect ETIMEDOUT {host} after {digit}ms"),
-                };
-                let raw = format!("2023-06-01T12:00:0{digit}.000Z [INFO]{tag} {message}");
-                // The line as the parser leaves it: the message is the end of the line (the
-                // aggregator may not import the parser).
-                let line = crate::model::LogLine {
-                    level: Some("INFO"),
-                    has_envelope: true,
-                    message: &raw[raw.len() - message.len()..],
-                    ..Default::default()
-                };
-                for _ in 0..if twice { 2 } else { 1 } {
-                    let event = classifier.classify(line, &mut scratch);
-                    if find_proxy_host(&raw).is_some() {
-                        proptest::prop_assert!(names_proxy(&event, &raw), "{}", raw);
-                    }
-                }
-            }
-        }
     }
 
     #[test]

@@ -13,7 +13,7 @@
 
 pub mod combinators;
 
-use crate::model::LogLine;
+use crate::model::{LogLine, has_proxy_mark};
 use crate::timefmt::timestamp;
 use combinators::{blanks, level, tag_pair, token};
 
@@ -29,6 +29,7 @@ pub fn parse_line(text: &str) -> LogLine<'_> {
             && let Some((stream, after_stream)) = tail_stream_token(rest, style.fraction_digits)
         {
             line.stream = Some(stream);
+            line.envelope_mark = has_proxy_mark(stream);
             rest = after_stream;
         }
         if let Ok((after, (second, _))) = timestamp(rest) {
@@ -45,11 +46,24 @@ pub fn parse_line(text: &str) -> LogLine<'_> {
     }
 
     while let Ok((after, (key, value))) = tag_pair(rest) {
-        match key {
-            "proxyEndpoint" => line.endpoint = Some(value),
-            "clientConnection" => line.client_conn = value.parse().ok(),
-            "dbConnection" => line.db_conn = value.parse().ok(),
-            _ => {}
+        // A value read as a connection id is digits: it holds no proxy host.
+        let id = match key {
+            "proxyEndpoint" => {
+                line.endpoint = Some(value);
+                None
+            }
+            "clientConnection" => {
+                line.client_conn = connection_id(value);
+                line.client_conn
+            }
+            "dbConnection" => {
+                line.db_conn = connection_id(value);
+                line.db_conn
+            }
+            _ => None,
+        };
+        if id.is_none() && !line.envelope_mark {
+            line.envelope_mark = has_proxy_mark(value);
         }
         line.has_envelope = true;
         rest = skip_blanks(after);
@@ -91,7 +105,33 @@ fn tail_stream_token(rest: &str, fraction_digits: usize) -> Option<(&str, &str)>
 }
 
 fn skip_blanks(text: &str) -> &str {
-    text.trim_start_matches([' ', '\t'])
+    // Byte by byte: `trim_start_matches` with a set of characters decodes each one first.
+    let blanks = text
+        .bytes()
+        .position(|b| b != b' ' && b != b'\t')
+        .unwrap_or(text.len());
+    // Spaces and tabs are ASCII, so `blanks` is a character boundary.
+    text.get(blanks..).unwrap_or_default()
+}
+
+/// A connection id (`clientConnection=…`, `dbConnection=…`): the proxy's are up to ten
+/// digits, read in one pass; anything else is left to `str::parse`, so the result is its own
+/// (a `+` sign, leading zeros past 19 digits, an overflow).
+fn connection_id(value: &str) -> Option<u64> {
+    let bytes = value.as_bytes();
+    if bytes.is_empty() || bytes.len() > 19 {
+        return value.parse().ok();
+    }
+    let mut n = 0u64;
+    for &b in bytes {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return value.parse().ok();
+        }
+        // At most 19 digits: no overflow.
+        n = n * 10 + u64::from(digit);
+    }
+    Some(n)
 }
 
 /// Removes ANSI escape sequences (`ESC [ ... final-byte`, and lone `ESC x`) into `out`.
@@ -125,6 +165,24 @@ pub fn strip_ansi(text: &str, out: &mut String) -> bool {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// The one-pass reading of a connection id gives what `str::parse` gives, and blanks
+        /// are skipped as `trim_start_matches` skips them.
+        #[test]
+        fn connection_ids_and_blanks_read_as_the_standard_library_reads_them(
+            value in proptest::prop_oneof![
+                "[0-9]{0,22}",
+                "[+\\-]?[0-9]{0,20}[a-z ]?",
+                "0{0,10}[0-9]{0,12}",
+                "(?s).{0,6}",
+            ],
+            blanks in "[ \t]{0,4}(?s).{0,4}",
+        ) {
+            proptest::prop_assert_eq!(connection_id(&value), value.parse::<u64>().ok());
+            proptest::prop_assert_eq!(skip_blanks(&blanks), blanks.trim_start_matches([' ', '\t']));
+        }
+    }
+
     fn check(text: &str) -> LogLine<'_> {
         parse_line(text)
     }
@@ -155,6 +213,37 @@ mod tests {
         );
         assert_eq!(line.db_conn, Some(4_173_595_554));
         assert!(line.message.starts_with("A TCP connection"));
+    }
+
+    #[test]
+    fn the_envelope_mark_is_in_tag_values_and_the_stream_token() {
+        let host = "orders.proxy-c9ak.us-east-1.rds.amazonaws.com";
+        for (text, marked) in [
+            (
+                format!("2023-06-01T12:00:00.000Z [INFO] [proxyEndpoint={host}] m"),
+                true,
+            ),
+            (
+                format!("2023-06-01T12:00:00.000Z [INFO] [host={host}] [clientConnection=1] m"),
+                true,
+            ),
+            (
+                format!("2023-06-01T12:00:00.000Z [INFO] [clientConnection={host}] m"),
+                true,
+            ),
+            (format!("2023-06-01T12:00:00.000000+00:00 {host} m"), true),
+            (
+                format!("2023-06-01T12:00:00.000Z [INFO] [clientConnection=1] {host}"),
+                false,
+            ),
+            (
+                "2023-06-01T12:00:00.000Z [INFO] [proxyEndpoint=default] [dbConnection=7] m"
+                    .to_string(),
+                false,
+            ),
+        ] {
+            assert_eq!(check(&text).envelope_mark, marked, "{text}");
+        }
     }
 
     #[test]
