@@ -73,10 +73,14 @@ pub(super) enum Dim {
 /// A slot of [`RECENT_SLOTS`] for `bytes`, from its length and its first and last eight bytes
 /// (which tell `endpoint-65` from `endpoint-75`, and one address from the next).
 fn recent_slot(bytes: &[u8]) -> usize {
-    let word = |part: &[u8]| {
-        part.iter()
-            .take(8)
-            .fold(0u64, |word, &b| word << 8 | u64::from(b))
+    // One load a word where the value has eight bytes (nearly always), else its bytes
+    // padded with zeros.
+    let word = |part: &[u8]| match part.first_chunk::<8>() {
+        Some(word) => u64::from_le_bytes(*word),
+        None => part
+            .iter()
+            .rev()
+            .fold(0u64, |word, &b| word << 8 | u64::from(b)),
     };
     let head = word(bytes);
     let tail = word(

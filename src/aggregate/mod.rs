@@ -53,6 +53,17 @@ pub const DIMENSION_ROWS: usize = 100;
 const MAX_SHAPES: usize = 512;
 /// Values kept per context set (ARNs, hosts, ...).
 const MAX_CONTEXT_VALUES: usize = 16;
+/// The fields [`Aggregator::learn_context`] reads.
+const CONTEXT_FIELDS: [&str; 8] = [
+    field::ROLE_ARN,
+    field::SECRET_ARN,
+    field::PROXY_HOST,
+    field::ENGINE,
+    field::DATABASE,
+    field::DB_PORT,
+    field::DB_IP,
+    "region",
+];
 
 /// Values seen in the logs that remediation steps fill in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -293,6 +304,9 @@ pub struct Aggregator<'c> {
     classifier: &'c Classifier,
     /// Cause code per pattern (0 = none); codes index `cause_names` + 1.
     pattern_cause: Vec<u32>,
+    /// Per pattern, whether its events may name a context value (a field of
+    /// [`CONTEXT_FIELDS`]): most name none, and their fields are not looked through.
+    pattern_context: Vec<bool>,
     cause_names: Vec<String>,
     strings: Interner,
     /// The codes of the last event's strings, for the `--events` table.
@@ -336,9 +350,21 @@ impl<'c> Aggregator<'c> {
                 }
             })
             .collect();
+        let pattern_context = classifier
+            .patterns()
+            .iter()
+            .map(|p| {
+                let captured = p.regex.iter().flat_map(|r| r.capture_names()).flatten();
+                let set = p.set.iter().map(|(name, _)| name.as_str());
+                captured
+                    .chain(set)
+                    .any(|name| CONTEXT_FIELDS.contains(&name))
+            })
+            .collect();
         Aggregator {
             classifier,
             pattern_cause,
+            pattern_context,
             cause_names,
             strings: Interner::default(),
             last_codes: LineCodes::default(),
@@ -614,7 +640,14 @@ impl<'c> Aggregator<'c> {
         }
         self.kind_evidence
             .offer(event.kind.index() as usize, event.ts, raw, seq);
-        self.learn_context(event);
+        if self
+            .pattern_context
+            .get(pattern_index as usize)
+            .copied()
+            .unwrap_or(true)
+        {
+            self.learn_context(event);
+        }
         if names_proxy(event, raw)
             && let Some((host, region)) = find_proxy_host(raw)
         {
@@ -636,6 +669,7 @@ impl<'c> Aggregator<'c> {
         self.shapes.add(shape_of(raw), 1);
     }
 
+    /// Adds the event's context values (its fields named in [`CONTEXT_FIELDS`]).
     fn learn_context(&mut self, event: &Event<'_>) {
         let context = &mut self.context;
         for (name, value) in &event.fields {
@@ -681,6 +715,7 @@ impl<'c> Aggregator<'c> {
         let Aggregator {
             classifier: _,
             pattern_cause: _,
+            pattern_context: _,
             cause_names,
             strings,
             last_codes: _,
@@ -1281,6 +1316,45 @@ mod tests {
         );
         assert_eq!(find_proxy_host("a .proxy- b"), None);
         assert_eq!(find_proxy_host("db.c9ak.us-east-1.rds.amazonaws.com"), None);
+    }
+
+    /// The patterns whose fields are not looked through for context values never give an
+    /// event one: every example of the built-in catalogue, classified.
+    #[test]
+    fn patterns_without_context_fields_give_no_context_value() {
+        let classifier =
+            crate::classify::Classifier::new(crate::classify::catalogue::builtin().unwrap())
+                .unwrap();
+        let aggregator = Aggregator::new(&classifier);
+        let mut scratch = crate::classify::Scratch::default();
+        let mut with_context = 0;
+        for pattern in classifier.patterns() {
+            for example in &pattern.examples_match {
+                let line = crate::model::LogLine {
+                    message: example,
+                    ..Default::default()
+                };
+                let event = classifier.classify(line, &mut scratch);
+                let Some(index) = event.pattern else { continue };
+                let named = event
+                    .fields
+                    .iter()
+                    .any(|(name, _)| CONTEXT_FIELDS.contains(name));
+                if named {
+                    with_context += 1;
+                    assert!(
+                        aggregator.pattern_context[index as usize],
+                        "{}: {example}",
+                        pattern.id
+                    );
+                }
+            }
+        }
+        // The catalogue's examples do name context values (ARNs, database addresses).
+        assert!(with_context > 5, "{with_context}");
+        // And some name none (a client's connect and close lines among them).
+        let none = aggregator.pattern_context.iter().filter(|c| !**c).count();
+        assert!(none > 10, "{none}");
     }
 
     #[test]

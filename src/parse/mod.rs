@@ -32,7 +32,11 @@ pub fn parse_line(text: &str) -> LogLine<'_> {
             line.envelope_mark = has_proxy_mark(stream);
             rest = after_stream;
         }
-        if let Ok((after, (second, _))) = timestamp(rest) {
+        // Every timestamp starts with a digit: a line whose envelope goes on with `[LEVEL]`
+        // is not searched for a second one.
+        if rest.as_bytes().first().is_some_and(u8::is_ascii_digit)
+            && let Ok((after, (second, _))) = timestamp(rest)
+        {
             line.outer_ts = line.ts;
             line.ts = Some(second);
             rest = skip_blanks(after);
