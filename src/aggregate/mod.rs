@@ -305,7 +305,8 @@ pub struct Aggregator<'c> {
     /// Cause code per pattern (0 = none); codes index `cause_names` + 1.
     pattern_cause: Vec<u32>,
     /// Per pattern, whether its events may name a context value (a field of
-    /// [`CONTEXT_FIELDS`]): most name none, and their fields are not looked through.
+    /// [`CONTEXT_FIELDS`]): the fields of the others (a client's connect and close lines,
+    /// most of a log) are not looked through.
     pattern_context: Vec<bool>,
     cause_names: Vec<String>,
     strings: Interner,
