@@ -12,8 +12,18 @@ use super::EVIDENCE_PER_KEY;
 
 /// The order samples are kept in: by timestamp (a line without one last), then by the line's
 /// place in the input.
+fn rank(ts: Option<Millis>, seq: u64) -> (Millis, u64) {
+    (ts.unwrap_or(Millis::MAX), seq)
+}
+
 fn order(e: &Evidence) -> (Millis, u64) {
-    (e.ts.unwrap_or(Millis::MAX), e.seq)
+    rank(e.ts, e.seq)
+}
+
+/// Samples as a finding shows them, earliest first.
+fn earliest_first(mut samples: Vec<Evidence>) -> Vec<Evidence> {
+    samples.sort_by_key(|e| (e.ts, e.seq));
+    samples
 }
 
 /// The [`EVIDENCE_PER_KEY`] earliest lines of each key, keys being small numbers.
@@ -56,7 +66,7 @@ impl Earliest {
     #[inline]
     pub fn offer(&mut self, key: usize, ts: Option<Millis>, raw: &str, seq: u64) {
         if let Some(Slot { bar: Some(bar), .. }) = self.slots.get(key)
-            && (ts.unwrap_or(Millis::MAX), seq) >= *bar
+            && rank(ts, seq) >= *bar
         {
             return;
         }
@@ -91,13 +101,12 @@ impl Earliest {
 
     /// `key`'s samples, earliest first.
     pub fn get(&self, key: usize) -> Vec<Evidence> {
-        let mut samples = self
-            .slots
-            .get(key)
-            .map(|slot| slot.samples.clone())
-            .unwrap_or_default();
-        samples.sort_by_key(|e| (e.ts, e.seq));
-        samples
+        earliest_first(
+            self.slots
+                .get(key)
+                .map(|slot| slot.samples.clone())
+                .unwrap_or_default(),
+        )
     }
 
     /// Every key that holds samples, with them earliest first.
@@ -106,11 +115,7 @@ impl Earliest {
             .into_iter()
             .enumerate()
             .filter(|(_, slot)| !slot.samples.is_empty())
-            .map(|(key, slot)| {
-                let mut samples = slot.samples;
-                samples.sort_by_key(|e| (e.ts, e.seq));
-                (key, samples)
-            })
+            .map(|(key, slot)| (key, earliest_first(slot.samples)))
     }
 }
 
