@@ -32,7 +32,7 @@ pub fn ascii_in_range(word: u64, lo: u8, hi: u8) -> u64 {
 
 /// The length of the leading run of ASCII letters, eight bytes at a time (a tag's key,
 /// `proxyEndpoint`, `clientConnection`, is read on every line).
-fn letter_run(input: &str) -> usize {
+pub fn letter_run(input: &str) -> usize {
     let bytes = input.as_bytes();
     let mut done = 0;
     while let Some(chunk) = bytes.get(done..done + 8) {

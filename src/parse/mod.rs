@@ -15,7 +15,7 @@ pub mod combinators;
 
 use crate::model::{LogLine, has_proxy_mark};
 use crate::timefmt::timestamp;
-use combinators::{blanks, level, tag_pair, token};
+use combinators::{blanks, letter_run, token};
 
 /// Parses the envelope of one line. Never fails; see the module docs for the grammar.
 pub fn parse_line(text: &str) -> LogLine<'_> {
@@ -43,41 +43,139 @@ pub fn parse_line(text: &str) -> LogLine<'_> {
         }
     }
 
-    if let Ok((after, word)) = level(rest) {
-        line.level = Some(word);
-        line.has_envelope = true;
-        rest = skip_blanks(after);
-    }
-
-    while let Ok((after, (key, value))) = tag_pair(rest) {
-        // A value read as a connection id is digits: it holds no proxy host.
-        let id = match key {
-            "proxyEndpoint" => {
-                line.endpoint = Some(value);
-                None
-            }
-            "clientConnection" => {
-                line.client_conn = connection_id(value);
-                line.client_conn
-            }
-            "dbConnection" => {
-                line.db_conn = connection_id(value);
-                line.db_conn
-            }
-            _ => None,
-        };
-        if id.is_none() && !line.envelope_mark {
-            line.envelope_mark = has_proxy_mark(value);
-        }
-        line.has_envelope = true;
-        rest = skip_blanks(after);
-    }
-
+    let rest = envelope_tags(rest, &mut line);
     line.message = rest.trim_end();
     if line.ts.is_none() && !line.has_envelope {
         line.ts = embedded_timestamp(line.message);
     }
     line
+}
+
+/// The first eight bytes of the keys of the proxy's own tags, as one little-endian word: a
+/// tag's key is told by one comparison of a word instead of by its letters read one by one.
+const PROXY_ENDPOINT: u64 = u64::from_le_bytes(*b"proxyEnd");
+const CLIENT_CONNECTION: u64 = u64::from_le_bytes(*b"clientCo");
+const DB_CONNECTION: u64 = u64::from_le_bytes(*b"dbConnec");
+
+/// Which of the proxy's tags a key is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Endpoint,
+    ClientConnection,
+    DbConnection,
+    Other,
+}
+
+/// Reads `[LEVEL]` and the `[key=value]` tags that follow it into `line`, in one pass over
+/// the bytes, and returns what is left: the message. The same grammar as
+/// [`combinators::level`] and [`combinators::tag_pair`] tried in turn with blanks skipped
+/// after each (the property test `envelope_tags_read_as_the_combinators_read_them` holds
+/// the two to the same `LogLine`), with the proxy's own keys told by their first eight bytes
+/// and its connection ids read as the digits are found.
+fn envelope_tags<'a>(rest: &'a str, line: &mut LogLine<'a>) -> &'a str {
+    let bytes = rest.as_bytes();
+    let mut at = 0;
+    if bytes.first() == Some(&b'[') {
+        let end = 1 + bytes
+            .get(1..)
+            .unwrap_or_default()
+            .iter()
+            .position(|b| !b.is_ascii_uppercase())
+            .unwrap_or(bytes.len() - 1);
+        if end > 1 && bytes.get(end) == Some(&b']') {
+            // Upper-case ASCII letters: `1..end` are character boundaries.
+            line.level = rest.get(1..end);
+            line.has_envelope = true;
+            at = blanks_from(bytes, end + 1);
+        }
+    }
+    while bytes.get(at) == Some(&b'[') {
+        let Some((key, value, id, end)) = tag_at(rest, at + 1) else {
+            break;
+        };
+        match key {
+            Key::Endpoint => line.endpoint = Some(value),
+            Key::ClientConnection => line.client_conn = id,
+            Key::DbConnection => line.db_conn = id,
+            Key::Other => {}
+        }
+        // A value read as a connection id is digits: it holds no proxy host.
+        if id.is_none() && !line.envelope_mark {
+            line.envelope_mark = has_proxy_mark(value);
+        }
+        line.has_envelope = true;
+        at = blanks_from(bytes, end + 1);
+    }
+    // Everything before `at` is ASCII (brackets, letters, `=`, blanks) or a value that ends
+    // before an ASCII `]`: a character boundary.
+    rest.get(at..).unwrap_or_default()
+}
+
+/// The tag whose key starts at `start` (just after its `[`): its key, its value, the value
+/// as a connection id when the key is one of the proxy's connections, and the place of its
+/// closing `]`. `None` when the text there is not a tag (`key=value]` with an ASCII letter
+/// key and a value of at least one byte without `[` or `]`).
+fn tag_at(rest: &str, start: usize) -> Option<(Key, &str, Option<u64>, usize)> {
+    let bytes = rest.as_bytes();
+    let word = bytes
+        .get(start..start + 8)
+        .and_then(|word| word.try_into().ok())
+        .map_or(0, u64::from_le_bytes);
+    let tail = |suffix: &[u8]| bytes.get(start + 8..start + 8 + suffix.len()) == Some(suffix);
+    let (key, value_start) = match word {
+        PROXY_ENDPOINT if tail(b"point=") => (Key::Endpoint, start + 14),
+        CLIENT_CONNECTION if tail(b"nnection=") => (Key::ClientConnection, start + 17),
+        DB_CONNECTION if tail(b"tion=") => (Key::DbConnection, start + 13),
+        _ => {
+            let len = letter_run(rest.get(start..).unwrap_or_default());
+            if len == 0 || bytes.get(start + len) != Some(&b'=') {
+                return None;
+            }
+            (Key::Other, start + len + 1)
+        }
+    };
+    if key == Key::ClientConnection || key == Key::DbConnection {
+        // The proxy's ids: up to ten digits, then `]`. Read as they are found; anything else
+        // (more than 19 digits, a sign, a letter) is read as any value below.
+        let mut n = 0u64;
+        let mut end = value_start;
+        while let Some(digit) = bytes
+            .get(end)
+            .map(|b| b.wrapping_sub(b'0'))
+            .filter(|d| *d <= 9)
+        {
+            if end - value_start == 19 {
+                break;
+            }
+            n = n * 10 + u64::from(digit);
+            end += 1;
+        }
+        if end > value_start && bytes.get(end) == Some(&b']') {
+            // Digits: `value_start..end` are character boundaries.
+            return Some((key, rest.get(value_start..end)?, Some(n), end));
+        }
+    }
+    let tail = bytes.get(value_start..)?;
+    let len = memchr::memchr2(b']', b'[', tail).unwrap_or(tail.len());
+    let end = value_start + len;
+    if len == 0 || bytes.get(end) != Some(&b']') {
+        return None;
+    }
+    // `]` and `[` are ASCII, so the value ends at a character boundary.
+    let value = rest.get(value_start..end)?;
+    let id = match key {
+        Key::ClientConnection | Key::DbConnection => connection_id(value),
+        Key::Endpoint | Key::Other => None,
+    };
+    Some((key, value, id, end))
+}
+
+/// The place of the first byte at or after `at` that is not a space or a tab.
+fn blanks_from(bytes: &[u8], mut at: usize) -> usize {
+    while matches!(bytes.get(at), Some(b' ' | b'\t')) {
+        at += 1;
+    }
+    at
 }
 
 /// How far into a line without envelope a timestamp is looked for (`time="…"`, `[…]`).
@@ -184,6 +282,102 @@ mod tests {
         ) {
             proptest::prop_assert_eq!(connection_id(&value), value.parse::<u64>().ok());
             proptest::prop_assert_eq!(skip_blanks(&blanks), blanks.trim_start_matches([' ', '\t']));
+        }
+    }
+
+    /// The level and tags as read before `envelope_tags`: the nom combinators tried in turn.
+    fn reference_tags<'a>(mut rest: &'a str, line: &mut LogLine<'a>) -> &'a str {
+        use combinators::{level, tag_pair};
+        if let Ok((after, word)) = level(rest) {
+            line.level = Some(word);
+            line.has_envelope = true;
+            rest = skip_blanks(after);
+        }
+        while let Ok((after, (key, value))) = tag_pair(rest) {
+            let id = match key {
+                "proxyEndpoint" => {
+                    line.endpoint = Some(value);
+                    None
+                }
+                "clientConnection" => {
+                    line.client_conn = value.parse().ok();
+                    line.client_conn
+                }
+                "dbConnection" => {
+                    line.db_conn = value.parse().ok();
+                    line.db_conn
+                }
+                _ => None,
+            };
+            if id.is_none() && !line.envelope_mark {
+                line.envelope_mark = value.contains(crate::model::PROXY_MARK);
+            }
+            line.has_envelope = true;
+            rest = skip_blanks(after);
+        }
+        rest
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        /// The one-pass reading of the level and tags gives the `LogLine` the combinators give,
+        /// on the proxy's envelopes and on near misses of them: keys that share the proxy's
+        /// first eight bytes, ids too long or not numbers, brackets and blanks out of place,
+        /// text cut anywhere.
+        #[test]
+        fn envelope_tags_read_as_the_combinators_read_them(
+            level in proptest::prop_oneof!["", "\\[(INFO|WARN|ERROR|DEBUG)\\]", "\\[[A-Za-z]{0,3}\\]?"],
+            tags in proptest::collection::vec(
+                (
+                    proptest::prop_oneof![
+                        "[ \t]{0,2}",
+                        "[ \t]{0,2}\\[",
+                    ],
+                    proptest::prop_oneof![
+                        proptest::strategy::Just("proxyEndpoint".to_string()),
+                        proptest::strategy::Just("clientConnection".to_string()),
+                        proptest::strategy::Just("dbConnection".to_string()),
+                        "(proxyEnd|clientCo|dbConnec)[a-zA-Z]{0,9}",
+                        "[a-zA-Z]{0,10}",
+                        "(?s).{0,3}",
+                    ],
+                    proptest::prop_oneof!["=", "", "=="],
+                    proptest::prop_oneof![
+                        "[0-9]{0,22}",
+                        "[+\\-]?[0-9]{1,10}[a-z]?",
+                        "[a-z0-9.\\-]{0,12}(\\.proxy-[a-z0-9]{2}\\.[a-z]{2})?",
+                        "(?s)[^\\]\\[]{0,4}",
+                    ],
+                    proptest::prop_oneof!["\\]", "", "\\]\\]", "\\["],
+                ),
+                0..5,
+            ),
+            message in "[ \t]{0,2}(?s).{0,12}",
+            cut in proptest::option::of(0usize..80),
+        ) {
+            let mut text = level;
+            for (before, key, equals, value, after) in tags {
+                text.push_str(&before);
+                text.push('[');
+                text.push_str(&key);
+                text.push_str(&equals);
+                text.push_str(&value);
+                text.push_str(&after);
+            }
+            text.push_str(&message);
+            if let Some(cut) = cut {
+                let mut cut = cut.min(text.len());
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                text.truncate(cut);
+            }
+            let mut want = LogLine::default();
+            let want_rest = reference_tags(&text, &mut want);
+            let mut got = LogLine::default();
+            let got_rest = envelope_tags(&text, &mut got);
+            proptest::prop_assert_eq!(got_rest, want_rest);
+            proptest::prop_assert_eq!(got, want);
         }
     }
 
