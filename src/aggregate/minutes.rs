@@ -137,7 +137,8 @@ impl Default for MinuteBuffer {
 impl MinuteBuffer {
     /// Counts `n` events of `kind` (an [`EventKind::index`]) in the minute of `at` (epoch
     /// ms; `None` for untimed events, which are not in the timeline); `first`/`last` are
-    /// their time range.
+    /// their time range. Inlined: it runs for every event and mostly adds to an array slot.
+    #[inline]
     pub fn push(
         &mut self,
         kind: u32,
@@ -166,7 +167,9 @@ impl MinuteBuffer {
         }
     }
 
-    /// Adds the current minute's counts to its block.
+    /// Adds the current minute's counts to its block (once a minute of the log: kept out of
+    /// [`MinuteBuffer::push`]'s inlined body).
+    #[inline(never)]
     fn flush(&mut self) {
         if self.minute == NO_MINUTE || self.current.iter().all(|&n| n == 0) {
             return;

@@ -30,6 +30,49 @@ pub fn ascii_in_range(word: u64, lo: u8, hi: u8) -> u64 {
     at_least_lo & !past_hi & !word & HIGH
 }
 
+/// The bytes of `word` equal to `byte`: `0x80` in the lowest such byte, and possibly in
+/// bytes above it (a borrow), 0 in every byte below it. So the lowest set bit, when there is
+/// one, is the first byte equal to `byte`, and a word without it gives 0.
+#[inline]
+fn bytes_equal(word: u64, byte: u8) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let diff = word ^ (ONES * u64::from(byte));
+    diff.wrapping_sub(ONES) & !diff & 0x8080_8080_8080_8080
+}
+
+/// A tag's value: the length of the leading run of bytes that are not `]` or `[`, and
+/// whether an `x` is among them (every proxy host holds one, in `.proxy-`: a value without
+/// one need not be searched for it). Eight bytes at a time: the values are short, and a
+/// `memchr` call costs more to set up than such a value takes to read.
+pub fn tag_value(input: &[u8]) -> (usize, bool) {
+    let mut done = 0;
+    let mut x = false;
+    while let Some(chunk) = input.get(done..done + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let ends = bytes_equal(word, b']') | bytes_equal(word, b'[');
+        let xs = bytes_equal(word, b'x');
+        if ends != 0 {
+            // The lowest set bits are true matches: an `x` before the end is below it.
+            let end = ends.trailing_zeros();
+            return (
+                done + (end / 8) as usize,
+                x || (xs != 0 && xs.trailing_zeros() < end),
+            );
+        }
+        x |= xs != 0;
+        done += 8;
+    }
+    for (i, &b) in input.get(done..).unwrap_or_default().iter().enumerate() {
+        if b == b']' || b == b'[' {
+            return (done + i, x);
+        }
+        x |= b == b'x';
+    }
+    (input.len(), x)
+}
+
 /// The length of the leading run of ASCII letters, eight bytes at a time (a tag's key,
 /// `proxyEndpoint`, `clientConnection`, is read on every line).
 pub fn letter_run(input: &str) -> usize {
@@ -138,6 +181,13 @@ mod tests {
             fn letter_run_counts_letters(text in "[a-zA-Z@\\[`{\u{e9}\u{c1}0-9=]{0,40}(?s).{0,4}") {
                 let want = text.bytes().position(|b| !b.is_ascii_alphabetic()).unwrap_or(text.len());
                 prop_assert_eq!(letter_run(&text), want);
+            }
+
+            #[test]
+            fn tag_value_finds_the_end_and_the_x(text in "[a-z0-9x\\[\\]\\-.=\u{e9}]{0,40}") {
+                let bytes = text.as_bytes();
+                let end = memchr::memchr2(b']', b'[', bytes).unwrap_or(bytes.len());
+                prop_assert_eq!(tag_value(bytes), (end, bytes[..end].contains(&b'x')));
             }
 
             #[test]

@@ -15,7 +15,7 @@ pub mod combinators;
 
 use crate::model::{LogLine, has_proxy_mark};
 use crate::timefmt::timestamp;
-use combinators::{blanks, letter_run, token};
+use combinators::{blanks, letter_run, tag_value, token};
 
 /// Parses the envelope of one line. Never fails; see the module docs for the grammar.
 pub fn parse_line(text: &str) -> LogLine<'_> {
@@ -90,7 +90,7 @@ fn envelope_tags<'a>(rest: &'a str, line: &mut LogLine<'a>) -> &'a str {
         }
     }
     while bytes.get(at) == Some(&b'[') {
-        let Some((key, value, id, end)) = tag_at(rest, at + 1) else {
+        let Some((key, value, id, x, end)) = tag_at(rest, at + 1) else {
             break;
         };
         match key {
@@ -99,8 +99,9 @@ fn envelope_tags<'a>(rest: &'a str, line: &mut LogLine<'a>) -> &'a str {
             Key::DbConnection => line.db_conn = id,
             Key::Other => {}
         }
-        // A value read as a connection id is digits: it holds no proxy host.
-        if id.is_none() && !line.envelope_mark {
+        // A value read as a connection id is digits, and a value without an `x` has no
+        // `.proxy-`: neither holds a proxy host.
+        if x && id.is_none() && !line.envelope_mark {
             line.envelope_mark = has_proxy_mark(value);
         }
         line.has_envelope = true;
@@ -112,10 +113,10 @@ fn envelope_tags<'a>(rest: &'a str, line: &mut LogLine<'a>) -> &'a str {
 }
 
 /// The tag whose key starts at `start` (just after its `[`): its key, its value, the value
-/// as a connection id when the key is one of the proxy's connections, and the place of its
-/// closing `]`. `None` when the text there is not a tag (`key=value]` with an ASCII letter
+/// as a connection id when the key is one of the proxy's connections, whether the value holds
+/// an `x` (so may hold a proxy host), and the place of its closing `]`. `None` when the text there is not a tag (`key=value]` with an ASCII letter
 /// key and a value of at least one byte without `[` or `]`).
-fn tag_at(rest: &str, start: usize) -> Option<(Key, &str, Option<u64>, usize)> {
+fn tag_at(rest: &str, start: usize) -> Option<(Key, &str, Option<u64>, bool, usize)> {
     let bytes = rest.as_bytes();
     let word = bytes
         .get(start..start + 8)
@@ -152,11 +153,10 @@ fn tag_at(rest: &str, start: usize) -> Option<(Key, &str, Option<u64>, usize)> {
         }
         if end > value_start && bytes.get(end) == Some(&b']') {
             // Digits: `value_start..end` are character boundaries.
-            return Some((key, rest.get(value_start..end)?, Some(n), end));
+            return Some((key, rest.get(value_start..end)?, Some(n), false, end));
         }
     }
-    let tail = bytes.get(value_start..)?;
-    let len = memchr::memchr2(b']', b'[', tail).unwrap_or(tail.len());
+    let (len, x) = tag_value(bytes.get(value_start..)?);
     let end = value_start + len;
     if len == 0 || bytes.get(end) != Some(&b']') {
         return None;
@@ -167,7 +167,7 @@ fn tag_at(rest: &str, start: usize) -> Option<(Key, &str, Option<u64>, usize)> {
         Key::ClientConnection | Key::DbConnection => connection_id(value),
         Key::Endpoint | Key::Other => None,
     };
-    Some((key, value, id, end))
+    Some((key, value, id, x, end))
 }
 
 /// The place of the first byte at or after `at` that is not a space or a tab.

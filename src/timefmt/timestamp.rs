@@ -165,21 +165,30 @@ thread_local! {
 /// minute of the last one read on this thread, which was valid: only the seconds and
 /// milliseconds are read (and checked as [`to_millis`] checks them).
 fn same_minute(bytes: &[u8]) -> Option<Millis> {
+    // `:ss.mmmZ` as one little-endian word: the fixed bytes compared under a mask, and the
+    // five digits checked and read at their places.
+    const FIXED_MASK: u64 = 0xff00_0000_ff00_00ff;
+    const FIXED: u64 = u64::from_le_bytes([b':', 0, 0, b'.', 0, 0, 0, b'Z']);
+    const DIGITS: u64 = 0x00ff_ffff_00ff_ff00;
+    const HIGH_NIBBLES: u64 = 0xf0f0_f0f0_f0f0_f0f0;
     let (head, minute) = LAST_MINUTE.get()?;
     if bytes.first_chunk::<16>() != Some(&head) {
         return None;
     }
-    let &[b':', s1, s2, b'.', a, b, c, b'Z'] = bytes.get(16..24)?.first_chunk::<8>()? else {
-        return None;
-    };
-    let digits = [s1, s2, a, b, c];
-    if !digits.iter().all(u8::is_ascii_digit) {
+    let tail = u64::from_le_bytes(*bytes.get(16..24)?.first_chunk::<8>()?);
+    if tail & FIXED_MASK != FIXED {
         return None;
     }
-    let [s1, s2, a, b, c] = digits.map(|d| i64::from(d - b'0'));
-    let second = s1 * 10 + s2;
+    // A byte is an ASCII digit when, `^ b'0'`, it is at most 9: its high nibble 0, and 6
+    // added to it does not reach 16 (no carry between bytes: each is at most 15 by then).
+    let values = (tail ^ 0x3030_3030_3030_3030) & DIGITS;
+    if values & HIGH_NIBBLES != 0 || (values + 0x0606_0606_0606_0606) & 0x1010_1010_1010_1010 != 0 {
+        return None;
+    }
+    let digit = |at: u32| ((values >> (8 * at)) & 0xff) as i64;
+    let second = digit(1) * 10 + digit(2);
     // A leap second (60) is read, as `to_millis` reads it.
-    (second <= 60).then(|| minute + second * 1000 + a * 100 + b * 10 + c)
+    (second <= 60).then(|| minute + second * 1000 + digit(4) * 100 + digit(5) * 10 + digit(6))
 }
 
 /// The rest of [`timestamp`] after the 19 bytes of date and time: fraction and zone, any form.
@@ -341,17 +350,18 @@ mod tests {
                 minute in "(19[0-9]{2}|20[0-9]{2})-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-6][0-9]",
                 others in proptest::collection::vec(
                     (
-                        "[0-6][0-9]",
-                        "[0-9]{3}",
-                        "(Z|Z \\[INFO\\]|\\+00:00| UTC|)",
+                        "[0-6][0-9]|[/0-9:a]{2}",
+                        "[0-9]{3}|[/0-9:a]{3}",
+                        "[:.]|[,;\\-]",
+                        "(Z|Z \\[INFO\\]|\\+00:00| UTC|Y|)",
                         proptest::bool::ANY,
                     ),
                     1..12,
                 ),
             ) {
-                for (second, millis, zone, other_minute) in others {
+                for (second, millis, dot, zone, other_minute) in others {
                     let head = if other_minute { "2024-02-29T23:59" } else { minute.as_str() };
-                    let input = format!("{head}:{second}.{millis}{zone}");
+                    let input = format!("{head}:{second}{dot}{millis}{zone}");
                     prop_assert_eq!(ok(timestamp(&input)), slow(&input), "{}", input);
                 }
             }
