@@ -136,8 +136,13 @@ fn tag_at(rest: &str, start: usize) -> Option<(Key, &str, Option<u64>, bool, usi
         }
     };
     if key == Key::ClientConnection || key == Key::DbConnection {
-        // The proxy's ids: up to ten digits, then `]`. Read as they are found; anything else
-        // (more than 19 digits, a sign, a letter) is read as any value below.
+        // The proxy's ids: up to ten digits, then `]`. Read eight bytes at a time where the
+        // line has them, else as the digits are found; anything else (more than 19 digits, a
+        // sign, a letter) is read as any value below.
+        if let Some((n, end)) = id_words(bytes, value_start) {
+            // Digits: `value_start..end` are character boundaries.
+            return Some((key, rest.get(value_start..end)?, Some(n), false, end));
+        }
         let mut n = 0u64;
         let mut end = value_start;
         while let Some(digit) = bytes
@@ -168,6 +173,64 @@ fn tag_at(rest: &str, start: usize) -> Option<(Key, &str, Option<u64>, bool, usi
         Key::Endpoint | Key::Other => None,
     };
     Some((key, value, id, x, end))
+}
+
+/// A connection id of 1 to 15 digits at `start`, followed by `]`: its value and the place
+/// of the `]`, read from two words of eight bytes. `None` when it is not one, or the text
+/// after `start` is too short for the words (the caller reads such an id byte by byte).
+fn id_words(bytes: &[u8], start: usize) -> Option<(u64, usize)> {
+    let word = |at: usize| {
+        bytes
+            .get(at..at + 8)
+            .and_then(|word| word.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    let (first, first_values) = digit_prefix(word(start)?);
+    let (n, end) = match first {
+        0 => return None,
+        1..=7 => (eight_digits(first_values, first), start + first as usize),
+        _ => {
+            let (second, second_values) = digit_prefix(word(start + 8)?);
+            if second == 8 {
+                return None;
+            }
+            let high = eight_digits(first_values, 8);
+            let n = match second {
+                0 => high,
+                _ => high * 10u64.pow(second) + eight_digits(second_values, second),
+            };
+            (n, start + 8 + second as usize)
+        }
+    };
+    (bytes.get(end) == Some(&b']')).then_some((n, end))
+}
+
+/// How many of `word`'s bytes (little-endian: the text's first byte lowest) are ASCII digits
+/// before the first that is not, and every byte `^ b'0'` (a digit's value where it is one).
+#[inline]
+fn digit_prefix(word: u64) -> (u32, u64) {
+    let values = word ^ 0x3030_3030_3030_3030;
+    // A byte is a digit when its value's high nibble is 0 and 6 added to it does not reach
+    // 16. A carry out of a byte over 0xf9 (not a digit) can only spoil the bytes above it, so
+    // the lowest byte marked is the first that is not a digit.
+    let others = (values & 0xf0f0_f0f0_f0f0_f0f0)
+        | (values.wrapping_add(0x0606_0606_0606_0606) & 0x1010_1010_1010_1010);
+    (others.trailing_zeros().min(64) / 8, values)
+}
+
+/// The number written by the first `count` (1 to 8) digit values of `values` (the first
+/// digit in the lowest byte), in three multiplications (the bytes past `count` are shifted
+/// out; the places they leave are leading zeros).
+#[inline]
+fn eight_digits(values: u64, count: u32) -> u64 {
+    let v = values << (8 * (8 - count.clamp(1, 8)));
+    // Pairs of digits, then fours, then the eight: each byte at most 99, each half at most
+    // 9999, no carry between them.
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    ((v & 0x0000_00ff_0000_00ff)
+        .wrapping_mul(100 + (1_000_000 << 32))
+        .wrapping_add(((v >> 16) & 0x0000_00ff_0000_00ff).wrapping_mul(1 + (10_000 << 32))))
+        >> 32
 }
 
 /// The place of the first byte at or after `at` that is not a space or a tab.
@@ -378,6 +441,28 @@ mod tests {
             let got_rest = envelope_tags(&text, &mut got);
             proptest::prop_assert_eq!(got_rest, want_rest);
             proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// An id read from words is the number its digits write, ends at its `]`, and is
+        /// read only when the digits (1 to 15) are followed by `]`.
+        #[test]
+        fn ids_read_from_words_are_the_numbers_their_digits_write(
+            before in "[0-9a-z]{0,3}",
+            digits in "[0-9]{0,18}",
+            after in "(?s)([\\]/:a\u{e9}][\\]0-9/:a\u{e9}]{0,11})?",
+        ) {
+            let text = format!("{before}{digits}{after}");
+            let start = before.len();
+            let want = (!digits.is_empty() && digits.len() <= 15 && after.starts_with(']'))
+                .then(|| (digits.parse::<u64>().ok(), start + digits.len()));
+            let enough = text.len() >= start + 16 || (digits.len() < 8 && text.len() >= start + 8);
+            match id_words(text.as_bytes(), start) {
+                Some((n, end)) => proptest::prop_assert_eq!(Some((Some(n), end)), want),
+                None => proptest::prop_assert!(want.is_none() || !enough, "{}", text),
+            }
         }
     }
 

@@ -91,13 +91,23 @@ fn zone(input: &str) -> IResult<&str, (i32, bool)> {
 /// An ISO-8601-like timestamp: `2022-10-21T17:25:29.482Z`, `2024-10-12T17:20:40`,
 /// `2022-10-21T17:25:29.482000+00:00`, `2024-05-19 06:10:35.743`, `2024/05/19 06:10:35`,
 /// `2024-05-19 06:10:35,743 UTC`. A timestamp without a zone is taken as UTC.
+///
+/// Inlined where it is called: a line in the minute of the one before (nearly every line of a
+/// proxy log) is read by [`same_minute`], and only the others call the rest.
+#[inline]
 pub fn timestamp(input: &str) -> IResult<&str, (Millis, TsStyle)> {
-    // `YYYY?MM?DD?hh:mm:ss` is 19 bytes at fixed places: checked on bytes, one length test.
-    let bytes = input.as_bytes();
-    if let Some(ts) = same_minute(bytes) {
+    if let Some(ts) = same_minute(input.as_bytes()) {
         // All 24 bytes are ASCII: a character boundary.
         return Ok((input.get(24..).unwrap_or_default(), (ts, PROXY_STYLE)));
     }
+    other_minute(input)
+}
+
+/// [`timestamp`] of a line that is not in the minute of the last one read on this thread.
+#[inline(never)]
+fn other_minute(input: &str) -> IResult<&str, (Millis, TsStyle)> {
+    // `YYYY?MM?DD?hh:mm:ss` is 19 bytes at fixed places: checked on bytes, one length test.
+    let bytes = input.as_bytes();
     let layout = bytes.len() >= 19
         && matches!(bytes[4], b'-' | b'/')
         && bytes[7] == bytes[4]
@@ -164,6 +174,7 @@ thread_local! {
 /// The instant of `bytes`' timestamp when it is of the proxy's form (`…:ss.mmmZ`) in the
 /// minute of the last one read on this thread, which was valid: only the seconds and
 /// milliseconds are read (and checked as [`to_millis`] checks them).
+#[inline]
 fn same_minute(bytes: &[u8]) -> Option<Millis> {
     // `:ss.mmmZ` as one little-endian word: the fixed bytes compared under a mask, and the
     // five digits checked and read at their places.
