@@ -20,6 +20,9 @@ const FIRST_CAPACITY: usize = 1 << 10;
 #[derive(Debug, Clone)]
 pub(super) struct OpenTable<V> {
     ctrl: Vec<u8>,
+    /// Each slot's id, mixed ([`mix`], a bijection: two ids are equal when their mixes are),
+    /// so that growing and the removal's shift find an entry's home slot without mixing it
+    /// again.
     keys: Vec<u64>,
     values: Vec<V>,
     len: usize,
@@ -34,6 +37,8 @@ impl<V: Default + Clone> Default for OpenTable<V> {
 }
 
 /// A 64-bit mix of the id (the finalizer of MurmurHash3): ids may be random or sequential.
+/// Each of its steps (an `x ^= x >> 33`, a multiplication by an odd number) can be undone, so
+/// two ids have the same mix only when they are the same.
 fn mix(key: u64) -> u64 {
     let mut h = key ^ (key >> 33);
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
@@ -102,7 +107,7 @@ impl<V: Default + Clone> OpenTable<V> {
             if ctrl == 0 {
                 return None;
             }
-            if ctrl == tag && self.keys.get(at) == Some(&key) {
+            if ctrl == tag && self.keys.get(at) == Some(&hash) {
                 return Some(at);
             }
             at = (at + 1) & mask;
@@ -123,14 +128,14 @@ impl<V: Default + Clone> OpenTable<V> {
         if (self.len + 1) * 4 > self.ctrl.len() * 3 {
             self.grow();
         }
-        let at = self.place(key, value);
+        let at = self.place(mix(key), value);
         self.len += 1;
         self.get_mut(at)
     }
 
-    /// Puts `key` into the first empty slot of its run; returns the slot's index.
-    fn place(&mut self, key: u64, value: V) -> usize {
-        let hash = mix(key);
+    /// Puts the id whose mix is `hash` into the first empty slot of its run; returns the
+    /// slot's index.
+    fn place(&mut self, hash: u64, value: V) -> usize {
         let mask = self.mask();
         let mut at = self.home(hash);
         while self.ctrl.get(at).is_some_and(|&c| c != 0) {
@@ -142,7 +147,7 @@ impl<V: Default + Clone> OpenTable<V> {
             self.values.get_mut(at),
         ) {
             *ctrl = tag(hash);
-            *slot_key = key;
+            *slot_key = hash;
             *slot_value = value;
         }
         at
@@ -151,9 +156,9 @@ impl<V: Default + Clone> OpenTable<V> {
     fn grow(&mut self) {
         let bits = 65 - self.shift;
         let old = std::mem::replace(self, OpenTable::with_capacity_log2(bits));
-        for ((ctrl, key), value) in old.ctrl.into_iter().zip(old.keys).zip(old.values) {
+        for ((ctrl, hash), value) in old.ctrl.into_iter().zip(old.keys).zip(old.values) {
             if ctrl != 0 {
-                self.place(key, value);
+                self.place(hash, value);
             }
         }
         self.len = old.len;
@@ -186,7 +191,7 @@ impl<V: Default + Clone> OpenTable<V> {
             if ctrl == 0 {
                 break;
             }
-            let home = self.keys.get(at).map_or(at, |&key| self.home(mix(key)));
+            let home = self.keys.get(at).map_or(at, |&hash| self.home(hash));
             // The entry stays when its home is cyclically in (hole, at].
             let stays = if hole <= at {
                 hole < home && home <= at
@@ -211,6 +216,31 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// The inverse of an odd number modulo 2^64 (Newton's iteration).
+    fn inverse(odd: u64) -> u64 {
+        let mut x = odd;
+        for _ in 0..6 {
+            x = x.wrapping_mul(2u64.wrapping_sub(odd.wrapping_mul(x)));
+        }
+        x
+    }
+
+    proptest! {
+        /// The table keeps ids by their mix: undoing the mix's steps gives every id back, so
+        /// two ids never share one.
+        #[test]
+        fn the_mix_of_an_id_can_be_undone(id in any::<u64>()) {
+            let mut h = mix(id);
+            // `x ^= x >> 33` is its own inverse (the shift is past half the word).
+            h ^= h >> 33;
+            h = h.wrapping_mul(inverse(0xc4ce_b9fe_1a85_ec53));
+            h ^= h >> 33;
+            h = h.wrapping_mul(inverse(0xff51_afd7_ed55_8ccd));
+            h ^= h >> 33;
+            prop_assert_eq!(h, id);
+        }
+    }
 
     #[derive(Debug, Clone)]
     enum Op {
