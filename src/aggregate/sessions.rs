@@ -387,6 +387,9 @@ struct Totals {
     /// Sessions opened (+) and gone (-) per minute: summed in minute order, the sessions open
     /// in each minute. Keyed by minute, so it follows the span, not the number of sessions.
     open_deltas: HashMap<i64, i64, FxBuild>,
+    /// The two minutes last added to with their deltas, not yet in `open_deltas`: sessions
+    /// fold roughly in time order, so most folds add to the minutes of the fold before.
+    recent_deltas: [(i64, i64); 2],
 }
 
 const MINUTE: i64 = 60_000;
@@ -394,7 +397,13 @@ const MINUTE: i64 = 60_000;
 impl Totals {
     /// The most sessions open in one minute.
     fn most_open(&self) -> u64 {
-        let mut deltas: Vec<(i64, i64)> = self.open_deltas.iter().map(|(m, d)| (*m, *d)).collect();
+        let mut all = self.open_deltas.clone();
+        for &(minute, delta) in &self.recent_deltas {
+            if delta != 0 {
+                *all.entry(minute).or_default() += delta;
+            }
+        }
+        let mut deltas: Vec<(i64, i64)> = all.into_iter().collect();
         deltas.sort_unstable();
         let (mut open, mut most) = (0i64, 0i64);
         for (_, delta) in deltas {
@@ -404,20 +413,33 @@ impl Totals {
         u64::try_from(most).unwrap_or(0)
     }
 
+    /// Adds `delta` to the sessions opened in `minute`: to one of the two recent minutes when
+    /// it is one, else it takes the place of the older, which goes to the map.
+    fn add_delta(&mut self, minute: i64, delta: i64) {
+        let [newer, older] = &mut self.recent_deltas;
+        if newer.0 == minute {
+            newer.1 += delta;
+            return;
+        }
+        if older.0 == minute {
+            older.1 += delta;
+            return;
+        }
+        let (gone, gone_delta) =
+            std::mem::replace(older, std::mem::replace(newer, (minute, delta)));
+        if gone_delta != 0 {
+            *self.open_deltas.entry(gone).or_default() += gone_delta;
+        }
+    }
+
     fn fold(&mut self, session: Open) {
         self.sessions += 1;
         let (first, last) = (
             session.first.min(session.last),
             session.last.max(session.first),
         );
-        *self
-            .open_deltas
-            .entry(first.div_euclid(MINUTE))
-            .or_default() += 1;
-        *self
-            .open_deltas
-            .entry(last.div_euclid(MINUTE).saturating_add(1))
-            .or_default() -= 1;
+        self.add_delta(first.div_euclid(MINUTE), 1);
+        self.add_delta(last.div_euclid(MINUTE).saturating_add(1), -1);
         let flags = session.flags;
         self.with.count(flags);
         if flags.contains(SessionFlags::CONNECTED | SessionFlags::CLOSED)
@@ -944,6 +966,34 @@ mod tests {
         let mut buffer = SessionBuffer::default();
         rows.iter().for_each(|r| buffer.push(*r));
         buffer.finish()
+    }
+
+    proptest::proptest! {
+        /// The most sessions open in one minute is the same whether every fold's deltas go to
+        /// the map or through the two recent minutes: sessions in time order, out of it, and
+        /// jumping between minutes far apart.
+        #[test]
+        fn recent_minutes_count_as_the_map_counts(
+            spans in proptest::collection::vec((0i64..40, 0i64..4, proptest::bool::weighted(0.1)), 0..200),
+        ) {
+            let mut totals = Totals::default();
+            let mut plain: HashMap<i64, i64, FxBuild> = HashMap::default();
+            for (start, length, far) in spans {
+                let first = if far { start + 100_000 } else { start };
+                totals.add_delta(first, 1);
+                totals.add_delta(first + length + 1, -1);
+                *plain.entry(first).or_default() += 1;
+                *plain.entry(first + length + 1).or_default() -= 1;
+            }
+            let mut deltas: Vec<(i64, i64)> = plain.into_iter().collect();
+            deltas.sort_unstable();
+            let (mut open, mut most) = (0i64, 0i64);
+            for (_, delta) in deltas {
+                open += delta;
+                most = most.max(open);
+            }
+            proptest::prop_assert_eq!(totals.most_open(), u64::try_from(most).unwrap());
+        }
     }
 
     /// A session is open from its first line's minute to its last's; the most at once is the
