@@ -150,7 +150,13 @@ impl<R: BufRead> LineReader<R> {
             let complete = memchr::memrchr(b'\n', available)
                 .and_then(|last| available.get(..=last))
                 .unwrap_or_default();
-            let valid = match std::str::from_utf8(complete) {
+            // simdutf8 checks a valid block several times faster than the standard library
+            // (the same answer: property-tested below); where it finds an error, the standard
+            // library says where.
+            let checked = simdutf8::basic::from_utf8(complete)
+                .ok()
+                .map_or_else(|| std::str::from_utf8(complete), Ok);
+            let valid = match checked {
                 Ok(text) => text,
                 Err(e) => {
                     let upto = complete.get(..e.valid_up_to()).unwrap_or_default();
@@ -236,6 +242,31 @@ mod tests {
     fn invalid_utf8_is_decoded_lossily() {
         let out = lines(b"ok\xff\xfe\n", 100);
         assert_eq!(out[0], ("ok\u{fffd}\u{fffd}".into(), true, false));
+    }
+
+    proptest::proptest! {
+        /// The reader's UTF-8 check (simdutf8, then the standard library where it finds an
+        /// error) accepts exactly what the standard library accepts: long runs of ASCII
+        /// (its vector path) with characters of two to four bytes, cut sequences and bytes
+        /// that are never UTF-8 anywhere among them.
+        #[test]
+        fn the_utf8_check_accepts_what_the_standard_library_accepts(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Strategy::prop_map("[ -~\n]{0,80}", String::into_bytes),
+                    proptest::strategy::Strategy::prop_map(
+                        "[\u{80}-\u{7ff}\u{800}-\u{ffff}\u{10000}-\u{10ffff}]{1,3}",
+                        String::into_bytes,
+                    ),
+                    proptest::collection::vec(0x80u8..=0xff, 1..3),
+                ],
+                0..12,
+            ),
+        ) {
+            let bytes: Vec<u8> = parts.concat();
+            let fast = simdutf8::basic::from_utf8(&bytes).ok();
+            proptest::prop_assert_eq!(fast, std::str::from_utf8(&bytes).ok());
+        }
     }
 
     /// Against a plain split, for any buffer size (lines lent from the buffer, or copied
