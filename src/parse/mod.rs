@@ -114,8 +114,9 @@ fn envelope_tags<'a>(rest: &'a str, line: &mut LogLine<'a>) -> &'a str {
 
 /// The tag whose key starts at `start` (just after its `[`): its key, its value, the value
 /// as a connection id when the key is one of the proxy's connections, whether the value holds
-/// an `x` (so may hold a proxy host), and the place of its closing `]`. `None` when the text there is not a tag (`key=value]` with an ASCII letter
-/// key and a value of at least one byte without `[` or `]`).
+/// an `x` (so may hold a proxy host), and the place of its closing `]`. `None` when the text
+/// there is not a tag (`key=value]` with an ASCII letter key and a value of at least one
+/// byte without `[` or `]`).
 fn tag_at(rest: &str, start: usize) -> Option<(Key, &str, Option<u64>, bool, usize)> {
     let bytes = rest.as_bytes();
     let word = bytes
@@ -136,9 +137,9 @@ fn tag_at(rest: &str, start: usize) -> Option<(Key, &str, Option<u64>, bool, usi
         }
     };
     if key == Key::ClientConnection || key == Key::DbConnection {
-        // The proxy's ids: up to ten digits, then `]`. Read eight bytes at a time where the
-        // line has them, else as the digits are found; anything else (more than 19 digits, a
-        // sign, a letter) is read as any value below.
+        // The proxy's ids: up to ten digits, then `]`. Read from two words where the line
+        // has the bytes for them, else as the digits are found; anything else (more than 19
+        // digits, a sign, a letter) is read as any value below.
         if let Some((n, end)) = id_words(bytes, value_start) {
             // Digits: `value_start..end` are character boundaries.
             return Some((key, rest.get(value_start..end)?, Some(n), false, end));
