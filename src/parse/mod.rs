@@ -71,7 +71,7 @@ enum Key {
 /// [`combinators::level`] and [`combinators::tag_pair`] tried in turn with blanks skipped
 /// after each (the property test `envelope_tags_read_as_the_combinators_read_them` holds
 /// the two to the same `LogLine`), with the proxy's own keys told by their first eight bytes
-/// and its connection ids read as the digits are found.
+/// and its connection ids read from words.
 fn envelope_tags<'a>(rest: &'a str, line: &mut LogLine<'a>) -> &'a str {
     let bytes = rest.as_bytes();
     let mut at = 0;
@@ -137,27 +137,10 @@ fn tag_at(rest: &str, start: usize) -> Option<(Key, &str, Option<u64>, bool, usi
         }
     };
     if key == Key::ClientConnection || key == Key::DbConnection {
-        // The proxy's ids: up to ten digits, then `]`. Read from two words where the line
-        // has the bytes for them, else as the digits are found; anything else (more than 19
-        // digits, a sign, a letter) is read as any value below.
+        // The proxy's ids: up to ten digits, then `]`, read from two words where the line
+        // has the bytes for them; anything else (a short line's end, more digits, a sign, a
+        // letter) is read as any value below, then as a connection id.
         if let Some((n, end)) = id_words(bytes, value_start) {
-            // Digits: `value_start..end` are character boundaries.
-            return Some((key, rest.get(value_start..end)?, Some(n), false, end));
-        }
-        let mut n = 0u64;
-        let mut end = value_start;
-        while let Some(digit) = bytes
-            .get(end)
-            .map(|b| b.wrapping_sub(b'0'))
-            .filter(|d| *d <= 9)
-        {
-            if end - value_start == 19 {
-                break;
-            }
-            n = n * 10 + u64::from(digit);
-            end += 1;
-        }
-        if end > value_start && bytes.get(end) == Some(&b']') {
             // Digits: `value_start..end` are character boundaries.
             return Some((key, rest.get(value_start..end)?, Some(n), false, end));
         }
@@ -216,7 +199,7 @@ fn digit_prefix(word: u64) -> (u32, u64) {
     // the lowest byte marked is the first that is not a digit.
     let others = (values & 0xf0f0_f0f0_f0f0_f0f0)
         | (values.wrapping_add(0x0606_0606_0606_0606) & 0x1010_1010_1010_1010);
-    (others.trailing_zeros().min(64) / 8, values)
+    (others.trailing_zeros() / 8, values)
 }
 
 /// The number written by the first `count` (1 to 8) digit values of `values` (the first
@@ -272,12 +255,9 @@ fn tail_stream_token(rest: &str, fraction_digits: usize) -> Option<(&str, &str)>
 
 fn skip_blanks(text: &str) -> &str {
     // Byte by byte: `trim_start_matches` with a set of characters decodes each one first.
-    let blanks = text
-        .bytes()
-        .position(|b| b != b' ' && b != b'\t')
-        .unwrap_or(text.len());
-    // Spaces and tabs are ASCII, so `blanks` is a character boundary.
-    text.get(blanks..).unwrap_or_default()
+    // Spaces and tabs are ASCII, so the first other byte is at a character boundary.
+    text.get(blanks_from(text.as_bytes(), 0)..)
+        .unwrap_or_default()
 }
 
 /// A connection id (`clientConnection=…`, `dbConnection=…`): the proxy's are up to ten

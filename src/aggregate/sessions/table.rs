@@ -41,11 +41,15 @@ impl<V: Default + Clone> Default for OpenTable<V> {
 /// two ids have the same mix only when they are the same.
 fn mix(key: u64) -> u64 {
     let mut h = key ^ (key >> 33);
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h = h.wrapping_mul(MIX_FIRST);
     h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h = h.wrapping_mul(MIX_SECOND);
     h ^ (h >> 33)
 }
+
+/// [`mix`]'s two odd multipliers.
+const MIX_FIRST: u64 = 0xff51_afd7_ed55_8ccd;
+const MIX_SECOND: u64 = 0xc4ce_b9fe_1a85_ec53;
 
 fn tag(hash: u64) -> u8 {
     (hash as u8) | 0x80
@@ -234,9 +238,9 @@ mod tests {
             let mut h = mix(id);
             // `x ^= x >> 33` is its own inverse (the shift is past half the word).
             h ^= h >> 33;
-            h = h.wrapping_mul(inverse(0xc4ce_b9fe_1a85_ec53));
+            h = h.wrapping_mul(inverse(MIX_SECOND));
             h ^= h >> 33;
-            h = h.wrapping_mul(inverse(0xff51_afd7_ed55_8ccd));
+            h = h.wrapping_mul(inverse(MIX_FIRST));
             h ^= h >> 33;
             prop_assert_eq!(h, id);
         }
