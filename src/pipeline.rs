@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use crate::aggregate::events::{EventRows, EventsSink};
-use crate::aggregate::{AggregateError, Aggregator, BatchKey, SessionOrder, Summary};
+use crate::aggregate::{AggregateError, Aggregator, BatchKey, SessionOrder, Summary, both};
 use crate::classify::{Classifier, Scratch};
 use crate::model::{Event, Millis, RawRecord};
 use crate::parse::{parse_line, strip_ansi};
@@ -408,12 +408,6 @@ impl<'c> Pipeline<'c> {
         self.hand_over_events();
     }
 
-    /// Adds another pipeline's events (a parallel worker's); returns how its string codes map
-    /// to this one's.
-    pub fn merge(&mut self, other: Pipeline<'_>) -> Vec<u32> {
-        self.aggregator.merge(other.aggregator)
-    }
-
     /// The summary of everything pushed so far, leaving the pipeline running.
     pub fn snapshot(&self) -> Result<Summary, AggregateError> {
         self.aggregator.clone().finish()
@@ -476,41 +470,33 @@ pub fn run_parallel<'c>(
             handles.into_iter().map(|h| h.join().ok()).collect()
         })
     };
-    let merge = || {
-        let mut merged: Option<(usize, Pipeline<'c>)> = None;
-        let mut remaps: Vec<Option<Vec<u32>>> = Vec::new();
-        for (worker, pipeline) in pipelines.into_iter().enumerate() {
-            let Some(pipeline) = pipeline else {
-                remaps.push(None);
-                continue;
-            };
-            if let Some((_, merged)) = merged.as_mut() {
-                remaps.push(Some(merged.merge(pipeline)));
-            } else {
-                merged = Some((worker, pipeline));
-                remaps.push(None);
-            }
-        }
-        (merged, remaps)
-    };
-    // The sessions still waiting are joined while the workers' tables are merged.
-    let ((merged, remaps), unmapped) = if workers <= 1 {
-        (merge(), order.finish_unmapped())
-    } else {
-        std::thread::scope(|scope| {
-            let sessions = scope.spawn(|| order.finish_unmapped());
-            let merged = merge();
-            // Only a bug panics there: it fails the run as it would on this thread.
-            let sessions = sessions
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (merged, sessions)
-        })
-    };
-    let Some((base, mut merged)) = merged else {
+    // The end, on two threads: the sessions still waiting are joined while the workers'
+    // strings are merged; then the sessions' client codes are mapped to the merged strings'
+    // while the rest of the workers' tables are merged. Strings are merged in worker order,
+    // all before any table, which gives the codes one merge after another would give.
+    let parallel = workers > 1;
+    let mut live = pipelines
+        .into_iter()
+        .enumerate()
+        .filter_map(|(worker, pipeline)| Some((worker, pipeline?)));
+    let Some((base, mut merged)) = live.next() else {
         return Pipeline::new(classifier, window);
     };
-    let counts = unmapped.map_clients(&|worker, code| {
+    let others: Vec<(usize, Pipeline<'c>)> = live.collect();
+    let (remaps, unmapped) = both(
+        parallel,
+        || {
+            let mut remaps: Vec<Option<Vec<u32>>> = vec![None; workers];
+            for (worker, other) in &others {
+                if let Some(remap) = remaps.get_mut(*worker) {
+                    *remap = Some(merged.aggregator.absorb_strings(&other.aggregator));
+                }
+            }
+            remaps
+        },
+        || order.finish_unmapped(),
+    );
+    let map = |worker: usize, code: u32| {
         if worker == base {
             return code;
         }
@@ -520,7 +506,19 @@ pub fn run_parallel<'c>(
             .and_then(|remap| remap.get((code as usize).checked_sub(1)?))
             .copied()
             .unwrap_or(0)
-    });
+    };
+    let ((), counts) = both(
+        parallel,
+        || {
+            for (worker, other) in others {
+                let remap = remaps.get(worker).and_then(Option::as_deref);
+                merged
+                    .aggregator
+                    .merge_mapped(other.aggregator, remap.unwrap_or_default());
+            }
+        },
+        || unmapped.map_clients(&map),
+    );
     merged.aggregator.set_sessions(counts);
     merged
 }

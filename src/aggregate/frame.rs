@@ -417,11 +417,18 @@ impl FactBuffer {
             clients,
             minutes,
         } = self;
-        let main = frame_of(main, [KIND, CAUSE, ENDPOINT, DETAIL, PATTERN])?;
-        let users = frame_of_seen(users.into_iter().collect(), USER)?;
-        let clients = frame_of_seen(clients.into_rows(), CLIENT)?;
-
-        let (timeline, opened) = minutes.finish();
+        // The clients' frame (a fleet's addresses: most of the rows) on a second thread.
+        let (rest, clients) = super::both(
+            true,
+            || -> Result<_, FrameError> {
+                let main = frame_of(main, [KIND, CAUSE, ENDPOINT, DETAIL, PATTERN])?;
+                let users = frame_of_seen(users.into_iter().collect(), USER)?;
+                Ok((main, users, minutes.finish()))
+            },
+            || frame_of_seen(clients.into_rows(), CLIENT),
+        );
+        let (main, users, (timeline, opened)) = rest?;
+        let clients = clients?;
         Ok(Facts {
             main,
             users,

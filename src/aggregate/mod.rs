@@ -275,6 +275,29 @@ fn advise_huge_pages<T>(table: &Vec<T>) {
     let _ = table;
 }
 
+/// Runs `here` on this thread and `there` on another one, and returns both results: the end
+/// of a run is mostly work of one thread, and a second core is idle by then. Without
+/// `parallel`, `there` runs after `here`, on this thread. A panic in `there` (only a bug
+/// panics) fails the run as it would on this thread.
+pub fn both<A, B: Send>(
+    parallel: bool,
+    here: impl FnOnce() -> A,
+    there: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if !parallel {
+        let a = here();
+        return (a, there());
+    }
+    std::thread::scope(|scope| {
+        let there = scope.spawn(there);
+        let a = here();
+        let b = there
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (a, b)
+    })
+}
+
 /// The interned codes of an event's endpoint, user, client address and detail (0: none, or a
 /// value not interned, as MySQL's wildcard host `%`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -415,12 +438,19 @@ impl<'c> Aggregator<'c> {
         self.sessions = SessionSink::Joined(counts);
     }
 
-    /// Adds another aggregator's events (a parallel worker's) to this one and returns how its
-    /// string codes map to this one's (index: the other's code - 1). The result does not
-    /// depend on how lines were split between workers. Sessions are not merged here: parallel
-    /// workers stage theirs for a [`SessionOrder`].
-    pub fn merge(&mut self, other: Aggregator<'_>) -> Vec<u32> {
-        let remap = self.strings.absorb(&other.strings);
+    /// Merging another aggregator (a parallel worker's) into this one, first half: adds its
+    /// strings to this one's and returns how its codes map to this one's (index: the other's
+    /// code - 1). The map is all that the session totals need, so their client codes can be
+    /// mapped while [`Aggregator::merge_mapped`] adds the rest. The result does not depend on
+    /// how lines were split between workers. Sessions are not merged here: parallel workers
+    /// stage theirs for a [`SessionOrder`].
+    pub fn absorb_strings(&mut self, other: &Aggregator<'_>) -> Vec<u32> {
+        self.strings.absorb(&other.strings)
+    }
+
+    /// Merging, second half: adds the other aggregator's events, its codes mapped through
+    /// `remap` (what [`Aggregator::absorb_strings`] returned for it).
+    pub fn merge_mapped(&mut self, other: Aggregator<'_>, remap: &[u32]) {
         let map = |code: u32| -> u32 {
             if code == 0 {
                 return 0;
@@ -443,7 +473,6 @@ impl<'c> Aggregator<'c> {
         self.proxy_lines += other.proxy_lines;
         self.client_lines += other.client_lines;
         self.repeats.merge(other.repeats);
-        remap
     }
 
     /// Sees an event of input `input` for the inputs that repeat another's events (see
@@ -738,21 +767,31 @@ impl<'c> Aggregator<'c> {
             facts: facts.finish()?,
             strings: &strings,
         };
-        let (kinds, window) = tables.kinds()?;
-        let users = tables.top_values(tables.dimension(frame::USER)?);
-        let mut clients = tables.dimension(frame::CLIENT)?;
-        let endpoints = tables.top_values(tables.dimension(frame::ENDPOINT)?);
-        let details = tables.details()?;
         let timeline = tables.timeline();
-        let (kind_onsets, db_silence) = onsets(window, &timeline);
         let counts = match sessions {
             SessionSink::Own(buffer) => (*buffer).finish(),
             SessionSink::Joined(counts) => counts,
             SessionSink::Staged(_) => SessionCounts::default(),
         };
-        Tables::raise_client_failures(&mut clients, &counts);
-        let clients = tables.top_values(clients);
-        let causes = tables.causes(&cause_names, &cause_evidence, &counts)?;
+        // The causes' questions (a few per cause) on a second thread, the rest on this one.
+        let tables = &tables;
+        let (dimensions, causes) = both(
+            true,
+            || -> Result<_, FrameError> {
+                let (kinds, window) = tables.kinds()?;
+                let users = tables.top_values(tables.dimension(frame::USER)?);
+                let mut clients = tables.dimension(frame::CLIENT)?;
+                let endpoints = tables.top_values(tables.dimension(frame::ENDPOINT)?);
+                let details = tables.details()?;
+                Tables::raise_client_failures(&mut clients, &counts);
+                let clients = tables.top_values(clients);
+                Ok((kinds, window, users, clients, endpoints, details))
+            },
+            || tables.causes(&cause_names, &cause_evidence, &counts),
+        );
+        let (kinds, window, users, clients, endpoints, details) = dimensions?;
+        let causes = causes?;
+        let (kind_onsets, db_silence) = onsets(window, &timeline);
         let sessions = sessions_summary(&counts, tables.db_opened_while_clients_arrived(&kinds));
 
         let kind_evidence: BTreeMap<EventKind, Vec<Evidence>> = kind_evidence
