@@ -326,7 +326,7 @@ fn absorb<K: std::hash::Hash + Eq, T: Tally>(table: &mut HashMap<K, T, FxBuild>,
     table.entry(key).or_insert(T::EMPTY).absorb(tally);
 }
 
-/// A projection's rows, sorted by key, as a frame of the key columns `names` then `n`,
+/// A projection's rows, in any order, as a frame of the key columns `names` then `n`,
 /// `first`, `last`.
 fn frame_of<const K: usize>(
     rows: Vec<([u32; K], Acc)>,
