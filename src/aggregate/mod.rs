@@ -997,11 +997,30 @@ impl Tables<'_> {
         cause_evidence: &Earliest,
         counts: &SessionCounts,
     ) -> Result<Vec<CauseStats>, FrameError> {
+        // The main projection's questions grouped by cause once each, not asked per cause:
+        // most of the catalogue's causes have no event in a run, and each polars query has a
+        // cost of its own. Each cause's groups keep the order `group` gives (count
+        // descending, then keys).
+        type ByCause = HashMap<u32, Vec<frame::Group>, rustc_hash::FxBuildHasher>;
+        let by_cause = |keys: &[&str]| -> Result<ByCause, FrameError> {
+            let mut by_cause = ByCause::default();
+            for group in self.facts.group(keys, None)? {
+                let Some(cause) = group.keys.first().copied().flatten() else {
+                    continue;
+                };
+                if let Ok(cause) = u32::try_from(cause) {
+                    by_cause.entry(cause).or_default().push(group);
+                }
+            }
+            Ok(by_cause)
+        };
+        let totals = by_cause(&[frame::CAUSE])?;
+        let mut cause_details = by_cause(&[frame::CAUSE, frame::DETAIL])?;
+        let mut cause_patterns = by_cause(&[frame::CAUSE, frame::PATTERN])?;
         let mut causes = Vec::new();
         for (code, cause) in cause_names.iter().enumerate() {
             let code = u32::try_from(code + 1).unwrap_or(u32::MAX);
-            let filter = Some((frame::CAUSE, code));
-            let Some(total) = self.facts.group(&[], filter)?.into_iter().next() else {
+            let Some(total) = totals.get(&code).and_then(|groups| groups.first()) else {
                 continue;
             };
             // Sparse: a cause's events name a few of the run's values.
@@ -1021,19 +1040,19 @@ impl Tables<'_> {
                 let slot = clients.entry(client).or_default();
                 *slot = (*slot).max(n);
             }
-            let mut details: Vec<(String, u64)> = self
-                .facts
-                .group(&[frame::DETAIL], filter)?
+            let mut details: Vec<(String, u64)> = cause_details
+                .remove(&code)
+                .unwrap_or_default()
                 .into_iter()
-                .filter_map(|g| Some((self.name(g.keys[0])?, g.n)))
+                .filter_map(|g| Some((self.name(*g.keys.get(1)?)?, g.n)))
                 .collect();
             // Ties by name: codes depend on which worker saw a value first.
             details.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            let patterns = self
-                .facts
-                .group(&[frame::PATTERN], filter)?
+            let patterns = cause_patterns
+                .remove(&code)
+                .unwrap_or_default()
                 .into_iter()
-                .filter_map(|g| Some((u32::try_from(g.keys[0]?).ok()?, g.n)))
+                .filter_map(|g| Some((u32::try_from((*g.keys.get(1)?)?).ok()?, g.n)))
                 .collect();
             let mut user_first: Vec<(String, Millis)> = users
                 .iter()
