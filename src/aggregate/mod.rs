@@ -1017,6 +1017,9 @@ impl Tables<'_> {
         let totals = by_cause(&[frame::CAUSE])?;
         let mut cause_details = by_cause(&[frame::CAUSE, frame::DETAIL])?;
         let mut cause_patterns = by_cause(&[frame::CAUSE, frame::PATTERN])?;
+        let mut cause_users = self.facts.per_code_by_cause(frame::USER)?;
+        let mut cause_clients = self.facts.per_code_by_cause(frame::CLIENT)?;
+        let mut cause_endpoints = self.facts.per_code_by_cause(frame::ENDPOINT)?;
         let mut causes = Vec::new();
         for (code, cause) in cause_names.iter().enumerate() {
             let code = u32::try_from(code + 1).unwrap_or(u32::MAX);
@@ -1024,18 +1027,19 @@ impl Tables<'_> {
                 continue;
             };
             // Sparse: a cause's events name a few of the run's values.
-            let per_code = |dimension: &str| self.facts.per_code_of_cause(dimension, code);
+            let users = cause_users.remove(&code).unwrap_or_default();
             let events = |counts: &[(u32, frame::CodeCount)]| -> Vec<(u32, u64)> {
                 counts
                     .iter()
                     .map(|&(code, count)| (code, count.events))
                     .collect()
             };
-            let users = per_code(frame::USER)?;
             // The cause's clients from its own lines, joined with the addresses its sessions
             // came from.
             let mut clients: HashMap<u32, u64, rustc_hash::FxBuildHasher> =
-                events(&per_code(frame::CLIENT)?).into_iter().collect();
+                events(&cause_clients.remove(&code).unwrap_or_default())
+                    .into_iter()
+                    .collect();
             for &(_, client, n) in counts.clients_of_cause(code) {
                 let slot = clients.entry(client).or_default();
                 *slot = (*slot).max(n);
@@ -1069,7 +1073,8 @@ impl Tables<'_> {
                 user_count: users.iter().filter(|(_, c)| c.events > 0).count(),
                 users: self.top_named(events(&users)),
                 clients: self.top_named(clients),
-                endpoints: self.top_named(events(&per_code(frame::ENDPOINT)?)),
+                endpoints: self
+                    .top_named(events(&cause_endpoints.remove(&code).unwrap_or_default())),
                 details,
                 user_first,
                 patterns,
