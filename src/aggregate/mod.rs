@@ -773,7 +773,7 @@ impl<'c> Aggregator<'c> {
             SessionSink::Joined(counts) => counts,
             SessionSink::Staged(_) => SessionCounts::default(),
         };
-        // The causes' questions (a few per cause) on a second thread, the rest on this one.
+        // The causes' questions on a second thread, the rest on this one.
         let tables = &tables;
         let (dimensions, causes) = both(
             true,
