@@ -596,7 +596,7 @@ impl Facts {
     ) -> Result<Vec<(u64, u64)>, FrameError> {
         // Zeroed memory, written only where a code has counts.
         let mut out = vec![(0u64, 0u64); codes];
-        self.each_code(dimension, cause, failure, &mut |code, count| {
+        self.each_code(dimension, cause, failure, &mut |_, code, count| {
             if let Some(slot) = usize::try_from(code).ok().and_then(|c| out.get_mut(c)) {
                 slot.0 += count.events;
                 slot.1 += count.failures;
@@ -611,57 +611,32 @@ impl Facts {
     /// dimension was most of the end of a run. One pass over the projection for every cause
     /// (a polars filter of it per cause cost a scan of a fleet's rows each).
     pub fn per_code_by_cause(&self, dimension: &str) -> Result<CodesByCause, FrameError> {
-        let frame = match dimension {
-            USER => &self.users,
-            CLIENT => &self.clients,
-            _ => &self.main,
-        };
         let mut by_cause: HashMap<u32, HashMap<u32, CodeCount, FxBuild>, FxBuild> =
             HashMap::default();
-        if frame.height() > 0 {
-            let causes = frame.column(CAUSE)?.u32()?;
-            let values = frame.column(dimension)?.u32()?;
-            let n = frame.column(N)?.u64()?;
-            let first = frame.column(FIRST)?.i64()?;
-            let rows = causes
-                .iter()
-                .zip(values.iter())
-                .zip(n.iter())
-                .zip(first.iter());
-            for (((cause, value), n), first) in rows {
-                let (Some(cause), Some(value), Some(n)) = (cause, value, n) else {
-                    continue;
-                };
-                if cause == 0 {
-                    continue;
-                }
-                let count = CodeCount {
-                    events: n,
-                    failures: 0,
-                    first,
-                };
+        self.each_code(dimension, None, &|_| false, &mut |cause, code, count| {
+            if cause != 0 {
                 by_cause
                     .entry(cause)
                     .or_default()
-                    .entry(value)
+                    .entry(code)
                     .or_default()
                     .add(count);
             }
-        }
+        })?;
         Ok(by_cause
             .into_iter()
             .map(|(cause, codes)| (cause, codes.into_iter().collect()))
             .collect())
     }
 
-    /// Calls `each` with the code and counts of every row of `dimension`'s projection,
-    /// optionally of one cause only.
+    /// Calls `each` with the cause, the code and the counts of every row of `dimension`'s
+    /// projection, optionally of one cause only.
     fn each_code(
         &self,
         dimension: &str,
         cause: Option<u32>,
         failure: &dyn Fn(u32) -> bool,
-        each: &mut dyn FnMut(u32, CodeCount),
+        each: &mut dyn FnMut(u32, u32, CodeCount),
     ) -> Result<(), FrameError> {
         let frame = match dimension {
             USER => &self.users,
@@ -671,34 +646,27 @@ impl Facts {
         if frame.height() == 0 {
             return Ok(());
         }
-        // One cause's rows are a few of the table's (most are connections and closes).
-        let filtered;
-        let frame = match cause {
-            Some(cause) => {
-                filtered = frame
-                    .clone()
-                    .lazy()
-                    .filter(col(CAUSE).eq(lit(cause)))
-                    .collect()?;
-                &filtered
-            }
-            None => frame,
-        };
+        let causes = frame.column(CAUSE)?.u32()?;
         let values = frame.column(dimension)?.u32()?;
         let kinds = frame.column(KIND)?.u32()?;
         let n = frame.column(N)?.u64()?;
         let first = frame.column(FIRST)?.i64()?;
-        let rows = values
+        let rows = causes
             .iter()
+            .zip(values.iter())
             .zip(kinds.iter())
             .zip(n.iter())
             .zip(first.iter());
-        for (((value, kind), n), first) in rows {
-            let (Some(value), Some(n)) = (value, n) else {
+        for ((((row_cause, value), kind), n), first) in rows {
+            let (Some(row_cause), Some(value), Some(n)) = (row_cause, value, n) else {
                 continue;
             };
+            if cause.is_some_and(|cause| cause != row_cause) {
+                continue;
+            }
             let failures = if kind.is_some_and(failure) { n } else { 0 };
             each(
+                row_cause,
                 value,
                 CodeCount {
                     events: n,
