@@ -9,6 +9,7 @@
 //! order mark is honoured: UTF-16 input (Windows PowerShell's redirections) is read as UTF-8.
 
 pub mod cloudwatch;
+mod event_scan;
 mod inflate;
 pub mod lines;
 pub mod structured;

@@ -16,6 +16,7 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::InputStats;
+use super::event_scan::{self, PlainEvent};
 use super::lines::LineReader;
 use crate::model::{Millis, RawRecord};
 
@@ -236,6 +237,17 @@ impl Chunks<'_> {
         found: &mut u64,
         sink: &mut dyn FnMut(RawRecord<'_>),
     ) -> Result<Option<Value>, Failure> {
+        if fast {
+            // The CLI's own events, read by hand; anything else is left to serde below.
+            let rest = self.buf.get(self.pos..).unwrap_or_default();
+            if let Some((event, end)) = event_scan::plain_event(rest) {
+                let before = *found;
+                event.emit(stream, index, found, sink);
+                self.committed |= *found > before;
+                self.pos += end;
+                return Ok(None);
+            }
+        }
         while fast {
             let rest = self.buf.get(self.pos..).unwrap_or_default();
             let mut events =
@@ -477,13 +489,13 @@ fn flush_row(
 /// value of another type fails this, and the object is read as a `Value` instead.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CloudWatchEvent<'a> {
+pub(super) struct CloudWatchEvent<'a> {
     #[serde(borrow)]
-    message: Cow<'a, str>,
+    pub(super) message: Cow<'a, str>,
     #[serde(default)]
-    timestamp: Option<Value>,
+    pub(super) timestamp: Option<Value>,
     #[serde(default, borrow, rename = "logStreamName")]
-    stream: Option<Cow<'a, str>>,
+    pub(super) stream: Option<Cow<'a, str>>,
     #[serde(default, rename = "ingestionTime")]
     _ingestion_time: IgnoredAny,
     #[serde(default, rename = "eventId")]
@@ -515,6 +527,35 @@ impl CloudWatchEvent<'_> {
     }
 }
 
+impl PlainEvent<'_> {
+    /// Hands the event on, as [`CloudWatchEvent::emit`] does.
+    fn emit(
+        &self,
+        stream: Option<&str>,
+        index: u32,
+        found: &mut u64,
+        sink: &mut dyn FnMut(RawRecord<'_>),
+    ) {
+        let stream = self.stream.as_deref().or(stream);
+        match &self.message {
+            // Borrowed, the message had no escape, so no line break (JSON refuses a raw one):
+            // it is one line, which `emit_message` would not have to look for.
+            Cow::Borrowed(text) => {
+                if !text.trim().is_empty() {
+                    *found += 1;
+                    sink(RawRecord {
+                        text: text.trim_end(),
+                        ts: self.ts,
+                        input: index,
+                        stream,
+                    });
+                }
+            }
+            Cow::Owned(text) => emit_message(text, self.ts, stream, index, found, sink),
+        }
+    }
+}
+
 /// Reads one JSON value per line; lines that are not JSON are passed on as text.
 pub fn read_ndjson(
     reader: &mut dyn BufRead,
@@ -531,7 +572,11 @@ pub fn read_ndjson(
             continue;
         }
         let mut found = 0u64;
-        if let Ok(event) = serde_json::from_str::<CloudWatchEvent>(text) {
+        if let Some((event, _)) =
+            event_scan::plain_event(text.as_bytes()).filter(|(_, end)| *end == text.len())
+        {
+            event.emit(None, index, &mut found, sink);
+        } else if let Ok(event) = serde_json::from_str::<CloudWatchEvent>(text) {
             event.emit(None, index, &mut found, sink);
         } else if let Ok(value) = serde_json::from_str::<Value>(text) {
             emit_value(&value, index, &mut found, sink);
@@ -877,7 +922,7 @@ fn json_ts(value: &Value) -> Option<Millis> {
 }
 
 /// CloudWatch's own timestamps: epoch milliseconds, or text.
-fn cloudwatch_ts(value: &Value) -> Option<Millis> {
+pub(super) fn cloudwatch_ts(value: &Value) -> Option<Millis> {
     match value {
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
         Value::String(s) => parse_ts_text(s),
@@ -1130,6 +1175,36 @@ mod tests {
     }
 
     proptest! {
+        /// An event read by hand is handed on as serde's reading of it is: the same records.
+        #[test]
+        fn a_plain_event_is_handed_on_as_serde_reads_it(
+            message in "(?s).{0,30}|[ a-z\t\r\n\u{85}\u{2028}\u{3000}\"\\\\]{0,30}",
+            ts in proptest::option::of(0i64..2_000_000_000_000),
+        ) {
+            let mut event = serde_json::json!({"message": message, "logStreamName": "s"});
+            if let Some(ts) = ts {
+                event["timestamp"] = ts.into();
+            }
+            let text = event.to_string();
+            let records = |by_hand: bool| {
+                let mut out: Vec<Record> = Vec::new();
+                let mut found = 0;
+                let mut sink = |r: RawRecord<'_>| {
+                    out.push((r.text.to_string(), r.ts, r.stream.map(str::to_string)))
+                };
+                if by_hand {
+                    let (event, _) = event_scan::plain_event(text.as_bytes()).expect("read by hand");
+                    event.emit(Some("other"), 0, &mut found, &mut sink);
+                } else {
+                    let event: CloudWatchEvent = serde_json::from_str(&text).expect("read by serde");
+                    event.emit(Some("other"), 0, &mut found, &mut sink);
+                }
+                assert_eq!(found, out.len() as u64);
+                out
+            };
+            prop_assert_eq!(records(true), records(false));
+        }
+
         /// Streamed, a document (or several one after another) gives the records, times and
         /// streams that reading it whole gives.
         #[test]
