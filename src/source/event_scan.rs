@@ -4,8 +4,9 @@
 //!
 //! serde_json's derived reader of that event (`structured::CloudWatchEvent`) was the one
 //! reader thread's whole run on a large document, while the workers waited for it. This reads
-//! the same objects in one pass over their bytes: keys compared as bytes, a string found with
-//! `memchr` and borrowed when it holds no escape, a timestamp's digits read as they come. It
+//! the same objects in one pass over their bytes: keys compared by length and as words, a
+//! string found with `memchr` and borrowed when it holds no escape, a timestamp's digits read
+//! as they come, the CLI's indentation stepped over a word at a time. It
 //! takes only what it is sure of, a subset of what serde accepts: anything else (a key it does
 //! not know or has seen already, an escaped key, a value of another type, a number with a
 //! sign, a fraction or 19 digits, an object cut short) gives `None`, and the caller reads the

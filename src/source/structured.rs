@@ -486,7 +486,9 @@ fn flush_row(
 /// A CloudWatch event object with nothing else in it, read without building a `Value`: what
 /// [`emit_value`] would read from it (the message, `timestamp`, `logStreamName`), and the
 /// other fields CloudWatch writes, ignored. Any other field (an error field, a logger's) or a
-/// value of another type fails this, and the object is read as a `Value` instead.
+/// value of another type fails this, and the object is read as a `Value` instead. Most events
+/// never get here: [`event_scan::plain_event`] reads the CLI's own by hand first, and this
+/// reads what it was not sure of (and is what its tests hold it to).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CloudWatchEvent<'a> {
