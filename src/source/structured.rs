@@ -53,6 +53,7 @@ fn read_json_by(
         reader,
         chunk: chunk.max(1),
         buf: Vec::new(),
+        end: 0,
         pos: 0,
         at_end: false,
         from_start: true,
@@ -86,6 +87,7 @@ fn read_json_by(
     } else {
         chunks.pos
     };
+    chunks.buf.truncate(chunks.end);
     let kept = chunks.buf.split_off(from.min(chunks.buf.len()));
     let mut lines = LineReader::new(io::Cursor::new(kept).chain(chunks.reader));
     let mut salvaged = 0u64;
@@ -133,7 +135,10 @@ struct Chunks<'r> {
     reader: &'r mut dyn BufRead,
     /// Bytes read at a time ([`CHUNK`]; less in the tests).
     chunk: usize,
+    /// The window, `..end`; the bytes after it were read into before and are kept, so that
+    /// the next read does not fill them with zeros again.
     buf: Vec<u8>,
+    end: usize,
     /// Where the next element starts.
     pos: usize,
     at_end: bool,
@@ -150,45 +155,51 @@ impl Chunks<'_> {
         if self.at_end {
             return Ok(false);
         }
-        if self.pos > 0 && (self.committed || self.buf.len() > REPLAY_MAX) {
-            self.buf.drain(..self.pos);
+        if self.pos > 0 && (self.committed || self.end > REPLAY_MAX) {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
             self.pos = 0;
             self.from_start = false;
         }
         // An element longer than a chunk is parsed again after each read: reading as much as
         // it holds so far keeps that to a few times, whatever its size.
-        let old = self.buf.len();
+        let old = self.end;
         let want = self.chunk.max(old.saturating_sub(self.pos));
-        self.buf.resize(old + want, 0);
+        if self.buf.len() < old + want {
+            self.buf.resize(old + want, 0);
+        }
         let n = loop {
             match self
                 .reader
-                .read(self.buf.get_mut(old..).unwrap_or_default())
+                .read(self.buf.get_mut(old..old + want).unwrap_or_default())
             {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.buf.truncate(old);
-                    return Err(e);
-                }
+                Err(e) => return Err(e),
             }
         };
-        self.buf.truncate(old + n);
+        self.end = old + n;
         self.at_end = n == 0;
         Ok(n > 0)
+    }
+
+    /// What was read and not yet parsed.
+    fn rest(&self) -> &[u8] {
+        self.buf.get(self.pos..self.end).unwrap_or_default()
     }
 
     /// The next byte that is not JSON whitespace, not consumed; `None` at the input's end.
     fn peek(&mut self) -> io::Result<Option<u8>> {
         loop {
-            let rest = self.buf.get(self.pos..).unwrap_or_default();
+            let rest = self.rest();
             match rest.iter().position(|b| !b.is_ascii_whitespace()) {
                 Some(at) => {
+                    let byte = rest.get(at).copied();
                     self.pos += at;
-                    return Ok(rest.get(at).copied());
+                    return Ok(byte);
                 }
                 None => {
-                    self.pos = self.buf.len();
+                    self.pos = self.end;
                     if !self.more()? {
                         return Ok(None);
                     }
@@ -200,7 +211,7 @@ impl Chunks<'_> {
     /// Parses one `T` at the current position, reading more while it runs past the window.
     fn parse<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, Failure> {
         loop {
-            let rest = self.buf.get(self.pos..).unwrap_or_default();
+            let rest = self.buf.get(self.pos..self.end).unwrap_or_default();
             let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<T>();
             let (next, end, whole) = (values.next(), values.byte_offset(), rest.len());
             match next {
@@ -239,7 +250,7 @@ impl Chunks<'_> {
     ) -> Result<Option<Value>, Failure> {
         if fast {
             // The CLI's own events, read by hand; anything else is left to serde below.
-            let rest = self.buf.get(self.pos..).unwrap_or_default();
+            let rest = self.buf.get(self.pos..self.end).unwrap_or_default();
             if let Some((event, end)) = event_scan::plain_event(rest) {
                 let before = *found;
                 event.emit(stream, index, found, sink);
@@ -249,7 +260,7 @@ impl Chunks<'_> {
             }
         }
         while fast {
-            let rest = self.buf.get(self.pos..).unwrap_or_default();
+            let rest = self.buf.get(self.pos..self.end).unwrap_or_default();
             let mut events =
                 serde_json::Deserializer::from_slice(rest).into_iter::<CloudWatchEvent>();
             match events.next() {
