@@ -232,22 +232,11 @@ mod tests {
 
     /// What serde's reading of the event gives, as the fast reader gives it, with the offset
     /// past the object.
-    fn by_serde(bytes: &[u8]) -> Option<(PlainEvent<'static>, usize)> {
+    fn by_serde(bytes: &[u8]) -> Option<(PlainEvent<'_>, usize)> {
         let mut events = serde_json::Deserializer::from_slice(bytes)
             .into_iter::<crate::source::structured::CloudWatchEvent>();
         let event = events.next()?.ok()?;
-        let end = events.byte_offset();
-        Some((
-            PlainEvent {
-                message: Cow::Owned(event.message.into_owned()),
-                ts: event
-                    .timestamp
-                    .as_ref()
-                    .and_then(crate::source::structured::cloudwatch_ts),
-                stream: event.stream.map(|s| Cow::Owned(s.into_owned())),
-            },
-            end,
-        ))
+        Some((event.into_plain(), events.byte_offset()))
     }
 
     #[test]

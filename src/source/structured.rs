@@ -267,7 +267,7 @@ impl Chunks<'_> {
                 Some(Ok(event)) => {
                     let end = events.byte_offset();
                     let before = *found;
-                    event.emit(stream, index, found, sink);
+                    event.into_plain().emit(stream, index, found, sink);
                     self.committed |= *found > before;
                     self.pos += end;
                     return Ok(None);
@@ -504,11 +504,11 @@ fn flush_row(
 #[serde(deny_unknown_fields)]
 pub(super) struct CloudWatchEvent<'a> {
     #[serde(borrow)]
-    pub(super) message: Cow<'a, str>,
+    message: Cow<'a, str>,
     #[serde(default)]
-    pub(super) timestamp: Option<Value>,
+    timestamp: Option<Value>,
     #[serde(default, borrow, rename = "logStreamName")]
-    pub(super) stream: Option<Cow<'a, str>>,
+    stream: Option<Cow<'a, str>>,
     #[serde(default, rename = "ingestionTime")]
     _ingestion_time: IgnoredAny,
     #[serde(default, rename = "eventId")]
@@ -519,29 +519,21 @@ pub(super) struct CloudWatchEvent<'a> {
     _log_group_name: IgnoredAny,
 }
 
-impl CloudWatchEvent<'_> {
-    /// Hands the event on; `stream` for an event that names none.
-    fn emit(
-        &self,
-        stream: Option<&str>,
-        index: u32,
-        found: &mut u64,
-        sink: &mut dyn FnMut(RawRecord<'_>),
-    ) {
-        let ts = self.timestamp.as_ref().and_then(cloudwatch_ts);
-        emit_message(
-            &self.message,
-            ts,
-            self.stream.as_deref().or(stream),
-            index,
-            found,
-            sink,
-        );
+impl<'a> CloudWatchEvent<'a> {
+    /// The fields handed on. serde borrows a message only when it holds no escape, so a
+    /// borrowed message has no line break, as [`PlainEvent::emit`] expects.
+    pub(super) fn into_plain(self) -> PlainEvent<'a> {
+        PlainEvent {
+            message: self.message,
+            ts: self.timestamp.as_ref().and_then(cloudwatch_ts),
+            stream: self.stream,
+        }
     }
 }
 
 impl PlainEvent<'_> {
-    /// Hands the event on, as [`CloudWatchEvent::emit`] does.
+    /// Hands the event on (a line of its message at a time); `stream` for an event that names
+    /// none.
     fn emit(
         &self,
         stream: Option<&str>,
@@ -590,7 +582,7 @@ pub fn read_ndjson(
         {
             event.emit(None, index, &mut found, sink);
         } else if let Ok(event) = serde_json::from_str::<CloudWatchEvent>(text) {
-            event.emit(None, index, &mut found, sink);
+            event.into_plain().emit(None, index, &mut found, sink);
         } else if let Ok(value) = serde_json::from_str::<Value>(text) {
             emit_value(&value, index, &mut found, sink);
         }
@@ -935,7 +927,7 @@ fn json_ts(value: &Value) -> Option<Millis> {
 }
 
 /// CloudWatch's own timestamps: epoch milliseconds, or text.
-pub(super) fn cloudwatch_ts(value: &Value) -> Option<Millis> {
+fn cloudwatch_ts(value: &Value) -> Option<Millis> {
     match value {
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
         Value::String(s) => parse_ts_text(s),
@@ -1188,7 +1180,8 @@ mod tests {
     }
 
     proptest! {
-        /// An event read by hand is handed on as serde's reading of it is: the same records.
+        /// An event, read by hand or by serde, is handed on as every message was before the
+        /// hand reader: a record per line (a borrowed message is taken as one line).
         #[test]
         fn a_plain_event_is_handed_on_as_serde_reads_it(
             message in "(?s).{0,30}|[ a-z\t\r\n\u{85}\u{2028}\u{3000}\"\\\\]{0,30}",
@@ -1199,23 +1192,32 @@ mod tests {
                 event["timestamp"] = ts.into();
             }
             let text = event.to_string();
-            let records = |by_hand: bool| {
+            // 0: read by hand; 1: read by serde; 2: what every message was given before the
+            // hand reader, a record per line of serde's message.
+            let records = |how: u8| {
                 let mut out: Vec<Record> = Vec::new();
                 let mut found = 0;
                 let mut sink = |r: RawRecord<'_>| {
                     out.push((r.text.to_string(), r.ts, r.stream.map(str::to_string)))
                 };
-                if by_hand {
+                if how == 0 {
                     let (event, _) = event_scan::plain_event(text.as_bytes()).expect("read by hand");
                     event.emit(Some("other"), 0, &mut found, &mut sink);
                 } else {
                     let event: CloudWatchEvent = serde_json::from_str(&text).expect("read by serde");
-                    event.emit(Some("other"), 0, &mut found, &mut sink);
+                    if how == 1 {
+                        event.into_plain().emit(Some("other"), 0, &mut found, &mut sink);
+                    } else {
+                        let ts = event.timestamp.as_ref().and_then(cloudwatch_ts);
+                        let stream = event.stream.as_deref().or(Some("other"));
+                        emit_message(&event.message, ts, stream, 0, &mut found, &mut sink);
+                    }
                 }
                 assert_eq!(found, out.len() as u64);
                 out
             };
-            prop_assert_eq!(records(true), records(false));
+            prop_assert_eq!(records(0), records(2));
+            prop_assert_eq!(records(1), records(2));
         }
 
         /// Streamed, a document (or several one after another) gives the records, times and
