@@ -36,7 +36,10 @@ static AVAILABLE: AtomicUsize = AtomicUsize::new(BUDGET);
 /// One reader's buffers and decompressor, kept from one gzip file to the next.
 pub struct Inflater {
     decompressor: Option<Decompressor>,
+    /// The file, `..filled`; the bytes after it were read into before and are kept, so that
+    /// the next file is not preceded by zeros written over them.
     compressed: Vec<u8>,
+    filled: usize,
     inflated: Vec<u8>,
     /// Bytes of the budget this reader holds.
     reserved: usize,
@@ -87,6 +90,7 @@ impl Inflater {
         Self {
             decompressor: None,
             compressed: Vec::new(),
+            filled: 0,
             inflated: Vec::new(),
             reserved: 0,
             limits,
@@ -107,23 +111,26 @@ impl Inflater {
         let Some(length) = length.filter(|&l| self.afford(l, 0)) else {
             return stream(source);
         };
-        self.compressed.clear();
-        self.compressed.reserve_exact(length);
-        let read = (&mut *source)
-            .take(length as u64)
-            .read_to_end(&mut self.compressed);
+        if let Some(more) = length.checked_sub(self.compressed.len()) {
+            self.compressed.reserve_exact(more);
+            self.compressed.resize(length, 0);
+        }
+        let read = read_up_to(
+            source,
+            self.compressed.get_mut(..length).unwrap_or_default(),
+        );
+        self.filled = match read {
+            Ok(n) | Err((n, _)) => n,
+        };
         let outcome = match read {
-            Err(error) => Outcome::Failed(error),
-            Ok(_)
-                if self.compressed.len() == length
-                    && !source.fill_buf().is_ok_and(<[u8]>::is_empty) =>
-            {
+            Err((_, error)) => Outcome::Failed(error),
+            Ok(_) if self.filled == length && !source.fill_buf().is_ok_and(<[u8]>::is_empty) => {
                 Outcome::Grew
             }
             Ok(_) => self.inflate(),
         };
         let this: &'a Self = self;
-        let compressed = &this.compressed[..];
+        let compressed = this.compressed.get(..this.filled).unwrap_or_default();
         match outcome {
             Outcome::Inflated { used, written } => {
                 let text = Pieces(this.inflated.get(..written).unwrap_or_default());
@@ -145,7 +152,8 @@ impl Inflater {
     fn inflate(&mut self) -> Outcome {
         let stated = self
             .compressed
-            .last_chunk::<4>()
+            .get(..self.filled)
+            .and_then(<[u8]>::last_chunk::<4>)
             .map_or(0, |&tail| u32::from_le_bytes(tail) as usize);
         if !(1..=self.limits.inflated).contains(&stated) || !self.afford(0, stated) {
             return Outcome::Stream;
@@ -162,7 +170,8 @@ impl Inflater {
         else {
             return Outcome::Stream;
         };
-        match decompressor.gzip(&self.compressed, out) {
+        let compressed = self.compressed.get(..self.filled).unwrap_or_default();
+        match decompressor.gzip(compressed, out) {
             Some((used, written)) => {
                 self.wholes += 1;
                 Outcome::Inflated { used, written }
@@ -191,6 +200,20 @@ impl Inflater {
         }
         taken.is_ok()
     }
+}
+
+/// Reads `buf.len()` bytes of `source`, fewer at its end: how many, also with an error.
+fn read_up_to(source: &mut dyn BufRead, buf: &mut [u8]) -> Result<usize, (usize, io::Error)> {
+    let mut got = 0;
+    while let Some(rest) = buf.get_mut(got..).filter(|rest| !rest.is_empty()) {
+        match source.read(rest) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((got, e)),
+        }
+    }
+    Ok(got)
 }
 
 /// The gzip data of `source`, inflated as a stream.
@@ -477,6 +500,33 @@ mod tests {
         assert_eq!(second.wholes, 1);
         drop(second);
         assert_eq!(shared.load(Ordering::Relaxed), within);
+    }
+
+    /// A file read after a larger one is read from its own bytes, not the larger's left in the
+    /// buffer: its trailer states its size (the other's, smaller, would have it streamed).
+    #[test]
+    fn a_file_after_a_larger_one_is_inflated_whole_by_its_own_trailer() {
+        let mut inflater = inflater(budget(usize::MAX));
+        // Hardly compressible: more compressed bytes than the next file, fewer inflated.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let noisy: Vec<u8> = (0..40_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                b"0123456789abcdef"[(state >> 60) as usize]
+            })
+            .collect();
+        let long = b"a proxy line\n".repeat(100_000);
+        let (noisy_file, long_file) = (gzip(&noisy), gzip(&long));
+        assert!(noisy_file.len() > long_file.len());
+        for (text, file) in [(&noisy, &noisy_file), (&long, &long_file)] {
+            assert_eq!(
+                both(&mut inflater, file, Some(file.len() as u64)).0.0,
+                *text
+            );
+        }
+        assert_eq!(inflater.wholes, 2);
     }
 
     #[test]
