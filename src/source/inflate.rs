@@ -388,9 +388,10 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Whole or streamed, a gzip file gives the same text and the same error: one member
-        /// or several, damaged anywhere, cut anywhere, with bytes after its end, with a wrong
-        /// stated size, and grown since its length was taken.
+        /// Whole or streamed, a gzip file gives the same text and the same error (before an
+        /// error, one text may stop earlier than the other): one member or several, damaged
+        /// anywhere, cut anywhere, with bytes after its end, with a wrong stated size, and
+        /// grown since its length was taken.
         #[test]
         fn whole_files_give_what_the_stream_gives(
             lines in proptest::collection::vec("[ -~]{0,60}", 0..200),
@@ -425,7 +426,21 @@ mod tests {
             let length = if grew { file.len().saturating_sub(7) } else { file.len() };
             let mut inflater = inflater(budget(usize::MAX));
             let (whole, streamed) = both(&mut inflater, &file, Some(length as u64));
-            proptest::prop_assert_eq!(&whole, &streamed);
+            // The same error. Before an error, flate2 drops what it inflated in the call that
+            // met the damage, and how much that is depends on how the bytes were handed to it
+            // (a file that grew is the bytes read first, then the rest): one text is then the
+            // other's beginning. Without an error, the same text.
+            proptest::prop_assert_eq!(&whole.1, &streamed.1);
+            if whole.1.is_none() {
+                proptest::prop_assert_eq!(&whole.0, &streamed.0);
+            } else {
+                let (short, long) = if whole.0.len() <= streamed.0.len() {
+                    (&whole.0, &streamed.0)
+                } else {
+                    (&streamed.0, &whole.0)
+                };
+                proptest::prop_assert!(long.starts_with(short));
+            }
             if matches!(damage, Damage::None) {
                 let empty = text.is_empty();
                 proptest::prop_assert_eq!(&whole, &(text, None));
