@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use flate2::bufread::MultiGzDecoder;
 
-use super::READ_BYTES;
+use super::{READ_BYTES, read_up_to};
 
 /// The largest gzip file read whole.
 const MAX_COMPRESSED: u64 = 16 << 20;
@@ -200,20 +200,6 @@ impl Inflater {
         }
         taken.is_ok()
     }
-}
-
-/// Reads `buf.len()` bytes of `source`, fewer at its end: how many, also with an error.
-fn read_up_to(source: &mut dyn BufRead, buf: &mut [u8]) -> Result<usize, (usize, io::Error)> {
-    let mut got = 0;
-    while let Some(rest) = buf.get_mut(got..).filter(|rest| !rest.is_empty()) {
-        match source.read(rest) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err((got, e)),
-        }
-    }
-    Ok(got)
 }
 
 /// The gzip data of `source`, inflated as a stream.

@@ -266,13 +266,21 @@ fn unread_archive(head: &[u8], path: &str) -> Option<String> {
 
 /// Fills `buf` as far as the reader goes: fewer bytes only at its end.
 fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    read_up_to(reader, buf).map_err(|(_, error)| error)
+}
+
+/// [`read_full`], also saying how many bytes were read before an error.
+fn read_up_to<R: Read + ?Sized>(
+    reader: &mut R,
+    buf: &mut [u8],
+) -> Result<usize, (usize, io::Error)> {
     let mut filled = 0;
     while let Some(rest) = buf.get_mut(filled..).filter(|r| !r.is_empty()) {
         match reader.read(rest) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err((filled, e)),
         }
     }
     Ok(filled)
