@@ -172,8 +172,8 @@ fn plain_text(text: &[u8]) -> bool {
     !text.iter().fold(false, |control, &b| control | (b < 0x20))
 }
 
-/// The string value at `at`: borrowed when it holds no escape, else unescaped by serde_json
-/// (which also checks the escapes); with the offset past its closing quote.
+/// The string value at `at`: borrowed when it holds no escape, else unescaped ([`unescape`],
+/// or serde_json for what that is not sure of); with the offset past its closing quote.
 fn string_value(bytes: &[u8], at: usize) -> Option<(Cow<'_, str>, usize)> {
     if bytes.get(at) != Some(&b'"') {
         return None;
