@@ -41,7 +41,8 @@ pub(super) fn plain_event(bytes: &[u8]) -> Option<(PlainEvent<'_>, usize)> {
         if bytes.get(at) != Some(&b'"') {
             return None;
         }
-        let (key, next) = bare_key(bytes, at + 1)?;
+        // A key with an escape is left to serde.
+        let (key, next) = unescaped(bytes, at + 1)?;
         at = blanks(bytes, next);
         if bytes.get(at) != Some(&b':') {
             return None;
@@ -54,17 +55,17 @@ pub(super) fn plain_event(bytes: &[u8]) -> Option<(PlainEvent<'_>, usize)> {
         }
         seen |= bit;
         at = match bit {
-            1 => {
+            MESSAGE => {
                 let (value, next) = string_value(bytes, at)?;
                 message = Some(value);
                 next
             }
-            4 => {
+            STREAM => {
                 let (value, next) = string_value(bytes, at)?;
                 stream = Some(value);
                 next
             }
-            2 => {
+            TIMESTAMP => {
                 let (value, next) = integer(bytes, at)?;
                 ts = Some(value);
                 next
@@ -88,6 +89,11 @@ pub(super) fn plain_event(bytes: &[u8]) -> Option<(PlainEvent<'_>, usize)> {
     Some((event, at + 1))
 }
 
+/// The bits of the keys handed on (the others are skipped).
+const MESSAGE: u8 = 1;
+const TIMESTAMP: u8 = 2;
+const STREAM: u8 = 4;
+
 /// The bit of a known key (one each, to find a key given twice), compared as words rather
 /// than through `memcmp`.
 fn field_bit(key: &[u8]) -> Option<u8> {
@@ -95,11 +101,11 @@ fn field_bit(key: &[u8]) -> Option<u8> {
         <&[u8; N]>::try_from(key).is_ok_and(|key| key == name)
     }
     let bit = match key.len() {
-        7 if is(key, b"message") => 1,
-        7 if is(key, b"eventId") => 16,
-        9 if is(key, b"timestamp") => 2,
-        13 if is(key, b"logStreamName") => 4,
+        7 if is(key, b"message") => MESSAGE,
+        9 if is(key, b"timestamp") => TIMESTAMP,
+        13 if is(key, b"logStreamName") => STREAM,
         13 if is(key, b"ingestionTime") => 8,
+        7 if is(key, b"eventId") => 16,
         2 if is(key, b"id") => 32,
         12 if is(key, b"logGroupName") => 64,
         _ => return None,
@@ -140,10 +146,10 @@ fn blanks(bytes: &[u8], mut at: usize) -> usize {
     }
 }
 
-/// The key whose opening quote is just before `from`, when it holds no escape: its bytes and
-/// the offset past its closing quote. (Only the known keys, all ASCII, are taken: nothing
-/// else of it needs checking.)
-fn bare_key(bytes: &[u8], from: usize) -> Option<(&[u8], usize)> {
+/// The bytes of the string whose opening quote is just before `from`, up to its closing
+/// quote, when it holds no escape (nothing of them is checked); with the offset past that
+/// quote. `None` at an escape, or when the string is cut short.
+fn unescaped(bytes: &[u8], from: usize) -> Option<(&[u8], usize)> {
     let rest = bytes.get(from..)?;
     let end = memchr::memchr2(b'"', b'\\', rest)?;
     if rest.get(end) != Some(&b'"') {
@@ -154,16 +160,13 @@ fn bare_key(bytes: &[u8], from: usize) -> Option<(&[u8], usize)> {
 
 /// Steps over the string value at `at` (its opening quote), as serde's `IgnoredAny` does:
 /// without an escape, only control characters refuse it (serde does not check a skipped
-/// string's UTF-8); with one, serde reads it (which checks more than skipping would: a refusal
-/// only leaves the element to serde). The offset past its closing quote.
+/// string's UTF-8); with one, it is read as a value is (which checks more than skipping would:
+/// a refusal only leaves the element to serde). The offset past its closing quote.
 fn skip_string(bytes: &[u8], at: usize) -> Option<usize> {
-    let from = at + 1;
-    let rest = bytes.get(from..)?;
-    let end = memchr::memchr2(b'"', b'\\', rest)?;
-    if rest.get(end) == Some(&b'"') {
-        return plain_text(rest.get(..end)?).then_some(from + end + 1);
+    match unescaped(bytes, at + 1) {
+        Some((text, next)) => plain_text(text).then_some(next),
+        None => string_value(bytes, at).map(|(_, next)| next),
     }
-    string_value(bytes, at).map(|(_, next)| next)
 }
 
 /// No control character (which JSON refuses unescaped in a string). Written as a fold over
@@ -179,25 +182,23 @@ fn string_value(bytes: &[u8], at: usize) -> Option<(Cow<'_, str>, usize)> {
         return None;
     }
     let from = at + 1;
-    let rest = bytes.get(from..)?;
-    let mut end = memchr::memchr2(b'"', b'\\', rest)?;
-    if rest.get(end) == Some(&b'"') {
-        let text = rest.get(..end)?;
+    if let Some((text, next)) = unescaped(bytes, from) {
         if !plain_text(text) {
             return None;
         }
         let text = simdutf8::basic::from_utf8(text).ok()?;
-        return Some((Cow::Borrowed(text), from + end + 1));
+        return Some((Cow::Borrowed(text), next));
     }
     // Escapes: find the closing quote (an escaped character is stepped over), then unescape;
     // what `unescape` is not sure of, serde reads.
+    let rest = bytes.get(from..)?;
+    let mut end = 0;
     loop {
+        end += memchr::memchr2(b'"', b'\\', rest.get(end..)?)?;
         match rest.get(end) {
             Some(b'\\') => end += 2,
-            Some(b'"') => break,
-            _ => return None,
+            _ => break,
         }
-        end += memchr::memchr2(b'"', b'\\', rest.get(end..)?)?;
     }
     let text = match unescape(rest.get(..end)?) {
         Some(text) => text,

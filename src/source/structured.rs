@@ -248,37 +248,37 @@ impl Chunks<'_> {
         found: &mut u64,
         sink: &mut dyn FnMut(RawRecord<'_>),
     ) -> Result<Option<Value>, Failure> {
-        if fast {
-            // The CLI's own events, read by hand; anything else is left to serde below.
-            let rest = self.buf.get(self.pos..self.end).unwrap_or_default();
-            if let Some((event, end)) = event_scan::plain_event(rest) {
-                let before = *found;
-                event.emit(stream, index, found, sink);
-                self.committed |= *found > before;
-                self.pos += end;
-                return Ok(None);
-            }
-        }
         while fast {
             let rest = self.buf.get(self.pos..self.end).unwrap_or_default();
-            let mut events =
-                serde_json::Deserializer::from_slice(rest).into_iter::<CloudWatchEvent>();
-            match events.next() {
-                Some(Ok(event)) => {
-                    let end = events.byte_offset();
+            // The CLI's own events are read by hand; anything else, by serde. `Err(true)`: cut
+            // by the window's end.
+            let read = match event_scan::plain_event(rest) {
+                Some(read) => Ok(read),
+                None => {
+                    let mut events =
+                        serde_json::Deserializer::from_slice(rest).into_iter::<CloudWatchEvent>();
+                    match events.next() {
+                        Some(Ok(event)) => Ok((event.into_plain(), events.byte_offset())),
+                        Some(Err(e)) if e.is_eof() => Err(true),
+                        // Not a plain event: read as a value.
+                        _ => Err(false),
+                    }
+                }
+            };
+            match read {
+                Ok((event, end)) => {
                     let before = *found;
-                    event.into_plain().emit(stream, index, found, sink);
+                    event.emit(stream, index, found, sink);
                     self.committed |= *found > before;
                     self.pos += end;
                     return Ok(None);
                 }
-                Some(Err(e)) if e.is_eof() => {
+                Err(true) => {
                     if !self.more()? {
                         return Err(Failure::Syntax);
                     }
                 }
-                // Not a plain event: read as a value.
-                _ => fast = false,
+                Err(false) => fast = false,
             }
         }
         self.parse::<Value>().map(Some)
