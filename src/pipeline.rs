@@ -367,15 +367,22 @@ impl<'c> Pipeline<'c> {
                 .observe_repeat(record.input, own_ts, event.line.message);
             if let Some(sink) = &self.events {
                 let show_sql = sink.show_sql();
+                let message = event.line.message;
                 let clean = self
                     .classifier
-                    .last_message_is_clean(event.line.message, &mut self.scratch);
+                    .last_message_is_clean(message, &mut self.scratch);
+                let redacted = if clean {
+                    None
+                } else {
+                    self.classifier
+                        .last_message_redacted(message, &mut self.scratch, show_sql)
+                };
                 self.rows.push(
                     &event,
                     self.classifier,
                     (record.input, self.line),
                     show_sql,
-                    clean,
+                    (clean, redacted),
                     self.aggregator.last_codes(),
                 );
             }

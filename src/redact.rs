@@ -213,6 +213,51 @@ mod tests {
         );
     }
 
+    /// Whether redaction gives a message back as it is is remembered per message shape too
+    /// (`Classifier::last_message_redacted`): every step must treat all digits alike. Its
+    /// patterns are digit-blind, and so are its literals (the searches, the masks, the
+    /// values kept), so two messages of one shape are cut at the same places; and a mask,
+    /// holding no digit, gives back what it replaces in one message of a shape only when
+    /// that held no digit either, and so is the same in all of them.
+    #[test]
+    fn redaction_treats_all_digits_alike() {
+        use crate::classify::shape::{digit_free, regex_is_digit_blind};
+        for pattern in [&*SQL, &*CREDENTIALS, &*URL_PASSWORD, &*LITERAL] {
+            assert!(
+                regex_is_digit_blind(pattern.as_str(), false),
+                "{}",
+                pattern.as_str()
+            );
+        }
+        for literal in [
+            SQL_MASK,
+            "<redacted>",
+            "'?'",
+            "YES",
+            "NO",
+            "Digest: \"",
+            "://",
+        ] {
+            assert!(digit_free(literal), "{literal}");
+        }
+        assert!(TRIGGERS[..CREDENTIAL_KEYS].iter().all(|t| digit_free(t)));
+        // And so it is: messages of one shape, masked or not, alike.
+        for (a, b) in [
+            ("password=1234 x", "password=9876 x"),
+            (
+                "Digest: \"select '12' from t\"",
+                "Digest: \"select '98' from t\"",
+            ),
+            ("postgres://u1:p2@h:5432/db", "postgres://u9:p8@h:6543/db"),
+            ("The IAM token 12 expired", "The IAM token 34 expired"),
+        ] {
+            for show_sql in [false, true] {
+                let (ra, rb) = (redact_full(a, show_sql), redact_full(b, show_sql));
+                assert_eq!(ra == a, rb == b, "{a} {b}");
+            }
+        }
+    }
+
     /// Pieces of lines: proxy messages, the triggers' words in several cases, SQL, credentials.
     fn piece() -> impl Strategy<Value = String> {
         prop_oneof![

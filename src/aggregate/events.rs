@@ -25,10 +25,13 @@ use polars_arrow::bitmap::Bitmap;
 use polars_arrow::datatypes::{
     ArrowDataType, ArrowSchema, Field as ArrowField, IntegerType, TimeUnit as ArrowTimeUnit,
 };
+use polars_parquet::parquet::CowBuffer;
+use polars_parquet::parquet::compression::Compression;
+use polars_parquet::parquet::page::{CompressedDictPage, DataPageHeader};
 use polars_parquet::write::{
-    CompressedPage, CompressionOptions, DynIter, DynStreamingIterator, Encoding, FileWriter,
-    ParquetType, StatisticsOptions, Version, WriteOptions, ZstdLevel, array_to_columns, compress,
-    fallible_streaming_iterator, to_parquet_schema,
+    CompressedDataPage, CompressedPage, CompressionOptions, DynIter, DynStreamingIterator,
+    Encoding, FileWriter, Page, ParquetType, StatisticsOptions, Version, WriteOptions, ZstdLevel,
+    array_to_columns, compress, fallible_streaming_iterator, to_parquet_schema,
 };
 use rustc_hash::FxBuildHasher as FxBuild;
 use std::collections::HashMap;
@@ -304,6 +307,8 @@ pub struct EventRows {
     digest: Dict,
     level: Dict,
     message: MutableBinaryViewArray<str>,
+    /// This worker's zstd context, made for its first row group and kept ([`compress_page`]).
+    zstd: Option<zstd::bulk::Compressor<'static>>,
 }
 
 /// Empty, without memory: a pipeline that writes no table has one too. Once a row group is
@@ -329,6 +334,7 @@ impl Default for EventRows {
             digest: Dict::default(),
             level: Dict::default(),
             message: MutableBinaryViewArray::new(),
+            zstd: None,
         }
     }
 }
@@ -352,14 +358,16 @@ impl EventRows {
 
     /// Adds `event`, the `line`-th record of input `input` (`(input, line)`); `clean`: whether
     /// redaction would mask nothing in its message (`Classifier::last_message_is_clean`);
-    /// `codes`: the aggregator's codes of its strings.
+    /// `redacted`: its message redacted, `None` when that gives it back as it is
+    /// (`Classifier::last_message_redacted`; always when it is clean); `codes`: the
+    /// aggregator's codes of its strings.
     pub fn push(
         &mut self,
         event: &Event<'_>,
         classifier: &Classifier,
         (input, line): (u32, u64),
         show_sql: bool,
-        clean: bool,
+        (clean, redacted): (bool, Option<String>),
         codes: LineCodes,
     ) {
         let pattern = event.pattern.and_then(|p| classifier.pattern(p));
@@ -410,11 +418,9 @@ impl EventRows {
             }
         }
         self.level.push(event.line.level);
-        if clean {
-            self.message.push_value(message);
-        } else {
-            self.message
-                .push_value(crate::redact::redact_full(message, show_sql));
+        match redacted {
+            Some(redacted) => self.message.push_value(redacted),
+            None => self.message.push_value(message),
         }
     }
 
@@ -570,16 +576,21 @@ impl ParquetOut {
         })
     }
 
-    /// Encodes and compresses `arrays` as a row group (by the calling worker), then writes it
-    /// in turn.
-    fn write(&self, height: usize, arrays: Vec<Box<dyn Array>>) -> PolarsResult<()> {
+    /// Encodes and compresses `arrays` as a row group (by the calling worker, with its zstd
+    /// context `zstd`), then writes it in turn.
+    fn write(
+        &self,
+        height: usize,
+        arrays: Vec<Box<dyn Array>>,
+        zstd: &mut Option<zstd::bulk::Compressor<'static>>,
+    ) -> PolarsResult<()> {
         let mut columns: Vec<Vec<CompressedPage>> = Vec::with_capacity(arrays.len());
         for ((array, type_), name) in arrays.iter().zip(&self.types).zip(COLUMNS) {
             let encoding = encoding(name, array.dtype());
             for leaf in array_to_columns(array, type_.clone(), self.options, &[encoding])? {
                 let mut pages = Vec::new();
                 for page in leaf {
-                    pages.push(compress(page?, Vec::new(), self.options.compression)?);
+                    pages.push(compress_page(page?, zstd)?);
                 }
                 columns.push(pages);
             }
@@ -635,8 +646,59 @@ const PLAIN_NUMBER_COLUMNS: [&str; 2] = ["client_connection", "db_connection"];
 /// Pages' compression: zstd at its fastest level. Its tables are set up again for each page,
 /// and level 3's (polars' default) are 16 times as large: on mix 512 MiB level 1 took 8% less
 /// time and gave a 2% smaller file (BENCHMARKS.md, session 25).
+const ZSTD_LEVEL: i32 = 1;
+
 fn compression() -> PolarsResult<CompressionOptions> {
-    Ok(CompressionOptions::Zstd(Some(ZstdLevel::try_new(1)?)))
+    Ok(CompressionOptions::Zstd(Some(ZstdLevel::try_new(
+        ZSTD_LEVEL,
+    )?)))
+}
+
+/// `page` compressed as [`compression`] says, with the worker's zstd context (made on its
+/// first page and kept): polars' `compress` makes a context for each page (its tables
+/// allocated, so their pages faulted in, and set up) and zeroes the output's room before
+/// compressing into it. A zstd frame of the page's bytes either way; a version 2 data page
+/// (which keeps its levels uncompressed) is left to polars.
+fn compress_page(
+    page: Page,
+    zstd: &mut Option<zstd::bulk::Compressor<'static>>,
+) -> PolarsResult<CompressedPage> {
+    if let Page::Data(data) = &page
+        && matches!(data.header(), DataPageHeader::V2(_))
+    {
+        return Ok(compress(page, Vec::new(), compression()?)?);
+    }
+    let context = match zstd {
+        Some(context) => context,
+        None => zstd.insert(zstd::bulk::Compressor::new(ZSTD_LEVEL)?),
+    };
+    let mut squeeze = |bytes: &[u8]| -> PolarsResult<Vec<u8>> {
+        let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(bytes.len()));
+        context.compress_to_buffer(bytes, &mut out)?;
+        Ok(out)
+    };
+    Ok(match page {
+        Page::Data(data) => {
+            let bytes = squeeze(data.buffer())?;
+            CompressedPage::Data(CompressedDataPage::new(
+                data.header().clone(),
+                CowBuffer::Owned(bytes),
+                Compression::Zstd,
+                data.buffer().len(),
+                data.descriptor,
+                data.num_rows.ok_or_else(|| {
+                    PolarsError::ComputeError("a data page to write has no row count".into())
+                })?,
+            ))
+        }
+        Page::Dict(dict) => CompressedPage::Dict(CompressedDictPage::new(
+            CowBuffer::Owned(squeeze(&dict.buffer)?),
+            Compression::Zstd,
+            dict.buffer.len(),
+            dict.num_values,
+            dict.is_sorted,
+        )),
+    })
 }
 
 /// Where every worker's rows go; see the module docs.
@@ -755,7 +817,7 @@ impl EventsSink {
                     Ok(inputs) => rows.take_arrays(&inputs, self.format),
                     Err(_) => rows.take_arrays(&[], self.format),
                 };
-                arrays.and_then(|arrays| parquet.write(height, arrays))
+                arrays.and_then(|arrays| parquet.write(height, arrays, &mut rows.zstd))
             }
             Writer::Text => {
                 let frame = match self.inputs.read() {

@@ -8,7 +8,7 @@
 
 pub mod catalogue;
 mod fast;
-mod shape;
+pub(crate) mod shape;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
@@ -78,6 +78,11 @@ struct CacheSlot {
     /// only, so found on first use): the same for every message of a shape, as redaction's
     /// triggers hold no digit (`redact::TRIGGERS`).
     clean: Option<bool>,
+    /// Whether redaction gives its messages back as they are (`[show_sql]`; asked by
+    /// `--events` of messages that are not clean, found on first use): the same for every
+    /// message of a shape, as every step of the redaction is digit-blind (`redact.rs`'s tests).
+    /// Pinning messages with a digest and the IAM failures' advice ("an IAM token") are such.
+    redacted_as_is: [Option<bool>; 2],
     /// Whether its messages hold [`crate::model::PROXY_MARK`]: the same for every message of
     /// a shape, as the mark holds no digit.
     proxy_mark: bool,
@@ -322,6 +327,32 @@ impl Classifier {
         }
     }
 
+    /// `message`, the message of the line just classified with `scratch`, redacted as the
+    /// evidence is (`redact::redact_full`), or `None` when redaction gives it back as it is:
+    /// known once per message shape from the cache, so such messages are redacted once per
+    /// shape, not once per line.
+    pub fn last_message_redacted(
+        &self,
+        message: &str,
+        scratch: &mut Scratch,
+        show_sql: bool,
+    ) -> Option<String> {
+        let slot = scratch
+            .last_slot
+            .and_then(|slot| scratch.cache.get_mut(slot))
+            .filter(|entry| entry.shape.len() == message.len())
+            .map(|entry| &mut entry.redacted_as_is[usize::from(show_sql)]);
+        if slot.as_deref() == Some(&Some(true)) {
+            return None;
+        }
+        let redacted = crate::redact::redact_full(message, show_sql);
+        let as_is = redacted == message;
+        if let Some(slot) = slot {
+            *slot = Some(as_is);
+        }
+        (!as_is).then_some(redacted)
+    }
+
     /// The pattern and field spans of `message`, through the cache of message shapes.
     fn matched<'s>(&self, message: &str, scratch: &'s mut Scratch) -> &'s Matched {
         if message.len() > CACHED_MESSAGE_MAX {
@@ -380,6 +411,7 @@ impl Classifier {
         entry.blind.pattern = None;
         entry.blind.spans.clear();
         entry.clean = None;
+        entry.redacted_as_is = [None; 2];
         entry.proxy_mark = crate::model::has_proxy_mark(message);
         for &index in candidates.iter() {
             if !self.digit_blind[index as usize] {
@@ -755,9 +787,9 @@ mod tests {
         assert_eq!(event.field("digest"), Some("set search_path to $1,$2,$3"));
     }
 
-    /// The clean flag remembered per shape is what the redaction's own check says of each
-    /// message: messages with and without credentials and statements, digits changed, long
-    /// messages past the cache, one scratch shared by all.
+    /// The clean flag and the redaction remembered per shape are what the redaction says of
+    /// each message: messages with and without credentials, statements and digests, digits
+    /// changed, long messages past the cache, one scratch shared by all.
     #[test]
     fn clean_per_shape_agrees_with_the_redaction() {
         use proptest::prelude::*;
@@ -772,7 +804,11 @@ mod tests {
             Just(" Pwd: 12".to_string()),
             Just(" postgres://u:p@h:5432/db".to_string()),
             Just(" \u{e9}t\u{e9}".to_string()),
-            "[a-z0-9 :=/\"]{0,12}",
+            Just(" Digest: \"set search_path to $1\"".to_string()),
+            Just(" Digest: \"select '12' from t\" x".to_string()),
+            Just(" If you provide an IAM token, make sure".to_string()),
+            Just(" '0' <redacted> '?' YES".to_string()),
+            "[a-z0-9 :=/\"']{0,12}",
             "[0-9]{1,4}",
             Just("x".repeat(600)),
         ];
@@ -785,6 +821,12 @@ mod tests {
                 classifier.classify(line, &mut scratch);
                 let cached = classifier.last_message_is_clean(text, &mut scratch);
                 prop_assert_eq!(cached, crate::redact::is_clean(text), "{}", text);
+                for show_sql in [false, true] {
+                    let redacted = crate::redact::redact_full(text, show_sql);
+                    let expected = (redacted != text).then_some(redacted);
+                    let cached = classifier.last_message_redacted(text, &mut scratch, show_sql);
+                    prop_assert_eq!(cached, expected, "{} {}", text, show_sql);
+                }
                 Ok(())
             })
             .unwrap();
