@@ -37,6 +37,8 @@ use rustc_hash::FxBuildHasher as FxBuild;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
+mod keys;
+
 use crate::aggregate::LineCodes;
 use crate::classify::Classifier;
 use crate::model::{Event, field};
@@ -538,10 +540,16 @@ fn arrow_schema(format: EventsFormat) -> ArrowSchema {
         .zip(types)
         .map(|(name, dtype)| {
             let name: PlSmallStr = (*name).into();
-            (name.clone(), ArrowField::new(name, dtype, true))
+            let nullable = !REQUIRED_COLUMNS.contains(&name.as_str());
+            (name.clone(), ArrowField::new(name, dtype, nullable))
         })
         .collect()
 }
+
+/// The columns that always hold a value, declared so in the Parquet file's schema: its pages
+/// then carry no definition levels (a bit a row, encoded value by value). `input` is not one
+/// of them: a CloudWatch group is named once found.
+const REQUIRED_COLUMNS: [&str; 3] = ["line", "kind", "message"];
 
 /// How rows reach the output: Parquet row groups are encoded and compressed by the worker
 /// that gathered them, then written in turn under the file writer's lock; the text formats
@@ -585,9 +593,26 @@ impl ParquetOut {
         zstd: &mut Option<zstd::bulk::Compressor<'static>>,
     ) -> PolarsResult<()> {
         let mut columns: Vec<Vec<CompressedPage>> = Vec::with_capacity(arrays.len());
+        let mut scratch = Vec::new();
         for ((array, type_), name) in arrays.iter().zip(&self.types).zip(COLUMNS) {
+            // Text of few values: its keys' page built here (`keys.rs`).
+            if let Some(dictionary) = array.as_any().downcast_ref::<DictionaryArray<u32>>()
+                && let Some(pages) =
+                    keys::dictionary_pages(dictionary, type_, self.options, &mut scratch)?
+            {
+                let pages = pages.into_iter().map(|page| compress_page(page, zstd));
+                columns.push(pages.collect::<PolarsResult<_>>()?);
+                continue;
+            }
             let encoding = encoding(name, array.dtype());
-            for leaf in array_to_columns(array, type_.clone(), self.options, &[encoding])? {
+            let mut options = self.options;
+            if name == "message" {
+                // Nearly a text a row: its least and greatest text (compared row by row) would
+                // help no reader skip a row group.
+                options.statistics.min_value = false;
+                options.statistics.max_value = false;
+            }
+            for leaf in array_to_columns(array, type_.clone(), options, &[encoding])? {
                 let mut pages = Vec::new();
                 for page in leaf {
                     pages.push(compress_page(page?, zstd)?);
@@ -1005,7 +1030,11 @@ mod tests {
         assert!(memo_values.values_iter().all(|v| !v.contains("secret")));
 
         // The columns chosen by name for their encoding are columns of the table.
-        for name in DELTA_COLUMNS.iter().chain(&PLAIN_NUMBER_COLUMNS) {
+        for name in DELTA_COLUMNS
+            .iter()
+            .chain(&PLAIN_NUMBER_COLUMNS)
+            .chain(&REQUIRED_COLUMNS)
+        {
             assert!(COLUMNS.contains(name), "{name}");
         }
 
