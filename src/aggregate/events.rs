@@ -372,6 +372,9 @@ impl EventRows {
         (clean, redacted): (bool, Option<String>),
         codes: LineCodes,
     ) {
+        if self.line.capacity() == 0 {
+            self.reserve();
+        }
         let pattern = event.pattern.and_then(|p| classifier.pattern(p));
         // A pattern's id, cause and severity are its own: its index names them.
         let pattern_code = event.pattern.map_or(0, |p| p.saturating_add(1));
@@ -424,6 +427,33 @@ impl EventRows {
             Some(redacted) => self.message.push_value(redacted),
             None => self.message.push_value(message),
         }
+    }
+
+    /// Room for a row group in every column, at the first row: growing them row by row
+    /// copied each column over and over.
+    fn reserve(&mut self) {
+        self.time.reserve(ROW_GROUP);
+        self.input.reserve(ROW_GROUP);
+        self.line.reserve(ROW_GROUP);
+        self.client_port.reserve(ROW_GROUP);
+        self.client_connection.reserve(ROW_GROUP);
+        self.db_connection.reserve(ROW_GROUP);
+        for dict in [
+            &mut self.stream,
+            &mut self.kind,
+            &mut self.cause,
+            &mut self.pattern,
+            &mut self.severity,
+            &mut self.endpoint,
+            &mut self.user,
+            &mut self.client_ip,
+            &mut self.reason,
+            &mut self.digest,
+            &mut self.level,
+        ] {
+            dict.keys.reserve(ROW_GROUP);
+        }
+        self.message.reserve(ROW_GROUP);
     }
 
     /// The rows as arrays in the order of [`COLUMNS`] (the input's index named through

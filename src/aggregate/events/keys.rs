@@ -154,7 +154,7 @@ fn valid_keys(to: &mut Vec<u32>, keys: &[u32], validity: &Bitmap) {
     for (eight, &byte) in keys.chunks(8).zip(bytes) {
         if byte == u8::MAX {
             to.extend_from_slice(eight);
-        } else {
+        } else if byte != 0 {
             for (bit, &key) in eight.iter().enumerate() {
                 if byte >> bit & 1 == 1 {
                     to.push(key);
