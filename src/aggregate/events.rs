@@ -2,11 +2,12 @@
 //! written through polars' writers while the run goes on.
 //!
 //! Each worker gathers its rows in column builders ([`EventRows`]): text of few distinct values
-//! (kind, cause, user, address, …) as a dictionary and a key per row, the message as arrow
-//! text. Once it holds [`ROW_GROUP`] rows (and at the end of its work, whatever it holds) the
-//! worker itself encodes them: for Parquet, polars' page encoder is handed the dictionaries
-//! ready-made (it would otherwise hash every value of every text column again to find them)
-//! and the worker compresses the pages; for CSV or NDJSON, a polars frame serialized to bytes.
+//! (kind, cause, user, address, …) as a dictionary and a key per row, the message as the bytes
+//! of its Parquet pages (`messages.rs`). Once it holds [`ROW_GROUP`] rows (and at the end of
+//! its work, whatever it holds) the worker itself encodes them: for Parquet, polars' page
+//! encoder is handed the dictionaries ready-made (it would otherwise hash every value of every
+//! text column again to find them), their keys' pages are built here (`keys.rs`) and the
+//! worker compresses the pages; for CSV or NDJSON, a polars frame serialized to bytes.
 //! Only the write of the finished row group is under the shared [`EventsSink`]'s lock.
 //! Memory is a row group and a batch per worker, whatever the input's size. Rows are in
 //! the order row groups are written, not sorted: sort by `input` and `line` for the input's
@@ -38,6 +39,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 mod keys;
+mod messages;
 
 use crate::aggregate::LineCodes;
 use crate::classify::Classifier;
@@ -176,22 +178,11 @@ impl Dict {
     /// the others read the key the code found, without hashing or comparing the text (a
     /// seventh of the run with `--events` went to those). Code 0 names nothing: the value is
     /// looked up.
+    #[inline]
     fn push_coded(&mut self, code: u32, value: Option<&str>) {
-        let at = code as usize;
-        let known = self.by_code.get(at).copied().unwrap_or(UNSEEN);
+        let known = self.by_code.get(code as usize).copied().unwrap_or(UNSEEN);
         if code == 0 || known == UNSEEN {
-            let key = self.key_of(value);
-            self.keys.push(key);
-            if code == 0 {
-                return;
-            }
-            if self.by_code.len() <= at {
-                self.by_code.resize(at + 1, UNSEEN);
-            }
-            if let Some(slot) = self.by_code.get_mut(at) {
-                *slot = key;
-                self.coded.push(code);
-            }
+            self.push_looked_up(code, value);
             return;
         }
         debug_assert_eq!(
@@ -203,6 +194,25 @@ impl Dict {
             self.nulls += 1;
         }
         self.keys.push(known);
+    }
+
+    /// [`Dict::push_coded`] of a code not seen in this row group (or code 0): its value
+    /// looked up, and its key remembered for the code.
+    #[inline(never)]
+    fn push_looked_up(&mut self, code: u32, value: Option<&str>) {
+        let key = self.key_of(value);
+        self.keys.push(key);
+        if code == 0 {
+            return;
+        }
+        let at = code as usize;
+        if self.by_code.len() <= at {
+            self.by_code.resize(at + 1, UNSEEN);
+        }
+        if let Some(slot) = self.by_code.get_mut(at) {
+            *slot = key;
+            self.coded.push(code);
+        }
     }
 
     /// [`Dict::push`] of `text` redacted as the message is (`show_sql` is the same for the
@@ -282,14 +292,18 @@ impl Dict {
     }
 }
 
+/// A row group's columns but the message, and the message's pages with the rows each holds
+/// ([`messages::Messages::take`]).
+type Taken = (Vec<Box<dyn Array>>, Vec<(Vec<u8>, usize)>);
+
 /// The rows gathered in `column`, leaving it with room for the next row group's.
 fn taken<T>(column: &mut Vec<T>) -> Vec<T> {
     std::mem::replace(column, Vec::with_capacity(ROW_GROUP))
 }
 
 /// One worker's rows not yet written: at most a row group and a batch. Text of few distinct
-/// values is kept as dictionaries ([`Dict`]), the message in an arrow string builder (one copy,
-/// no allocation per value); the message is redacted only when it holds something to mask.
+/// values is kept as dictionaries ([`Dict`]), the message as its pages' bytes (one copy, no
+/// allocation per value); the message is redacted only when it holds something to mask.
 pub struct EventRows {
     time: Vec<Option<i64>>,
     input: Vec<u32>,
@@ -308,7 +322,7 @@ pub struct EventRows {
     reason: Dict,
     digest: Dict,
     level: Dict,
-    message: MutableBinaryViewArray<str>,
+    message: messages::Messages,
     /// This worker's zstd context, made for its first row group and kept ([`compress_page`]).
     zstd: Option<zstd::bulk::Compressor<'static>>,
 }
@@ -335,7 +349,7 @@ impl Default for EventRows {
             reason: Dict::default(),
             digest: Dict::default(),
             level: Dict::default(),
-            message: MutableBinaryViewArray::new(),
+            message: messages::Messages::default(),
             zstd: None,
         }
     }
@@ -424,8 +438,8 @@ impl EventRows {
         }
         self.level.push(event.line.level);
         match redacted {
-            Some(redacted) => self.message.push_value(redacted),
-            None => self.message.push_value(message),
+            Some(redacted) => self.message.push(&redacted),
+            None => self.message.push(message),
         }
     }
 
@@ -453,18 +467,13 @@ impl EventRows {
         ] {
             dict.keys.reserve(ROW_GROUP);
         }
-        self.message.reserve(ROW_GROUP);
     }
 
-    /// The rows as arrays in the order of [`COLUMNS`] (the input's index named through
-    /// `inputs`), leaving this empty: text of few values as dictionaries for Parquet and
-    /// plain for the text formats, times as timestamps for Parquet and RFC 3339 text for the
-    /// others.
-    fn take_arrays(
-        &mut self,
-        inputs: &[String],
-        format: EventsFormat,
-    ) -> PolarsResult<Vec<Box<dyn Array>>> {
+    /// The rows as arrays in the order of [`COLUMNS`] but the last, the message, given as its
+    /// pages (the input's index named through `inputs`), leaving this empty: text of few
+    /// values as dictionaries for Parquet and plain for the text formats, times as
+    /// timestamps for Parquet and RFC 3339 text for the others.
+    fn take_arrays(&mut self, inputs: &[String], format: EventsFormat) -> PolarsResult<Taken> {
         let parquet = format == EventsFormat::Parquet;
         let text = |dict: &mut Dict| -> PolarsResult<Box<dyn Array>> {
             if parquet {
@@ -495,13 +504,7 @@ impl EventRows {
         let take = |v: &mut Vec<Option<u64>>| PrimitiveArray::from(taken(v)).boxed();
         let line = PrimitiveArray::from_vec(taken(&mut self.line)).boxed();
         let client_port = PrimitiveArray::from(taken(&mut self.client_port)).boxed();
-        let message = std::mem::replace(
-            &mut self.message,
-            MutableBinaryViewArray::with_capacity(ROW_GROUP),
-        )
-        .freeze()
-        .boxed();
-        Ok(vec![
+        let arrays = vec![
             time,
             text(&mut input)?,
             line,
@@ -519,15 +522,16 @@ impl EventRows {
             text(&mut self.reason)?,
             text(&mut self.digest)?,
             text(&mut self.level)?,
-            message,
-        ])
+        ];
+        Ok((arrays, self.message.take()))
     }
 
     /// The rows as a frame (for the text formats), leaving this empty.
     fn take_frame(&mut self, inputs: &[String], format: EventsFormat) -> PolarsResult<DataFrame> {
         let height = self.len();
-        let columns = self
-            .take_arrays(inputs, format)?
+        let (mut arrays, messages) = self.take_arrays(inputs, format)?;
+        arrays.push(messages::texts(&messages)?.boxed());
+        let columns = arrays
             .into_iter()
             .zip(COLUMNS)
             .map(|(array, name)| Series::from_arrow(name.into(), array).map(Column::from))
@@ -619,10 +623,10 @@ impl ParquetOut {
     fn write(
         &self,
         height: usize,
-        arrays: Vec<Box<dyn Array>>,
+        (arrays, messages): Taken,
         zstd: &mut Option<zstd::bulk::Compressor<'static>>,
     ) -> PolarsResult<()> {
-        let mut columns: Vec<Vec<CompressedPage>> = Vec::with_capacity(arrays.len());
+        let mut columns: Vec<Vec<CompressedPage>> = Vec::with_capacity(COLUMNS.len());
         let mut scratch = Vec::new();
         for ((array, type_), name) in arrays.iter().zip(&self.types).zip(COLUMNS) {
             // Text of few values: its keys' page built here (`keys.rs`).
@@ -635,14 +639,7 @@ impl ParquetOut {
                 continue;
             }
             let encoding = encoding(name, array.dtype());
-            let mut options = self.options;
-            if name == "message" {
-                // Nearly a text a row: its least and greatest text (compared row by row) would
-                // help no reader skip a row group.
-                options.statistics.min_value = false;
-                options.statistics.max_value = false;
-            }
-            for leaf in array_to_columns(array, type_.clone(), options, &[encoding])? {
+            for leaf in array_to_columns(array, type_.clone(), self.options, &[encoding])? {
                 let mut pages = Vec::new();
                 for page in leaf {
                     pages.push(compress_page(page?, zstd)?);
@@ -650,6 +647,15 @@ impl ParquetOut {
                 columns.push(pages);
             }
         }
+        // The message, the last column, is nearly a text a row: its pages are its plain bytes
+        // as gathered (`messages.rs`), without least and greatest texts (compared row by
+        // row, they would help no reader skip a row group).
+        let message = self.types.get(arrays.len()).ok_or_else(|| {
+            PolarsError::ComputeError("the events table has no message column".into())
+        })?;
+        let pages = messages::data_pages(messages, message, self.options)?;
+        let pages = pages.into_iter().map(|page| compress_page(page, zstd));
+        columns.push(pages.collect::<PolarsResult<_>>()?);
         let group = DynIter::new(columns.iter().map(|pages| {
             Ok(DynStreamingIterator::new(
                 fallible_streaming_iterator::convert(pages.iter().map(PolarsResult::Ok)),
@@ -672,7 +678,8 @@ impl ParquetOut {
 /// How column `name` of type `dtype` is encoded, so that polars never hashes a column's
 /// values to decide (it estimates the distinct values of a number column of wide range, then
 /// builds its dictionary by hashing them again):
-/// - the message is nearly unique a row: plain;
+/// - the message is nearly unique a row: plain (its pages built by `messages.rs`; a text
+///   column left to this would be plain too);
 /// - the time and the line number mostly grow by a little from one row to the next: deltas,
 ///   a few bits a row;
 /// - a connection id is random and repeats on a session's few lines: plain, which zstd
