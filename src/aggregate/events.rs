@@ -618,8 +618,9 @@ impl ParquetOut {
         })
     }
 
-    /// Encodes and compresses `arrays` as a row group (by the calling worker, with its zstd
-    /// context `zstd`), then writes it in turn.
+    /// Encodes and compresses a row group, its columns but the message as `arrays` and the
+    /// message as its pages (by the calling worker, with its zstd context `zstd`), then
+    /// writes it in turn.
     fn write(
         &self,
         height: usize,
@@ -705,11 +706,12 @@ fn encoding(name: &str, dtype: &ArrowDataType) -> Encoding {
 const DELTA_COLUMNS: [&str; 2] = ["time", "line"];
 const PLAIN_NUMBER_COLUMNS: [&str; 2] = ["client_connection", "db_connection"];
 
-/// Pages' compression: zstd at its fastest level. Its tables are set up again for each page,
-/// and level 3's (polars' default) are 16 times as large: on mix 512 MiB level 1 took 8% less
-/// time and gave a 2% smaller file (BENCHMARKS.md, session 25).
+/// Pages' compression: zstd at its fastest level. Level 3's (polars' default) tables are 16
+/// times as large: on mix 512 MiB level 1 took 8% less time and gave a 2% smaller file
+/// (BENCHMARKS.md, session 25).
 const ZSTD_LEVEL: i32 = 1;
 
+/// [`ZSTD_LEVEL`] as polars' options say it (the file's metadata, a version 2 page).
 fn compression() -> PolarsResult<CompressionOptions> {
     Ok(CompressionOptions::Zstd(Some(ZstdLevel::try_new(
         ZSTD_LEVEL,

@@ -8,7 +8,7 @@
 
 pub mod catalogue;
 mod fast;
-pub(crate) mod shape;
+mod shape;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
@@ -785,6 +785,19 @@ mod tests {
         assert_eq!(event.kind, EventKind::Pinned);
         assert_eq!(event.db_conn, Some(1_953_961_465));
         assert_eq!(event.field("digest"), Some("set search_path to $1,$2,$3"));
+    }
+
+    /// Redaction treats all digits alike, as remembering it per shape needs
+    /// (`redact::digit_sensitive_parts`).
+    #[test]
+    fn redaction_treats_all_digits_alike() {
+        let (patterns, literals) = crate::redact::digit_sensitive_parts();
+        for pattern in patterns {
+            assert!(shape::regex_is_digit_blind(pattern, false), "{pattern}");
+        }
+        for literal in literals {
+            assert!(shape::digit_free(literal), "{literal}");
+        }
     }
 
     /// The clean flag and the redaction remembered per shape are what the redaction says of
