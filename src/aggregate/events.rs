@@ -177,16 +177,17 @@ impl Dict {
     /// interned string's code). The first row of a code in a row group looks its value up;
     /// the others read the key the code found, without hashing or comparing the text (a
     /// seventh of the run with `--events` went to those). Code 0 names nothing: the value is
-    /// looked up.
+    /// looked up. `value` is only asked for then (a user or an address is found among the
+    /// event's fields by name).
     #[inline]
-    fn push_coded(&mut self, code: u32, value: Option<&str>) {
+    fn push_coded<'v>(&mut self, code: u32, value: impl FnOnce() -> Option<&'v str>) {
         let known = self.by_code.get(code as usize).copied().unwrap_or(UNSEEN);
         if code == 0 || known == UNSEEN {
-            self.push_looked_up(code, value);
+            self.push_looked_up(code, value());
             return;
         }
         debug_assert_eq!(
-            value,
+            value(),
             (known != NULL_KEY).then(|| self.values.value(known as usize)),
             "code {code} named another value before"
         );
@@ -396,22 +397,23 @@ impl EventRows {
         self.input.push(input);
         self.line.push(line);
         self.kind
-            .push_coded(event.kind.index() + 1, Some(event.kind.as_str()));
+            .push_coded(event.kind.index() + 1, || Some(event.kind.as_str()));
         self.severity
-            .push_coded(pattern_code, pattern.map(|p| p.severity.as_str()));
+            .push_coded(pattern_code, || pattern.map(|p| p.severity.as_str()));
         self.client_port
             .push(event.field(field::CLIENT_PORT).and_then(|p| p.parse().ok()));
         self.client_connection.push(event.client_conn);
         self.db_connection.push(event.db_conn);
         self.stream.push(event.line.stream);
         self.cause
-            .push_coded(pattern_code, pattern.and_then(|p| p.cause.as_deref()));
+            .push_coded(pattern_code, || pattern.and_then(|p| p.cause.as_deref()));
         self.pattern
-            .push_coded(pattern_code, pattern.map(|p| p.id.as_str()));
-        self.endpoint.push_coded(codes.endpoint, event.endpoint);
-        self.user.push_coded(codes.user, event.field(field::USER));
+            .push_coded(pattern_code, || pattern.map(|p| p.id.as_str()));
+        self.endpoint.push_coded(codes.endpoint, || event.endpoint);
+        self.user
+            .push_coded(codes.user, || event.field(field::USER));
         self.client_ip
-            .push_coded(codes.client, event.field(field::CLIENT_IP));
+            .push_coded(codes.client, || event.field(field::CLIENT_IP));
         // Reasons and digests are mostly parts of the message: a clean message makes them
         // clean too, without a search of their own.
         let message = event.line.message;
@@ -431,7 +433,7 @@ impl EventRows {
             (&mut self.digest, digest, codes.detail),
         ] {
             match value {
-                Some(t) if clean && within(t) => dict.push_coded(code, Some(t)),
+                Some(t) if clean && within(t) => dict.push_coded(code, || Some(t)),
                 Some(t) => dict.push_redacted(t, show_sql),
                 None => dict.push(None),
             }
@@ -496,10 +498,9 @@ impl EventRows {
         };
         let mut input = Dict::default();
         for i in taken(&mut self.input) {
-            input.push_coded(
-                i.saturating_add(1),
-                inputs.get(i as usize).map(String::as_str),
-            );
+            input.push_coded(i.saturating_add(1), || {
+                inputs.get(i as usize).map(String::as_str)
+            });
         }
         let take = |v: &mut Vec<Option<u64>>| PrimitiveArray::from(taken(v)).boxed();
         let line = PrimitiveArray::from_vec(taken(&mut self.line)).boxed();
@@ -1010,7 +1011,7 @@ mod tests {
         let mut plain = Dict::default();
         for _ in 0..3 {
             for (code, value) in rows {
-                coded.push_coded(code, value);
+                coded.push_coded(code, || value);
                 plain.push(value);
             }
             let (coded_keys, coded_values) = coded.take();

@@ -4,7 +4,8 @@
 //! run with `--events` (its `hybrid_rle::encode` alone 7%). The dictionary page and the
 //! statistics of the dictionary's values are still polars' own (of the column's first row),
 //! so the file says what polars would have written, with the keys and levels in the same
-//! standard encodings (RLE/bit-packed hybrid), runs found eight values at a time.
+//! standard encodings (RLE/bit-packed hybrid): runs of eight or more equal values wherever
+//! they start, the rest bit-packed.
 
 use polars::prelude::PolarsResult;
 use polars_arrow::array::{Array, DictionaryArray};
