@@ -314,12 +314,7 @@ impl Classifier {
     /// message of the line just classified with `scratch`: found once per message shape in
     /// the cache (the `--events` table asks it of every event).
     pub fn last_message_is_clean(&self, message: &str, scratch: &mut Scratch) -> bool {
-        let slot = scratch
-            .last_slot
-            .and_then(|slot| scratch.cache.get_mut(slot))
-            // The slot holds this message's shape (same length), not another line's.
-            .filter(|entry| entry.shape.len() == message.len());
-        match slot {
+        match Self::last_slot(message, scratch) {
             Some(entry) => *entry
                 .clean
                 .get_or_insert_with(|| crate::redact::is_clean(message)),
@@ -337,10 +332,7 @@ impl Classifier {
         scratch: &mut Scratch,
         show_sql: bool,
     ) -> Option<String> {
-        let slot = scratch
-            .last_slot
-            .and_then(|slot| scratch.cache.get_mut(slot))
-            .filter(|entry| entry.shape.len() == message.len())
+        let slot = Self::last_slot(message, scratch)
             .map(|entry| &mut entry.redacted_as_is[usize::from(show_sql)]);
         if slot.as_deref() == Some(&Some(true)) {
             return None;
@@ -351,6 +343,16 @@ impl Classifier {
             *slot = Some(as_is);
         }
         (!as_is).then_some(redacted)
+    }
+
+    /// The cache slot of `message`, the message of the line just classified with `scratch`
+    /// (none when it was not cached): the slot holds its shape (same length), not another
+    /// line's.
+    fn last_slot<'s>(message: &str, scratch: &'s mut Scratch) -> Option<&'s mut CacheSlot> {
+        scratch
+            .last_slot
+            .and_then(|slot| scratch.cache.get_mut(slot))
+            .filter(|entry| entry.shape.len() == message.len())
     }
 
     /// The pattern and field spans of `message`, through the cache of message shapes.

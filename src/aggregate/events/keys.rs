@@ -228,16 +228,10 @@ fn packed(out: &mut Vec<u8>, values: &[u32], width: u32) {
     }
 }
 
-fn uleb128(out: &mut Vec<u8>, mut value: u64) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
+fn uleb128(out: &mut Vec<u8>, value: u64) {
+    let mut bytes = [0; 10];
+    let used = polars_parquet::parquet::encoding::uleb128::encode(value, &mut bytes);
+    out.extend_from_slice(&bytes[..used]);
 }
 
 #[cfg(test)]
