@@ -210,7 +210,9 @@ pub struct Event<'a> {
     pub client_conn: Option<u64>,
     pub db_conn: Option<u64>,
     pub fields: Vec<(&'a str, &'a str)>,
-    pub line: LogLine<'a>,
+    /// The parsed line, borrowed: copying it into every event (136 bytes, read back right
+    /// after the parser wrote it) was 3% of a run.
+    pub line: &'a LogLine<'a>,
     /// Whether the message holds [`PROXY_MARK`], so may name a proxy endpoint's host.
     pub proxy_mark: bool,
 }

@@ -361,7 +361,7 @@ impl<'c> Pipeline<'c> {
         if !self.window.contains(line.ts) {
             self.aggregator.count_filtered();
         } else {
-            let event = self.classifier.classify(line, &mut self.scratch);
+            let event = self.classifier.classify(&line, &mut self.scratch);
             self.aggregator.push(&event, text);
             self.aggregator
                 .observe_repeat(record.input, own_ts, event.line.message);
@@ -577,7 +577,7 @@ mod tests {
                 };
                 let raw = format!("{head} [INFO]{tag} {message}  ");
                 // Only lines a pattern claims are looked at.
-                let claimed = CLASSIFIER.classify(parse_line(&raw), &mut scratch).pattern.is_some();
+                let claimed = CLASSIFIER.classify(&parse_line(&raw), &mut scratch).pattern.is_some();
                 if let Some((host, _)) = crate::aggregate::find_proxy_host(&raw).filter(|_| claimed) {
                     want.insert(host.to_string());
                 }

@@ -1398,7 +1398,7 @@ mod tests {
                     message: example,
                     ..Default::default()
                 };
-                let event = classifier.classify(line, &mut scratch);
+                let event = classifier.classify(&line, &mut scratch);
                 let Some(index) = event.pattern else { continue };
                 let named = event
                     .fields

@@ -246,7 +246,7 @@ impl Classifier {
     }
 
     /// Classifies one parsed line (first matching pattern in catalogue order).
-    pub fn classify<'a>(&'a self, line: LogLine<'a>, scratch: &mut Scratch) -> Event<'a> {
+    pub fn classify<'a>(&'a self, line: &'a LogLine<'a>, scratch: &mut Scratch) -> Event<'a> {
         let message = line.message;
         let mut event = Event {
             ts: line.ts,
@@ -629,7 +629,7 @@ pub fn lint(classifier: &Classifier) -> Vec<String> {
         let index = u32::try_from(index).unwrap_or(u32::MAX);
         for example in &pattern.examples_match {
             let line = crate::parse::parse_line(example);
-            let event = classifier.classify(line, &mut scratch);
+            let event = classifier.classify(&line, &mut scratch);
             if event.pattern != Some(index) {
                 let got = event
                     .pattern
@@ -723,11 +723,12 @@ mod tests {
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect()
         };
-        let event = classifier.classify(parse_line(line), &mut scratch);
+        let parsed = parse_line(line);
+        let event = classifier.classify(&parsed, &mut scratch);
         let first = owned(&event.fields);
         scratch.recycle(event.fields);
         assert!(scratch.fields.capacity() > 0);
-        let again = owned(&classifier.classify(parse_line(line), &mut scratch).fields);
+        let again = owned(&classifier.classify(&parsed, &mut scratch).fields);
         assert!(!first.is_empty());
         assert_eq!(first, again);
     }
@@ -739,7 +740,8 @@ mod tests {
     fn check(text: &str) -> (String, Vec<(String, String)>) {
         let classifier = classifier();
         let mut scratch = Scratch::default();
-        let event = classifier.classify(parse_line(text), &mut scratch);
+        let line = parse_line(text);
+        let event = classifier.classify(&line, &mut scratch);
         let id = event
             .pattern
             .and_then(|p| classifier.pattern(p))
@@ -778,12 +780,10 @@ mod tests {
     fn pinning_digest_and_inline_db_connection() {
         let classifier = classifier();
         let mut scratch = Scratch::default();
-        let event = classifier.classify(
-            parse_line(
-                "2024-10-12T17:20:40 [WARN] [proxyEndpoint=default] [clientConnection=2125203372] The client session was pinned to the database connection [dbConnection=1953961465] for the remainder of the session. The proxy can't reuse this connection until the session ends. Reason: SQL changed session settings that the proxy doesn't track. Consider moving session configuration to the proxy's initialization query. Digest: \"set search_path to $1,$2,$3\".",
-            ),
-            &mut scratch,
+        let line = parse_line(
+            "2024-10-12T17:20:40 [WARN] [proxyEndpoint=default] [clientConnection=2125203372] The client session was pinned to the database connection [dbConnection=1953961465] for the remainder of the session. The proxy can't reuse this connection until the session ends. Reason: SQL changed session settings that the proxy doesn't track. Consider moving session configuration to the proxy's initialization query. Digest: \"set search_path to $1,$2,$3\".",
         );
+        let event = classifier.classify(&line, &mut scratch);
         assert_eq!(event.kind, EventKind::Pinned);
         assert_eq!(event.db_conn, Some(1_953_961_465));
         assert_eq!(event.field("digest"), Some("set search_path to $1,$2,$3"));
@@ -833,7 +833,7 @@ mod tests {
                 let line = parse_line(&message);
                 let text = line.message;
                 let mut scratch = shared.borrow_mut();
-                classifier.classify(line, &mut scratch);
+                classifier.classify(&line, &mut scratch);
                 let cached = classifier.last_message_is_clean(text, &mut scratch);
                 prop_assert_eq!(cached, crate::redact::is_clean(text), "{}", text);
                 for show_sql in [false, true] {

@@ -105,7 +105,8 @@ fn test_patterns(classifier: &Classifier, args: &PatternsTestArgs) -> Result<Exi
             } else {
                 record.text
             };
-            let event = classifier.classify(crate::parse::parse_line(text), &mut scratch);
+            let line = crate::parse::parse_line(text);
+            let event = classifier.classify(&line, &mut scratch);
             let pattern = event.pattern.and_then(|p| classifier.pattern(p));
             matched += u64::from(pattern.is_some());
             if args.unmatched && pattern.is_some() {

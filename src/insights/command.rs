@@ -276,7 +276,7 @@ async fn sample_evidence<'c, A: InsightsApi>(
                 if line.ts.is_none() {
                     line.ts = Some(event.timestamp);
                 }
-                let classified = classifier.classify(line, &mut scratch);
+                let classified = classifier.classify(&line, &mut scratch);
                 sample.push(&classified, &event.message);
                 lines += 1;
             }

@@ -354,7 +354,8 @@ mod tests {
 
     fn show(classifier: &Classifier, connections: &mut Connections, text: &str) -> Shown {
         let mut scratch = Scratch::default();
-        let event = classifier.classify(parse_line(text), &mut scratch);
+        let line = parse_line(text);
+        let event = classifier.classify(&line, &mut scratch);
         shown(&event, classifier, ORIGIN, connections, false)
     }
 

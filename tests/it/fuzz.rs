@@ -113,7 +113,7 @@ proptest! {
     fn envelope_and_classifier_accept_any_string(text in any::<String>()) {
         let mut scratch = proxydoc::classify::Scratch::default();
         let line = proxydoc::parse::parse_line(&text);
-        let _ = classifier().classify(line, &mut scratch);
+        let _ = classifier().classify(&line, &mut scratch);
     }
 
     #[test]
@@ -126,7 +126,7 @@ proptest! {
         let mut scratch = proxydoc::classify::Scratch::default();
         let bytes = mutate(line, &mutations);
         let text = String::from_utf8_lossy(&bytes);
-        let _ = classifier().classify(proxydoc::parse::parse_line(&text), &mut scratch);
+        let _ = classifier().classify(&proxydoc::parse::parse_line(&text), &mut scratch);
     }
 }
 
