@@ -144,8 +144,15 @@ impl Default for Dict {
 }
 
 impl Dict {
+    #[inline]
     fn push(&mut self, value: Option<&str>) {
-        let key = self.key_of(value);
+        let key = match value {
+            None => {
+                self.nulls += 1;
+                NULL_KEY
+            }
+            value => self.key_of(value),
+        };
         self.keys.push(key);
     }
 
@@ -183,7 +190,15 @@ impl Dict {
     fn push_coded<'v>(&mut self, code: u32, value: impl FnOnce() -> Option<&'v str>) {
         let known = self.by_code.get(code as usize).copied().unwrap_or(UNSEEN);
         if code == 0 || known == UNSEEN {
-            self.push_looked_up(code, value());
+            match value() {
+                // Most rows of most columns have no value (no user, no digest): counted
+                // here, without the call.
+                None if code == 0 => {
+                    self.nulls += 1;
+                    self.keys.push(NULL_KEY);
+                }
+                value => self.push_looked_up(code, value),
+            }
             return;
         }
         debug_assert_eq!(
