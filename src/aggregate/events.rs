@@ -304,8 +304,8 @@ impl Dict {
 
 /// The validity of a dictionary column's `keys` (a key is valid unless [`NULL_KEY`]), each
 /// null key set to 0 (a key the dictionary holds): in one pass, a byte of eight keys at a
-/// time (a bitmap collected a bit at a time, then a second pass over the keys, were 2% of
-/// mix's run with `--events`).
+/// time (a bitmap collected a bit at a time, then a second pass over the keys, were about
+/// 1.5% of mix's run with `--events`).
 fn validity_of(keys: &mut [u32]) -> Bitmap {
     let mut bytes = Vec::with_capacity(keys.len().div_ceil(8));
     for eight in keys.chunks_mut(8) {
@@ -781,7 +781,7 @@ const PLAIN_NUMBER_COLUMNS: [&str; 2] = ["client_connection", "db_connection"];
 /// The number columns whose values are random within a row group (connection ids are random
 /// 32-bit numbers, client ports ephemeral): their least and greatest values span nearly the
 /// whole range in every row group, so they would let no reader skip one, and polars finds
-/// them a value at a time through the validity (1.5% of mix's run with `--events`). Their
+/// them a value at a time through the validity (about 1% of mix's run with `--events`). Their
 /// null counts are kept. Names of [`COLUMNS`], a test checks.
 const UNBOUNDED_COLUMNS: [&str; 3] = ["client_port", "client_connection", "db_connection"];
 
