@@ -257,6 +257,7 @@ mod tests {
         }
     }
 
+    /// Pieces of lines: proxy messages, the triggers' words in several cases, SQL, credentials.
     fn piece() -> impl Strategy<Value = String> {
         prop_oneof![
             Just(

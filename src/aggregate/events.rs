@@ -144,16 +144,23 @@ impl Default for Dict {
 }
 
 impl Dict {
+    /// Most rows of most columns have no value (no user, no digest, no stream): such a row is
+    /// counted inline, without the look-up's call.
     #[inline]
     fn push(&mut self, value: Option<&str>) {
-        let key = match value {
-            None => {
-                self.nulls += 1;
-                NULL_KEY
+        match value {
+            None => self.push_null(),
+            value => {
+                let key = self.key_of(value);
+                self.keys.push(key);
             }
-            value => self.key_of(value),
-        };
-        self.keys.push(key);
+        }
+    }
+
+    #[inline]
+    fn push_null(&mut self) {
+        self.nulls += 1;
+        self.keys.push(NULL_KEY);
     }
 
     /// The key of `value`, added to the dictionary when it is not there yet.
@@ -191,12 +198,7 @@ impl Dict {
         let known = self.by_code.get(code as usize).copied().unwrap_or(UNSEEN);
         if code == 0 || known == UNSEEN {
             match value() {
-                // Most rows of most columns have no value (no user, no digest): counted
-                // here, without the call.
-                None if code == 0 => {
-                    self.nulls += 1;
-                    self.keys.push(NULL_KEY);
-                }
+                None if code == 0 => self.push_null(),
                 value => self.push_looked_up(code, value),
             }
             return;
