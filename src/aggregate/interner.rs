@@ -122,30 +122,27 @@ fn ipv4(value: &str) -> Option<u32> {
     if !(7..=15).contains(&bytes.len()) {
         return None;
     }
-    let mut address = 0u32;
-    let mut parts = 0;
-    for part in bytes.split(|&b| b == b'.') {
-        parts += 1;
-        if parts > 4
-            || part.is_empty()
-            || part.len() > 3
-            || (part.len() > 1 && part.first() == Some(&b'0'))
-        {
-            return None;
-        }
-        let mut n = 0u32;
-        for &b in part {
-            if !b.is_ascii_digit() {
+    // One pass: `number` and `digits` of the part being read, `address` of the parts before.
+    let (mut address, mut number, mut digits, mut dots) = (0u32, 0u32, 0u32, 0u32);
+    for &b in bytes {
+        if b == b'.' {
+            if digits == 0 || number > 255 {
                 return None;
             }
-            n = n * 10 + u32::from(b - b'0');
+            address = address << 8 | number;
+            (number, digits) = (0, 0);
+            dots += 1;
+            continue;
         }
-        if n > 255 {
+        let digit = b.wrapping_sub(b'0');
+        // Not a digit, a fourth digit, or a digit after a leading zero.
+        if digit > 9 || digits == 3 || (digits == 1 && number == 0) {
             return None;
         }
-        address = address << 8 | n;
+        number = number * 10 + u32::from(digit);
+        digits += 1;
     }
-    (parts == 4).then_some(address)
+    (dots == 3 && digits > 0 && number <= 255).then_some(address << 8 | number)
 }
 
 /// Where the search for `address` starts in a table of `mask + 1` slots: its number mixed, so
@@ -154,20 +151,28 @@ fn v4_slot(address: u32, mask: usize) -> usize {
     (u64::from(address).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & mask
 }
 
-/// What [`Interner::prefetch`] found of a value, for [`Interner::intern_hashed`]: its hash, or
-/// its number when it is an IPv4 address.
+/// Where a value is looked for: by its hash in the general table, or by its number in the table
+/// of IPv4 addresses.
 #[derive(Clone, Copy, Debug)]
-pub(super) enum Hint {
+pub(super) enum Place {
     Hash(u32),
     V4(u32),
 }
 
-/// The [`Hint`] of `value`.
-fn hint_of(value: &str) -> Hint {
+/// The [`Place`] of `value`.
+fn place_of(value: &str) -> Place {
     match ipv4(value) {
-        Some(address) => Hint::V4(address),
-        None => Hint::Hash(hash_of(value)),
+        Some(address) => Place::V4(address),
+        None => Place::Hash(hash_of(value)),
     }
+}
+
+/// What [`Interner::prefetch`] found of a value, for [`Interner::intern_hashed`]: its code when
+/// the cache of recent codes held it, else where to look for it (whose slot was fetched).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Hint {
+    Known(u32),
+    At(Place),
 }
 
 #[derive(Default, Clone)]
@@ -201,40 +206,55 @@ impl Interner {
     /// to give [`Interner::intern_hashed`] with it: a fleet's values are looked up in a
     /// table larger than the cache, so a line's user and client are fetched before the rest
     /// of the line is counted.
-    pub(super) fn prefetch(&self, value: &str) -> Hint {
-        let hint = hint_of(value);
-        let at = match hint {
-            Hint::Hash(hash) => self
+    pub(super) fn prefetch(&self, dim: Dim, value: &str) -> Hint {
+        // Most lines repeat a recent value: then there is nothing to fetch, and no hash to find.
+        let recent = dim as usize * RECENT_SLOTS + recent_slot(value.as_bytes());
+        if let Some(recent) = self.recent.get(recent)
+            && recent.holds(&Slot::key(value, 0), value, self.texts())
+        {
+            return Hint::Known(recent.code);
+        }
+        let place = place_of(value);
+        if let Some(at) = self.slot_of(place) {
+            super::prefetch(at);
+        }
+        Hint::At(place)
+    }
+
+    /// The first slot the search for a value of `place` reads, when there is a table yet.
+    fn slot_of(&self, place: Place) -> Option<*const u8> {
+        match place {
+            Place::Hash(hash) => self
                 .slots
                 .get(hash as usize & self.slots.len().wrapping_sub(1))
                 .map(|slot| std::ptr::from_ref(slot).cast()),
-            Hint::V4(address) => self
+            Place::V4(address) => self
                 .v4
                 .get(v4_slot(address, self.v4.len().wrapping_sub(1)))
                 .map(|slot| std::ptr::from_ref(slot).cast()),
-        };
-        if let Some(at) = at {
-            super::prefetch(at);
         }
-        hint
     }
 
-    /// [`Interner::intern`] with what [`Interner::prefetch`] found of the value, when it was
-    /// asked.
+    /// [`Interner::intern`] with what [`Interner::prefetch`] found of the value in `dim`, when
+    /// it was asked (then the cache of recent codes was asked too, and is not asked again).
     pub(super) fn intern_hashed(&mut self, dim: Dim, value: Option<(&str, Option<Hint>)>) -> u32 {
-        let Some((value, hash)) = value else { return 0 };
+        let Some((value, hint)) = value else { return 0 };
+        let place = match hint {
+            Some(Hint::Known(code)) => return code,
+            Some(Hint::At(place)) => Some(place),
+            None => None,
+        };
         if self.recent.is_empty() {
             self.recent = vec![Slot::default(); RECENT_SLOTS * 4];
         }
         let at = dim as usize * RECENT_SLOTS + recent_slot(value.as_bytes());
-        // The hash is not needed to compare: length, head and (past the head) text decide.
-        let key = Slot::key(value, 0);
-        if let Some(recent) = self.recent.get(at)
-            && recent.holds(&key, value, self.texts())
+        if place.is_none()
+            && let Some(recent) = self.recent.get(at)
+            && recent.holds(&Slot::key(value, 0), value, self.texts())
         {
             return recent.code;
         }
-        let found = self.find_or_add(value, hash);
+        let found = self.find_or_add(value, place);
         if let Some(recent) = self.recent.get_mut(at) {
             *recent = found;
         }
@@ -247,11 +267,11 @@ impl Interner {
         self.find_or_add(value, None).code
     }
 
-    /// The slot of `value` (whose [`Hint`] is `hint` when known), added when it has none yet.
-    fn find_or_add(&mut self, value: &str, hint: Option<Hint>) -> Slot {
-        let hash = match hint.unwrap_or_else(|| hint_of(value)) {
-            Hint::Hash(hash) => hash,
-            Hint::V4(address) => return self.find_or_add_v4(value, address),
+    /// The slot of `value` (whose [`Place`] is `place` when known), added when it has none yet.
+    fn find_or_add(&mut self, value: &str, place: Option<Place>) -> Slot {
+        let hash = match place.unwrap_or_else(|| place_of(value)) {
+            Place::Hash(hash) => hash,
+            Place::V4(address) => return self.find_or_add_v4(value, address),
         };
         if self.slots.len() < 2 * (self.in_slots + 1) {
             self.grow();
@@ -373,24 +393,15 @@ impl Interner {
                 .and_then(|code| others.get(code))
                 .unwrap_or_default()
         };
-        let hints: Vec<Hint> = (1..=other.ends.len()).map(|c| hint_of(value(c))).collect();
-        let mut codes = Vec::with_capacity(hints.len());
-        for (index, &hint) in hints.iter().enumerate() {
-            let ahead = match hints.get(index + AHEAD) {
-                Some(Hint::Hash(hash)) => self
-                    .slots
-                    .get(*hash as usize & self.slots.len().wrapping_sub(1))
-                    .map(|slot| std::ptr::from_ref(slot).cast()),
-                Some(Hint::V4(address)) => self
-                    .v4
-                    .get(v4_slot(*address, self.v4.len().wrapping_sub(1)))
-                    .map(|slot| std::ptr::from_ref(slot).cast()),
-                None => None,
-            };
-            if let Some(ahead) = ahead {
-                super::prefetch(ahead);
+        let places: Vec<Place> = (1..=other.ends.len()).map(|c| place_of(value(c))).collect();
+        let mut codes = Vec::with_capacity(places.len());
+        for (index, &place) in places.iter().enumerate() {
+            if let Some(&ahead) = places.get(index + AHEAD)
+                && let Some(at) = self.slot_of(ahead)
+            {
+                super::prefetch(at);
             }
-            codes.push(self.find_or_add(value(index + 1), Some(hint)).code);
+            codes.push(self.find_or_add(value(index + 1), Some(place)).code);
         }
         codes
     }
@@ -476,6 +487,8 @@ mod tests {
             ("10.0.3.017", None),
             ("10.0.3.00", None),
             ("10.0.3.256", None),
+            ("10.256.3.1", None),
+            ("256.0.0.1", None),
             ("10.0.3", None),
             ("10.0.3.17.1", None),
             ("10.0..17", None),
@@ -500,11 +513,25 @@ mod tests {
         /// The IPv4 table's numbers and texts are one to one: the number of any text it takes
         /// written back is the text, and every address written the usual way is taken.
         #[test]
-        fn ipv4_numbers_and_texts_are_one_to_one(number in any::<u32>(), text in "[0-9.]{0,16}") {
+        fn ipv4_numbers_and_texts_are_one_to_one(
+            number in any::<u32>(),
+            text in "[0-9.]{0,16}",
+            parts in prop::collection::vec((0u16..300, any::<bool>()), 3..6),
+        ) {
             let written = std::net::Ipv4Addr::from(number).to_string();
             prop_assert_eq!(ipv4(&written), Some(number));
-            if let Some(n) = ipv4(&text) {
-                prop_assert_eq!(std::net::Ipv4Addr::from(n).to_string(), text);
+            // Numbers past 255, leading zeros, three to five parts.
+            let quad: Vec<String> = parts
+                .iter()
+                .map(|(n, zero)| if *zero { format!("0{n}") } else { n.to_string() })
+                .collect();
+            let quad = quad.join(".");
+            let valid = parts.len() == 4 && parts.iter().all(|(n, zero)| *n <= 255 && !zero);
+            prop_assert_eq!(ipv4(&quad).is_some(), valid, "{}", quad);
+            for text in [text, quad] {
+                if let Some(n) = ipv4(&text) {
+                    prop_assert_eq!(std::net::Ipv4Addr::from(n).to_string(), text);
+                }
             }
         }
     }
@@ -515,12 +542,14 @@ mod tests {
             "[a-c]{0,3}",
             // Addresses: the head holds all of them.
             (0u8..4, 0u8..4).prop_map(|(a, b)| format!("10.0.{a}.{b}")),
-            // Addresses from a wide range (the IPv4 table grows), and texts next to them that
-            // it does not take (a leading zero, a port).
-            (any::<u8>(), any::<u8>(), 0u8..3).prop_map(|(a, b, form)| match form {
-                0 => format!("172.{a}.{b}.9"),
-                1 => format!("172.{a}.{b}.09"),
-                _ => format!("172.{a}.{b}.9:5432"),
+            // Addresses from a wide range: the IPv4 table grows.
+            (any::<u8>(), any::<u8>()).prop_map(|(a, b)| format!("172.{a}.{b}.9")),
+            // Addresses of a narrow range, and texts like them that the IPv4 table does not
+            // take (a leading zero, a port): each must keep a code of its own.
+            (0u8..3, 0u8..3, 0u8..3).prop_map(|(a, b, form)| match form {
+                0 => format!("192.168.{a}.{b}"),
+                1 => format!("192.168.{a}.0{b}"),
+                _ => format!("192.168.{a}.{b}:5432"),
             }),
             // Long values sharing their head: the text decides.
             "[ab]{18,24}",
@@ -547,8 +576,8 @@ mod tests {
                     0 => strings.code_of(v),
                     1 => strings.intern(dim, Some(v)),
                     _ => {
-                        let hash = strings.prefetch(v);
-                        strings.intern_hashed(dim, Some((v, Some(hash))))
+                        let hint = strings.prefetch(dim, v);
+                        strings.intern_hashed(dim, Some((v, Some(hint))))
                     }
                 };
                 let next = u32::try_from(model.len() + 1).unwrap();

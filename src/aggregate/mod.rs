@@ -612,8 +612,8 @@ impl<'c> Aggregator<'c> {
         let user = event.field(field::USER);
         // A fleet's users and addresses are looked up in tables larger than the cache: their
         // slots are asked for now and read once the rest of the line is counted.
-        let client = client.map(|v| (v, Some(self.strings.prefetch(v))));
-        let user = user.map(|v| (v, Some(self.strings.prefetch(v))));
+        let client = client.map(|v| (v, Some(self.strings.prefetch(Dim::Client, v))));
+        let user = user.map(|v| (v, Some(self.strings.prefetch(Dim::User, v))));
         if let Some(pattern) = self.classifier.pattern(pattern_index) {
             match pattern.side {
                 crate::classify::Side::Proxy => self.proxy_lines += 1,
