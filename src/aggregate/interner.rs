@@ -202,10 +202,10 @@ impl Interner {
         self.intern_hashed(dim, value.map(|v| (v, None)))
     }
 
-    /// Asks the cache for the slot where the search for `value` starts, and returns the hash
-    /// to give [`Interner::intern_hashed`] with it: a fleet's values are looked up in a
-    /// table larger than the cache, so a line's user and client are fetched before the rest
-    /// of the line is counted.
+    /// What to give [`Interner::intern_hashed`] for `value` of `dim`: its code when the cache
+    /// of recent codes holds it, else where its search starts, whose slot the processor's cache
+    /// is asked for now: a fleet's values are looked up in tables larger than the cache, so a
+    /// line's user and client are fetched before the rest of the line is counted.
     pub(super) fn prefetch(&self, dim: Dim, value: &str) -> Hint {
         // Most lines repeat a recent value: then there is nothing to fetch, and no hash to find.
         let recent = dim as usize * RECENT_SLOTS + recent_slot(value.as_bytes());
@@ -309,8 +309,9 @@ impl Interner {
         slot
     }
 
-    /// [`Interner::find_or_add`] of an IPv4 address, `address` its number: the slot returned
-    /// is the one the general table would hold (for the cache of recent codes).
+    /// [`Interner::find_or_add`] of an IPv4 address, `address` its number. The slot returned
+    /// is made as the general table's are, for the cache of recent codes (its hash left 0:
+    /// that cache compares the length, the head and the text, not the hash).
     fn find_or_add_v4(&mut self, value: &str, address: u32) -> Slot {
         if self.v4.len() < 2 * (self.in_v4 + 1) {
             self.grow_v4();
