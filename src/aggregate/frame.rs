@@ -143,9 +143,14 @@ impl Tally for Seen {
 /// map missed the cache twice a line (the control bytes, then the entry); here the entry's
 /// place is known as soon as the client's code is, so it is fetched
 /// ([`FactBuffer::prefetch_client`]) while the rest of the line is counted. An address mostly
-/// connects, or fails one way, so a third combination (to the map) is rare.
+/// connects, or fails one way, so a third combination (to the map) is rare. A row is added
+/// [`LAG`] rows after it comes ([`ByClient::add_later`]), so that its place has arrived in the
+/// cache by then: fetched only once the line's client code was known, it was still on its way
+/// when the same line was counted.
 #[derive(Clone, Default)]
 struct ByClient {
+    /// Rows not added yet, oldest first: at most [`LAG`].
+    late: std::collections::VecDeque<([u32; 2], Seen)>,
     /// Index: client code - 1 (codes are shared with users, endpoints and details, whose
     /// places stay empty).
     inline: Vec<Pair>,
@@ -173,7 +178,29 @@ const EMPTY_PLACE: Inline = Inline {
     first: i64::MIN,
 };
 
+/// How many rows later than it comes [`ByClient::add_later`] adds a row. Sums and least times
+/// do not depend on the order they are added in, and the rows are added in the order they
+/// came, so the projection is the same.
+const LAG: usize = 4;
+
 impl ByClient {
+    /// [`ByClient::add`] of `key` and `seen` once [`LAG`] more rows have come.
+    fn add_later(&mut self, key: [u32; 2], seen: Seen) {
+        if self.late.len() >= LAG
+            && let Some((key, seen)) = self.late.pop_front()
+        {
+            self.add(key, seen);
+        }
+        self.late.push_back((key, seen));
+    }
+
+    /// Adds the rows [`ByClient::add_later`] still holds.
+    fn add_late(&mut self) {
+        while let Some((key, seen)) = self.late.pop_front() {
+            self.add(key, seen);
+        }
+    }
+
     fn prefetch(&self, client: u32) {
         if let Some(pair) = (client as usize)
             .checked_sub(1)
@@ -221,8 +248,11 @@ impl ByClient {
     }
 
     /// Every (key, seen), one row per key, by client code.
-    fn into_rows(self) -> Vec<([u32; 2], Seen)> {
-        let ByClient { inline, mut more } = self;
+    fn into_rows(mut self) -> Vec<([u32; 2], Seen)> {
+        self.add_late();
+        let ByClient {
+            inline, mut more, ..
+        } = self;
         let mut rows = Vec::new();
         for (index, Pair(places)) in inline.iter().enumerate() {
             let client = u32::try_from(index + 1).unwrap_or(u32::MAX);
@@ -389,10 +419,10 @@ impl FactBuffer {
         }
         self.minutes
             .push(row.kind, n, minute.or(row.ts), acc.first(), acc.last());
-        // Last: its entry was asked for when the client's code was known.
+        // Last, and a few rows later: its entry was asked for when the client's code was known.
         if row.client != 0 {
             self.clients
-                .add([kind_cause(row.kind, row.cause), row.client], seen);
+                .add_later([kind_cause(row.kind, row.cause), row.client], seen);
         }
     }
 
@@ -426,6 +456,7 @@ impl FactBuffer {
         // Mapped first, so that each entry is asked for a few rows before it is added to:
         // with a fleet's addresses the array is larger than the cache.
         const AHEAD: usize = 8;
+        self.clients.add_late();
         let mut rows = clients.into_rows();
         for ([_, client], _) in &mut rows {
             *client = map(*client);
@@ -699,21 +730,34 @@ mod tests {
 
     proptest! {
         /// The clients projection by code gives the rows a map of (kind and cause, client)
-        /// gives, whatever the number of combinations per client and counts past `u32::MAX`.
+        /// gives, whatever the number of combinations per client and counts past `u32::MAX`,
+        /// with rows added at once or [`LAG`] rows late, in any mix; and rows all added late
+        /// come out exactly as rows added at once, in the same order.
         #[test]
         fn clients_by_code_agree_with_a_map(
             adds in prop::collection::vec(
-                (0u32..4, 1u32..12, prop_oneof![1u64..3, Just(u64::from(u32::MAX) - 1), Just(u64::from(u32::MAX) + 5)], prop_oneof![Just(i64::MAX), -5i64..5]),
+                (0u32..4, 1u32..12, prop_oneof![1u64..3, Just(u64::from(u32::MAX) - 1), Just(u64::from(u32::MAX) + 5)], prop_oneof![Just(i64::MAX), -5i64..5], any::<bool>()),
                 0..200,
             ),
         ) {
             let mut by_code = ByClient::default();
+            let (mut at_once, mut all_late) = (ByClient::default(), ByClient::default());
             let mut model: HashMap<[u32; 2], Seen, FxBuild> = HashMap::default();
-            for (kind_cause, client, n, first) in adds {
+            for (kind_cause, client, n, first, late) in adds {
                 let seen = Seen { n, first };
-                by_code.add([kind_cause, client], seen);
+                if late {
+                    by_code.add_later([kind_cause, client], seen);
+                } else {
+                    by_code.add([kind_cause, client], seen);
+                }
+                at_once.add([kind_cause, client], seen);
+                all_late.add_later([kind_cause, client], seen);
                 absorb(&mut model, [kind_cause, client], seen);
             }
+            let rows = |by: ByClient| -> Vec<([u32; 2], u64, i64)> {
+                by.into_rows().into_iter().map(|(k, s)| (k, s.n, s.first)).collect()
+            };
+            prop_assert_eq!(rows(all_late), rows(at_once));
             let mut got: Vec<([u32; 2], u64, i64)> =
                 by_code.into_rows().into_iter().map(|(k, s)| (k, s.n, s.first)).collect();
             let mut want: Vec<([u32; 2], u64, i64)> =
