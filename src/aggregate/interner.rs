@@ -101,6 +101,12 @@ fn recent_slot(bytes: &[u8]) -> usize {
     (mixed >> 56) as usize & (RECENT_SLOTS - 1)
 }
 
+/// Where `value` of `dim` is kept in [`Interner::recent`].
+#[inline]
+fn recent_at(dim: Dim, value: &str) -> usize {
+    dim as usize * RECENT_SLOTS + recent_slot(value.as_bytes())
+}
+
 /// The hash of a value: its high half picks the slot and is kept in it.
 fn hash_of(value: &str) -> u32 {
     (rustc_hash::FxBuildHasher.hash_one(value) >> 32) as u32
@@ -143,6 +149,27 @@ fn ipv4(value: &str) -> Option<u32> {
         digits += 1;
     }
     (dots == 3 && digits > 0 && number <= 255).then_some(address << 8 | number)
+}
+
+/// Doubles an open-addressing `table` of a power of two of slots (or makes its first 64), and
+/// places every slot that is `used` again, at the first free one from `start(slot, mask)`.
+fn doubled<T: Copy + Default>(
+    table: &mut Vec<T>,
+    used: impl Fn(&T) -> bool,
+    start: impl Fn(&T, usize) -> usize,
+) {
+    let size = (table.len() * 2).max(64);
+    let old = std::mem::replace(table, super::huge_table(size, T::default()));
+    let mask = size - 1;
+    for slot in old.into_iter().filter(&used) {
+        let mut at = start(&slot, mask);
+        while table.get(at).is_some_and(&used) {
+            at = (at + 1) & mask;
+        }
+        if let Some(empty) = table.get_mut(at) {
+            *empty = slot;
+        }
+    }
 }
 
 /// Where the search for `address` starts in a table of `mask + 1` slots: its number mixed, so
@@ -208,17 +235,25 @@ impl Interner {
     /// line's user and client are fetched before the rest of the line is counted.
     pub(super) fn prefetch(&self, dim: Dim, value: &str) -> Hint {
         // Most lines repeat a recent value: then there is nothing to fetch, and no hash to find.
-        let recent = dim as usize * RECENT_SLOTS + recent_slot(value.as_bytes());
-        if let Some(recent) = self.recent.get(recent)
-            && recent.holds(&Slot::key(value, 0), value, self.texts())
-        {
-            return Hint::Known(recent.code);
+        if let Some(code) = self.recent_code(recent_at(dim, value), value) {
+            return Hint::Known(code);
         }
         let place = place_of(value);
         if let Some(at) = self.slot_of(place) {
             super::prefetch(at);
         }
         Hint::At(place)
+    }
+
+    /// The code of `value` when the cache of recent codes holds it at `at` ([`recent_at`]).
+    /// Always inlined: left a call, it cost 1.2% more instructions on mix's first 20 MB.
+    #[inline(always)]
+    fn recent_code(&self, at: usize, value: &str) -> Option<u32> {
+        // The hash is not needed to compare: length, head and (past the head) text decide.
+        let recent = self.recent.get(at)?;
+        recent
+            .holds(&Slot::key(value, 0), value, self.texts())
+            .then_some(recent.code)
     }
 
     /// The first slot the search for a value of `place` reads, when there is a table yet.
@@ -247,12 +282,11 @@ impl Interner {
         if self.recent.is_empty() {
             self.recent = vec![Slot::default(); RECENT_SLOTS * 4];
         }
-        let at = dim as usize * RECENT_SLOTS + recent_slot(value.as_bytes());
+        let at = recent_at(dim, value);
         if place.is_none()
-            && let Some(recent) = self.recent.get(at)
-            && recent.holds(&Slot::key(value, 0), value, self.texts())
+            && let Some(code) = self.recent_code(at, value)
         {
-            return recent.code;
+            return code;
         }
         let found = self.find_or_add(value, place);
         if let Some(recent) = self.recent.get_mut(at) {
@@ -349,35 +383,21 @@ impl Interner {
 
     /// [`Interner::grow`] of the table of IPv4 addresses.
     fn grow_v4(&mut self) {
-        let size = (self.v4.len() * 2).max(64);
-        let old = std::mem::replace(&mut self.v4, super::huge_table(size, V4::default()));
-        let mask = size - 1;
-        for slot in old.into_iter().filter(|s| s.code != 0) {
-            let mut at = v4_slot(slot.address, mask);
-            while self.v4.get(at).is_some_and(|s| s.code != 0) {
-                at = (at + 1) & mask;
-            }
-            if let Some(empty) = self.v4.get_mut(at) {
-                *empty = slot;
-            }
-        }
+        doubled(
+            &mut self.v4,
+            |s| s.code != 0,
+            |s, mask| v4_slot(s.address, mask),
+        );
     }
 
     /// Doubles the table (or makes its first 64 slots) and places every slot again by its
     /// kept hash.
     fn grow(&mut self) {
-        let size = (self.slots.len() * 2).max(64);
-        let old = std::mem::replace(&mut self.slots, super::huge_table(size, Slot::default()));
-        let mask = size - 1;
-        for slot in old.into_iter().filter(|s| s.code != 0) {
-            let mut at = slot.hash as usize & mask;
-            while self.slots.get(at).is_some_and(|s| s.code != 0) {
-                at = (at + 1) & mask;
-            }
-            if let Some(empty) = self.slots.get_mut(at) {
-                *empty = slot;
-            }
-        }
+        doubled(
+            &mut self.slots,
+            |s| s.code != 0,
+            |s, mask| s.hash as usize & mask,
+        );
     }
 
     /// Interns every value of `other` and returns their codes here, in `other`'s order (the
