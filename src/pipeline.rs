@@ -408,9 +408,13 @@ impl<'c> Pipeline<'c> {
         self.line = batch.first_line;
         // One search of the batch's text is much faster than one per line.
         self.no_escapes = memchr::memchr(0x1b, batch.text.as_bytes()).is_none();
+        // Clients looked up a line late, unless `--events` reads each line's codes at once;
+        // the last line's rows are added before the batch ends.
+        self.aggregator.set_late_clients(self.events.is_none());
         for record in batch.records() {
             self.push(record);
         }
+        self.aggregator.set_late_clients(false);
         self.no_escapes = false;
         self.hand_over_events();
     }
@@ -587,6 +591,76 @@ mod tests {
             }
             let summary = pipeline.finish().unwrap();
             proptest::prop_assert_eq!(summary.context.proxy_hosts, want);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..proptest::prelude::ProptestConfig::default() })]
+
+        /// A batch looks its lines' client addresses up a line late
+        /// ([`Aggregator::set_late_clients`]); the summary is the one of the same lines pushed
+        /// one at a time, with the lines cut into batches anywhere: addresses of a fleet (the
+        /// interner's table grows) and of a few clients (its cache of recent codes answers),
+        /// written the one way or not (a leading zero, a port), next to lines without a
+        /// client, without a session, untimed, or that no pattern claims.
+        #[test]
+        fn clients_looked_up_a_line_late_give_the_same_summary(
+            lines in proptest::collection::vec(
+                (0u8..7, 0u32..400_000, 0u32..6, 0u32..40),
+                0..300,
+            ),
+            cuts in proptest::collection::vec(0usize..300, 0..6),
+        ) {
+            static CLASSIFIER: std::sync::LazyLock<Classifier> = std::sync::LazyLock::new(|| {
+                Classifier::new(crate::classify::catalogue::builtin().unwrap()).unwrap()
+            });
+            let texts: Vec<String> = lines
+                .iter()
+                .enumerate()
+                .map(|(i, &(shape, address, user, conn))| {
+                    let ts = format!("2026-11-01T00:{:02}:{:02}.000Z ", i / 60 % 60, i % 60);
+                    let [a, b, c, d] = address.to_be_bytes();
+                    let ip = match address % 9 {
+                        0 => format!("10.0.0.{}", address % 4),
+                        1 => format!("10.0.0.0{}", address % 4),
+                        _ => format!("{}.{b}.{c}.{d}", 10 + a % 4),
+                    };
+                    let conn = 1000 + conn;
+                    match shape {
+                        0 | 1 => format!("{ts}[INFO] [proxyEndpoint=default] [clientConnection={conn}] A new client connected from {ip}:{}.", 40000 + d as u32),
+                        2 => format!("{ts}[INFO] [clientConnection={conn}] Proxy authentication with IAM authentication failed for user \"u{user}\" with TLS on. Reason: Invalid credentials. If you provide an IAM token, make sure to either use the correct password or enable IAM authentication."),
+                        3 => format!("{ts}[INFO] [proxyEndpoint=default] [clientConnection={conn}] The client connection closed. Reason: The client requested that the connection close."),
+                        4 => "[INFO] [dbConnection=77] The database connection was released to the connection pool upon session reset.".to_string(),
+                        5 => format!("{ts}[INFO] worker {user} heartbeat ok queue={conn}"),
+                        _ => format!("{ts}[INFO] Access denied for user 'u{user}'@'{ip}' (using password: YES)"),
+                    }
+                })
+                .collect();
+            let pool = BatchPool::default();
+            let mut batches = vec![pool.take(0)];
+            for (i, text) in texts.iter().enumerate() {
+                if let Some(batch) = batches.last().filter(|b| cuts.contains(&i) && !b.is_empty()) {
+                    let next = pool.after(batch);
+                    batches.push(next);
+                }
+                if let Some(batch) = batches.last_mut() {
+                    batch.push(RawRecord { text, ts: None, input: 0, stream: None });
+                }
+            }
+            let mut batched = Pipeline::new(&CLASSIFIER, TimeWindow::default());
+            // The same lines pushed one at a time, numbered as the batches number them.
+            let mut one = Pipeline::new(&CLASSIFIER, TimeWindow::default());
+            for batch in &batches {
+                batched.push_batch(batch);
+                one.aggregator.set_seq(batch.first_seq());
+                for record in batch.records() {
+                    one.push(record);
+                }
+            }
+            let (one, batched) = (one.finish().unwrap(), batched.finish().unwrap());
+            proptest::prop_assert_eq!(&batched.clients, &one.clients);
+            proptest::prop_assert_eq!(&batched.sessions, &one.sessions);
+            proptest::prop_assert_eq!(batched, one);
         }
     }
 

@@ -218,9 +218,14 @@ impl ByClient {
         };
         if self.inline.len() <= index {
             if self.inline.capacity() <= index {
-                // The new buffer is advised before the places are written.
-                self.inline.reserve(index + 1 - self.inline.len());
-                super::advise_huge_pages(&self.inline);
+                // A new buffer, advised before any place is written, and the places copied
+                // into it: one grown in place (`reserve`) keeps the small pages of the part
+                // written before, and the look-ups there missed the TLB.
+                let size = (index + 1).max(2 * self.inline.capacity()).max(1024);
+                let mut grown = Vec::with_capacity(size);
+                super::advise_huge_pages(&grown);
+                grown.extend_from_slice(&self.inline);
+                self.inline = grown;
             }
             self.inline.resize(index + 1, Pair([EMPTY_PLACE; 2]));
         }

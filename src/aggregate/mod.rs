@@ -22,7 +22,7 @@ use crate::classify::Classifier;
 use crate::model::{Event, EventKind, Evidence, Millis, field, has_proxy_mark};
 use evidence::Earliest;
 use frame::{FactBuffer, FactRow, FrameError};
-use interner::{Dim, Interner};
+use interner::{Dim, Hint, Interner, Place};
 pub use minutes::{Bucket, KindCounts};
 pub use repeats::Repeat;
 use repeats::RepeatSketch;
@@ -352,6 +352,25 @@ pub struct Aggregator<'c> {
     client_lines: u64,
     /// Samples of the events, to find inputs that hold the same ones.
     repeats: RepeatSketch,
+    /// Whether a line's client address may be looked up one line late
+    /// ([`Aggregator::set_late_clients`]).
+    late_clients: bool,
+    /// The line whose client address is being fetched: its fact and session rows wait for
+    /// its code.
+    pending: Option<Late>,
+}
+
+/// A line counted one line late ([`Aggregator::set_late_clients`]): its rows, whose client
+/// code is not known yet, and its client address (an IPv4 address written the one way it
+/// is written, [`Place::V4`]), whose slot of the interner's table was asked for.
+#[derive(Debug, Clone)]
+struct Late {
+    row: FactRow,
+    session: Option<SessionRow>,
+    address: u32,
+    /// The address's text: at most fifteen bytes (`255.255.255.255`).
+    text: [u8; 15],
+    len: u8,
 }
 
 impl<'c> Aggregator<'c> {
@@ -405,6 +424,57 @@ impl<'c> Aggregator<'c> {
             proxy_lines: 0,
             client_lines: 0,
             repeats: RepeatSketch::default(),
+            late_clients: false,
+            pending: None,
+        }
+    }
+
+    /// Lets [`Aggregator::push`] look a line's client address up one line late, or stops it
+    /// (and counts the line waiting). On a fleet's traffic an address's slot in the interner
+    /// is a read of a table larger than the cache: asked for when the line is counted, it
+    /// arrives while the next line is parsed and classified, instead of stalling this one.
+    /// The line's fact and session rows are added then, before the next line's, so every
+    /// table sees the rows in the same order; only which code a new value gets can differ,
+    /// and no result depends on codes (they already differ between workers). Not for a run
+    /// that reads each line's codes right after it is pushed ([`Aggregator::last_codes`]).
+    pub fn set_late_clients(&mut self, late: bool) {
+        self.settle();
+        self.late_clients = late;
+    }
+
+    /// Adds the rows of the line waiting for its client code, if any.
+    fn settle(&mut self) {
+        let Some(Late {
+            mut row,
+            session,
+            address,
+            text,
+            len,
+        }) = self.pending.take()
+        else {
+            return;
+        };
+        let text = text
+            .get(..usize::from(len))
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+            .unwrap_or_default();
+        let client = self.strings.intern_hashed(
+            Dim::Client,
+            Some((text, Some(Hint::At(Place::V4(address))))),
+        );
+        self.facts.prefetch_client(client);
+        row.client = client;
+        self.facts.push(row);
+        if let Some(session) = session {
+            self.push_session(SessionRow { client, ..session });
+        }
+    }
+
+    fn push_session(&mut self, row: SessionRow) {
+        match &mut self.sessions {
+            SessionSink::Own(buffer) => buffer.push(row),
+            SessionSink::Staged(rows) => rows.push(row),
+            SessionSink::Joined(_) => {}
         }
     }
 
@@ -426,6 +496,7 @@ impl<'c> Aggregator<'c> {
     /// The session rows staged since they were last handed over (`None` unless
     /// [`Aggregator::staged`]).
     pub fn staged_sessions(&mut self) -> Option<&mut Vec<SessionRow>> {
+        self.settle();
         match &mut self.sessions {
             SessionSink::Staged(rows) => Some(rows),
             SessionSink::Own(_) | SessionSink::Joined(_) => None,
@@ -445,12 +516,23 @@ impl<'c> Aggregator<'c> {
     /// how lines were split between workers. Sessions are not merged here: parallel workers
     /// stage theirs for a [`SessionOrder`].
     pub fn absorb_strings(&mut self, other: &Aggregator<'_>) -> Vec<u32> {
+        debug_assert!(
+            other.pending.is_none(),
+            "a line still waits for its client code"
+        );
+        self.settle();
         self.strings.absorb(&other.strings)
     }
 
     /// Merging, second half: adds the other aggregator's events, its codes mapped through
     /// `remap` (what [`Aggregator::absorb_strings`] returned for it).
-    pub fn merge_mapped(&mut self, other: Aggregator<'_>, remap: &[u32]) {
+    pub fn merge_mapped(&mut self, mut other: Aggregator<'_>, remap: &[u32]) {
+        debug_assert!(
+            other.pending.is_none(),
+            "a line still waits for its client code"
+        );
+        other.settle();
+        self.settle();
         let map = |code: u32| -> u32 {
             if code == 0 {
                 return 0;
@@ -485,6 +567,7 @@ impl<'c> Aggregator<'c> {
     /// Adds `n` events counted elsewhere (a Logs Insights result row), as if each had been
     /// pushed: the same facts and timeline, no sessions and no evidence.
     pub fn push_counted(&mut self, counted: &Counted<'_>) {
+        self.settle();
         let Some(pattern) = self.classifier.pattern(counted.pattern) else {
             return;
         };
@@ -587,6 +670,7 @@ impl<'c> Aggregator<'c> {
             self.lines.untimed += 1;
         }
         let Some(pattern_index) = event.pattern else {
+            self.settle();
             self.lines.unparsed += 1;
             self.push_unparsed(raw);
             let endpoint = self.strings.intern(Dim::Endpoint, event.endpoint);
@@ -630,8 +714,21 @@ impl<'c> Aggregator<'c> {
             .or_else(|| event.field(field::REASON));
         let endpoint = self.strings.intern(Dim::Endpoint, event.endpoint);
         let detail = self.strings.intern(Dim::Detail, detail);
-        let client = self.strings.intern_hashed(Dim::Client, client);
-        self.facts.prefetch_client(client);
+        // The line before, if it waits for its client code, is counted first.
+        self.settle();
+        let late = match client {
+            Some((value, Some(Hint::At(Place::V4(address))))) if self.late_clients => {
+                Some((value, address))
+            }
+            _ => None,
+        };
+        let client = if late.is_some() {
+            0
+        } else {
+            let client = self.strings.intern_hashed(Dim::Client, client);
+            self.facts.prefetch_client(client);
+            client
+        };
         let row = FactRow {
             kind: event.kind.index(),
             cause,
@@ -648,19 +745,33 @@ impl<'c> Aggregator<'c> {
             client: row.client,
             detail: row.detail,
         };
-        self.facts.push(row);
-        if let Some(conn) = event.client_conn {
-            let row = SessionRow {
-                conn,
-                ts: event.ts,
-                client,
-                cause,
-                flags: SessionFlags::of(event.kind),
-            };
-            match &mut self.sessions {
-                SessionSink::Own(buffer) => buffer.push(row),
-                SessionSink::Staged(rows) => rows.push(row),
-                SessionSink::Joined(_) => {}
+        let session = event.client_conn.map(|conn| SessionRow {
+            conn,
+            ts: event.ts,
+            client,
+            cause,
+            flags: SessionFlags::of(event.kind),
+        });
+        match late {
+            Some((value, address)) => {
+                let mut text = [0u8; 15];
+                let len = value.len().min(text.len());
+                if let (Some(to), Some(from)) = (text.get_mut(..len), value.as_bytes().get(..len)) {
+                    to.copy_from_slice(from);
+                }
+                self.pending = Some(Late {
+                    row,
+                    session,
+                    address,
+                    text,
+                    len: u8::try_from(len).unwrap_or(0),
+                });
+            }
+            None => {
+                self.facts.push(row);
+                if let Some(session) = session {
+                    self.push_session(session);
+                }
             }
         }
         let seq = self.seq;
@@ -741,7 +852,8 @@ impl<'c> Aggregator<'c> {
     }
 
     /// Reduces everything into a [`Summary`].
-    pub fn finish(self) -> Result<Summary, AggregateError> {
+    pub fn finish(mut self) -> Result<Summary, AggregateError> {
+        self.settle();
         let Aggregator {
             classifier: _,
             pattern_cause: _,
@@ -762,6 +874,8 @@ impl<'c> Aggregator<'c> {
             proxy_lines,
             client_lines,
             repeats,
+            late_clients: _,
+            pending: _,
         } = self;
         let mut tables = Tables {
             facts: facts.finish()?,
