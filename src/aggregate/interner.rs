@@ -41,9 +41,8 @@ struct Slot {
 }
 
 impl Slot {
-    /// The slot `value` would have (code 0).
-    fn key(value: &str, hash: u32) -> Slot {
-        let bytes = value.as_bytes();
+    /// The slot a value of these `bytes` would have (code 0).
+    fn key(bytes: &[u8], hash: u32) -> Slot {
         let mut head = [0u8; HEAD];
         let n = bytes.len().min(HEAD);
         if let (Some(to), Some(from)) = (head.get_mut(..n), bytes.get(..n)) {
@@ -57,12 +56,39 @@ impl Slot {
         }
     }
 
-    /// Whether this slot holds `key`'s value, `texts` answering for the bytes after the head.
-    fn holds(&self, key: &Slot, value: &str, texts: Texts<'_>) -> bool {
+    /// Whether this slot holds `value`, `texts` answering for the bytes after the head. The
+    /// value is compared as it lies, not through a [`Slot::key`] of it: a head copied a few
+    /// bytes at a time and read back whole at once waits for the copy to leave the store
+    /// buffer, a fifth of the interner's time on a fleet's traffic.
+    #[inline(always)]
+    fn holds(&self, value: &str, texts: Texts<'_>) -> bool {
         self.code != 0
-            && self.len == key.len
-            && self.head == key.head
+            && self.len == u32::try_from(value.len()).unwrap_or(u32::MAX)
+            && head_is(&self.head, value.as_bytes())
             && (value.len() <= HEAD || texts.get(self.code) == Some(value))
+    }
+}
+
+/// Whether `head` starts with the first [`HEAD`] bytes of `bytes` (all of them when fewer):
+/// a few overlapping loads of eight or four bytes from each, no call.
+#[inline]
+fn head_is(head: &[u8; HEAD], bytes: &[u8]) -> bool {
+    fn word(b: &[u8], at: usize) -> Option<u64> {
+        Some(u64::from_ne_bytes(*b.get(at..)?.first_chunk::<8>()?))
+    }
+    fn half(b: &[u8], at: usize) -> Option<u32> {
+        Some(u32::from_ne_bytes(*b.get(at..)?.first_chunk::<4>()?))
+    }
+    let n = bytes.len().min(HEAD);
+    match n {
+        16.. => {
+            word(head, 0) == word(bytes, 0)
+                && word(head, 8) == word(bytes, 8)
+                && word(head, n - 8) == word(bytes, n - 8)
+        }
+        8.. => word(head, 0) == word(bytes, 0) && word(head, n - 8) == word(bytes, n - 8),
+        4.. => half(head, 0) == half(bytes, 0) && half(head, n - 4) == half(bytes, n - 4),
+        _ => head.get(..n) == bytes.get(..n),
     }
 }
 
@@ -111,6 +137,11 @@ fn recent_at(dim: Dim, value: &str) -> usize {
 fn hash_of(value: &str) -> u32 {
     (rustc_hash::FxBuildHasher.hash_one(value) >> 32) as u32
 }
+
+/// Slots of the table of IPv4 addresses from which it is larger than a core's cache (2 MiB);
+/// none in the unit tests, so that they look every address up late
+/// ([`super::Aggregator::set_late_clients`]).
+const MANY_ADDRESSES: usize = if cfg!(test) { 0 } else { 1 << 18 };
 
 /// A slot of the table of IPv4 addresses: the address as a number and its code (0: empty).
 #[derive(Clone, Copy, Default)]
@@ -251,9 +282,7 @@ impl Interner {
     fn recent_code(&self, at: usize, value: &str) -> Option<u32> {
         // The hash is not needed to compare: length, head and (past the head) text decide.
         let recent = self.recent.get(at)?;
-        recent
-            .holds(&Slot::key(value, 0), value, self.texts())
-            .then_some(recent.code)
+        recent.holds(value, self.texts()).then_some(recent.code)
     }
 
     /// The first slot the search for a value of `place` reads, when there is a table yet.
@@ -268,6 +297,23 @@ impl Interner {
                 .get(v4_slot(address, self.v4.len().wrapping_sub(1)))
                 .map(|slot| std::ptr::from_ref(slot).cast()),
         }
+    }
+
+    /// The client code of a value [`Interner::prefetch`] found to be the IPv4 address
+    /// `address` ([`Place::V4`]), from its text's `bytes`: what [`Interner::intern_hashed`]
+    /// gives it, for a line counted late that kept the text's bytes, not the text.
+    pub(super) fn intern_client_v4(&mut self, bytes: &[u8], address: u32) -> u32 {
+        if self.recent.is_empty() {
+            self.recent = vec![Slot::default(); RECENT_SLOTS * 4];
+        }
+        let found = self.find_or_add_v4(bytes, address);
+        if let Some(recent) = self
+            .recent
+            .get_mut(Dim::Client as usize * RECENT_SLOTS + recent_slot(bytes))
+        {
+            *recent = found;
+        }
+        found.code
     }
 
     /// [`Interner::intern`] with what [`Interner::prefetch`] found of the value in `dim`, when
@@ -305,12 +351,11 @@ impl Interner {
     fn find_or_add(&mut self, value: &str, place: Option<Place>) -> Slot {
         let hash = match place.unwrap_or_else(|| place_of(value)) {
             Place::Hash(hash) => hash,
-            Place::V4(address) => return self.find_or_add_v4(value, address),
+            Place::V4(address) => return self.find_or_add_v4(value.as_bytes(), address),
         };
         if self.slots.len() < 2 * (self.in_slots + 1) {
             self.grow();
         }
-        let key = Slot::key(value, hash);
         let mask = self.slots.len() - 1;
         let mut at = hash as usize & mask;
         let texts = Texts {
@@ -325,7 +370,7 @@ impl Interner {
             if slot.code == 0 {
                 break;
             }
-            if slot.hash == hash && slot.holds(&key, value, texts) {
+            if slot.hash == hash && slot.holds(value, texts) {
                 return *slot;
             }
             at = (at + 1) & mask;
@@ -334,7 +379,7 @@ impl Interner {
         self.ends.push(self.text.len());
         let slot = Slot {
             code: u32::try_from(self.ends.len()).unwrap_or(u32::MAX),
-            ..key
+            ..Slot::key(value.as_bytes(), hash)
         };
         if let Some(empty) = self.slots.get_mut(at) {
             *empty = slot;
@@ -346,7 +391,8 @@ impl Interner {
     /// [`Interner::find_or_add`] of an IPv4 address, `address` its number. The slot returned
     /// is made as the general table's are, for the cache of recent codes (its hash left 0:
     /// that cache compares the length, the head and the text, not the hash).
-    fn find_or_add_v4(&mut self, value: &str, address: u32) -> Slot {
+    #[inline(always)]
+    fn find_or_add_v4(&mut self, value: &[u8], address: u32) -> Slot {
         if self.v4.len() < 2 * (self.in_v4 + 1) {
             self.grow_v4();
         }
@@ -368,7 +414,19 @@ impl Interner {
             }
             at = (at + 1) & mask;
         }
-        self.text.push_str(value);
+        // The text of the number is the value's: it is written the one way it is written.
+        for (i, part) in address.to_be_bytes().into_iter().enumerate() {
+            if i > 0 {
+                self.text.push('.');
+            }
+            if part >= 100 {
+                self.text.push(char::from(b'0' + part / 100));
+            }
+            if part >= 10 {
+                self.text.push(char::from(b'0' + part / 10 % 10));
+            }
+            self.text.push(char::from(b'0' + part % 10));
+        }
         self.ends.push(self.text.len());
         let code = u32::try_from(self.ends.len()).unwrap_or(u32::MAX);
         if let Some(empty) = self.v4.get_mut(at) {
@@ -379,6 +437,12 @@ impl Interner {
             code,
             ..Slot::key(value, 0)
         }
+    }
+
+    /// Whether the table of IPv4 addresses has outgrown a core's cache ([`MANY_ADDRESSES`]):
+    /// until then a look-up rarely waits on memory, and looking one up late would only cost.
+    pub(super) fn many_addresses(&self) -> bool {
+        self.v4.len() >= MANY_ADDRESSES
     }
 
     /// [`Interner::grow`] of the table of IPv4 addresses.
@@ -452,6 +516,7 @@ struct Texts<'a> {
 }
 
 impl<'a> Texts<'a> {
+    #[inline(always)]
     fn get(self, code: u32) -> Option<&'a str> {
         let index = usize::try_from(code).ok()?.checked_sub(1)?;
         let end = *self.ends.get(index)?;
@@ -472,6 +537,29 @@ mod tests {
     fn slots_are_one_aligned_half_cache_line() {
         assert_eq!(std::mem::size_of::<Slot>(), 32);
         assert_eq!(std::mem::align_of::<Slot>(), 32);
+    }
+
+    proptest! {
+        /// A head matches a value of the same length exactly when their first [`HEAD`] bytes
+        /// are the same, for every length (each of the loads' cases) and a difference at any
+        /// place.
+        #[test]
+        fn a_head_matches_the_values_that_start_with_it(
+            a in proptest::collection::vec(0u8..3, 0..30),
+            at in any::<prop::sample::Index>(),
+            to in 0u8..3,
+        ) {
+            let a = String::from_utf8(a.iter().map(|b| b'a' + b).collect()).unwrap();
+            let mut b = a.clone().into_bytes();
+            if !b.is_empty() {
+                let i = at.index(b.len());
+                b[i] = b'a' + to;
+            }
+            let n = a.len().min(HEAD);
+            let key = Slot::key(a.as_bytes(), 0);
+            prop_assert!(head_is(&key.head, a.as_bytes()));
+            prop_assert_eq!(head_is(&key.head, &b), a.as_bytes()[..n] == b[..n]);
+        }
     }
 
     #[test]

@@ -443,7 +443,14 @@ impl<'c> Aggregator<'c> {
     }
 
     /// Adds the rows of the line waiting for its client code, if any.
+    #[inline]
     fn settle(&mut self) {
+        if self.pending.is_some() {
+            self.settle_pending();
+        }
+    }
+
+    fn settle_pending(&mut self) {
         let Some(Late {
             mut row,
             session,
@@ -454,20 +461,46 @@ impl<'c> Aggregator<'c> {
         else {
             return;
         };
-        let text = text
-            .get(..usize::from(len))
-            .and_then(|bytes| std::str::from_utf8(bytes).ok())
-            .unwrap_or_default();
-        let client = self.strings.intern_hashed(
-            Dim::Client,
-            Some((text, Some(Hint::At(Place::V4(address))))),
-        );
+        let client = self
+            .strings
+            .intern_client_v4(text.get(..usize::from(len)).unwrap_or_default(), address);
         self.facts.prefetch_client(client);
         row.client = client;
         self.facts.push(row);
         if let Some(session) = session {
             self.push_session(SessionRow { client, ..session });
         }
+    }
+
+    /// Keeps the rows of a line whose client, `value`, is the IPv4 address `address`, until
+    /// its code is known ([`Aggregator::settle`]).
+    #[inline(never)]
+    fn push_late(&mut self, event: &Event<'_>, row: FactRow, value: &str, address: u32) {
+        self.last_codes = LineCodes {
+            endpoint: row.endpoint,
+            user: row.user,
+            client: 0,
+            detail: row.detail,
+        };
+        let session = event.client_conn.map(|conn| SessionRow {
+            conn,
+            ts: event.ts,
+            client: 0,
+            cause: row.cause,
+            flags: SessionFlags::of(event.kind),
+        });
+        let mut text = [0u8; 15];
+        let len = value.len().min(text.len());
+        if let (Some(to), Some(from)) = (text.get_mut(..len), value.as_bytes().get(..len)) {
+            to.copy_from_slice(from);
+        }
+        self.pending = Some(Late {
+            row,
+            session,
+            address,
+            text,
+            len: u8::try_from(len).unwrap_or(0),
+        });
     }
 
     fn push_session(&mut self, row: SessionRow) {
@@ -716,61 +749,46 @@ impl<'c> Aggregator<'c> {
         let detail = self.strings.intern(Dim::Detail, detail);
         // The line before, if it waits for its client code, is counted first.
         self.settle();
-        let late = match client {
-            Some((value, Some(Hint::At(Place::V4(address))))) if self.late_clients => {
-                Some((value, address))
-            }
-            _ => None,
-        };
-        let client = if late.is_some() {
-            0
-        } else {
-            let client = self.strings.intern_hashed(Dim::Client, client);
-            self.facts.prefetch_client(client);
-            client
-        };
         let row = FactRow {
             kind: event.kind.index(),
             cause,
-            user: self.strings.intern_hashed(Dim::User, user),
-            client,
+            user: 0,
+            client: 0,
             endpoint,
             detail,
             pattern: pattern_index,
             ts: event.ts,
         };
-        self.last_codes = LineCodes {
-            endpoint: row.endpoint,
-            user: row.user,
-            client: row.client,
-            detail: row.detail,
-        };
-        let session = event.client_conn.map(|conn| SessionRow {
-            conn,
-            ts: event.ts,
-            client,
-            cause,
-            flags: SessionFlags::of(event.kind),
-        });
-        match late {
-            Some((value, address)) => {
-                let mut text = [0u8; 15];
-                let len = value.len().min(text.len());
-                if let (Some(to), Some(from)) = (text.get_mut(..len), value.as_bytes().get(..len)) {
-                    to.copy_from_slice(from);
-                }
-                self.pending = Some(Late {
-                    row,
-                    session,
-                    address,
-                    text,
-                    len: u8::try_from(len).unwrap_or(0),
-                });
+        match client {
+            Some((value, Some(Hint::At(Place::V4(address)))))
+                if self.late_clients && self.strings.many_addresses() =>
+            {
+                let user = self.strings.intern_hashed(Dim::User, user);
+                self.push_late(event, FactRow { user, ..row }, value, address);
             }
-            None => {
+            _ => {
+                let client = self.strings.intern_hashed(Dim::Client, client);
+                self.facts.prefetch_client(client);
+                let row = FactRow {
+                    user: self.strings.intern_hashed(Dim::User, user),
+                    client,
+                    ..row
+                };
+                self.last_codes = LineCodes {
+                    endpoint: row.endpoint,
+                    user: row.user,
+                    client: row.client,
+                    detail: row.detail,
+                };
                 self.facts.push(row);
-                if let Some(session) = session {
-                    self.push_session(session);
+                if let Some(conn) = event.client_conn {
+                    self.push_session(SessionRow {
+                        conn,
+                        ts: event.ts,
+                        client,
+                        cause,
+                        flags: SessionFlags::of(event.kind),
+                    });
                 }
             }
         }
