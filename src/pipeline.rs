@@ -408,9 +408,8 @@ impl<'c> Pipeline<'c> {
         self.line = batch.first_line;
         // One search of the batch's text is much faster than one per line.
         self.no_escapes = memchr::memchr(0x1b, batch.text.as_bytes()).is_none();
-        // Clients looked up a line late, unless `--events` reads each line's codes at once;
-        // the last line's rows are added before the batch ends.
-        self.aggregator.set_late_clients(self.events.is_none());
+        // Clients looked up a line late; the last line's rows are added before the batch ends.
+        self.aggregator.set_late_clients(true);
         for record in batch.records() {
             self.push(record);
         }
@@ -598,13 +597,13 @@ mod tests {
         #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..proptest::prelude::ProptestConfig::default() })]
 
         /// A batch looks its lines' client addresses up a line late
-        /// ([`Aggregator::set_late_clients`]); the summary is the one of the same lines pushed
-        /// one at a time, with the lines cut into batches anywhere: addresses of a fleet (the
+        /// ([`Aggregator::set_late_clients`]); the summary and the `--events` table are those
+        /// of the same lines pushed one at a time, with the lines cut into batches anywhere: addresses of a fleet (the
         /// interner's table grows) and of a few clients (its cache of recent codes answers),
         /// written the one way or not (a leading zero, a port), next to lines without a
         /// client, without a session, untimed, or that no pattern claims.
         #[test]
-        fn clients_looked_up_a_line_late_give_the_same_summary(
+        fn clients_looked_up_a_line_late_give_the_same_summary_and_table(
             lines in proptest::collection::vec(
                 (0u8..7, 0u32..400_000, 0u32..6, 0u32..40),
                 0..300,
@@ -647,9 +646,26 @@ mod tests {
                     batch.push(RawRecord { text, ts: None, input: 0, stream: None });
                 }
             }
-            let mut batched = Pipeline::new(&CLASSIFIER, TimeWindow::default());
+            // Both write the `--events` table too: a line counted late has no client code
+            // when its row is written, which then finds the address by its text.
+            let table = || {
+                let text = Arc::new(std::sync::Mutex::new(Vec::new()));
+                let sink = EventsSink::new(
+                    Box::new(Shared(Arc::clone(&text))),
+                    crate::aggregate::events::EventsFormat::Ndjson,
+                    vec!["input".to_string()],
+                    false,
+                )
+                .unwrap();
+                (text, Arc::new(sink))
+            };
+            let (one_table, one_sink) = table();
+            let (batched_table, batched_sink) = table();
+            let mut batched = Pipeline::new(&CLASSIFIER, TimeWindow::default())
+                .with_events(Some(Arc::clone(&batched_sink)));
             // The same lines pushed one at a time, numbered as the batches number them.
-            let mut one = Pipeline::new(&CLASSIFIER, TimeWindow::default());
+            let mut one = Pipeline::new(&CLASSIFIER, TimeWindow::default())
+                .with_events(Some(Arc::clone(&one_sink)));
             for batch in &batches {
                 batched.push_batch(batch);
                 one.aggregator.set_seq(batch.first_seq());
@@ -657,10 +673,33 @@ mod tests {
                     one.push(record);
                 }
             }
+            one.flush_events();
+            batched.flush_events();
+            one_sink.finish().unwrap();
+            batched_sink.finish().unwrap();
+            let (one_table, batched_table) = (one_table.lock().unwrap().clone(), batched_table.lock().unwrap().clone());
+            proptest::prop_assert_eq!(
+                String::from_utf8_lossy(&batched_table),
+                String::from_utf8_lossy(&one_table)
+            );
             let (one, batched) = (one.finish().unwrap(), batched.finish().unwrap());
             proptest::prop_assert_eq!(&batched.clients, &one.clients);
             proptest::prop_assert_eq!(&batched.sessions, &one.sessions);
             proptest::prop_assert_eq!(batched, one);
+        }
+    }
+
+    /// A writer into a buffer the test keeps.
+    struct Shared(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Shared {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
         }
     }
 

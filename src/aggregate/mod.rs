@@ -435,8 +435,9 @@ impl<'c> Aggregator<'c> {
     /// arrives while the next line is parsed and classified, instead of stalling this one.
     /// The line's fact and session rows are added then, before the next line's, so every
     /// table sees the rows in the same order; only which code a new value gets can differ,
-    /// and no result depends on codes (they already differ between workers). Not for a run
-    /// that reads each line's codes right after it is pushed ([`Aggregator::last_codes`]).
+    /// and no result depends on codes (they already differ between workers). A line counted
+    /// late has no client code in [`Aggregator::last_codes`] (0): the `--events` table then
+    /// finds the address by its text, as it does a value it has no code for.
     pub fn set_late_clients(&mut self, late: bool) {
         self.settle();
         self.late_clients = late;
