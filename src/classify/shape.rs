@@ -61,14 +61,16 @@ fn all_or_no_digits(holds: impl Fn(u8) -> bool) -> bool {
 
 /// Writes the shape of `message` (every ASCII digit as `0`) into `shape`. Eight bytes at a
 /// time (this runs on every line): the message is copied whole, then each word's digits are
-/// found with carry-free byte arithmetic and set to `0`.
+/// found with carry-free byte arithmetic and set to `0`. The words are read from the message,
+/// not from the copy: the copy's stores overlap (a short copy writes its two halves over each
+/// other), and a load across two of them waits until both have left the store buffer.
 pub fn shape_into(message: &str, shape: &mut Vec<u8>) {
     shape.clear();
     shape.extend_from_slice(message.as_bytes());
     let mut words = shape.chunks_exact_mut(8);
-    for word in &mut words {
+    for (word, from) in (&mut words).zip(message.as_bytes().chunks_exact(8)) {
         let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
+        bytes.copy_from_slice(from);
         word.copy_from_slice(&zero_digits(u64::from_le_bytes(bytes)).to_le_bytes());
     }
     for b in words.into_remainder() {
