@@ -598,10 +598,10 @@ mod tests {
 
         /// A batch looks its lines' client addresses up a line late
         /// ([`Aggregator::set_late_clients`]); the summary and the `--events` table are those
-        /// of the same lines pushed one at a time, with the lines cut into batches anywhere: addresses of a fleet (the
-        /// interner's table grows) and of a few clients (its cache of recent codes answers),
-        /// written the one way or not (a leading zero, a port), next to lines without a
-        /// client, without a session, untimed, or that no pattern claims.
+        /// of the same lines pushed one at a time, with the lines cut into batches anywhere:
+        /// addresses of a fleet (the interner's table grows) and of a few clients (its cache
+        /// of recent codes answers), written the one way or not (a leading zero, a port), next
+        /// to lines without a client, without a session, untimed, or that no pattern claims.
         #[test]
         fn clients_looked_up_a_line_late_give_the_same_summary_and_table(
             lines in proptest::collection::vec(

@@ -59,7 +59,7 @@ impl Slot {
     /// Whether this slot holds `value`, `texts` answering for the bytes after the head. The
     /// value is compared as it lies, not through a [`Slot::key`] of it: a head copied a few
     /// bytes at a time and read back whole at once waits for the copy to leave the store
-    /// buffer, a fifth of the interner's time on a fleet's traffic.
+    /// buffer (a fifth of `intern_hashed`'s samples on a fleet's traffic).
     #[inline(always)]
     fn holds(&self, value: &str, texts: Texts<'_>) -> bool {
         self.code != 0
@@ -129,8 +129,8 @@ fn recent_slot(bytes: &[u8]) -> usize {
 
 /// Where `value` of `dim` is kept in [`Interner::recent`].
 #[inline]
-fn recent_at(dim: Dim, value: &str) -> usize {
-    dim as usize * RECENT_SLOTS + recent_slot(value.as_bytes())
+fn recent_at(dim: Dim, value: &[u8]) -> usize {
+    dim as usize * RECENT_SLOTS + recent_slot(value)
 }
 
 /// The hash of a value: its high half picks the slot and is kept in it.
@@ -266,7 +266,7 @@ impl Interner {
     /// line's user and client are fetched before the rest of the line is counted.
     pub(super) fn prefetch(&self, dim: Dim, value: &str) -> Hint {
         // Most lines repeat a recent value: then there is nothing to fetch, and no hash to find.
-        if let Some(code) = self.recent_code(recent_at(dim, value), value) {
+        if let Some(code) = self.recent_code(recent_at(dim, value.as_bytes()), value) {
             return Hint::Known(code);
         }
         let place = place_of(value);
@@ -307,10 +307,7 @@ impl Interner {
             self.recent = vec![Slot::default(); RECENT_SLOTS * 4];
         }
         let found = self.find_or_add_v4(bytes, address);
-        if let Some(recent) = self
-            .recent
-            .get_mut(Dim::Client as usize * RECENT_SLOTS + recent_slot(bytes))
-        {
+        if let Some(recent) = self.recent.get_mut(recent_at(Dim::Client, bytes)) {
             *recent = found;
         }
         found.code
@@ -328,7 +325,7 @@ impl Interner {
         if self.recent.is_empty() {
             self.recent = vec![Slot::default(); RECENT_SLOTS * 4];
         }
-        let at = recent_at(dim, value);
+        let at = recent_at(dim, value.as_bytes());
         if place.is_none()
             && let Some(code) = self.recent_code(at, value)
         {

@@ -560,12 +560,13 @@ impl<'c> Aggregator<'c> {
 
     /// Merging, second half: adds the other aggregator's events, its codes mapped through
     /// `remap` (what [`Aggregator::absorb_strings`] returned for it).
-    pub fn merge_mapped(&mut self, mut other: Aggregator<'_>, remap: &[u32]) {
+    pub fn merge_mapped(&mut self, other: Aggregator<'_>, remap: &[u32]) {
+        // A worker's lines are all counted by the end of each batch (`Pipeline::push_batch`),
+        // so none waits here: its code would be missing from `remap`.
         debug_assert!(
             other.pending.is_none(),
             "a line still waits for its client code"
         );
-        other.settle();
         self.settle();
         let map = |code: u32| -> u32 {
             if code == 0 {
