@@ -55,17 +55,21 @@ pub struct FrameError(#[from] PolarsError);
 
 /// Events folded into per-combination counts as they arrive (hash maps keyed by the codes),
 /// so memory follows the number of distinct combinations. Every question the summary asks
-/// crosses at most one of user or client with (kind, cause), so the combinations are kept as
-/// three projections instead of one table of every dimension: crossing a fleet's client
+/// crosses at most one of user, client or endpoint with (kind, cause), so the combinations are
+/// kept as four projections instead of one table of every dimension: crossing a fleet's client
 /// addresses with its endpoints and users would multiply their numbers (256,000 addresses on
-/// 300 endpoints made a million rows per worker). The minute is kept apart with the kind only
-/// ([`MinuteBuffer`]): no question crosses minutes with clients or users.
+/// 300 endpoints made a million rows per worker), and the main projection without the endpoint
+/// stays small enough for the core's cache (with 300 endpoints crossed with its details and
+/// patterns, its look-up was a cache miss on every line). The minute is kept apart with the
+/// kind only ([`MinuteBuffer`]): no question crosses minutes with clients or users.
 #[derive(Clone, Default)]
 pub struct FactBuffer {
-    /// (kind, cause, endpoint, detail, pattern): every event, by [`MainKey`].
+    /// (kind, cause, detail, pattern): every event, by [`MainKey`].
     main: HashMap<MainKey, Acc, FxBuild>,
     /// ([`kind_cause`], user): events that name a user, by [`UserKey`].
     users: HashMap<UserKey, Seen, FxBuild>,
+    /// ([`kind_cause`], endpoint): events that name an endpoint, by [`UserKey`].
+    endpoints: HashMap<UserKey, Seen, FxBuild>,
     /// ([`kind_cause`], client): events that name a client address, by client code.
     clients: ByClient,
     minutes: MinuteBuffer,
@@ -79,28 +83,26 @@ fn kind_cause(kind: u32, cause: u32) -> u32 {
 
 const _: () = assert!(super::minutes::KINDS < 0xff);
 
-/// The main projection's key, (kind, cause, endpoint, detail, pattern) in one number:
-/// [`kind_cause`], endpoint, detail and pattern, 32 bits each. Every event looks it up, and a
-/// number hashes in two multiplications and compares at once, where an array of five codes
-/// was hashed and compared as 20 bytes.
+/// The main projection's key, (kind, cause, detail, pattern) in one number: [`kind_cause`],
+/// detail and pattern, 32 bits each. Every event looks it up, and a number hashes in two
+/// multiplications and compares at once, where an array of codes was hashed and compared as
+/// bytes.
 type MainKey = u128;
 
-fn main_key([kind, cause, endpoint, detail, pattern]: [u32; 5]) -> MainKey {
-    u128::from(kind_cause(kind, cause)) << 96
-        | u128::from(endpoint) << 64
-        | u128::from(detail) << 32
-        | u128::from(pattern)
+fn main_key([kind, cause, detail, pattern]: [u32; 4]) -> MainKey {
+    u128::from(kind_cause(kind, cause)) << 64 | u128::from(detail) << 32 | u128::from(pattern)
 }
 
-/// (kind, cause, endpoint, detail, pattern) of a [`MainKey`].
-fn main_codes(key: MainKey) -> [u32; 5] {
+/// (kind, cause, detail, pattern) of a [`MainKey`].
+fn main_codes(key: MainKey) -> [u32; 4] {
     // Truncations: each code is 32 bits of the key.
     let word = |at: u32| (key >> at) as u32;
-    let (kind, cause) = split_kind_cause(word(96));
-    [kind, cause, word(64), word(32), word(0)]
+    let (kind, cause) = split_kind_cause(word(64));
+    [kind, cause, word(32), word(0)]
 }
 
-/// The users projection's key, ([`kind_cause`], user) in one number (see [`MainKey`]).
+/// The users' (and the endpoints') projection's key, ([`kind_cause`], user) in one number
+/// (see [`MainKey`]).
 type UserKey = u64;
 
 fn user_key([kind_cause, user]: [u32; 2]) -> UserKey {
@@ -408,7 +410,7 @@ impl FactBuffer {
         let acc = Acc::new(n, row.ts, last);
         absorb(
             &mut self.main,
-            main_key([row.kind, row.cause, row.endpoint, row.detail, row.pattern]),
+            main_key([row.kind, row.cause, row.detail, row.pattern]),
             acc,
         );
         let seen = Seen {
@@ -419,6 +421,13 @@ impl FactBuffer {
             absorb(
                 &mut self.users,
                 user_key([kind_cause(row.kind, row.cause), row.user]),
+                seen,
+            );
+        }
+        if row.endpoint != 0 {
+            absorb(
+                &mut self.endpoints,
+                user_key([kind_cause(row.kind, row.cause), row.endpoint]),
                 seen,
             );
         }
@@ -443,20 +452,29 @@ impl FactBuffer {
         let FactBuffer {
             main,
             users,
+            endpoints,
             clients,
             minutes,
         } = other;
         for (key, acc) in main {
-            let [kind, cause, endpoint, detail, pattern] = main_codes(key);
+            let [kind, cause, detail, pattern] = main_codes(key);
             absorb(
                 &mut self.main,
-                main_key([kind, cause, map(endpoint), map(detail), pattern]),
+                main_key([kind, cause, map(detail), pattern]),
                 acc,
             );
         }
         for (key, seen) in users {
             let [kind_cause, user] = user_codes(key);
             absorb(&mut self.users, user_key([kind_cause, map(user)]), seen);
+        }
+        for (key, seen) in endpoints {
+            let [kind_cause, endpoint] = user_codes(key);
+            absorb(
+                &mut self.endpoints,
+                user_key([kind_cause, map(endpoint)]),
+                seen,
+            );
         }
         // Mapped first, so that each entry is asked for a few rows before it is added to:
         // with a fleet's addresses the array is larger than the cache.
@@ -480,6 +498,7 @@ impl FactBuffer {
         let FactBuffer {
             main,
             users,
+            endpoints,
             clients,
             minutes,
         } = self;
@@ -490,18 +509,21 @@ impl FactBuffer {
                 // No order is needed: every question sums or takes extremes, and `group`
                 // sorts its answer.
                 let main = main.into_iter().map(|(k, acc)| (main_codes(k), acc));
-                let main = frame_of(main.collect(), [KIND, CAUSE, ENDPOINT, DETAIL, PATTERN])?;
+                let main = frame_of(main.collect(), [KIND, CAUSE, DETAIL, PATTERN])?;
                 let users = users.into_iter().map(|(k, seen)| (user_codes(k), seen));
                 let users = frame_of_seen(users.collect(), USER)?;
-                Ok((main, users, minutes.finish()))
+                let endpoints = endpoints.into_iter().map(|(k, seen)| (user_codes(k), seen));
+                let endpoints = frame_of_seen(endpoints.collect(), ENDPOINT)?;
+                Ok((main, users, endpoints, minutes.finish()))
             },
             || frame_of_seen(clients.into_rows(), CLIENT),
         );
-        let (main, users, (timeline, opened)) = rest?;
+        let (main, users, endpoints, (timeline, opened)) = rest?;
         let clients = clients?;
         Ok(Facts {
             main,
             users,
+            endpoints,
             clients,
             timeline,
             opened,
@@ -509,11 +531,12 @@ impl FactBuffer {
     }
 }
 
-/// The reduced fact tables: `main`, `users` and `clients` by the dimensions of their
-/// projection (see [`FactBuffer`]), and the timeline.
+/// The reduced fact tables: `main`, `users`, `endpoints` and `clients` by the dimensions of
+/// their projection (see [`FactBuffer`]), and the timeline.
 pub struct Facts {
     main: DataFrame,
     users: DataFrame,
+    endpoints: DataFrame,
     clients: DataFrame,
     /// Events per kind in each minute that has any, in minute order (untimed events left
     /// out), until [`Facts::take_timeline`].
@@ -551,6 +574,8 @@ impl Facts {
                 frame = &self.users;
             } else if name == CLIENT {
                 frame = &self.clients;
+            } else if name == ENDPOINT {
+                frame = &self.endpoints;
             }
         }
         if frame.height() == 0 {
@@ -677,6 +702,7 @@ impl Facts {
         let frame = match dimension {
             USER => &self.users,
             CLIENT => &self.clients,
+            ENDPOINT => &self.endpoints,
             _ => &self.main,
         };
         if frame.height() == 0 {
@@ -785,9 +811,10 @@ mod tests {
             other in prop::array::uniform5(0u32..3),
         ) {
             let [endpoint, detail, pattern] = codes;
-            let main = [kind, cause, endpoint, detail, pattern];
+            let main = [kind, cause, detail, pattern];
             prop_assert_eq!(main_codes(main_key(main)), main);
-            prop_assert_eq!(main_key(other) == main_key(main), other == main);
+            let other_main = [other[0], other[1], other[3], other[4]];
+            prop_assert_eq!(main_key(other_main) == main_key(main), other_main == main);
             let user = [kind_cause(kind, cause), endpoint];
             prop_assert_eq!(user_codes(user_key(user)), user);
             let other_user = [kind_cause(other[0], other[1]), other[2]];
