@@ -66,10 +66,10 @@ pub struct FrameError(#[from] PolarsError);
 pub struct FactBuffer {
     /// (kind, cause, detail, pattern): every event, by [`MainKey`].
     main: HashMap<MainKey, Acc, FxBuild>,
-    /// ([`kind_cause`], user): events that name a user, by [`UserKey`].
-    users: HashMap<UserKey, Seen, FxBuild>,
-    /// ([`kind_cause`], endpoint): events that name an endpoint, by [`UserKey`].
-    endpoints: HashMap<UserKey, Seen, FxBuild>,
+    /// ([`kind_cause`], user): events that name a user.
+    users: ByCode,
+    /// ([`kind_cause`], endpoint): events that name an endpoint.
+    endpoints: ByCode,
     /// ([`kind_cause`], client): events that name a client address, by client code.
     clients: ByClient,
     minutes: MinuteBuffer,
@@ -101,18 +101,51 @@ fn main_codes(key: MainKey) -> [u32; 4] {
     [kind, cause, word(32), word(0)]
 }
 
-/// The users' (and the endpoints') projection's key, ([`kind_cause`], user) in one number
-/// (see [`MainKey`]).
-type UserKey = u64;
+/// The key of a projection by one code (a user's, an endpoint's), ([`kind_cause`], code) in
+/// one number (see [`MainKey`]).
+type CodeKey = u64;
 
-fn user_key([kind_cause, user]: [u32; 2]) -> UserKey {
-    u64::from(kind_cause) << 32 | u64::from(user)
+fn code_key([kind_cause, code]: [u32; 2]) -> CodeKey {
+    u64::from(kind_cause) << 32 | u64::from(code)
 }
 
-/// ([`kind_cause`], user) of a [`UserKey`].
-fn user_codes(key: UserKey) -> [u32; 2] {
+/// ([`kind_cause`], code) of a [`CodeKey`].
+fn key_codes(key: CodeKey) -> [u32; 2] {
     // Truncations: each code is 32 bits of the key.
     [(key >> 32) as u32, key as u32]
+}
+
+/// A projection ([`kind_cause`], code) → [`Seen`] of the events that name a value of one
+/// dimension (users, endpoints), by [`CodeKey`].
+#[derive(Clone, Default)]
+struct ByCode(HashMap<CodeKey, Seen, FxBuild>);
+
+impl ByCode {
+    /// Counts `seen` for `code` (none for code 0: the event names no value).
+    fn add(&mut self, kind: u32, cause: u32, code: u32, seen: Seen) {
+        if code != 0 {
+            absorb(&mut self.0, code_key([kind_cause(kind, cause), code]), seen);
+        }
+    }
+
+    /// Adds another worker's counts, its codes mapped through `map`.
+    fn merge(&mut self, other: ByCode, map: &dyn Fn(u32) -> u32) {
+        for (key, seen) in other.0 {
+            let [kind_cause, code] = key_codes(key);
+            absorb(&mut self.0, code_key([kind_cause, map(code)]), seen);
+        }
+    }
+
+    /// The frame of the projection, its codes in column `name`.
+    fn into_frame(self, name: &str) -> Result<DataFrame, FrameError> {
+        frame_of_seen(
+            self.0
+                .into_iter()
+                .map(|(k, seen)| (key_codes(k), seen))
+                .collect(),
+            name,
+        )
+    }
 }
 
 /// The kind and the cause of a [`kind_cause`] word.
@@ -417,20 +450,8 @@ impl FactBuffer {
             n,
             first: acc.first,
         };
-        if row.user != 0 {
-            absorb(
-                &mut self.users,
-                user_key([kind_cause(row.kind, row.cause), row.user]),
-                seen,
-            );
-        }
-        if row.endpoint != 0 {
-            absorb(
-                &mut self.endpoints,
-                user_key([kind_cause(row.kind, row.cause), row.endpoint]),
-                seen,
-            );
-        }
+        self.users.add(row.kind, row.cause, row.user, seen);
+        self.endpoints.add(row.kind, row.cause, row.endpoint, seen);
         self.minutes
             .push(row.kind, n, minute.or(row.ts), acc.first(), acc.last());
         // Last, and a few rows later: its entry was asked for when the client's code was known.
@@ -464,18 +485,8 @@ impl FactBuffer {
                 acc,
             );
         }
-        for (key, seen) in users {
-            let [kind_cause, user] = user_codes(key);
-            absorb(&mut self.users, user_key([kind_cause, map(user)]), seen);
-        }
-        for (key, seen) in endpoints {
-            let [kind_cause, endpoint] = user_codes(key);
-            absorb(
-                &mut self.endpoints,
-                user_key([kind_cause, map(endpoint)]),
-                seen,
-            );
-        }
+        self.users.merge(users, map);
+        self.endpoints.merge(endpoints, map);
         // Mapped first, so that each entry is asked for a few rows before it is added to:
         // with a fleet's addresses the array is larger than the cache.
         const AHEAD: usize = 8;
@@ -510,10 +521,8 @@ impl FactBuffer {
                 // sorts its answer.
                 let main = main.into_iter().map(|(k, acc)| (main_codes(k), acc));
                 let main = frame_of(main.collect(), [KIND, CAUSE, DETAIL, PATTERN])?;
-                let users = users.into_iter().map(|(k, seen)| (user_codes(k), seen));
-                let users = frame_of_seen(users.collect(), USER)?;
-                let endpoints = endpoints.into_iter().map(|(k, seen)| (user_codes(k), seen));
-                let endpoints = frame_of_seen(endpoints.collect(), ENDPOINT)?;
+                let users = users.into_frame(USER)?;
+                let endpoints = endpoints.into_frame(ENDPOINT)?;
                 Ok((main, users, endpoints, minutes.finish()))
             },
             || frame_of_seen(clients.into_rows(), CLIENT),
@@ -816,9 +825,9 @@ mod tests {
             let other_main = [other[0], other[1], other[3], other[4]];
             prop_assert_eq!(main_key(other_main) == main_key(main), other_main == main);
             let user = [kind_cause(kind, cause), endpoint];
-            prop_assert_eq!(user_codes(user_key(user)), user);
+            prop_assert_eq!(key_codes(code_key(user)), user);
             let other_user = [kind_cause(other[0], other[1]), other[2]];
-            prop_assert_eq!(user_key(other_user) == user_key(user), other_user == user);
+            prop_assert_eq!(code_key(other_user) == code_key(user), other_user == user);
         }
     }
 

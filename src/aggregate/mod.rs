@@ -483,13 +483,7 @@ impl<'c> Aggregator<'c> {
             client: 0,
             detail: row.detail,
         };
-        let session = event.client_conn.map(|conn| SessionRow {
-            conn,
-            ts: event.ts,
-            client: 0,
-            cause: row.cause,
-            flags: SessionFlags::of(event.kind),
-        });
+        let session = session_row(event, 0, row.cause);
         let mut text = [0u8; 15];
         let len = value.len().min(text.len());
         if let (Some(to), Some(from)) = (text.get_mut(..len), value.as_bytes().get(..len)) {
@@ -783,14 +777,8 @@ impl<'c> Aggregator<'c> {
                     detail: row.detail,
                 };
                 self.facts.push(row);
-                if let Some(conn) = event.client_conn {
-                    self.push_session(SessionRow {
-                        conn,
-                        ts: event.ts,
-                        client,
-                        cause,
-                        flags: SessionFlags::of(event.kind),
-                    });
+                if let Some(session) = session_row(event, client, cause) {
+                    self.push_session(session);
                 }
             }
         }
@@ -1305,6 +1293,17 @@ fn sessions_summary(
 /// Whether `raw`, the line of `event`, may name a proxy endpoint: its message holds the mark
 /// (known from the classifier) or its envelope does (known from the parser: the text before
 /// the message is the envelope, and after it only blanks).
+/// The session row of an event that names its client connection.
+fn session_row(event: &Event<'_>, client: u32, cause: u32) -> Option<SessionRow> {
+    event.client_conn.map(|conn| SessionRow {
+        conn,
+        ts: event.ts,
+        client,
+        cause,
+        flags: SessionFlags::of(event.kind),
+    })
+}
+
 fn names_proxy(event: &Event<'_>, raw: &str) -> bool {
     if event.proxy_mark || event.line.envelope_mark {
         return true;
