@@ -366,6 +366,10 @@ impl<'c> Pipeline<'c> {
             self.aggregator
                 .observe_repeat(record.input, own_ts, event.line.message);
             if let Some(sink) = &self.events {
+                // The line before's client, if it was looked up late, has its code now.
+                if let Some(code) = self.aggregator.take_settled_client() {
+                    self.rows.settle_client(Some(code));
+                }
                 let show_sql = sink.show_sql();
                 let message = event.line.message;
                 let clean = self
@@ -414,6 +418,9 @@ impl<'c> Pipeline<'c> {
             self.push(record);
         }
         self.aggregator.set_late_clients(false);
+        if let Some(code) = self.aggregator.take_settled_client() {
+            self.rows.settle_client(Some(code));
+        }
         self.no_escapes = false;
         self.hand_over_events();
     }

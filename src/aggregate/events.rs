@@ -115,6 +115,15 @@ struct Dict {
     /// form in this row group: redaction is a function of the text, and a message that needs
     /// it repeats its reason and digest (a pinned session's) row after row.
     redacted: HashMap<u64, (String, u32), FxBuild>,
+    /// Whether a code names one value and a value has one code ([`Dict::injective`]).
+    injective: bool,
+    /// How many of `values` `index` holds: a value an injective code brings is added
+    /// unindexed, and indexed only when a value without a code is looked up
+    /// ([`Dict::key_of`]).
+    indexed: usize,
+    /// The keys of the values an injective column got without a code in this row group
+    /// (MySQL's wildcard host `%`), which a code may bring later.
+    uncoded: Vec<u32>,
 }
 
 /// Texts [`Dict::redacted`] holds per row group at most, and the longest it holds: texts that
@@ -122,6 +131,10 @@ struct Dict {
 /// of filling memory (at most 4 MiB a column).
 const REDACTED_MEMO: usize = 4096;
 const REDACTED_MEMO_TEXT: usize = 1024;
+
+/// Values without a code an injective column compares a new value with, at most; with more
+/// the value is looked up in the index.
+const UNCODED: usize = 8;
 
 /// The key of a row without a value, while the rows gather.
 const NULL_KEY: u32 = u32::MAX;
@@ -139,11 +152,26 @@ impl Default for Dict {
             by_code: Vec::new(),
             coded: Vec::new(),
             redacted: HashMap::default(),
+            injective: false,
+            indexed: 0,
+            uncoded: Vec::new(),
         }
     }
 }
 
 impl Dict {
+    /// A column whose codes are an interner's: a nonzero code names one value and a value has
+    /// one code, so a code new in the row group brings a value new in it (unless the value
+    /// came without its code), added without a hash look-up. With a fleet's addresses most of
+    /// a row group's values are new: the index of every value was a table larger than the
+    /// cache, read once a row.
+    fn injective() -> Dict {
+        Dict {
+            injective: true,
+            ..Dict::default()
+        }
+    }
+
     /// Most rows of most columns have no value (no user, no digest, no stream): such a row is
     /// counted inline, without the look-up's call.
     #[inline]
@@ -169,10 +197,13 @@ impl Dict {
             self.nulls += 1;
             return NULL_KEY;
         };
-        let values = &mut self.values;
-        if self.last != NULL_KEY && values.value(self.last as usize) == value {
+        if self.last != NULL_KEY && self.values.value(self.last as usize) == value {
             return self.last;
         }
+        if self.indexed < self.values.len() {
+            self.index_the_rest();
+        }
+        let values = &mut self.values;
         let hash = FxBuild.hash_one(value);
         let mut key = *self.index.entry(hash).or_insert_with(|| {
             values.push_value(value);
@@ -182,8 +213,23 @@ impl Dict {
             values.push_value(value);
             key = (values.len() - 1) as u32;
         }
+        self.indexed = values.len();
         self.last = key;
         key
+    }
+
+    /// Indexes the values added without a look-up ([`Dict::injective`]), before a value is
+    /// looked up by its text.
+    #[cold]
+    #[inline(never)]
+    fn index_the_rest(&mut self) {
+        for key in self.indexed..self.values.len() {
+            let value = self.values.value(key);
+            self.index
+                .entry(FxBuild.hash_one(value))
+                .or_insert(key as u32);
+        }
+        self.indexed = self.values.len();
     }
 
     /// [`Dict::push`] of `value`, which `code` names: the same code, within a worker's run,
@@ -218,10 +264,42 @@ impl Dict {
     /// looked up, and its key remembered for the code.
     #[inline(never)]
     fn push_looked_up(&mut self, code: u32, value: Option<&str>) {
-        let key = self.key_of(value);
+        let key = self.look_up(code, value);
         self.keys.push(key);
+    }
+
+    /// The key of `value`, which `code` names (0: no code), added to the dictionary when it is
+    /// not there yet, and remembered for the code.
+    fn look_up(&mut self, code: u32, value: Option<&str>) -> u32 {
+        let key = match value {
+            Some(value) if self.injective && code != 0 => {
+                // A value new to the row group, as its code is (`push_coded`), unless it came
+                // without its code before.
+                let values = &self.values;
+                match self
+                    .uncoded
+                    .iter()
+                    .find(|&&key| values.value(key as usize) == value)
+                {
+                    Some(&key) => key,
+                    None if self.uncoded.len() <= UNCODED => {
+                        self.values.push_value(value);
+                        (self.values.len() - 1) as u32
+                    }
+                    None => self.key_of(Some(value)),
+                }
+            }
+            value => {
+                let before = self.values.len();
+                let key = self.key_of(value);
+                if self.injective && self.values.len() > before {
+                    self.uncoded.push(key);
+                }
+                key
+            }
+        };
         if code == 0 {
-            return;
+            return key;
         }
         let at = code as usize;
         if self.by_code.len() <= at {
@@ -231,6 +309,33 @@ impl Dict {
             *slot = key;
             self.coded.push(code);
         }
+        key
+    }
+
+    /// Sets row `row`'s value, kept for it by [`Dict::push_later`], to `value`, which `code`
+    /// names (0: no code).
+    fn set_later(&mut self, row: usize, code: u32, value: &str) {
+        let known = self.by_code.get(code as usize).copied().unwrap_or(UNSEEN);
+        let key = if code == 0 || known == UNSEEN {
+            self.look_up(code, Some(value))
+        } else {
+            debug_assert_eq!(
+                (known != NULL_KEY).then(|| self.values.value(known as usize)),
+                Some(value),
+                "code {code} named another value before"
+            );
+            known
+        };
+        debug_assert_ne!(key, NULL_KEY, "row {row} set to no value");
+        if let Some(slot) = self.keys.get_mut(row) {
+            *slot = key;
+        }
+    }
+
+    /// Keeps a row for a value given later ([`Dict::set_later`]); its index.
+    fn push_later(&mut self) -> usize {
+        self.keys.push(NULL_KEY);
+        self.keys.len() - 1
     }
 
     /// [`Dict::push`] of `text` redacted as the message is (`show_sql` is the same for the
@@ -262,6 +367,8 @@ impl Dict {
             && self.coded.is_empty()
             && self.by_code.iter().all(|&k| k == UNSEEN)
             && self.redacted.is_empty()
+            && self.indexed == 0
+            && self.uncoded.is_empty()
     }
 
     /// The column as a dictionary array (for Parquet), leaving this empty.
@@ -289,6 +396,8 @@ impl Dict {
         let mut keys = taken(&mut self.keys);
         let validity = (std::mem::take(&mut self.nulls) > 0).then(|| validity_of(&mut keys));
         self.index.clear();
+        self.indexed = 0;
+        self.uncoded.clear();
         self.redacted.clear();
         self.last = NULL_KEY;
         for code in self.coded.drain(..) {
@@ -399,6 +508,22 @@ pub struct EventRows {
     message: messages::Messages,
     /// This worker's zstd context, made for its first row group and kept ([`compress_page`]).
     zstd: Option<zstd::bulk::Compressor<'static>>,
+    /// The row whose client address waits for its code ([`EventRows::settle_client`]).
+    late_client: Option<LateClient>,
+    /// The row before it, whose code is known and whose key is set a line later: with a
+    /// fleet's addresses the code's slot in [`Dict::by_code`] is a read of a table larger than
+    /// the cache, asked for when the code comes.
+    coded_client: Option<(LateClient, u32)>,
+}
+
+/// A row's client address whose code the aggregator gives a line later
+/// ([`crate::aggregate::LineCodes::late_client`]): the row, and the address's text (an IPv4
+/// address as the proxy writes it: at most fifteen bytes).
+#[derive(Debug, Clone, Copy)]
+struct LateClient {
+    row: usize,
+    text: [u8; 15],
+    len: u8,
 }
 
 /// Empty, without memory: a pipeline that writes no table has one too. Once a row group is
@@ -417,14 +542,16 @@ impl Default for EventRows {
             cause: Dict::default(),
             pattern: Dict::default(),
             severity: Dict::default(),
-            endpoint: Dict::default(),
-            user: Dict::default(),
-            client_ip: Dict::default(),
+            endpoint: Dict::injective(),
+            user: Dict::injective(),
+            client_ip: Dict::injective(),
             reason: Dict::default(),
             digest: Dict::default(),
             level: Dict::default(),
             message: messages::Messages::default(),
             zstd: None,
+            late_client: None,
+            coded_client: None,
         }
     }
 }
@@ -485,8 +612,26 @@ impl EventRows {
         self.endpoint.push_coded(codes.endpoint, || event.endpoint);
         self.user
             .push_coded(codes.user, || event.field(field::USER));
-        self.client_ip
-            .push_coded(codes.client, || event.field(field::CLIENT_IP));
+        let client_ip = event.field(field::CLIENT_IP);
+        match client_ip {
+            Some(ip) if codes.late_client && ip.len() <= 15 => {
+                // A row whose code never came (the aggregator gives each one) is found by
+                // its text.
+                if let Some(late) = self.late_client.take() {
+                    self.set_client(late, 0);
+                }
+                let mut text = [0u8; 15];
+                if let Some(to) = text.get_mut(..ip.len()) {
+                    to.copy_from_slice(ip.as_bytes());
+                }
+                self.late_client = Some(LateClient {
+                    row: self.client_ip.push_later(),
+                    text,
+                    len: ip.len() as u8,
+                });
+            }
+            _ => self.client_ip.push_coded(codes.client, || client_ip),
+        }
         // Reasons and digests are mostly parts of the message: a clean message makes them
         // clean too, without a search of their own.
         let message = event.line.message;
@@ -516,6 +661,42 @@ impl EventRows {
             Some(redacted) => self.message.push(&redacted),
             None => self.message.push(message),
         }
+    }
+
+    /// Gives the code of the row that waits for its client's code
+    /// ([`crate::aggregate::Aggregator::take_settled_client`]; `None`: found by its text). Its
+    /// key is set at the next call (its slot fetched meanwhile), or when the rows are taken.
+    pub fn settle_client(&mut self, code: Option<u32>) {
+        if let Some((late, code)) = self.coded_client.take() {
+            self.set_client(late, code);
+        }
+        if let Some(late) = self.late_client.take() {
+            match code {
+                Some(code) => {
+                    if let Some(slot) = self.client_ip.by_code.get(code as usize) {
+                        super::prefetch(std::ptr::from_ref(slot).cast());
+                    }
+                    self.coded_client = Some((late, code));
+                }
+                None => self.set_client(late, 0),
+            }
+        }
+    }
+
+    /// Sets the address of the rows still waiting for their client's code, by text when the
+    /// code did not come.
+    fn settle_clients(&mut self) {
+        self.settle_client(None);
+        self.settle_client(None);
+    }
+
+    fn set_client(&mut self, late: LateClient, code: u32) {
+        let text = late
+            .text
+            .get(..usize::from(late.len))
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .unwrap_or_default();
+        self.client_ip.set_later(late.row, code, text);
     }
 
     /// Room for a row group in every column, at the first row: growing them row by row
@@ -549,6 +730,9 @@ impl EventRows {
     /// values as dictionaries for Parquet and plain for the text formats, times as
     /// timestamps for Parquet and RFC 3339 text for the others.
     fn take_arrays(&mut self, inputs: &[String], format: EventsFormat) -> PolarsResult<Taken> {
+        // The rows still waiting for their client's key (the aggregator settles a batch's last
+        // line at the batch's end, before its rows are handed over).
+        self.settle_clients();
         let parquet = format == EventsFormat::Parquet;
         let text = |dict: &mut Dict| -> PolarsResult<Box<dyn Array>> {
             if parquet {
@@ -1185,6 +1369,59 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// A column of an interner's codes ([`Dict::injective`]) gives back the values pushed,
+        /// row for row, as a plain column does, and holds each value once, whatever mix of
+        /// rows it gets: values named by their code, values without one (a code may name them
+        /// later, and more of them than it compares), rows without a value, and rows whose
+        /// value is given a few rows later (a client looked up late), with its code or without;
+        /// over row groups.
+        #[test]
+        fn an_injective_column_keeps_every_value_once(
+            groups in proptest::collection::vec(
+                proptest::collection::vec((0..4u8, 0..24usize, 0..3usize), 0..60),
+                1..4,
+            ),
+        ) {
+            let value = |i: usize| format!("10.0.{}.{}", i / 7, i % 7);
+            let mut dict = Dict::injective();
+            for ops in groups {
+                let mut want: Vec<Option<String>> = Vec::new();
+                // (row, value, rows to wait, whether its code comes)
+                let mut waiting: Vec<(usize, usize, usize, bool)> = Vec::new();
+                for (op, i, wait) in ops {
+                    let v = value(i);
+                    let code = i as u32 + 1;
+                    match op {
+                        0 => dict.push_coded(code, || Some(v.as_str())),
+                        1 => dict.push_coded(0, || Some(v.as_str())),
+                        2 => dict.push_coded(0, || None),
+                        _ => waiting.push((dict.push_later(), i, wait, wait != 2)),
+                    }
+                    want.push((op != 2).then(|| v.clone()));
+                    let (due, rest): (Vec<_>, Vec<_>) =
+                        waiting.into_iter().partition(|w| w.2 == 0);
+                    waiting = rest.into_iter().map(|(r, i, n, c)| (r, i, n - 1, c)).collect();
+                    for (row, i, _, with_code) in due {
+                        let code = if with_code { i as u32 + 1 } else { 0 };
+                        dict.set_later(row, code, &value(i));
+                    }
+                }
+                for (row, i, _, with_code) in waiting {
+                    let code = if with_code { i as u32 + 1 } else { 0 };
+                    dict.set_later(row, code, &value(i));
+                }
+                let (keys, values) = dict.take();
+                let distinct: std::collections::HashSet<&str> = values.values_iter().collect();
+                proptest::prop_assert_eq!(distinct.len(), values.len());
+                let got: Vec<Option<String>> = keys
+                    .iter()
+                    .map(|k| k.map(|k| values.value(*k as usize).to_string()))
+                    .collect();
+                proptest::prop_assert_eq!(got, want);
+                proptest::prop_assert!(dict.is_empty_for_test());
+            }
+        }
+
         /// The validity built a byte at a time is the one collected a bit at a time, and
         /// every null key becomes 0, for any keys of any length.
         #[test]

@@ -307,6 +307,9 @@ pub struct LineCodes {
     pub client: u32,
     /// The digest's, or when there is none the reason's.
     pub detail: u32,
+    /// Whether the client's code waits for the next line ([`Aggregator::set_late_clients`]):
+    /// `client` is then 0, and [`Aggregator::take_settled_client`] gives the code once known.
+    pub late_client: bool,
 }
 
 /// Where an aggregator's session rows go.
@@ -358,6 +361,9 @@ pub struct Aggregator<'c> {
     /// The line whose client address is being fetched: its fact and session rows wait for
     /// its code.
     pending: Option<Late>,
+    /// The client code given to the last line counted late, until taken
+    /// ([`Aggregator::take_settled_client`]).
+    settled_client: Option<u32>,
 }
 
 /// A line counted one line late ([`Aggregator::set_late_clients`]): its rows, whose client
@@ -426,6 +432,7 @@ impl<'c> Aggregator<'c> {
             repeats: RepeatSketch::default(),
             late_clients: false,
             pending: None,
+            settled_client: None,
         }
     }
 
@@ -436,8 +443,9 @@ impl<'c> Aggregator<'c> {
     /// The line's fact and session rows are added then, before the next line's, so every
     /// table sees the rows in the same order; only which code a new value gets can differ,
     /// and no result depends on codes (they already differ between workers). A line counted
-    /// late has no client code in [`Aggregator::last_codes`] (0): the `--events` table then
-    /// finds the address by its text, as it does a value it has no code for.
+    /// late has no client code yet in [`Aggregator::last_codes`] (`late_client`): the
+    /// `--events` table sets its row's address once [`Aggregator::take_settled_client`] gives
+    /// the code.
     pub fn set_late_clients(&mut self, late: bool) {
         self.settle();
         self.late_clients = late;
@@ -466,6 +474,7 @@ impl<'c> Aggregator<'c> {
             .strings
             .intern_client_v4(text.get(..usize::from(len)).unwrap_or_default(), address);
         self.facts.prefetch_client(client);
+        self.settled_client = Some(client);
         row.client = client;
         self.facts.push(row);
         if let Some(session) = session {
@@ -482,6 +491,7 @@ impl<'c> Aggregator<'c> {
             user: row.user,
             client: 0,
             detail: row.detail,
+            late_client: true,
         };
         let session = session_row(event, 0, row.cause);
         let mut text = [0u8; 15];
@@ -685,6 +695,13 @@ impl<'c> Aggregator<'c> {
         self.last_codes
     }
 
+    /// The client code of the line last counted late ([`LineCodes::late_client`]), once its
+    /// rows are added: after the next line's [`Aggregator::push`] or the batch's end
+    /// ([`Aggregator::set_late_clients`]). Taken once.
+    pub fn take_settled_client(&mut self) -> Option<u32> {
+        self.settled_client.take()
+    }
+
     /// Counts a line that was dropped by the time window.
     pub fn count_filtered(&mut self) {
         self.lines.lines += 1;
@@ -775,6 +792,7 @@ impl<'c> Aggregator<'c> {
                     user: row.user,
                     client: row.client,
                     detail: row.detail,
+                    late_client: false,
                 };
                 self.facts.push(row);
                 if let Some(session) = session_row(event, client, cause) {
@@ -884,6 +902,7 @@ impl<'c> Aggregator<'c> {
             repeats,
             late_clients: _,
             pending: _,
+            settled_client: _,
         } = self;
         let mut tables = Tables {
             facts: facts.finish()?,
