@@ -518,12 +518,63 @@ pub struct EventRows {
 
 /// A row's client address whose code the aggregator gives a line later
 /// ([`crate::aggregate::LineCodes::late_client`]): the row, and the address's text (an IPv4
-/// address as the proxy writes it: at most fifteen bytes).
+/// address as the proxy writes it: seven to fifteen bytes).
 #[derive(Debug, Clone, Copy)]
 struct LateClient {
     row: usize,
-    text: [u8; 15],
+    text: ShortText,
+}
+
+/// A text of 4 to 16 bytes kept as its first and last words (overlapping when it is shorter
+/// than both): taken with two loads, written back with two stores. An address's text copied
+/// byte by byte into an array and then read as words made each read wait for the copy's
+/// stores to leave the store buffer (14% of `EventRows::push`'s samples on `many`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ShortText {
+    head: u64,
+    tail: u64,
     len: u8,
+}
+
+impl ShortText {
+    fn new(text: &str) -> Option<ShortText> {
+        let bytes = text.as_bytes();
+        if bytes.len() > 16 {
+            return None;
+        }
+        let (head, tail) = match (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+            (Some(head), Some(tail)) => (u64::from_le_bytes(*head), u64::from_le_bytes(*tail)),
+            _ => (
+                u64::from(u32::from_le_bytes(*bytes.first_chunk::<4>()?)),
+                u64::from(u32::from_le_bytes(*bytes.last_chunk::<4>()?)),
+            ),
+        };
+        Some(ShortText {
+            head,
+            tail,
+            len: bytes.len() as u8,
+        })
+    }
+
+    /// The text, written into `buffer`.
+    fn text<'b>(&self, buffer: &'b mut [u8; 16]) -> &'b str {
+        let len = usize::from(self.len);
+        let word = if len >= 8 { 8 } else { 4 };
+        let (head, tail) = (self.head.to_le_bytes(), self.tail.to_le_bytes());
+        if let (Some(to), Some(from)) = (buffer.get_mut(..word), head.get(..word)) {
+            to.copy_from_slice(from);
+        }
+        if let (Some(to), Some(from)) = (
+            buffer.get_mut(len.saturating_sub(word)..len),
+            tail.get(..word),
+        ) {
+            to.copy_from_slice(from);
+        }
+        buffer
+            .get(..len)
+            .and_then(|text| std::str::from_utf8(text).ok())
+            .unwrap_or_default()
+    }
 }
 
 /// Empty, without memory: a pipeline that writes no table has one too. Once a row group is
@@ -614,20 +665,18 @@ impl EventRows {
             .push_coded(codes.user, || event.field(field::USER));
         let client_ip = event.field(field::CLIENT_IP);
         match client_ip {
-            Some(ip) if codes.late_client && ip.len() <= 15 => {
+            Some(ip)
+                if codes.late_client
+                    && let Some(text) = ShortText::new(ip) =>
+            {
                 // A row whose code never came (the aggregator gives each one) is found by
                 // its text.
                 if let Some(late) = self.late_client.take() {
                     self.set_client(late, 0);
                 }
-                let mut text = [0u8; 15];
-                if let Some(to) = text.get_mut(..ip.len()) {
-                    to.copy_from_slice(ip.as_bytes());
-                }
                 self.late_client = Some(LateClient {
                     row: self.client_ip.push_later(),
                     text,
-                    len: ip.len() as u8,
                 });
             }
             _ => self.client_ip.push_coded(codes.client, || client_ip),
@@ -691,11 +740,8 @@ impl EventRows {
     }
 
     fn set_client(&mut self, late: LateClient, code: u32) {
-        let text = late
-            .text
-            .get(..usize::from(late.len))
-            .and_then(|t| std::str::from_utf8(t).ok())
-            .unwrap_or_default();
+        let mut buffer = [0u8; 16];
+        let text = late.text.text(&mut buffer);
         self.client_ip.set_later(late.row, code, text);
     }
 
@@ -1369,6 +1415,18 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// A text of 4 to 16 bytes comes back as it was, whatever its length; others are
+        /// not kept.
+        #[test]
+        fn a_short_text_comes_back_as_it_was(text in "[0-9.:a-f%é]{0,18}") {
+            let kept = ShortText::new(&text);
+            proptest::prop_assert_eq!(kept.is_some(), (4..=16).contains(&text.len()));
+            if let Some(kept) = kept {
+                let mut buffer = [0xffu8; 16];
+                proptest::prop_assert_eq!(kept.text(&mut buffer), text.as_str());
+            }
+        }
+
         /// A column of an interner's codes ([`Dict::injective`]) gives back the values pushed,
         /// row for row, as a plain column does, and holds each value once, whatever mix of
         /// rows it gets: values named by their code, values without one (a code may name them
