@@ -132,51 +132,84 @@ pub fn phases(at: Millis, start: Millis) -> (i64, i64, Millis) {
 /// or is itself at least half the worst minute. When the failures before that minute ran at more
 /// than a third of the rate after it, nothing changed there: the incident began with the first
 /// failure. `None` with fewer than 3 failures.
+///
+/// Computed from the minutes that have failures, not from every minute of the input: a line
+/// whose time is decades off (a damaged or mistyped timestamp) makes the input's span millions
+/// of minutes, and a count for each of them took gigabytes.
 pub fn failure_onset(failures: &[(Millis, u64)], start: Millis, end: Millis) -> Option<Millis> {
     let total: u64 = failures.iter().map(|(_, n)| n).sum();
     if total < 3 || end < start {
         return None;
     }
-    let len = usize::try_from((end - start) / MINUTE + 1).ok()?;
-    let mut dense = vec![0u64; len];
-    for &(minute, n) in failures {
-        if let Ok(i) = usize::try_from((minute - start) / MINUTE)
-            && i < len
-        {
-            dense[i] += n;
+    // Minutes in the input, and (minute's index, failures) of those with any, each once.
+    let len = (end - start) / MINUTE + 1;
+    let mut failing: Vec<(i64, u64)> = failures
+        .iter()
+        .map(|&(minute, n)| ((minute - start) / MINUTE, n))
+        .filter(|&(i, n)| (0..len).contains(&i) && n > 0)
+        .collect();
+    failing.sort_unstable_by_key(|&(i, _)| i);
+    failing.dedup_by(|later, earlier| {
+        let same = later.0 == earlier.0;
+        if same {
+            earlier.1 += later.1;
         }
-    }
-    let mut sorted = dense.clone();
-    sorted.sort_unstable();
-    let baseline = sorted[len / 4];
-    let peak = sorted[len - 1];
+        same
+    });
+    // The lower quartile of every minute's failures: the minutes without any come first.
+    let mut counts: Vec<u64> = failing.iter().map(|&(_, n)| n).collect();
+    counts.sort_unstable();
+    let zeros = len - counts.len() as i64;
+    let quartile = len / 4;
+    let baseline = if quartile < zeros {
+        0
+    } else {
+        usize::try_from(quartile - zeros)
+            .ok()
+            .and_then(|at| counts.get(at).copied())
+            .unwrap_or(0)
+    };
+    let peak = counts.last().copied().unwrap_or(0);
     // When the incident covers most of the input its rate is the quartile: half the worst
     // minute is then the bar.
     let threshold = (2 * baseline + 1)
         .min(peak.div_ceil(2))
         .max(2)
         .max(peak.div_ceil(5));
-    let at = (0..len).find(|&i| {
-        if dense[i] < threshold {
-            return false;
+    // Only a minute with failures can reach the threshold (at least 2).
+    let at = failing.iter().enumerate().find_map(|(k, &(i, n))| {
+        if n < threshold {
+            return None;
         }
-        if 2 * dense[i] >= peak {
-            return true;
+        if 2 * n >= peak {
+            return Some(i);
         }
-        let window = &dense[i..len.min(i + 5)];
-        let above = window.iter().filter(|&&n| n >= threshold).count();
-        // 3 of 5, or 60% of what is left at the end of the input.
-        5 * above >= 3 * window.len()
+        // 3 of the 5 minutes from it, or 60% of what is left at the end of the input.
+        let window = (len - i).min(5);
+        let above = failing
+            .get(k..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|&&(j, _)| j < i + window)
+            .filter(|&&(_, n)| n >= threshold)
+            .count() as i64;
+        (5 * above >= 3 * window).then_some(i)
     })?;
     // A change is a rate that at least triples; failures that ran at a third of that rate
     // before were already the incident: it began with the first of them.
-    let rate = |part: &[u64]| part.iter().sum::<u64>() as f64 / part.len().max(1) as f64;
-    let at = if at > 0 && 3.0 * rate(&dense[..at]) > rate(&dense[at..]) {
-        dense.iter().position(|&n| n > 0).unwrap_or(at)
+    let before: u64 = failing
+        .iter()
+        .take_while(|&&(i, _)| i < at)
+        .map(|&(_, n)| n)
+        .sum();
+    let after: u64 = failing.iter().map(|&(_, n)| n).sum::<u64>() - before;
+    let rate = |n: u64, minutes: i64| n as f64 / minutes.max(1) as f64;
+    let at = if at > 0 && 3.0 * rate(before, at) > rate(after, len - at) {
+        failing.first().map_or(at, |&(i, _)| i)
     } else {
         at
     };
-    Some(start + at as i64 * MINUTE)
+    Some(start + at * MINUTE)
 }
 
 /// The minute after the last database-side line, when clients keep connecting after it: at
@@ -212,6 +245,89 @@ mod tests {
     fn onset_minute(per_minute: &[u64]) -> Option<i64> {
         let end = T0 + (per_minute.len() as i64 - 1) * MINUTE;
         failure_onset(&series(per_minute), T0, end).map(|m| (m - T0) / MINUTE)
+    }
+
+    /// The onset as it was computed, over a count for every minute of the input: the
+    /// reference the sparse computation must agree with.
+    fn dense_failure_onset(
+        failures: &[(Millis, u64)],
+        start: Millis,
+        end: Millis,
+    ) -> Option<Millis> {
+        let total: u64 = failures.iter().map(|(_, n)| n).sum();
+        if total < 3 || end < start {
+            return None;
+        }
+        let len = usize::try_from((end - start) / MINUTE + 1).ok()?;
+        let mut dense = vec![0u64; len];
+        for &(minute, n) in failures {
+            if let Ok(i) = usize::try_from((minute - start) / MINUTE)
+                && i < len
+            {
+                dense[i] += n;
+            }
+        }
+        let mut sorted = dense.clone();
+        sorted.sort_unstable();
+        let baseline = sorted[len / 4];
+        let peak = sorted[len - 1];
+        let threshold = (2 * baseline + 1)
+            .min(peak.div_ceil(2))
+            .max(2)
+            .max(peak.div_ceil(5));
+        let at = (0..len).find(|&i| {
+            if dense[i] < threshold {
+                return false;
+            }
+            if 2 * dense[i] >= peak {
+                return true;
+            }
+            let window = &dense[i..len.min(i + 5)];
+            let above = window.iter().filter(|&&n| n >= threshold).count();
+            5 * above >= 3 * window.len()
+        })?;
+        let rate = |part: &[u64]| part.iter().sum::<u64>() as f64 / part.len().max(1) as f64;
+        let at = if at > 0 && 3.0 * rate(&dense[..at]) > rate(&dense[at..]) {
+            dense.iter().position(|&n| n > 0).unwrap_or(at)
+        } else {
+            at
+        };
+        Some(start + at as i64 * MINUTE)
+    }
+
+    proptest::proptest! {
+        /// The onset computed from the failing minutes is the one computed over every minute,
+        /// for any failures: sparse or dense, unordered, repeated minutes, minutes outside the
+        /// input's span or not on a minute's boundary, and any span.
+        #[test]
+        fn the_sparse_onset_is_the_dense_one(
+            failures in proptest::collection::vec((-5i64..130, 0u64..40, 0i64..3), 0..60),
+            span in 0i64..120,
+            shift in -2i64..3,
+        ) {
+            let start = T0 + shift * 20_000;
+            let end = start + span * MINUTE;
+            let failures: Vec<(Millis, u64)> = failures
+                .iter()
+                .map(|&(minute, n, off)| (T0 + minute * MINUTE + off * 25_000, n))
+                .collect();
+            proptest::prop_assert_eq!(
+                failure_onset(&failures, start, end),
+                dense_failure_onset(&failures, start, end)
+            );
+        }
+    }
+
+    /// A line dated thousands of years off makes a span of billions of minutes: the onset is
+    /// found without a count for each of them (the dense count took more memory than the
+    /// machine has, and the run was killed).
+    #[test]
+    fn a_timestamp_decades_off_costs_no_memory() {
+        let far = T0 + 3_000 * 365 * 24 * 60 * MINUTE;
+        let mut failures = series(&[0, 0, 9, 8, 9, 9]);
+        failures.push((far, 1));
+        assert_eq!(failure_onset(&failures, T0, far), Some(T0 + 2 * MINUTE));
+        assert_eq!(failure_onset(&[(T0, 1), (far, 5)], T0, far), Some(far));
     }
 
     #[test]

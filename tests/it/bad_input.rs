@@ -291,3 +291,33 @@ fn a_file_given_twice_is_read_once() {
     );
     assert_eq!(report["input"]["files"].as_array().unwrap().len(), 4);
 }
+
+/// A line dated thousands of years after the rest (a damaged or mistyped timestamp) stretches
+/// the input over billions of minutes: the report still comes, with its findings, instead of
+/// a count for every minute taking more memory than the machine has.
+#[test]
+fn a_timestamp_thousands_of_years_off_does_not_take_the_memory() {
+    let text = std::fs::read_to_string(sample("layouts/plain.log")).unwrap();
+    // A connection, then the proxy's bare message of the secret it cannot read (a line
+    // without a time of its own takes the time of the line before).
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("Credentials couldn't be retrieved"))
+        .unwrap();
+    let far = format!("9999{}\n{}", &lines[at - 1][4..], lines[at]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_file(dir.path(), "proxy.log", format!("{text}{far}\n").as_bytes());
+    let report = analyze_json(&[&path], 0);
+    assert!(
+        causes(&report).contains(&"secret-access-denied".to_string()),
+        "{report}"
+    );
+    assert!(
+        report["window"]["end"]
+            .as_str()
+            .is_some_and(|end| end.starts_with("9999-")),
+        "{}",
+        report["window"]
+    );
+}
