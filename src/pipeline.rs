@@ -311,6 +311,14 @@ impl<'c> Pipeline<'c> {
         self
     }
 
+    /// Gives the `--events` row of the line looked up late its client's code, once the
+    /// aggregator has counted that line (after the next line's push, or the batch's end).
+    fn settle_late_client(&mut self) {
+        if let Some(code) = self.aggregator.take_settled_client() {
+            self.rows.settle_client(Some(code));
+        }
+    }
+
     /// Hands the rows gathered so far to the `--events` sink when they make a row group.
     pub fn hand_over_events(&mut self) {
         if let Some(sink) = &self.events {
@@ -365,11 +373,10 @@ impl<'c> Pipeline<'c> {
             self.aggregator.push(&event, text);
             self.aggregator
                 .observe_repeat(record.input, own_ts, event.line.message);
+            if self.events.is_some() {
+                self.settle_late_client();
+            }
             if let Some(sink) = &self.events {
-                // The line before's client, if it was looked up late, has its code now.
-                if let Some(code) = self.aggregator.take_settled_client() {
-                    self.rows.settle_client(Some(code));
-                }
                 let show_sql = sink.show_sql();
                 let message = event.line.message;
                 let clean = self
@@ -418,9 +425,7 @@ impl<'c> Pipeline<'c> {
             self.push(record);
         }
         self.aggregator.set_late_clients(false);
-        if let Some(code) = self.aggregator.take_settled_client() {
-            self.rows.settle_client(Some(code));
-        }
+        self.settle_late_client();
         self.no_escapes = false;
         self.hand_over_events();
     }

@@ -249,11 +249,9 @@ impl Dict {
             }
             return;
         }
-        debug_assert_eq!(
-            value(),
-            (known != NULL_KEY).then(|| self.values.value(known as usize)),
-            "code {code} named another value before"
-        );
+        if cfg!(debug_assertions) {
+            self.check_known(code, known, value());
+        }
         if known == NULL_KEY {
             self.nulls += 1;
         }
@@ -319,17 +317,23 @@ impl Dict {
         let key = if code == 0 || known == UNSEEN {
             self.look_up(code, Some(value))
         } else {
-            debug_assert_eq!(
-                (known != NULL_KEY).then(|| self.values.value(known as usize)),
-                Some(value),
-                "code {code} named another value before"
-            );
+            self.check_known(code, known, Some(value));
             known
         };
         debug_assert_ne!(key, NULL_KEY, "row {row} set to no value");
         if let Some(slot) = self.keys.get_mut(row) {
             *slot = key;
         }
+    }
+
+    /// Asserts (in debug builds) that `code`'s key in this row group, `known`, is `value`'s:
+    /// a code always names the same value.
+    fn check_known(&self, code: u32, known: u32, value: Option<&str>) {
+        debug_assert_eq!(
+            value,
+            (known != NULL_KEY).then(|| self.values.value(known as usize)),
+            "code {code} named another value before"
+        );
     }
 
     /// Keeps a row for a value given later ([`Dict::set_later`]); its index.
@@ -663,12 +667,14 @@ impl EventRows {
         self.endpoint.push_coded(codes.endpoint, || event.endpoint);
         self.user
             .push_coded(codes.user, || event.field(field::USER));
-        let client_ip = event.field(field::CLIENT_IP);
-        match client_ip {
-            Some(ip)
-                if codes.late_client
-                    && let Some(text) = ShortText::new(ip) =>
-            {
+        // The address is searched for among the event's fields only for a late line, or (as
+        // for the user) for a code new in the row group.
+        let late = codes
+            .late_client
+            .then(|| event.field(field::CLIENT_IP).and_then(ShortText::new))
+            .flatten();
+        match late {
+            Some(text) => {
                 // A row whose code never came (the aggregator gives each one) is found by
                 // its text.
                 if let Some(late) = self.late_client.take() {
@@ -679,7 +685,9 @@ impl EventRows {
                     text,
                 });
             }
-            _ => self.client_ip.push_coded(codes.client, || client_ip),
+            None => self
+                .client_ip
+                .push_coded(codes.client, || event.field(field::CLIENT_IP)),
         }
         // Reasons and digests are mostly parts of the message: a clean message makes them
         // clean too, without a search of their own.
@@ -732,13 +740,6 @@ impl EventRows {
         }
     }
 
-    /// Sets the address of the rows still waiting for their client's code, by text when the
-    /// code did not come.
-    fn settle_clients(&mut self) {
-        self.settle_client(None);
-        self.settle_client(None);
-    }
-
     fn set_client(&mut self, late: LateClient, code: u32) {
         let mut buffer = [0u8; 16];
         let text = late.text.text(&mut buffer);
@@ -776,9 +777,10 @@ impl EventRows {
     /// values as dictionaries for Parquet and plain for the text formats, times as
     /// timestamps for Parquet and RFC 3339 text for the others.
     fn take_arrays(&mut self, inputs: &[String], format: EventsFormat) -> PolarsResult<Taken> {
-        // The rows still waiting for their client's key (the aggregator settles a batch's last
-        // line at the batch's end, before its rows are handed over).
-        self.settle_clients();
+        // The rows still waiting for their client's key: the one whose code came, and by its
+        // text one whose code did not (the aggregator settles a batch's last line at the
+        // batch's end, before its rows are handed over).
+        self.settle_client(None);
         let parquet = format == EventsFormat::Parquet;
         let text = |dict: &mut Dict| -> PolarsResult<Box<dyn Array>> {
             if parquet {
