@@ -652,8 +652,8 @@ pub struct CodeCount {
 }
 
 impl Facts {
-    /// (events, failures) per code of `dimension` (user, client or endpoint), indexed by code
-    /// (`codes` long; larger codes are left out), optionally of one cause only. The
+    /// Adds (events, failures) per code of `dimension` (user, client or endpoint) into `out`,
+    /// indexed by code (larger codes are left out), optionally of one cause only. The
     /// projection's rows are already one per combination, so summing them into a
     /// vector by code is the grouping: no group keys are built for a fleet's 256,000
     /// addresses, and nothing is sorted.
@@ -662,17 +662,14 @@ impl Facts {
         dimension: &str,
         cause: Option<u32>,
         failure: &dyn Fn(u32) -> bool,
-        codes: usize,
-    ) -> Result<Vec<(u64, u64)>, FrameError> {
-        // Zeroed memory, written only where a code has counts.
-        let mut out = vec![(0u64, 0u64); codes];
+        out: &mut [(u64, u64)],
+    ) -> Result<(), FrameError> {
         self.each_code(dimension, cause, failure, &mut |_, code, count| {
             if let Some(slot) = usize::try_from(code).ok().and_then(|c| out.get_mut(c)) {
                 slot.0 += count.events;
                 slot.1 += count.failures;
             }
-        })?;
-        Ok(out)
+        })
     }
 
     /// [`Facts::per_code`] of each cause (code 1 and up; events without a cause are left out),
@@ -922,18 +919,29 @@ mod tests {
 
         // Per code: kind 2 counts as a failure; codes past the vector are left out.
         let failure = |kind: u32| kind == 2;
-        let users = facts.per_code(USER, None, &failure, 22).unwrap();
+        let per_code = |dimension, cause, codes| {
+            let mut out = vec![(0, 0); codes];
+            facts
+                .per_code(dimension, cause, &failure, &mut out)
+                .unwrap();
+            out
+        };
+        let users = per_code(USER, None, 22);
         assert_eq!(users[20], (2, 2));
         assert_eq!(users[21], (1, 1));
         assert_eq!(users[0], (0, 0));
-        let clients = facts.per_code(CLIENT, None, &failure, 11).unwrap();
+        let clients = per_code(CLIENT, None, 11);
         assert_eq!(clients[10], (2, 0));
         assert_eq!(clients.len(), 11, "client 11 is past the vector");
-        let endpoints = facts.per_code(ENDPOINT, Some(5), &failure, 32).unwrap();
+        let endpoints = per_code(ENDPOINT, Some(5), 32);
         assert_eq!(endpoints[30], (1, 1));
         assert_eq!(endpoints[31], (1, 1));
-        let none = facts.per_code(USER, Some(9), &failure, 22).unwrap();
+        let none = per_code(USER, Some(9), 22);
         assert!(none.iter().all(|c| *c == (0, 0)));
+        // Added to what the slots hold.
+        let mut twice = per_code(USER, None, 22);
+        facts.per_code(USER, None, &failure, &mut twice).unwrap();
+        assert_eq!(twice[20], (4, 4));
 
         // One cause's codes, sparsely, with their first times.
         let count = |events, first| CodeCount {

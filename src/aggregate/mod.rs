@@ -16,7 +16,8 @@ pub mod onset;
 pub mod repeats;
 pub mod sessions;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 use crate::classify::Classifier;
 use crate::model::{Event, EventKind, Evidence, Millis, field, has_proxy_mark};
@@ -920,12 +921,16 @@ impl<'c> Aggregator<'c> {
             true,
             || -> Result<_, FrameError> {
                 let (kinds, window) = tables.kinds()?;
-                let users = tables.top_values(tables.dimension(frame::USER)?);
-                let mut clients = tables.dimension(frame::CLIENT)?;
-                let endpoints = tables.top_values(tables.dimension(frame::ENDPOINT)?);
+                // One vector by code for the three dimensions in turn (see `Tables::dimension`).
+                let mut by_code = Vec::new();
+                tables.dimension(frame::USER, &mut by_code)?;
+                let users = tables.top_values(&by_code);
+                tables.dimension(frame::ENDPOINT, &mut by_code)?;
+                let endpoints = tables.top_values(&by_code);
+                tables.dimension(frame::CLIENT, &mut by_code)?;
+                Tables::raise_client_failures(&mut by_code, &counts);
+                let clients = tables.top_values(&by_code);
                 let details = tables.details()?;
-                Tables::raise_client_failures(&mut clients, &counts);
-                let clients = tables.top_values(clients);
                 Ok((kinds, window, users, clients, endpoints, details))
             },
             || tables.causes(&cause_names, &cause_evidence, &counts),
@@ -969,6 +974,48 @@ impl<'c> Aggregator<'c> {
             repeats: repeats.finish(),
         })
     }
+}
+
+/// The first `n` of `rows` (code, events, failures) by failures, then events (both most
+/// first), then name; rows without events or without a name are left out.
+fn first_rows<'s>(
+    rows: impl Iterator<Item = (usize, u64, u64)> + Clone,
+    n: usize,
+    name: impl Fn(usize) -> Option<&'s str>,
+) -> Vec<(usize, u64, u64)> {
+    let named = |&(code, events, _): &(usize, u64, u64)| events > 0 && name(code).is_some();
+    let counts = |row: &(usize, u64, u64)| (row.2, row.1);
+    // The bar first, in a pass that keeps only the largest counts seen (a fleet's rows are not
+    // gathered): the counts of the n-th value by counts alone. A value under it cannot be
+    // among the first; among a fleet's addresses most tie, and a tie compares two values'
+    // text, so only those at or over it are ordered.
+    let mut largest: BinaryHeap<Reverse<(u64, u64)>> = BinaryHeap::with_capacity(n + 1);
+    for row in rows.clone().filter(named) {
+        let row = counts(&row);
+        if largest.len() < n {
+            largest.push(Reverse(row));
+        } else if let Some(mut least) = largest.peek_mut().filter(|least| row > least.0) {
+            *least = Reverse(row);
+        }
+    }
+    let bar = (largest.len() == n)
+        .then(|| largest.peek().map(|least| least.0))
+        .flatten();
+    let mut rows: Vec<(usize, u64, u64)> = rows
+        .filter(named)
+        .filter(|row| bar.is_none_or(|bar| counts(row) >= bar))
+        .collect();
+    let order = |a: &(usize, u64, u64), b: &(usize, u64, u64)| {
+        counts(b)
+            .cmp(&counts(a))
+            .then_with(|| name(a.0).cmp(&name(b.0)))
+    };
+    if rows.len() > n && n > 0 {
+        rows.select_nth_unstable_by(n - 1, order);
+    }
+    rows.truncate(n);
+    rows.sort_unstable_by(order);
+    rows
 }
 
 /// The time range of a run's timed lines.
@@ -1017,43 +1064,37 @@ impl Tables<'_> {
         Ok((kinds, window))
     }
 
-    /// Events and failures per code of one dimension (users, clients, endpoints); index: the
-    /// code. Codes are dense, so a vector indexes them: a fleet of 256,000 client addresses
-    /// costs no string and no map here.
-    fn dimension(&self, dimension: &str) -> Result<Vec<(u64, u64)>, FrameError> {
+    /// Events and failures per code of one dimension (users, clients, endpoints) into
+    /// `by_code`; index: the code. Codes are dense, so a vector indexes them: a fleet of
+    /// 256,000 client addresses costs no string and no map here. The codes are all the run's
+    /// strings, so the vector is as long as all of them (megabytes for a fleet): one is used
+    /// for the three dimensions in turn, zeroed in place, instead of fresh memory each.
+    fn dimension(&self, dimension: &str, by_code: &mut Vec<(u64, u64)>) -> Result<(), FrameError> {
+        let codes = self.strings.len() + 1;
+        if by_code.len() == codes {
+            by_code.fill((0, 0));
+        } else {
+            // Zeros written, not the allocator's fresh zeroed pages: the sums read a slot
+            // before they write it, and a fresh page first read is mapped to the shared zero
+            // page, then copied on the write with every other core's TLB flushed (an interrupt
+            // to each, a VM exit on a virtual machine): a fleet's addresses write nearly every
+            // page.
+            *by_code = huge_table(codes, (0, 0));
+        }
         let failure = |kind: u32| EventKind::from_index(kind).is_some_and(EventKind::is_failure);
-        self.facts
-            .per_code(dimension, None, &failure, self.strings.len() + 1)
+        self.facts.per_code(dimension, None, &failure, by_code)
     }
 
     /// The [`DIMENSION_ROWS`] values with the most failures, then the most events, then by
     /// value (codes depend on which worker saw a value first, so ties never follow them),
     /// from (events, failures) per code. Chosen before the rest are sorted or named.
-    fn top(&self, rows: impl Iterator<Item = (usize, u64, u64)>) -> Vec<(String, u64, u64)> {
+    fn top(
+        &self,
+        rows: impl Iterator<Item = (usize, u64, u64)> + Clone,
+    ) -> Vec<(String, u64, u64)> {
         let name = |code: usize| i64::try_from(code).ok().and_then(|c| self.strings.get(c));
-        let mut rows: Vec<(usize, u64, u64)> = rows
-            .filter(|&(code, events, _)| events > 0 && name(code).is_some())
-            .collect();
-        let order = |a: &(usize, u64, u64), b: &(usize, u64, u64)| {
-            b.2.cmp(&a.2)
-                .then(b.1.cmp(&a.1))
-                .then_with(|| name(a.0).cmp(&name(b.0)))
-        };
-        if rows.len() > DIMENSION_ROWS {
-            // The counts alone first: among a fleet's addresses most tie, and a tie compares
-            // two values' text.
-            let counts = |row: &(usize, u64, u64)| (row.2, row.1);
-            rows.select_nth_unstable_by(DIMENSION_ROWS - 1, |a, b| counts(b).cmp(&counts(a)));
-            if let Some(bar) = rows.get(DIMENSION_ROWS - 1).map(counts) {
-                rows.retain(|row| counts(row) >= bar);
-            }
-            if rows.len() > DIMENSION_ROWS {
-                rows.select_nth_unstable_by(DIMENSION_ROWS - 1, order);
-                rows.truncate(DIMENSION_ROWS);
-            }
-        }
-        rows.sort_unstable_by(order);
-        rows.into_iter()
+        first_rows(rows, DIMENSION_ROWS, name)
+            .into_iter()
             .filter_map(|(code, events, failures)| {
                 Some((name(code)?.to_string(), events, failures))
             })
@@ -1061,7 +1102,7 @@ impl Tables<'_> {
     }
 
     /// [`Tables::top`] of a summary dimension, from (events, failures) per code.
-    fn top_values(&self, counts: Vec<(u64, u64)>) -> Vec<DimCount> {
+    fn top_values(&self, counts: &[(u64, u64)]) -> Vec<DimCount> {
         let rows = counts
             .iter()
             .enumerate()
@@ -1078,7 +1119,10 @@ impl Tables<'_> {
 
     /// [`Tables::top`] of one count per code, from (code, count) pairs in any order: the most
     /// first, then by value.
-    fn top_named(&self, counts: impl IntoIterator<Item = (u32, u64)>) -> Vec<(String, u64)> {
+    fn top_named(
+        &self,
+        counts: impl IntoIterator<Item = (u32, u64), IntoIter: Clone>,
+    ) -> Vec<(String, u64)> {
         let rows = counts
             .into_iter()
             .filter_map(|(code, n)| Some((usize::try_from(code).ok()?, n, 0)));
@@ -1213,7 +1257,7 @@ impl Tables<'_> {
                 last: total.last,
                 user_count: users.iter().filter(|(_, c)| c.events > 0).count(),
                 users: self.top_named(events(&users)),
-                clients: self.top_named(clients),
+                clients: self.top_named(clients.iter().map(|(&client, &n)| (client, n))),
                 endpoints: self
                     .top_named(events(&cause_endpoints.remove(&code).unwrap_or_default())),
                 details,
@@ -1474,6 +1518,37 @@ pub fn shape_of(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The first rows found with the bar are those of the whole table sorted: any counts
+        /// (few distinct values, so that many tie at the bar), codes without a name or
+        /// without events, and any number asked for, more or fewer than the rows.
+        #[test]
+        fn the_first_rows_are_those_of_the_whole_sort(
+            rows in prop::collection::vec((0usize..60, 0u64..4, 0u64..3), 0..200),
+            n in 0usize..30,
+        ) {
+            let names: Vec<String> = (0..60).map(|code| format!("v{:02}", (code * 37) % 60)).collect();
+            // Every seventh code has no name.
+            let name = |code: usize| names.get(code).filter(|_| code % 7 != 3).map(String::as_str);
+            // One row per code, as a vector by code gives them.
+            let mut by_code = std::collections::BTreeMap::new();
+            for (code, events, failures) in rows {
+                by_code.insert(code, (events.max(failures), failures));
+            }
+            let rows: Vec<(usize, u64, u64)> =
+                by_code.into_iter().map(|(code, (events, failures))| (code, events, failures)).collect();
+            let mut sorted: Vec<(usize, u64, u64)> = rows
+                .iter()
+                .copied()
+                .filter(|&(code, events, _)| events > 0 && name(code).is_some())
+                .collect();
+            sorted.sort_by(|a, b| b.2.cmp(&a.2).then(b.1.cmp(&a.1)).then(name(a.0).cmp(&name(b.0))));
+            sorted.truncate(n);
+            prop_assert_eq!(first_rows(rows.iter().copied(), n, name), sorted);
+        }
+    }
 
     /// A large table is filled as asked, and on Linux the kernel marks its whole 2 MiB pages
     /// as eligible for huge pages (`THPeligible` in `/proc/self/smaps`) when the system leaves
