@@ -719,6 +719,18 @@ impl Facts {
         let kinds = frame.column(KIND)?.u32()?;
         let n = frame.column(N)?.u64()?;
         let first = frame.column(FIRST)?.i64()?;
+        // A row of the projection, of the cause asked for, to `each`.
+        let mut emit = |row_cause: u32, value: u32, failed: bool, n: u64, first: Option<i64>| {
+            if cause.is_none_or(|cause| cause == row_cause) {
+                let failures = if failed { n } else { 0 };
+                let count = CodeCount {
+                    events: n,
+                    failures,
+                    first,
+                };
+                each(row_cause, value, count);
+            }
+        };
         // The frames are made here from vectors: one chunk each, no nulls but in `first`. Read
         // as slices, a fleet's rows cost a loop, not five of polars' value iterators zipped.
         let sliced = causes
@@ -743,20 +755,8 @@ impl Facts {
                 .zip(first.values().iter())
                 .enumerate();
             for (i, ((((&row_cause, &value), &kind), &n), &first)) in rows {
-                if cause.is_some_and(|cause| cause != row_cause) {
-                    continue;
-                }
-                let failures = if failure(kind) { n } else { 0 };
                 let first = valid.is_none_or(|valid| valid.get_bit(i)).then_some(first);
-                each(
-                    row_cause,
-                    value,
-                    CodeCount {
-                        events: n,
-                        failures,
-                        first,
-                    },
-                );
+                emit(row_cause, value, failure(kind), n, first);
             }
             return Ok(());
         }
@@ -767,22 +767,9 @@ impl Facts {
             .zip(n.iter())
             .zip(first.iter());
         for ((((row_cause, value), kind), n), first) in rows {
-            let (Some(row_cause), Some(value), Some(n)) = (row_cause, value, n) else {
-                continue;
-            };
-            if cause.is_some_and(|cause| cause != row_cause) {
-                continue;
+            if let (Some(row_cause), Some(value), Some(n)) = (row_cause, value, n) {
+                emit(row_cause, value, kind.is_some_and(failure), n, first);
             }
-            let failures = if kind.is_some_and(failure) { n } else { 0 };
-            each(
-                row_cause,
-                value,
-                CodeCount {
-                    events: n,
-                    failures,
-                    first,
-                },
-            );
         }
         Ok(())
     }
