@@ -1001,9 +1001,10 @@ fn first_rows<'s>(
     let bar = (largest.len() == n)
         .then(|| largest.peek().map(|least| least.0))
         .flatten();
+    // The bar first: a value's name is looked up again only for those at or over it.
     let mut rows: Vec<(usize, u64, u64)> = rows
-        .filter(named)
         .filter(|row| bar.is_none_or(|bar| counts(row) >= bar))
+        .filter(named)
         .collect();
     let order = |a: &(usize, u64, u64), b: &(usize, u64, u64)| {
         counts(b)
