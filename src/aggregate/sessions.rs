@@ -44,6 +44,7 @@
 //! any number of workers, by construction.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
 use rustc_hash::FxBuildHasher as FxBuild;
@@ -626,14 +627,32 @@ pub struct BatchKey {
 
 /// Joins the session rows of parallel workers in the order one worker would read them (see
 /// the module docs).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SessionOrder {
     /// Batches handed over and not yet taken in: a worker only waits for this lock, held for
     /// a push, never for the join.
     inbox: Mutex<Inbox>,
     /// The join, done by whichever worker takes the lock; the others go back to their work.
+    /// Readers never take it (see [`SessionOrder::admit`]).
     state: Mutex<OrderState>,
+    /// What a reader asks before every batch, as the join last left it: the stream being
+    /// joined, and whether more than [`MAX_PENDING_ROWS`] rows wait (false once the readers
+    /// are released).
+    joining: AtomicU32,
+    crowded: AtomicBool,
+    /// Readers waiting in [`SessionOrder::admit`], for `wake` under `gate`: a join wakes them
+    /// only when there are.
+    waiting: AtomicUsize,
+    gate: Mutex<()>,
     wake: Condvar,
+    /// [`MAX_PENDING_ROWS`], smaller in tests.
+    bound: usize,
+}
+
+impl Default for SessionOrder {
+    fn default() -> Self {
+        Self::with_bound(MAX_PENDING_ROWS)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -768,6 +787,20 @@ impl OrderState {
 }
 
 impl SessionOrder {
+    /// An order whose readers wait while more than `bound` rows wait for an earlier stream.
+    fn with_bound(bound: usize) -> Self {
+        Self {
+            inbox: Mutex::default(),
+            state: Mutex::default(),
+            joining: AtomicU32::new(0),
+            crowded: AtomicBool::new(false),
+            waiting: AtomicUsize::new(0),
+            gate: Mutex::new(()),
+            wake: Condvar::new(),
+            bound,
+        }
+    }
+
     /// Hands over the session rows of one batch read by `worker`; `rows` comes back empty
     /// (another buffer) for the worker's next batch. The worker joins what is next in order
     /// when no other worker is joining, else leaves it to that one.
@@ -806,8 +839,13 @@ impl SessionOrder {
                     state.accept(key, worker, rows, &mut free);
                 }
             }
+            if !state.released {
+                self.joining.store(state.next.0, Ordering::SeqCst);
+                self.crowded
+                    .store(state.pending_rows > self.bound, Ordering::SeqCst);
+            }
             drop(state);
-            self.wake.notify_all();
+            self.wake_readers();
             // A batch handed over after the last look, while the lock was still held.
             match self.inbox.lock() {
                 Ok(inbox) if !inbox.batches.is_empty() => {}
@@ -818,15 +856,40 @@ impl SessionOrder {
 
     /// Waits, for a reader of `stream`, while too many rows wait for an earlier stream: the
     /// reader of the stream being joined never waits, so the run always moves on.
+    ///
+    /// A reader reads the word the last join left (two atomics) and never takes the join's
+    /// lock: taking it for every batch made readers queue behind a worker's join of a whole
+    /// batch while the other worker ran out of batches. The word is written at the end of a
+    /// join, so a reader may send a batch more than the bound allows, while a join is under
+    /// way; every join that ends wakes the readers waiting.
     pub fn admit(&self, stream: u32) {
-        let Ok(mut state) = self.state.lock() else {
+        let held =
+            || self.crowded.load(Ordering::SeqCst) && stream > self.joining.load(Ordering::SeqCst);
+        if !held() {
+            return;
+        }
+        let Ok(mut gate) = self.gate.lock() else {
             return;
         };
-        while !state.released && stream > state.next.0 && state.pending_rows > MAX_PENDING_ROWS {
-            state = match self.wake.wait(state) {
-                Ok(state) => state,
-                Err(_) => return,
+        // Counted before the word is read again: a join that changes the word after this
+        // read sees the count and wakes this reader (both sides sequentially consistent).
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        while held() {
+            gate = match self.wake.wait(gate) {
+                Ok(gate) => gate,
+                Err(_) => break,
             };
+        }
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Wakes the readers waiting in [`SessionOrder::admit`], if any, after a change of the
+    /// word they wait on: taking the gate first, a reader between its look at the word and its
+    /// wait is waited for.
+    fn wake_readers(&self) {
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            drop(self.gate.lock());
+            self.wake.notify_all();
         }
     }
 
@@ -836,6 +899,8 @@ impl SessionOrder {
         if let Ok(mut state) = self.state.lock() {
             state.released = true;
         }
+        self.crowded.store(false, Ordering::SeqCst);
+        drop(self.gate.lock());
         self.wake.notify_all();
     }
 
@@ -1469,5 +1534,106 @@ mod tests {
             order.finish(&|_, c| c).sessions,
             2 * (MAX_PENDING_ROWS as u64 + 1)
         );
+    }
+
+    /// Readers and workers on threads of their own, as a run has them, with a bound so small
+    /// that readers of later inputs wait all the time: the run always ends (no reader waits
+    /// for a join that nobody will do) and joins what one stream would.
+    #[test]
+    fn readers_that_wait_are_always_woken() {
+        use std::sync::atomic::AtomicUsize;
+        use std::sync::{Arc, mpsc};
+        let mut rng = fastrand::Rng::with_seed(11);
+        for round in 0..60 {
+            let inputs = rng.usize(2..7);
+            let streams: Arc<Vec<Vec<Vec<SessionRow>>>> = Arc::new(
+                (0..inputs)
+                    .map(|input| {
+                        (0..rng.usize(1..12))
+                            .map(|batch| {
+                                (0..rng.usize(0..40))
+                                    .map(|i| {
+                                        let conn = (input * 1000 + batch * 50 + i / 2) as u64;
+                                        let flags = if i % 2 == 0 { CONNECTED } else { CLOSED };
+                                        at(conn, (batch * 100 + i) as i64, flags)
+                                    })
+                                    .collect()
+                            })
+                            .collect()
+                    })
+                    .collect(),
+            );
+            let all: Vec<SessionRow> = streams.iter().flatten().flatten().copied().collect();
+            let expected = joined(&all);
+            let order = Arc::new(SessionOrder::with_bound(rng.usize(0..30)));
+            let (done_tx, done_rx) = mpsc::channel();
+            let run = {
+                let order = Arc::clone(&order);
+                let streams = Arc::clone(&streams);
+                let readers = rng.usize(1..4);
+                let workers = rng.usize(1..4);
+                std::thread::spawn(move || {
+                    let (tx, rx) = mpsc::sync_channel::<(BatchKey, Vec<SessionRow>)>(2);
+                    let rx = Arc::new(Mutex::new(rx));
+                    let next = Arc::new(AtomicUsize::new(0));
+                    let readers: Vec<_> = (0..readers)
+                        .map(|_| {
+                            let (order, streams, next, tx) = (
+                                Arc::clone(&order),
+                                Arc::clone(&streams),
+                                Arc::clone(&next),
+                                tx.clone(),
+                            );
+                            std::thread::spawn(move || {
+                                loop {
+                                    let input = next.fetch_add(1, Ordering::Relaxed);
+                                    let Some(batches) = streams.get(input) else {
+                                        break;
+                                    };
+                                    for (position, rows) in batches.iter().enumerate() {
+                                        let key = BatchKey {
+                                            stream: input as u32,
+                                            position: position as u64,
+                                            last: position + 1 == batches.len(),
+                                        };
+                                        order.admit(key.stream);
+                                        if position % 3 == 0 {
+                                            std::thread::yield_now();
+                                        }
+                                        tx.send((key, rows.clone())).unwrap();
+                                    }
+                                }
+                            })
+                        })
+                        .collect();
+                    drop(tx);
+                    let workers: Vec<_> = (0..workers)
+                        .map(|worker| {
+                            let (order, rx) = (Arc::clone(&order), Arc::clone(&rx));
+                            std::thread::spawn(move || {
+                                loop {
+                                    let Ok((key, mut rows)) = rx.lock().unwrap().recv() else {
+                                        break;
+                                    };
+                                    order.submit(key, worker, &mut rows);
+                                }
+                            })
+                        })
+                        .collect();
+                    for thread in readers.into_iter().chain(workers) {
+                        thread.join().unwrap();
+                    }
+                    done_tx.send(()).unwrap();
+                })
+            };
+            assert!(
+                done_rx
+                    .recv_timeout(std::time::Duration::from_secs(20))
+                    .is_ok(),
+                "round {round}: a reader is still waiting"
+            );
+            run.join().unwrap();
+            assert_eq!(order.finish(&|_, c| c), expected, "round {round}");
+        }
     }
 }
