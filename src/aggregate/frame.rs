@@ -138,13 +138,11 @@ impl ByCode {
 
     /// The frame of the projection, its codes in column `name`.
     fn into_frame(self, name: &str) -> Result<DataFrame, FrameError> {
-        frame_of_seen(
-            self.0
-                .into_iter()
-                .map(|(k, seen)| (key_codes(k), seen))
-                .collect(),
-            name,
-        )
+        let mut columns = SeenColumns::with_capacity(self.0.len());
+        for (key, seen) in self.0 {
+            columns.push(key_codes(key), seen);
+        }
+        columns.into_frame(name)
     }
 }
 
@@ -287,13 +285,13 @@ impl ByClient {
         absorb(&mut self.more, key, seen);
     }
 
-    /// Every (key, seen), one row per key, by client code.
-    fn into_rows(mut self) -> Vec<([u32; 2], Seen)> {
+    /// Calls `each` with every (key, seen), one row per key, by client code, then the
+    /// combinations only the map holds.
+    fn for_each_row(mut self, mut each: impl FnMut([u32; 2], Seen)) {
         self.add_late();
         let ByClient {
             inline, mut more, ..
         } = self;
-        let mut rows = Vec::new();
         for (index, Pair(places)) in inline.iter().enumerate() {
             let client = u32::try_from(index + 1).unwrap_or(u32::MAX);
             for place in places.iter().take_while(|p| p.first != i64::MIN) {
@@ -307,40 +305,87 @@ impl ByClient {
                 {
                     seen.absorb(extra);
                 }
-                rows.push((key, seen));
+                each(key, seen);
             }
         }
-        rows.extend(more);
+        for (key, seen) in more {
+            each(key, seen);
+        }
+    }
+
+    /// Every (key, seen), as [`ByClient::for_each_row`] gives them.
+    fn into_rows(self) -> Vec<([u32; 2], Seen)> {
+        let mut rows = Vec::new();
+        self.for_each_row(|key, seen| rows.push((key, seen)));
         rows
+    }
+
+    /// The frame of the projection: its columns filled in one pass over the places (a
+    /// fleet's clients are most of a run's rows; no vector of rows between).
+    fn into_frame(self, name: &str) -> Result<DataFrame, FrameError> {
+        let rows = self.inline.len() + self.more.len() + self.late.len();
+        let mut columns = SeenColumns::with_capacity(rows);
+        self.for_each_row(|key, seen| columns.push(key, seen));
+        columns.into_frame(name)
     }
 }
 
-/// A user or client projection as a frame of `kind`, `cause`, `name`, `n`, `first` and a
-/// `last` of nulls (not kept).
-fn frame_of_seen(rows: Vec<([u32; 2], Seen)>, name: &str) -> Result<DataFrame, FrameError> {
-    let height = rows.len();
-    let (kinds, causes): (Vec<u32>, Vec<u32>) =
-        rows.iter().map(|(k, _)| split_kind_cause(k[0])).unzip();
-    let columns = vec![
-        Column::new(KIND.into(), kinds),
-        Column::new(CAUSE.into(), causes),
-        Column::new(
-            name.into(),
-            rows.iter().map(|(k, _)| k[1]).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            N.into(),
-            rows.iter().map(|(_, s)| s.n).collect::<Vec<u64>>(),
-        ),
-        Column::new(
-            FIRST.into(),
-            rows.iter()
-                .map(|(_, s)| (s.first != i64::MAX).then_some(s.first))
-                .collect::<Vec<Option<i64>>>(),
-        ),
-        Column::full_null(LAST.into(), height, &DataType::Int64),
-    ];
-    Ok(DataFrame::new(height, columns)?)
+/// The columns of a user or client projection, filled a row at a time: `kind`, `cause`, the
+/// value's code, `n`, `first` (null when untimed) and a `last` of nulls (not kept).
+struct SeenColumns {
+    kinds: Vec<u32>,
+    causes: Vec<u32>,
+    codes: Vec<u32>,
+    n: Vec<u64>,
+    first: Vec<i64>,
+    /// The rows without a time (few: lines without a timestamp).
+    untimed: Vec<usize>,
+}
+
+impl SeenColumns {
+    fn with_capacity(rows: usize) -> Self {
+        Self {
+            kinds: Vec::with_capacity(rows),
+            causes: Vec::with_capacity(rows),
+            codes: Vec::with_capacity(rows),
+            n: Vec::with_capacity(rows),
+            first: Vec::with_capacity(rows),
+            untimed: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, [kind_cause, code]: [u32; 2], seen: Seen) {
+        let (kind, cause) = split_kind_cause(kind_cause);
+        if seen.first == i64::MAX {
+            self.untimed.push(self.first.len());
+        }
+        self.kinds.push(kind);
+        self.causes.push(cause);
+        self.codes.push(code);
+        self.n.push(seen.n);
+        self.first.push(seen.first);
+    }
+
+    fn into_frame(self, name: &str) -> Result<DataFrame, FrameError> {
+        let height = self.first.len();
+        let validity = (!self.untimed.is_empty()).then(|| {
+            let mut valid = polars_arrow::bitmap::MutableBitmap::from_len_set(height);
+            for &row in &self.untimed {
+                valid.set(row, false);
+            }
+            polars_arrow::bitmap::Bitmap::from(valid)
+        });
+        let first = Int64Chunked::from_vec_validity(FIRST.into(), self.first, validity);
+        let columns = vec![
+            Column::new(KIND.into(), self.kinds),
+            Column::new(CAUSE.into(), self.causes),
+            Column::new(name.into(), self.codes),
+            Column::new(N.into(), self.n),
+            first.into_column(),
+            Column::full_null(LAST.into(), height, &DataType::Int64),
+        ];
+        Ok(DataFrame::new(height, columns)?)
+    }
 }
 
 /// Count and time range of one combination; an untimed range is (`i64::MAX`, `i64::MIN`), so
@@ -525,7 +570,7 @@ impl FactBuffer {
                 let endpoints = endpoints.into_frame(ENDPOINT)?;
                 Ok((main, users, endpoints, minutes.finish()))
             },
-            || frame_of_seen(clients.into_rows(), CLIENT),
+            || clients.into_frame(CLIENT),
         );
         let (main, users, endpoints, (timeline, opened)) = rest?;
         let clients = clients?;
