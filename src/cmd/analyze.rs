@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
-use super::sources::run_pipeline;
+use super::sources::{Catalogue, run_pipeline};
 use crate::classify;
 use crate::cli::AnalyzeArgs;
 use crate::clock::Clock;
@@ -29,8 +29,8 @@ pub(super) async fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         )?);
     }
     let config = AnalyzeConfig::from_args(&args, env).map_err(UsageError)?;
-    let classifier = Arc::new(classify::load(config.patterns.as_deref())?);
     if let Some(options) = &config.insights {
+        let classifier = classify::load(config.patterns.as_deref())?;
         let start_progress = |progress| {
             super::progress::wanted(config.quiet).then(|| {
                 Box::new(super::progress::insights(progress))
@@ -47,6 +47,12 @@ pub(super) async fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         .await;
     }
 
+    // A catalogue of the user's is read and checked before any input, so that its errors come
+    // first; the built-in one is built while the first inputs are read.
+    let catalogue = match config.patterns.as_deref() {
+        Some(patterns) => Catalogue::Ready(Arc::new(classify::load(Some(patterns))?)),
+        None => Catalogue::Builtin,
+    };
     let (inputs, mut errors) = source::expand(&config.paths);
     for error in &errors {
         eprintln!("proxydoc: {}: {}", error.path, error.error);
@@ -61,7 +67,7 @@ pub(super) async fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         None => None,
     };
     let (stats, summary, findings, events_written) =
-        run_pipeline(&config, classifier, inputs, context).await?;
+        run_pipeline(&config, catalogue, inputs, context).await?;
     for error in source::input_errors(&stats) {
         eprintln!("proxydoc: {}: {}", error.path, error.error);
         errors.push(error);

@@ -34,11 +34,29 @@ type PipelineOutput = (
     bool,
 );
 
+/// The pattern catalogue a run classifies with: built already, or to be built on the
+/// pipeline's thread while the readers read the first inputs (the built-in catalogue's automata
+/// and expressions take about 10 ms, the time to read and inflate the first objects of an
+/// export tree).
+pub(super) enum Catalogue {
+    Ready(Arc<Classifier>),
+    Builtin,
+}
+
+impl Catalogue {
+    fn into_classifier(self) -> Result<Arc<Classifier>> {
+        match self {
+            Catalogue::Ready(classifier) => Ok(classifier),
+            Catalogue::Builtin => Ok(Arc::new(crate::classify::load(None)?)),
+        }
+    }
+}
+
 /// Runs every source into one pipeline: files on a blocking reader thread, CloudWatch groups
 /// through the async fetcher; both send batches to the pipeline's thread.
 pub(super) async fn run_pipeline(
     config: &AnalyzeConfig,
-    classifier: Arc<Classifier>,
+    catalogue: Catalogue,
     inputs: Vec<Input>,
     context: Option<Result<crate::aws::AwsContext, String>>,
 ) -> Result<PipelineOutput> {
@@ -58,6 +76,9 @@ pub(super) async fn run_pipeline(
     };
     let worker_events = events.clone();
     let processor = tokio::task::spawn_blocking(move || {
+        // Until it is built no batch is taken: the readers fill the channel meanwhile, and stop
+        // when it is dropped (the build failed).
+        let classifier = catalogue.into_classifier()?;
         let pipeline = run_workers(
             &classifier,
             window,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
-use super::sources::run_pipeline;
+use super::sources::{Catalogue, run_pipeline};
 use crate::aws;
 use crate::classify;
 use crate::cli::DiagnoseArgs;
@@ -47,7 +47,12 @@ pub(super) async fn diagnose(args: DiagnoseArgs) -> Result<ExitCode> {
             &args.clients,
             args.endpoint.as_deref()
         ),
-        run_pipeline(&config, classifier, Vec::new(), Some(Ok(context.clone())))
+        run_pipeline(
+            &config,
+            Catalogue::Ready(classifier),
+            Vec::new(),
+            Some(Ok(context.clone()))
+        )
     );
     let plane = match plane {
         Ok(plane) => plane,
