@@ -1222,11 +1222,17 @@ impl Tables<'_> {
             };
             // The cause's clients from its own lines, joined with the addresses its sessions
             // came from.
+            // Sized for both at once: an authentication storm's cause has a fleet's addresses,
+            // and growing the map rehashed it every doubling.
+            let from_lines = cause_clients.remove(&code).unwrap_or_default();
+            let from_sessions = counts.clients_of_cause(code);
             let mut clients: HashMap<u32, u64, rustc_hash::FxBuildHasher> =
-                events(&cause_clients.remove(&code).unwrap_or_default())
-                    .into_iter()
-                    .collect();
-            for &(_, client, n) in counts.clients_of_cause(code) {
+                HashMap::with_capacity_and_hasher(
+                    from_lines.len() + from_sessions.len(),
+                    rustc_hash::FxBuildHasher,
+                );
+            clients.extend(events(&from_lines));
+            for &(_, client, n) in from_sessions {
                 let slot = clients.entry(client).or_default();
                 *slot = (*slot).max(n);
             }
