@@ -1221,9 +1221,8 @@ impl Tables<'_> {
                     .collect()
             };
             // The cause's clients from its own lines, joined with the addresses its sessions
-            // came from.
-            // Sized for both at once: an authentication storm's cause has a fleet's addresses,
-            // and growing the map rehashed it every doubling.
+            // came from, in a map sized for both at once (an authentication storm's cause has
+            // a fleet's addresses: a growing map was rehashed every doubling).
             let from_lines = cause_clients.remove(&code).unwrap_or_default();
             let from_sessions = counts.clients_of_cause(code);
             let mut clients: HashMap<u32, u64, rustc_hash::FxBuildHasher> =
@@ -1231,7 +1230,11 @@ impl Tables<'_> {
                     from_lines.len() + from_sessions.len(),
                     rustc_hash::FxBuildHasher,
                 );
-            clients.extend(events(&from_lines));
+            clients.extend(
+                from_lines
+                    .iter()
+                    .map(|&(client, count)| (client, count.events)),
+            );
             for &(_, client, n) in from_sessions {
                 let slot = clients.entry(client).or_default();
                 *slot = (*slot).max(n);
