@@ -19,10 +19,15 @@ pub const BATCH_BYTES: usize = 1 << 19;
 /// Records a batch holds at most.
 const MAX_RECORDS: usize = 8192;
 
-/// A batch of records from one input.
+/// A batch of records from one input: their text copied into its own buffer, or lent from
+/// a shared text (a gzip object inflated whole), never both.
 #[derive(Debug, Default)]
 pub struct Batch {
     text: String,
+    /// The shared text the records lie in, when lent ([`Batch::lend`]); `text` is then empty.
+    lent: Option<Arc<String>>,
+    /// Bytes of the lent text the records span.
+    lent_bytes: usize,
     spans: Vec<(usize, usize, Option<Millis>)>,
     input: u32,
     /// The timestamp of the input's last timed line before this batch, for lines at its start
@@ -46,6 +51,8 @@ impl Batch {
     pub fn new(input: u32) -> Batch {
         Batch {
             text: String::with_capacity(BATCH_BYTES + 4096),
+            lent: None,
+            lent_bytes: 0,
             spans: Vec::new(),
             input,
             carry: None,
@@ -63,6 +70,8 @@ impl Batch {
     /// Empties the batch for reuse by `input`, keeping its buffers.
     fn reset(&mut self, input: u32) {
         self.text.clear();
+        self.lent = None;
+        self.lent_bytes = 0;
         self.spans.clear();
         self.streams.clear();
         self.stream_names.clear();
@@ -128,6 +137,7 @@ impl Batch {
     }
 
     pub fn push(&mut self, record: RawRecord<'_>) {
+        self.own();
         let start = self.text.len();
         self.text.push_str(record.text);
         self.spans.push((start, self.text.len(), record.ts));
@@ -156,6 +166,7 @@ impl Batch {
         let Some(&(first, _)) = lines.first() else {
             return 0;
         };
+        self.own();
         let room = BATCH_BYTES.saturating_sub(self.text.len());
         let most = lines
             .len()
@@ -178,8 +189,86 @@ impl Batch {
         taken.len()
     }
 
+    /// Whether lines of `shared` may be lent into this batch ([`Batch::lend`]) without it
+    /// copying what it holds: it is empty, or lends from `shared` already.
+    pub fn lends_from(&self, shared: &Arc<String>) -> bool {
+        self.spans.is_empty()
+            || self
+                .lent
+                .as_ref()
+                .is_some_and(|lent| Arc::ptr_eq(lent, shared))
+    }
+
+    /// [`Batch::push_lines`] of `shared[offset..]`, without copying: the batch keeps `shared`
+    /// and its records lie in it. A batch that held other text copies its lines first.
+    pub fn lend(&mut self, shared: &Arc<String>, offset: usize, lines: &[(usize, usize)]) -> usize {
+        let Some(&(first, _)) = lines.first() else {
+            return 0;
+        };
+        if !self.lends_from(shared) {
+            self.own();
+            return self.push_lines(shared.get(offset..).unwrap_or_default(), lines);
+        }
+        if self.lent.is_none() {
+            self.text.clear();
+            self.lent = Some(Arc::clone(shared));
+        }
+        let room = BATCH_BYTES.saturating_sub(self.lent_bytes);
+        let most = lines
+            .len()
+            .min(MAX_RECORDS.saturating_sub(self.spans.len()));
+        let fit = lines
+            .get(..most)
+            .unwrap_or_default()
+            .partition_point(|&(_, end)| end - first <= room)
+            .max(1);
+        let taken = lines.get(..fit).unwrap_or_default();
+        let last = taken.last().map_or(first, |&(_, end)| end);
+        self.lent_bytes += last - first;
+        self.spans.extend(
+            taken
+                .iter()
+                .map(|&(start, end)| (offset + start, offset + end, None)),
+        );
+        taken.len()
+    }
+
+    /// Whether the batch's records are lent from a shared text.
+    pub fn is_lent(&self) -> bool {
+        self.lent.is_some() && !self.spans.is_empty()
+    }
+
+    /// Makes the batch hold its records' text itself: a lent text's lines are copied.
+    fn own(&mut self) {
+        let Some(lent) = self.lent.take() else {
+            return;
+        };
+        self.lent_bytes = 0;
+        self.text.clear();
+        for span in &mut self.spans {
+            let start = self.text.len();
+            self.text
+                .push_str(lent.get(span.0..span.1).unwrap_or_default());
+            (span.0, span.1) = (start, self.text.len());
+        }
+    }
+
+    /// The text the records lie in.
+    fn body(&self) -> &str {
+        self.lent
+            .as_deref()
+            .map_or(self.text.as_str(), String::as_str)
+    }
+
+    /// The part of [`Batch::body`] from the first record to the last.
+    fn spanned(&self) -> &str {
+        let start = self.spans.first().map_or(0, |span| span.0);
+        let end = self.spans.last().map_or(0, |span| span.1);
+        self.body().get(start..end).unwrap_or_default()
+    }
+
     pub fn is_full(&self) -> bool {
-        self.text.len() >= BATCH_BYTES || self.spans.len() >= MAX_RECORDS
+        self.text.len() + self.lent_bytes >= BATCH_BYTES || self.spans.len() >= MAX_RECORDS
     }
 
     pub fn is_empty(&self) -> bool {
@@ -192,11 +281,12 @@ impl Batch {
     }
 
     pub fn records(&self) -> impl DoubleEndedIterator<Item = RawRecord<'_>> {
+        let body = self.body();
         self.spans
             .iter()
             .enumerate()
             .map(move |(i, &(start, end, ts))| RawRecord {
-                text: self.text.get(start..end).unwrap_or_default(),
+                text: body.get(start..end).unwrap_or_default(),
                 ts,
                 input: self.input,
                 stream: self
@@ -246,8 +336,10 @@ impl BatchPool {
         next
     }
 
-    /// Hands a batch back once its records are processed.
-    pub fn give(&self, batch: Batch) {
+    /// Hands a batch back once its records are processed (a lent text is let go now: its
+    /// reader inflates into it again once no batch holds it).
+    pub fn give(&self, mut batch: Batch) {
+        batch.lent = None;
         if let Ok(mut free) = self.free.lock()
             && free.len() < Self::KEEP
         {
@@ -418,7 +510,7 @@ impl<'c> Pipeline<'c> {
         self.aggregator.set_seq(batch.first_seq());
         self.line = batch.first_line;
         // One search of the batch's text is much faster than one per line.
-        self.no_escapes = memchr::memchr(0x1b, batch.text.as_bytes()).is_none();
+        self.no_escapes = memchr::memchr(0x1b, batch.spanned().as_bytes()).is_none();
         // Clients looked up a line late; the last line's rows are added before the batch ends.
         self.aggregator.set_late_clients(true);
         for record in batch.records() {
@@ -769,5 +861,79 @@ mod tests {
         assert_eq!(batch.push_lines(&long, &[(0, long.len())]), 1);
         assert_eq!(texts(&batch), [long]);
         assert_eq!(batch.push_lines("", &[]), 0);
+    }
+
+    /// Lines lent from a shared text fill batches as copied lines do, and give the same
+    /// records; a batch that then takes another record, or lines of another text, copies
+    /// what it lent; a batch handed back lets the text go.
+    #[test]
+    fn lent_lines_give_what_copied_lines_give() {
+        let text: String = (0..9000)
+            .map(|i| format!("2026-12-07T08:00:00.000Z [INFO] line {i}\n"))
+            .collect();
+        let shared = Arc::new(format!("head\n{text}"));
+        let offset = 5;
+        let mut ranges = Vec::new();
+        let mut at = 0;
+        for line in text.split_inclusive('\n') {
+            ranges.push((at, at + line.len() - 1));
+            at += line.len();
+        }
+        let fill = |lend: bool| {
+            let mut batches = vec![Batch::new(0)];
+            let mut rest = &ranges[..];
+            while !rest.is_empty() {
+                let batch = batches.last_mut().unwrap();
+                let taken = if lend {
+                    batch.lend(&shared, offset, rest)
+                } else {
+                    batch.push_lines(&text, rest)
+                };
+                rest = &rest[taken..];
+                if batch.is_full() {
+                    batches.push(Batch::new(0));
+                }
+            }
+            batches
+        };
+        let (copied, lent) = (fill(false), fill(true));
+        assert_eq!(
+            copied.iter().map(Batch::len).collect::<Vec<_>>(),
+            lent.iter().map(Batch::len).collect::<Vec<_>>()
+        );
+        assert!(lent.len() > 1);
+        for (c, l) in copied.iter().zip(&lent) {
+            assert_eq!(texts(c), texts(l));
+            assert!(l.is_lent() && l.text.is_empty());
+            assert_eq!(c.spanned(), l.spanned());
+        }
+        // A record after lent lines: they are copied first, the record follows.
+        let mut batch = Batch::new(0);
+        batch.lend(&shared, offset, &ranges[..3]);
+        batch.push(RawRecord {
+            text: "a record",
+            ts: Some(7),
+            input: 0,
+            stream: None,
+        });
+        assert!(!batch.is_lent());
+        assert_eq!(texts(&batch)[..3], texts(&lent[0])[..3]);
+        assert_eq!(texts(&batch)[3], "a record");
+        // Lines of another text: the same.
+        let other = Arc::new("other line\n".to_string());
+        let mut batch = Batch::new(0);
+        batch.lend(&shared, offset, &ranges[..2]);
+        assert!(!batch.lends_from(&other));
+        assert_eq!(batch.lend(&other, 0, &[(0, 10)]), 1);
+        assert_eq!(texts(&batch)[2], "other line");
+        assert_eq!(Arc::strong_count(&other), 1);
+        // Handed back, a batch lets its text go.
+        let pool = BatchPool::default();
+        let held = Arc::strong_count(&shared);
+        let mut batch = Batch::new(0);
+        batch.lend(&shared, offset, &ranges[..2]);
+        assert_eq!(Arc::strong_count(&shared), held + 1);
+        pool.give(batch);
+        assert_eq!(Arc::strong_count(&shared), held);
     }
 }

@@ -140,6 +140,16 @@ impl<R: BufRead> LineReader<R> {
     /// than the limit or not valid UTF-8 goes through `next_line` and comes on its own. A read
     /// error is returned after the lines before it.
     pub fn for_each_piece(&mut self, each: &mut dyn FnMut(Piece<'_>)) -> io::Result<()> {
+        self.for_each_piece_in(None, each)
+    }
+
+    /// [`LineReader::for_each_piece`], where what the reader gives from within `valid` (text
+    /// the reader's buffer lends, already known to be UTF-8) is not checked again.
+    pub fn for_each_piece_in(
+        &mut self,
+        valid: Option<&str>,
+        each: &mut dyn FnMut(Piece<'_>),
+    ) -> io::Result<()> {
         loop {
             self.reader.consume(std::mem::take(&mut self.pending));
             let available = match self.reader.fill_buf() {
@@ -153,9 +163,15 @@ impl<R: BufRead> LineReader<R> {
             // simdutf8 checks a valid block several times faster than the standard library
             // (the same answer: property-tested below); where it finds an error, the standard
             // library says where.
-            let checked = simdutf8::basic::from_utf8(complete)
-                .ok()
-                .map_or_else(|| std::str::from_utf8(complete), Ok);
+            let known = valid
+                .and_then(|valid| lent_from(valid, complete))
+                .map(|(_, text)| text);
+            let checked = match known {
+                Some(text) => Ok(text),
+                None => simdutf8::basic::from_utf8(complete)
+                    .ok()
+                    .map_or_else(|| std::str::from_utf8(complete), Ok),
+            };
             let valid = match checked {
                 Ok(text) => text,
                 Err(e) => {
@@ -188,6 +204,14 @@ impl<R: BufRead> LineReader<R> {
             }
         }
     }
+}
+
+/// Where `bytes` lie in `text`, and they as its part, when they lie within it (at char
+/// boundaries).
+pub fn lent_from<'t>(text: &'t str, bytes: &[u8]) -> Option<(usize, &'t str)> {
+    let start = (bytes.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+    let part = text.get(start..start.checked_add(bytes.len())?)?;
+    Some((start, part))
 }
 
 fn decode(bytes: &[u8], truncated: bool) -> Line<'_> {

@@ -18,10 +18,11 @@ mod utf16;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::model::{InputError, InputStats, Layout, RawRecord};
 pub use inflate::Inflater;
-use lines::{LineReader, Piece};
+use lines::{LineReader, Piece, lent_from};
 
 /// A layout that can be forced with `--input-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +81,18 @@ pub trait RecordSink {
                 stream: None,
             });
         }
+    }
+
+    /// [`RecordSink::lines`] of `shared[offset..]`, a text the sink may keep (a gzip object
+    /// inflated whole): a sink that would copy the lines may lend them from it instead.
+    fn shared_lines(
+        &mut self,
+        input: u32,
+        shared: &Arc<String>,
+        offset: usize,
+        lines: &[(usize, usize)],
+    ) {
+        self.lines(input, shared.get(offset..).unwrap_or_default(), lines);
     }
 }
 
@@ -370,11 +383,12 @@ pub fn read_into(
         }
     };
     stats.gzip = gzip;
-    let mut reader: Box<dyn BufRead + '_> = if gzip {
+    let (mut reader, shared): (Box<dyn BufRead + '_>, _) = if gzip {
         inflater.open(&mut counting, length)
     } else {
-        Box::new(&mut counting)
+        (Box::new(&mut counting), None)
     };
+    let shared = shared.as_ref();
     // A byte order mark: UTF-8's is skipped; UTF-16's (Windows PowerShell 5.1 writes UTF-16
     // when output is redirected with `>`) makes the input read as UTF-8 through `Utf16`.
     let bom = match reader.fill_buf() {
@@ -385,22 +399,23 @@ pub fn read_into(
     match bom {
         Some(None) => {
             reader.consume(3);
-            read_layout(&mut reader, gzip, index, forced, &mut stats, sink);
+            read_layout(&mut reader, gzip, index, forced, &mut stats, sink, shared);
         }
         Some(Some(little_endian)) => {
             reader.consume(2);
             let mut utf8 = utf16::Utf16::new(&mut reader, little_endian);
-            read_layout(&mut utf8, gzip, index, forced, &mut stats, sink);
+            read_layout(&mut utf8, gzip, index, forced, &mut stats, sink, None);
             stats.invalid_utf8 += utf8.replaced;
         }
-        None => read_layout(&mut reader, gzip, index, forced, &mut stats, sink),
+        None => read_layout(&mut reader, gzip, index, forced, &mut stats, sink, shared),
     }
     drop(reader);
     stats.bytes = counting.get_ref().bytes;
     stats
 }
 
-/// Reads one input's (decoded) text into `sink`: its layout sniffed unless `forced`.
+/// Reads one input's (decoded) text into `sink`: its layout sniffed unless `forced`. What
+/// `reader` lends from within `shared` (a gzip object inflated whole) is lent on to the sink.
 fn read_layout(
     reader: &mut dyn BufRead,
     gzip: bool,
@@ -408,6 +423,7 @@ fn read_layout(
     forced: Option<InputFormat>,
     stats: &mut InputStats,
     sink: &mut dyn RecordSink,
+    shared: Option<&Arc<String>>,
 ) {
     // The layout is told by the first line: one longer than a read is gathered first (an
     // NDJSON record with a long SQL text), then read again ahead of the rest.
@@ -434,7 +450,7 @@ fn read_layout(
     stats.format = Some(format.layout());
     if stats.error.is_none() {
         let result = match format {
-            InputFormat::Text => read_text(reader, index, stats, sink),
+            InputFormat::Text => read_text(reader, index, stats, sink, shared),
             InputFormat::Ndjson => {
                 structured::read_ndjson(reader, index, stats, &mut |r| sink.record(r))
             }
@@ -549,13 +565,24 @@ fn read_text(
     index: u32,
     stats: &mut InputStats,
     sink: &mut dyn RecordSink,
+    shared: Option<&Arc<String>>,
 ) -> io::Result<()> {
     let mut lines = LineReader::new(reader);
     let mut block = JsonBlock::default();
     // The lines of the current run to hand on, as ranges of it.
     let mut kept: Vec<(usize, usize)> = Vec::new();
-    lines.for_each_piece(&mut |piece| match piece {
+    let valid = shared.map(|text| text.as_str());
+    lines.for_each_piece_in(valid, &mut |piece| match piece {
         Piece::Run(run) => {
+            // Lent from the shared text when the run lies within it (and where).
+            let lent = shared.and_then(|text| {
+                let (offset, _) = lent_from(text, run.as_bytes())?;
+                Some((text, offset))
+            });
+            let hand_on = |sink: &mut dyn RecordSink, kept: &[(usize, usize)]| match lent {
+                Some((text, offset)) => sink.shared_lines(index, text, offset, kept),
+                None => sink.lines(index, run, kept),
+            };
             let mut start = 0;
             for end in memchr::memchr_iter(b'\n', run.as_bytes()) {
                 let mut line_end = end;
@@ -573,13 +600,13 @@ fn read_text(
                     TextLine::Skip => {}
                     TextLine::Emit(done) => {
                         // What came before it in the run goes first.
-                        sink.lines(index, run, &kept);
+                        hand_on(sink, &kept);
                         kept.clear();
                         emit_block(done, index, stats, sink);
                     }
                 }
             }
-            sink.lines(index, run, &kept);
+            hand_on(sink, &kept);
             kept.clear();
         }
         Piece::Line(line) => {
@@ -814,9 +841,13 @@ mod tests {
         let mut out = Vec::new();
         let mut stats = InputStats::default();
         let mut reader = input.as_bytes();
-        read_text(&mut reader, 0, &mut stats, &mut |r: RawRecord<'_>| {
-            out.push(r.text.to_string())
-        })
+        read_text(
+            &mut reader,
+            0,
+            &mut stats,
+            &mut |r: RawRecord<'_>| out.push(r.text.to_string()),
+            None,
+        )
         .unwrap();
         (out, stats)
     }
@@ -948,6 +979,8 @@ mod tests {
     struct RunSink {
         records: Vec<String>,
         runs: usize,
+        /// Runs lent from a shared text.
+        lent: usize,
     }
 
     impl RecordSink for RunSink {
@@ -962,6 +995,17 @@ mod tests {
             for &(start, end) in lines {
                 self.records.push(text[start..end].to_string());
             }
+        }
+
+        fn shared_lines(
+            &mut self,
+            input: u32,
+            shared: &Arc<String>,
+            offset: usize,
+            lines: &[(usize, usize)],
+        ) {
+            self.lent += usize::from(!lines.is_empty());
+            self.lines(input, &shared[offset..], lines);
         }
     }
 
@@ -998,7 +1042,7 @@ mod tests {
                 let mut reader = io::BufReader::with_capacity(capacity, input.as_bytes());
                 let mut stats = InputStats::default();
                 let mut got = RunSink::default();
-                read_layout(&mut reader, false, 7, None, &mut stats, &mut got);
+                read_layout(&mut reader, false, 7, None, &mut stats, &mut got, None);
                 assert_eq!(
                     stats.format,
                     Some(format.layout()),
@@ -1014,7 +1058,7 @@ mod tests {
         let mut reader = io::BufReader::with_capacity(16, Failing(text.into_bytes(), false));
         let mut stats = InputStats::default();
         let mut got = RunSink::default();
-        read_layout(&mut reader, false, 7, None, &mut stats, &mut got);
+        read_layout(&mut reader, false, 7, None, &mut stats, &mut got, None);
         assert_eq!(stats.format, Some(InputFormat::Text.layout()));
         assert_eq!(got.records, ["2022-10-21T17:25"]);
         assert!(stats.error.is_some());
@@ -1068,10 +1112,51 @@ mod tests {
             let mut got = RunSink::default();
             let mut stats = InputStats::default();
             let mut reader = io::BufReader::with_capacity(capacity, &input[..]);
-            read_text(&mut reader, 7, &mut stats, &mut got).unwrap();
+            read_text(&mut reader, 7, &mut stats, &mut got, None).unwrap();
             prop_assert_eq!(&got.records, &expected);
             prop_assert_eq!(stats.records, expected_stats.records);
             prop_assert_eq!(stats.invalid_utf8, expected_stats.invalid_utf8);
+            prop_assert_eq!(got.lent, 0);
+
+            // The same text shared (a gzip object inflated whole), lent a piece at a time:
+            // the same records, the runs' lines lent from it.
+            if let Ok(text) = String::from_utf8(input.clone()) {
+                let shared = Arc::new(text);
+                let mut got = RunSink::default();
+                let mut stats = InputStats::default();
+                let mut reader = Lend { bytes: shared.as_bytes(), piece: capacity };
+                read_text(&mut reader, 7, &mut stats, &mut got, Some(&shared)).unwrap();
+                prop_assert_eq!(&got.records, &expected);
+                prop_assert_eq!(stats.records, expected_stats.records);
+                prop_assert_eq!(stats.invalid_utf8, 0);
+                prop_assert_eq!(got.lent, got.runs);
+            }
+        }
+    }
+
+    /// A reader that lends its bytes `piece` at a time, as a gzip object inflated whole is
+    /// read.
+    struct Lend<'a> {
+        bytes: &'a [u8],
+        piece: usize,
+    }
+
+    impl io::Read for Lend<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.fill_buf()?.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.consume(n);
+            Ok(n)
+        }
+    }
+
+    impl BufRead for Lend<'_> {
+        fn fill_buf(&mut self) -> io::Result<&[u8]> {
+            Ok(&self.bytes[..self.piece.min(self.bytes.len())])
+        }
+
+        fn consume(&mut self, amount: usize) {
+            self.bytes = &self.bytes[amount..];
         }
     }
 
@@ -1080,7 +1165,7 @@ mod tests {
         let mut got = RunSink::default();
         let mut stats = InputStats::default();
         let mut reader = "a\r\n\nb c\n  \nd".as_bytes();
-        read_text(&mut reader, 7, &mut stats, &mut got).unwrap();
+        read_text(&mut reader, 7, &mut stats, &mut got, None).unwrap();
         assert_eq!(got.records, ["a", "b c", "d"]);
         // The complete lines in one run, the last line (no line end) on its own.
         assert_eq!(got.runs, 1);
