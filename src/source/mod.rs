@@ -1079,6 +1079,7 @@ mod tests {
                     proptest::strategy::Just(b"\"a\": 1\n".to_vec()),
                     proptest::strategy::Just(b"}\n".to_vec()),
                     proptest::strategy::Just(vec![0xff, b'x']),
+                    proptest::strategy::Just(b"\x1b[31mred\x1b[0m".to_vec()),
                     proptest::strategy::Just("caf\u{e9}".as_bytes().to_vec()),
                     "[a-z ]{1,12}".prop_map(String::into_bytes),
                 ],

@@ -321,3 +321,59 @@ fn a_timestamp_thousands_of_years_off_does_not_take_the_memory() {
         report["window"]
     );
 }
+
+/// Coloured lines (a terminal's log viewer, `kubectl logs` of a coloured logger) read as
+/// their text: the same findings and sessions as the plain lines, in a plain file and in a
+/// gzip object read whole (whose lines are lent to the batches), with two workers, when only
+/// the second half is coloured (its batches hold escapes, the first half's do not).
+#[test]
+fn coloured_lines_read_as_their_text() {
+    let plain = std::fs::read_to_string(
+        crate::common::root().join("samples/incidents/pinning-builds-to-exhaustion/proxy.log"),
+    )
+    .unwrap();
+    let half = plain.len() / 2;
+    let cut = half + plain[half..].find('\n').unwrap() + 1;
+    let coloured: String = plain[..cut].to_string()
+        + &plain[cut..]
+            .replace("[WARN]", "\u{1b}[33m[WARN]\u{1b}[0m")
+            .replace("[INFO]", "\u{1b}[32m[INFO]\u{1b}[0m")
+            .replace("[ERROR]", "\u{1b}[1;31m[ERROR]\u{1b}[0m");
+    assert!(coloured.matches('\u{1b}').count() > 1000);
+    let dir = tempfile::tempdir().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(coloured.as_bytes()).unwrap();
+    let paths = [
+        temp_file(dir.path(), "plain.log", plain.as_bytes()),
+        temp_file(dir.path(), "coloured.log", coloured.as_bytes()),
+        temp_file(dir.path(), "coloured.log.gz", &gz.finish().unwrap()),
+    ];
+    let summary = |path: &str| {
+        let out = run(&["analyze", "--format", "json", "--threads", "2", path]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let report = out.json();
+        let findings: Vec<(String, serde_json::Value)> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["cause"].as_str().unwrap().to_string(),
+                    f["events"].clone(),
+                )
+            })
+            .collect();
+        (
+            findings,
+            report["sessions"].clone(),
+            report["counts"].clone(),
+            report["input"]["lines"].clone(),
+            report["input"]["unparsed"].clone(),
+        )
+    };
+    let want = summary(&paths[0]);
+    assert!(!want.0.is_empty());
+    for path in &paths[1..] {
+        assert_eq!(summary(path), want, "{path}");
+    }
+}
