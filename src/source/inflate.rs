@@ -37,8 +37,8 @@ const MAX_INFLATED: usize = 64 << 20;
 const BUDGET: usize = 96 << 20;
 
 /// Inflated texts one reader keeps: the one it reads, and those whose lines batches still
-/// lend (with objects of a few megabytes, at most one or two). When all are lent, a file is
-/// streamed.
+/// lend (with objects of a few megabytes, at most one or two). When all are lent (small
+/// objects, many in flight), a file is inflated into the spare buffer and its lines copied.
 const KEPT_TEXTS: usize = 4;
 
 /// What is left of [`BUDGET`].
@@ -55,8 +55,9 @@ pub struct Inflater {
     texts: Vec<Arc<String>>,
     /// The text of the file being read, when it was inflated whole into valid UTF-8.
     current: Option<Arc<String>>,
-    /// The inflated bytes of a file that is not valid UTF-8 (read through the line reader,
-    /// which copies them); kept for the next file.
+    /// The inflated bytes of a file that is not shared: not valid UTF-8, or inflated while
+    /// every kept text was lent (read through the line reader, the batches copy them); kept
+    /// for the next file.
     spare: Vec<u8>,
     /// Bytes of the budget this reader holds.
     reserved: usize,
@@ -211,6 +212,20 @@ impl Inflater {
         Some((at, bytes))
     }
 
+    /// Puts `bytes` back where they came from: kept text `at` ([`Inflater::keep`]), else the
+    /// spare buffer, which then holds the file just `inflated` (not shared).
+    fn put_back(&mut self, at: Option<usize>, mut bytes: Vec<u8>, inflated: bool) {
+        match at {
+            Some(at) => self.keep(at, bytes, inflated),
+            None => {
+                if !inflated {
+                    bytes.clear();
+                }
+                self.spare = bytes;
+            }
+        }
+    }
+
     /// Puts `bytes` back as kept text `at`. When they are the file just `inflated`, that text
     /// is the file's when valid UTF-8; else they are the spare buffer (for the line reader to
     /// read), and the kept text is empty.
@@ -242,14 +257,17 @@ impl Inflater {
         if !(1..=self.limits.inflated).contains(&stated) {
             return Outcome::Stream;
         }
-        let Some((at, mut bytes)) = self.free_text() else {
-            return Outcome::Stream;
+        // A kept text no batch holds, else (all are lent: small objects, many in flight) the
+        // spare buffer, whose lines the batches copy.
+        let (at, mut bytes) = match self.free_text() {
+            Some((at, bytes)) => (Some(at), bytes),
+            None => (None, std::mem::take(&mut self.spare)),
         };
         // What the buffers would hold with this one grown to the stated size.
         let need = (self.compressed.capacity() + self.texts_held())
             .saturating_add(stated.max(bytes.capacity()));
         if !self.afford(need) {
-            self.keep(at, bytes, false);
+            self.put_back(at, bytes, false);
             return Outcome::Stream;
         }
         bytes.reserve_exact(stated);
@@ -261,7 +279,7 @@ impl Inflater {
             Some(decompressor) => decompressor.gzip_into(compressed, &mut bytes, stated),
             None => None,
         };
-        self.keep(at, bytes, inflated.is_some());
+        self.put_back(at, bytes, inflated.is_some());
         match inflated {
             Some((used, written)) => {
                 self.wholes += 1;
@@ -661,7 +679,7 @@ mod tests {
 
     /// The text of a file inflated whole is shared while it is held (by batches lending its
     /// lines), and never inflated into then: the next file takes another kept text, and when
-    /// all are held, it is streamed.
+    /// all are held, the spare buffer (still inflated whole, not shared).
     #[test]
     fn texts_held_are_not_written_over() {
         let mut inflater = inflater(budget(usize::MAX));
@@ -683,10 +701,10 @@ mod tests {
                 assert_eq!(shared.as_bytes(), &text[..]);
                 held.push(shared);
             } else {
-                assert!(shared.is_none(), "all kept texts are held: streamed");
+                assert!(shared.is_none(), "all kept texts are held: not shared");
             }
         }
-        assert_eq!(inflater.wholes, KEPT_TEXTS as u64);
+        assert_eq!(inflater.wholes, KEPT_TEXTS as u64 + 1);
         for (shared, text) in held.iter().zip(&texts) {
             assert_eq!(shared.as_bytes(), &text[..]);
         }
@@ -697,7 +715,7 @@ mod tests {
         let (reader, shared) = inflater.open(&mut source, Some(file.len() as u64));
         assert_eq!(drain(reader).0, texts[0]);
         assert!(shared.is_some());
-        assert_eq!(inflater.wholes, KEPT_TEXTS as u64 + 1);
+        assert_eq!(inflater.wholes, KEPT_TEXTS as u64 + 2);
         assert_eq!(held[1].as_bytes(), &texts[2][..]);
     }
 
