@@ -167,16 +167,7 @@ impl Batch {
             return 0;
         };
         self.own();
-        let room = BATCH_BYTES.saturating_sub(self.text.len());
-        let most = lines
-            .len()
-            .min(MAX_RECORDS.saturating_sub(self.spans.len()));
-        let fit = lines
-            .get(..most)
-            .unwrap_or_default()
-            .partition_point(|&(_, end)| end - first <= room)
-            .max(1);
-        let taken = lines.get(..fit).unwrap_or_default();
+        let taken = self.fitting(lines, self.text.len());
         let last = taken.last().map_or(first, |&(_, end)| end);
         let base = self.text.len();
         self.text
@@ -187,6 +178,25 @@ impl Batch {
                 .map(|&(start, end)| (base + start - first, base + end - first, None)),
         );
         taken.len()
+    }
+
+    /// The first of `lines` that fit in the batch when its text holds `used` bytes: within its
+    /// size (the part of the text they span) and its number of records; at least one unless
+    /// `lines` is empty.
+    fn fitting<'l>(&self, lines: &'l [(usize, usize)], used: usize) -> &'l [(usize, usize)] {
+        let Some(&(first, _)) = lines.first() else {
+            return &[];
+        };
+        let room = BATCH_BYTES.saturating_sub(used);
+        let most = lines
+            .len()
+            .min(MAX_RECORDS.saturating_sub(self.spans.len()));
+        let fit = lines
+            .get(..most)
+            .unwrap_or_default()
+            .partition_point(|&(_, end)| end - first <= room)
+            .max(1);
+        lines.get(..fit).unwrap_or_default()
     }
 
     /// Whether lines of `shared` may be lent into this batch ([`Batch::lend`]) without it
@@ -213,16 +223,7 @@ impl Batch {
             self.text.clear();
             self.lent = Some(Arc::clone(shared));
         }
-        let room = BATCH_BYTES.saturating_sub(self.lent_bytes);
-        let most = lines
-            .len()
-            .min(MAX_RECORDS.saturating_sub(self.spans.len()));
-        let fit = lines
-            .get(..most)
-            .unwrap_or_default()
-            .partition_point(|&(_, end)| end - first <= room)
-            .max(1);
-        let taken = lines.get(..fit).unwrap_or_default();
+        let taken = self.fitting(lines, self.lent_bytes);
         let last = taken.last().map_or(first, |&(_, end)| end);
         self.lent_bytes += last - first;
         self.spans.extend(
