@@ -215,27 +215,25 @@ impl Inflater {
     /// Puts `bytes` back where they came from: kept text `at` ([`Inflater::keep`]), else the
     /// spare buffer, which then holds the file just `inflated` (not shared).
     fn put_back(&mut self, at: Option<usize>, mut bytes: Vec<u8>, inflated: bool) {
+        if !inflated {
+            // Nothing of a file: empty, with its capacity.
+            bytes.clear();
+        }
         match at {
             Some(at) => self.keep(at, bytes, inflated),
-            None => {
-                if !inflated {
-                    bytes.clear();
-                }
-                self.spare = bytes;
-            }
+            None => self.spare = bytes,
         }
     }
 
-    /// Puts `bytes` back as kept text `at`. When they are the file just `inflated`, that text
-    /// is the file's when valid UTF-8; else they are the spare buffer (for the line reader to
-    /// read), and the kept text is empty.
-    fn keep(&mut self, at: usize, mut bytes: Vec<u8>, inflated: bool) {
+    /// Puts `bytes` back as kept text `at` (empty unless `inflated`). When they are the file
+    /// just `inflated`, that text is the file's when valid UTF-8; else they are the spare
+    /// buffer (for the line reader to read), and the kept text is empty.
+    fn keep(&mut self, at: usize, bytes: Vec<u8>, inflated: bool) {
         let Some(text) = self.texts.get_mut(at).and_then(Arc::get_mut) else {
             return;
         };
         if !inflated {
             // Empty, so valid: the buffer is kept with its capacity.
-            bytes.clear();
             *text = String::from_utf8(bytes).unwrap_or_default();
         } else if simdutf8::basic::from_utf8(&bytes).is_ok() {
             // SAFETY: simdutf8 has just found all of `bytes` valid UTF-8.
