@@ -10,10 +10,54 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::audit::client::ClientSpec;
 use crate::timefmt::{TimeArg, duration_arg};
 
+/// `proxydoc --version`: the version, and how the binary was built when not plainly
+/// (`scripts/build-pgo` sets `PROXYDOC_PGO` while it compiles proxydoc; reading it here also
+/// makes cargo rebuild proxydoc whenever its value changes).
+const LONG_VERSION: &str = match build_kind(option_env!("PROXYDOC_PGO")) {
+    BuildKind::ProfileGuided => concat!(env!("CARGO_PKG_VERSION"), " (profile-guided build)"),
+    BuildKind::Instrumented => concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (instrumented build for profile guidance: slow, writes .profraw files; rebuild)"
+    ),
+    BuildKind::Plain => env!("CARGO_PKG_VERSION"),
+};
+
+/// How a binary was built, from `PROXYDOC_PGO` at compile time (scripts/pgo-rustc).
+#[derive(Debug, PartialEq, Eq)]
+enum BuildKind {
+    Plain,
+    Instrumented,
+    ProfileGuided,
+}
+
+const fn build_kind(pgo: Option<&str>) -> BuildKind {
+    match pgo {
+        Some(value) if starts_with(value, "use=") => BuildKind::ProfileGuided,
+        Some(value) if starts_with(value, "generate=") => BuildKind::Instrumented,
+        _ => BuildKind::Plain,
+    }
+}
+
+const fn starts_with(text: &str, prefix: &str) -> bool {
+    let (text, prefix) = (text.as_bytes(), prefix.as_bytes());
+    if text.len() < prefix.len() {
+        return false;
+    }
+    let mut at = 0;
+    while at < prefix.len() {
+        if text[at] != prefix[at] {
+            return false;
+        }
+        at += 1;
+    }
+    true
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "proxydoc",
     version,
+    long_version = LONG_VERSION,
     about = "Why applications cannot connect through Amazon RDS Proxy: root causes from the proxy's logs, with evidence and the fix",
     after_help = "Exit codes: 0 done, 1 an input could not be read (the rest is still reported), 2 usage error, 3 a finding at or above --fail-on."
 )]
@@ -585,4 +629,25 @@ pub enum InputFormatArg {
     Ndjson,
     /// Logs Insights CSV export.
     InsightsCsv,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_build_kind_is_read_from_the_pgo_setting() {
+        assert_eq!(build_kind(None), BuildKind::Plain);
+        assert_eq!(build_kind(Some("")), BuildKind::Plain);
+        assert_eq!(
+            build_kind(Some("use=/t/pgo/proxydoc-1f.profdata")),
+            BuildKind::ProfileGuided
+        );
+        assert_eq!(
+            build_kind(Some("generate=/t/pgo/counts")),
+            BuildKind::Instrumented
+        );
+        assert_eq!(build_kind(Some("us")), BuildKind::Plain);
+        assert_eq!(build_kind(Some("other=use=x")), BuildKind::Plain);
+    }
 }
