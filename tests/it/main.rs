@@ -13,6 +13,7 @@
 //! - `cloudwatch` (with `moto`): `analyze --proxy` against a local moto server over HTTP.
 //! - `insights`: `analyze --engine insights` against moto (call sequence, budget, --emit-query).
 //! - `tail`: `proxydoc tail` as a real process: polling, Live Tail, signals, enhanced logging.
+//! - `pgo`: the profile-guided build's rustc wrapper adds its flag to proxydoc's crates only.
 //! - `threads`: the same summary for any number of workers and any batch cuts (property test).
 //! - `tidy`: every source file starts with a module doc; every `crate::` path follows the
 //!   layering table of ARCHITECTURE.md, and the table has no cycles.
@@ -30,6 +31,7 @@ mod insights;
 mod layouts;
 mod logging;
 mod moto;
+mod pgo;
 mod reports;
 mod tail;
 mod threads;
