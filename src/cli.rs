@@ -31,26 +31,15 @@ enum BuildKind {
 }
 
 const fn build_kind(pgo: Option<&str>) -> BuildKind {
-    match pgo {
-        Some(value) if starts_with(value, "use=") => BuildKind::ProfileGuided,
-        Some(value) if starts_with(value, "generate=") => BuildKind::Instrumented,
+    let Some(value) = pgo else {
+        return BuildKind::Plain;
+    };
+    // `str::starts_with` is not `const`; slice patterns are.
+    match value.as_bytes() {
+        [b'u', b's', b'e', b'=', ..] => BuildKind::ProfileGuided,
+        [b'g', b'e', b'n', b'e', b'r', b'a', b't', b'e', b'=', ..] => BuildKind::Instrumented,
         _ => BuildKind::Plain,
     }
-}
-
-const fn starts_with(text: &str, prefix: &str) -> bool {
-    let (text, prefix) = (text.as_bytes(), prefix.as_bytes());
-    if text.len() < prefix.len() {
-        return false;
-    }
-    let mut at = 0;
-    while at < prefix.len() {
-        if text[at] != prefix[at] {
-            return false;
-        }
-        at += 1;
-    }
-    true
 }
 
 #[derive(Debug, Parser)]
