@@ -1,23 +1,23 @@
 //! Events per minute and kind: the timeline that onsets, rules and the report read.
 //!
-//! The only table that grows with the input's time span, so it is kept small: counts are
-//! `u32` (a minute of proxy log never holds four billion lines of one kind; adds saturate)
-//! and minutes are stored in blocks of [`BLOCK`] consecutive minutes, allocated when a block
-//! has its first event, so a busy minute costs its 68 bytes of counts and no key of its own.
-//! Beside the counts, the first and last database connection opened in each minute that has
-//! one (whether the proxy opened any while clients arrived is asked to the millisecond).
+//! It grows with the input's time span, so it is kept small: minutes are stored in blocks of
+//! consecutive minutes ([`MinuteBlocks`]), so a minute costs its counts and no key of its
+//! own, and a minute's counts are 16-bit (34 bytes a minute), a count that outgrows its slot
+//! (more than 65,535 events of a kind in a minute) kept aside by minute and kind; the
+//! timeline read at the end has `u32` counts (a minute of proxy log never holds four billion
+//! lines of one kind; adds saturate). Beside the counts, the first and last database
+//! connection opened in each minute that has one (whether the proxy opened any while clients
+//! arrived is asked to the millisecond), 16 bytes a minute, in blocks too.
 
 use std::collections::HashMap;
 
 use rustc_hash::FxBuildHasher as FxBuild;
 
+use super::blocks::MinuteBlocks;
 use crate::model::{EventKind, Millis};
 
 /// Kinds of event: the width of a minute's counts.
 pub const KINDS: usize = EventKind::ALL.len();
-
-/// Consecutive minutes per allocated block (a block of a busy log is 1 KiB).
-const BLOCK: i64 = 16;
 
 const MINUTE: i64 = 60_000;
 
@@ -43,12 +43,6 @@ impl KindCounts {
     pub fn add(&mut self, kind: EventKind, n: u64) {
         if let Some(slot) = self.0.get_mut(kind.index() as usize) {
             *slot = saturating(u64::from(*slot) + n);
-        }
-    }
-
-    fn add_all(&mut self, other: &KindCounts) {
-        for (a, b) in self.0.iter_mut().zip(other.0) {
-            *a = a.saturating_add(b);
         }
     }
 
@@ -110,26 +104,59 @@ pub struct Bucket {
 /// A minute with no time: events without a timestamp are counted, but not in the timeline.
 const NO_MINUTE: i64 = i64::MIN;
 
+/// The time range of the database connections opened in a minute (the empty range: none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Opened {
+    first: i64,
+    last: i64,
+}
+
+impl Default for Opened {
+    fn default() -> Opened {
+        Opened {
+            first: i64::MAX,
+            last: i64::MIN,
+        }
+    }
+}
+
+impl Opened {
+    fn add(&mut self, first: i64, last: i64) {
+        self.first = self.first.min(first);
+        self.last = self.last.max(last);
+    }
+}
+
+/// A minute's counts as the blocks keep them: in a minute, most kinds have fewer than 65,536
+/// events, and a count that reaches it goes to [`MinuteBuffer::overflow`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct SmallCounts([u16; KINDS]);
+
 /// The timeline as it is built, one per worker.
 #[derive(Clone)]
 pub struct MinuteBuffer {
-    /// Blocks of [`BLOCK`] minutes by block number (minute since the epoch / `BLOCK`).
-    blocks: HashMap<i64, Box<[KindCounts; BLOCK as usize]>, FxBuild>,
-    /// The minute being counted and its counts, added to its block when a line of another
-    /// minute comes: most lines fall in the minute of the line before them, so most lines
-    /// cost an array slot instead of a hash probe.
+    counts: MinuteBlocks<SmallCounts>,
+    /// The counts that outgrew their 16-bit slot, by (minute, kind): the slot's events and the
+    /// events added after them (the slot starts again from zero).
+    overflow: HashMap<(i64, u8), u64, FxBuild>,
+    /// The minute being counted, its counts and its connections opened, added to their
+    /// blocks when a line of another minute comes: most lines fall in the minute of the line
+    /// before them, so most lines cost an array slot instead of a hash probe.
     minute: i64,
     current: [u64; KINDS],
-    opened: HashMap<i64, (i64, i64), FxBuild>,
+    current_opened: Opened,
+    opened: MinuteBlocks<Opened>,
 }
 
 impl Default for MinuteBuffer {
     fn default() -> MinuteBuffer {
         MinuteBuffer {
-            blocks: HashMap::default(),
+            counts: MinuteBlocks::default(),
+            overflow: HashMap::default(),
             minute: NO_MINUTE,
             current: [0; KINDS],
-            opened: HashMap::default(),
+            current_opened: Opened::default(),
+            opened: MinuteBlocks::default(),
         }
     }
 }
@@ -162,53 +189,67 @@ impl MinuteBuffer {
         if kind == OPENED
             && let (Some(first), Some(last)) = (first, last)
         {
-            let range = self.opened.entry(minute).or_insert((first, last));
-            *range = (range.0.min(first), range.1.max(last));
+            self.current_opened.add(first, last);
         }
     }
 
-    /// Adds the current minute's counts to its block (once a minute of the log: kept out of
-    /// [`MinuteBuffer::push`]'s inlined body).
+    /// Adds the current minute's counts and connections opened to their blocks (once a
+    /// minute of the log: kept out of [`MinuteBuffer::push`]'s inlined body).
     #[inline(never)]
     fn flush(&mut self) {
-        if self.minute == NO_MINUTE || self.current.iter().all(|&n| n == 0) {
+        if self.minute == NO_MINUTE {
             return;
         }
-        let counts = std::mem::replace(&mut self.current, [0; KINDS]);
-        let slot = self.slot(self.minute);
-        for (a, b) in slot.0.iter_mut().zip(counts) {
-            *a = saturating(u64::from(*a) + b);
+        if self.current.iter().any(|&n| n > 0) {
+            let counts = std::mem::replace(&mut self.current, [0; KINDS]);
+            self.add_counts(self.minute, counts);
+        }
+        let opened = std::mem::take(&mut self.current_opened);
+        if opened != Opened::default() {
+            self.opened.slot(self.minute).add(opened.first, opened.last);
         }
     }
 
-    fn slot(&mut self, minute: i64) -> &mut KindCounts {
-        let block = self
-            .blocks
-            .entry(minute.div_euclid(BLOCK))
-            .or_insert_with(|| Box::new([KindCounts::default(); BLOCK as usize]));
-        let index = usize::try_from(minute.rem_euclid(BLOCK)).unwrap_or(0);
-        &mut block[index]
-    }
-
-    /// Adds another worker's timeline; its blocks are freed as they are added.
-    pub fn merge(&mut self, mut other: MinuteBuffer) {
-        self.flush();
-        other.flush();
-        for (number, block) in other.blocks {
-            match self.blocks.get_mut(&number) {
-                Some(mine) => {
-                    for (a, b) in mine.iter_mut().zip(block.iter()) {
-                        a.add_all(b);
-                    }
-                }
-                None => {
-                    self.blocks.insert(number, block);
+    /// Adds events per kind to `minute`'s slot, a count that outgrows it to the overflow.
+    fn add_counts(&mut self, minute: i64, counts: [u64; KINDS]) {
+        let slot = self.counts.slot(minute);
+        for ((kind, small), n) in (0u8..).zip(slot.0.iter_mut()).zip(counts) {
+            if n == 0 {
+                continue;
+            }
+            let total = u64::from(*small).saturating_add(n);
+            match u16::try_from(total) {
+                Ok(total) => *small = total,
+                Err(_) => {
+                    *small = 0;
+                    let spilled = self.overflow.entry((minute, kind)).or_default();
+                    *spilled = spilled.saturating_add(total);
                 }
             }
         }
-        for (minute, (first, last)) in other.opened {
-            let range = self.opened.entry(minute).or_insert((first, last));
-            *range = (range.0.min(first), range.1.max(last));
+    }
+
+    /// Adds another worker's timeline (the smaller of the two to the larger).
+    pub fn merge(&mut self, mut other: MinuteBuffer) {
+        self.flush();
+        other.flush();
+        let MinuteBuffer {
+            counts,
+            overflow,
+            opened,
+            ..
+        } = other;
+        self.opened.merge(opened, |a, b| a.add(b.first, b.last));
+        let mut counts = counts;
+        if counts.blocks() > self.counts.blocks() {
+            std::mem::swap(&mut self.counts, &mut counts);
+        }
+        for (minute, small) in counts.into_sorted() {
+            self.add_counts(minute, small.0.map(u64::from));
+        }
+        for (key, n) in overflow {
+            let spilled = self.overflow.entry(key).or_default();
+            *spilled = spilled.saturating_add(n);
         }
     }
 
@@ -216,24 +257,42 @@ impl MinuteBuffer {
     /// opened (one per minute with any, in order).
     pub fn finish(mut self) -> (Vec<Bucket>, Vec<(i64, i64)>) {
         self.flush();
-        let mut numbers: Vec<i64> = self.blocks.keys().copied().collect();
-        numbers.sort_unstable();
-        let mut timeline = Vec::new();
-        for number in numbers {
-            let Some(block) = self.blocks.remove(&number) else {
+        let bucket = |minute: i64, counts: KindCounts| Bucket {
+            minute: minute.saturating_mul(MINUTE),
+            counts,
+            failures: counts.failures(),
+        };
+        let mut timeline: Vec<Bucket> = self
+            .counts
+            .into_sorted()
+            .map(|(minute, small)| bucket(minute, KindCounts(small.0.map(u32::from))))
+            .collect();
+        // The counts that outgrew their slots (a minute of more than 65,535 events of a kind:
+        // rare), added to their minutes.
+        let mut overflow: Vec<((i64, u8), u64)> = self.overflow.into_iter().collect();
+        overflow.sort_unstable();
+        for ((minute, kind), n) in overflow {
+            let Some(kind) = EventKind::from_index(u32::from(kind)) else {
                 continue;
             };
-            for (offset, counts) in (0..BLOCK).zip(block.iter()) {
-                if !counts.is_empty() {
-                    timeline.push(Bucket {
-                        minute: (number * BLOCK + offset) * MINUTE,
-                        counts: *counts,
-                        failures: counts.failures(),
-                    });
+            let at = minute.saturating_mul(MINUTE);
+            let place = match timeline.binary_search_by_key(&at, |b| b.minute) {
+                Ok(place) => place,
+                Err(place) => {
+                    timeline.insert(place, bucket(minute, KindCounts::default()));
+                    place
                 }
+            };
+            if let Some(b) = timeline.get_mut(place) {
+                b.counts.add(kind, n);
+                b.failures = b.counts.failures();
             }
         }
-        let mut opened: Vec<(i64, i64)> = self.opened.into_values().collect();
+        let mut opened: Vec<(i64, i64)> = self
+            .opened
+            .into_sorted()
+            .map(|(_, range)| (range.first, range.last))
+            .collect();
         opened.sort_unstable();
         (timeline, opened)
     }
@@ -317,6 +376,46 @@ mod tests {
         }
         a.merge(b);
         assert_eq!(a.finish(), one.finish());
+    }
+
+    proptest::proptest! {
+        /// Counts beyond a 16-bit slot (a minute of an authentication storm) are kept whole,
+        /// in one worker or merged from several, in any order of the pushes: the timeline is
+        /// the sums of the pushes, per minute and kind.
+        #[test]
+        fn counts_beyond_sixteen_bits_are_kept(
+            pushes in proptest::collection::vec(
+                (0i64..6, 0u32..3, proptest::prop_oneof![1u64..5, 30_000u64..70_000], 0usize..3),
+                0..60,
+            ),
+        ) {
+            let mut sums: std::collections::BTreeMap<(i64, u32), u64> = Default::default();
+            let mut one = MinuteBuffer::default();
+            let mut workers = [MinuteBuffer::default(), MinuteBuffer::default(), MinuteBuffer::default()];
+            for &(minute, kind, n, worker) in &pushes {
+                // Minutes far apart, some in the same block.
+                let at = (minute * 7) * MINUTE + 1_000;
+                *sums.entry((at, kind)).or_default() += n;
+                one.push(kind, n, Some(at), Some(at), Some(at));
+                if let Some(w) = workers.get_mut(worker) {
+                    w.push(kind, n, Some(at), Some(at), Some(at));
+                }
+            }
+            let [mut merged, b, c] = workers;
+            merged.merge(b);
+            merged.merge(c);
+            let expected: Vec<(i64, u32, u64)> = sums.into_iter().map(|((at, kind), n)| ((at / MINUTE) * MINUTE, kind, n)).collect();
+            for timeline in [one.finish().0, merged.finish().0] {
+                let got: Vec<(i64, u32, u64)> = timeline
+                    .iter()
+                    .flat_map(|b| b.counts.iter().map(move |(kind, n)| (b.minute, kind.index(), n)))
+                    .collect();
+                proptest::prop_assert_eq!(&got, &expected);
+                for b in &timeline {
+                    proptest::prop_assert_eq!(b.failures, b.counts.failures());
+                }
+            }
+        }
     }
 
     #[test]
