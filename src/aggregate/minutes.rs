@@ -1,19 +1,18 @@
 //! Events per minute and kind: the timeline that onsets, rules and the report read.
 //!
-//! It grows with the input's time span, so it is kept small: minutes are stored in blocks of
-//! consecutive minutes ([`MinuteBlocks`]), so a minute costs its counts and no key of its
-//! own, and a minute's counts are 16-bit (34 bytes a minute), a count that outgrows its slot
-//! (more than 65,535 events of a kind in a minute) kept aside by minute and kind; the
-//! timeline read at the end has `u32` counts (a minute of proxy log never holds four billion
-//! lines of one kind; adds saturate). Beside the counts, the first and last database
-//! connection opened in each minute that has one (whether the proxy opened any while clients
-//! arrived is asked to the millisecond), 16 bytes a minute, in blocks too.
+//! It grows with the input's time span, so it is kept small: a minute costs its counts, 16-bit
+//! (34 bytes), and its place in a table of the minutes that have lines ([`ByMinute`]); a
+//! count that outgrows its slot (more than 65,535 events of a kind in a minute) is kept aside
+//! by minute and kind. The timeline read at the end has `u32` counts (a minute of proxy log
+//! never holds four billion lines of one kind; adds saturate). Beside the counts, the first
+//! and last database connection opened in each minute that has one (whether the proxy opened
+//! any while clients arrived is asked to the millisecond), 16 bytes a minute.
 
 use std::collections::HashMap;
 
 use rustc_hash::FxBuildHasher as FxBuild;
 
-use super::blocks::MinuteBlocks;
+use super::by_minute::ByMinute;
 use crate::model::{EventKind, Millis};
 
 /// Kinds of event: the width of a minute's counts.
@@ -127,7 +126,7 @@ impl Opened {
     }
 }
 
-/// A minute's counts as the blocks keep them: in a minute, most kinds have fewer than 65,536
+/// A minute's counts as the table keeps them: in a minute, most kinds have fewer than 65,536
 /// events, and a count that reaches it goes to [`MinuteBuffer::overflow`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct SmallCounts([u16; KINDS]);
@@ -135,28 +134,28 @@ struct SmallCounts([u16; KINDS]);
 /// The timeline as it is built, one per worker.
 #[derive(Clone)]
 pub struct MinuteBuffer {
-    counts: MinuteBlocks<SmallCounts>,
+    counts: ByMinute<SmallCounts>,
     /// The counts that outgrew their 16-bit slot, by (minute, kind): the slot's events and the
     /// events added after them (the slot starts again from zero).
     overflow: HashMap<(i64, u8), u64, FxBuild>,
     /// The minute being counted, its counts and its connections opened, added to their
-    /// blocks when a line of another minute comes: most lines fall in the minute of the line
+    /// tables when a line of another minute comes: most lines fall in the minute of the line
     /// before them, so most lines cost an array slot instead of a hash probe.
     minute: i64,
     current: [u64; KINDS],
     current_opened: Opened,
-    opened: MinuteBlocks<Opened>,
+    opened: ByMinute<Opened>,
 }
 
 impl Default for MinuteBuffer {
     fn default() -> MinuteBuffer {
         MinuteBuffer {
-            counts: MinuteBlocks::default(),
+            counts: ByMinute::default(),
             overflow: HashMap::default(),
             minute: NO_MINUTE,
             current: [0; KINDS],
             current_opened: Opened::default(),
-            opened: MinuteBlocks::default(),
+            opened: ByMinute::default(),
         }
     }
 }
@@ -193,7 +192,7 @@ impl MinuteBuffer {
         }
     }
 
-    /// Adds the current minute's counts and connections opened to their blocks (once a
+    /// Adds the current minute's counts and connections opened to their tables (once a
     /// minute of the log: kept out of [`MinuteBuffer::push`]'s inlined body).
     #[inline(never)]
     fn flush(&mut self) {
@@ -229,7 +228,7 @@ impl MinuteBuffer {
         }
     }
 
-    /// Adds another worker's timeline (the smaller of the two to the larger).
+    /// Adds another worker's timeline.
     pub fn merge(&mut self, mut other: MinuteBuffer) {
         self.flush();
         other.flush();
@@ -239,9 +238,15 @@ impl MinuteBuffer {
             opened,
             ..
         } = other;
-        self.opened.merge(opened, |a, b| a.add(b.first, b.last));
-        let mut counts = counts;
-        if counts.blocks() > self.counts.blocks() {
+        // The smaller table of each kind is added to the larger (adding is commutative).
+        let (mut counts, mut opened) = (counts, opened);
+        if opened.len() > self.opened.len() {
+            std::mem::swap(&mut self.opened, &mut opened);
+        }
+        for (minute, range) in opened.into_sorted() {
+            self.opened.slot(minute).add(range.first, range.last);
+        }
+        if counts.len() > self.counts.len() {
             std::mem::swap(&mut self.counts, &mut counts);
         }
         for (minute, small) in counts.into_sorted() {
@@ -338,7 +343,7 @@ mod tests {
     #[test]
     fn minutes_in_order_from_any_order_of_lines() {
         let mut buffer = MinuteBuffer::default();
-        // Minutes 40, 3 and 17 (three blocks), and again 3; one untimed line.
+        // Minutes 40, 3 and 17, and again 3; one untimed line.
         for (minute, kind) in [
             (40, CONNECTED),
             (3, AUTH_FAILED),
@@ -393,7 +398,6 @@ mod tests {
             let mut one = MinuteBuffer::default();
             let mut workers = [MinuteBuffer::default(), MinuteBuffer::default(), MinuteBuffer::default()];
             for &(minute, kind, n, worker) in &pushes {
-                // Minutes far apart, some in the same block.
                 let at = (minute * 7) * MINUTE + 1_000;
                 *sums.entry((at, kind)).or_default() += n;
                 one.push(kind, n, Some(at), Some(at), Some(at));

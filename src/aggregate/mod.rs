@@ -7,7 +7,7 @@
 //! needs (ARNs, regions, engine, ports). Memory therefore follows the variety of the input,
 //! not its size. Nothing here does I/O.
 
-mod blocks;
+mod by_minute;
 pub mod events;
 mod evidence;
 mod frame;

@@ -49,7 +49,7 @@ use std::sync::{Condvar, Mutex};
 
 use rustc_hash::FxBuildHasher as FxBuild;
 
-use super::blocks::MinuteBlocks;
+use super::by_minute::ByMinute;
 use crate::model::EventKind;
 
 mod table;
@@ -388,8 +388,8 @@ struct Totals {
     folded_early: u64,
     /// Sessions opened (+) and gone (-) per minute: summed in minute order, the sessions open
     /// in each minute. Keyed by minute, so it follows the span, not the number of sessions;
-    /// in blocks of minutes, 8 bytes a minute of steady traffic.
-    open_deltas: MinuteBlocks<i64>,
+    /// 8 bytes a minute and its place ([`ByMinute`]).
+    open_deltas: ByMinute<i64>,
     /// The two minutes last added to with their deltas, not yet in `open_deltas`: sessions
     /// fold roughly in time order, so most folds add to the minutes of the fold before.
     recent_deltas: [(i64, i64); 2],
