@@ -12,8 +12,8 @@
 //!   the workers' other allocations and pins the pages around it, so the run's resident
 //!   memory grew by more than the values;
 //! - a minute without lines costs nothing. Blocks of 16 consecutive minutes, tried first, cost
-//!   the same on steady traffic (weeks' 2 GiB file: 51 MiB either way) but a whole block for
-//!   each lone minute of a sparse input (300,000 lines over ten years: 290 MiB against 87);
+//!   the same on steady traffic (weeks' 2 GiB file: 49–50 MiB either way) but a whole block for
+//!   each lone minute of a sparse input (300,000 lines over ten years: 268–301 MiB against 89);
 //! - at the end the minutes are read in order by sorting their (minute, place) pairs.
 
 use std::collections::HashMap;
