@@ -6,11 +6,12 @@
 //! have lines cost, and no more:
 //!
 //! - the values are in one vector, in the order their minutes first came, and a map gives a
-//!   minute's place in it (12 bytes a minute and the map's slack). One allocation that grows
-//!   by doubling, above 4 MiB as a mapping of its own whose unused capacity is never touched:
-//!   a value allocated on its own (as the timeline's blocks were) is freed at the end among
-//!   the workers' other allocations and pins the pages around it, so the run's resident
-//!   memory grew by more than the values;
+//!   minute's place in it (8 bytes a slot: the minute as a 32-bit key; minutes more than 4,000
+//!   years from 1970, which only a malformed timestamp gives, have a map of their own). One
+//!   allocation that grows by doubling, above 4 MiB as a mapping of its own whose unused
+//!   capacity is never touched: a value allocated on its own (as the timeline's blocks were)
+//!   is freed at the end among the workers' other allocations and pins the pages around it,
+//!   so the run's resident memory grew by more than the values;
 //! - a minute without lines costs nothing. Blocks of 16 consecutive minutes, tried first, cost
 //!   the same on steady traffic (weeks' 2 GiB file: 49–50 MiB either way) but a whole block for
 //!   each lone minute of a sparse input (300,000 lines over ten years: 268–301 MiB against 89);
@@ -24,15 +25,30 @@ use rustc_hash::FxBuildHasher as FxBuild;
 /// `T::default()`, and are left out of the iterations.
 #[derive(Debug, Clone)]
 pub struct ByMinute<T> {
-    /// Minute to place in `values`.
-    places: HashMap<i64, u32, FxBuild>,
+    /// Minute (as a [`key`]) to place in `values`: 8 bytes a slot.
+    places: HashMap<u32, u32, FxBuild>,
+    /// The minutes more than 4,000 years from 1970 (a malformed timestamp), with their places.
+    far: HashMap<i64, u32, FxBuild>,
     values: Vec<T>,
+}
+
+/// Half the keys: a key is the minute plus this, so minutes within 4,083 years of 1970 have one.
+const KEY_ZERO: i64 = 1 << 31;
+
+/// A minute's key in [`ByMinute::places`], for minutes within 4,083 years of 1970.
+fn key(minute: i64) -> Option<u32> {
+    u32::try_from(minute.checked_add(KEY_ZERO)?).ok()
+}
+
+fn minute_of(key: u32) -> i64 {
+    i64::from(key) - KEY_ZERO
 }
 
 impl<T> Default for ByMinute<T> {
     fn default() -> Self {
         ByMinute {
             places: HashMap::default(),
+            far: HashMap::default(),
             values: Vec::new(),
         }
     }
@@ -42,14 +58,18 @@ impl<T: Copy + Default + PartialEq> ByMinute<T> {
     /// The value of `minute`, `T::default()` when it had none yet.
     pub fn slot(&mut self, minute: i64) -> &mut T {
         let values = &mut self.values;
-        let place = *self.places.entry(minute).or_insert_with(|| {
+        let new = || {
             values.push(T::default());
             u32::try_from(values.len() - 1).unwrap_or(u32::MAX)
-        });
+        };
+        let place = match key(minute) {
+            Some(key) => *self.places.entry(key).or_insert_with(new),
+            None => *self.far.entry(minute).or_insert_with(new),
+        };
         // The place is always in the vector: four billion minutes (8,000 years of them, and
         // 100 GB of values) would share the last one.
-        let last = values.len().saturating_sub(1);
-        &mut values[(place as usize).min(last)]
+        let last = self.values.len().saturating_sub(1);
+        &mut self.values[(place as usize).min(last)]
     }
 
     /// The minutes given a value.
@@ -68,8 +88,9 @@ impl<T: Copy + Default + PartialEq> ByMinute<T> {
     /// The minutes with a value and their values, in minute order.
     pub fn into_sorted(mut self) -> impl Iterator<Item = (i64, T)> {
         let order = self.order();
-        // The map is not needed any more: freed before the values are read.
+        // The maps are not needed any more: freed before the values are read.
         self.places = HashMap::default();
+        self.far = HashMap::default();
         let values = self.values;
         order
             .into_iter()
@@ -79,7 +100,12 @@ impl<T: Copy + Default + PartialEq> ByMinute<T> {
 
     /// The minutes with their places, in minute order.
     fn order(&self) -> Vec<(i64, u32)> {
-        let mut order: Vec<(i64, u32)> = self.places.iter().map(|(&m, &p)| (m, p)).collect();
+        let mut order: Vec<(i64, u32)> = self
+            .places
+            .iter()
+            .map(|(&key, &place)| (minute_of(key), place))
+            .chain(self.far.iter().map(|(&minute, &place)| (minute, place)))
+            .collect();
         order.sort_unstable();
         order
     }
@@ -91,13 +117,25 @@ mod tests {
 
     use std::collections::BTreeMap;
 
+    use proptest::strategy::Just;
+
     proptest::proptest! {
         /// Read in order, the table holds what a sorted map of the same adds holds: minutes
         /// far apart, negative, in any order, summing to the empty value.
         #[test]
         fn the_table_holds_what_a_sorted_map_holds(
             adds in proptest::collection::vec(
-                (proptest::prop_oneof![-40i64..40, -2_000_000i64..2_000_000], -3i64..4),
+                (
+                    proptest::prop_oneof![
+                        -40i64..40,
+                        -2_000_000i64..2_000_000,
+                        // Either side of the 32-bit keys' range, and far beyond it.
+                        (KEY_ZERO - 20)..(KEY_ZERO + 20),
+                        (-KEY_ZERO - 20)..(-KEY_ZERO + 20),
+                        proptest::prop_oneof![Just(i64::MIN / 60_000), Just(i64::MAX / 60_000)],
+                    ],
+                    -3i64..4,
+                ),
                 0..300,
             ),
         ) {
