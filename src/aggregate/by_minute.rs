@@ -32,7 +32,8 @@ pub struct ByMinute<T> {
     values: Vec<T>,
 }
 
-/// Half the keys: a key is the minute plus this, so minutes within 4,083 years of 1970 have one.
+/// The key of minute 0 (1970): a key is the minute plus this, so the minutes within 4,083
+/// years of 1970, either side, have one.
 const KEY_ZERO: i64 = 1 << 31;
 
 /// A minute's key in [`ByMinute::places`], for minutes within 4,083 years of 1970.
@@ -67,7 +68,7 @@ impl<T: Copy + Default + PartialEq> ByMinute<T> {
             None => *self.far.entry(minute).or_insert_with(new),
         };
         // The place is always in the vector: four billion minutes (8,000 years of them, and
-        // 100 GB of values) would share the last one.
+        // over 100 GB of values) would share the last one.
         let last = self.values.len().saturating_sub(1);
         &mut self.values[(place as usize).min(last)]
     }
