@@ -13,7 +13,10 @@
 //! `--profile` changes the shape: `auth-storm` (60 % of sessions fail IAM authentication and
 //! have no close line, as the proxy logs them), `many` (5,000 users, 300 endpoints, tens of
 //! thousands of client addresses), `weeks` (the mix over four weeks instead of days), `overlap`
-//! (with `--gzip-objects`: each export stream has its own clock, so their time ranges overlap).
+//! (with `--gzip-objects`: each export stream has its own clock, so their time ranges overlap),
+//! `sparse` (a session every 17 minutes on average, so a lone minute with lines among empty
+//! ones, over years: 200 MiB is about 13 years, a quiet proxy's long export; not a shape of
+//! `scripts/bench`, whose large file repeats its traffic a month later).
 //! `--periods N` writes the traffic of `--mib`/N N times, each period starting 30 days after
 //! the one before, from the same seed: the same connection ids come back a month later, as
 //! they do over a long export, and each period's counts are the first one's.
@@ -89,6 +92,8 @@ enum Profile {
     /// stream has its own clock from the same start, as an S3 export's streams do); plain
     /// output is the mix.
     Overlap,
+    /// The mix, a session every 17 minutes on average: years of lone minutes.
+    Sparse,
 }
 
 impl Profile {
@@ -99,9 +104,10 @@ impl Profile {
             "many" => Profile::Many,
             "weeks" => Profile::Weeks,
             "overlap" => Profile::Overlap,
+            "sparse" => Profile::Sparse,
             other => {
                 return Err(format!(
-                    "--profile `{other}`: one of mix, auth-storm, many, weeks, overlap"
+                    "--profile `{other}`: one of mix, auth-storm, many, weeks, overlap, sparse"
                 ));
             }
         })
@@ -259,6 +265,8 @@ fn session(rng: &mut Rng, profile: Profile, t: &mut i64, out: &mut Vec<u8>) {
     // Four weeks over 2 GiB (about 4.2 million sessions): one every ~575 ms.
     *t += match profile {
         Profile::Weeks => rng.below(1150) as i64 + 1,
+        // 17 minutes on average, so most sessions have their minute to themselves.
+        Profile::Sparse => rng.below(2_100_000) as i64 + 1,
         _ => rng.below(40) as i64 + 1,
     };
     let w = |out: &mut Vec<u8>, t: i64, text: &str| {
