@@ -226,9 +226,10 @@ impl Open {
             || at < self.first.saturating_sub(HORIZON)
     }
 
-    /// Whether the clock has passed this session by the horizon, either way.
-    fn passed(&self, clock: i64) -> bool {
-        clock > self.last.saturating_add(HORIZON) || clock < self.first.saturating_sub(HORIZON)
+    /// Whether the clock has passed this session by `reach` (the horizon, and the lag of a
+    /// slow input's clock), either way.
+    fn passed(&self, clock: i64, reach: i64) -> bool {
+        clock > self.last.saturating_add(reach) || clock < self.first.saturating_sub(reach)
     }
 }
 
@@ -326,15 +327,15 @@ impl Queue {
     }
 
     /// The ids of a minute at either end all of whose times the clock has passed by more
-    /// than the horizon, taken out of the queue.
-    fn take_passed(&mut self, clock: i64) -> Option<VecDeque<u64>> {
+    /// than `reach` (see [`Open::passed`]), taken out of the queue.
+    fn take_passed(&mut self, clock: i64, reach: i64) -> Option<VecDeque<u64>> {
         let (&first, _) = self.minutes.first_key_value()?;
         // Every time of minute `first` is before (first + 1) * MINUTE.
-        if clock >= (first + 1).saturating_mul(MINUTE).saturating_add(HORIZON) {
+        if clock >= (first + 1).saturating_mul(MINUTE).saturating_add(reach) {
             return self.minutes.pop_first().map(|(_, conns)| conns);
         }
         let (&last, _) = self.minutes.last_key_value()?;
-        if clock < last.saturating_mul(MINUTE).saturating_sub(HORIZON) {
+        if clock < last.saturating_mul(MINUTE).saturating_sub(reach) {
             return self.minutes.pop_last().map(|(_, conns)| conns);
         }
         None
@@ -518,25 +519,40 @@ impl SessionBuffer {
         }
     }
 
-    /// The input's clock: the median of the last timestamps (`None` before any).
-    fn clock(&self) -> Option<i64> {
+    /// The input's clock, the median of the last timestamps, and their spread, the distance
+    /// between their first and third quartiles (`None` before any).
+    fn clock(&self) -> Option<(i64, i64)> {
         let mut recent = self.recent.clone();
+        recent.sort_unstable();
         let middle = recent.len().checked_sub(1)?.min(recent.len() / 2);
-        recent.select_nth_unstable(middle);
-        recent.get(middle).copied()
+        let clock = *recent.get(middle)?;
+        let quartile = |q: usize| recent.get(recent.len() * q / 4).copied().unwrap_or(clock);
+        Some((clock, quartile(3).saturating_sub(quartile(1))))
     }
 
     /// Folds the sessions the clock has passed by the horizon, a minute of the queue at a time.
     fn sweep(&mut self) {
-        let Some(clock) = self.clock() else { return };
+        let Some((clock, spread)) = self.clock() else {
+            return;
+        };
+        // An input whose lines are far apart (a quiet proxy: a line every half minute, or a
+        // session every quarter of an hour) has its clock behind its newest line by about the
+        // spread of its last timestamps, always. The sweep reaches that much farther than the
+        // horizon, so that it neither folds the sessions just started (ahead of the clock) nor
+        // waits for ever (it did, and the table filled with every session). Folding later
+        // changes nothing but memory: a line more than the horizon after its session's last
+        // starts another session whenever the sweep runs. On a busy input the reach is the
+        // horizon and a few seconds.
+        let reach = HORIZON.saturating_add(spread.saturating_mul(2));
         // Right after a jump of the input's time (a gap in the traffic, the next stream of an
         // export tree), the clock lags behind the newest lines for a few dozen lines, and the
-        // sessions they started would look passed by the horizon: the sweep waits for the next
-        // one, when the clock has caught up.
-        if self.now.abs_diff(clock) > HORIZON.unsigned_abs() {
+        // sessions they started would look passed: the sweep waits for the next one, when the
+        // clock has caught up. (While the jump is between the quartiles, the reach spans it,
+        // and the sweep folds nothing the jump would have cut.)
+        if self.now.abs_diff(clock) > reach.unsigned_abs() {
             return;
         }
-        while let Some(conns) = self.order.take_passed(clock) {
+        while let Some(conns) = self.order.take_passed(clock, reach) {
             for (i, &conn) in conns.iter().enumerate() {
                 // The sessions behind it are likely to be folded too: fetch their slots early.
                 if let Some(&ahead) = conns.get(i + PREFETCH_AHEAD) {
@@ -550,7 +566,7 @@ impl SessionBuffer {
                 else {
                     continue;
                 };
-                if entry.passed(clock) {
+                if entry.passed(clock, reach) {
                     let session = self.open.remove_slot(slot);
                     self.totals.fold(session);
                 } else {
@@ -1312,6 +1328,42 @@ mod tests {
                     "a jump of {jump} ms after {before} lines"
                 );
             }
+        }
+    }
+
+    /// A quiet input, a session every quarter of an hour or so (lines farther apart than the
+    /// horizon; the clock, the median of the last 64 of them, some four hours behind the
+    /// newest): the sweep still runs, so the table holds what a busy input's does between two
+    /// sweeps, none is folded early, and none is cut in two, also when its close line is
+    /// minutes after its connect line. (The sweep waited for the clock to come within the
+    /// horizon of the newest line, for ever: the table filled with every session and folded
+    /// the oldest early.)
+    #[test]
+    fn a_quiet_input_is_swept_like_a_busy_one() {
+        const SESSIONS: u64 = 3 * SWEEP_EVERY;
+        for length in [9, 5 * MINUTE, 14 * MINUTE] {
+            let mut buffer = SessionBuffer::default();
+            let mut t = 100 * HOUR;
+            let mut most = 0;
+            for conn in 0..SESSIONS {
+                buffer.push(at(conn, t, CONNECTED));
+                buffer.push(at(conn, t + length, CLOSED));
+                most = most.max(buffer.open.len());
+                // 12 to 22 minutes apart.
+                t += 12 * MINUTE + i64::try_from(conn % 11).unwrap() * MINUTE;
+            }
+            // A sweep every SWEEP_EVERY lines (two a session), and what the reach keeps.
+            assert!(
+                most < SWEEP_EVERY as usize / 2 + 200,
+                "{most} sessions open at once ({length} ms sessions)"
+            );
+            let counts = buffer.finish();
+            assert_eq!(counts.folded_early, 0);
+            assert_eq!(
+                (counts.sessions, counts.with),
+                (SESSIONS, counted([SESSIONS, 0, 0, 0, 0, SESSIONS])),
+                "{length} ms sessions"
+            );
         }
     }
 
