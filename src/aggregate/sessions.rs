@@ -22,14 +22,16 @@
 //! # Memory
 //!
 //! The open table holds the sessions of the last [`HORIZON`] of the input's clock: a sweep
-//! every few thousand lines folds the sessions the clock has passed by (the clock is the median
-//! of the last 64 timestamps, so one stray line does not move it, and it may run backwards,
-//! as a Logs Insights export sorted newest first does; a sweep is skipped while the newest
-//! line is more than the horizon from the clock, as it is for a few dozen lines after a jump
-//! of the input's time, when the sessions just started would look passed). The sweep's queue
-//! holds the open ids by the minute of their session, and takes whole minutes from either end
-//! once the clock has passed them by the horizon, so a session stamped ahead of the clock does
-//! not hold back the ones queued after it. A session still active after the horizon (a pooled
+//! every few thousand lines folds the sessions the clock has passed by its reach (the clock is
+//! the median of the last 64 timestamps, so one stray line does not move it, and it may run
+//! backwards, as a Logs Insights export sorted newest first does; the reach is the horizon and
+//! twice the spread of those timestamps, because a quiet input's clock is that far behind its
+//! newest line; a sweep is skipped while the newest line is farther than the reach from the
+//! clock, as it is for a few dozen lines after a jump of the input's time, when the sessions
+//! just started would look passed). The sweep's queue holds the open ids by the minute of
+//! their session, and takes whole minutes from either end once the clock has passed them by
+//! the reach, so a session stamped ahead of the clock does not hold back the ones queued after
+//! it. A session still active after the horizon (a pooled
 //! application connection) is queued again at its time nearest the clock. When more than
 //! [`MAX_OPEN`] are open at once the first queued of the minute farthest from the clock is
 //! folded early (`folded_early`; a later line of it counts as another session).
