@@ -99,6 +99,22 @@ impl<T: Copy + Default + PartialEq> ByMinute<T> {
             .filter(|(_, value)| *value != T::default())
     }
 
+    /// The minutes with a value and their values, in no order (for adding one table to
+    /// another: no sort).
+    pub fn into_unsorted(self) -> impl Iterator<Item = (i64, T)> {
+        let ByMinute {
+            places,
+            far,
+            values,
+        } = self;
+        places
+            .into_iter()
+            .map(|(key, place)| (minute_of(key), place))
+            .chain(far)
+            .filter_map(move |(minute, place)| Some((minute, *values.get(place as usize)?)))
+            .filter(|(_, value)| *value != T::default())
+    }
+
     /// The minutes with their places, in minute order.
     fn order(&self) -> Vec<(i64, u32)> {
         let mut order: Vec<(i64, u32)> = self
@@ -150,6 +166,9 @@ mod tests {
             let expected: Vec<(i64, i64)> = map.into_iter().filter(|(_, v)| *v != 0).collect();
             let sorted: Vec<(i64, i64)> = table.sorted().map(|(m, v)| (m, *v)).collect();
             proptest::prop_assert_eq!(&sorted, &expected);
+            let mut unsorted: Vec<(i64, i64)> = table.clone().into_unsorted().collect();
+            unsorted.sort_unstable();
+            proptest::prop_assert_eq!(&unsorted, &expected);
             let taken: Vec<(i64, i64)> = table.into_sorted().collect();
             proptest::prop_assert_eq!(&taken, &expected);
         }

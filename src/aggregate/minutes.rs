@@ -243,13 +243,13 @@ impl MinuteBuffer {
         if opened.len() > self.opened.len() {
             std::mem::swap(&mut self.opened, &mut opened);
         }
-        for (minute, range) in opened.into_sorted() {
+        for (minute, range) in opened.into_unsorted() {
             self.opened.slot(minute).add(range.first, range.last);
         }
         if counts.len() > self.counts.len() {
             std::mem::swap(&mut self.counts, &mut counts);
         }
-        for (minute, small) in counts.into_sorted() {
+        for (minute, small) in counts.into_unsorted() {
             self.add_counts(minute, small.0.map(u64::from));
         }
         for (key, n) in overflow {
