@@ -16,6 +16,14 @@
 //!   the same on steady traffic (weeks' 2 GiB file: 49–50 MiB either way) but a whole block for
 //!   each lone minute of a sparse input (300,000 lines over ten years: 268–301 MiB against 89);
 //! - at the end the minutes are read in order by sorting their (minute, place) pairs.
+//!
+//! Even so, a table keyed by minute grows with the span: a decade of busy traffic has five
+//! million minutes. So each table keeps at most [`MAX_BUCKETS`] entries: past that it counts
+//! in wider buckets ([`wider`]: 2, 10, 30, 60 minutes…), its owner says so (the report's
+//! `timeline_resolution_minutes`), and its memory follows the cap, not the span. A table's
+//! width is the narrowest of the ladder at which its minutes fit under the cap: a function of
+//! the set of its minutes alone, so workers that each saw part of the input and widen to the
+//! wider of their two widths when merged end where one worker reading all of it ends.
 
 use std::collections::HashMap;
 
@@ -30,6 +38,36 @@ pub struct ByMinute<T> {
     /// The minutes more than 4,000 years from 1970 (a malformed timestamp), with their places.
     far: HashMap<i64, u32, FxBuild>,
     values: Vec<T>,
+}
+
+/// The most entries a table keyed by minute keeps: 300,000 minutes with lines (208 days of
+/// them; a year of busy traffic fits in 2-minute buckets, a decade in 30-minute ones).
+/// Entries cost 50–90 bytes each, so a table is bounded by about 25 MB whatever the span.
+pub const MAX_BUCKETS: usize = 300_000;
+
+/// The bucket width after `width` (minutes): 1, 2, 10, 30, 60, 120, 360, 720, 1,440, then
+/// doubling days. Each is a multiple of the one before, so a wider bucket is whole narrower
+/// ones and re-counting in it is exact; each up to a day divides a day, so buckets are aligned
+/// to UTC like the report's.
+pub fn wider(width: i64) -> i64 {
+    match width {
+        ..=1 => 2,
+        2 => 10,
+        3..=10 => 30,
+        11..=30 => 60,
+        31..=60 => 120,
+        61..=120 => 360,
+        121..=360 => 720,
+        361..=720 => 1440,
+        _ => width.saturating_mul(2),
+    }
+}
+
+/// The first minute of the `width`-minute bucket that holds `minute` (buckets start at
+/// multiples of the width since 1970, UTC).
+pub fn bucket_of(minute: i64, width: i64) -> i64 {
+    let width = width.max(1);
+    minute.div_euclid(width).saturating_mul(width)
 }
 
 /// The key of minute 0 (1970): a key is the minute plus this, so the minutes within 4,083
@@ -115,6 +153,17 @@ impl<T: Copy + Default + PartialEq> ByMinute<T> {
             .filter(|(_, value)| *value != T::default())
     }
 
+    /// The table in buckets of `width` minutes (a multiple of the width it was kept in): each
+    /// bucket holds its minutes' values, combined by `add(bucket, into, value)`.
+    pub fn widened(self, width: i64, mut add: impl FnMut(i64, &mut T, T)) -> ByMinute<T> {
+        let mut out = ByMinute::default();
+        for (minute, value) in self.into_unsorted() {
+            let bucket = bucket_of(minute, width);
+            add(bucket, out.slot(bucket), value);
+        }
+        out
+    }
+
     /// The minutes with their places, in minute order.
     fn order(&self) -> Vec<(i64, u32)> {
         let mut order: Vec<(i64, u32)> = self
@@ -172,6 +221,46 @@ mod tests {
             let taken: Vec<(i64, i64)> = table.into_sorted().collect();
             proptest::prop_assert_eq!(&taken, &expected);
         }
+    }
+
+    /// Every width of the ladder is a multiple of the one before, and those up to a day
+    /// divide a day: a wider bucket is whole narrower ones.
+    #[test]
+    fn each_width_is_whole_buckets_of_the_one_before() {
+        let mut width = 1;
+        let mut seen = vec![width];
+        while width < 40 * 1440 {
+            let next = wider(width);
+            assert!(next > width && next % width == 0, "{width} -> {next}");
+            if next <= 1440 {
+                assert_eq!(1440 % next, 0, "{next} divides a day");
+            }
+            width = next;
+            seen.push(width);
+        }
+        assert_eq!(&seen[..10], &[1, 2, 10, 30, 60, 120, 360, 720, 1440, 2880]);
+        assert_eq!(bucket_of(-1, 30), -30);
+        assert_eq!(bucket_of(59, 30), 30);
+        assert_eq!(wider(i64::MAX), i64::MAX);
+    }
+
+    /// Widened, the table holds what the minutes' sums per bucket are.
+    #[test]
+    fn a_widened_table_sums_its_buckets() {
+        let mut table: ByMinute<i64> = ByMinute::default();
+        for minute in -25..47 {
+            *table.slot(minute) += minute;
+        }
+        let wide: Vec<(i64, i64)> = table
+            .widened(30, |_, into, v| *into += v)
+            .into_sorted()
+            .collect();
+        let expected = vec![
+            (-30, (-25..0).sum()),
+            (0, (0..30).sum()),
+            (30, (30..47).sum()),
+        ];
+        assert_eq!(wide, expected);
     }
 
     #[test]

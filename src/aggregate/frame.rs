@@ -14,7 +14,7 @@ use polars::prelude::*;
 
 use rustc_hash::FxBuildHasher as FxBuild;
 
-use super::minutes::{Bucket, MinuteBuffer};
+use super::minutes::{Bucket, MinuteBuffer, Timeline};
 
 pub const KIND: &str = "kind";
 pub const CAUSE: &str = "cause";
@@ -572,8 +572,13 @@ impl FactBuffer {
             },
             || clients.into_frame(CLIENT),
         );
-        let (main, users, endpoints, (timeline, opened)) = rest?;
+        let (main, users, endpoints, timeline) = rest?;
         let clients = clients?;
+        let Timeline {
+            buckets: timeline,
+            opened,
+            minutes: timeline_minutes,
+        } = timeline;
         Ok(Facts {
             main,
             users,
@@ -581,6 +586,7 @@ impl FactBuffer {
             clients,
             timeline,
             opened,
+            timeline_minutes,
         })
     }
 }
@@ -595,8 +601,11 @@ pub struct Facts {
     /// Events per kind in each minute that has any, in minute order (untimed events left
     /// out), until [`Facts::take_timeline`].
     timeline: Vec<Bucket>,
-    /// The time ranges of the database connections opened, one per minute with any.
+    /// The time ranges of the database connections opened, one per minute (bucket) with any.
     opened: Vec<(i64, i64)>,
+    /// Minutes per bucket of the timeline (1 unless it spans more minutes than a timeline
+    /// keeps: see `minutes.rs`).
+    timeline_minutes: i64,
 }
 
 impl CodeCount {
@@ -828,6 +837,11 @@ impl Facts {
     /// events left out). Left empty here.
     pub fn take_timeline(&mut self) -> Vec<Bucket> {
         std::mem::take(&mut self.timeline)
+    }
+
+    /// Minutes per bucket of the timeline.
+    pub fn timeline_minutes(&self) -> i64 {
+        self.timeline_minutes
     }
 }
 

@@ -7,12 +7,16 @@
 //! never holds four billion lines of one kind; adds saturate). Beside the counts, the first
 //! and last database connection opened in each minute that has one (whether the proxy opened
 //! any while clients arrived is asked to the millisecond), 16 bytes a minute.
+//!
+//! Past [`MAX_BUCKETS`] minutes with lines (208 days of them), the timeline is counted in
+//! wider buckets ([`super::by_minute::wider`]), and says how wide: a `Bucket` is then that
+//! many minutes from its `minute`, and the connections opened are known to the bucket.
 
 use std::collections::HashMap;
 
 use rustc_hash::FxBuildHasher as FxBuild;
 
-use super::by_minute::ByMinute;
+use super::by_minute::{ByMinute, MAX_BUCKETS, bucket_of, wider};
 use crate::model::{EventKind, Millis};
 
 /// Kinds of event: the width of a minute's counts.
@@ -92,7 +96,7 @@ fn saturating(n: u64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// One minute of the timeline.
+/// One minute of the timeline (or one bucket of [`Timeline::minutes`] minutes from it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bucket {
     pub minute: Millis,
@@ -145,6 +149,21 @@ pub struct MinuteBuffer {
     current: [u64; KINDS],
     current_opened: Opened,
     opened: ByMinute<Opened>,
+    /// Minutes per bucket of the tables: 1 until they hold more than `cap` buckets, then the
+    /// next width of the ladder that fits.
+    width: i64,
+    cap: usize,
+}
+
+/// The timeline as the summary reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timeline {
+    /// The buckets with events, in order.
+    pub buckets: Vec<Bucket>,
+    /// The time ranges of the database connections opened, one per bucket with any, in order.
+    pub opened: Vec<(i64, i64)>,
+    /// Minutes per bucket: 1, or more past [`MAX_BUCKETS`] minutes with lines.
+    pub minutes: i64,
 }
 
 impl Default for MinuteBuffer {
@@ -156,11 +175,22 @@ impl Default for MinuteBuffer {
             current: [0; KINDS],
             current_opened: Opened::default(),
             opened: ByMinute::default(),
+            width: 1,
+            cap: MAX_BUCKETS,
         }
     }
 }
 
 impl MinuteBuffer {
+    /// A timeline that keeps at most `cap` buckets (tests use small caps).
+    #[cfg(test)]
+    fn with_cap(cap: usize) -> MinuteBuffer {
+        MinuteBuffer {
+            cap,
+            ..MinuteBuffer::default()
+        }
+    }
+
     /// Counts `n` events of `kind` (an [`EventKind::index`]) in the minute of `at` (epoch
     /// ms; `None` for untimed events, which are not in the timeline); `first`/`last` are
     /// their time range. Inlined: it runs for every event and mostly adds to an array slot.
@@ -199,14 +229,46 @@ impl MinuteBuffer {
         if self.minute == NO_MINUTE {
             return;
         }
+        let bucket = bucket_of(self.minute, self.width);
         if self.current.iter().any(|&n| n > 0) {
             let counts = std::mem::replace(&mut self.current, [0; KINDS]);
-            self.add_counts(self.minute, counts);
+            self.add_counts(bucket, counts);
         }
         let opened = std::mem::take(&mut self.current_opened);
         if opened != Opened::default() {
-            self.opened.slot(self.minute).add(opened.first, opened.last);
+            self.opened.slot(bucket).add(opened.first, opened.last);
         }
+        self.fit();
+    }
+
+    /// Widens the buckets until they are at most `cap`.
+    fn fit(&mut self) {
+        while self.counts.len() > self.cap && self.width < i64::MAX {
+            self.widen(wider(self.width));
+        }
+    }
+
+    /// Counts the tables in buckets of `width` minutes (a width of the ladder at least the
+    /// current one): the counts, what outgrew them, and the connections opened.
+    fn widen(&mut self, width: i64) {
+        if width <= self.width {
+            return;
+        }
+        self.width = width;
+        let counts = std::mem::take(&mut self.counts);
+        for (minute, small) in counts.into_unsorted() {
+            self.add_counts(bucket_of(minute, width), small.0.map(u64::from));
+        }
+        let overflow = std::mem::take(&mut self.overflow);
+        for ((minute, kind), n) in overflow {
+            let spilled = self
+                .overflow
+                .entry((bucket_of(minute, width), kind))
+                .or_default();
+            *spilled = spilled.saturating_add(n);
+        }
+        self.opened = std::mem::take(&mut self.opened)
+            .widened(width, |_, into, range| into.add(range.first, range.last));
     }
 
     /// Adds events per kind to `minute`'s slot, a count that outgrows it to the overflow.
@@ -228,10 +290,15 @@ impl MinuteBuffer {
         }
     }
 
-    /// Adds another worker's timeline.
+    /// Adds another worker's timeline: both in the wider of their widths, then widened
+    /// further if the sum holds more than the cap (so the width is the one a single worker
+    /// reading both would have reached).
     pub fn merge(&mut self, mut other: MinuteBuffer) {
         self.flush();
         other.flush();
+        let width = self.width.max(other.width);
+        self.widen(width);
+        other.widen(width);
         let MinuteBuffer {
             counts,
             overflow,
@@ -256,12 +323,14 @@ impl MinuteBuffer {
             let spilled = self.overflow.entry(key).or_default();
             *spilled = spilled.saturating_add(n);
         }
+        self.fit();
     }
 
-    /// The minutes with events in order, and the time ranges of the database connections
-    /// opened (one per minute with any, in order).
-    pub fn finish(mut self) -> (Vec<Bucket>, Vec<(i64, i64)>) {
+    /// The buckets with events in order, the time ranges of the database connections opened
+    /// (one per bucket with any, in order), and the buckets' width.
+    pub fn finish(mut self) -> Timeline {
         self.flush();
+        let minutes = self.width;
         let bucket = |minute: i64, counts: KindCounts| Bucket {
             minute: minute.saturating_mul(MINUTE),
             counts,
@@ -299,7 +368,11 @@ impl MinuteBuffer {
             .map(|(_, range)| (range.first, range.last))
             .collect();
         opened.sort_unstable();
-        (timeline, opened)
+        Timeline {
+            buckets: timeline,
+            opened,
+            minutes,
+        }
     }
 }
 
@@ -354,7 +427,12 @@ mod tests {
             buffer.push(kind, 1, Some(at), Some(at), Some(at));
         }
         buffer.push(CONNECTED, 5, None, None, None);
-        let (timeline, opened) = buffer.finish();
+        let Timeline {
+            buckets: timeline,
+            opened,
+            minutes: width,
+        } = buffer.finish();
+        assert_eq!(width, 1);
         let minutes: Vec<i64> = timeline.iter().map(|b| b.minute / MINUTE).collect();
         assert_eq!(minutes, vec![3, 17, 40]);
         assert_eq!(timeline[0].counts.total(), 2);
@@ -409,7 +487,7 @@ mod tests {
             merged.merge(b);
             merged.merge(c);
             let expected: Vec<(i64, u32, u64)> = sums.into_iter().map(|((at, kind), n)| ((at / MINUTE) * MINUTE, kind, n)).collect();
-            for timeline in [one.finish().0, merged.finish().0] {
+            for timeline in [one.finish().buckets, merged.finish().buckets] {
                 let got: Vec<(i64, u32, u64)> = timeline
                     .iter()
                     .flat_map(|b| b.counts.iter().map(move |(kind, n)| (b.minute, kind.index(), n)))
@@ -429,7 +507,7 @@ mod tests {
         buffer.push(opened, 1, Some(61_000), Some(61_000), Some(61_000));
         buffer.push(opened, 1, Some(119_000), Some(119_000), Some(119_000));
         buffer.push(opened, 1, Some(5_000), Some(5_000), Some(5_000));
-        let (_, opened) = buffer.finish();
+        let opened = buffer.finish().opened;
         assert_eq!(opened, vec![(5_000, 5_000), (61_000, 119_000)]);
     }
 
@@ -452,10 +530,89 @@ mod tests {
                 buffer.push(2, 2, Some(at), Some(at), Some(at));
             }
         }
-        let (timeline, _) = buffer.finish();
+        let timeline = buffer.finish().buckets;
         // Early before minute 2, lead-up 2..6, after 6..=8 (minute 9 is past the end).
         let phases = phase_counts(&timeline, 2 * MINUTE, 6 * MINUTE, 8 * MINUTE);
         let kind = |i| EventKind::from_index(i).unwrap();
         assert_eq!(phases, vec![(kind(1), 2, 4, 3), (kind(2), 0, 0, 6)]);
+    }
+
+    /// Past its cap, a timeline is counted in the narrowest width of the ladder that fits,
+    /// and is the minutes' sums per bucket: for one worker, and for workers that each saw
+    /// part of the lines (in any order), widened to the wider of their widths and then as the
+    /// sum needs.
+    #[test]
+    fn a_long_timeline_is_counted_in_wider_buckets() {
+        let cap = 50;
+        let opened = EventKind::DbConnectionOpened.index();
+        // 400 minutes with lines over 2,000 minutes: more than 50 buckets of 2 minutes, 200
+        // of them, and of 10 minutes (200 buckets), 50 or fewer of 30 minutes (67): of 60.
+        let lines: Vec<(u32, i64)> = (0..400i64)
+            .flat_map(|i| {
+                let minute = i * 5 + i % 3;
+                let kind = if i % 4 == 0 { opened } else { CONNECTED };
+                [
+                    (kind, minute * MINUTE + 1_000),
+                    (AUTH_FAILED, minute * MINUTE + 59_000),
+                ]
+            })
+            .collect();
+        let mut one = MinuteBuffer::with_cap(cap);
+        let mut workers = [
+            MinuteBuffer::with_cap(cap),
+            MinuteBuffer::with_cap(cap),
+            MinuteBuffer::with_cap(cap),
+        ];
+        let mut sums: std::collections::BTreeMap<(i64, u32), u64> = Default::default();
+        let mut ranges: std::collections::BTreeMap<i64, (i64, i64)> = Default::default();
+        for (i, &(kind, at)) in lines.iter().enumerate() {
+            one.push(kind, 1, Some(at), Some(at), Some(at));
+            // Runs of lines to one worker, the third worker only early on.
+            let worker = if i < 90 { 2 } else { (i / 17) % 2 };
+            workers[worker].push(kind, 1, Some(at), Some(at), Some(at));
+            let bucket = (at / MINUTE).div_euclid(60) * 60 * MINUTE;
+            *sums.entry((bucket, kind)).or_default() += 1;
+            if kind == opened {
+                let range = ranges.entry(bucket).or_insert((at, at));
+                *range = (range.0.min(at), range.1.max(at));
+            }
+        }
+        let [mut merged, b, c] = workers;
+        merged.merge(c);
+        merged.merge(b);
+        let one = one.finish();
+        assert_eq!(one.minutes, 60);
+        assert!(one.buckets.len() <= cap);
+        let got: std::collections::BTreeMap<(i64, u32), u64> = one
+            .buckets
+            .iter()
+            .flat_map(|b| {
+                b.counts
+                    .iter()
+                    .map(move |(kind, n)| ((b.minute, kind.index()), n))
+            })
+            .collect();
+        assert_eq!(got, sums);
+        assert_eq!(one.opened, ranges.into_values().collect::<Vec<_>>());
+        assert_eq!(merged.finish(), one);
+    }
+
+    /// Counts that outgrew their 16-bit slots stay whole when their minutes are widened into
+    /// one bucket, and buckets whose sums outgrow the slots keep them too.
+    #[test]
+    fn widened_buckets_keep_large_counts() {
+        let mut buffer = MinuteBuffer::with_cap(3);
+        for minute in 0..8i64 {
+            buffer.push(CONNECTED, 40_000, Some(minute * MINUTE), None, None);
+        }
+        buffer.push(CONNECTED, 70_000, Some(3 * MINUTE), None, None);
+        let timeline = buffer.finish();
+        assert_eq!(timeline.minutes, 10);
+        let counts: Vec<(i64, u64)> = timeline
+            .buckets
+            .iter()
+            .map(|b| (b.minute, b.counts.get(EventKind::ClientConnected)))
+            .collect();
+        assert_eq!(counts, vec![(0, 8 * 40_000 + 70_000)]);
     }
 }

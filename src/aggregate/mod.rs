@@ -167,8 +167,11 @@ pub struct Sessions {
     /// Connections folded into the totals before the end because too many were open at once
     /// (a later line of one of them counts as another session).
     pub folded_early: u64,
-    /// The most sessions open at once (what the session table held at its largest).
+    /// The most sessions open at once (what the session table held at its largest): in one
+    /// minute, or one bucket of `most_open_minutes` over a span longer than a table keeps.
     pub most_open: u64,
+    /// Minutes per bucket of `most_open` (0 or 1: a minute).
+    pub most_open_minutes: i64,
 }
 
 /// The aggregated view of a run; plain data, no polars types.
@@ -184,6 +187,9 @@ pub struct Summary {
     pub endpoints: Vec<DimCount>,
     pub details: Vec<DetailCount>,
     pub timeline: Vec<Bucket>,
+    /// Minutes per bucket of `timeline` (0 or 1: per minute; wider past the minutes a
+    /// timeline keeps, `minutes.rs`).
+    pub timeline_minutes: i64,
     pub causes: Vec<CauseStats>,
     pub kind_evidence: BTreeMap<EventKind, Vec<Evidence>>,
     pub sessions: Sessions,
@@ -911,6 +917,7 @@ impl<'c> Aggregator<'c> {
             strings: &strings,
         };
         let timeline = tables.timeline();
+        let timeline_minutes = tables.facts.timeline_minutes();
         let counts = match sessions {
             SessionSink::Own(buffer) => (*buffer).finish(),
             SessionSink::Joined(counts) => counts,
@@ -938,7 +945,7 @@ impl<'c> Aggregator<'c> {
         );
         let (kinds, window, users, clients, endpoints, details) = dimensions?;
         let causes = causes?;
-        let (kind_onsets, db_silence) = onsets(window, &timeline);
+        let (kind_onsets, db_silence) = onsets(window, &timeline, timeline_minutes);
         let sessions = sessions_summary(&counts, tables.db_opened_while_clients_arrived(&kinds));
 
         let kind_evidence: BTreeMap<EventKind, Vec<Evidence>> = kind_evidence
@@ -962,6 +969,7 @@ impl<'c> Aggregator<'c> {
             endpoints,
             details,
             timeline,
+            timeline_minutes,
             causes,
             kind_evidence,
             sessions,
@@ -1294,15 +1302,20 @@ impl Tables<'_> {
 }
 
 /// The failure onset of each failure kind and the database silence, each with the rates
-/// around it (see `onset.rs`), over the input's timed `window`, from the per-minute timeline.
+/// around it (see `onset.rs`), over the input's timed `window`, from the timeline (per minute,
+/// or in buckets of `width` minutes past the minutes a timeline keeps: onsets are then to the
+/// bucket).
 fn onsets(
     window: Window,
     timeline: &[Bucket],
+    width: i64,
 ) -> (BTreeMap<EventKind, onset::Onset>, Option<onset::Onset>) {
     let Some((first, last)) = window else {
         return (BTreeMap::new(), None);
     };
-    let minute = |t: Millis| t.div_euclid(onset::MINUTE) * onset::MINUTE;
+    let width = width.max(1);
+    let step = onset::MINUTE.saturating_mul(width);
+    let minute = |t: Millis| t.div_euclid(step).saturating_mul(step);
     let (start, end) = (minute(first), minute(last));
     // Per-minute series of some kinds, from the timeline already grouped.
     let series = |kinds: &[EventKind]| -> Vec<(Millis, u64)> {
@@ -1315,7 +1328,7 @@ fn onsets(
     let db = series(&DB_SIDE);
     let clients = series(&[EventKind::ClientConnected]);
     let around = |at: Millis, until: Millis| -> onset::Onset {
-        let (before_minutes, lead_minutes, lead_from) = onset::phases(at, start);
+        let (before_minutes, lead_minutes, lead_from) = onset::phases(at, start, width);
         let rates = minutes::phase_counts(timeline, lead_from, at, until)
             .into_iter()
             .map(|(kind, early, lead, after)| onset::KindRate {
@@ -1330,12 +1343,12 @@ fn onsets(
             end: until,
             before_minutes,
             lead_minutes,
-            after_minutes: (until - at) / onset::MINUTE + 1,
+            after_minutes: (until - at) / onset::MINUTE + width,
             rates,
         }
     };
     let of_failures = |failures: &[(Millis, u64)]| -> Option<onset::Onset> {
-        let at = onset::failure_onset(failures, start, end)?;
+        let at = onset::failure_onset(failures, start, end, step)?;
         // The incident lasts until its last failing minute.
         let until = failures.last().map_or(end, |(m, _)| *m).max(at);
         Some(around(at, until))
@@ -1346,7 +1359,7 @@ fn onsets(
             kind_onsets.insert(kind, onset);
         }
     }
-    let silence = onset::db_silence(&db, &clients).map(|at| around(at, end.max(at)));
+    let silence = onset::db_silence(&db, &clients, step).map(|at| around(at, end.max(at)));
     (kind_onsets, silence)
 }
 
@@ -1361,6 +1374,7 @@ fn sessions_summary(
         db_opened_while_clients_arrived,
         folded_early: counts.folded_early,
         most_open: counts.most_open,
+        most_open_minutes: counts.most_open_minutes,
     }
 }
 

@@ -111,21 +111,23 @@ impl Onset {
 }
 
 /// The phases' bounds for an onset at `at` in an input whose timed minutes run from `start`
-/// to `end` (minute boundaries): (before minutes, lead-up minutes, lead-up start).
-pub fn phases(at: Millis, start: Millis) -> (i64, i64, Millis) {
+/// (bucket boundaries of a timeline of `width`-minute buckets): (before minutes, lead-up
+/// minutes, lead-up start). The lead-up is whole buckets: [`LEAD_MINUTES`] rounded up to them.
+pub fn phases(at: Millis, start: Millis, width: i64) -> (i64, i64, Millis) {
+    let width = width.max(1);
     let before = ((at - start) / MINUTE).max(0);
-    let lead = before.min(LEAD_MINUTES);
+    let lead = before.min((LEAD_MINUTES + width - 1) / width * width);
     (before, lead, at - lead * MINUTE)
 }
 
 /// The first minute where failures rise above the run's baseline and stay there, from
-/// `failures` (per minute, sorted, minutes with none may be absent) over the input's minutes
-/// `start..=end`.
+/// `failures` (per `step` of time, a minute or a wider bucket of the timeline, sorted; steps
+/// with none may be absent) over the input's steps `start..=end`. Below, "minute" is a step.
 ///
 /// The baseline is the lower quartile of failures per minute over every minute of the input
 /// (a healthy background, as long as the incident covers less than three quarters of the
 /// input); the threshold is twice the baseline plus one (at most half the worst minute), at
-/// least 2 and at least a fifth of the worst minute, so that stray failures in a healthy hour
+/// least 2 a minute and at least a fifth of the worst minute, so that stray failures in a healthy hour
 /// do not count. A minute at or over it
 /// starts the incident when it holds there (3 of the 5 minutes from it, 60% of those left at
 /// the end of the input)
@@ -136,16 +138,22 @@ pub fn phases(at: Millis, start: Millis) -> (i64, i64, Millis) {
 /// Computed from the minutes that have failures, not from every minute of the input: a line
 /// whose time is decades off (a damaged or mistyped timestamp) makes the input's span millions
 /// of minutes, and a count for each of them took gigabytes.
-pub fn failure_onset(failures: &[(Millis, u64)], start: Millis, end: Millis) -> Option<Millis> {
+pub fn failure_onset(
+    failures: &[(Millis, u64)],
+    start: Millis,
+    end: Millis,
+    step: Millis,
+) -> Option<Millis> {
     let total: u64 = failures.iter().map(|(_, n)| n).sum();
+    let step = step.max(1);
     if total < 3 || end < start {
         return None;
     }
     // Minutes in the input, and (minute's index, failures) of those with any, each once.
-    let len = (end - start) / MINUTE + 1;
+    let len = (end - start) / step + 1;
     let mut failing: Vec<(i64, u64)> = failures
         .iter()
-        .map(|&(minute, n)| ((minute - start) / MINUTE, n))
+        .map(|&(minute, n)| ((minute - start) / step, n))
         .filter(|&(i, n)| (0..len).contains(&i) && n > 0)
         .collect();
     failing.sort_unstable_by_key(|&(i, _)| i);
@@ -172,9 +180,12 @@ pub fn failure_onset(failures: &[(Millis, u64)], start: Millis, end: Millis) -> 
     let peak = counts.last().copied().unwrap_or(0);
     // When the incident covers most of the input its rate is the quartile: half the worst
     // minute is then the bar.
+    // At least 2 a minute: 2 per minute of a wider step (a rate, so that stray failures
+    // that a wider step gathers do not make an incident either).
+    let floor = 2 * u64::try_from(step / MINUTE).unwrap_or(1).max(1);
     let threshold = (2 * baseline + 1)
         .min(peak.div_ceil(2))
-        .max(2)
+        .max(floor)
         .max(peak.div_ceil(5));
     // Only a minute with failures can reach the threshold (at least 2).
     let at = failing.iter().enumerate().find_map(|(k, &(i, n))| {
@@ -209,21 +220,22 @@ pub fn failure_onset(failures: &[(Millis, u64)], start: Millis, end: Millis) -> 
     } else {
         at
     };
-    Some(start + at * MINUTE)
+    Some(start + at * step)
 }
 
 /// The minute after the last database-side line, when clients keep connecting after it: at
-/// least 5 client connections over at least 2 minutes. `db` and `clients` are per-minute
-/// counts; `None` when the log has no database-side line at all (that case is the whole-input
+/// least 5 client connections over at least 2 minutes. `db` and `clients` are counts per
+/// `step` (a minute, or a wider bucket of the timeline, which is then the unit of "minute"
+/// here); `None` when the log has no database-side line at all (that case is the whole-input
 /// rule's) or the database side is active to the end.
-pub fn db_silence(db: &[(Millis, u64)], clients: &[(Millis, u64)]) -> Option<Millis> {
+pub fn db_silence(db: &[(Millis, u64)], clients: &[(Millis, u64)], step: Millis) -> Option<Millis> {
     let last_db = db.iter().filter(|(_, n)| *n > 0).map(|(m, _)| *m).max()?;
     let after: Vec<&(Millis, u64)> = clients
         .iter()
         .filter(|(m, n)| *m > last_db && *n > 0)
         .collect();
     let arrived: u64 = after.iter().map(|(_, n)| n).sum();
-    (arrived >= 5 && after.len() >= 2).then_some(last_db + MINUTE)
+    (arrived >= 5 && after.len() >= 2).then_some(last_db + step)
 }
 
 #[cfg(test)]
@@ -242,9 +254,67 @@ mod tests {
             .collect()
     }
 
+    /// Over a timeline kept in wider buckets, the onset is the bucket of the minute the
+    /// per-minute onset finds, and stray failures that a bucket gathers (two in ten minutes)
+    /// are no more an incident than they were a minute at a time.
+    #[test]
+    fn an_onset_in_wider_buckets_is_the_bucket_of_the_minutes_onset() {
+        let width = 10;
+        let step = width * MINUTE;
+        let start = T0 - T0.rem_euclid(step);
+        // One failure every 4 minutes for three hours, then 20 a minute for half an hour from
+        // minute 183.
+        let per_minute: Vec<u64> = (0..213)
+            .map(|m| if m >= 183 { 20 } else { u64::from(m % 4 == 1) })
+            .collect();
+        let in_buckets = |per_minute: &[u64]| -> Vec<(Millis, u64)> {
+            let mut buckets: Vec<(Millis, u64)> = Vec::new();
+            for (m, &n) in per_minute.iter().enumerate() {
+                let at = start + (m as i64 / width) * step;
+                match buckets.last_mut() {
+                    Some(last) if last.0 == at => last.1 += n,
+                    _ => buckets.push((at, n)),
+                }
+            }
+            buckets.retain(|&(_, n)| n > 0);
+            buckets
+        };
+        let end = |per_minute: &[u64]| start + (per_minute.len() as i64 - 1) / width * step;
+        let minutes: Vec<(Millis, u64)> = per_minute
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(m, &n)| (start + m as i64 * MINUTE, n))
+            .collect();
+        let last = start + (per_minute.len() as i64 - 1) * MINUTE;
+        assert_eq!(
+            failure_onset(&minutes, start, last, MINUTE),
+            Some(start + 183 * MINUTE)
+        );
+        assert_eq!(
+            failure_onset(&in_buckets(&per_minute), start, end(&per_minute), step),
+            Some(start + 180 * MINUTE)
+        );
+        // The stray failures alone: no incident in either.
+        let stray = &per_minute[..183];
+        let stray_minutes: Vec<(Millis, u64)> = minutes
+            .iter()
+            .copied()
+            .filter(|&(m, _)| m < start + 183 * MINUTE)
+            .collect();
+        assert_eq!(
+            failure_onset(&stray_minutes, start, start + 182 * MINUTE, MINUTE),
+            None
+        );
+        assert_eq!(
+            failure_onset(&in_buckets(stray), start, end(stray), step),
+            None
+        );
+    }
+
     fn onset_minute(per_minute: &[u64]) -> Option<i64> {
         let end = T0 + (per_minute.len() as i64 - 1) * MINUTE;
-        failure_onset(&series(per_minute), T0, end).map(|m| (m - T0) / MINUTE)
+        failure_onset(&series(per_minute), T0, end, MINUTE).map(|m| (m - T0) / MINUTE)
     }
 
     /// The onset as it was computed, over a count for every minute of the input: the
@@ -312,7 +382,7 @@ mod tests {
                 .map(|&(minute, n, off)| (T0 + minute * MINUTE + off * 25_000, n))
                 .collect();
             proptest::prop_assert_eq!(
-                failure_onset(&failures, start, end),
+                failure_onset(&failures, start, end, MINUTE),
                 dense_failure_onset(&failures, start, end)
             );
         }
@@ -326,8 +396,14 @@ mod tests {
         let far = T0 + 3_000 * 365 * 24 * 60 * MINUTE;
         let mut failures = series(&[0, 0, 9, 8, 9, 9]);
         failures.push((far, 1));
-        assert_eq!(failure_onset(&failures, T0, far), Some(T0 + 2 * MINUTE));
-        assert_eq!(failure_onset(&[(T0, 1), (far, 5)], T0, far), Some(far));
+        assert_eq!(
+            failure_onset(&failures, T0, far, MINUTE),
+            Some(T0 + 2 * MINUTE)
+        );
+        assert_eq!(
+            failure_onset(&[(T0, 1), (far, 5)], T0, far, MINUTE),
+            Some(far)
+        );
     }
 
     #[test]
@@ -394,24 +470,24 @@ mod tests {
         let db = minutes(&[(0, 5), (1, 6), (30, 4), (59, 5)]);
         // Clients keep coming for five minutes after the last database line at minute 59.
         let clients = minutes(&[(0, 5), (59, 5), (60, 4), (61, 3), (62, 5)]);
-        assert_eq!(db_silence(&db, &clients), Some(T0 + 60 * MINUTE));
+        assert_eq!(db_silence(&db, &clients, MINUTE), Some(T0 + 60 * MINUTE));
         // Only one minute of clients after it: the log may simply end there.
         let short = minutes(&[(0, 5), (59, 5), (60, 9)]);
-        assert_eq!(db_silence(&db, &short), None);
+        assert_eq!(db_silence(&db, &short, MINUTE), None);
         // Four clients in all: too few to say.
         let few = minutes(&[(60, 2), (61, 2)]);
-        assert_eq!(db_silence(&db, &few), None);
+        assert_eq!(db_silence(&db, &few, MINUTE), None);
         // No database line at all: the whole-input rule's case, not a silence.
-        assert_eq!(db_silence(&[], &clients), None);
+        assert_eq!(db_silence(&[], &clients, MINUTE), None);
         // Database active to the end.
-        assert_eq!(db_silence(&minutes(&[(62, 1)]), &clients), None);
+        assert_eq!(db_silence(&minutes(&[(62, 1)]), &clients, MINUTE), None);
     }
 
     #[test]
     fn rates_around_an_onset() {
-        let (before, lead, lead_from) = phases(T0 + 60 * MINUTE, T0);
+        let (before, lead, lead_from) = phases(T0 + 60 * MINUTE, T0, 1);
         assert_eq!((before, lead, lead_from), (60, 10, T0 + 50 * MINUTE));
-        let (before, lead, _) = phases(T0 + 4 * MINUTE, T0);
+        let (before, lead, _) = phases(T0 + 4 * MINUTE, T0, 1);
         assert_eq!((before, lead), (4, 4));
         let onset = Onset {
             at: T0 + 60 * MINUTE,

@@ -51,7 +51,7 @@ use std::sync::{Condvar, Mutex};
 
 use rustc_hash::FxBuildHasher as FxBuild;
 
-use super::by_minute::ByMinute;
+use super::by_minute::{ByMinute, MAX_BUCKETS, bucket_of, wider};
 use crate::model::EventKind;
 
 mod table;
@@ -252,8 +252,11 @@ pub struct SessionCounts {
     /// Sessions folded before their horizon because too many were open at once.
     pub folded_early: u64,
     /// The most sessions open in one minute (a session is open from its first line's minute to
-    /// its last's): by the lines' time, so it is the same in every layout and line order.
+    /// its last's): by the lines' time, so it is the same in every layout and line order. In
+    /// one bucket of `most_open_minutes` when the sessions span more minutes than a table keeps.
     pub most_open: u64,
+    /// Minutes per bucket of `most_open` (0 or 1: a minute).
+    pub most_open_minutes: i64,
 }
 
 impl SessionCounts {
@@ -389,60 +392,111 @@ struct Totals {
     cause_clients: HashMap<(u32, u32), u64, FxBuild>,
     client_failures: HashMap<u32, u64, FxBuild>,
     folded_early: u64,
-    /// Sessions opened (+) and gone (-) per minute: summed in minute order, the sessions open
-    /// in each minute. Keyed by minute, so it follows the span, not the number of sessions;
-    /// 8 bytes a minute and its place ([`ByMinute`]).
-    open_deltas: ByMinute<i64>,
-    /// The two minutes last added to with their deltas, not yet in `open_deltas`: sessions
-    /// fold roughly in time order, so most folds add to the minutes of the fold before.
-    recent_deltas: [(i64, i64); 2],
+    open: OpenByMinute,
 }
 
 const MINUTE: i64 = 60_000;
 
-impl Totals {
-    /// The most sessions open in one minute (the recent minutes are added to the table).
-    fn most_open(&mut self) -> u64 {
-        for (minute, delta) in std::mem::take(&mut self.recent_deltas) {
-            if delta != 0 {
-                *self.open_deltas.slot(minute) += delta;
+/// A session's first minute, in [`OpenByMinute`]'s counts.
+const BEGAN: usize = 0;
+/// A session's last minute.
+const ENDED: usize = 1;
+
+/// The sessions that began and that ended in each minute: summed in minute order, the sessions
+/// open in each minute (a session is open from its first minute to its last). Keyed by minute,
+/// so it follows the span, not the number of sessions: 8 bytes a minute and its place
+/// ([`ByMinute`]), and past [`MAX_BUCKETS`] minutes in wider buckets, as the timeline is
+/// (`minutes.rs`): a session is then open in the buckets from its first minute's to its
+/// last's. Began and ended are kept apart, not as one delta, because a wider bucket takes a
+/// session's end from the minute it ended in, not from the minute after it.
+#[derive(Debug, Clone)]
+struct OpenByMinute {
+    ends: ByMinute<[u32; 2]>,
+    /// The two minutes last added to, not yet in `ends`: sessions fold roughly in time order,
+    /// so most folds add to the minutes of the fold before.
+    recent: [(i64, [u32; 2]); 2],
+    /// Minutes per bucket of `ends`.
+    width: i64,
+    cap: usize,
+}
+
+impl Default for OpenByMinute {
+    fn default() -> OpenByMinute {
+        OpenByMinute {
+            ends: ByMinute::default(),
+            recent: [(0, [0; 2]); 2],
+            width: 1,
+            cap: MAX_BUCKETS,
+        }
+    }
+}
+
+impl OpenByMinute {
+    /// Counts a session's first (`BEGAN`) or last (`ENDED`) minute: in one of the two recent
+    /// minutes when it is one, else in a new one that takes the place of the older, which
+    /// goes to the table.
+    fn add(&mut self, minute: i64, end: usize) {
+        let [newer, older] = &mut self.recent;
+        for recent in [newer, older] {
+            if recent.0 == minute {
+                if let Some(n) = recent.1.get_mut(end) {
+                    *n = n.saturating_add(1);
+                }
+                return;
             }
         }
+        let mut fresh = [0; 2];
+        if let Some(n) = fresh.get_mut(end) {
+            *n = 1;
+        }
+        let [newer, older] = &mut self.recent;
+        let (gone, ends) = std::mem::replace(older, std::mem::replace(newer, (minute, fresh)));
+        self.put(gone, ends);
+    }
+
+    fn put(&mut self, minute: i64, ends: [u32; 2]) {
+        if ends == [0; 2] {
+            return;
+        }
+        let slot = self.ends.slot(bucket_of(minute, self.width));
+        for (into, n) in slot.iter_mut().zip(ends) {
+            *into = into.saturating_add(n);
+        }
+        while self.ends.len() > self.cap && self.width < i64::MAX {
+            self.width = wider(self.width);
+            self.ends = std::mem::take(&mut self.ends).widened(self.width, |_, into, ends| {
+                for (into, n) in into.iter_mut().zip(ends) {
+                    *into = into.saturating_add(n);
+                }
+            });
+        }
+    }
+
+    /// The most sessions open in one minute (bucket), with the recent minutes added to the
+    /// table.
+    fn most_open(&mut self) -> u64 {
+        for (minute, ends) in std::mem::take(&mut self.recent) {
+            self.put(minute, ends);
+        }
         let (mut open, mut most) = (0i64, 0i64);
-        for (_, delta) in self.open_deltas.sorted() {
-            open += delta;
+        for (_, &[began, ended]) in self.ends.sorted() {
+            open += i64::from(began);
             most = most.max(open);
+            open -= i64::from(ended);
         }
         u64::try_from(most).unwrap_or(0)
     }
+}
 
-    /// Adds `delta` to the sessions opened in `minute`: to one of the two recent minutes when
-    /// it is one, else it takes the place of the older, which goes to the table.
-    fn add_delta(&mut self, minute: i64, delta: i64) {
-        let [newer, older] = &mut self.recent_deltas;
-        if newer.0 == minute {
-            newer.1 += delta;
-            return;
-        }
-        if older.0 == minute {
-            older.1 += delta;
-            return;
-        }
-        let (gone, gone_delta) =
-            std::mem::replace(older, std::mem::replace(newer, (minute, delta)));
-        if gone_delta != 0 {
-            *self.open_deltas.slot(gone) += gone_delta;
-        }
-    }
-
+impl Totals {
     fn fold(&mut self, session: Open) {
         self.sessions += 1;
         let (first, last) = (
             session.first.min(session.last),
             session.last.max(session.first),
         );
-        self.add_delta(first.div_euclid(MINUTE), 1);
-        self.add_delta(last.div_euclid(MINUTE).saturating_add(1), -1);
+        self.open.add(first.div_euclid(MINUTE), BEGAN);
+        self.open.add(last.div_euclid(MINUTE), ENDED);
         let flags = session.flags;
         self.with.count(flags);
         if flags.contains(SessionFlags::CONNECTED | SessionFlags::CLOSED)
@@ -601,7 +655,7 @@ impl SessionBuffer {
                 totals.fold(session);
             }
         }
-        let most_open = totals.most_open();
+        let most_open = totals.open.most_open();
         SessionCounts {
             sessions: totals.sessions,
             with: totals.with,
@@ -614,6 +668,7 @@ impl SessionBuffer {
             client_failures: totals.client_failures.into_iter().collect(),
             folded_early: totals.folded_early,
             most_open,
+            most_open_minutes: totals.open.width,
         }
     }
 }
@@ -1051,25 +1106,51 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// The most sessions open in one minute is the same whether every fold's deltas go
-        /// straight to the map (the reference) or through the two recent minutes: sessions in
-        /// time order, out of it, and jumping between minutes far apart.
+        /// The most sessions open in one minute is what counting every session in every
+        /// minute from its first to its last gives, whether the minutes go through the two
+        /// recent ones or not: sessions in time order, out of it, and jumping between minutes
+        /// far apart. With a cap of buckets, it is the same count over buckets of the width
+        /// the table ends in (a session open in every bucket from its first minute's to its
+        /// last's), and that width is the narrowest of the ladder whose buckets fit the cap.
         #[test]
         fn recent_minutes_count_as_the_map_counts(
             spans in proptest::collection::vec((0i64..40, 0i64..4, proptest::bool::weighted(0.1)), 0..200),
+            cap in proptest::prop_oneof![proptest::strategy::Just(MAX_BUCKETS), 1usize..12],
         ) {
-            let mut totals = Totals::default();
-            let mut plain: BTreeMap<i64, i64> = BTreeMap::new();
+            let mut open = OpenByMinute { cap, ..OpenByMinute::default() };
+            let mut sessions = Vec::new();
             for (start, length, far) in spans {
                 let first = if far { start + 100_000 } else { start };
-                totals.add_delta(first, 1);
-                totals.add_delta(first + length + 1, -1);
-                *plain.entry(first).or_default() += 1;
-                *plain.entry(first + length + 1).or_default() -= 1;
+                open.add(first, BEGAN);
+                open.add(first + length, ENDED);
+                sessions.push((first, first + length));
             }
-            let mut open = 0i64;
-            let most = plain.values().map(|delta| { open += delta; open }).max().unwrap_or(0).max(0);
-            proptest::prop_assert_eq!(totals.most_open(), most as u64);
+            let most = open.most_open();
+            let width = open.width;
+            let buckets = |w: i64| -> BTreeMap<i64, u64> {
+                let mut per: BTreeMap<i64, u64> = BTreeMap::new();
+                for &(first, last) in &sessions {
+                    let mut b = bucket_of(first, w);
+                    while b <= last {
+                        *per.entry(b).or_default() += 1;
+                        b += w;
+                    }
+                }
+                per
+            };
+            let fits = |w: i64| {
+                let mut ends: Vec<i64> = sessions.iter().flat_map(|&(f, l)| [bucket_of(f, w), bucket_of(l, w)]).collect();
+                ends.sort_unstable();
+                ends.dedup();
+                ends.len() <= cap
+            };
+            let mut narrowest = 1;
+            while !fits(narrowest) {
+                narrowest = wider(narrowest);
+            }
+            proptest::prop_assert_eq!(width, narrowest);
+            let expected = buckets(width).into_values().max().unwrap_or(0);
+            proptest::prop_assert_eq!(most, expected);
         }
     }
 

@@ -545,6 +545,9 @@ fn timeline(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     }
     writeln!(out, "</ul>")?;
     writeln!(out, "</figure>")?;
+    if let Some(note) = super::resolution_note(report) {
+        writeln!(out, "<p class=\"meta\">Note: {}.</p>", esc(&note))?;
+    }
     // The counts per bucket, for the pointer's read-out (the chart reads without it).
     let data = serde_json::json!({
         "start": start,

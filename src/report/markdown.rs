@@ -211,7 +211,12 @@ fn timeline(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "```text")?;
     writeln!(out, "events   {}", sparkline(&totals))?;
     writeln!(out, "failures {}", sparkline(&failures))?;
-    writeln!(out, "```")
+    writeln!(out, "```")?;
+    if let Some(note) = super::resolution_note(report) {
+        writeln!(out)?;
+        writeln!(out, "Note: {note}.")?;
+    }
+    Ok(())
 }
 
 fn unparsed(report: &Report, out: &mut dyn Write) -> io::Result<()> {

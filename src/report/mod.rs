@@ -150,7 +150,9 @@ impl Report {
                     .collect(),
             })
             .collect();
-        let (timeline_bucket_minutes, timeline) = bucketed(&summary.timeline);
+        let timeline_resolution_minutes = summary.timeline_minutes.max(1);
+        let (timeline_bucket_minutes, timeline) =
+            bucketed(&summary.timeline, timeline_resolution_minutes);
         let top = Top {
             users: top_rows(&summary.users),
             clients: top_rows(&summary.clients),
@@ -197,6 +199,8 @@ impl Report {
             findings,
             timeline,
             timeline_bucket_minutes,
+            timeline_resolution_minutes: u32::try_from(timeline_resolution_minutes)
+                .unwrap_or(u32::MAX),
             sessions: sessions_out(&summary.sessions),
             top,
             unparsed,
@@ -246,6 +250,7 @@ fn sessions_out(s: &crate::aggregate::Sessions) -> SessionsOut {
         db_opened_while_clients_arrived: s.db_opened_while_clients_arrived,
         folded_early: s.folded_early,
         most_open: s.most_open,
+        most_open_minutes: u32::try_from(s.most_open_minutes.max(1)).unwrap_or(u32::MAX),
     }
 }
 
@@ -309,30 +314,50 @@ pub fn sparkline(values: &[u64]) -> String {
         .collect()
 }
 
+/// What the report says when the timeline was counted in buckets wider than a minute (the
+/// input's lines fall in more minutes than a table keyed by minute keeps): `None` otherwise.
+pub fn resolution_note(report: &Report) -> Option<String> {
+    let width = report.timeline_resolution_minutes;
+    (width > 1).then(|| {
+        format!(
+            "the lines fall in more than 300,000 distinct minutes, so the timeline was counted in {width}-minute buckets: onsets and the rates around them are to {width} minutes"
+        )
+    })
+}
+
 /// The most buckets the report's timeline has: a day of minutes.
 pub const MAX_BUCKETS: i64 = 1440;
 
-/// Bucket widths in minutes, the narrowest that gives at most [`MAX_BUCKETS`] is used.
+/// Bucket widths in minutes, the narrowest that gives at most [`MAX_BUCKETS`] (and is whole
+/// buckets of the timeline's own) is used.
 const BUCKET_MINUTES: [i64; 12] = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440];
 
 /// The summary's per-minute timeline as the report gives it: per minute over a day or less,
 /// in wider buckets (aligned to UTC: 10-minute buckets start at :00, :10, …; day buckets at
 /// midnight) over longer spans, so that the report of a month of logs is as long as a day's.
+/// `resolution` is the timeline's own bucket (minutes): the width is a multiple of it.
 /// Returns the bucket width in minutes and the buckets that have events.
-fn bucketed(minutes: &[crate::aggregate::Bucket]) -> (u32, Vec<MinuteOut>) {
+fn bucketed(minutes: &[crate::aggregate::Bucket], resolution: i64) -> (u32, Vec<MinuteOut>) {
     const MINUTE: i64 = 60_000;
+    let resolution = resolution.max(1);
     let (Some(first), Some(last)) = (minutes.first(), minutes.last()) else {
-        return (1, Vec::new());
+        return (u32::try_from(resolution).unwrap_or(u32::MAX), Vec::new());
     };
     let fits = |width: i64| {
         let size = width * MINUTE;
-        (last.minute.div_euclid(size) - first.minute.div_euclid(size)) < MAX_BUCKETS
+        width % resolution == 0
+            && (last.minute.div_euclid(size) - first.minute.div_euclid(size)) < MAX_BUCKETS
     };
     let span = (last.minute - first.minute) / MINUTE + 1;
     let width = BUCKET_MINUTES
         .into_iter()
         .find(|w| fits(*w))
-        .unwrap_or_else(|| round_up((span + MAX_BUCKETS - 2) / (MAX_BUCKETS - 1), 1440));
+        .unwrap_or_else(|| {
+            round_up(
+                round_up((span + MAX_BUCKETS - 2) / (MAX_BUCKETS - 1), 1440),
+                resolution,
+            )
+        });
     let size = width * MINUTE;
     // Summed in u64: a day's bucket can hold more than a minute's u32 counts.
     let mut out: Vec<MinuteOut> = Vec::new();
@@ -422,22 +447,67 @@ mod tests {
             .collect()
     }
 
+    /// A timeline counted in buckets wider than a minute: the report's buckets are whole
+    /// ones of them, and every format says how wide they were.
+    #[test]
+    fn every_format_says_when_the_timeline_was_counted_in_wider_buckets() {
+        let summary = Summary {
+            window: Some((0, 4 * 1440 * 60_000)),
+            // Four days, an hour apart: a per-minute timeline's report would take 5-minute
+            // buckets, which are not whole half-hours.
+            timeline: minutes(0..4 * 1440, 60),
+            timeline_minutes: 30,
+            ..Summary::default()
+        };
+        let build = BuildInput {
+            now: 0,
+            since: None,
+            until: None,
+            show_sql: false,
+            inputs: &[],
+            errors: &[],
+        };
+        let report = Report::build(&summary, &[], &build);
+        assert_eq!(report.timeline_resolution_minutes, 30);
+        assert_eq!(report.timeline_bucket_minutes, 30);
+        assert_eq!(report.timeline.len(), 96);
+        let note = "counted in 30-minute buckets";
+        for format in [Format::Table, Format::Markdown, Format::Html] {
+            let mut out = Vec::new();
+            render(&report, format, &mut out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.contains(note), "{format:?}:\n{text}");
+        }
+        let per_minute = Report::build(
+            &Summary {
+                timeline_minutes: 1,
+                ..summary
+            },
+            &[],
+            &build,
+        );
+        assert_eq!(per_minute.timeline_bucket_minutes, 5);
+        let mut out = Vec::new();
+        render(&per_minute, Format::Table, &mut out).unwrap();
+        assert!(!String::from_utf8(out).unwrap().contains("buckets:"));
+    }
+
     #[test]
     fn a_day_stays_per_minute() {
         // 1,440 minutes from 10:00: one bucket each.
         let day = minutes(600..600 + 1440, 1);
-        let (width, out) = bucketed(&day);
+        let (width, out) = bucketed(&day, 1);
         assert_eq!((width, out.len()), (1, 1440));
         assert_eq!(out[0].minute, "1970-01-01T10:00:00.000Z");
         assert_eq!((out[0].events, out[0].failures), (3, 1));
-        assert_eq!(bucketed(&[]), (1, Vec::new()));
+        assert_eq!(bucketed(&[], 1), (1, Vec::new()));
     }
 
     #[test]
     fn long_spans_come_in_aligned_buckets_with_every_event() {
         // Five and a half days of minutes, every third one with events, from 00:07.
         let days = minutes(7..7 + 7920, 3);
-        let (width, out) = bucketed(&days);
+        let (width, out) = bucketed(&days, 1);
         assert_eq!(width, 10);
         assert!(out.len() <= MAX_BUCKETS as usize);
         assert_eq!(out[0].minute, "1970-01-01T00:00:00.000Z", "aligned to :00");
@@ -454,12 +524,12 @@ mod tests {
         // Three months with a gap: two-hour buckets, only those with events.
         let mut months = minutes(0..8000, 1);
         months.extend(minutes(120_000..128_000, 1));
-        let (width, out) = bucketed(&months);
+        let (width, out) = bucketed(&months, 1);
         assert_eq!(width, 120);
         assert_eq!(out.len(), 2 * 8000usize.div_ceil(120));
         // Years: day buckets or wider, never more than the cap.
         let years = minutes(0..3_000_000, 997);
-        let (width, out) = bucketed(&years);
+        let (width, out) = bucketed(&years, 1);
         assert!(width >= 2880 && width % 1440 == 0, "{width}");
         assert!(out.len() <= MAX_BUCKETS as usize);
     }
@@ -473,7 +543,7 @@ mod tests {
                 .collect::<KindCounts>(),
             failures: u64::from(u32::MAX),
         };
-        let (width, out) = bucketed(&[full(0), full(1), full(3000)]);
+        let (width, out) = bucketed(&[full(0), full(1), full(3000)], 1);
         assert_eq!(width, 5);
         assert_eq!(
             out[0].counts[&EventKind::AuthFailed],

@@ -229,6 +229,9 @@ fn timeline(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     )?;
     writeln!(out, "  events   {}", sparkline(&totals))?;
     writeln!(out, "  failures {}", sparkline(&failures))?;
+    if let Some(note) = super::resolution_note(report) {
+        writeln!(out, "  ({note})")?;
+    }
     if let Some(first) = report.timeline.iter().find(|m| m.failures > 0) {
         match report.timeline_bucket_minutes {
             0 | 1 => writeln!(out, "  first failure in minute {}", first.minute)?,

@@ -20,6 +20,11 @@ pub struct Report {
     /// Per minute over a day or less; over longer spans each entry of `timeline` is a bucket
     /// of this many minutes starting at its `minute` (at most 1,440 buckets).
     pub timeline_bucket_minutes: u32,
+    /// The narrowest bucket the timeline was counted in: 1 (per minute), or wider when the
+    /// input's lines fall in more than 300,000 distinct minutes (208 days of them): a table
+    /// keyed by minute keeps at most that many, so the run's memory does not grow with the
+    /// span. Onsets, the rates around them and `timeline` are then to this many minutes.
+    pub timeline_resolution_minutes: u32,
     pub timeline: Vec<MinuteOut>,
     pub sessions: SessionsOut,
     pub top: Top,
@@ -203,6 +208,9 @@ pub struct SessionsOut {
     /// The most sessions open at once within the 15-minute horizon (what the session table
     /// held at its largest; past 262,144 the oldest fold early).
     pub most_open: u64,
+    /// `most_open` is the most in one span of this many minutes: 1, or wider when the
+    /// sessions' first and last lines fall in more than 300,000 distinct minutes.
+    pub most_open_minutes: u32,
 }
 
 fn is_zero(n: &u64) -> bool {

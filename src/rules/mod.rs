@@ -296,12 +296,17 @@ fn borrow_timeouts(
         // the ones to show when there is no such onset.
         let onset = window.or(silence);
         let (dark, arrived) = onset.map_or((0, 0), |o| dark_minutes(summary, o));
+        // Minutes, or the timeline's wider buckets over a span longer than it keeps per minute.
+        let minutes = match summary.timeline_minutes {
+            ..=1 => "minutes".to_string(),
+            width => format!("{width}-minute spans"),
+        };
         finding.why = match onset {
             Some(onset)
                 if onset.before_per_minute(&DB_SIDE).is_some_and(|r| r > 0.0) && dark < arrived =>
             {
                 format!(
-                    "from {}, {} borrow timeouts; in {dark} of the {arrived} minutes in which clients arrived, the proxy opened, closed or released no database connection ({}/min before): it lost its target for that time (a failover, a stopped database, a security group or port change)",
+                    "from {}, {} borrow timeouts; in {dark} of the {arrived} {minutes} in which clients arrived, the proxy opened, closed or released no database connection ({}/min before): it lost its target for that time (a failover, a stopped database, a security group or port change)",
                     onset::when(onset.at, summary.window),
                     stats.events,
                     onset::rate(onset.before_per_minute(&DB_SIDE).unwrap_or(0.0)),

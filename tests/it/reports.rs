@@ -184,3 +184,87 @@ fn the_top_clients_of_many() {
     );
     assert!(top[1..].iter().all(|c| c.1 == 2 && c.2 == 0), "{top:?}");
 }
+
+/// A span longer than a timeline keeps a minute at a time (300,000 minutes with lines): here a
+/// client connection every minute for 301,000 minutes (209 days), then an hour of refused
+/// passwords. The report says the timeline was counted in 2-minute buckets; the counts are
+/// whole, the onset is the bucket of the incident's first minute, and
+/// `--threads 1` gives the same report as the default.
+#[test]
+fn a_span_longer_than_the_timeline_keeps_is_counted_in_wider_buckets() {
+    use std::fmt::Write as _;
+    const MINUTE: i64 = 60_000;
+    const QUIET: i64 = 301_000;
+    // 2020-01-01T00:00:00Z, a multiple of every bucket width.
+    let base: i64 = 1_577_836_800_000;
+    let mut text = String::with_capacity(40 << 20);
+    for i in 0..QUIET {
+        let at = proxydoc::timefmt::rfc3339(base + i * MINUTE + 7_000);
+        let _ = writeln!(
+            text,
+            "{at} [INFO] [proxyEndpoint=default] [clientConnection={}] A new client connected from 10.0.{}.{}:5{:04}.",
+            1_000_000 + i,
+            i % 7,
+            i % 200,
+            i % 9_999
+        );
+    }
+    for minute in QUIET..QUIET + 60 {
+        for k in 0..10 {
+            let at = proxydoc::timefmt::rfc3339(base + minute * MINUTE + 1_000 * (k + 10));
+            let _ = writeln!(
+                text,
+                "{at} [INFO] [proxyEndpoint=default] [clientConnection={}] Proxy authentication with PostgreSQL native password authentication failed for user \"billing\" with TLS on. Reason: Invalid credentials.",
+                5_000_000 + minute * 10 + k
+            );
+        }
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = crate::common::temp_file(dir.path(), "long.log", text.as_bytes());
+    drop(text);
+
+    let json = |threads: &str| {
+        let out = run(&["analyze", "--format", "json", "--threads", threads, &path]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let mut report = out.json();
+        report
+            .as_object_mut()
+            .expect("a JSON object")
+            .remove("generated_at");
+        report
+    };
+    let report = json("2");
+    assert_eq!(report["timeline_resolution_minutes"], 2);
+    assert_eq!(report["sessions"]["most_open_minutes"], 2);
+    assert_eq!(report["counts"]["client_connected"], QUIET);
+    assert_eq!(report["counts"]["auth_failed"], 600);
+    // The report's own buckets are whole buckets of the timeline's, and hold every event.
+    let bucket = report["timeline_bucket_minutes"].as_i64().expect("a width");
+    assert!(bucket >= 2 && bucket % 2 == 0, "{bucket}");
+    let events: i64 = report["timeline"]
+        .as_array()
+        .expect("a timeline")
+        .iter()
+        .map(|m| m["events"].as_i64().expect("events"))
+        .sum();
+    assert_eq!(events, QUIET + 600);
+    let failed = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["cause"] == "password-auth-failed")
+        .expect("the refused passwords are a finding");
+    assert_eq!(
+        failed["onset"]["at"],
+        proxydoc::timefmt::rfc3339(base + QUIET * MINUTE)
+    );
+    assert_eq!(json("1"), report, "--threads 1 and 2");
+
+    // Every format says so (unit-tested for each in `report`): the table here.
+    let out = run(&["analyze", "--format", "table", &path]);
+    assert!(
+        out.stdout.contains("counted in 2-minute buckets"),
+        "{}",
+        out.stdout
+    );
+}
