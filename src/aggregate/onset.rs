@@ -127,13 +127,12 @@ pub fn phases(at: Millis, start: Millis, width: i64) -> (i64, i64, Millis) {
 /// The baseline is the lower quartile of failures per minute over every minute of the input
 /// (a healthy background, as long as the incident covers less than three quarters of the
 /// input); the threshold is twice the baseline plus one (at most half the worst minute), at
-/// least 2 a minute and at least a fifth of the worst minute, so that stray failures in a healthy hour
-/// do not count. A minute at or over it
-/// starts the incident when it holds there (3 of the 5 minutes from it, 60% of those left at
-/// the end of the input)
-/// or is itself at least half the worst minute. When the failures before that minute ran at more
-/// than a third of the rate after it, nothing changed there: the incident began with the first
-/// failure. `None` with fewer than 3 failures.
+/// least 2 a minute and at least a fifth of the worst minute, so that stray failures in a
+/// healthy hour do not count. A minute at or over it starts the incident when it holds there
+/// (3 of the 5 minutes from it, 60% of those left at the end of the input) or is itself at
+/// least half the worst minute. When the failures before that minute ran at more than a third
+/// of the rate after it, nothing changed there: the incident began with the first failure.
+/// `None` with fewer than 3 failures.
 ///
 /// Computed from the minutes that have failures, not from every minute of the input: a line
 /// whose time is decades off (a damaged or mistyped timestamp) makes the input's span millions
