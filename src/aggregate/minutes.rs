@@ -597,6 +597,51 @@ mod tests {
         assert_eq!(merged.finish(), one);
     }
 
+    proptest::proptest! {
+        /// Whatever the cap, the minutes and the way the lines are dealt to workers (to one to
+        /// three of them, one maybe idle, merged in any order), the merged timeline is the one
+        /// worker's:
+        /// the same width, the same counts per bucket and the same connections opened.
+        #[test]
+        fn widened_workers_merge_to_one_workers_timeline(
+            lines in proptest::collection::vec(
+                (
+                    proptest::prop_oneof![0i64..50, 0i64..5_000, 0i64..400_000],
+                    0u32..3,
+                    1u64..4,
+                    0usize..3,
+                ),
+                0..150,
+            ),
+            cap in 1usize..24,
+            swap in proptest::bool::ANY,
+            idle in 0usize..4,
+        ) {
+            let opened = EventKind::DbConnectionOpened.index();
+            let mut one = MinuteBuffer::with_cap(cap);
+            let mut workers = [MinuteBuffer::with_cap(cap), MinuteBuffer::with_cap(cap), MinuteBuffer::with_cap(cap)];
+            for &(minute, kind, n, worker) in &lines {
+                let kind = if kind == 2 { opened } else { kind };
+                let at = minute * MINUTE + 7_000;
+                one.push(kind, n, Some(at), Some(at), Some(at + 1));
+                // One worker (or none) may get no line at all.
+                let worker = if worker == idle { (worker + 1) % 3 } else { worker };
+                if let Some(w) = workers.get_mut(worker) {
+                    w.push(kind, n, Some(at), Some(at), Some(at + 1));
+                }
+            }
+            let [mut a, mut b, c] = workers;
+            if swap {
+                std::mem::swap(&mut a, &mut b);
+            }
+            b.merge(c);
+            a.merge(b);
+            let one = one.finish();
+            proptest::prop_assert!(one.buckets.len() <= cap);
+            proptest::prop_assert_eq!(a.finish(), one);
+        }
+    }
+
     /// Counts that outgrew their 16-bit slots stay whole when their minutes are widened into
     /// one bucket, and buckets whose sums outgrow the slots keep them too.
     #[test]
