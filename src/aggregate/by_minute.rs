@@ -154,12 +154,11 @@ impl<T: Copy + Default + PartialEq> ByMinute<T> {
     }
 
     /// The table in buckets of `width` minutes (a multiple of the width it was kept in): each
-    /// bucket holds its minutes' values, combined by `add(bucket, into, value)`.
-    pub fn widened(self, width: i64, mut add: impl FnMut(i64, &mut T, T)) -> ByMinute<T> {
+    /// bucket holds its minutes' values, combined by `add(into, value)`.
+    pub fn widened(self, width: i64, mut add: impl FnMut(&mut T, T)) -> ByMinute<T> {
         let mut out = ByMinute::default();
         for (minute, value) in self.into_unsorted() {
-            let bucket = bucket_of(minute, width);
-            add(bucket, out.slot(bucket), value);
+            add(out.slot(bucket_of(minute, width)), value);
         }
         out
     }
@@ -252,7 +251,7 @@ mod tests {
             *table.slot(minute) += minute;
         }
         let wide: Vec<(i64, i64)> = table
-            .widened(30, |_, into, v| *into += v)
+            .widened(30, |into, v| *into += v)
             .into_sorted()
             .collect();
         let expected = vec![

@@ -268,7 +268,7 @@ impl MinuteBuffer {
             *spilled = spilled.saturating_add(n);
         }
         self.opened = std::mem::take(&mut self.opened)
-            .widened(width, |_, into, range| into.add(range.first, range.last));
+            .widened(width, |into, range| into.add(range.first, range.last));
     }
 
     /// Adds events per kind to `minute`'s slot, a count that outgrows it to the overflow.

@@ -420,6 +420,13 @@ struct OpenByMinute {
     cap: usize,
 }
 
+/// Adds one minute's (or bucket's) sessions that began and ended to another's.
+fn add_ends(into: &mut [u32; 2], ends: [u32; 2]) {
+    for (into, n) in into.iter_mut().zip(ends) {
+        *into = into.saturating_add(n);
+    }
+}
+
 impl Default for OpenByMinute {
     fn default() -> OpenByMinute {
         OpenByMinute {
@@ -458,17 +465,10 @@ impl OpenByMinute {
         if ends == [0; 2] {
             return;
         }
-        let slot = self.ends.slot(bucket_of(minute, self.width));
-        for (into, n) in slot.iter_mut().zip(ends) {
-            *into = into.saturating_add(n);
-        }
+        add_ends(self.ends.slot(bucket_of(minute, self.width)), ends);
         while self.ends.len() > self.cap && self.width < i64::MAX {
             self.width = wider(self.width);
-            self.ends = std::mem::take(&mut self.ends).widened(self.width, |_, into, ends| {
-                for (into, n) in into.iter_mut().zip(ends) {
-                    *into = into.saturating_add(n);
-                }
-            });
+            self.ends = std::mem::take(&mut self.ends).widened(self.width, add_ends);
         }
     }
 
