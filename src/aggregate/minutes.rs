@@ -600,8 +600,8 @@ mod tests {
     proptest::proptest! {
         /// Whatever the cap, the minutes and the way the lines are dealt to workers (to one to
         /// three of them, one maybe idle, merged in any order), the merged timeline is the one
-        /// worker's:
-        /// the same width, the same counts per bucket and the same connections opened.
+        /// worker's: the same width, the same counts per bucket and the same connections
+        /// opened.
         #[test]
         fn widened_workers_merge_to_one_workers_timeline(
             lines in proptest::collection::vec(
@@ -619,7 +619,7 @@ mod tests {
         ) {
             let opened = EventKind::DbConnectionOpened.index();
             let mut one = MinuteBuffer::with_cap(cap);
-            let mut workers = [MinuteBuffer::with_cap(cap), MinuteBuffer::with_cap(cap), MinuteBuffer::with_cap(cap)];
+            let mut workers: [MinuteBuffer; 3] = std::array::from_fn(|_| MinuteBuffer::with_cap(cap));
             for &(minute, kind, n, worker) in &lines {
                 let kind = if kind == 2 { opened } else { kind };
                 let at = minute * MINUTE + 7_000;
