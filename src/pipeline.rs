@@ -535,12 +535,64 @@ impl<'c> Pipeline<'c> {
 
 /// Lets the readers waiting in [`SessionOrder::admit`] go when a worker stops, even by a
 /// panic: the batches it held may never be joined.
-struct Release<'a>(&'a SessionOrder);
+pub struct Release<'a>(pub &'a SessionOrder);
 
 impl Drop for Release<'_> {
     fn drop(&mut self) {
         self.0.release();
     }
+}
+
+/// One worker of a parallel run: a staged pipeline and its number, under which its session
+/// rows are joined ([`SessionOrder::submit`]) and its client codes mapped at the merge.
+pub struct Worker<'c> {
+    id: usize,
+    pipeline: Pipeline<'c>,
+}
+
+impl<'c> Worker<'c> {
+    pub fn new(
+        id: usize,
+        classifier: &'c Classifier,
+        window: TimeWindow,
+        events: Option<&Arc<EventsSink>>,
+    ) -> Worker<'c> {
+        Worker {
+            id,
+            pipeline: Pipeline::staged(classifier, window).with_events(events.cloned()),
+        }
+    }
+
+    /// Counts one batch and hands its session rows to `order`.
+    pub fn process(&mut self, batch: &Batch, order: &SessionOrder) {
+        self.pipeline.push_batch(batch);
+        if let Some(rows) = self.pipeline.aggregator.staged_sessions() {
+            order.submit(batch.key, self.id, rows);
+        }
+    }
+
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// The worker's pipeline, its `--events` rows handed over, for [`merge`].
+    pub fn finish(mut self) -> Pipeline<'c> {
+        self.pipeline.flush_events();
+        self.pipeline
+    }
+}
+
+/// Starts `f` on a thread of `scope` named `name` (15 bytes at most are kept: what `top -H`,
+/// `perf` and debuggers show), or `None` when the system cannot start a thread.
+pub fn spawn_named<'scope, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    name: String,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> Option<std::thread::ScopedJoinHandle<'scope, T>> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn_scoped(scope, f)
+        .ok()
 }
 
 /// Runs `workers` pipelines over the batches `take` hands out (until it returns `None`), on
@@ -557,34 +609,47 @@ pub fn run_parallel<'c>(
     order: &SessionOrder,
     events: Option<&Arc<EventsSink>>,
 ) -> Pipeline<'c> {
-    let work = |worker: usize| {
+    let work = |id: usize| {
         let _release = Release(order);
-        let mut pipeline = Pipeline::staged(classifier, window).with_events(events.cloned());
+        let mut worker = Worker::new(id, classifier, window, events);
         while let Some(batch) = take() {
-            pipeline.push_batch(&batch);
-            if let Some(rows) = pipeline.aggregator.staged_sessions() {
-                order.submit(batch.key, worker, rows);
-            }
+            worker.process(&batch, order);
             give(batch);
         }
-        pipeline.flush_events();
-        pipeline
+        worker.finish()
     };
     let pipelines: Vec<Option<Pipeline<'c>>> = if workers <= 1 {
         vec![Some(work(0))]
     } else {
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..workers)
-                .map(|worker| {
+                .map(|id| {
                     let work = &work;
-                    scope.spawn(move || work(worker))
+                    spawn_named(scope, format!("proxydoc-work-{id}"), move || work(id))
                 })
                 .collect();
+            // A worker the system could not start takes no batch: the others take them all,
+            // or this thread when none started.
+            if handles.iter().all(Option::is_none) {
+                return vec![Some(work(0))];
+            }
             // A worker cannot panic short of a bug; its batches are then missing from the
             // counts rather than the whole run failing.
-            handles.into_iter().map(|h| h.join().ok()).collect()
+            handles.into_iter().map(|h| h?.join().ok()).collect()
         })
     };
+    merge(classifier, window, pipelines, order)
+}
+
+/// Merges the pipelines of a parallel run, `pipelines[id]` that of worker `id` (`None`: it
+/// stopped), and the sessions `order` joined from their rows.
+pub fn merge<'c>(
+    classifier: &'c Classifier,
+    window: TimeWindow,
+    pipelines: Vec<Option<Pipeline<'c>>>,
+    order: &SessionOrder,
+) -> Pipeline<'c> {
+    let workers = pipelines.len();
     // The end, on two threads: the sessions still waiting are joined while the workers'
     // strings are merged; then the sessions' client codes are mapped to the merged strings'
     // while the rest of the workers' tables are merged. Strings are merged in worker order,

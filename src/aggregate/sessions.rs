@@ -935,8 +935,7 @@ impl SessionOrder {
     /// join, so a reader may send a batch more than the bound allows, while a join is under
     /// way; every join that ends wakes the readers waiting.
     pub fn admit(&self, stream: u32) {
-        let held =
-            || self.crowded.load(Ordering::SeqCst) && stream > self.joining.load(Ordering::SeqCst);
+        let held = || self.holds(stream);
         if !held() {
             return;
         }
@@ -953,6 +952,39 @@ impl SessionOrder {
             };
         }
         self.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Whether a reader of `stream` is to wait ([`SessionOrder::admit`]).
+    pub fn holds(&self, stream: u32) -> bool {
+        self.crowded.load(Ordering::SeqCst) && stream > self.joining.load(Ordering::SeqCst)
+    }
+
+    /// [`SessionOrder::admit`] for a reader that is also a worker: while it is held it calls
+    /// `help`, which takes a batch that another reader sent and counts it (`false`: there
+    /// was none), and between batches it waits a millisecond at most. A reader whose batches
+    /// nobody else may take never waits for a batch that only it could count: the join waits
+    /// for the earlier streams, whose batches are counted by their readers or sent to a
+    /// worker that takes them.
+    pub fn admit_helping(&self, stream: u32, help: &mut dyn FnMut() -> bool) {
+        while self.holds(stream) {
+            if help() {
+                continue;
+            }
+            let Ok(gate) = self.gate.lock() else {
+                return;
+            };
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            if self.holds(stream) {
+                // Woken by a join that ends, or after the millisecond to look for a batch.
+                drop(
+                    self.wake
+                        .wait_timeout(gate, std::time::Duration::from_millis(1)),
+                );
+            } else {
+                drop(gate);
+            }
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 
     /// Wakes the readers waiting in [`SessionOrder::admit`], if any, after a change of the
@@ -1622,6 +1654,60 @@ mod tests {
             let merged = order.finish(&|worker, code| code - 10 * worker as u32);
             assert_eq!(merged, expected, "round {round}");
         }
+    }
+
+    /// A reader that is also a worker, held while too many rows wait for an earlier input,
+    /// counts the batches it is handed meanwhile (here the one the join waits for, so that it
+    /// lets itself go), and otherwise waits to be let go by another worker's join.
+    #[test]
+    fn a_held_reader_helps_until_the_join_lets_it_go() {
+        let order = std::sync::Arc::new(SessionOrder::default());
+        let key = |stream, position, last| BatchKey {
+            stream,
+            position,
+            last,
+        };
+        let mut rows = vec![at(1, 0, CONNECTED); MAX_PENDING_ROWS + 1];
+        order.submit(key(1, 0, true), 0, &mut rows);
+        assert!(order.holds(1) && !order.holds(0));
+        // The only batch of stream 0 waits to be taken: the held reader takes and joins it.
+        let mut waiting_batch = Some((key(0, 0, true), vec![at(2, 0, CONNECTED)]));
+        let mut helped = 0;
+        order.admit_helping(1, &mut || match waiting_batch.take() {
+            Some((key, mut rows)) => {
+                helped += 1;
+                order.submit(key, 1, &mut rows);
+                true
+            }
+            None => false,
+        });
+        assert_eq!(helped, 1);
+        assert!(!order.holds(1));
+
+        // With nothing to take, it waits until another worker's join lets it go.
+        let mut more = vec![at(3, 0, CONNECTED); MAX_PENDING_ROWS + 1];
+        order.submit(key(3, 0, true), 0, &mut more);
+        assert!(order.holds(3));
+        let held = {
+            let order = std::sync::Arc::clone(&order);
+            std::thread::spawn(move || {
+                let mut looked = 0u32;
+                order.admit_helping(3, &mut || {
+                    looked += 1;
+                    false
+                });
+                looked
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!held.is_finished());
+        order.submit(key(2, 0, true), 1, &mut Vec::new());
+        let looked = held.join().unwrap();
+        assert!(looked >= 1, "it looked for batches while it waited");
+        assert_eq!(
+            order.finish(&|_, c| c).sessions,
+            2 * (MAX_PENDING_ROWS as u64 + 1) + 1
+        );
     }
 
     /// A reader of a later input waits while too many rows wait for an earlier one, and is

@@ -1,8 +1,9 @@
-//! Every source into the pipeline: files on `--threads` blocking reader threads (each takes
-//! the next unread input, so export trees of gzip objects inflate in parallel), CloudWatch
-//! groups through the async fetcher, all sending batches through one bounded channel to
-//! `--threads` pipeline workers whose aggregators merge at the end. Emptied batches go back
-//! through a [`BatchPool`], so batch buffers are allocated once per run.
+//! Every source into the pipeline: `--threads` workers that each read the next unread file
+//! (so export trees of gzip objects inflate in parallel) and count its batches themselves,
+//! handing batches through one bounded channel to workers with no file left; CloudWatch
+//! groups through the async fetcher into the same channel. The workers' aggregators merge at
+//! the end. Emptied batches go back through a [`BatchPool`], so batch buffers are allocated
+//! once per run.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -17,12 +18,13 @@ use crate::classify::Classifier;
 use crate::config::{AnalyzeConfig, CloudConfig};
 use crate::model::{InputStats, Layout, RawRecord};
 use crate::output::{events_sink, write_saved_event};
-use crate::pipeline::{Batch, BatchPool, Pipeline, run_parallel};
+use crate::pipeline::{Batch, BatchPool, Pipeline};
 use crate::rules;
 use crate::source::cloudwatch::{self, FetchPlan, Progress, Tagged};
 use crate::source::{self, Input, InputFormat};
 
-/// Batches in flight between the reading threads and the pipeline.
+/// Batches the channel holds for the workers that take from it (files of other workers, the
+/// CloudWatch fetch).
 const CHANNEL_BATCHES: usize = 8;
 
 /// What the run read, found and concluded; the last is false when the `--events` file could
@@ -52,8 +54,8 @@ impl Catalogue {
     }
 }
 
-/// Runs every source into one pipeline: files on a blocking reader thread, CloudWatch groups
-/// through the async fetcher; both send batches to the pipeline's thread.
+/// Runs every source into one pipeline: files and the channel on the workers of one blocking
+/// task ([`Work`]), CloudWatch groups through the async fetcher into the channel.
 pub(super) async fn run_pipeline(
     config: &AnalyzeConfig,
     catalogue: Catalogue,
@@ -75,45 +77,38 @@ pub(super) async fn run_pipeline(
         None => None,
     };
     let worker_events = events.clone();
-    let processor = tokio::task::spawn_blocking(move || {
-        // Until it is built no batch is taken: the readers fill the channel meanwhile, and stop
-        // when it is dropped (the build failed).
-        let classifier = catalogue.into_classifier()?;
-        let pipeline = run_workers(
-            &classifier,
-            window,
-            workers,
-            receiver,
-            &worker_pool,
-            &worker_order,
-            worker_events.as_ref(),
-        );
-        let summary = pipeline.finish()?;
-        let findings = rules::evaluate(&summary, &classifier);
-        anyhow::Ok((summary, findings))
-    });
-
     let first_group_input = inputs.len();
     let forced = config.input_format;
     let file_sender = sender.clone();
-    let reader_pool = Arc::clone(&pool);
-    let reader_order = Arc::clone(&order);
     // The files' bar (the CloudWatch fetch has its own: one bar at a time).
     let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let files_bar =
         (super::progress::wanted(config.quiet) && !inputs.is_empty() && config.cloud.is_none())
             .then(|| super::progress::files(&inputs, Arc::clone(&read)));
-    let reader = tokio::task::spawn_blocking(move || {
-        read_inputs(
-            &inputs,
+    let processor = tokio::task::spawn_blocking(move || {
+        let work = Work {
+            copies: source::same_as_earlier(&inputs),
+            inputs: &inputs,
             forced,
-            &file_sender,
-            &reader_pool,
-            &reader_order,
-            workers,
-            &read,
-        )
+            next: std::sync::atomic::AtomicUsize::new(0),
+            read: &read,
+            queue: std::sync::Mutex::new(receiver),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            takers: std::sync::atomic::AtomicUsize::new(0),
+            pool: &worker_pool,
+            order: &worker_order,
+            events: worker_events.as_ref(),
+            window,
+            classifier: Latch::default(),
+        };
+        let (stats, pipelines, built) = work.run(workers, catalogue, file_sender);
+        let classifier = built?;
+        let pipeline = crate::pipeline::merge(&classifier, window, pipelines, &worker_order);
+        let summary = pipeline.finish()?;
+        let findings = rules::evaluate(&summary, &classifier);
+        anyhow::Ok((stats, summary, findings))
     });
+
     let cloud_stats = match (&config.cloud, context) {
         (Some(cloud), Some(context)) => {
             let into = Route {
@@ -130,14 +125,11 @@ pub(super) async fn run_pipeline(
             Vec::new()
         }
     };
-    let mut stats = reader
-        .await
-        .context("the input reader stopped unexpectedly")?;
-    drop(files_bar);
-    stats.extend(cloud_stats);
-    let (summary, findings) = processor
+    let (mut stats, summary, findings) = processor
         .await
         .context("the analysis stopped unexpectedly")??;
+    drop(files_bar);
+    stats.extend(cloud_stats);
     // `stats[i]` is input `i`: the files, then the groups in the order given.
     warn_of_repeats(&mut stats, &summary.repeats);
     let mut events_written = true;
@@ -221,22 +213,6 @@ fn told(events: u64, exact: bool) -> (&'static str, u64) {
     }
     let unit = 10u64.pow(events.max(1).ilog10().saturating_sub(2));
     ("about ", (events + unit / 2) / unit * unit)
-}
-
-/// Runs `workers` pipelines over the batches of one channel (see [`run_parallel`]).
-fn run_workers<'c>(
-    classifier: &'c Classifier,
-    window: crate::pipeline::TimeWindow,
-    workers: usize,
-    receiver: tokio::sync::mpsc::Receiver<Batch>,
-    pool: &BatchPool,
-    order: &SessionOrder,
-    events: Option<&Arc<EventsSink>>,
-) -> Pipeline<'c> {
-    let queue = std::sync::Mutex::new(receiver);
-    let take = || -> Option<Batch> { queue.lock().ok()?.blocking_recv() };
-    let give = |batch: Batch| pool.give(batch);
-    run_parallel(classifier, window, workers, &take, &give, order, events)
 }
 
 /// Where a source's batches go: the channel to the workers, the batch pool, the session join's
@@ -424,78 +400,300 @@ async fn read_cloudwatch(
     Ok(stats)
 }
 
-/// Reads the files on `readers` threads, each taking the next unread input: export trees of
-/// many gzip objects are inflated in parallel. Statistics come back in input order.
-fn read_inputs(
-    inputs: &[Input],
+/// A value set once by one thread and waited for by others: the classifier, built while the
+/// first inputs are read (`None`: it could not be built; the run reports why).
+struct Latch<T> {
+    value: std::sync::OnceLock<Option<T>>,
+    lock: std::sync::Mutex<()>,
+    ready: std::sync::Condvar,
+}
+
+impl<T> Default for Latch<T> {
+    fn default() -> Self {
+        Self {
+            value: std::sync::OnceLock::new(),
+            lock: std::sync::Mutex::new(()),
+            ready: std::sync::Condvar::new(),
+        }
+    }
+}
+
+impl<T> Latch<T> {
+    fn set(&self, value: Option<T>) {
+        let _ = self.value.set(value);
+        // Taken before the waiters are woken: a waiter between its look and its wait holds it.
+        let _gate = self.lock.lock();
+        self.ready.notify_all();
+    }
+
+    fn wait(&self) -> Option<&T> {
+        if let Some(value) = self.value.get() {
+            return value.as_ref();
+        }
+        let mut gate = self.lock.lock().ok()?;
+        loop {
+            if let Some(value) = self.value.get() {
+                return value.as_ref();
+            }
+            gate = self.ready.wait(gate).ok()?;
+        }
+    }
+}
+
+/// What the workers of a run share. Each worker reads the next unread file (export trees of
+/// many gzip objects are inflated in parallel) and counts its batches itself, sending them to
+/// the channel only while another worker takes from it, until the channel is full: a worker
+/// that has no file left takes batches from the channel (another's file, CloudWatch groups)
+/// until it closes, and so does, for a while, one held by the session join's bound.
+///
+/// Workers that only read and workers that only count, four threads on two cores, handed
+/// every batch from one to the other: the readers were always ahead, waited on a full channel
+/// and were woken for each batch taken, and the cores stood idle between those hand-overs
+/// about a tenth of the run (BENCHMARKS.md, session 49).
+struct Work<'a> {
+    inputs: &'a [Input],
+    copies: Vec<Option<usize>>,
     forced: Option<InputFormat>,
-    sender: &tokio::sync::mpsc::Sender<Batch>,
-    pool: &BatchPool,
-    order: &SessionOrder,
-    readers: usize,
-    read: &std::sync::atomic::AtomicU64,
-) -> Vec<InputStats> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let copies = source::same_as_earlier(inputs);
-    let read_some = || {
+    /// The next input to read.
+    next: std::sync::atomic::AtomicUsize,
+    /// The bytes read, for the progress bar.
+    read: &'a std::sync::atomic::AtomicU64,
+    queue: std::sync::Mutex<tokio::sync::mpsc::Receiver<Batch>>,
+    /// Workers waiting for a batch from the channel.
+    waiting: std::sync::atomic::AtomicUsize,
+    /// Workers that have no file left to read: they take their batches from the channel.
+    takers: std::sync::atomic::AtomicUsize,
+    pool: &'a BatchPool,
+    order: &'a SessionOrder,
+    events: Option<&'a Arc<EventsSink>>,
+    window: crate::pipeline::TimeWindow,
+    classifier: Latch<Arc<Classifier>>,
+}
+
+/// What [`Work::run`] gives: the files' statistics in input order, each worker's pipeline, and
+/// the classifier (or why it could not be built).
+type WorkOut<'w> = (
+    Vec<InputStats>,
+    Vec<Option<Pipeline<'w>>>,
+    Result<Arc<Classifier>>,
+);
+
+impl Work<'_> {
+    /// Runs `workers` workers over the files and the channel (until every sender of it is
+    /// gone: `sender`, the files' one, is dropped by the workers when the files are read),
+    /// building the classifier from `catalogue` on this thread meanwhile.
+    fn run(&self, workers: usize, catalogue: Catalogue, sender: Sender) -> WorkOut<'_> {
+        let workers = workers.max(1);
+        let mut built = None;
+        let build = || match catalogue.into_classifier() {
+            Ok(classifier) => {
+                self.classifier.set(Some(Arc::clone(&classifier)));
+                built = Some(Ok(classifier));
+            }
+            Err(e) => {
+                self.classifier.set(None);
+                built = Some(Err(e));
+            }
+        };
+        let done: Vec<Option<WorkerOut<'_>>> = if workers == 1 {
+            build();
+            vec![Some(self.work(0, sender))]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|id| {
+                        let sender = sender.clone();
+                        crate::pipeline::spawn_named(
+                            scope,
+                            format!("proxydoc-work-{id}"),
+                            move || self.work(id, sender),
+                        )
+                    })
+                    .collect();
+                build();
+                if handles.iter().all(Option::is_none) {
+                    // The system could not start a thread: all on this one.
+                    return vec![Some(self.work(0, sender))];
+                }
+                drop(sender);
+                // A worker cannot panic short of a bug: its inputs are then reported as
+                // failed, and its batches are missing from the counts.
+                handles.into_iter().map(|h| h?.join().ok()).collect()
+            })
+        };
+        let mut stats: Vec<Option<InputStats>> = self.inputs.iter().map(|_| None).collect();
+        let mut pipelines = Vec::with_capacity(done.len());
+        for worker in done {
+            let (read, pipeline) = worker.unzip();
+            for (position, input) in read.into_iter().flatten() {
+                if let Some(slot) = stats.get_mut(position) {
+                    *slot = Some(input);
+                }
+            }
+            pipelines.push(pipeline.flatten());
+        }
+        let stats = stats
+            .into_iter()
+            .zip(self.inputs)
+            .map(|(stats, input)| {
+                stats.unwrap_or_else(|| InputStats {
+                    path: input.name(),
+                    error: Some("the reader of this input stopped unexpectedly".to_string()),
+                    ..InputStats::default()
+                })
+            })
+            .collect();
+        let built =
+            built.unwrap_or_else(|| Err(anyhow::anyhow!("the pattern catalogue was not built")));
+        (stats, pipelines, built)
+    }
+
+    /// One worker: the files it takes, then the channel's batches until it closes; the
+    /// statistics of the files it read, by position, and its pipeline (`None`: it counted
+    /// nothing).
+    fn work(&self, id: usize, sender: Sender) -> WorkerOut<'_> {
+        let _release = crate::pipeline::Release(self.order);
+        let mut counter = Counter {
+            id,
+            work: self,
+            worker: None,
+            failed: false,
+        };
         let mut done = Vec::new();
         let mut inflater = source::Inflater::default();
         loop {
-            let position = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some(input) = inputs.get(position) else {
+            let position = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(input) = self.inputs.get(position) else {
                 break;
             };
             let index = u32::try_from(position).unwrap_or(u32::MAX);
-            let how = match copies.get(position).copied().flatten() {
-                Some(k) => inputs.get(k).map_or(Reading::Read(forced), Reading::CopyOf),
-                None => Reading::Read(forced),
+            let how = match self.copies.get(position).copied().flatten() {
+                Some(k) => self
+                    .inputs
+                    .get(k)
+                    .map_or(Reading::Read(self.forced), Reading::CopyOf),
+                None => Reading::Read(self.forced),
+            };
+            let batches = Batcher {
+                batch: self.pool.take(index),
+                closed: false,
+                sender: &sender,
+                counter: &mut counter,
             };
             done.push((
                 position,
-                read_input(
-                    input,
-                    how,
-                    index,
-                    Batcher {
-                        batch: pool.take(index),
-                        closed: false,
-                        sender,
-                        pool,
-                        order,
-                    },
-                    read,
-                    &mut inflater,
-                ),
+                read_input(input, how, index, batches, self.read, &mut inflater),
             ));
         }
-        done
-    };
-    let readers = readers.clamp(1, inputs.len().max(1));
-    let mut all: Vec<Option<InputStats>> = inputs.iter().map(|_| None).collect();
-    let finished: Vec<Vec<(usize, InputStats)>> = if readers == 1 {
-        vec![read_some()]
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..readers).map(|_| scope.spawn(read_some)).collect();
-            // A reader cannot panic short of a bug; its inputs are then reported as failed.
-            handles.into_iter().filter_map(|h| h.join().ok()).collect()
-        })
-    };
-    for (position, stats) in finished.into_iter().flatten() {
-        if let Some(slot) = all.get_mut(position) {
-            *slot = Some(stats);
+        // The files are read: the channel closes once every worker and the CloudWatch fetch
+        // have dropped their senders.
+        drop(sender);
+        self.takers
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        while !counter.failed {
+            let Some(batch) = self.take() else {
+                break;
+            };
+            counter.count(batch);
         }
+        (done, counter.worker.map(crate::pipeline::Worker::finish))
     }
-    all.into_iter()
-        .zip(inputs)
-        .map(|(stats, input)| {
-            stats.unwrap_or_else(|| InputStats {
-                path: input.name(),
-                error: Some("the reader of this input stopped unexpectedly".to_string()),
-                ..InputStats::default()
-            })
-        })
-        .collect()
+
+    /// The channel's next batch, waiting for it; `None` once it is closed and empty.
+    fn take(&self) -> Option<Batch> {
+        use std::sync::atomic::Ordering;
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let batch = self
+            .queue
+            .lock()
+            .ok()
+            .and_then(|mut queue| queue.blocking_recv());
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        batch
+    }
+
+    /// The channel's next batch if one is there now and no other worker is taking one (that
+    /// one then counts it).
+    fn try_take(&self) -> Option<Batch> {
+        self.queue.try_lock().ok()?.try_recv().ok()
+    }
+}
+
+/// What one worker gives: the statistics of the files it read, by position, and its pipeline
+/// (`None`: it counted nothing).
+type WorkerOut<'w> = (Vec<(usize, InputStats)>, Option<Pipeline<'w>>);
+
+/// The files' sender of the channel.
+type Sender = tokio::sync::mpsc::Sender<Batch>;
+
+/// A worker's counting: its pipeline, made at its first batch once the classifier is built.
+struct Counter<'w> {
+    id: usize,
+    work: &'w Work<'w>,
+    worker: Option<crate::pipeline::Worker<'w>>,
+    /// The classifier could not be built: nothing is counted, and reading stops.
+    failed: bool,
+}
+
+impl Counter<'_> {
+    /// Counts `batch` and gives it back to the pool; false when the run failed.
+    fn count(&mut self, batch: Batch) -> bool {
+        let work = self.work;
+        if self.worker.is_none() && !self.failed {
+            match work.classifier.wait() {
+                Some(classifier) => {
+                    self.worker = Some(crate::pipeline::Worker::new(
+                        self.id,
+                        classifier,
+                        work.window,
+                        work.events,
+                    ));
+                }
+                None => self.failed = true,
+            }
+        }
+        if let Some(worker) = self.worker.as_mut() {
+            worker.process(&batch, work.order);
+        }
+        work.pool.give(batch);
+        !self.failed
+    }
+
+    /// Hands `batch` on: to the channel when another worker takes batches from it, else
+    /// counted here. First, a reader of a stream after the one being joined waits while too
+    /// many session rows wait, counting the batches sent to it meanwhile. False when the run
+    /// failed.
+    fn hand_on(&mut self, batch: Batch, sender: &Sender) -> bool {
+        use std::sync::atomic::Ordering;
+        let work = self.work;
+        let stream = batch.stream();
+        if work.order.holds(stream) {
+            work.waiting.fetch_add(1, Ordering::SeqCst);
+            work.order
+                .admit_helping(stream, &mut || match work.try_take() {
+                    Some(other) => {
+                        self.count(other);
+                        true
+                    }
+                    None => false,
+                });
+            work.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
+        // Sent while another worker takes its batches from the channel, kept full for it
+        // (one that waits for a batch between two of a reader's would wait about half the
+        // time); else, or when it is full, counted here.
+        let batch =
+            if work.takers.load(Ordering::SeqCst) > 0 || work.waiting.load(Ordering::SeqCst) > 0 {
+                match sender.try_send(batch) {
+                    Ok(()) => return true,
+                    Err(tokio::sync::mpsc::error::TrySendError::Full(batch)) => batch,
+                    Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return false,
+                }
+            } else {
+                batch
+            };
+        self.count(batch)
+    }
 }
 
 /// How an input is read.
@@ -515,7 +713,7 @@ fn read_input(
     input: &Input,
     how: Reading<'_>,
     index: u32,
-    mut batches: Batcher<'_>,
+    mut batches: Batcher<'_, '_>,
     read: &std::sync::atomic::AtomicU64,
     inflater: &mut source::Inflater,
 ) -> InputStats {
@@ -536,40 +734,37 @@ fn read_input(
         let Batcher {
             mut batch,
             sender,
-            order,
+            counter,
             ..
         } = batches;
         batch.mark_last();
-        order.admit(batch.stream());
-        // A closed channel means the pipeline failed; its error is reported instead.
-        let _ = sender.blocking_send(batch);
+        // A failed run (the classifier could not be built) reports that instead.
+        counter.hand_on(batch, sender);
     }
     stats
 }
 
-/// Fills one input's batches and sends each when it is full.
-struct Batcher<'a> {
+/// Fills one input's batches and hands each on when it is full.
+struct Batcher<'a, 'w> {
     batch: Batch,
-    /// The pipeline stopped taking batches (it failed): the rest of the input is dropped.
+    /// The run failed (the classifier could not be built): the rest of the input is dropped.
     closed: bool,
-    sender: &'a tokio::sync::mpsc::Sender<Batch>,
-    pool: &'a BatchPool,
-    order: &'a SessionOrder,
+    sender: &'a Sender,
+    counter: &'a mut Counter<'w>,
 }
 
-impl Batcher<'_> {
+impl Batcher<'_, '_> {
     fn send_if_full(&mut self) {
         if self.batch.is_full() {
             self.send();
         }
     }
 
-    /// Sends the batch and starts the next one of the input.
+    /// Hands the batch on and starts the next one of the input.
     fn send(&mut self) {
-        let next = self.pool.after(&self.batch);
+        let next = self.counter.work.pool.after(&self.batch);
         let full = std::mem::replace(&mut self.batch, next);
-        self.order.admit(full.stream());
-        self.closed = self.sender.blocking_send(full).is_err();
+        self.closed = !self.counter.hand_on(full, self.sender);
     }
 
     /// Sends the batch first when it lends its lines from a shared text: another record
@@ -581,7 +776,7 @@ impl Batcher<'_> {
     }
 }
 
-impl source::RecordSink for Batcher<'_> {
+impl source::RecordSink for Batcher<'_, '_> {
     fn record(&mut self, record: RawRecord<'_>) {
         if self.closed {
             return;

@@ -557,6 +557,64 @@ fn parallel_workers_give_the_same_report_as_one() {
     );
 }
 
+/// Many inputs, each read by one worker that counts its own batches and hands some to a
+/// worker with nothing left to read: an export tree of gzip objects (sessions cut between
+/// objects) and plain files give one worker's report for any number of workers.
+#[test]
+fn workers_that_read_and_count_give_one_workers_report() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    let mut round = 0;
+    while text.len() < 8 << 20 {
+        for sample in [
+            "proxy/iam-auth-failed-mysql.log",
+            "proxy/session-pinning-postgres.log",
+            "incidents/two-causes/proxy.log",
+            "incidents/target-unreachable/proxy.log",
+        ] {
+            let content =
+                std::fs::read_to_string(crate::common::root().join("samples").join(sample))
+                    .unwrap();
+            text.push_str(
+                &content.replace("clientConnection=", &format!("clientConnection={round}")),
+            );
+        }
+        round += 1;
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let pieces = 12;
+    let per = lines.len().div_ceil(pieces);
+    let stream = dir.path().join("tree/exportedlogs/0f1e-task/proxy-stream");
+    std::fs::create_dir_all(&stream).unwrap();
+    let mut paths = vec![dir.path().join("tree").to_str().unwrap().to_string()];
+    for (k, piece) in lines.chunks(per).enumerate() {
+        let body = piece.join("\n") + "\n";
+        if k < 8 {
+            // Objects of about 700 KB: two batches each.
+            let file = std::fs::File::create(stream.join(format!("{k:06}.gz"))).unwrap();
+            let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+            gz.write_all(body.as_bytes()).unwrap();
+            gz.finish().unwrap();
+        } else {
+            let path = dir.path().join(format!("part-{k}.log"));
+            std::fs::write(&path, body).unwrap();
+            paths.push(path.to_str().unwrap().to_string());
+        }
+    }
+    let args = |threads: &'static str| {
+        let mut args: Vec<&str> = paths.iter().map(String::as_str).collect();
+        args.extend(["--threads", threads]);
+        args
+    };
+    let one = crate::common::analyze_json(&args("1"), 0);
+    assert_eq!(one["input"]["lines"].as_u64(), Some(lines.len() as u64));
+    for threads in ["2", "3", "4"] {
+        let many = crate::common::analyze_json(&args(threads), 0);
+        assert_eq!(one, many, "--threads {threads} differs from --threads 1");
+    }
+}
+
 /// Completion scripts for every shell clap_complete knows, from the same definitions that
 /// parse the command line: each names every command and a flag of `analyze`; bash's parses.
 #[test]
