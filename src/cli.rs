@@ -458,7 +458,7 @@ pub struct AnalyzeArgs {
     #[arg(long, short)]
     pub quiet: bool,
 
-    /// Analysis threads, and as many threads reading files (default: one per core, at most 8).
+    /// Threads that read the files and analyse them (default: one per core, at most 8).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
