@@ -571,10 +571,6 @@ impl<'c> Worker<'c> {
         }
     }
 
-    pub fn id(&self) -> usize {
-        self.id
-    }
-
     /// The worker's pipeline, its `--events` rows handed over, for [`merge`].
     pub fn finish(mut self) -> Pipeline<'c> {
         self.pipeline.flush_events();
