@@ -517,14 +517,13 @@ fn help_mentions_formats_and_exit_codes() {
     assert!(out.stdout.contains("Exit codes: 0 done, 1"));
 }
 
-#[test]
-fn parallel_workers_give_the_same_report_as_one() {
-    // Several batches of mixed incidents, with untimed lines at batch boundaries likely.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("mixed.log");
+/// Samples of several incidents repeated to at least `bytes`, with distinct connection ids
+/// per round so that sessions do not collapse, and when `bare` a line without any timestamp
+/// after each sample (at batch boundaries, likely).
+fn mixed_incidents(bytes: usize, bare: bool) -> String {
     let mut text = String::new();
     let mut round = 0;
-    while text.len() < 6 << 20 {
+    while text.len() < bytes {
         for sample in [
             "proxy/iam-auth-failed-mysql.log",
             "proxy/session-pinning-postgres.log",
@@ -535,14 +534,24 @@ fn parallel_workers_give_the_same_report_as_one() {
             let content =
                 std::fs::read_to_string(crate::common::root().join("samples").join(sample))
                     .unwrap();
-            // Distinct connection ids per round, so sessions do not collapse.
             text.push_str(
                 &content.replace("clientConnection=", &format!("clientConnection={round}")),
             );
-            text.push_str("a bare line without any timestamp\n");
+            if bare {
+                text.push_str("a bare line without any timestamp\n");
+            }
         }
         round += 1;
     }
+    text
+}
+
+#[test]
+fn parallel_workers_give_the_same_report_as_one() {
+    // Several batches of mixed incidents, with untimed lines at batch boundaries likely.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mixed.log");
+    let text = mixed_incidents(6 << 20, true);
     std::fs::write(&path, &text).unwrap();
     let path = path.to_str().unwrap();
     let one = crate::common::analyze_json(&[path, "--threads", "1"], 0);
@@ -564,24 +573,7 @@ fn parallel_workers_give_the_same_report_as_one() {
 fn workers_that_read_and_count_give_one_workers_report() {
     use std::io::Write as _;
     let dir = tempfile::tempdir().unwrap();
-    let mut text = String::new();
-    let mut round = 0;
-    while text.len() < 8 << 20 {
-        for sample in [
-            "proxy/iam-auth-failed-mysql.log",
-            "proxy/session-pinning-postgres.log",
-            "incidents/two-causes/proxy.log",
-            "incidents/target-unreachable/proxy.log",
-        ] {
-            let content =
-                std::fs::read_to_string(crate::common::root().join("samples").join(sample))
-                    .unwrap();
-            text.push_str(
-                &content.replace("clientConnection=", &format!("clientConnection={round}")),
-            );
-        }
-        round += 1;
-    }
+    let text = mixed_incidents(8 << 20, false);
     let lines: Vec<&str> = text.lines().collect();
     let pieces = 12;
     let per = lines.len().div_ceil(pieces);
