@@ -495,32 +495,27 @@ impl Work<'_> {
                 built = Some(Err(e));
             }
         };
-        let done: Vec<Option<WorkerOut<'_>>> = if workers == 1 {
-            build();
-            vec![Some(self.work(0, sender))]
-        } else {
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..workers)
-                    .map(|id| {
-                        let sender = sender.clone();
-                        crate::pipeline::spawn_named(
-                            scope,
-                            format!("proxydoc-work-{id}"),
-                            move || self.work(id, sender),
-                        )
+        // Every worker on a thread of its own, even a single one: the catalogue is built here
+        // meanwhile.
+        let done: Vec<Option<WorkerOut<'_>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|id| {
+                    let sender = sender.clone();
+                    crate::pipeline::spawn_named(scope, format!("proxydoc-work-{id}"), move || {
+                        self.work(id, sender)
                     })
-                    .collect();
-                build();
-                if handles.iter().all(Option::is_none) {
-                    // The system could not start a thread: all on this one.
-                    return vec![Some(self.work(0, sender))];
-                }
-                drop(sender);
-                // A worker cannot panic short of a bug: its inputs are then reported as
-                // failed, and its batches are missing from the counts.
-                handles.into_iter().map(|h| h?.join().ok()).collect()
-            })
-        };
+                })
+                .collect();
+            build();
+            if handles.iter().all(Option::is_none) {
+                // The system could not start a thread: all on this one.
+                return vec![Some(self.work(0, sender))];
+            }
+            drop(sender);
+            // A worker cannot panic short of a bug: its inputs are then reported as failed,
+            // and its batches are missing from the counts.
+            handles.into_iter().map(|h| h?.join().ok()).collect()
+        });
         let mut stats: Vec<Option<InputStats>> = self.inputs.iter().map(|_| None).collect();
         let mut pipelines = Vec::with_capacity(done.len());
         for worker in done {
