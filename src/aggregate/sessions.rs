@@ -935,23 +935,7 @@ impl SessionOrder {
     /// join, so a reader may send a batch more than the bound allows, while a join is under
     /// way; every join that ends wakes the readers waiting.
     pub fn admit(&self, stream: u32) {
-        let held = || self.holds(stream);
-        if !held() {
-            return;
-        }
-        let Ok(mut gate) = self.gate.lock() else {
-            return;
-        };
-        // Counted before the word is read again: a join that changes the word after this
-        // read sees the count and wakes this reader (both sides sequentially consistent).
-        self.waiting.fetch_add(1, Ordering::SeqCst);
-        while held() {
-            gate = match self.wake.wait(gate) {
-                Ok(gate) => gate,
-                Err(_) => break,
-            };
-        }
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        self.admit_helping(stream, &mut || false);
     }
 
     /// Whether a reader of `stream` is to wait ([`SessionOrder::admit`]).
@@ -961,7 +945,8 @@ impl SessionOrder {
 
     /// [`SessionOrder::admit`] for a reader that is also a worker: while it is held it calls
     /// `help`, which takes a batch that another reader sent and counts it (`false`: there
-    /// was none), and between batches it waits a millisecond at most. A reader whose batches
+    /// was none), and between batches it waits a millisecond at most (`admit` is this with
+    /// no help: it looks at the word again each millisecond, and at each join's end). A reader whose batches
     /// nobody else may take never waits for a batch that only it could count: the join waits
     /// for the earlier streams, whose batches are counted by their readers or sent to a
     /// worker that takes them.
@@ -973,6 +958,8 @@ impl SessionOrder {
             let Ok(gate) = self.gate.lock() else {
                 return;
             };
+            // Counted before the word is read again: a join that changes the word after this
+            // read sees the count and wakes this reader (both sides sequentially consistent).
             self.waiting.fetch_add(1, Ordering::SeqCst);
             if self.holds(stream) {
                 // Woken by a join that ends, or after the millisecond to look for a batch.
